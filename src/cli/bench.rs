@@ -1,0 +1,214 @@
+//! `lucid bench`: figures. `bench lumara` calibrates an environment's baseline team:
+//! first-attempt and final pass rates and mean iterations over a range of seeds.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Subcommand;
+use serde::Serialize;
+
+use super::exit;
+use super::run::prepare;
+use crate::event::{EventBus, NullSink, SessionId};
+use crate::outcome::{run_session, SessionOrigin};
+use crate::run::{CancelToken, TeamRun};
+use crate::spec::SessionSpec;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Baseline pass rates of a session's team over many seeds (nothing is recorded).
+    Lumara {
+        /// The session file to run.
+        #[arg(long, default_value = "sessions/lumara.toml")]
+        spec: PathBuf,
+        /// Seeds to run: `A..B` (inclusive) or a comma list.
+        #[arg(long, default_value = "1..30")]
+        seeds: String,
+        /// The world (default: the session file's).
+        #[arg(long)]
+        world: Option<u64>,
+        /// Print one JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Pass rates of a team over seeds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Calibration {
+    pub spec: String,
+    pub world: u64,
+    pub seeds: Vec<u64>,
+    pub first_attempt_pass_rate: f64,
+    pub final_pass_rate: f64,
+    pub mean_iterations: f64,
+    /// For each criterion, on how many seeds it failed at the first attempt.
+    pub first_attempt_failures: Vec<(String, u32)>,
+    pub wall_ms: u64,
+}
+
+pub async fn bench(command: BenchCommand) -> u8 {
+    match command {
+        BenchCommand::Lumara {
+            spec,
+            seeds,
+            world,
+            json,
+        } => {
+            let seeds = match parse_seeds(&seeds) {
+                Ok(seeds) => seeds,
+                Err(message) => {
+                    eprintln!("lucid: --seeds: {message}");
+                    return exit::USAGE;
+                }
+            };
+            let spec_file = match prepare(&spec, None, None, world) {
+                Ok(spec) => spec,
+                Err(message) => {
+                    eprintln!("lucid: {message}");
+                    return exit::USAGE;
+                }
+            };
+            match calibrate(&spec_file, &seeds).await {
+                Ok(figures) => {
+                    print_calibration(&figures, json);
+                    exit::OK
+                }
+                Err(message) => {
+                    eprintln!("lucid: {message}");
+                    exit::RUNTIME
+                }
+            }
+        }
+    }
+}
+
+/// Runs the team once per seed, unrecorded, and sums up the outcomes.
+pub async fn calibrate(spec: &SessionSpec, seeds: &[u64]) -> Result<Calibration, String> {
+    let started = std::time::Instant::now();
+    let mut first_passes = 0u32;
+    let mut final_passes = 0u32;
+    let mut iterations = 0u32;
+    let mut failures: Vec<(String, u32)> = spec
+        .rubric
+        .criteria
+        .iter()
+        .map(|c| (c.id.clone(), 0))
+        .collect();
+    for &seed in seeds {
+        let mut seeded = spec.clone();
+        seeded.environment.seed = seed;
+        let env = crate::env::build(&seeded.environment, seed, seeded.environment.world)
+            .map_err(|err| err.to_string())?;
+        let bus = Arc::new(EventBus::new(SessionId::generate(), Arc::new(NullSink)));
+        let origin = SessionOrigin {
+            spec_path: spec.path.display().to_string(),
+            seed,
+            world: seeded.environment.world,
+        };
+        let team = TeamRun::new(Arc::new(seeded), env, bus, &[], CancelToken::new())
+            .map_err(|err| err.to_string())?;
+        let result = run_session(team, origin)
+            .await
+            .map_err(|err| format!("seed {seed}: {err}"))?;
+        if let Some(first) = result.verdicts.first() {
+            if first.passed() {
+                first_passes += 1;
+            }
+            for verdict in first.criteria.iter().filter(|c| !c.passed) {
+                if let Some(entry) = failures.iter_mut().find(|(id, _)| id == &verdict.id) {
+                    entry.1 += 1;
+                }
+            }
+        }
+        if result.passed {
+            final_passes += 1;
+        }
+        iterations += result.verdicts.len() as u32;
+    }
+    let n = seeds.len().max(1) as f64;
+    Ok(Calibration {
+        spec: spec.path.display().to_string(),
+        world: spec.environment.world,
+        seeds: seeds.to_vec(),
+        first_attempt_pass_rate: f64::from(first_passes) / n,
+        final_pass_rate: f64::from(final_passes) / n,
+        mean_iterations: f64::from(iterations) / n,
+        first_attempt_failures: failures,
+        wall_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+fn print_calibration(figures: &Calibration, json: bool) {
+    if json {
+        match serde_json::to_string_pretty(figures) {
+            Ok(text) => println!("{text}"),
+            Err(err) => eprintln!("lucid: cannot encode the figures: {err}"),
+        }
+        return;
+    }
+    let first = figures.seeds.first().copied().unwrap_or(0);
+    let last = figures.seeds.last().copied().unwrap_or(0);
+    println!(
+        "baseline calibration · {} · world {} · {} seeds ({first}..{last})",
+        figures.spec,
+        figures.world,
+        figures.seeds.len()
+    );
+    println!(
+        "  first-attempt pass rate  {:>5.1} %",
+        figures.first_attempt_pass_rate * 100.0
+    );
+    println!(
+        "  final pass rate          {:>5.1} %",
+        figures.final_pass_rate * 100.0
+    );
+    println!(
+        "  mean iterations          {:>7.2}",
+        figures.mean_iterations
+    );
+    println!("  first-attempt failures by criterion:");
+    for (id, count) in &figures.first_attempt_failures {
+        println!("    {id:<24} {count}");
+    }
+    println!(
+        "  wall time                {:>7.2} s",
+        figures.wall_ms as f64 / 1000.0
+    );
+}
+
+/// `A..B` (inclusive) or `a,b,c`.
+pub fn parse_seeds(text: &str) -> Result<Vec<u64>, String> {
+    let number = |s: &str| {
+        s.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("`{}` is not a seed number", s.trim()))
+    };
+    let seeds: Vec<u64> = if let Some((from, to)) = text.split_once("..") {
+        let (from, to) = (number(from)?, number(to.trim_start_matches('='))?);
+        if from > to {
+            return Err(format!("the range {from}..{to} is empty"));
+        }
+        (from..=to).collect()
+    } else {
+        text.split(',').map(number).collect::<Result<_, _>>()?
+    };
+    if seeds.is_empty() {
+        return Err("no seeds".into());
+    }
+    Ok(seeds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_lists_and_ranges() {
+        assert_eq!(parse_seeds("1..3").unwrap(), vec![1, 2, 3]);
+        assert_eq!(parse_seeds("1..=2").unwrap(), vec![1, 2]);
+        assert_eq!(parse_seeds("4, 9").unwrap(), vec![4, 9]);
+        assert!(parse_seeds("3..1").is_err());
+        assert!(parse_seeds("x").is_err());
+    }
+}

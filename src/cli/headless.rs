@@ -1,0 +1,157 @@
+//! The headless printer: one readable line per step on stderr, indented by thread depth.
+//! It only listens to events, like the TUI.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinHandle;
+
+use crate::event::{one_line, AgentId, AgentStatus, Event, EventKind};
+
+/// How much of a tool input or output a progress line shows.
+const DETAIL_CHARS: usize = 110;
+
+/// Formats events as progress lines, remembering each thread's name and depth.
+#[derive(Default)]
+pub struct ProgressFormatter {
+    threads: HashMap<AgentId, (String, usize)>,
+}
+
+impl ProgressFormatter {
+    /// The line for an event, if it deserves one.
+    pub fn line(&mut self, event: &Event) -> Option<String> {
+        let who = |threads: &HashMap<AgentId, (String, usize)>| match event.agent {
+            Some(id) => threads
+                .get(&id)
+                .map(|(name, depth)| (format!("{name}{id}"), *depth))
+                .unwrap_or_else(|| (format!("agent{id}"), 1)),
+            None => (String::new(), 0),
+        };
+        let (name, depth) = who(&self.threads);
+        let indent = "  ".repeat(depth + 1);
+        let text = match &event.kind {
+            EventKind::SessionStarted {
+                team,
+                environment,
+                seed,
+                world,
+                max_iterations,
+                ..
+            } => format!(
+                "session {} · team {team} · {environment} world {world} seed {seed} · up to {max_iterations} iterations",
+                event.session
+            ),
+            EventKind::AgentSpawned {
+                name: agent,
+                parent,
+                model,
+                purpose,
+                iteration,
+                ..
+            } => {
+                let depth = parent
+                    .and_then(|p| self.threads.get(&p).map(|(_, d)| d + 1))
+                    .unwrap_or(0);
+                if let Some(id) = event.agent {
+                    self.threads.insert(id, (agent.clone(), depth));
+                }
+                let indent = "  ".repeat(depth + 1);
+                let id = event.agent.map(|a| a.to_string()).unwrap_or_default();
+                let why = purpose
+                    .as_deref()
+                    .map(|p| format!(": {}", one_line(p, DETAIL_CHARS)))
+                    .unwrap_or_default();
+                let header = if parent.is_none() {
+                    format!("iteration {iteration}\n")
+                } else {
+                    String::new()
+                };
+                return Some(format!("{header}{indent}{agent}{id} started on {model}{why}"));
+            }
+            EventKind::ToolCalled { tool, input, .. } => {
+                format!("{indent}{name} → {tool} {}", one_line(&input.to_string(), DETAIL_CHARS))
+            }
+            EventKind::ToolReturned {
+                tool,
+                output,
+                is_error,
+                ..
+            } => format!(
+                "{indent}{name} {} {tool}: {}",
+                if *is_error { "✗" } else { "✓" },
+                one_line(output, DETAIL_CHARS)
+            ),
+            EventKind::AdvisorConsulted { answer, .. } => {
+                format!("{indent}{name} asked the advisor: {}", one_line(answer, DETAIL_CHARS))
+            }
+            EventKind::AgentFinished { status, turns, .. } => {
+                let status = match status {
+                    AgentStatus::Done => "done",
+                    other => other.as_str(),
+                };
+                format!("{indent}{name} {status} after {turns} turns")
+            }
+            EventKind::RevisionStarted { iteration, .. } => {
+                format!("revising: iteration {iteration} gets the grader's feedback")
+            }
+            EventKind::GradingStarted { iteration } => format!("grading iteration {iteration}"),
+            EventKind::CriterionJudged {
+                criterion,
+                passed,
+                reason,
+                fix,
+                ..
+            } => {
+                let mark = if *passed { "✓" } else { "✗" };
+                let fix = if fix.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — must change: {}", one_line(fix, DETAIL_CHARS))
+                };
+                format!("  {mark} {criterion}: {}{fix}", one_line(reason, DETAIL_CHARS))
+            }
+            EventKind::PlaybookApplied { title, agent_name, .. } => {
+                format!("  playbook applied to {agent_name}: {}", one_line(title, DETAIL_CHARS))
+            }
+            EventKind::Retry { attempt, reason, delay_ms } => {
+                format!("{indent}{name} retry {attempt} in {delay_ms} ms: {}", one_line(reason, DETAIL_CHARS))
+            }
+            EventKind::Error { message } => format!("{indent}{name} error: {}", one_line(message, 300)),
+            EventKind::SessionFinished {
+                passed,
+                iterations,
+                duration_ms,
+                error,
+            } => match error {
+                Some(error) => format!("session ended with an error after {duration_ms} ms: {}", one_line(error, 300)),
+                None => format!(
+                    "rubric {} after {iterations} iteration{} ({:.1} s)",
+                    if *passed { "met" } else { "NOT met" },
+                    if *iterations == 1 { "" } else { "s" },
+                    *duration_ms as f64 / 1000.0
+                ),
+            },
+            EventKind::ModelTurn { .. }
+            | EventKind::Text { .. }
+            | EventKind::Delegated { .. }
+            | EventKind::GradingFinished { .. } => return None,
+        };
+        Some(text)
+    }
+}
+
+/// Prints every event's line on stderr until the bus is dropped.
+pub fn spawn_printer(mut events: UnboundedReceiver<Event>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut formatter = ProgressFormatter::default();
+        let stderr = std::io::stderr();
+        while let Some(event) = events.recv().await {
+            if let Some(line) = formatter.line(&event) {
+                let mut out = stderr.lock();
+                // Progress is best effort: a closed stderr must not stop the run.
+                let _ = writeln!(out, "{line}");
+            }
+        }
+    })
+}

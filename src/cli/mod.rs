@@ -1,0 +1,110 @@
+//! The `lucid` command line: argument parsing, and each command turning library results
+//! into output and an exit code. Errors become one clear sentence naming the file, line
+//! or id involved. The binary (`main.rs`) only calls [`main`].
+
+mod bench;
+mod headless;
+mod run;
+mod sessions;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::store::Store;
+
+/// Exit codes shared by every command.
+pub mod exit {
+    /// The rubric was met / the command succeeded.
+    pub const OK: u8 = 0;
+    /// The rubric was not met after the last iteration.
+    pub const RUBRIC_NOT_MET: u8 = 1;
+    /// Bad usage or an invalid session file.
+    pub const USAGE: u8 = 2;
+    /// A runtime failure: provider unreachable, store error, …
+    pub const RUNTIME: u8 = 3;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lucid",
+    version,
+    about = "Run teams of LLM agents that check their own work and learn from their history.",
+    long_about = None,
+    after_help = "Start with: lucid run sessions/lumara.toml --headless"
+)]
+pub struct Cli {
+    /// The store (a sled directory). Default: the user's data directory, e.g.
+    /// ~/.local/share/lucid/store.
+    #[arg(long, global = true, env = "LUCID_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a session file: the team works, the grader judges, the team revises.
+    Run(run::RunArgs),
+    /// List and inspect recorded sessions.
+    #[command(subcommand)]
+    Sessions(sessions::SessionsCommand),
+    /// Print figures: calibration of an environment's baseline team.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+/// Parses the command line and runs the command.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            // Printing help or an error to the terminal; nothing to do if that fails.
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("lucid: cannot start the async runtime: {err}");
+            return ExitCode::from(exit::RUNTIME);
+        }
+    };
+    let code = runtime.block_on(dispatch(cli));
+    ExitCode::from(code)
+}
+
+async fn dispatch(cli: Cli) -> u8 {
+    match cli.command {
+        Some(Command::Run(args)) => run::run(cli.db, args).await,
+        Some(Command::Sessions(command)) => sessions::sessions(cli.db, command),
+        Some(Command::Bench(command)) => bench::bench(command).await,
+        None => {
+            eprintln!(
+                "lucid: the interactive home screen is not built yet.\n\
+                 Try: lucid run sessions/lumara.toml --headless   (or lucid --help)"
+            );
+            exit::USAGE
+        }
+    }
+}
+
+/// Opens the store, reporting failure as one sentence.
+fn open_store(db: Option<PathBuf>) -> Result<Store, u8> {
+    let path = db.unwrap_or_else(Store::default_path);
+    Store::open(&path).map_err(|err| {
+        eprintln!("lucid: {err}");
+        exit::RUNTIME
+    })
+}

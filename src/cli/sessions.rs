@@ -1,0 +1,217 @@
+//! `lucid sessions list|show`: the recorded history.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use super::{exit, open_store};
+use crate::event::one_line;
+use crate::run::report::SessionReport;
+use crate::store::{SessionSummary, Store};
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// List recorded sessions, oldest first.
+    List {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one session: outcome per iteration, agents and facts.
+    Show {
+        /// The session id, or a unique prefix of it.
+        id: String,
+        /// Print the same JSON document as `run --json`.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn sessions(db: Option<PathBuf>, command: SessionsCommand) -> u8 {
+    let store = match open_store(db) {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    let result = match command {
+        SessionsCommand::List { json } => list(&store, json),
+        SessionsCommand::Show { id, json } => show(&store, &id, json),
+    };
+    match result {
+        Ok(()) => exit::OK,
+        Err((code, message)) => {
+            eprintln!("lucid: {message}");
+            code
+        }
+    }
+}
+
+fn list(store: &Store, json: bool) -> Result<(), (u8, String)> {
+    let sessions = store
+        .sessions()
+        .map_err(|err| (exit::RUNTIME, err.to_string()))?;
+    if json {
+        let text = serde_json::to_string_pretty(&sessions)
+            .map_err(|err| (exit::RUNTIME, err.to_string()))?;
+        println!("{text}");
+        return Ok(());
+    }
+    if sessions.is_empty() {
+        println!("No sessions yet. Start one with: lucid run sessions/lumara.toml --headless");
+        return Ok(());
+    }
+    println!(
+        "{:<26}  {:<20}  {:<11}  {:>5}  {:>9}  started (UTC)",
+        "id", "team", "status", "iters", "duration"
+    );
+    for s in &sessions {
+        println!(
+            "{:<26}  {:<20}  {:<11}  {:>5}  {:>9}  {}",
+            s.id,
+            one_line(&s.team, 20),
+            s.status.as_str(),
+            s.iterations,
+            s.duration_ms
+                .map(format_duration)
+                .unwrap_or_else(|| "-".into()),
+            format_time(s.started_at_ms)
+        );
+    }
+    Ok(())
+}
+
+fn show(store: &Store, id: &str, json: bool) -> Result<(), (u8, String)> {
+    let summary: SessionSummary = store
+        .find_session(id)
+        .map_err(|err| (exit::USAGE, err.to_string()))?
+        .ok_or_else(|| {
+            (
+                exit::USAGE,
+                format!("no session `{id}`; see `lucid sessions list`"),
+            )
+        })?;
+    let events = store
+        .events(summary.id)
+        .map_err(|err| (exit::RUNTIME, err.to_string()))?;
+    let live = summary.status == crate::store::SessionStatus::Running;
+    let report = SessionReport::fold(&events, live);
+    if json {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|err| (exit::RUNTIME, err.to_string()))?;
+        println!("{text}");
+        return Ok(());
+    }
+    println!("session   {}", summary.id);
+    println!("team      {}", one_line(&summary.team, 80));
+    println!("spec      {}", one_line(&summary.spec_path, 80));
+    println!(
+        "mission   {} world {} seed {}",
+        summary.environment, summary.world, summary.seed
+    );
+    println!("status    {}", summary.status.as_str());
+    println!("started   {}", format_time(summary.started_at_ms));
+    if let Some(ms) = summary.duration_ms {
+        println!("duration  {}", format_duration(ms));
+    }
+    if let Some(error) = &report.error {
+        println!("error     {}", one_line(error, 200));
+    }
+    println!("\nagents");
+    for agent in &report.agents {
+        let depth = depth_of(&report, agent.id);
+        println!(
+            "  {}{}{} [{}] turns {} · tools {} · tokens {}/{}{}",
+            "  ".repeat(depth),
+            agent.name,
+            agent.id,
+            agent.status.as_str(),
+            agent.turns,
+            agent.tool_calls,
+            agent.tokens_in,
+            agent.tokens_out,
+            agent
+                .purpose
+                .as_deref()
+                .map(|p| format!(" — {}", one_line(p, 70)))
+                .unwrap_or_default()
+        );
+    }
+    for iteration in &report.outcome.iterations {
+        println!(
+            "\niteration {}: {}",
+            iteration.iteration,
+            if iteration.passed { "passed" } else { "failed" }
+        );
+        for c in &iteration.criteria {
+            println!(
+                "  {} {}: {}",
+                if c.passed { "✓" } else { "✗" },
+                c.id,
+                one_line(&c.reason, 120)
+            );
+            if !c.fix.is_empty() {
+                println!("      must change: {}", one_line(&c.fix, 120));
+            }
+        }
+    }
+    if !report.facts.is_empty() {
+        println!("\nfacts");
+        for (name, value) in &report.facts {
+            println!("  {name} = {}", one_line(&value.to_string(), 80));
+        }
+    }
+    Ok(())
+}
+
+fn depth_of(report: &SessionReport, id: crate::event::AgentId) -> usize {
+    let mut depth = 0;
+    let mut current = report.agents.iter().find(|a| a.id == id);
+    while let Some(parent) = current.and_then(|a| a.parent) {
+        depth += 1;
+        current = report.agents.iter().find(|a| a.id == parent);
+        if depth > 64 {
+            break;
+        }
+    }
+    depth
+}
+
+fn format_duration(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else {
+        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
+    }
+}
+
+/// `YYYY-MM-DD HH:MM` in UTC from Unix milliseconds (civil-from-days, no time crate).
+pub fn format_time(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let (hour, minute) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_durations_read_well() {
+        assert_eq!(format_time(0), "1970-01-01 00:00");
+        assert_eq!(format_time(1_795_000_000_000), "2026-11-18 11:06");
+        assert_eq!(format_duration(950), "950 ms");
+        assert_eq!(format_duration(1_500), "1.5 s");
+        assert_eq!(format_duration(125_000), "2m05s");
+    }
+}

@@ -1,0 +1,276 @@
+//! The Lumara world and mission: what is true on the ground, and what is hidden.
+//!
+//! A *world* number fixes regularities no agent is told about: which terrain type fools
+//! orbital surveys (they under-report its slope and miss its hazards), which terrain
+//! type makes the radar altimeter read high near the ground and by how much, gravity and
+//! how rough each terrain is. A *seed* then draws one mission in that world: six
+//! candidate sites with terrain, true slope and hazards, survey readings, approach and
+//! return propellant, and the propellant on board. Everything is derived with
+//! [`SplitMix64`], so the same world and seed give the same mission.
+//!
+//! This module owns the ground truth and the public briefing text; it does not simulate
+//! descents (see `physics`) or hold an attempt's state (see `episode`).
+
+use super::rng::{mix, SplitMix64};
+
+/// Terrain types a site can have. Order matters only for drawing.
+pub(super) const TERRAINS: [&str; 6] = ["mare", "highland", "ridged", "dune", "crater_floor", "ejecta"];
+
+/// Site names, in order.
+pub(super) const SITE_NAMES: [&str; 6] = ["A", "B", "C", "D", "E", "F"];
+
+/// The vehicle, the same in every world.
+pub(super) const DRY_MASS_KG: f64 = 1600.0;
+pub(super) const MAX_THRUST_N: f64 = 12_000.0;
+pub(super) const ISP_S: f64 = 311.0;
+pub(super) const START_ALTITUDE_M: f64 = 1500.0;
+pub(super) const START_SPEED_MPS: f64 = 35.0;
+pub(super) const TERMINAL_SPEED_MPS: f64 = 1.5;
+/// What the briefing promises about the altimeter on ordinary ground.
+pub(super) const ALTIMETER_TOLERANCE_M: f64 = 20.0;
+/// Default propellant cost of a low-pass survey.
+pub(super) const DEFAULT_LOW_PASS_COST_KG: f64 = 30.0;
+
+/// The regularities a world number fixes. Hidden from agents; visible in telemetry.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Hidden {
+    pub gravity_mps2: f64,
+    /// Terrain index whose orbital readings under-report slope and miss hazards.
+    pub deceptive_terrain: usize,
+    pub slope_underreport_deg: f64,
+    /// Terrain index over which the radar altimeter reads high.
+    pub altimeter_terrain: usize,
+    pub altimeter_bias_m: f64,
+    /// Typical slope (degrees) of each terrain.
+    pub roughness: [f64; 6],
+}
+
+impl Hidden {
+    pub(super) fn for_world(world: u64) -> Self {
+        let mut rng = SplitMix64::new(mix(0x4C55_4D41_5241_0057, world));
+        let gravity_mps2 = round_to(rng.range(1.45, 1.85), 0.01);
+        let deceptive_terrain = rng.below(TERRAINS.len());
+        let altimeter_terrain = (deceptive_terrain + 1 + rng.below(TERRAINS.len() - 1)) % TERRAINS.len();
+        let slope_underreport_deg = round_to(rng.range(4.0, 7.0), 0.1);
+        let altimeter_bias_m = round_to(rng.range(60.0, 160.0), 1.0);
+        let mut roughness = [0.0; 6];
+        for (index, value) in roughness.iter_mut().enumerate() {
+            // The altimeter terrain is smooth (radar-bright fine regolith), so it is
+            // often attractive; that is part of why its bias shows up in sessions.
+            *value = if index == altimeter_terrain {
+                rng.range(1.5, 3.0)
+            } else {
+                rng.range(2.5, 6.0)
+            };
+        }
+        Hidden {
+            gravity_mps2,
+            deceptive_terrain,
+            slope_underreport_deg,
+            altimeter_terrain,
+            altimeter_bias_m,
+            roughness,
+        }
+    }
+}
+
+/// One candidate landing site.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Site {
+    pub name: &'static str,
+    pub terrain: usize,
+    pub slope_deg: f64,
+    pub hazards: u32,
+    pub orbital_slope_deg: f64,
+    pub orbital_hazards: u32,
+    pub low_pass_slope_deg: f64,
+    pub approach_fuel_kg: f64,
+    pub return_fuel_kg: f64,
+    /// How much higher than the truth the altimeter reads over this site.
+    pub altimeter_bias_m: f64,
+}
+
+impl Site {
+    pub(super) fn terrain_name(&self) -> &'static str {
+        TERRAINS.get(self.terrain).copied().unwrap_or("unknown")
+    }
+}
+
+/// One mission: a world's regularities and a seed's sites.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Mission {
+    pub world: u64,
+    pub seed: u64,
+    pub hidden: Hidden,
+    pub sites: Vec<Site>,
+    /// Propellant on board at mission start, before the approach.
+    pub initial_fuel_kg: f64,
+    pub low_pass_cost_kg: f64,
+}
+
+impl Mission {
+    pub(super) fn generate(world: u64, seed: u64, low_pass_cost_kg: f64) -> Self {
+        let hidden = Hidden::for_world(world);
+        let mut rng = SplitMix64::new(mix(mix(world, 0x5345_4544), seed));
+        let initial_fuel_kg = round_to(rng.range(1120.0, 1260.0), 5.0);
+        let sites = SITE_NAMES
+            .iter()
+            .map(|name| draw_site(&mut rng, &hidden, name))
+            .collect();
+        Mission {
+            world,
+            seed,
+            hidden,
+            sites,
+            initial_fuel_kg,
+            low_pass_cost_kg,
+        }
+    }
+
+    pub(super) fn site(&self, name: &str) -> Option<(usize, &Site)> {
+        let wanted = name.trim().trim_start_matches("site ").trim();
+        self.sites
+            .iter()
+            .enumerate()
+            .find(|(_, site)| site.name.eq_ignore_ascii_case(wanted))
+    }
+
+    /// The mission briefing every agent may know: nothing hidden.
+    pub(super) fn briefing(&self) -> String {
+        let mut out = String::new();
+        out.push_str(&format!(
+            "Mission LUMARA-{}-{}: land the lander at one of six candidate sites.\n\n",
+            self.world, self.seed
+        ));
+        out.push_str(&format!(
+            "Vehicle: dry mass {DRY_MASS_KG:.0} kg, {:.0} kg of propellant at mission start, \
+             main engine {MAX_THRUST_N:.0} N maximum thrust, specific impulse {ISP_S:.0} s.\n",
+            self.initial_fuel_kg
+        ));
+        out.push_str(&format!(
+            "Surface gravity: {:.2} m/s². The powered descent starts {START_ALTITUDE_M:.0} m above \
+             the chosen site, falling at {START_SPEED_MPS:.0} m/s. The lander coasts until the \
+             radar altimeter reads the commanded burn altitude, brakes at the commanded throttle \
+             down to {TERMINAL_SPEED_MPS} m/s, then descends at that speed to touchdown. The radar \
+             altimeter is specified to ±{ALTIMETER_TOLERANCE_M:.0} m.\n",
+            self.hidden.gravity_mps2
+        ));
+        out.push_str(
+            "Landing limits: touchdown at most 2 m/s; ground slope at most 8° and no hazards at \
+             the touchdown point; after landing the propellant left must cover the return to \
+             orbit from that site.\n",
+        );
+        out.push_str(&format!(
+            "Surveys (detector): `orbital` is free but coarse; `low_pass` flies low over the site, \
+             is accurate and costs {:.0} kg of propellant each.\n\n",
+            self.low_pass_cost_kg
+        ));
+        out.push_str("Candidate sites (terrain and ground conditions are known only from surveys):\n");
+        out.push_str("| site | approach propellant (kg) | return propellant (kg) |\n|---|---|---|\n");
+        for site in &self.sites {
+            out.push_str(&format!(
+                "| {} | {:.0} | {:.0} |\n",
+                site.name, site.approach_fuel_kg, site.return_fuel_kg
+            ));
+        }
+        let names: Vec<&str> = self.sites.iter().map(|site| site.name).collect();
+        out.push_str(&format!(
+            "\nSITES {} initial_fuel_kg={:.0} low_pass_cost_kg={:.0}\n",
+            names.join(","),
+            self.initial_fuel_kg,
+            self.low_pass_cost_kg
+        ));
+        out
+    }
+}
+
+fn draw_site(rng: &mut SplitMix64, hidden: &Hidden, name: &'static str) -> Site {
+    let terrain = rng.below(TERRAINS.len());
+    // Every draw happens whatever the terrain, so one site's terrain does not shift the
+    // random stream of the next.
+    let base = rng.unit();
+    let hazard_roll = rng.unit();
+    let hazard_count = 1 + rng.below(3) as u32;
+    let orbital_noise = rng.normal();
+    let low_pass_noise = rng.normal();
+    let bias_factor = rng.range(0.85, 1.15);
+    let altimeter_noise = rng.normal();
+    let approach_fuel_kg = round_to(rng.range(150.0, 420.0), 5.0);
+    let return_fuel_kg = round_to(rng.range(330.0, 560.0), 5.0);
+
+    let (slope_deg, hazards, orbital_slope_deg, orbital_hazards) = if terrain == hidden.deceptive_terrain {
+        // Rough, boulder-strewn ground that reads smooth and clean from orbit.
+        let slope = 6.0 + 6.5 * base;
+        let orbital = (slope - hidden.slope_underreport_deg + 0.8 * orbital_noise).max(0.8);
+        (slope, hazard_count, orbital, 0)
+    } else {
+        let slope = (hidden.roughness[terrain] * (0.35 + 1.45 * base)).clamp(0.5, 20.0);
+        let hazard_chance = 0.10 + 0.05 * hidden.roughness[terrain];
+        let hazards = if hazard_roll < hazard_chance { hazard_count } else { 0 };
+        (slope, hazards, (slope + orbital_noise).max(0.3), hazards)
+    };
+    let altimeter_bias_m = if terrain == hidden.altimeter_terrain {
+        hidden.altimeter_bias_m * bias_factor
+    } else {
+        6.0 * altimeter_noise
+    };
+    Site {
+        name,
+        terrain,
+        slope_deg: round_to(slope_deg, 0.1),
+        hazards,
+        orbital_slope_deg: round_to(orbital_slope_deg, 0.1),
+        orbital_hazards,
+        low_pass_slope_deg: round_to((slope_deg + 0.15 * low_pass_noise).max(0.1), 0.1),
+        approach_fuel_kg,
+        return_fuel_kg,
+        altimeter_bias_m: round_to(altimeter_bias_m, 0.1),
+    }
+}
+
+/// Rounds to the nearest multiple of `step`.
+pub(super) fn round_to(value: f64, step: f64) -> f64 {
+    if step <= 0.0 || !value.is_finite() {
+        return value;
+    }
+    let rounded = (value / step).round() * step;
+    // Clean binary noise such as 3.1000000000000005.
+    (rounded * 1e6).round() / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missions_are_deterministic_and_vary() {
+        let a = Mission::generate(1, 5, DEFAULT_LOW_PASS_COST_KG);
+        assert_eq!(a, Mission::generate(1, 5, DEFAULT_LOW_PASS_COST_KG));
+        assert_ne!(a.sites, Mission::generate(1, 6, DEFAULT_LOW_PASS_COST_KG).sites);
+        assert_eq!(a.sites.len(), 6);
+        assert!(a.site("c").is_some() && a.site("Z").is_none());
+    }
+
+    #[test]
+    fn deceptive_terrain_always_fails_clear_ground_but_reads_clean() {
+        for seed in 1..200 {
+            let mission = Mission::generate(3, seed, DEFAULT_LOW_PASS_COST_KG);
+            for site in &mission.sites {
+                if site.terrain == mission.hidden.deceptive_terrain {
+                    assert!(site.hazards > 0 && site.orbital_hazards == 0);
+                    assert!(site.orbital_slope_deg < site.slope_deg);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn briefing_hides_the_ground_truth() {
+        let mission = Mission::generate(1, 1, DEFAULT_LOW_PASS_COST_KG);
+        let briefing = mission.briefing();
+        assert!(briefing.contains("SITES A,B,C,D,E,F"));
+        for terrain in TERRAINS {
+            assert!(!briefing.contains(terrain), "briefing names terrain {terrain}");
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Built-in environments: the worlds agents act in.
+//!
+//! An [`Environment`] is built from the session's `[environment]` table with a seed and
+//! a world number. It offers scripted policies per agent role (the offline model) and
+//! makes a fresh [`Episode`] for each iteration of the revise loop; an episode owns the
+//! tools' state and reports the result facts the rubric checks. Environments never see
+//! the store, events or playbooks except as text inside model requests.
+
+pub mod lumara;
+pub mod rules;
+
+use std::sync::Arc;
+
+use crate::event::Facts;
+use crate::model::Policy;
+use crate::spec::{EnvironmentCapabilities, EnvironmentCatalog, EnvironmentSpec};
+use crate::tool::Tool;
+
+/// Why an environment could not be built.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EnvError {
+    #[error("unknown environment kind `{0}`")]
+    UnknownKind(String),
+    #[error("environment option `{key}`: {message}")]
+    BadOption { key: String, message: String },
+}
+
+/// A world agents act in, fixed by kind, world number and seed.
+pub trait Environment: Send + Sync {
+    fn kind(&self) -> &'static str;
+
+    /// Facts about the mission every agent may know, appended to the lead's task.
+    fn briefing(&self) -> String;
+
+    /// The scripted policy for an agent role, if the environment ships one.
+    fn policy(&self, role: &str) -> Option<Arc<dyn Policy>>;
+
+    /// A fresh attempt at the mission; the revise loop makes one per iteration.
+    fn episode(&self) -> Arc<dyn Episode>;
+}
+
+/// One attempt: tools bound to its state, and the facts that state amounts to.
+pub trait Episode: Send + Sync {
+    fn tools(&self) -> Vec<Arc<dyn Tool>>;
+
+    /// The result facts the rubric checks, read when the team has finished.
+    fn facts(&self) -> Facts;
+}
+
+/// Every environment kind and what it offers, for validating session files.
+pub fn catalog() -> EnvironmentCatalog {
+    let mut catalog = EnvironmentCatalog::new();
+    catalog.insert(lumara::KIND.to_string(), lumara::capabilities());
+    catalog
+}
+
+/// Builds the environment a session asks for, with its seed and world overridden when
+/// the command line says so.
+pub fn build(
+    spec: &EnvironmentSpec,
+    seed: u64,
+    world: u64,
+) -> Result<Arc<dyn Environment>, EnvError> {
+    match spec.kind.get_ref().as_str() {
+        lumara::KIND => Ok(Arc::new(lumara::Lumara::new(&spec.options, seed, world)?)),
+        other => Err(EnvError::UnknownKind(other.to_string())),
+    }
+}
+
+/// Convenience for environments' `capabilities()`.
+pub fn capabilities(tools: &[&str], facts: &[&str], roles: &[&str]) -> EnvironmentCapabilities {
+    let owned = |names: &[&str]| names.iter().map(|n| n.to_string()).collect();
+    EnvironmentCapabilities {
+        tools: owned(tools),
+        facts: owned(facts),
+        roles: owned(roles),
+    }
+}

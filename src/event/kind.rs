@@ -1,0 +1,134 @@
+//! The kinds of events a session is made of.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::AgentId;
+
+/// An environment's result facts: name → number, bool or string.
+pub type Facts = BTreeMap<String, serde_json::Value>;
+
+/// Where an agent thread stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+impl AgentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentStatus::Running => "running",
+            AgentStatus::Done => "done",
+            AgentStatus::Failed => "failed",
+            AgentStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// What happened. Serialized with a `type` tag, e.g. `{"type": "tool_called", …}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    SessionStarted {
+        team: String,
+        spec_path: String,
+        task: String,
+        environment: String,
+        seed: u64,
+        world: u64,
+        max_iterations: u32,
+    },
+    SessionFinished {
+        passed: bool,
+        iterations: u32,
+        duration_ms: u64,
+        /// Set when the run ended on a runtime failure rather than a verdict.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    AgentSpawned {
+        name: String,
+        role: String,
+        parent: Option<AgentId>,
+        model: String,
+        /// The delegation's stated purpose; `None` for the lead.
+        purpose: Option<String>,
+        iteration: u32,
+    },
+    ModelTurn {
+        turn: u32,
+        tokens_in: u64,
+        tokens_out: u64,
+        stop: String,
+    },
+    Text {
+        text: String,
+    },
+    ToolCalled {
+        call_id: String,
+        tool: String,
+        input: serde_json::Value,
+    },
+    ToolReturned {
+        call_id: String,
+        tool: String,
+        output: String,
+        is_error: bool,
+    },
+    Delegated {
+        call_id: String,
+        child: AgentId,
+        specialist: String,
+        subtask: String,
+        purpose: String,
+    },
+    AdvisorConsulted {
+        advisor: String,
+        question: String,
+        answer: String,
+    },
+    AgentFinished {
+        status: AgentStatus,
+        turns: u32,
+        answer: Option<String>,
+    },
+    GradingStarted {
+        iteration: u32,
+    },
+    CriterionJudged {
+        iteration: u32,
+        criterion: String,
+        passed: bool,
+        reason: String,
+        /// What must change for the criterion to pass; empty when it passed.
+        fix: String,
+    },
+    GradingFinished {
+        iteration: u32,
+        passed: bool,
+        facts: Facts,
+    },
+    RevisionStarted {
+        iteration: u32,
+        feedback: String,
+    },
+    PlaybookApplied {
+        memory_id: String,
+        version: u32,
+        title: String,
+        agent_name: String,
+    },
+    Retry {
+        attempt: u32,
+        reason: String,
+        delay_ms: u64,
+    },
+    Error {
+        message: String,
+    },
+}

@@ -1,0 +1,31 @@
+//! The event spine: the one vocabulary in which the runner, grader and dreamer tell the
+//! world what happened, and the in-process bus that orders events and fans them out.
+//!
+//! Every event of a session gets the next sequence number, is handed to the recorder
+//! (the store) and then to every listener (headless printer, TUI), in that order. This
+//! module does not know how events are stored or shown.
+
+mod bus;
+mod id;
+mod kind;
+mod sanitize;
+
+pub use bus::{EventBus, EventSink, NullSink, SinkError};
+pub use id::{now_ms, AgentId, ParseIdError, SessionId};
+pub use kind::{AgentStatus, EventKind, Facts};
+pub use sanitize::{one_line, sanitize};
+
+use serde::{Deserialize, Serialize};
+
+/// One thing that happened in a session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub session: SessionId,
+    /// Position in the session's stream, from 0, without gaps.
+    pub seq: u64,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The agent thread the event belongs to; `None` for session-level events.
+    pub agent: Option<AgentId>,
+    pub kind: EventKind,
+}

@@ -1,0 +1,26 @@
+//! lucid: a terminal workbench for teams of LLM agents that check their own work and
+//! learn from their history.
+//!
+//! Data flows down this list; a module depends only on modules above it:
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`spec`] | session files: types, loading, validation with positions |
+//! | [`event`] | the `Event` vocabulary and the in-process bus |
+//! | [`store`] | sled: sessions, events, memories, dreams, schema version |
+//! | [`model`] | the provider trait, request/response types, the scripted provider |
+//! | [`tool`] | the tool trait and registry |
+//! | [`env`] | built-in environments: tools, result facts, scripted policies |
+//! | [`outcome`] | rubric, check expressions, the grader |
+//! | [`run`] | agent loop, delegation, advisor, parallelism, budgets, the revise loop |
+//! | [`cli`] | the `lucid` command line |
+
+pub mod cli;
+pub mod env;
+pub mod event;
+pub mod model;
+pub mod outcome;
+pub mod run;
+pub mod spec;
+pub mod store;
+pub mod tool;

@@ -1,0 +1,192 @@
+//! Folds a stream of deltas into a whole response.
+
+use futures::{Stream, StreamExt};
+
+use super::{ContentBlock, ModelDelta, ModelError, ModelResponse, Usage};
+
+enum Partial {
+    Text(String),
+    Tool {
+        index: usize,
+        id: String,
+        name: String,
+        args: String,
+    },
+}
+
+/// Collects a streamed answer. Text deltas in a row join into one block; tool-call
+/// fragments are assembled by index and parsed as JSON once the stream ends (empty
+/// arguments mean `{}`). A stream that ends without a stop reason is malformed.
+pub async fn collect<S>(stream: S) -> Result<ModelResponse, ModelError>
+where
+    S: Stream<Item = Result<ModelDelta, ModelError>>,
+{
+    let mut stream = std::pin::pin!(stream);
+    let mut parts: Vec<Partial> = Vec::new();
+    let mut usage = Usage::default();
+    let mut stop = None;
+    while let Some(delta) = stream.next().await {
+        match delta? {
+            ModelDelta::Text(text) => match parts.last_mut() {
+                Some(Partial::Text(open)) => open.push_str(&text),
+                _ => parts.push(Partial::Text(text)),
+            },
+            ModelDelta::ToolCallStart { index, id, name } => parts.push(Partial::Tool {
+                index,
+                id,
+                name,
+                args: String::new(),
+            }),
+            ModelDelta::ToolCallArgs { index, fragment } => {
+                let open = parts.iter_mut().rev().find_map(|part| match part {
+                    Partial::Tool { index: i, args, .. } if *i == index => Some(args),
+                    _ => None,
+                });
+                match open {
+                    Some(args) => args.push_str(&fragment),
+                    None => {
+                        return Err(ModelError::Malformed(format!(
+                            "arguments for tool call {index} arrived before the call started"
+                        )))
+                    }
+                }
+            }
+            ModelDelta::Usage(u) => {
+                usage.input_tokens = usage.input_tokens.max(u.input_tokens);
+                usage.output_tokens = usage.output_tokens.max(u.output_tokens);
+            }
+            ModelDelta::Stop(reason) => stop = Some(reason),
+        }
+    }
+    let stop = stop.ok_or_else(|| ModelError::Malformed("the stream ended early".into()))?;
+    let content = parts
+        .into_iter()
+        .map(|part| match part {
+            Partial::Text(text) => ContentBlock::Text { text },
+            Partial::Tool { id, name, args, .. } => {
+                // Unparseable arguments are passed on as a string; the agent loop answers
+                // them with a tool error the model can correct.
+                let input = if args.trim().is_empty() {
+                    serde_json::Value::Object(Default::default())
+                } else {
+                    serde_json::from_str(&args).unwrap_or(serde_json::Value::String(args))
+                };
+                ContentBlock::ToolUse { id, name, input }
+            }
+        })
+        .collect();
+    Ok(ModelResponse {
+        content,
+        stop,
+        usage,
+    })
+}
+
+/// Splits a whole response into the deltas a streaming provider would send, with text
+/// and tool arguments cut into small pieces. Used by the scripted provider so offline
+/// runs exercise the same collecting code as real ones.
+pub fn to_deltas(response: &ModelResponse, piece: usize) -> Vec<ModelDelta> {
+    let piece = piece.max(1);
+    let mut deltas = Vec::new();
+    let mut tool_index = 0;
+    for block in &response.content {
+        match block {
+            ContentBlock::Text { text } => {
+                deltas.extend(split_chars(text, piece).map(ModelDelta::Text));
+            }
+            ContentBlock::ToolUse { id, name, input } => {
+                deltas.push(ModelDelta::ToolCallStart {
+                    index: tool_index,
+                    id: id.clone(),
+                    name: name.clone(),
+                });
+                let args = input.to_string();
+                deltas.extend(
+                    split_chars(&args, piece).map(|fragment| ModelDelta::ToolCallArgs {
+                        index: tool_index,
+                        fragment,
+                    }),
+                );
+                tool_index += 1;
+            }
+            ContentBlock::ToolResult { .. } => {}
+        }
+    }
+    deltas.push(ModelDelta::Usage(response.usage));
+    deltas.push(ModelDelta::Stop(response.stop));
+    deltas
+}
+
+fn split_chars(text: &str, piece: usize) -> impl Iterator<Item = String> + '_ {
+    let chars: Vec<char> = text.chars().collect();
+    let pieces: Vec<String> = chars.chunks(piece).map(|c| c.iter().collect()).collect();
+    pieces.into_iter()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::stream;
+    use serde_json::json;
+
+    fn sample() -> ModelResponse {
+        ModelResponse {
+            content: vec![
+                ContentBlock::Text {
+                    text: "Surveying both halves.".into(),
+                },
+                ContentBlock::ToolUse {
+                    id: "call_1".into(),
+                    name: "delegate".into(),
+                    input: json!({"specialist": "detector", "subtask": "Survey sites A, B and C"}),
+                },
+                ContentBlock::ToolUse {
+                    id: "call_2".into(),
+                    name: "delegate".into(),
+                    input: json!({"specialist": "detector", "subtask": "Survey sites D, E and F"}),
+                },
+            ],
+            stop: StopReason::ToolUse,
+            usage: Usage {
+                input_tokens: 120,
+                output_tokens: 40,
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn deltas_collect_back_into_the_same_response() {
+        let response = sample();
+        for piece in [1, 3, 1000] {
+            let deltas = to_deltas(&response, piece).into_iter().map(Ok);
+            let collected = collect(stream::iter(deltas)).await.unwrap();
+            assert_eq!(collected, response, "piece size {piece}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_without_a_stop_is_malformed() {
+        let deltas = vec![Ok(ModelDelta::Text("half".into()))];
+        let err = collect(stream::iter(deltas)).await.unwrap_err();
+        assert!(matches!(err, ModelError::Malformed(_)));
+    }
+
+    #[tokio::test]
+    async fn broken_tool_arguments_are_kept_as_text() {
+        let deltas = vec![
+            Ok(ModelDelta::ToolCallStart {
+                index: 0,
+                id: "c".into(),
+                name: "survey_site".into(),
+            }),
+            Ok(ModelDelta::ToolCallArgs {
+                index: 0,
+                fragment: "{\"site\": ".into(),
+            }),
+            Ok(ModelDelta::Stop(StopReason::ToolUse)),
+        ];
+        let response = collect(stream::iter(deltas)).await.unwrap();
+        let (_, _, input) = response.tool_uses().next().unwrap();
+        assert_eq!(input, &json!("{\"site\": "));
+    }
+}

@@ -1,0 +1,315 @@
+//! The grader: an independent judge in a fresh context.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{CriterionVerdict, Verdict};
+use crate::event::{EventBus, EventKind, Facts};
+use crate::model::{
+    complete, ContentBlock, Message, ModelRequest, Provider, Role, ToolChoice, ToolSpec,
+};
+use crate::spec::{Criterion, Rubric};
+
+/// The tool the grader model must answer through.
+pub const VERDICT_TOOL: &str = "submit_verdicts";
+
+const GRADER_SYSTEM: &str = "You are an independent grader. Judge the output against each \
+listed criterion on its own, using only the task, the rubric, the output and the facts you are \
+given. For every criterion say whether it passed, why, and (if it failed) exactly what must \
+change. Answer by calling submit_verdicts once with one verdict per listed criterion.";
+
+/// Why grading could not finish.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GraderError {
+    #[error("the grader model is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the grader's answer was malformed twice: {0}")]
+    Malformed(String),
+}
+
+/// Judges outputs against one rubric.
+pub struct Grader {
+    task: String,
+    rubric: Rubric,
+    model: Option<Arc<dyn Provider>>,
+    bus: Arc<EventBus>,
+}
+
+#[derive(Deserialize)]
+struct VerdictsArgs {
+    verdicts: Vec<VerdictArg>,
+}
+
+#[derive(Deserialize)]
+struct VerdictArg {
+    criterion: String,
+    passed: bool,
+    reason: String,
+    #[serde(default)]
+    fix: String,
+}
+
+impl Grader {
+    /// `model` judges criteria without a check; it may be `None` when every criterion has one.
+    pub fn new(
+        task: String,
+        rubric: Rubric,
+        model: Option<Arc<dyn Provider>>,
+        bus: Arc<EventBus>,
+    ) -> Self {
+        Grader {
+            task,
+            rubric,
+            model,
+            bus,
+        }
+    }
+
+    /// Judges one iteration's output and facts, recording each criterion's verdict.
+    pub async fn judge(
+        &self,
+        iteration: u32,
+        output: &str,
+        facts: &Facts,
+    ) -> Result<Verdict, GraderError> {
+        self.bus.emit(None, EventKind::GradingStarted { iteration });
+        let modelled: Vec<&Criterion> = self
+            .rubric
+            .criteria
+            .iter()
+            .filter(|c| c.check.is_none())
+            .collect();
+        let mut from_model = if modelled.is_empty() {
+            Vec::new()
+        } else {
+            self.ask_model(&modelled, output, facts).await?
+        };
+        let mut criteria = Vec::new();
+        for criterion in &self.rubric.criteria {
+            let verdict = match &criterion.check {
+                Some(check) => judge_check(criterion, check, facts),
+                None => match from_model.iter().position(|v| v.id == criterion.id) {
+                    Some(i) => from_model.swap_remove(i),
+                    None => CriterionVerdict {
+                        id: criterion.id.clone(),
+                        passed: false,
+                        reason: "the grader gave no verdict".into(),
+                        fix: "the criterion must be judged".into(),
+                    },
+                },
+            };
+            self.bus.emit(
+                None,
+                EventKind::CriterionJudged {
+                    iteration,
+                    criterion: verdict.id.clone(),
+                    passed: verdict.passed,
+                    reason: verdict.reason.clone(),
+                    fix: verdict.fix.clone(),
+                },
+            );
+            criteria.push(verdict);
+        }
+        let verdict = Verdict {
+            iteration,
+            criteria,
+        };
+        self.bus.emit(
+            None,
+            EventKind::GradingFinished {
+                iteration,
+                passed: verdict.passed(),
+                facts: facts.clone(),
+            },
+        );
+        Ok(verdict)
+    }
+
+    /// Asks the grader model for the criteria it judges; re-asks once on a malformed answer.
+    async fn ask_model(
+        &self,
+        criteria: &[&Criterion],
+        output: &str,
+        facts: &Facts,
+    ) -> Result<Vec<CriterionVerdict>, GraderError> {
+        let Some(model) = &self.model else {
+            return Err(GraderError::Unavailable(
+                "no grader model is configured".into(),
+            ));
+        };
+        let mut request = grader_request(&self.task, &self.rubric, criteria, output, facts);
+        let mut last_problem = String::new();
+        for _attempt in 0..2 {
+            let response = complete(model.as_ref(), request.clone())
+                .await
+                .map_err(|err| GraderError::Unavailable(err.to_string()))?;
+            match parse_verdicts(&response.content, criteria) {
+                Ok(verdicts) => return Ok(verdicts),
+                Err(problem) => {
+                    last_problem = problem.clone();
+                    request.messages.push(Message {
+                        role: Role::Assistant,
+                        content: response.content.clone(),
+                    });
+                    let answers = response.content.iter().filter_map(|block| match block {
+                        ContentBlock::ToolUse { id, .. } => Some(ContentBlock::ToolResult {
+                            tool_use_id: id.clone(),
+                            content: problem.clone(),
+                            is_error: true,
+                        }),
+                        _ => None,
+                    });
+                    let mut content: Vec<ContentBlock> = answers.collect();
+                    content.push(ContentBlock::Text {
+                        text: format!("Your answer could not be used: {problem}. Call {VERDICT_TOOL} again with one verdict per listed criterion."),
+                    });
+                    request.messages.push(Message {
+                        role: Role::User,
+                        content,
+                    });
+                }
+            }
+        }
+        Err(GraderError::Malformed(last_problem))
+    }
+}
+
+/// Judges a criterion with a programmatic check.
+fn judge_check(
+    criterion: &Criterion,
+    check: &crate::spec::CheckExpr,
+    facts: &Facts,
+) -> CriterionVerdict {
+    match check.eval(facts) {
+        Ok(passed) => CriterionVerdict {
+            id: criterion.id.clone(),
+            passed,
+            reason: check.explain(facts),
+            fix: if passed {
+                String::new()
+            } else {
+                check.what_must_change(facts).join("; ")
+            },
+        },
+        Err(err) => CriterionVerdict {
+            id: criterion.id.clone(),
+            passed: false,
+            reason: format!(
+                "the check `{}` could not be evaluated: {err}",
+                check.source()
+            ),
+            fix: "the environment must report the facts the check reads".into(),
+        },
+    }
+}
+
+/// The grader model's whole context: task, rubric, output and facts, nothing else.
+pub fn grader_request(
+    task: &str,
+    rubric: &Rubric,
+    criteria: &[&Criterion],
+    output: &str,
+    facts: &Facts,
+) -> ModelRequest {
+    let rubric_lines: Vec<String> = rubric
+        .criteria
+        .iter()
+        .map(|c| format!("- {}: {}", c.id, c.description))
+        .collect();
+    let to_judge: Vec<String> = criteria.iter().map(|c| format!("- {}", c.id)).collect();
+    let facts_json = serde_json::to_string_pretty(facts).unwrap_or_else(|_| "{}".into());
+    let text = format!(
+        "## Task\n{task}\n\n## Rubric\n{}\n\n## Output\n{output}\n\n## Facts\n{facts_json}\n\n## Criteria to judge\n{}\n",
+        rubric_lines.join("\n"),
+        to_judge.join("\n")
+    );
+    let ids: Vec<&str> = criteria.iter().map(|c| c.id.as_str()).collect();
+    ModelRequest {
+        system: GRADER_SYSTEM.into(),
+        messages: vec![Message::user_text(text)],
+        tools: vec![ToolSpec {
+            name: VERDICT_TOOL.into(),
+            description: "Record one verdict per criterion.".into(),
+            input_schema: json!({
+                "type": "object",
+                "properties": {
+                    "verdicts": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "criterion": {"type": "string", "enum": ids},
+                                "passed": {"type": "boolean"},
+                                "reason": {"type": "string", "description": "Why, citing the output or facts."},
+                                "fix": {"type": "string", "description": "What must change; empty if passed."}
+                            },
+                            "required": ["criterion", "passed", "reason", "fix"],
+                            "additionalProperties": false
+                        }
+                    }
+                },
+                "required": ["verdicts"],
+                "additionalProperties": false
+            }),
+        }],
+        tool_choice: ToolChoice::Tool {
+            name: VERDICT_TOOL.into(),
+        },
+        max_tokens: 2048,
+        temperature: None,
+    }
+}
+
+/// Validates the grader's answer: one `submit_verdicts` call judging each criterion once.
+fn parse_verdicts(
+    content: &[ContentBlock],
+    criteria: &[&Criterion],
+) -> Result<Vec<CriterionVerdict>, String> {
+    let input = content
+        .iter()
+        .find_map(|block| match block {
+            ContentBlock::ToolUse { name, input, .. } if name == VERDICT_TOOL => {
+                Some(input.clone())
+            }
+            _ => None,
+        })
+        .ok_or_else(|| format!("no {VERDICT_TOOL} call"))?;
+    let args: VerdictsArgs =
+        serde_json::from_value(input).map_err(|err| format!("{VERDICT_TOOL} arguments: {err}"))?;
+    let mut verdicts = Vec::new();
+    for criterion in criteria {
+        let mut matching = args.verdicts.iter().filter(|v| v.criterion == criterion.id);
+        let found = matching
+            .next()
+            .ok_or_else(|| format!("no verdict for criterion `{}`", criterion.id))?;
+        if matching.next().is_some() {
+            return Err(format!("criterion `{}` was judged twice", criterion.id));
+        }
+        if found.reason.trim().is_empty() {
+            return Err(format!(
+                "the verdict for `{}` gives no reason",
+                criterion.id
+            ));
+        }
+        verdicts.push(CriterionVerdict {
+            id: found.criterion.clone(),
+            passed: found.passed,
+            reason: found.reason.clone(),
+            fix: if found.passed {
+                String::new()
+            } else {
+                found.fix.clone()
+            },
+        });
+    }
+    if let Some(extra) = args
+        .verdicts
+        .iter()
+        .find(|v| !criteria.iter().any(|c| c.id == v.criterion))
+    {
+        return Err(format!("`{}` is not a criterion to judge", extra.criterion));
+    }
+    Ok(verdicts)
+}

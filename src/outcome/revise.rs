@@ -1,0 +1,188 @@
+//! The revise loop: attempt, grade, hand the failures back to the lead, until the rubric
+//! is met or the iterations run out. Also brackets the session with its start and
+//! finish events.
+
+use std::sync::Arc;
+
+use super::{Grader, Verdict};
+use crate::event::{now_ms, EventKind, Facts, SessionId};
+use crate::model::Message;
+use crate::run::{RunError, TeamRun};
+
+/// What a whole session came to.
+#[derive(Debug, Clone)]
+pub struct SessionResult {
+    pub session: SessionId,
+    pub passed: bool,
+    pub verdicts: Vec<Verdict>,
+    pub facts: Facts,
+    pub output: String,
+    pub duration_ms: u64,
+}
+
+/// Where the session came from, for the start event.
+#[derive(Debug, Clone)]
+pub struct SessionOrigin {
+    pub spec_path: String,
+    pub seed: u64,
+    pub world: u64,
+}
+
+/// Runs a session to its end: every iteration, graded, revised, recorded.
+pub async fn run_session(
+    team: Arc<TeamRun>,
+    origin: SessionOrigin,
+) -> Result<SessionResult, RunError> {
+    let started = now_ms();
+    let spec = team.spec();
+    let bus = Arc::clone(team.bus());
+    bus.emit(
+        None,
+        EventKind::SessionStarted {
+            team: spec.team.clone(),
+            spec_path: origin.spec_path,
+            task: spec.task.clone(),
+            environment: spec.environment.kind.get_ref().clone(),
+            seed: origin.seed,
+            world: origin.world,
+            max_iterations: spec.rubric.max_iterations,
+        },
+    );
+    let outcome = iterate(&team).await;
+    let duration_ms = now_ms().saturating_sub(started);
+    let finish = match &outcome {
+        Ok((verdicts, _, _)) => EventKind::SessionFinished {
+            passed: verdicts.last().is_some_and(Verdict::passed),
+            iterations: verdicts.len() as u32,
+            duration_ms,
+            error: None,
+        },
+        Err(err) => EventKind::SessionFinished {
+            passed: false,
+            iterations: 0,
+            duration_ms,
+            error: Some(err.to_string()),
+        },
+    };
+    bus.emit(None, finish);
+    bus.checkpoint()
+        .await
+        .map_err(|err| RunError::Store(err.0))?;
+    let (verdicts, facts, output) = outcome?;
+    Ok(SessionResult {
+        session: bus.session(),
+        passed: verdicts.last().is_some_and(Verdict::passed),
+        verdicts,
+        facts,
+        output,
+        duration_ms,
+    })
+}
+
+async fn iterate(team: &Arc<TeamRun>) -> Result<(Vec<Verdict>, Facts, String), RunError> {
+    let spec = team.spec();
+    let max = spec.rubric.max_iterations;
+    let grader = Grader::new(
+        spec.task.clone(),
+        spec.rubric.clone(),
+        team.providers().grader(),
+        Arc::clone(team.bus()),
+    );
+    let mut conversation = vec![team.opening_message()];
+    let mut lead_turns = 0;
+    let mut verdicts: Vec<Verdict> = Vec::new();
+    let mut facts = Facts::new();
+    let mut output = String::new();
+    for iteration in 1..=max {
+        if let Some(previous) = verdicts.last() {
+            let feedback = feedback_message(previous, max);
+            team.bus().emit(
+                None,
+                EventKind::RevisionStarted {
+                    iteration,
+                    feedback: feedback.clone(),
+                },
+            );
+            conversation.push(Message::user_text(feedback));
+        }
+        let attempt = team
+            .attempt(iteration, &mut conversation, &mut lead_turns)
+            .await?;
+        let verdict = grader
+            .judge(iteration, &attempt.output, &attempt.facts)
+            .await
+            .map_err(|err| RunError::Provider(err.to_string()))?;
+        team.bus()
+            .checkpoint()
+            .await
+            .map_err(|err| RunError::Store(err.0))?;
+        facts = attempt.facts;
+        output = attempt.output;
+        let passed = verdict.passed();
+        verdicts.push(verdict);
+        if passed {
+            break;
+        }
+    }
+    Ok((verdicts, facts, output))
+}
+
+/// The message the lead gets after a failed iteration: the failed criteria with the
+/// grader's reasons and what must change.
+pub fn feedback_message(verdict: &Verdict, max_iterations: u32) -> String {
+    let mut text = format!(
+        "## Grader feedback (iteration {} of {max_iterations})\nThe rubric is not met. Failed criteria:\n",
+        verdict.iteration
+    );
+    for failed in verdict.criteria.iter().filter(|c| !c.passed) {
+        text.push_str(&format!("- {}: {}\n", failed.id, failed.reason));
+        if !failed.fix.is_empty() {
+            text.push_str(&format!("  must change: {}\n", failed.fix));
+        }
+    }
+    let passed: Vec<&str> = verdict
+        .criteria
+        .iter()
+        .filter(|c| c.passed)
+        .map(|c| c.id.as_str())
+        .collect();
+    if !passed.is_empty() {
+        text.push_str(&format!("Passed: {}.\n", passed.join(", ")));
+    }
+    text.push_str("Take another pass: revise the plan and try again.");
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::CriterionVerdict;
+
+    #[test]
+    fn feedback_lists_failures_with_fixes_and_names_the_passes() {
+        let verdict = Verdict {
+            iteration: 1,
+            criteria: vec![
+                CriterionVerdict {
+                    id: "soft_landing".into(),
+                    passed: false,
+                    reason: "touchdown_speed_mps = 4.31, needs <= 2".into(),
+                    fix: "touchdown_speed_mps must be at most 2 (it was 4.31)".into(),
+                },
+                CriterionVerdict {
+                    id: "clear_ground".into(),
+                    passed: true,
+                    reason: "slope_deg = 3, needs <= 8".into(),
+                    fix: String::new(),
+                },
+            ],
+        };
+        assert_eq!(
+            feedback_message(&verdict, 3),
+            "## Grader feedback (iteration 1 of 3)\nThe rubric is not met. Failed criteria:\n\
+             - soft_landing: touchdown_speed_mps = 4.31, needs <= 2\n  \
+             must change: touchdown_speed_mps must be at most 2 (it was 4.31)\n\
+             Passed: clear_ground.\nTake another pass: revise the plan and try again."
+        );
+    }
+}

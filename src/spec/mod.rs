@@ -1,0 +1,176 @@
+//! Session files: their types, loading and validation.
+//!
+//! [`load`] reads a TOML session file, checks it against the environment catalog and
+//! returns a [`SessionSpec`] in which every reference is resolved: one lead, delegates
+//! and advisors that exist, no delegation cycles, tools the environment provides, and
+//! check expressions that parse and name known facts. Every problem is one
+//! [`SpecError`] naming the file and, where there is one, the line and column. This
+//! module does not run anything.
+
+#[path = "../outcome/check.rs"]
+pub mod check;
+mod types;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use check::{CheckExpr, Facts};
+pub use types::{EnvironmentSpec, Limits, ModelProfile, ProviderKind, DEFAULT_MODEL};
+pub use validate::{validate, ADVISOR_TOOL, DELEGATE_TOOL};
+
+/// What an environment kind offers, for validating session files against it.
+#[derive(Debug, Clone, Default)]
+pub struct EnvironmentCapabilities {
+    /// Tools agents may list in `tools`.
+    pub tools: Vec<String>,
+    /// Result facts check expressions may read.
+    pub facts: Vec<String>,
+    /// Roles the environment has scripted policies for.
+    pub roles: Vec<String>,
+}
+
+/// Every environment kind lucid knows, with its capabilities.
+pub type EnvironmentCatalog = BTreeMap<String, EnvironmentCapabilities>;
+
+/// A validated session: every name resolved, every default filled in.
+#[derive(Debug, Clone)]
+pub struct SessionSpec {
+    pub path: PathBuf,
+    /// The team; memories are scoped to it.
+    pub team: String,
+    pub task: String,
+    pub environment: EnvironmentSpec,
+    pub models: BTreeMap<String, ModelProfile>,
+    pub agents: BTreeMap<String, AgentSpec>,
+    /// The name of the lead agent.
+    pub lead: String,
+    pub rubric: Rubric,
+    pub dreaming: DreamingSpec,
+    pub limits: Limits,
+}
+
+impl SessionSpec {
+    pub fn lead(&self) -> &AgentSpec {
+        // `validate` guarantees the lead names an agent of the map.
+        &self.agents[&self.lead]
+    }
+
+    /// Puts every agent, the grader and the dreamer on one model profile.
+    pub fn use_model_everywhere(&mut self, profile: &str) -> Result<(), String> {
+        if !self.models.contains_key(profile) {
+            let known: Vec<&str> = self.models.keys().map(String::as_str).collect();
+            return Err(format!(
+                "no model profile `{profile}` (known: {})",
+                known.join(", ")
+            ));
+        }
+        for agent in self.agents.values_mut() {
+            agent.model = profile.to_string();
+            if agent.advisor.is_some() {
+                agent.advisor = Some(profile.to_string());
+            }
+        }
+        self.rubric.grader = profile.to_string();
+        self.dreaming.model = profile.to_string();
+        Ok(())
+    }
+}
+
+/// One agent of the team, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSpec {
+    pub name: String,
+    /// The scripted policy that plays this agent offline.
+    pub role: String,
+    pub prompt: String,
+    /// Model profile name.
+    pub model: String,
+    /// Environment tools this agent may call.
+    pub tools: Vec<String>,
+    /// Agents this one may delegate to.
+    pub delegates: Vec<String>,
+    /// Model profile consulted through `ask_advisor`.
+    pub advisor: Option<String>,
+    pub max_turns: u32,
+}
+
+/// What success means for the session.
+#[derive(Debug, Clone)]
+pub struct Rubric {
+    pub max_iterations: u32,
+    /// Model profile that judges criteria without a check.
+    pub grader: String,
+    pub criteria: Vec<Criterion>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Criterion {
+    pub id: String,
+    pub description: String,
+    pub check: Option<CheckExpr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DreamingSpec {
+    pub model: String,
+    pub every_sessions: u32,
+}
+
+/// A session file that cannot be used, and where the problem is.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct SpecError {
+    pub path: PathBuf,
+    /// 1-based line and column, where the problem has a position.
+    pub position: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, column)) => write!(
+                f,
+                "{}:{line}:{column}: {}",
+                self.path.display(),
+                self.message
+            ),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+/// Reads and validates a session file.
+pub fn load(path: &Path, catalog: &EnvironmentCatalog) -> Result<SessionSpec, SpecError> {
+    let source = std::fs::read_to_string(path).map_err(|err| SpecError {
+        path: path.to_path_buf(),
+        position: None,
+        message: format!("cannot read the session file: {err}"),
+    })?;
+    parse(path, &source, catalog)
+}
+
+/// Validates session-file text; `path` is used in error messages.
+pub fn parse(
+    path: &Path,
+    source: &str,
+    catalog: &EnvironmentCatalog,
+) -> Result<SessionSpec, SpecError> {
+    let file: types::SessionFile = toml::from_str(source).map_err(|err| SpecError {
+        path: path.to_path_buf(),
+        position: err.span().map(|span| line_column(source, span.start)),
+        message: err.message().trim().to_string(),
+    })?;
+    validate(path, source, file, catalog)
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(source.len());
+    let before = source.get(..offset).unwrap_or(source);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+    (line, column)
+}

@@ -1,0 +1,238 @@
+//! The session file's types, as written in TOML.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A whole session file, as parsed (before validation).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionFile {
+    /// The team; memories are scoped to it.
+    pub name: String,
+    pub task: String,
+    pub environment: EnvironmentSpec,
+    #[serde(default)]
+    pub models: BTreeMap<Spanned<String>, ModelProfile>,
+    pub agents: BTreeMap<Spanned<String>, AgentEntry>,
+    pub outcome: OutcomeEntry,
+    #[serde(default)]
+    pub dreaming: DreamingEntry,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentSpec {
+    pub kind: Spanned<String>,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    #[serde(default = "default_world")]
+    pub world: u64,
+    /// Environment-specific settings, checked by the environment.
+    #[serde(default)]
+    pub options: toml::Table,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+fn default_world() -> u64 {
+    1
+}
+
+/// Which kind of model server a profile talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    Scripted,
+    Anthropic,
+    Openai,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Scripted => "scripted",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Openai => "openai",
+        }
+    }
+}
+
+/// A named model configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelProfile {
+    pub provider: ProviderKind,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The environment variable holding the API key (never the key itself).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u32,
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    #[serde(default)]
+    pub api_version: Option<String>,
+    #[serde(default = "default_timeout_s")]
+    pub timeout_s: u64,
+    #[serde(default = "default_max_retries")]
+    pub max_retries: u32,
+    /// Milliseconds a scripted model waits before answering (to mimic a remote model).
+    #[serde(default)]
+    pub latency_ms: u64,
+}
+
+fn default_max_tokens() -> u32 {
+    4096
+}
+
+fn default_timeout_s() -> u64 {
+    120
+}
+
+fn default_max_retries() -> u32 {
+    2
+}
+
+impl ModelProfile {
+    /// The built-in offline profile, available as `scripted` unless a file redefines it.
+    pub fn scripted() -> Self {
+        ModelProfile {
+            provider: ProviderKind::Scripted,
+            model: None,
+            base_url: None,
+            api_key_env: None,
+            max_tokens: default_max_tokens(),
+            temperature: None,
+            api_version: None,
+            timeout_s: default_timeout_s(),
+            max_retries: default_max_retries(),
+            latency_ms: 0,
+        }
+    }
+}
+
+/// One agent of the team.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentEntry {
+    #[serde(default)]
+    pub lead: bool,
+    /// Which scripted policy plays this agent offline; defaults to the agent's name.
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub prompt: String,
+    #[serde(default = "default_model")]
+    pub model: Spanned<String>,
+    #[serde(default)]
+    pub tools: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub delegates: Vec<Spanned<String>>,
+    /// A model profile this agent may consult through `ask_advisor`.
+    #[serde(default)]
+    pub advisor: Option<Spanned<String>>,
+    #[serde(default = "default_max_turns")]
+    pub max_turns: u32,
+}
+
+fn default_model() -> Spanned<String> {
+    Spanned::new(0..0, DEFAULT_MODEL.to_string())
+}
+
+/// The profile agents, the grader and the dreamer use when a file names none.
+pub const DEFAULT_MODEL: &str = "scripted";
+
+fn default_max_turns() -> u32 {
+    12
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeEntry {
+    #[serde(default = "default_max_iterations")]
+    pub max_iterations: u32,
+    /// The model profile of the grader (for criteria without a `check`).
+    #[serde(default = "default_model")]
+    pub grader: Spanned<String>,
+    pub criteria: Vec<CriterionEntry>,
+}
+
+fn default_max_iterations() -> u32 {
+    3
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CriterionEntry {
+    pub id: Spanned<String>,
+    pub description: String,
+    /// An expression over the environment's result facts; without it the grader model
+    /// judges the criterion.
+    #[serde(default)]
+    pub check: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DreamingEntry {
+    #[serde(default = "default_model")]
+    pub model: Spanned<String>,
+    /// Dream automatically after this many new sessions of the team (0: never).
+    #[serde(default)]
+    pub every_sessions: u32,
+}
+
+impl Default for DreamingEntry {
+    fn default() -> Self {
+        DreamingEntry {
+            model: default_model(),
+            every_sessions: 0,
+        }
+    }
+}
+
+/// Session-wide budgets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// How many delegated agents may run at once.
+    #[serde(default = "default_max_parallel")]
+    pub max_parallel: usize,
+    /// Model turns allowed across all agents and iterations of the session.
+    #[serde(default = "default_max_total_turns")]
+    pub max_total_turns: u32,
+    /// How deep delegation may nest (the lead is depth 0).
+    #[serde(default = "default_max_depth")]
+    pub max_depth: u32,
+}
+
+fn default_max_parallel() -> usize {
+    8
+}
+
+fn default_max_total_turns() -> u32 {
+    400
+}
+
+fn default_max_depth() -> u32 {
+    4
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_parallel: default_max_parallel(),
+            max_total_turns: default_max_total_turns(),
+            max_depth: default_max_depth(),
+        }
+    }
+}

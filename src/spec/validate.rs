@@ -1,0 +1,418 @@
+//! Turns a parsed session file into a [`SessionSpec`], or says precisely what is wrong.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use toml::Spanned;
+
+use super::check::CheckExpr;
+use super::types::{ModelProfile, ProviderKind, SessionFile, DEFAULT_MODEL};
+use super::{
+    line_column, AgentSpec, Criterion, DreamingSpec, EnvironmentCatalog, Rubric, SessionSpec,
+    SpecError,
+};
+
+/// The orchestration tools the runner provides; agents get them through `delegates` and
+/// `advisor`, not by listing them.
+pub const DELEGATE_TOOL: &str = "delegate";
+pub const ADVISOR_TOOL: &str = "ask_advisor";
+
+struct Reporter<'a> {
+    path: &'a Path,
+    source: &'a str,
+}
+
+impl Reporter<'_> {
+    fn at(&self, offset: usize, message: impl Into<String>) -> SpecError {
+        SpecError {
+            path: self.path.to_path_buf(),
+            position: Some(line_column(self.source, offset)),
+            message: message.into(),
+        }
+    }
+
+    fn at_span<T>(&self, value: &Spanned<T>, message: impl Into<String>) -> SpecError {
+        // Defaults carry an empty 0..0 span: they have no position in the file.
+        if value.span() == (0..0) {
+            return self.nowhere(message);
+        }
+        self.at(value.span().start, message)
+    }
+
+    fn nowhere(&self, message: impl Into<String>) -> SpecError {
+        SpecError {
+            path: self.path.to_path_buf(),
+            position: None,
+            message: message.into(),
+        }
+    }
+}
+
+fn list(names: impl IntoIterator<Item = impl AsRef<str>>) -> String {
+    let names: Vec<String> = names.into_iter().map(|n| n.as_ref().to_string()).collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Checks every rule of the session-file format; the first problem found is returned.
+pub fn validate(
+    path: &Path,
+    source: &str,
+    file: SessionFile,
+    catalog: &EnvironmentCatalog,
+) -> Result<SessionSpec, SpecError> {
+    let report = Reporter { path, source };
+
+    let kind = &file.environment.kind;
+    let capabilities = catalog.get(kind.get_ref()).ok_or_else(|| {
+        report.at_span(
+            kind,
+            format!(
+                "unknown environment kind `{}` (known: {})",
+                kind.get_ref(),
+                list(catalog.keys())
+            ),
+        )
+    })?;
+
+    // Model profiles: the built-in offline profile plus the file's own.
+    let mut models: BTreeMap<String, ModelProfile> = BTreeMap::new();
+    models.insert(DEFAULT_MODEL.to_string(), ModelProfile::scripted());
+    for (name, profile) in &file.models {
+        if profile.provider != ProviderKind::Scripted && profile.model.is_none() {
+            return Err(report.at_span(
+                name,
+                format!(
+                    "model profile `{}` uses provider `{}` but names no `model`",
+                    name.get_ref(),
+                    profile.provider.as_str()
+                ),
+            ));
+        }
+        models.insert(name.get_ref().clone(), profile.clone());
+    }
+    let model_exists = |name: &Spanned<String>, what: &str| {
+        if models.contains_key(name.get_ref()) {
+            Ok(name.get_ref().clone())
+        } else {
+            Err(report.at_span(
+                name,
+                format!(
+                    "{what} names model profile `{}`, which is not defined (defined: {})",
+                    name.get_ref(),
+                    list(models.keys())
+                ),
+            ))
+        }
+    };
+    let needs_role = |profile: &str, role: &str, at: &dyn Fn(String) -> SpecError| {
+        let scripted = models
+            .get(profile)
+            .is_some_and(|p| p.provider == ProviderKind::Scripted);
+        if scripted && !capabilities.roles.iter().any(|r| r == role) {
+            return Err(at(format!(
+                "`{profile}` is a scripted model, but environment `{}` has no scripted policy for role `{role}` (it has: {})",
+                kind.get_ref(),
+                list(&capabilities.roles)
+            )));
+        }
+        Ok(())
+    };
+
+    // Agents.
+    if file.agents.is_empty() {
+        return Err(report.nowhere("the session has no agents; add an [agents.NAME] table"));
+    }
+    let agent_names: BTreeSet<&str> = file.agents.keys().map(|k| k.get_ref().as_str()).collect();
+    let mut leads = file.agents.iter().filter(|(_, agent)| agent.lead);
+    let lead = match (leads.next(), leads.next()) {
+        (Some((name, _)), None) => name.get_ref().clone(),
+        (None, _) => {
+            return Err(report.nowhere(format!(
+                "no agent is the lead; set `lead = true` on one of: {}",
+                list(&agent_names)
+            )))
+        }
+        (Some((first, _)), Some((second, _))) => {
+            return Err(report.at_span(
+                second,
+                format!(
+                    "agents `{}` and `{}` are both marked `lead = true`; a team has one lead",
+                    first.get_ref(),
+                    second.get_ref()
+                ),
+            ))
+        }
+    };
+
+    let mut agents = BTreeMap::new();
+    for (name, entry) in &file.agents {
+        let name_str = name.get_ref();
+        if entry.max_turns == 0 {
+            return Err(report.at_span(
+                name,
+                format!("agent `{name_str}`: `max_turns` must be at least 1"),
+            ));
+        }
+        let model = model_exists(&entry.model, &format!("agent `{name_str}`"))?;
+        let role = entry.role.clone().unwrap_or_else(|| name_str.clone());
+        needs_role(&model, &role, &|message| {
+            report.at_span(
+                &entry.model,
+                format!(
+                    "agent `{name_str}`: {message}; set `role` to one of them or use another model"
+                ),
+            )
+        })?;
+        let mut delegates = Vec::new();
+        for delegate in &entry.delegates {
+            if !agent_names.contains(delegate.get_ref().as_str()) {
+                return Err(report.at_span(
+                    delegate,
+                    format!(
+                        "agent `{name_str}` delegates to `{}`, which is not an agent of this team (agents: {})",
+                        delegate.get_ref(),
+                        list(&agent_names)
+                    ),
+                ));
+            }
+            if delegates.contains(delegate.get_ref()) {
+                return Err(report.at_span(
+                    delegate,
+                    format!(
+                        "agent `{name_str}` lists delegate `{}` twice",
+                        delegate.get_ref()
+                    ),
+                ));
+            }
+            delegates.push(delegate.get_ref().clone());
+        }
+        let advisor = match &entry.advisor {
+            Some(advisor) => {
+                let profile = model_exists(advisor, &format!("agent `{name_str}`'s advisor"))?;
+                needs_role(&profile, "advisor", &|message| {
+                    report.at_span(advisor, format!("agent `{name_str}`'s advisor: {message}"))
+                })?;
+                Some(profile)
+            }
+            None => None,
+        };
+        let mut tools = Vec::new();
+        for tool in &entry.tools {
+            let tool_name = tool.get_ref();
+            let orchestration = match tool_name.as_str() {
+                DELEGATE_TOOL => Some(!delegates.is_empty()),
+                ADVISOR_TOOL => Some(advisor.is_some()),
+                _ => None,
+            };
+            match orchestration {
+                Some(true) => continue,
+                Some(false) => {
+                    return Err(report.at_span(
+                        tool,
+                        format!("agent `{name_str}` lists `{tool_name}`, which comes from `delegates` / `advisor`; set those instead"),
+                    ))
+                }
+                None => {}
+            }
+            if !capabilities.tools.iter().any(|t| t == tool_name) {
+                return Err(report.at_span(
+                    tool,
+                    format!(
+                        "agent `{name_str}` lists tool `{tool_name}`, which environment `{}` does not provide (it provides: {})",
+                        kind.get_ref(),
+                        list(&capabilities.tools)
+                    ),
+                ));
+            }
+            tools.push(tool_name.clone());
+        }
+        agents.insert(
+            name_str.clone(),
+            AgentSpec {
+                name: name_str.clone(),
+                role,
+                prompt: entry.prompt.clone(),
+                model,
+                tools,
+                delegates,
+                advisor,
+                max_turns: entry.max_turns,
+            },
+        );
+    }
+    if let Some(cycle) = find_cycle(&agents) {
+        let first = &cycle[0];
+        let at = file
+            .agents
+            .keys()
+            .find(|k| k.get_ref() == first)
+            .map(|k| report.at_span(k, ""))
+            .and_then(|e| e.position);
+        return Err(SpecError {
+            path: path.to_path_buf(),
+            position: at,
+            message: format!("delegation cycle: {}", cycle.join(" → ")),
+        });
+    }
+
+    // Outcome.
+    let outcome = &file.outcome;
+    if outcome.max_iterations == 0 {
+        return Err(report.nowhere("`outcome.max_iterations` must be at least 1"));
+    }
+    if outcome.criteria.is_empty() {
+        return Err(
+            report.nowhere("the rubric has no criteria; add at least one [[outcome.criteria]]")
+        );
+    }
+    let grader = model_exists(&outcome.grader, "`outcome.grader`")?;
+    let mut criteria: Vec<Criterion> = Vec::new();
+    for entry in &outcome.criteria {
+        let id = entry.id.get_ref();
+        if id.trim().is_empty() {
+            return Err(report.at_span(&entry.id, "a criterion's `id` must not be empty"));
+        }
+        if criteria.iter().any(|c| &c.id == id) {
+            return Err(report.at_span(&entry.id, format!("criterion id `{id}` is used twice")));
+        }
+        let check = match &entry.check {
+            Some(text) => {
+                let content_start = text.span().start + quote_len(source, text.span().start);
+                let expr = CheckExpr::parse(text.get_ref()).map_err(|err| {
+                    report.at(
+                        content_start + err.offset,
+                        format!("criterion `{id}`: check does not parse: {}", err.message),
+                    )
+                })?;
+                for (fact, offset) in expr.facts() {
+                    if !capabilities.facts.iter().any(|f| f == &fact) {
+                        return Err(report.at(
+                            content_start + offset,
+                            format!(
+                                "criterion `{id}`: check names unknown fact `{fact}` (environment `{}` reports: {})",
+                                kind.get_ref(),
+                                list(&capabilities.facts)
+                            ),
+                        ));
+                    }
+                }
+                Some(expr)
+            }
+            None => {
+                needs_role(&grader, "grader", &|message| {
+                    report.at_span(&entry.id, format!("criterion `{id}` has no `check`, so the grader model judges it, but {message}"))
+                })?;
+                None
+            }
+        };
+        criteria.push(Criterion {
+            id: id.clone(),
+            description: entry.description.clone(),
+            check,
+        });
+    }
+
+    let dreaming = DreamingSpec {
+        model: model_exists(&file.dreaming.model, "`dreaming.model`")?,
+        every_sessions: file.dreaming.every_sessions,
+    };
+    if file.limits.max_parallel == 0 {
+        return Err(report.nowhere("`limits.max_parallel` must be at least 1"));
+    }
+    if file.limits.max_total_turns == 0 {
+        return Err(report.nowhere("`limits.max_total_turns` must be at least 1"));
+    }
+    if file.name.trim().is_empty() {
+        return Err(report.nowhere("`name` (the team) must not be empty"));
+    }
+
+    Ok(SessionSpec {
+        path: path.to_path_buf(),
+        team: file.name,
+        task: file.task,
+        environment: file.environment,
+        models,
+        agents,
+        lead,
+        rubric: Rubric {
+            max_iterations: outcome.max_iterations,
+            grader,
+            criteria,
+        },
+        dreaming,
+        limits: file.limits,
+    })
+}
+
+/// The number of bytes of opening quote before a TOML string value's content.
+fn quote_len(source: &str, start: usize) -> usize {
+    let rest = source.get(start..).unwrap_or("");
+    if rest.starts_with("\"\"\"") || rest.starts_with("'''") {
+        // A newline right after the opening quotes is not part of the string.
+        let after = rest.get(3..).unwrap_or("");
+        3 + if after.starts_with("\r\n") {
+            2
+        } else if after.starts_with('\n') {
+            1
+        } else {
+            0
+        }
+    } else if rest.starts_with('"') || rest.starts_with('\'') {
+        1
+    } else {
+        0
+    }
+}
+
+/// A delegation cycle, as the list of agents around it (first repeated at the end).
+fn find_cycle(agents: &BTreeMap<String, AgentSpec>) -> Option<Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnPath,
+        Done,
+    }
+    fn visit(
+        name: &str,
+        agents: &BTreeMap<String, AgentSpec>,
+        marks: &mut BTreeMap<String, Mark>,
+        path: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        match marks.get(name).copied().unwrap_or(Mark::New) {
+            Mark::Done => return None,
+            Mark::OnPath => {
+                let start = path.iter().position(|n| n == name).unwrap_or(0);
+                let mut cycle = path[start..].to_vec();
+                cycle.push(name.to_string());
+                return Some(cycle);
+            }
+            Mark::New => {}
+        }
+        marks.insert(name.to_string(), Mark::OnPath);
+        path.push(name.to_string());
+        for child in agents
+            .get(name)
+            .map(|a| a.delegates.as_slice())
+            .unwrap_or(&[])
+        {
+            if let Some(cycle) = visit(child, agents, marks, path) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        marks.insert(name.to_string(), Mark::Done);
+        None
+    }
+    let mut marks = BTreeMap::new();
+    for name in agents.keys() {
+        let mut path = Vec::new();
+        if let Some(cycle) = visit(name, agents, &mut marks, &mut path) {
+            return Some(cycle);
+        }
+    }
+    None
+}

@@ -1,0 +1,115 @@
+//! The durable record: one sled database per store holding session summaries, every
+//! session's event stream, memories, memory versions and dream runs, under a schema
+//! version.
+//!
+//! Layout (one sled tree each; keys big-endian so a scan visits them in order):
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `sessions` | session id (16 bytes) | [`SessionSummary`] as JSON |
+//! | `events` | session id (16 bytes) ++ seq (u64) | [`Event`](crate::event::Event) as JSON |
+//! | `memories` | memory id | current memory record |
+//! | `memory_versions` | memory id ++ version | one version of a memory record |
+//! | `dreams` | dream run id | dream run |
+//! | `meta` | `schema_version` | u32 |
+//!
+//! One process owns a store at a time (sled holds a file lock); a second gets
+//! [`StoreError::Locked`] naming the path. Appending never fsyncs: the runner makes a
+//! finished step durable with [`Store::flush`] (through the event bus's checkpoint).
+//!
+//! Files: `open` (opening, locking, schema version, default location), `events` (event
+//! streams), `sessions` (summaries derived from the events and their live cache),
+//! `error` ([`StoreError`]).
+
+mod error;
+mod events;
+mod open;
+mod sessions;
+
+#[cfg(test)]
+mod testing;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::event::{Event, EventSink, SinkError};
+
+pub use error::StoreError;
+pub use open::SCHEMA_VERSION;
+pub use sessions::{SessionStatus, SessionSummary};
+
+/// A handle on an open store. Clones share the same database; the store closes (and
+/// releases its lock) when the last clone is dropped.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    db: sled::Db,
+    sessions: sled::Tree,
+    events: sled::Tree,
+    /// Memory records; their API arrives with the memory module.
+    #[allow(dead_code)]
+    memories: sled::Tree,
+    /// Memory versions; their API arrives with the memory module.
+    #[allow(dead_code)]
+    memory_versions: sled::Tree,
+    /// Dream runs; their API arrives with the dream module.
+    #[allow(dead_code)]
+    dreams: sled::Tree,
+    meta: sled::Tree,
+    /// Summaries of the sessions this handle has appended events to.
+    live: Mutex<sessions::LiveSummaries>,
+}
+
+impl Inner {
+    fn live(&self) -> MutexGuard<'_, sessions::LiveSummaries> {
+        // Summaries are updated by plain field assignments, so a panic elsewhere while
+        // the lock was held cannot leave one half-written.
+        self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Best effort: the summaries are current on disk after the last `flush`; this
+        // only saves counts gathered since. sled flushes its trees as they drop.
+        let _ = sessions::save_unsaved(&mut self.live(), &self.sessions);
+    }
+}
+
+impl Store {
+    /// Where the store lives on disk, as given to [`Store::open`].
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Makes everything appended so far durable, session summaries included.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        sessions::save_unsaved(&mut self.inner.live(), &self.inner.sessions)?;
+        // The fsync happens outside the summary lock so appends are not held up by it.
+        self.inner.db.flush()?;
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventSink for Store {
+    fn append(&self, event: &Event) -> Result<(), SinkError> {
+        self.append_event(event)
+            .map_err(|err| SinkError(err.to_string()))
+    }
+
+    fn flush(&self) -> Result<(), SinkError> {
+        Store::flush(self).map_err(|err| SinkError(err.to_string()))
+    }
+}

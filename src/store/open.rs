@@ -1,0 +1,233 @@
+//! Opening a store: creating its directory, taking sled's lock (one process at a time),
+//! opening the trees, checking the schema version, and the default location.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use super::{Inner, Store, StoreError};
+
+/// The layout version this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const SCHEMA_KEY: &[u8] = b"schema_version";
+
+impl Store {
+    /// Opens the store at `path`, creating it (and missing parent directories) if needed.
+    ///
+    /// Fails with [`StoreError::Locked`] when another process holds it,
+    /// [`StoreError::NewerSchema`] when a newer lucid wrote it, and [`StoreError::Open`]
+    /// for anything else that keeps it from opening.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_error = |message: String| StoreError::Open {
+            path: path.to_path_buf(),
+            message,
+        };
+        std::fs::create_dir_all(path).map_err(|err| open_error(err.to_string()))?;
+        let config = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput);
+        // sled 0.34 asserts on some damaged files; a store that will not open must be an
+        // error the user can act on, not a crash.
+        let db = match catch_unwind(AssertUnwindSafe(|| config.open())) {
+            Ok(Ok(db)) => db,
+            Ok(Err(err)) if is_lock_failure(&err) => {
+                return Err(StoreError::Locked {
+                    path: path.to_path_buf(),
+                })
+            }
+            Ok(Err(err)) => return Err(open_error(err.to_string())),
+            Err(_) => {
+                return Err(open_error(
+                    "the database engine failed while reading its files".to_string(),
+                ))
+            }
+        };
+        let tree = |name: &str| {
+            db.open_tree(name)
+                .map_err(|err| open_error(format!("tree `{name}`: {err}")))
+        };
+        let inner = Inner {
+            sessions: tree("sessions")?,
+            events: tree("events")?,
+            memories: tree("memories")?,
+            memory_versions: tree("memory_versions")?,
+            dreams: tree("dreams")?,
+            meta: tree("meta")?,
+            path: path.to_path_buf(),
+            db,
+            live: Mutex::new(HashMap::new()),
+        };
+        check_schema(&inner)?;
+        Ok(Store {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// `$XDG_DATA_HOME/lucid/store`, else `$HOME/.local/share/lucid/store`, else
+    /// `./.lucid/store`.
+    pub fn default_path() -> PathBuf {
+        default_path_from(std::env::var_os("XDG_DATA_HOME"), std::env::var_os("HOME"))
+    }
+}
+
+fn default_path_from(xdg_data_home: Option<OsString>, home: Option<OsString>) -> PathBuf {
+    // The XDG spec says relative values are to be ignored.
+    if let Some(dir) = xdg_data_home.map(PathBuf::from) {
+        if dir.is_absolute() {
+            return dir.join("lucid").join("store");
+        }
+    }
+    match home {
+        Some(home) if !home.is_empty() => PathBuf::from(home)
+            .join(".local")
+            .join("share")
+            .join("lucid")
+            .join("store"),
+        _ => PathBuf::from(".lucid").join("store"),
+    }
+}
+
+/// sled reports a held lock as an I/O error "could not acquire lock on …".
+fn is_lock_failure(err: &sled::Error) -> bool {
+    match err {
+        sled::Error::Io(io) => {
+            io.kind() == io::ErrorKind::WouldBlock
+                || io.to_string().contains("could not acquire lock")
+        }
+        _ => false,
+    }
+}
+
+/// Writes the version into a fresh store; refuses a store from a newer lucid.
+fn check_schema(inner: &Inner) -> Result<(), StoreError> {
+    match inner.meta.get(SCHEMA_KEY)? {
+        None => {
+            inner
+                .meta
+                .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+            Ok(())
+        }
+        Some(bytes) => {
+            let found = <[u8; 4]>::try_from(bytes.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    what: format!("meta `schema_version` is {} bytes, expected 4", bytes.len()),
+                })?;
+            if found > SCHEMA_VERSION {
+                return Err(StoreError::NewerSchema {
+                    path: inner.path.clone(),
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{open_in, temp_store};
+
+    #[test]
+    fn a_second_open_while_the_first_is_open_is_locked_and_names_the_path() {
+        let (dir, store) = temp_store();
+        let path = dir.path().join("store");
+        let err = Store::open(&path).unwrap_err();
+        match &err {
+            StoreError::Locked { path: locked } => assert_eq!(locked, &path),
+            other => panic!("expected Locked, got {other:?}"),
+        }
+        let message = err.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(
+            message.contains("in use by another lucid process"),
+            "{message}"
+        );
+
+        // Once the holder is gone the store opens again.
+        drop(store);
+        Store::open(&path).unwrap();
+    }
+
+    #[test]
+    fn a_fresh_store_records_the_schema_version() {
+        let (_dir, store) = temp_store();
+        let stored = store.inner.meta.get(SCHEMA_KEY).unwrap().unwrap();
+        assert_eq!(stored.as_ref(), &SCHEMA_VERSION.to_be_bytes());
+    }
+
+    #[test]
+    fn a_store_from_a_newer_lucid_is_refused_with_a_clear_error() {
+        let (dir, store) = temp_store();
+        let path = dir.path().join("store");
+        store
+            .inner
+            .meta
+            .insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes())
+            .unwrap();
+        drop(store);
+        let err = open_in(&dir).unwrap_err();
+        match &err {
+            StoreError::NewerSchema {
+                path: at,
+                found,
+                supported,
+            } => {
+                assert_eq!(at, &path);
+                assert_eq!((*found, *supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+            }
+            other => panic!("expected NewerSchema, got {other:?}"),
+        }
+        assert!(err.to_string().contains(&path.display().to_string()));
+    }
+
+    #[test]
+    fn a_malformed_schema_version_is_corrupt() {
+        let (dir, store) = temp_store();
+        store.inner.meta.insert(SCHEMA_KEY, b"v1").unwrap();
+        drop(store);
+        assert!(matches!(
+            open_in(&dir).unwrap_err(),
+            StoreError::Corrupt { .. }
+        ));
+    }
+
+    #[test]
+    fn a_path_that_cannot_be_a_directory_is_an_open_error_with_a_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain-file");
+        std::fs::write(&file, b"not a store").unwrap();
+        let err = Store::open(&file.join("store")).unwrap_err();
+        assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("plain-file"), "{message}");
+        assert!(message.contains("--db"), "{message}");
+    }
+
+    #[test]
+    fn the_default_path_follows_xdg_then_home_then_the_working_directory() {
+        assert_eq!(
+            default_path_from(Some("/data".into()), Some("/home/u".into())),
+            PathBuf::from("/data/lucid/store")
+        );
+        assert_eq!(
+            default_path_from(Some("relative".into()), Some("/home/u".into())),
+            PathBuf::from("/home/u/.local/share/lucid/store")
+        );
+        assert_eq!(
+            default_path_from(None, Some("/home/u".into())),
+            PathBuf::from("/home/u/.local/share/lucid/store")
+        );
+        assert_eq!(default_path_from(None, None), PathBuf::from(".lucid/store"));
+        assert_eq!(
+            default_path_from(None, Some("".into())),
+            PathBuf::from(".lucid/store")
+        );
+    }
+}

@@ -1,0 +1,712 @@
+//! Session summaries: one record per session, derived from its events as they are
+//! appended, plus the in-memory cache of the sessions this handle is writing.
+//!
+//! A summary is written to the `sessions` tree when its session starts, after each
+//! grading, when it finishes, after every [`SAVE_EVERY`] other changes, and at
+//! [`Store::flush`], so after a flush the stored summary is current.
+//!
+//! One process owns a store at a time, so a summary stored as `running` whose session
+//! this handle is not writing belongs to a run that ended without finishing: it reads
+//! back as [`SessionStatus::Interrupted`].
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError};
+use crate::event::{Event, EventKind, SessionId};
+
+/// How many summary changes may stay unsaved between the milestone writes.
+const SAVE_EVERY: u32 = 256;
+
+/// Crockford base32, the alphabet of [`SessionId`]'s text form, in sort order.
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// How a session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// Being written by this process.
+    Running,
+    /// Finished with the rubric met.
+    Passed,
+    /// Finished with the rubric not met after the last iteration.
+    Failed,
+    /// Finished on a runtime failure.
+    Error,
+    /// Ended without finishing (the process was killed or crashed).
+    Interrupted,
+}
+
+impl SessionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Running => "running",
+            SessionStatus::Passed => "passed",
+            SessionStatus::Failed => "failed",
+            SessionStatus::Error => "error",
+            SessionStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl fmt::Display for SessionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a session was and how it went, derived from its events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionSummary {
+    pub id: SessionId,
+    pub team: String,
+    pub spec_path: String,
+    pub task: String,
+    /// The environment's kind.
+    pub environment: String,
+    pub seed: u64,
+    pub world: u64,
+    pub max_iterations: u32,
+    pub started_at_ms: u64,
+    pub finished_at_ms: Option<u64>,
+    pub status: SessionStatus,
+    /// Iterations graded so far.
+    pub iterations: u32,
+    /// The latest verdict.
+    pub passed: Option<bool>,
+    /// The verdict of the first iteration.
+    pub first_attempt_passed: Option<bool>,
+    /// Agent threads spawned.
+    pub agents: u32,
+    pub tool_calls: u32,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub duration_ms: Option<u64>,
+    /// The runtime failure the session ended on.
+    pub error: Option<String>,
+}
+
+impl SessionSummary {
+    /// A fresh summary when `event` is a `SessionStarted`.
+    pub fn start(event: &Event) -> Option<SessionSummary> {
+        let EventKind::SessionStarted {
+            team,
+            spec_path,
+            task,
+            environment,
+            seed,
+            world,
+            max_iterations,
+        } = &event.kind
+        else {
+            return None;
+        };
+        Some(SessionSummary {
+            id: event.session,
+            team: team.clone(),
+            spec_path: spec_path.clone(),
+            task: task.clone(),
+            environment: environment.clone(),
+            seed: *seed,
+            world: *world,
+            max_iterations: *max_iterations,
+            started_at_ms: event.at_ms,
+            finished_at_ms: None,
+            status: SessionStatus::Running,
+            iterations: 0,
+            passed: None,
+            first_attempt_passed: None,
+            agents: 0,
+            tool_calls: 0,
+            tokens_in: 0,
+            tokens_out: 0,
+            duration_ms: None,
+            error: None,
+        })
+    }
+
+    /// Folds one of the session's events in; returns whether the summary changed.
+    ///
+    /// A `SessionStarted` for a summary that already exists (a resumed run) refreshes
+    /// the header and marks the session running again, keeping the counts and the
+    /// original start time.
+    pub fn apply(&mut self, event: &Event) -> bool {
+        match &event.kind {
+            EventKind::SessionStarted { .. } => {
+                if let Some(fresh) = SessionSummary::start(event) {
+                    self.team = fresh.team;
+                    self.spec_path = fresh.spec_path;
+                    self.task = fresh.task;
+                    self.environment = fresh.environment;
+                    self.seed = fresh.seed;
+                    self.world = fresh.world;
+                    self.max_iterations = fresh.max_iterations;
+                }
+                self.status = SessionStatus::Running;
+                self.finished_at_ms = None;
+                self.duration_ms = None;
+                self.error = None;
+            }
+            EventKind::AgentSpawned { .. } => self.agents = self.agents.saturating_add(1),
+            EventKind::ToolCalled { .. } => self.tool_calls = self.tool_calls.saturating_add(1),
+            EventKind::ModelTurn {
+                tokens_in,
+                tokens_out,
+                ..
+            } => {
+                self.tokens_in = self.tokens_in.saturating_add(*tokens_in);
+                self.tokens_out = self.tokens_out.saturating_add(*tokens_out);
+            }
+            EventKind::GradingFinished {
+                iteration, passed, ..
+            } => {
+                self.iterations = *iteration;
+                self.passed = Some(*passed);
+                if *iteration == 1 {
+                    self.first_attempt_passed = Some(*passed);
+                }
+            }
+            EventKind::SessionFinished {
+                passed,
+                duration_ms,
+                error,
+                ..
+            } => {
+                self.status = match (error, passed) {
+                    (Some(_), _) => SessionStatus::Error,
+                    (None, true) => SessionStatus::Passed,
+                    (None, false) => SessionStatus::Failed,
+                };
+                if error.is_none() {
+                    self.passed = Some(*passed);
+                }
+                self.error = error.clone();
+                self.finished_at_ms = Some(event.at_ms);
+                self.duration_ms = Some(*duration_ms);
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// The summary of a session this handle is writing, with its unsaved change count.
+pub(super) struct LiveSummary {
+    summary: SessionSummary,
+    unsaved: u32,
+}
+
+/// Every session this handle has appended to; `None` for a stream without a summary
+/// (no `SessionStarted` seen or stored), remembered so it is looked up only once.
+pub(super) type LiveSummaries = HashMap<SessionId, Option<LiveSummary>>;
+
+/// Writes every summary with unsaved changes.
+pub(super) fn save_unsaved(live: &mut LiveSummaries, tree: &sled::Tree) -> Result<(), StoreError> {
+    for entry in live.values_mut().flatten() {
+        if entry.unsaved > 0 {
+            put_summary(tree, &entry.summary)?;
+            entry.unsaved = 0;
+        }
+    }
+    Ok(())
+}
+
+fn put_summary(tree: &sled::Tree, summary: &SessionSummary) -> Result<(), StoreError> {
+    let value = serde_json::to_vec(summary).map_err(|err| {
+        StoreError::Io(format!(
+            "could not encode the summary of {}: {err}",
+            summary.id
+        ))
+    })?;
+    tree.insert(summary.id.to_bytes(), value)?;
+    Ok(())
+}
+
+fn decode_summary(id: SessionId, bytes: &[u8]) -> Result<SessionSummary, StoreError> {
+    let summary: SessionSummary =
+        serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt {
+            what: format!("summary of session {id}: {err}"),
+        })?;
+    if summary.id != id {
+        return Err(StoreError::Corrupt {
+            what: format!("summary stored under {id} is for {}", summary.id),
+        });
+    }
+    Ok(summary)
+}
+
+fn decode_key(key: &[u8]) -> Result<SessionId, StoreError> {
+    <[u8; 16]>::try_from(key)
+        .map(SessionId::from_bytes)
+        .map_err(|_| StoreError::Corrupt {
+            what: format!("session key of {} bytes, expected 16", key.len()),
+        })
+}
+
+/// A stored summary as this handle sees it: the live copy when it is writing the
+/// session, else the stored one with an unfinished run marked interrupted.
+fn resolve(live: &LiveSummaries, mut stored: SessionSummary) -> SessionSummary {
+    if let Some(Some(entry)) = live.get(&stored.id) {
+        return entry.summary.clone();
+    }
+    if stored.status == SessionStatus::Running {
+        stored.status = SessionStatus::Interrupted;
+    }
+    stored
+}
+
+/// Maps a typed id prefix onto the alphabet's canonical characters (upper case, `O` as
+/// `0`, `I`/`L` as `1`); `None` when a character cannot occur in an id.
+fn normalize_prefix(prefix: &str) -> Option<String> {
+    prefix
+        .chars()
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => Some('0'),
+            'I' | 'L' => Some('1'),
+            up if up.is_ascii() && CROCKFORD.contains(&(up as u8)) => Some(up),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Store {
+    /// Folds an appended event into its session's summary, writing the summary when a
+    /// milestone or enough changes call for it.
+    pub(super) fn track(&self, event: &Event) -> Result<(), StoreError> {
+        let inner = &*self.inner;
+        let mut live = inner.live();
+        let slot = match live.entry(event.session) {
+            Entry::Occupied(slot) => slot.into_mut(),
+            Entry::Vacant(vacant) => {
+                // First event of this session through this handle: pick up a stored
+                // summary (a resumed run), so the counts carry on.
+                let stored = match inner.sessions.get(event.session.to_bytes())? {
+                    Some(bytes) => Some(decode_summary(event.session, &bytes)?),
+                    None => None,
+                };
+                vacant.insert(stored.map(|mut summary| {
+                    // This handle is writing it now, whatever the last run left behind.
+                    if summary.status == SessionStatus::Interrupted {
+                        summary.status = SessionStatus::Running;
+                    }
+                    LiveSummary {
+                        summary,
+                        unsaved: 0,
+                    }
+                }))
+            }
+        };
+        let entry = match slot {
+            Some(entry) => {
+                if entry.summary.apply(event) {
+                    entry.unsaved += 1;
+                }
+                entry
+            }
+            None => match SessionSummary::start(event) {
+                Some(summary) => slot.insert(LiveSummary {
+                    summary,
+                    unsaved: 1,
+                }),
+                None => return Ok(()),
+            },
+        };
+        let milestone = matches!(
+            event.kind,
+            EventKind::SessionStarted { .. }
+                | EventKind::GradingFinished { .. }
+                | EventKind::SessionFinished { .. }
+        );
+        if entry.unsaved > 0 && (milestone || entry.unsaved >= SAVE_EVERY) {
+            put_summary(&inner.sessions, &entry.summary)?;
+            entry.unsaved = 0;
+        }
+        Ok(())
+    }
+
+    /// The summary of one session, if the store has it.
+    pub fn session(&self, id: SessionId) -> Result<Option<SessionSummary>, StoreError> {
+        // Read before taking the lock; a session that turns live meanwhile is answered
+        // from the live copy below.
+        let stored = self.inner.sessions.get(id.to_bytes())?;
+        let live = self.inner.live();
+        if let Some(Some(entry)) = live.get(&id) {
+            return Ok(Some(entry.summary.clone()));
+        }
+        match stored {
+            Some(bytes) => Ok(Some(resolve(&live, decode_summary(id, &bytes)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// Every session's summary, oldest first.
+    pub fn sessions(&self) -> Result<Vec<SessionSummary>, StoreError> {
+        let mut stored = Vec::new();
+        for item in self.inner.sessions.iter() {
+            let (key, value) = item?;
+            stored.push(decode_summary(decode_key(&key)?, &value)?);
+        }
+        let live = self.inner.live();
+        Ok(stored
+            .into_iter()
+            .map(|summary| resolve(&live, summary))
+            .collect())
+    }
+
+    /// The session whose id is `prefix_or_id` or starts with it (case-insensitive).
+    /// `None` when nothing matches; [`StoreError::Ambiguous`] when several do.
+    pub fn find_session(&self, prefix_or_id: &str) -> Result<Option<SessionSummary>, StoreError> {
+        let typed = prefix_or_id.trim();
+        let Some(prefix) = normalize_prefix(typed) else {
+            return Ok(None);
+        };
+        if prefix.is_empty() || prefix.len() > 26 {
+            return Ok(None);
+        }
+        // Text order is key order, so the ids with this prefix are one key range: the
+        // prefix padded with the smallest digit up to the prefix padded with the largest.
+        let pad = 26 - prefix.len();
+        let low = format!("{prefix}{}", "0".repeat(pad)).parse::<SessionId>();
+        let high = format!("{prefix}{}", "Z".repeat(pad)).parse::<SessionId>();
+        let (Ok(low), Ok(high)) = (low, high) else {
+            // The first character carries 3 bits: an `8`…`Z` start matches nothing.
+            return Ok(None);
+        };
+        let mut found = None;
+        let mut count = 0;
+        for item in self.inner.sessions.range(low.to_bytes()..=high.to_bytes()) {
+            let (key, value) = item?;
+            count += 1;
+            if found.is_none() {
+                found = Some((key, value));
+            }
+        }
+        match (count, found) {
+            (1, Some((key, value))) => {
+                let id = decode_key(&key)?;
+                let stored = decode_summary(id, &value)?;
+                Ok(Some(resolve(&self.inner.live(), stored)))
+            }
+            (0, _) | (_, None) => Ok(None),
+            (count, _) => Err(StoreError::Ambiguous {
+                prefix: typed.to_string(),
+                count,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{
+        event, finished, graded, open_in, spawned, started, temp_store, tool_called, turn,
+    };
+
+    /// Appends `kinds` as the session's events, numbered from `from`.
+    fn append_all(store: &Store, id: SessionId, from: u64, kinds: Vec<EventKind>) {
+        for (offset, kind) in kinds.into_iter().enumerate() {
+            store
+                .append_event(&event(id, from + offset as u64, kind))
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn the_summary_is_derived_from_the_events() {
+        let (dir, store) = temp_store();
+        let id = SessionId::generate();
+        append_all(
+            &store,
+            id,
+            0,
+            vec![
+                started("lumara-team"),
+                spawned("commander"),
+                turn(100, 20),
+                tool_called("scan"),
+                spawned("surveyor"),
+                tool_called("probe"),
+                turn(50, 5),
+                graded(1, false),
+                EventKind::RevisionStarted {
+                    iteration: 2,
+                    feedback: "probe deeper".into(),
+                },
+                spawned("surveyor"),
+                tool_called("probe"),
+                graded(2, true),
+            ],
+        );
+        let running = store.session(id).unwrap().unwrap();
+        assert_eq!(running.status, SessionStatus::Running);
+        assert_eq!(running.team, "lumara-team");
+        assert_eq!(running.environment, "lumara");
+        assert_eq!(
+            (running.seed, running.world, running.max_iterations),
+            (7, 3, 4)
+        );
+        assert_eq!((running.agents, running.tool_calls), (3, 3));
+        assert_eq!((running.tokens_in, running.tokens_out), (150, 25));
+        assert_eq!(running.iterations, 2);
+        assert_eq!(running.passed, Some(true));
+        assert_eq!(running.first_attempt_passed, Some(false));
+        assert_eq!(running.finished_at_ms, None);
+
+        let finish = event(id, 12, finished(true, None));
+        store.append_event(&finish).unwrap();
+        let done = store.session(id).unwrap().unwrap();
+        assert_eq!(done.status, SessionStatus::Passed);
+        assert_eq!(done.finished_at_ms, Some(finish.at_ms));
+        assert_eq!(done.duration_ms, Some(1_234));
+        assert_eq!(done.error, None);
+
+        // The stored record says the same after the store is reopened.
+        drop(store);
+        let reopened = open_in(&dir).unwrap();
+        assert_eq!(reopened.session(id).unwrap().unwrap(), done);
+    }
+
+    #[test]
+    fn first_attempt_and_final_status_follow_the_verdicts() {
+        let (_dir, store) = temp_store();
+        let first_try = SessionId::generate();
+        append_all(
+            &store,
+            first_try,
+            0,
+            vec![started("t"), graded(1, true), finished(true, None)],
+        );
+        let s = store.session(first_try).unwrap().unwrap();
+        assert_eq!(s.first_attempt_passed, Some(true));
+        assert_eq!((s.status, s.iterations), (SessionStatus::Passed, 1));
+
+        let failed = SessionId::generate();
+        append_all(
+            &store,
+            failed,
+            0,
+            vec![
+                started("t"),
+                graded(1, false),
+                graded(2, false),
+                finished(false, None),
+            ],
+        );
+        let s = store.session(failed).unwrap().unwrap();
+        assert_eq!(s.status, SessionStatus::Failed);
+        assert_eq!(
+            (s.iterations, s.passed, s.first_attempt_passed),
+            (2, Some(false), Some(false))
+        );
+
+        let broken = SessionId::generate();
+        append_all(
+            &store,
+            broken,
+            0,
+            vec![started("t"), finished(false, Some("provider unreachable"))],
+        );
+        let s = store.session(broken).unwrap().unwrap();
+        assert_eq!(s.status, SessionStatus::Error);
+        assert_eq!(s.error.as_deref(), Some("provider unreachable"));
+        assert_eq!(s.first_attempt_passed, None);
+    }
+
+    #[test]
+    fn an_unfinished_session_reads_back_as_interrupted_with_its_flushed_counts() {
+        let (dir, store) = temp_store();
+        let id = SessionId::generate();
+        // No milestone after the start: only the flush brings the counts to disk.
+        append_all(
+            &store,
+            id,
+            0,
+            vec![
+                started("t"),
+                spawned("lead"),
+                tool_called("a"),
+                tool_called("b"),
+            ],
+        );
+        assert_eq!(
+            store.session(id).unwrap().unwrap().status,
+            SessionStatus::Running
+        );
+        store.flush().unwrap();
+        drop(store);
+
+        let reopened = open_in(&dir).unwrap();
+        let s = reopened.session(id).unwrap().unwrap();
+        assert_eq!(s.status, SessionStatus::Interrupted);
+        assert_eq!((s.agents, s.tool_calls), (1, 2));
+        assert_eq!(
+            reopened.sessions().unwrap()[0].status,
+            SessionStatus::Interrupted
+        );
+        let prefix = &id.to_string()[..20];
+        assert_eq!(
+            reopened.find_session(prefix).unwrap().unwrap().status,
+            SessionStatus::Interrupted
+        );
+    }
+
+    #[test]
+    fn a_resumed_session_runs_again_and_keeps_its_counts() {
+        let (dir, store) = temp_store();
+        let id = SessionId::generate();
+        append_all(&store, id, 0, vec![started("t"), tool_called("a")]);
+        drop(store);
+
+        let store = open_in(&dir).unwrap();
+        let next = store.next_seq(id).unwrap();
+        append_all(&store, id, next, vec![tool_called("b")]);
+        let s = store.session(id).unwrap().unwrap();
+        assert_eq!((s.status, s.tool_calls), (SessionStatus::Running, 2));
+        append_all(
+            &store,
+            id,
+            next + 1,
+            vec![graded(1, true), finished(true, None)],
+        );
+        assert_eq!(
+            store.session(id).unwrap().unwrap().status,
+            SessionStatus::Passed
+        );
+    }
+
+    #[test]
+    fn sessions_are_listed_oldest_first() {
+        let (_dir, store) = temp_store();
+        let ids = [
+            SessionId::at(3_000),
+            SessionId::at(1_000),
+            SessionId::at(2_000),
+        ];
+        for id in ids {
+            append_all(&store, id, 0, vec![started("t")]);
+        }
+        // A stream without a start has no summary and is not listed.
+        append_all(&store, SessionId::at(500), 0, vec![tool_called("x")]);
+        let listed: Vec<u64> = store
+            .sessions()
+            .unwrap()
+            .iter()
+            .map(|s| s.id.timestamp_ms())
+            .collect();
+        assert_eq!(listed, vec![1_000, 2_000, 3_000]);
+    }
+
+    #[test]
+    fn find_session_takes_a_full_id_or_a_unique_prefix() {
+        let (_dir, store) = temp_store();
+        // Two ids that share their first 24 characters, and one far from both.
+        let a = SessionId(0x0123_4567_89AB_CDEF_0123_4567_89AB_CD00);
+        let b = SessionId(a.0 + 1);
+        let far = SessionId(7 << 125);
+        for id in [a, b, far] {
+            append_all(&store, id, 0, vec![started("t")]);
+        }
+        let a_text = a.to_string();
+        let b_text = b.to_string();
+        assert_eq!(a_text[..25], b_text[..25]);
+
+        let find = |text: &str| store.find_session(text).unwrap().map(|s| s.id);
+        assert_eq!(find(&a_text), Some(a));
+        assert_eq!(find(&b_text.to_lowercase()), Some(b));
+        assert_eq!(find(&format!("  {a_text} ")), Some(a));
+        assert_eq!(find("7"), Some(far));
+        assert_eq!(find(&far.to_string()[..5].to_lowercase()), Some(far));
+        assert_eq!(find("6"), None);
+        assert_eq!(find("Z"), None);
+        assert_eq!(find("!!"), None);
+        assert_eq!(find(""), None);
+        assert_eq!(find(&format!("{a_text}0")), None);
+
+        match store.find_session(&a_text[..10].to_lowercase()) {
+            Err(StoreError::Ambiguous { prefix, count }) => {
+                assert_eq!(count, 2);
+                assert_eq!(prefix, a_text[..10].to_lowercase());
+            }
+            other => panic!("expected Ambiguous, got {other:?}"),
+        }
+        let err = store.find_session("0").unwrap_err();
+        assert!(err.to_string().contains("matches 2 sessions"), "{err}");
+    }
+
+    #[test]
+    fn find_session_reads_confusable_letters_as_digits() {
+        let (_dir, store) = temp_store();
+        let id = SessionId(0x0110_0000_0000_0000_0000_0000_0000_0000);
+        append_all(&store, id, 0, vec![started("t")]);
+        let text = id.to_string();
+        assert!(text.starts_with("0"), "{text}");
+        let typed = text.replacen('0', "o", 1);
+        assert_eq!(store.find_session(&typed).unwrap().map(|s| s.id), Some(id));
+    }
+
+    #[test]
+    fn a_corrupt_summary_is_an_error_not_a_panic() {
+        let (_dir, store) = temp_store();
+        let id = SessionId::generate();
+        store
+            .inner
+            .sessions
+            .insert(id.to_bytes(), &b"{\"id\": 12"[..])
+            .unwrap();
+        for result in [
+            store.session(id).map(|_| ()),
+            store.sessions().map(|_| ()),
+            store.find_session(&id.to_string()).map(|_| ()),
+            store.append_event(&event(id, 0, tool_called("x"))),
+        ] {
+            match result {
+                Err(StoreError::Corrupt { what }) => assert!(what.contains(&id.to_string())),
+                other => panic!("expected Corrupt, got {other:?}"),
+            }
+        }
+        store.inner.sessions.insert(b"short", &b"{}"[..]).unwrap();
+        assert!(matches!(store.sessions(), Err(StoreError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn summaries_are_written_in_batches_and_at_flush() {
+        let (_dir, store) = temp_store();
+        let id = SessionId::generate();
+        append_all(&store, id, 0, vec![started("t")]);
+        let stored = |store: &Store| {
+            let bytes = store.inner.sessions.get(id.to_bytes()).unwrap().unwrap();
+            decode_summary(id, &bytes).unwrap().tool_calls
+        };
+        let calls = (0..SAVE_EVERY).map(|_| tool_called("x")).collect();
+        append_all(&store, id, 1, calls);
+        assert_eq!(stored(&store), SAVE_EVERY);
+        append_all(
+            &store,
+            id,
+            1 + u64::from(SAVE_EVERY),
+            vec![tool_called("y")],
+        );
+        assert_eq!(stored(&store), SAVE_EVERY);
+        store.flush().unwrap();
+        assert_eq!(stored(&store), SAVE_EVERY + 1);
+    }
+
+    #[test]
+    fn statuses_serialize_in_snake_case() {
+        for status in [
+            SessionStatus::Running,
+            SessionStatus::Passed,
+            SessionStatus::Failed,
+            SessionStatus::Error,
+            SessionStatus::Interrupted,
+        ] {
+            let json = serde_json::to_string(&status).unwrap();
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+            assert_eq!(status.to_string(), status.as_str());
+        }
+    }
+}
