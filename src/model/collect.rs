@@ -126,6 +126,7 @@ fn split_chars(text: &str, piece: usize) -> impl Iterator<Item = String> + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::StopReason;
     use futures::stream;
     use serde_json::json;
 

@@ -10,7 +10,7 @@ pub mod scripted;
 mod types;
 
 pub use collect::collect;
-pub use scripted::{Policy, ScriptedProvider};
+pub use scripted::{Policy, ResponseBuilder, ScriptedProvider};
 pub use types::{
     ContentBlock, Message, ModelDelta, ModelRequest, ModelResponse, Role, StopReason, ToolChoice,
     ToolSpec, Usage,

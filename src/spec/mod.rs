@@ -7,7 +7,6 @@
 //! [`SpecError`] naming the file and, where there is one, the line and column. This
 //! module does not run anything.
 
-#[path = "../outcome/check.rs"]
 pub mod check;
 mod types;
 mod validate;

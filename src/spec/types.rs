@@ -128,7 +128,7 @@ pub struct AgentEntry {
     pub lead: bool,
     /// Which scripted policy plays this agent offline; defaults to the agent's name.
     #[serde(default)]
-    pub role: Option<String>,
+    pub role: Option<Spanned<String>>,
     #[serde(default)]
     pub prompt: String,
     #[serde(default = "default_model")]

@@ -158,14 +158,19 @@ pub fn validate(
             ));
         }
         let model = model_exists(&entry.model, &format!("agent `{name_str}`"))?;
-        let role = entry.role.clone().unwrap_or_else(|| name_str.clone());
+        let role = entry
+            .role
+            .as_ref()
+            .map_or_else(|| name_str.clone(), |r| r.get_ref().clone());
         needs_role(&model, &role, &|message| {
-            report.at_span(
-                &entry.model,
-                format!(
-                    "agent `{name_str}`: {message}; set `role` to one of them or use another model"
-                ),
-            )
+            let message = format!(
+                "agent `{name_str}`: {message}; set `role` to one of them or use another model"
+            );
+            match (&entry.role, entry.model.span() == (0..0)) {
+                (Some(role), _) => report.at_span(role, message),
+                (None, false) => report.at_span(&entry.model, message),
+                (None, true) => report.at_span(name, message),
+            }
         })?;
         let mut delegates = Vec::new();
         for delegate in &entry.delegates {
@@ -245,17 +250,11 @@ pub fn validate(
         );
     }
     if let Some(cycle) = find_cycle(&agents) {
-        let first = &cycle[0];
-        let at = file
-            .agents
-            .keys()
-            .find(|k| k.get_ref() == first)
-            .map(|k| report.at_span(k, ""))
-            .and_then(|e| e.position);
-        return Err(SpecError {
-            path: path.to_path_buf(),
-            position: at,
-            message: format!("delegation cycle: {}", cycle.join(" → ")),
+        let message = format!("delegation cycle: {}", cycle.join(" → "));
+        let first = file.agents.keys().find(|k| Some(k.get_ref()) == cycle.first());
+        return Err(match first {
+            Some(key) => report.at_span(key, message),
+            None => report.nowhere(message),
         });
     }
 

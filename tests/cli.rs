@@ -1,0 +1,173 @@
+//! The `lucid` binary as a user drives it: run, sessions, exit codes, JSON documents.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn lucid(db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lucid"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout_json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!(
+            "stdout is not one JSON document ({err}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// The report with what differs between runs (ids, times, durations) blanked out.
+fn redacted(mut report: Value) -> Value {
+    report["session_id"] = Value::String("[id]".into());
+    report["duration_ms"] = Value::from(0);
+    report
+}
+
+fn run_lumara(db: &Path, seed: &str) -> (Output, Value) {
+    let output = lucid(db, &["run", "sessions/lumara.toml", "--headless", "--json", "--seed", seed]);
+    let report = stdout_json(&output);
+    (output, report)
+}
+
+#[test]
+fn a_lumara_run_prints_the_report_and_exits_by_its_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let (output, report) = run_lumara(dir.path(), "7");
+    let passed = report["outcome"]["passed"].as_bool().unwrap();
+    assert_eq!(output.status.code(), Some(if passed { 0 } else { 1 }));
+    assert_eq!(report["team"], "lumara-landing");
+    assert_eq!(report["spec"], "sessions/lumara.toml");
+    let agents = report["agents"].as_array().unwrap();
+    assert!(agents.len() >= 3, "{agents:?}");
+    assert_eq!(agents[0]["name"], "commander");
+    assert_eq!(agents[0]["parent"], Value::Null);
+    for child in &agents[1..] {
+        assert_eq!(child["parent"], agents[0]["id"], "specialists are the commander's children");
+        assert!(child["purpose"].as_str().is_some_and(|p| !p.is_empty()));
+        assert!(child["turns"].as_u64().unwrap() >= 1);
+    }
+    let names: Vec<&str> = agents.iter().filter_map(|a| a["name"].as_str()).collect();
+    assert!(names.contains(&"detector") && names.contains(&"navigator"), "{names:?}");
+    let iterations = report["outcome"]["iterations"].as_array().unwrap();
+    assert!(!iterations.is_empty());
+    for iteration in iterations {
+        let criteria = iteration["criteria"].as_array().unwrap();
+        let ids: Vec<&str> = criteria.iter().filter_map(|c| c["id"].as_str()).collect();
+        assert_eq!(ids, ["soft_landing", "clear_ground", "fuel_reserve"]);
+        let all = criteria.iter().all(|c| c["passed"].as_bool().unwrap());
+        assert_eq!(iteration["passed"].as_bool(), Some(all));
+    }
+    assert_eq!(iterations.last().unwrap()["passed"].as_bool(), Some(passed));
+    assert!(report["facts"]["touchdown_speed_mps"].is_number());
+    assert_eq!(report["playbooks_applied"], Value::Array(vec![]));
+    // Progress went to stderr, indented by thread depth.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("\n    detector#"), "{stderr}");
+    assert!(stderr.contains("grading iteration 1"), "{stderr}");
+
+    // The session is in the store.
+    let listed = lucid(dir.path(), &["sessions", "list", "--json"]);
+    assert_eq!(listed.status.code(), Some(0));
+    let sessions = stdout_json(&listed);
+    let sessions = sessions.as_array().unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0]["id"], report["session_id"]);
+    assert_eq!(sessions[0]["status"], if passed { "passed" } else { "failed" });
+
+    // `sessions show --json` folds the stored events into the same document.
+    let id = report["session_id"].as_str().unwrap();
+    let shown = lucid(dir.path(), &["sessions", "show", &id[..10], "--json"]);
+    assert_eq!(shown.status.code(), Some(0), "{}", String::from_utf8_lossy(&shown.stderr));
+    assert_eq!(redacted(stdout_json(&shown)), redacted(report.clone()));
+    let human = lucid(dir.path(), &["sessions", "show", id]);
+    assert!(String::from_utf8_lossy(&human.stdout).contains("soft_landing"));
+}
+
+#[test]
+fn the_seeded_report_matches_the_golden_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, report) = run_lumara(dir.path(), "7");
+    let actual = serde_json::to_string_pretty(&redacted(report)).unwrap() + "\n";
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/lumara_seed7.json");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden)
+        .expect("tests/golden/lumara_seed7.json exists (UPDATE_GOLDEN=1 cargo test writes it)");
+    assert_eq!(actual, expected, "the seeded run changed; if on purpose, rerun with UPDATE_GOLDEN=1");
+}
+
+#[test]
+fn equal_world_and_seed_repeat_exactly_and_seeds_vary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, first) = run_lumara(dir.path(), "3");
+    let (_, again) = run_lumara(dir.path(), "3");
+    assert_eq!(redacted(first.clone()), redacted(again));
+    let facts: Vec<Value> = ["4", "5", "6", "8"]
+        .iter()
+        .map(|seed| run_lumara(dir.path(), seed).1["facts"].clone())
+        .collect();
+    let distinct = facts.iter().chain([&first["facts"]]).collect::<std::collections::BTreeSet<_>>().len();
+    assert!(distinct >= 4, "five seeds gave only {distinct} distinct outcomes");
+}
+
+#[test]
+fn an_invalid_session_file_exits_2_naming_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("broken.toml");
+    let source = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("sessions/lumara.toml"))
+        .unwrap()
+        .replace("delegates = [\"detector\", \"navigator\"]", "delegates = [\"detector\", \"navigatr\"]");
+    std::fs::write(&spec, source).unwrap();
+    let output = lucid(&dir.path().join("db"), &["run", spec.to_str().unwrap(), "--headless", "--json"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = source_line_of(&spec, "navigatr");
+    assert!(
+        stderr.contains(&format!("broken.toml:{line}:")) && stderr.contains("`navigatr`, which is not an agent"),
+        "{stderr}"
+    );
+}
+
+fn source_line_of(path: &Path, needle: &str) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains(needle))
+        .unwrap()
+        + 1
+}
+
+#[test]
+fn a_store_held_by_another_process_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store");
+    let _held = lucid::store::Store::open(&db).unwrap();
+    let output = lucid(&db, &["sessions", "list"]);
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(db.to_str().unwrap()) && stderr.contains("in use"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = lucid(dir.path(), &["run"]);
+    assert_eq!(output.status.code(), Some(2));
+    let output = lucid(dir.path(), &["run", "sessions/lumara.toml", "--model", "gpt-9"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no model profile `gpt-9`"));
+    let output = lucid(dir.path(), &["sessions", "show", "nonesuch"]);
+    assert_eq!(output.status.code(), Some(2));
+}
