@@ -27,13 +27,14 @@ fn event_key(session: SessionId, seq: u64) -> [u8; KEY_LEN] {
 }
 
 fn key_seq(key: &[u8]) -> Result<u64, StoreError> {
-    <[u8; 8]>::try_from(key.get(16..).unwrap_or_default())
-        .ok()
-        .filter(|_| key.len() == KEY_LEN)
-        .map(u64::from_be_bytes)
-        .ok_or_else(|| StoreError::Corrupt {
+    if key.len() != KEY_LEN {
+        return Err(StoreError::Corrupt {
             what: format!("event key of {} bytes, expected {KEY_LEN}", key.len()),
-        })
+        });
+    }
+    let mut seq = [0u8; 8];
+    seq.copy_from_slice(&key[16..]);
+    Ok(u64::from_be_bytes(seq))
 }
 
 impl Store {

@@ -7,7 +7,7 @@
 //! | tree | key | value |
 //! |---|---|---|
 //! | `sessions` | session id (16 bytes) | [`SessionSummary`] as JSON |
-//! | `events` | session id (16 bytes) ++ seq (u64) | [`Event`](crate::event::Event) as JSON |
+//! | `events` | session id (16 bytes) ++ seq (u64) | [`Event`] as JSON |
 //! | `memories` | memory id | current memory record |
 //! | `memory_versions` | memory id ++ version | one version of a memory record |
 //! | `dreams` | dream run id | dream run |
@@ -18,13 +18,14 @@
 //! finished step durable with [`Store::flush`] (through the event bus's checkpoint).
 //!
 //! Files: `open` (opening, locking, schema version, default location), `events` (event
-//! streams), `sessions` (summaries derived from the events and their live cache),
-//! `error` ([`StoreError`]).
+//! streams), `summary` (the [`SessionSummary`] fold), `sessions` (stored summaries, the
+//! live cache, lookup by id prefix), `error` ([`StoreError`]).
 
 mod error;
 mod events;
 mod open;
 mod sessions;
+mod summary;
 
 #[cfg(test)]
 mod testing;
@@ -36,7 +37,7 @@ use crate::event::{Event, EventSink, SinkError};
 
 pub use error::StoreError;
 pub use open::SCHEMA_VERSION;
-pub use sessions::{SessionStatus, SessionSummary};
+pub use summary::{SessionStatus, SessionSummary};
 
 /// A handle on an open store. Clones share the same database; the store closes (and
 /// releases its lock) when the last clone is dropped.

@@ -7,6 +7,7 @@ use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::{Inner, Store, StoreError};
 
@@ -15,8 +16,14 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
+/// How long to wait for a lock that a just-closed handle may still be releasing.
+const LOCK_WAIT: Duration = Duration::from_secs(1);
+
 impl Store {
     /// Opens the store at `path`, creating it (and missing parent directories) if needed.
+    ///
+    /// sled releases its lock shortly after the last handle of a store is dropped, not at
+    /// once, so a held lock is retried for up to a second before this gives up.
     ///
     /// Fails with [`StoreError::Locked`] when another process holds it,
     /// [`StoreError::NewerSchema`] when a newer lucid wrote it, and [`StoreError::Open`]
@@ -27,25 +34,7 @@ impl Store {
             message,
         };
         std::fs::create_dir_all(path).map_err(|err| open_error(err.to_string()))?;
-        let config = sled::Config::new()
-            .path(path)
-            .mode(sled::Mode::HighThroughput);
-        // sled 0.34 asserts on some damaged files; a store that will not open must be an
-        // error the user can act on, not a crash.
-        let db = match catch_unwind(AssertUnwindSafe(|| config.open())) {
-            Ok(Ok(db)) => db,
-            Ok(Err(err)) if is_lock_failure(&err) => {
-                return Err(StoreError::Locked {
-                    path: path.to_path_buf(),
-                })
-            }
-            Ok(Err(err)) => return Err(open_error(err.to_string())),
-            Err(_) => {
-                return Err(open_error(
-                    "the database engine failed while reading its files".to_string(),
-                ))
-            }
-        };
+        let db = retry_while_locked(LOCK_WAIT, || open_db(path))?;
         let tree = |name: &str| {
             db.open_tree(name)
                 .map_err(|err| open_error(format!("tree `{name}`: {err}")))
@@ -88,6 +77,45 @@ fn default_path_from(xdg_data_home: Option<OsString>, home: Option<OsString>) ->
             .join("lucid")
             .join("store"),
         _ => PathBuf::from(".lucid").join("store"),
+    }
+}
+
+/// One attempt at opening the sled database.
+fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+    let open_error = |message: String| StoreError::Open {
+        path: path.to_path_buf(),
+        message,
+    };
+    let config = sled::Config::new().path(path);
+    // sled 0.34 asserts on some damaged files; a store that will not open must be an
+    // error the user can act on, not a crash.
+    match catch_unwind(AssertUnwindSafe(|| config.open())) {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(err)) if is_lock_failure(&err) => Err(StoreError::Locked {
+            path: path.to_path_buf(),
+        }),
+        Ok(Err(err)) => Err(open_error(err.to_string())),
+        Err(_) => Err(open_error(
+            "the database engine failed while reading its files".to_string(),
+        )),
+    }
+}
+
+/// Repeats `attempt` while it fails with [`StoreError::Locked`], for up to `wait`.
+fn retry_while_locked<T>(
+    wait: Duration,
+    mut attempt: impl FnMut() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let deadline = Instant::now() + wait;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match attempt() {
+            Err(StoreError::Locked { .. }) if Instant::now() + pause < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            result => return result,
+        }
     }
 }
 
@@ -150,9 +178,45 @@ mod tests {
             "{message}"
         );
 
+        // The refused open leaves the holder working.
+        let id = crate::event::SessionId::generate();
+        let first = crate::store::testing::event(id, 0, crate::store::testing::started("t"));
+        store.append_event(&first).unwrap();
+        assert_eq!(store.events(id).unwrap(), vec![first]);
+
         // Once the holder is gone the store opens again.
         drop(store);
         Store::open(&path).unwrap();
+    }
+
+    #[test]
+    fn an_open_waits_for_a_lock_that_is_being_released() {
+        let (dir, store) = temp_store();
+        let holder = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(150));
+            drop(store);
+        });
+        let reopened = open_in(&dir);
+        holder.join().unwrap();
+        reopened.unwrap();
+
+        let mut attempts = 0;
+        let locked = || StoreError::Locked {
+            path: PathBuf::from("x"),
+        };
+        let result = retry_while_locked(Duration::from_secs(5), || {
+            attempts += 1;
+            if attempts < 3 {
+                Err(locked())
+            } else {
+                Ok(attempts)
+            }
+        });
+        assert_eq!(result.unwrap(), 3);
+        let start = Instant::now();
+        let gave_up = retry_while_locked(Duration::from_millis(50), || Err::<(), _>(locked()));
+        assert!(matches!(gave_up, Err(StoreError::Locked { .. })));
+        assert!(start.elapsed() < Duration::from_secs(1));
     }
 
     #[test]

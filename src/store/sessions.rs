@@ -1,5 +1,6 @@
-//! Session summaries: one record per session, derived from its events as they are
-//! appended, plus the in-memory cache of the sessions this handle is writing.
+//! Stored session summaries and the in-memory cache of the sessions this handle is
+//! writing: folding appended events in, reading summaries back, finding a session by a
+//! prefix of its id.
 //!
 //! A summary is written to the `sessions` tree when its session starts, after each
 //! grading, when it finishes, after every [`SAVE_EVERY`] other changes, and at
@@ -11,10 +12,8 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
+use super::summary::{SessionStatus, SessionSummary};
 use super::{Store, StoreError};
 use crate::event::{Event, EventKind, SessionId};
 
@@ -23,175 +22,6 @@ const SAVE_EVERY: u32 = 256;
 
 /// Crockford base32, the alphabet of [`SessionId`]'s text form, in sort order.
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-
-/// How a session stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SessionStatus {
-    /// Being written by this process.
-    Running,
-    /// Finished with the rubric met.
-    Passed,
-    /// Finished with the rubric not met after the last iteration.
-    Failed,
-    /// Finished on a runtime failure.
-    Error,
-    /// Ended without finishing (the process was killed or crashed).
-    Interrupted,
-}
-
-impl SessionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionStatus::Running => "running",
-            SessionStatus::Passed => "passed",
-            SessionStatus::Failed => "failed",
-            SessionStatus::Error => "error",
-            SessionStatus::Interrupted => "interrupted",
-        }
-    }
-}
-
-impl fmt::Display for SessionStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What a session was and how it went, derived from its events.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SessionSummary {
-    pub id: SessionId,
-    pub team: String,
-    pub spec_path: String,
-    pub task: String,
-    /// The environment's kind.
-    pub environment: String,
-    pub seed: u64,
-    pub world: u64,
-    pub max_iterations: u32,
-    pub started_at_ms: u64,
-    pub finished_at_ms: Option<u64>,
-    pub status: SessionStatus,
-    /// Iterations graded so far.
-    pub iterations: u32,
-    /// The latest verdict.
-    pub passed: Option<bool>,
-    /// The verdict of the first iteration.
-    pub first_attempt_passed: Option<bool>,
-    /// Agent threads spawned.
-    pub agents: u32,
-    pub tool_calls: u32,
-    pub tokens_in: u64,
-    pub tokens_out: u64,
-    pub duration_ms: Option<u64>,
-    /// The runtime failure the session ended on.
-    pub error: Option<String>,
-}
-
-impl SessionSummary {
-    /// A fresh summary when `event` is a `SessionStarted`.
-    pub fn start(event: &Event) -> Option<SessionSummary> {
-        let EventKind::SessionStarted {
-            team,
-            spec_path,
-            task,
-            environment,
-            seed,
-            world,
-            max_iterations,
-        } = &event.kind
-        else {
-            return None;
-        };
-        Some(SessionSummary {
-            id: event.session,
-            team: team.clone(),
-            spec_path: spec_path.clone(),
-            task: task.clone(),
-            environment: environment.clone(),
-            seed: *seed,
-            world: *world,
-            max_iterations: *max_iterations,
-            started_at_ms: event.at_ms,
-            finished_at_ms: None,
-            status: SessionStatus::Running,
-            iterations: 0,
-            passed: None,
-            first_attempt_passed: None,
-            agents: 0,
-            tool_calls: 0,
-            tokens_in: 0,
-            tokens_out: 0,
-            duration_ms: None,
-            error: None,
-        })
-    }
-
-    /// Folds one of the session's events in; returns whether the summary changed.
-    ///
-    /// A `SessionStarted` for a summary that already exists (a resumed run) refreshes
-    /// the header and marks the session running again, keeping the counts and the
-    /// original start time.
-    pub fn apply(&mut self, event: &Event) -> bool {
-        match &event.kind {
-            EventKind::SessionStarted { .. } => {
-                if let Some(fresh) = SessionSummary::start(event) {
-                    self.team = fresh.team;
-                    self.spec_path = fresh.spec_path;
-                    self.task = fresh.task;
-                    self.environment = fresh.environment;
-                    self.seed = fresh.seed;
-                    self.world = fresh.world;
-                    self.max_iterations = fresh.max_iterations;
-                }
-                self.status = SessionStatus::Running;
-                self.finished_at_ms = None;
-                self.duration_ms = None;
-                self.error = None;
-            }
-            EventKind::AgentSpawned { .. } => self.agents = self.agents.saturating_add(1),
-            EventKind::ToolCalled { .. } => self.tool_calls = self.tool_calls.saturating_add(1),
-            EventKind::ModelTurn {
-                tokens_in,
-                tokens_out,
-                ..
-            } => {
-                self.tokens_in = self.tokens_in.saturating_add(*tokens_in);
-                self.tokens_out = self.tokens_out.saturating_add(*tokens_out);
-            }
-            EventKind::GradingFinished {
-                iteration, passed, ..
-            } => {
-                self.iterations = *iteration;
-                self.passed = Some(*passed);
-                if *iteration == 1 {
-                    self.first_attempt_passed = Some(*passed);
-                }
-            }
-            EventKind::SessionFinished {
-                passed,
-                duration_ms,
-                error,
-                ..
-            } => {
-                self.status = match (error, passed) {
-                    (Some(_), _) => SessionStatus::Error,
-                    (None, true) => SessionStatus::Passed,
-                    (None, false) => SessionStatus::Failed,
-                };
-                if error.is_none() {
-                    self.passed = Some(*passed);
-                }
-                self.error = error.clone();
-                self.finished_at_ms = Some(event.at_ms);
-                self.duration_ms = Some(*duration_ms);
-            }
-            _ => return false,
-        }
-        true
-    }
-}
 
 /// The summary of a session this handle is writing, with its unsaved change count.
 pub(super) struct LiveSummary {
@@ -287,15 +117,10 @@ impl Store {
                     Some(bytes) => Some(decode_summary(event.session, &bytes)?),
                     None => None,
                 };
-                vacant.insert(stored.map(|mut summary| {
-                    // This handle is writing it now, whatever the last run left behind.
-                    if summary.status == SessionStatus::Interrupted {
-                        summary.status = SessionStatus::Running;
-                    }
-                    LiveSummary {
-                        summary,
-                        unsaved: 0,
-                    }
+                // From now on it reads as running: this handle is writing it.
+                vacant.insert(stored.map(|summary| LiveSummary {
+                    summary,
+                    unsaved: 0,
                 }))
             }
         };
@@ -468,52 +293,6 @@ mod tests {
         drop(store);
         let reopened = open_in(&dir).unwrap();
         assert_eq!(reopened.session(id).unwrap().unwrap(), done);
-    }
-
-    #[test]
-    fn first_attempt_and_final_status_follow_the_verdicts() {
-        let (_dir, store) = temp_store();
-        let first_try = SessionId::generate();
-        append_all(
-            &store,
-            first_try,
-            0,
-            vec![started("t"), graded(1, true), finished(true, None)],
-        );
-        let s = store.session(first_try).unwrap().unwrap();
-        assert_eq!(s.first_attempt_passed, Some(true));
-        assert_eq!((s.status, s.iterations), (SessionStatus::Passed, 1));
-
-        let failed = SessionId::generate();
-        append_all(
-            &store,
-            failed,
-            0,
-            vec![
-                started("t"),
-                graded(1, false),
-                graded(2, false),
-                finished(false, None),
-            ],
-        );
-        let s = store.session(failed).unwrap().unwrap();
-        assert_eq!(s.status, SessionStatus::Failed);
-        assert_eq!(
-            (s.iterations, s.passed, s.first_attempt_passed),
-            (2, Some(false), Some(false))
-        );
-
-        let broken = SessionId::generate();
-        append_all(
-            &store,
-            broken,
-            0,
-            vec![started("t"), finished(false, Some("provider unreachable"))],
-        );
-        let s = store.session(broken).unwrap().unwrap();
-        assert_eq!(s.status, SessionStatus::Error);
-        assert_eq!(s.error.as_deref(), Some("provider unreachable"));
-        assert_eq!(s.first_attempt_passed, None);
     }
 
     #[test]
@@ -693,20 +472,5 @@ mod tests {
         assert_eq!(stored(&store), SAVE_EVERY);
         store.flush().unwrap();
         assert_eq!(stored(&store), SAVE_EVERY + 1);
-    }
-
-    #[test]
-    fn statuses_serialize_in_snake_case() {
-        for status in [
-            SessionStatus::Running,
-            SessionStatus::Passed,
-            SessionStatus::Failed,
-            SessionStatus::Error,
-            SessionStatus::Interrupted,
-        ] {
-            let json = serde_json::to_string(&status).unwrap();
-            assert_eq!(json, format!("\"{}\"", status.as_str()));
-            assert_eq!(status.to_string(), status.as_str());
-        }
     }
 }
