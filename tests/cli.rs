@@ -33,7 +33,17 @@ fn redacted(mut report: Value) -> Value {
 }
 
 fn run_lumara(db: &Path, seed: &str) -> (Output, Value) {
-    let output = lucid(db, &["run", "sessions/lumara.toml", "--headless", "--json", "--seed", seed]);
+    let output = lucid(
+        db,
+        &[
+            "run",
+            "sessions/lumara.toml",
+            "--headless",
+            "--json",
+            "--seed",
+            seed,
+        ],
+    );
     let report = stdout_json(&output);
     (output, report)
 }
@@ -41,7 +51,7 @@ fn run_lumara(db: &Path, seed: &str) -> (Output, Value) {
 #[test]
 fn a_lumara_run_prints_the_report_and_exits_by_its_outcome() {
     let dir = tempfile::tempdir().unwrap();
-    let (output, report) = run_lumara(dir.path(), "7");
+    let (output, report) = run_lumara(dir.path(), "2");
     let passed = report["outcome"]["passed"].as_bool().unwrap();
     assert_eq!(output.status.code(), Some(if passed { 0 } else { 1 }));
     assert_eq!(report["team"], "lumara-landing");
@@ -51,12 +61,18 @@ fn a_lumara_run_prints_the_report_and_exits_by_its_outcome() {
     assert_eq!(agents[0]["name"], "commander");
     assert_eq!(agents[0]["parent"], Value::Null);
     for child in &agents[1..] {
-        assert_eq!(child["parent"], agents[0]["id"], "specialists are the commander's children");
+        assert_eq!(
+            child["parent"], agents[0]["id"],
+            "specialists are the commander's children"
+        );
         assert!(child["purpose"].as_str().is_some_and(|p| !p.is_empty()));
         assert!(child["turns"].as_u64().unwrap() >= 1);
     }
     let names: Vec<&str> = agents.iter().filter_map(|a| a["name"].as_str()).collect();
-    assert!(names.contains(&"detector") && names.contains(&"navigator"), "{names:?}");
+    assert!(
+        names.contains(&"detector") && names.contains(&"navigator"),
+        "{names:?}"
+    );
     let iterations = report["outcome"]["iterations"].as_array().unwrap();
     assert!(!iterations.is_empty());
     for iteration in iterations {
@@ -81,12 +97,20 @@ fn a_lumara_run_prints_the_report_and_exits_by_its_outcome() {
     let sessions = sessions.as_array().unwrap();
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0]["id"], report["session_id"]);
-    assert_eq!(sessions[0]["status"], if passed { "passed" } else { "failed" });
+    assert_eq!(
+        sessions[0]["status"],
+        if passed { "passed" } else { "failed" }
+    );
 
     // `sessions show --json` folds the stored events into the same document.
     let id = report["session_id"].as_str().unwrap();
     let shown = lucid(dir.path(), &["sessions", "show", &id[..10], "--json"]);
-    assert_eq!(shown.status.code(), Some(0), "{}", String::from_utf8_lossy(&shown.stderr));
+    assert_eq!(
+        shown.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
     assert_eq!(redacted(stdout_json(&shown)), redacted(report.clone()));
     let human = lucid(dir.path(), &["sessions", "show", id]);
     assert!(String::from_utf8_lossy(&human.stdout).contains("soft_landing"));
@@ -95,15 +119,18 @@ fn a_lumara_run_prints_the_report_and_exits_by_its_outcome() {
 #[test]
 fn the_seeded_report_matches_the_golden_file() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, report) = run_lumara(dir.path(), "7");
+    let (_, report) = run_lumara(dir.path(), "2");
     let actual = serde_json::to_string_pretty(&redacted(report)).unwrap() + "\n";
-    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/lumara_seed7.json");
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/lumara_seed2.json");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&golden, &actual).unwrap();
     }
     let expected = std::fs::read_to_string(&golden)
-        .expect("tests/golden/lumara_seed7.json exists (UPDATE_GOLDEN=1 cargo test writes it)");
-    assert_eq!(actual, expected, "the seeded run changed; if on purpose, rerun with UPDATE_GOLDEN=1");
+        .expect("tests/golden/lumara_seed2.json exists (UPDATE_GOLDEN=1 cargo test writes it)");
+    assert_eq!(
+        actual, expected,
+        "the seeded run changed; if on purpose, rerun with UPDATE_GOLDEN=1"
+    );
 }
 
 #[test]
@@ -116,25 +143,41 @@ fn equal_world_and_seed_repeat_exactly_and_seeds_vary() {
         .iter()
         .map(|seed| run_lumara(dir.path(), seed).1["facts"].clone())
         .collect();
-    let distinct = facts.iter().chain([&first["facts"]]).collect::<std::collections::BTreeSet<_>>().len();
-    assert!(distinct >= 4, "five seeds gave only {distinct} distinct outcomes");
+    let distinct = facts
+        .iter()
+        .chain([&first["facts"]])
+        .map(Value::to_string)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    assert!(
+        distinct >= 4,
+        "five seeds gave only {distinct} distinct outcomes"
+    );
 }
 
 #[test]
 fn an_invalid_session_file_exits_2_naming_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("broken.toml");
-    let source = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("sessions/lumara.toml"))
-        .unwrap()
-        .replace("delegates = [\"detector\", \"navigator\"]", "delegates = [\"detector\", \"navigatr\"]");
+    let source =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("sessions/lumara.toml"))
+            .unwrap()
+            .replace(
+                "delegates = [\"detector\", \"navigator\"]",
+                "delegates = [\"detector\", \"navigatr\"]",
+            );
     std::fs::write(&spec, source).unwrap();
-    let output = lucid(&dir.path().join("db"), &["run", spec.to_str().unwrap(), "--headless", "--json"]);
+    let output = lucid(
+        &dir.path().join("db"),
+        &["run", spec.to_str().unwrap(), "--headless", "--json"],
+    );
     assert_eq!(output.status.code(), Some(2));
     assert!(output.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&output.stderr);
     let line = source_line_of(&spec, "navigatr");
     assert!(
-        stderr.contains(&format!("broken.toml:{line}:")) && stderr.contains("`navigatr`, which is not an agent"),
+        stderr.contains(&format!("broken.toml:{line}:"))
+            && stderr.contains("`navigatr`, which is not an agent"),
         "{stderr}"
     );
 }
@@ -156,7 +199,10 @@ fn a_store_held_by_another_process_is_a_clear_error() {
     let output = lucid(&db, &["sessions", "list"]);
     assert_eq!(output.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(db.to_str().unwrap()) && stderr.contains("in use"), "{stderr}");
+    assert!(
+        stderr.contains(db.to_str().unwrap()) && stderr.contains("in use"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -165,7 +211,10 @@ fn usage_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let output = lucid(dir.path(), &["run"]);
     assert_eq!(output.status.code(), Some(2));
-    let output = lucid(dir.path(), &["run", "sessions/lumara.toml", "--model", "gpt-9"]);
+    let output = lucid(
+        dir.path(),
+        &["run", "sessions/lumara.toml", "--model", "gpt-9"],
+    );
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no model profile `gpt-9`"));
     let output = lucid(dir.path(), &["sessions", "show", "nonesuch"]);

@@ -40,15 +40,22 @@ async fn events_survive_a_dropped_runner_and_the_session_reads_interrupted() {
             seed: 1,
             world: 1,
         };
-        let dropped = tokio::time::timeout(Duration::from_millis(300), run_session(team, origin)).await;
-        assert!(dropped.is_err(), "the run was still going when it was dropped");
+        let dropped =
+            tokio::time::timeout(Duration::from_millis(300), run_session(team, origin)).await;
+        assert!(
+            dropped.is_err(),
+            "the run was still going when it was dropped"
+        );
         // Stop the orphaned worker tasks so they release the store.
         cancel.cancel();
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // A new process (here: a new handle) opens the store.
     let store = reopen(&path).await;
-    let summary = store.session(session).unwrap().expect("the session was recorded");
+    let summary = store
+        .session(session)
+        .unwrap()
+        .expect("the session was recorded");
     assert_eq!(summary.status, SessionStatus::Interrupted);
     let events = store.events(session).unwrap();
     // The lead's first step (its turn and both delegations) completed and was kept.
@@ -58,7 +65,9 @@ async fn events_survive_a_dropped_runner_and_the_session_reads_interrupted() {
         .filter(|e| matches!(e.kind, EventKind::Delegated { .. }))
         .count();
     assert_eq!(delegated, 2, "{events:#?}");
-    assert!(!events.iter().any(|e| matches!(e.kind, EventKind::SessionFinished { .. })));
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::SessionFinished { .. })));
 }
 
 /// Opens the store, waiting for the dropped run's last handles to let go.

@@ -41,7 +41,10 @@ fn assert_error(source: &str, line: usize, column: usize, needle: &str) {
     assert_eq!(err.position, Some((line, column)), "{err}");
     assert!(err.message.contains(needle), "{err}");
     let shown = err.to_string();
-    assert!(shown.starts_with(&format!("team.toml:{line}:{column}: ")), "{shown}");
+    assert!(
+        shown.starts_with(&format!("team.toml:{line}:{column}: ")),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -54,69 +57,168 @@ fn the_template_is_valid() {
 
 #[test]
 fn toml_syntax_errors_have_positions() {
-    assert_error(&with("task = \"Write notes.\"", "task = \"Write notes."), 2, 21, "");
+    assert_error(
+        &with("task = \"Write notes.\"", "task = \"Write notes."),
+        2,
+        21,
+        "",
+    );
 }
 
 #[test]
 fn unknown_keys_are_named_where_they_are() {
-    assert_error(&with("tools = [\"note\"]", "tools = [\"note\"]\ncolour = \"red\""), 13, 1, "unknown field `colour`");
-    assert_error(&with("kind = \"workshop\"", "kind = \"workshop\"\nsede = 3"), 6, 1, "unknown field `sede`");
+    assert_error(
+        &with("tools = [\"note\"]", "tools = [\"note\"]\ncolour = \"red\""),
+        13,
+        1,
+        "unknown field `colour`",
+    );
+    assert_error(
+        &with("kind = \"workshop\"", "kind = \"workshop\"\nsede = 3"),
+        6,
+        1,
+        "unknown field `sede`",
+    );
 }
 
 #[test]
 fn a_missing_or_doubled_lead_is_an_error() {
     let err = error(&with("lead = true\n", ""));
     assert!(err.message.contains("no agent is the lead"), "{err}");
-    assert_error(&with("tools = [\"note\"]", "tools = [\"note\"]\nlead = true"), 11, 9, "both marked `lead = true`");
+    assert_error(
+        &with("tools = [\"note\"]", "tools = [\"note\"]\nlead = true"),
+        11,
+        9,
+        "both marked `lead = true`",
+    );
 }
 
 #[test]
 fn references_to_missing_things_are_errors() {
-    assert_error(&with("delegates = [\"worker\"]", "delegates = [\"wrker\"]"), 9, 14, "delegates to `wrker`, which is not an agent");
-    assert_error(&with("lead = true", "lead = true\nmodel = \"gpt\""), 9, 9, "model profile `gpt`, which is not defined");
-    assert_error(&with("lead = true", "lead = true\nadvisor = \"mentor\""), 9, 11, "advisor names model profile `mentor`");
-    assert_error(&with("kind = \"workshop\"", "kind = \"lab\""), 5, 8, "unknown environment kind `lab` (known: workshop)");
+    assert_error(
+        &with("delegates = [\"worker\"]", "delegates = [\"wrker\"]"),
+        9,
+        14,
+        "delegates to `wrker`, which is not an agent",
+    );
+    assert_error(
+        &with("lead = true", "lead = true\nmodel = \"gpt\""),
+        9,
+        9,
+        "model profile `gpt`, which is not defined",
+    );
+    assert_error(
+        &with("lead = true", "lead = true\nadvisor = \"mentor\""),
+        9,
+        11,
+        "advisor names model profile `mentor`",
+    );
+    assert_error(
+        &with("kind = \"workshop\"", "kind = \"lab\""),
+        5,
+        8,
+        "unknown environment kind `lab` (known: workshop)",
+    );
 }
 
 #[test]
 fn delegation_cycles_are_errors() {
-    let err = error(&with("tools = [\"note\"]", "tools = [\"note\"]\ndelegates = [\"lead\"]"));
-    assert!(err.message.contains("delegation cycle: lead → worker → lead"), "{err}");
+    let err = error(&with(
+        "tools = [\"note\"]",
+        "tools = [\"note\"]\ndelegates = [\"lead\"]",
+    ));
+    assert!(
+        err.message
+            .contains("delegation cycle: lead → worker → lead"),
+        "{err}"
+    );
     assert_eq!(err.position.map(|p| p.0), Some(7));
-    let own = error(&with("delegates = [\"worker\"]", "delegates = [\"worker\", \"lead\"]"));
-    assert!(own.message.contains("delegation cycle: lead → lead"), "{own}");
+    let own = error(&with(
+        "delegates = [\"worker\"]",
+        "delegates = [\"worker\", \"lead\"]",
+    ));
+    assert!(
+        own.message.contains("delegation cycle: lead → lead"),
+        "{own}"
+    );
 }
 
 #[test]
 fn tools_the_environment_lacks_are_errors() {
-    assert_error(&with("tools = [\"note\"]", "tools = [\"note\", \"shell\"]"), 12, 18, "tool `shell`, which environment `workshop` does not provide (it provides: note)");
-    assert_error(&with("tools = [\"note\"]", "tools = [\"delegate\"]"), 12, 10, "comes from `delegates`");
+    assert_error(
+        &with("tools = [\"note\"]", "tools = [\"note\", \"shell\"]"),
+        12,
+        18,
+        "tool `shell`, which environment `workshop` does not provide (it provides: note)",
+    );
+    assert_error(
+        &with("tools = [\"note\"]", "tools = [\"delegate\"]"),
+        12,
+        10,
+        "comes from `delegates`",
+    );
 }
 
 #[test]
 fn check_expressions_must_parse_and_name_known_facts() {
-    assert_error(&with("check = \"notes >= 2\"", "check = \"notes >= \""), 18, 19, "check does not parse");
-    assert_error(&with("check = \"notes >= 2\"", "check = \"notes >= 2 and pages > 1\""), 18, 25, "unknown fact `pages`");
+    assert_error(
+        &with("check = \"notes >= 2\"", "check = \"notes >= \""),
+        18,
+        19,
+        "check does not parse",
+    );
+    assert_error(
+        &with(
+            "check = \"notes >= 2\"",
+            "check = \"notes >= 2 and pages > 1\"",
+        ),
+        18,
+        25,
+        "unknown fact `pages`",
+    );
 }
 
 #[test]
 fn scripted_agents_need_a_policy_for_their_role() {
-    assert_error(&with("tools = [\"note\"]", "tools = [\"note\"]\nrole = \"poet\""), 13, 8, "");
-    let err = error(&with("tools = [\"note\"]", "tools = [\"note\"]\nrole = \"poet\""));
-    assert!(err.message.contains("no scripted policy for role `poet`"), "{err}");
+    assert_error(
+        &with("tools = [\"note\"]", "tools = [\"note\"]\nrole = \"poet\""),
+        13,
+        8,
+        "",
+    );
+    let err = error(&with(
+        "tools = [\"note\"]",
+        "tools = [\"note\"]\nrole = \"poet\"",
+    ));
+    assert!(
+        err.message.contains("no scripted policy for role `poet`"),
+        "{err}"
+    );
 }
 
 #[test]
 fn limits_and_rubric_are_checked() {
     let err = error(&with("[outcome]", "[outcome]\nmax_iterations = 0"));
-    assert!(err.message.contains("max_iterations` must be at least 1"), "{err}");
-    let err = error(&format!("{VALID}\n[[outcome.criteria]]\nid = \"two\"\ndescription = \"again\"\n"));
-    assert!(err.message.contains("criterion id `two` is used twice"), "{err}");
+    assert!(
+        err.message.contains("max_iterations` must be at least 1"),
+        "{err}"
+    );
+    let err = error(&format!(
+        "{VALID}\n[[outcome.criteria]]\nid = \"two\"\ndescription = \"again\"\n"
+    ));
+    assert!(
+        err.message.contains("criterion id `two` is used twice"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_missing_file_is_named() {
     let err = lucid::spec::load(Path::new("no/such/file.toml"), &support::catalog()).unwrap_err();
     assert_eq!(err.position, None);
-    assert!(err.to_string().starts_with("no/such/file.toml: cannot read the session file"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("no/such/file.toml: cannot read the session file"),
+        "{err}"
+    );
 }

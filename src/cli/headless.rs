@@ -69,6 +69,20 @@ impl ProgressFormatter {
                 };
                 return Some(format!("{header}{indent}{agent}{id} started on {model}{why}"));
             }
+            // A delegation shows as the child's start line and its answer.
+            EventKind::ToolCalled { tool, .. } if tool == crate::spec::DELEGATE_TOOL => {
+                return None
+            }
+            EventKind::ToolReturned {
+                tool,
+                output,
+                is_error,
+                ..
+            } if tool == crate::spec::DELEGATE_TOOL => format!(
+                "{indent}{name} {} got the answer: {}",
+                if *is_error { "✗" } else { "←" },
+                one_line(output, DETAIL_CHARS)
+            ),
             EventKind::ToolCalled { tool, input, .. } => {
                 format!("{indent}{name} → {tool} {}", one_line(&input.to_string(), DETAIL_CHARS))
             }

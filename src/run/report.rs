@@ -221,13 +221,11 @@ impl SessionReport {
             }
             EventKind::PlaybookApplied {
                 memory_id, version, ..
-            } => {
-                if !self.playbooks_applied.iter().any(|p| &p.id == memory_id) {
-                    self.playbooks_applied.push(PlaybookReport {
-                        id: memory_id.clone(),
-                        version: *version,
-                    });
-                }
+            } if !self.playbooks_applied.iter().any(|p| &p.id == memory_id) => {
+                self.playbooks_applied.push(PlaybookReport {
+                    id: memory_id.clone(),
+                    version: *version,
+                });
             }
             EventKind::Error { message } if event.agent.is_none() => {
                 self.error = Some(message.clone());

@@ -251,7 +251,10 @@ pub fn validate(
     }
     if let Some(cycle) = find_cycle(&agents) {
         let message = format!("delegation cycle: {}", cycle.join(" → "));
-        let first = file.agents.keys().find(|k| Some(k.get_ref()) == cycle.first());
+        let first = file
+            .agents
+            .keys()
+            .find(|k| Some(k.get_ref()) == cycle.first());
         return Err(match first {
             Some(key) => report.at_span(key, message),
             None => report.nowhere(message),

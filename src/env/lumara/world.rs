@@ -14,7 +14,14 @@
 use super::rng::{mix, SplitMix64};
 
 /// Terrain types a site can have. Order matters only for drawing.
-pub(super) const TERRAINS: [&str; 6] = ["mare", "highland", "ridged", "dune", "crater_floor", "ejecta"];
+pub(super) const TERRAINS: [&str; 6] = [
+    "mare",
+    "highland",
+    "ridged",
+    "dune",
+    "crater_floor",
+    "ejecta",
+];
 
 /// Site names, in order.
 pub(super) const SITE_NAMES: [&str; 6] = ["A", "B", "C", "D", "E", "F"];
@@ -28,6 +35,10 @@ pub(super) const START_SPEED_MPS: f64 = 35.0;
 pub(super) const TERMINAL_SPEED_MPS: f64 = 1.5;
 /// What the briefing promises about the altimeter on ordinary ground.
 pub(super) const ALTIMETER_TOLERANCE_M: f64 = 20.0;
+/// How often the two hidden-regularity terrains turn up, relative to the others.
+const SPECIAL_TERRAIN_WEIGHT: f64 = 1.3;
+/// Sites with clear ground every mission has at least.
+const MIN_CLEAR_SITES: usize = 2;
 /// Default propellant cost of a low-pass survey.
 pub(super) const DEFAULT_LOW_PASS_COST_KG: f64 = 30.0;
 
@@ -49,18 +60,21 @@ impl Hidden {
     pub(super) fn for_world(world: u64) -> Self {
         let mut rng = SplitMix64::new(mix(0x4C55_4D41_5241_0057, world));
         let gravity_mps2 = round_to(rng.range(1.45, 1.85), 0.01);
-        let deceptive_terrain = rng.below(TERRAINS.len());
-        let altimeter_terrain = (deceptive_terrain + 1 + rng.below(TERRAINS.len() - 1)) % TERRAINS.len();
-        let slope_underreport_deg = round_to(rng.range(4.0, 7.0), 0.1);
+        // Consecutive worlds get different terrains for both regularities.
+        let n = TERRAINS.len() as u64;
+        let deceptive_terrain = ((world.wrapping_add(1)) % n) as usize;
+        let altimeter_terrain =
+            ((deceptive_terrain as u64 + 1 + world.wrapping_mul(3) % (n - 1)) % n) as usize;
+        let slope_underreport_deg = round_to(rng.range(4.5, 6.5), 0.1);
         let altimeter_bias_m = round_to(rng.range(60.0, 160.0), 1.0);
         let mut roughness = [0.0; 6];
         for (index, value) in roughness.iter_mut().enumerate() {
             // The altimeter terrain is smooth (radar-bright fine regolith), so it is
             // often attractive; that is part of why its bias shows up in sessions.
             *value = if index == altimeter_terrain {
-                rng.range(1.5, 3.0)
+                rng.range(2.0, 3.5)
             } else {
-                rng.range(2.5, 6.0)
+                rng.range(3.0, 5.5)
             };
         }
         Hidden {
@@ -91,6 +105,11 @@ pub(super) struct Site {
 }
 
 impl Site {
+    /// Honest clear ground with room under the 8° limit.
+    fn is_clear(&self, hidden: &Hidden) -> bool {
+        self.terrain != hidden.deceptive_terrain && self.hazards == 0 && self.slope_deg <= 6.5
+    }
+
     pub(super) fn terrain_name(&self) -> &'static str {
         TERRAINS.get(self.terrain).copied().unwrap_or("unknown")
     }
@@ -112,11 +131,19 @@ impl Mission {
     pub(super) fn generate(world: u64, seed: u64, low_pass_cost_kg: f64) -> Self {
         let hidden = Hidden::for_world(world);
         let mut rng = SplitMix64::new(mix(mix(world, 0x5345_4544), seed));
-        let initial_fuel_kg = round_to(rng.range(1120.0, 1260.0), 5.0);
-        let sites = SITE_NAMES
-            .iter()
-            .map(|name| draw_site(&mut rng, &hidden, name))
-            .collect();
+        let initial_fuel_kg = round_to(rng.range(990.0, 1130.0), 5.0);
+        // Every mission can be won: draw again (same stream, so still deterministic)
+        // until at least two sites have clear ground.
+        let mut sites: Vec<Site> = Vec::new();
+        for _ in 0..64 {
+            sites = SITE_NAMES
+                .iter()
+                .map(|name| draw_site(&mut rng, &hidden, name))
+                .collect();
+            if sites.iter().filter(|site| site.is_clear(&hidden)).count() >= MIN_CLEAR_SITES {
+                break;
+            }
+        }
         Mission {
             world,
             seed,
@@ -165,8 +192,12 @@ impl Mission {
              is accurate and costs {:.0} kg of propellant each.\n\n",
             self.low_pass_cost_kg
         ));
-        out.push_str("Candidate sites (terrain and ground conditions are known only from surveys):\n");
-        out.push_str("| site | approach propellant (kg) | return propellant (kg) |\n|---|---|---|\n");
+        out.push_str(
+            "Candidate sites (terrain and ground conditions are known only from surveys):\n",
+        );
+        out.push_str(
+            "| site | approach propellant (kg) | return propellant (kg) |\n|---|---|---|\n",
+        );
         for site in &self.sites {
             out.push_str(&format!(
                 "| {} | {:.0} | {:.0} |\n",
@@ -185,7 +216,16 @@ impl Mission {
 }
 
 fn draw_site(rng: &mut SplitMix64, hidden: &Hidden, name: &'static str) -> Site {
-    let terrain = rng.below(TERRAINS.len());
+    let weights: Vec<f64> = (0..TERRAINS.len())
+        .map(|t| {
+            if t == hidden.deceptive_terrain || t == hidden.altimeter_terrain {
+                SPECIAL_TERRAIN_WEIGHT
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let terrain = rng.weighted(&weights);
     // Every draw happens whatever the terrain, so one site's terrain does not shift the
     // random stream of the next.
     let base = rng.unit();
@@ -198,17 +238,23 @@ fn draw_site(rng: &mut SplitMix64, hidden: &Hidden, name: &'static str) -> Site 
     let approach_fuel_kg = round_to(rng.range(150.0, 420.0), 5.0);
     let return_fuel_kg = round_to(rng.range(330.0, 560.0), 5.0);
 
-    let (slope_deg, hazards, orbital_slope_deg, orbital_hazards) = if terrain == hidden.deceptive_terrain {
-        // Rough, boulder-strewn ground that reads smooth and clean from orbit.
-        let slope = 6.0 + 6.5 * base;
-        let orbital = (slope - hidden.slope_underreport_deg + 0.8 * orbital_noise).max(0.8);
-        (slope, hazard_count, orbital, 0)
-    } else {
-        let slope = (hidden.roughness[terrain] * (0.35 + 1.45 * base)).clamp(0.5, 20.0);
-        let hazard_chance = 0.10 + 0.05 * hidden.roughness[terrain];
-        let hazards = if hazard_roll < hazard_chance { hazard_count } else { 0 };
-        (slope, hazards, (slope + orbital_noise).max(0.3), hazards)
-    };
+    let (slope_deg, hazards, orbital_slope_deg, orbital_hazards) =
+        if terrain == hidden.deceptive_terrain {
+            // Rough, boulder-strewn ground that reads smooth and clean from orbit.
+            let slope = 6.0 + 6.5 * base;
+            let orbital = (slope - hidden.slope_underreport_deg + 0.8 * orbital_noise).max(0.8);
+            (slope, hazard_count, orbital, 0)
+        } else {
+            let roughness = hidden.roughness.get(terrain).copied().unwrap_or(4.0);
+            let slope = (roughness * (0.35 + 1.45 * base)).clamp(0.5, 20.0);
+            let hazard_chance = 0.10 + 0.05 * roughness;
+            let hazards = if hazard_roll < hazard_chance {
+                hazard_count
+            } else {
+                0
+            };
+            (slope, hazards, (slope + orbital_noise).max(0.3), hazards)
+        };
     let altimeter_bias_m = if terrain == hidden.altimeter_terrain {
         hidden.altimeter_bias_m * bias_factor
     } else {
@@ -246,9 +292,27 @@ mod tests {
     fn missions_are_deterministic_and_vary() {
         let a = Mission::generate(1, 5, DEFAULT_LOW_PASS_COST_KG);
         assert_eq!(a, Mission::generate(1, 5, DEFAULT_LOW_PASS_COST_KG));
-        assert_ne!(a.sites, Mission::generate(1, 6, DEFAULT_LOW_PASS_COST_KG).sites);
+        assert_ne!(
+            a.sites,
+            Mission::generate(1, 6, DEFAULT_LOW_PASS_COST_KG).sites
+        );
         assert_eq!(a.sites.len(), 6);
         assert!(a.site("c").is_some() && a.site("Z").is_none());
+    }
+
+    #[test]
+    fn every_mission_has_clear_ground() {
+        for world in 1..=5 {
+            for seed in 1..=100 {
+                let mission = Mission::generate(world, seed, DEFAULT_LOW_PASS_COST_KG);
+                let clear = mission
+                    .sites
+                    .iter()
+                    .filter(|s| s.is_clear(&mission.hidden))
+                    .count();
+                assert!(clear >= MIN_CLEAR_SITES, "world {world} seed {seed}");
+            }
+        }
     }
 
     #[test]
@@ -270,7 +334,10 @@ mod tests {
         let briefing = mission.briefing();
         assert!(briefing.contains("SITES A,B,C,D,E,F"));
         for terrain in TERRAINS {
-            assert!(!briefing.contains(terrain), "briefing names terrain {terrain}");
+            assert!(
+                !briefing.contains(terrain),
+                "briefing names terrain {terrain}"
+            );
         }
     }
 }
