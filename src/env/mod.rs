@@ -6,6 +6,7 @@
 //! tools' state and reports the result facts the rubric checks. Environments never see
 //! the store, events or playbooks except as text inside model requests.
 
+pub mod fleet;
 pub mod lumara;
 pub mod rules;
 
@@ -51,6 +52,7 @@ pub trait Episode: Send + Sync {
 pub fn catalog() -> EnvironmentCatalog {
     let mut catalog = EnvironmentCatalog::new();
     catalog.insert(lumara::KIND.to_string(), lumara::capabilities());
+    catalog.insert(fleet::KIND.to_string(), fleet::capabilities());
     catalog
 }
 
@@ -63,6 +65,7 @@ pub fn build(
 ) -> Result<Arc<dyn Environment>, EnvError> {
     match spec.kind.get_ref().as_str() {
         lumara::KIND => Ok(Arc::new(lumara::Lumara::new(&spec.options, seed, world)?)),
+        fleet::KIND => Ok(Arc::new(fleet::Fleet::new(&spec.options)?)),
         other => Err(EnvError::UnknownKind(other.to_string())),
     }
 }
