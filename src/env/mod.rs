@@ -8,6 +8,7 @@
 
 pub mod lumara;
 pub mod rules;
+pub mod workspace;
 
 use std::sync::Arc;
 
@@ -51,11 +52,13 @@ pub trait Episode: Send + Sync {
 pub fn catalog() -> EnvironmentCatalog {
     let mut catalog = EnvironmentCatalog::new();
     catalog.insert(lumara::KIND.to_string(), lumara::capabilities());
+    catalog.insert(workspace::KIND.to_string(), workspace::capabilities());
     catalog
 }
 
 /// Builds the environment a session asks for, with its seed and world overridden when
-/// the command line says so.
+/// the command line says so. Relative paths in the options (the workspace's `root`) are
+/// resolved against `spec.base_dir`, the session file's folder.
 pub fn build(
     spec: &EnvironmentSpec,
     seed: u64,
@@ -63,6 +66,10 @@ pub fn build(
 ) -> Result<Arc<dyn Environment>, EnvError> {
     match spec.kind.get_ref().as_str() {
         lumara::KIND => Ok(Arc::new(lumara::Lumara::new(&spec.options, seed, world)?)),
+        workspace::KIND => Ok(Arc::new(workspace::Workspace::new(
+            &spec.options,
+            &spec.base_dir,
+        )?)),
         other => Err(EnvError::UnknownKind(other.to_string())),
     }
 }
