@@ -243,7 +243,8 @@ impl ReadFile {
         for (number, line) in lines.iter().enumerate().take(end).skip(start - 1) {
             out.push_str(&format!("{:>width$} | {line}\n", number + 1));
         }
-        if end < total {
+        let cut = args.end_line.is_none_or(|wanted| wanted > end);
+        if end < total && cut {
             out.push_str(&format!(
                 "… lines {}-{total} remain; call read_file with start_line {}.\n",
                 end + 1,
