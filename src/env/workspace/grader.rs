@@ -389,3 +389,122 @@ impl Policy for Grader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ContentBlock, Message, ToolChoice, ToolSpec};
+
+    const RUBRIC: &str = "- grounded: Every finding cites a path:line location that exists, in a document the team read.\n\
+        - actionable: Every finding says what is wrong and what to change (a fix).\n\
+        - cross_document: The review lists each contradiction across documents with both locations.\n\
+        - coverage: The review names every document.\n";
+
+    fn request(output: &str) -> ModelRequest {
+        let facts = json!({
+            "files": {"README.md": 20, "config.md": 30, "notes.md": 5},
+            "read": ["README.md", "config.md", "notes.md"],
+            "files_unread": 0
+        });
+        let body = format!(
+            "## Task\nReview.\n\n## Rubric\n{RUBRIC}\n## Output\n{output}\n\n## Facts\n{facts}\n\n## Criteria to judge\n- grounded\n- actionable\n- cross_document\n- coverage\n"
+        );
+        ModelRequest {
+            system: "You grade.".into(),
+            messages: vec![Message::user_text(body)],
+            tools: vec![ToolSpec {
+                name: SUBMIT.into(),
+                description: String::new(),
+                input_schema: json!({}),
+            }],
+            tool_choice: ToolChoice::Tool {
+                name: SUBMIT.into(),
+            },
+            max_tokens: 1000,
+            temperature: None,
+        }
+    }
+
+    /// (criterion, passed, reason) per verdict.
+    fn verdicts(output: &str) -> Vec<(String, bool, String)> {
+        let response = Grader.respond(&request(output));
+        let ContentBlock::ToolUse { input, .. } = &response.content[0] else {
+            panic!("expected a submit_verdicts call: {response:?}");
+        };
+        input["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                assert!(!v["reason"].as_str().unwrap().is_empty());
+                if v["passed"] == false {
+                    assert!(
+                        !v["fix"].as_str().unwrap().is_empty(),
+                        "a failure says what must change"
+                    );
+                }
+                (
+                    v["criterion"].as_str().unwrap().to_string(),
+                    v["passed"].as_bool().unwrap(),
+                    v["reason"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    const GOOD: &str =
+        "# Review\nDocuments: README.md, config.md, notes.md.\n\n## Findings by document\n\
+        - README.md:4 — broken link to `faq.md`. Fix: add the file.\n\
+        - config.md:12 — TODO left. Fix: finish it.\n\n\
+        ## Cross-document consistency\n\
+        - `port` is 80 at README.md:7 but 8080 at config.md:3. Fix: state one value.\n";
+
+    #[test]
+    fn a_good_review_passes_every_criterion() {
+        let v = verdicts(GOOD);
+        assert_eq!(v.len(), 4);
+        assert!(v.iter().all(|(_, passed, _)| *passed), "{v:?}");
+    }
+
+    #[test]
+    fn citations_the_facts_do_not_support_fail() {
+        for bad in ["README.md:21", "missing.md:1"] {
+            let output = GOOD.replace("config.md:12", bad);
+            let v = verdicts(&output);
+            assert!(v.iter().all(|(_, passed, _)| !passed), "{bad}: {v:?}");
+            assert!(v[0].2.contains(bad), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn each_criterion_looks_at_its_own_part_of_the_output() {
+        // No consistency section: only cross_document fails.
+        let output = GOOD.split("## Cross-document").next().unwrap();
+        let v = verdicts(output);
+        assert_eq!(
+            v.iter()
+                .map(|(id, passed, _)| (id.as_str(), *passed))
+                .collect::<Vec<_>>(),
+            vec![
+                ("grounded", true),
+                ("actionable", true),
+                ("cross_document", false),
+                ("coverage", true)
+            ]
+        );
+        // A contradiction that cites one document only is not a comparison.
+        let one_sided = GOOD.replace("but 8080 at config.md:3", "and 8080 at README.md:9");
+        assert!(!verdicts(&one_sided)[2].1);
+        // Saying plainly there are none passes.
+        let none = format!("{output}\n## Cross-document consistency\nNo contradictions found.\n");
+        assert!(verdicts(&none)[2].1);
+        // A finding without a fix, a bullet without a location, a document not named.
+        let vague = GOOD.replace(" Fix: finish it.", "");
+        assert_eq!(verdicts(&vague)[1].1, false);
+        let uncited = format!("{GOOD}- the tone is uneven\n");
+        assert_eq!(verdicts(&uncited)[0].1, false);
+        let partial = GOOD.replace(", notes.md", "");
+        assert_eq!(verdicts(&partial)[3].1, false);
+        assert!(verdicts("").iter().all(|(_, passed, _)| !passed));
+    }
+}
