@@ -202,6 +202,9 @@ fn delegate(
     reply.build()
 }
 
+/// The values documents state for one setting, each with the places (path, line).
+type ValuesStated = BTreeMap<String, BTreeSet<(String, usize)>>;
+
 /// The merged review.
 fn merge(
     inventory: &BTreeMap<String, usize>,
@@ -211,7 +214,7 @@ fn merge(
     let valid =
         |path: &str, line: usize| inventory.get(path).is_some_and(|n| line >= 1 && line <= *n);
     let mut by_file: BTreeMap<String, BTreeSet<(usize, String)>> = BTreeMap::new();
-    let mut claims: BTreeMap<String, BTreeMap<String, BTreeSet<(String, usize)>>> = BTreeMap::new();
+    let mut claims: BTreeMap<String, ValuesStated> = BTreeMap::new();
     let mut read: BTreeSet<String> = BTreeSet::new();
     let mut failed = Vec::new();
     let mut dropped = 0;
@@ -308,7 +311,7 @@ fn merge(
         review.push_str("\nNo problems were found.\n");
     }
     if cross_check {
-        let disagreements: Vec<(&String, &BTreeMap<String, BTreeSet<(String, usize)>>)> = claims
+        let disagreements: Vec<(&String, &ValuesStated)> = claims
             .iter()
             .filter(|(_, values)| values.len() > 1)
             .collect();

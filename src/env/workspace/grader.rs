@@ -500,11 +500,11 @@ mod tests {
         assert!(verdicts(&none)[2].1);
         // A finding without a fix, a bullet without a location, a document not named.
         let vague = GOOD.replace(" Fix: finish it.", "");
-        assert_eq!(verdicts(&vague)[1].1, false);
+        assert!(!verdicts(&vague)[1].1);
         let uncited = format!("{GOOD}- the tone is uneven\n");
-        assert_eq!(verdicts(&uncited)[0].1, false);
+        assert!(!verdicts(&uncited)[0].1);
         let partial = GOOD.replace(", notes.md", "");
-        assert_eq!(verdicts(&partial)[3].1, false);
+        assert!(!verdicts(&partial)[3].1);
         assert!(verdicts("").iter().all(|(_, passed, _)| !passed));
     }
 }
