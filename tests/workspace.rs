@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::{json, Value};
 
 use lucid::event::{Event, EventBus, EventSink, SessionId, SinkError};
-use lucid::outcome::{run_session, SessionOrigin};
+use lucid::model::ScriptedProvider;
+use lucid::outcome::{run_session, Grader, SessionOrigin};
 use lucid::run::{CancelToken, Playbook, TeamRun};
 
 const MODEL_GRADED: [&str; 3] = ["grounded", "actionable", "cross_document"];
@@ -214,6 +215,7 @@ async fn a_playbook_rule_makes_the_first_pass_compare_documents() {
     let (_dir, path) = copied_session(|s| s);
     let spec = lucid::spec::load(&path, &lucid::env::catalog()).unwrap();
     let env = lucid::env::build(&spec.environment, 1, 1).unwrap();
+    let team_env = Arc::clone(&env);
     let rule = serde_json::from_value(json!({"when": {}, "then": {"cross_check": true}})).unwrap();
     let playbook = Playbook {
         id: "m1".into(),
@@ -227,7 +229,14 @@ async fn a_playbook_rule_makes_the_first_pass_compare_documents() {
         SessionId::generate(),
         Arc::new(Collect::default()),
     ));
-    let team = TeamRun::new(Arc::new(spec), env, bus, &[playbook], CancelToken::new()).unwrap();
+    let team = TeamRun::new(
+        Arc::new(spec),
+        team_env,
+        bus,
+        &[playbook],
+        CancelToken::new(),
+    )
+    .unwrap();
     let origin = SessionOrigin {
         spec_path: path.display().to_string(),
         seed: 1,
@@ -237,4 +246,48 @@ async fn a_playbook_rule_makes_the_first_pass_compare_documents() {
     assert!(result.passed);
     assert_eq!(result.verdicts.len(), 1, "{:?}", result.verdicts);
     assert!(result.output.contains("## Cross-document consistency"));
+
+    // The grader's verdicts follow the output: regrade edited versions of the passing
+    // review against the same facts, through the real grader.
+    let spec = lucid::spec::load(&path, &lucid::env::catalog()).unwrap();
+    let policy = env.policy("grader").unwrap();
+    let grader = Grader::new(
+        spec.task.clone(),
+        spec.rubric.clone(),
+        Some(Arc::new(ScriptedProvider::new("grader", policy))),
+        Arc::new(EventBus::new(
+            SessionId::generate(),
+            Arc::new(Collect::default()),
+        )),
+    );
+    let failed = |verdict: &lucid::outcome::Verdict| -> Vec<String> {
+        verdict
+            .criteria
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.id.clone())
+            .collect()
+    };
+    let same = grader
+        .judge(1, &result.output, &result.facts)
+        .await
+        .unwrap();
+    assert!(same.passed(), "{same:?}");
+    let past_the_end = result.output.replace("README.md:15", "README.md:95");
+    let verdict = grader.judge(1, &past_the_end, &result.facts).await.unwrap();
+    assert_eq!(
+        failed(&verdict),
+        ["grounded", "actionable", "cross_document"]
+    );
+    assert!(verdict.criteria[2]
+        .reason
+        .contains("README.md:95 is past the end"));
+    let per_document = result.output.split("## Cross-document").next().unwrap();
+    let verdict = grader.judge(1, per_document, &result.facts).await.unwrap();
+    assert_eq!(failed(&verdict), ["cross_document"]);
+    let verdict = grader
+        .judge(1, "Looks fine to me.", &result.facts)
+        .await
+        .unwrap();
+    assert_eq!(failed(&verdict), MODEL_GRADED);
 }
