@@ -14,7 +14,8 @@
 //! non-empty folder without that mark.
 //!
 //! Files: `paths` (confinement, inventory), `episode` (state and facts), `tools`, and
-//! the scripted policies `commander`, `reviewer`, `grader` over shared parsing in `text`.
+//! the scripted policies `commander`, `reviewer`, `advisor`, `grader` over shared parsing
+//! in `text`.
 //!
 //! # Options (`[environment.options]`)
 //! - `root` (string, default `"."`): the folder to work in, relative to the session
@@ -25,6 +26,7 @@
 //!
 //! Unknown keys are rejected with [`EnvError::BadOption`].
 
+mod advisor;
 mod commander;
 mod episode;
 mod grader;
@@ -57,7 +59,7 @@ pub const TOOLS: [&str; 4] = [
 ];
 
 /// Roles the workspace ships scripted policies for.
-pub const ROLES: [&str; 3] = ["commander", "reviewer", "grader"];
+pub const ROLES: [&str; 4] = ["commander", "reviewer", "advisor", "grader"];
 
 /// The file that marks an output folder as lucid's own.
 const MARK: &str = ".lucid-output";
@@ -236,6 +238,7 @@ impl Environment for Workspace {
         match role {
             "commander" => Some(Arc::new(commander::Commander)),
             "reviewer" => Some(Arc::new(reviewer::Reviewer)),
+            "advisor" => Some(Arc::new(advisor::Advisor)),
             "grader" => Some(Arc::new(grader::Grader)),
             _ => None,
         }
