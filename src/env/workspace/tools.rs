@@ -318,12 +318,13 @@ impl Search {
             let skip = std::fs::canonicalize(&layout.output).ok();
             paths::inventory(&layout.root, &start, skip.as_deref()).0
         } else {
-            let name = relative(&self.0, &start);
-            paths::inventory(&layout.root, &layout.root, None)
-                .0
-                .into_iter()
-                .filter(|f| f.path == name)
-                .collect()
+            // One file: whether it is text shows when it is read below.
+            vec![paths::FileEntry {
+                path: relative(&self.0, &start),
+                lines: 0,
+                bytes: 0,
+                binary: false,
+            }]
         };
         let limit = args
             .max_results
