@@ -122,6 +122,7 @@ fn the_doc_review_session_runs_offline_revises_and_repeats_exactly() {
     assert_eq!(facts["files_unread"], json!(0));
     assert_eq!(facts["bad_citations"], json!(0));
     assert_eq!(facts["escapes_refused"], json!(0));
+    assert_eq!(facts["tool_errors"], json!(0));
     assert!(facts["searches"].as_u64().unwrap() >= 1);
 
     // The reviews are on disk, one folder per attempt; the merged review found the

@@ -118,20 +118,23 @@ pub(super) fn resolve_for_write(base: &Path, path: &str) -> Result<PathBuf, Path
     if let Ok(rest) = parent.strip_prefix(base) {
         for part in rest.components() {
             current.push(part);
-            match fs::symlink_metadata(&current) {
-                Ok(_) => {
-                    let real = fs::canonicalize(&current).map_err(|_| PathError::Escapes)?;
-                    if !real.starts_with(base) {
-                        return Err(PathError::Escapes);
-                    }
-                    if !real.is_dir() {
-                        return Err(PathError::Io(format!(
-                            "`{}` is a file, not a folder",
-                            part.as_os_str().to_string_lossy()
-                        )));
-                    }
+            if fs::symlink_metadata(&current).is_err() {
+                // Parallel writers may create the same folder: losing that race is fine.
+                match fs::create_dir(&current) {
+                    Ok(()) => {}
+                    Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(err) => return Err(PathError::Io(err.to_string())),
                 }
-                Err(_) => fs::create_dir(&current).map_err(|err| PathError::Io(err.to_string()))?,
+            }
+            let real = fs::canonicalize(&current).map_err(|_| PathError::Escapes)?;
+            if !real.starts_with(base) {
+                return Err(PathError::Escapes);
+            }
+            if !real.is_dir() {
+                return Err(PathError::Io(format!(
+                    "`{}` is a file, not a folder",
+                    part.as_os_str().to_string_lossy()
+                )));
             }
         }
     }

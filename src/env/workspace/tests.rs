@@ -500,3 +500,26 @@ async fn the_briefing_lists_the_files_without_the_output_folder() {
         "no absolute paths"
     );
 }
+
+#[test]
+fn parallel_writers_may_create_the_same_folder() {
+    // Reviewers write side by side; both may find `reviews/` missing and create it.
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        let barrier = Arc::new(std::sync::Barrier::new(8));
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let (base, barrier) = (base.clone(), Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    super::paths::resolve_for_write(&base, &format!("reviews/deep/part-{i}.md"))
+                })
+            })
+            .collect();
+        for handle in handles {
+            let target = handle.join().unwrap().unwrap();
+            assert!(target.starts_with(&base));
+        }
+    }
+}
