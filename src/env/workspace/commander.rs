@@ -90,6 +90,12 @@ impl Policy for Commander {
             .iter()
             .filter(|e| e.name == DELEGATE_TOOL)
             .collect();
+        if delegations.is_empty() && inventory.is_empty() {
+            return text::answer(
+                request,
+                "The briefing lists no text documents, so there is nothing to review.",
+            );
+        }
         if delegations.is_empty() {
             return delegate(
                 request,
@@ -339,4 +345,77 @@ fn merge(
         }
     }
     review
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ToolChoice, ToolSpec};
+
+    const BRIEFING: &str = "Review.\n\n## Briefing\nThe workspace holds 3 files:\n- a.md (100 lines)\n- b.md (60 lines)\n- c.md (50 lines)\n- logo.png (9 bytes, not text)\n";
+
+    fn request(messages: Vec<Message>) -> ModelRequest {
+        ModelRequest {
+            system: "You lead.".into(),
+            messages,
+            tools: vec![ToolSpec {
+                name: DELEGATE_TOOL.into(),
+                description: String::new(),
+                input_schema: json!({"properties": {"specialist": {"enum": ["reviewer"]}}}),
+            }],
+            tool_choice: ToolChoice::Auto,
+            max_tokens: 1000,
+            temperature: None,
+        }
+    }
+
+    #[test]
+    fn the_files_are_split_by_size_into_parallel_delegations() {
+        let response = Commander.respond(&request(vec![Message::user_text(BRIEFING)]));
+        let subtasks: Vec<String> = response
+            .tool_uses()
+            .map(|(_, name, input)| {
+                assert_eq!(name, DELEGATE_TOOL);
+                input["subtask"].as_str().unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(subtasks.len(), 2);
+        assert!(subtasks[0].contains("\nFILES a.md\n"), "{}", subtasks[0]);
+        assert!(
+            subtasks[1].contains("\nFILES b.md,c.md\n"),
+            "{}",
+            subtasks[1]
+        );
+        assert!(
+            subtasks.iter().all(|s| !s.contains("CLAIMS")),
+            "no cross-check at first"
+        );
+        let nothing = Commander.respond(&request(vec![Message::user_text("Review.")]));
+        assert!(nothing.text().contains("nothing to review"));
+    }
+
+    #[test]
+    fn the_merge_keeps_real_locations_and_compares_claims() {
+        let answer = |text: &str| Exchange {
+            name: DELEGATE_TOOL.into(),
+            input: json!({}),
+            message: 1,
+            result: Some((text.to_string(), false)),
+        };
+        let first = answer("- a.md:3 — TODO. Fix: finish.\n- a.md:300 — past the end.\nCLAIM key=port value=80 at=a.md:5\nREAD a.md");
+        let second = answer("- b.md:2 — broken link. Fix: add it.\nCLAIM key=port value=8080 at=b.md:9\nCLAIM key=days value=3 at=b.md:1\nREAD b.md,c.md");
+        let inventory = briefing_files(BRIEFING);
+        assert_eq!(inventory.len(), 3, "binary files are not documents");
+        let review = merge(&inventory, &[&first, &second], true);
+        assert!(review.contains("Reviewed 3 of 3 documents with 2 reviewers"));
+        assert!(review.contains("### a.md\n- a.md:3 — TODO. Fix: finish.\n"));
+        assert!(!review.contains("a.md:300"));
+        assert!(review.contains("1 reported finding(s) cited locations that do not exist"));
+        assert!(
+            review.contains("- `port` is given different values: 80 at a.md:5; 8080 at b.md:9.")
+        );
+        assert!(!review.contains("`days` is given"));
+        let plain = merge(&inventory, &[&first, &second], false);
+        assert!(!plain.contains("Cross-document"));
+    }
 }
