@@ -292,3 +292,48 @@ async fn a_playbook_rule_makes_the_first_pass_compare_documents() {
         .unwrap();
     assert_eq!(failed(&verdict), MODEL_GRADED);
 }
+
+#[test]
+fn the_team_finds_the_problems_of_any_folder_by_reading_it() {
+    // Other documents, other problems: nothing about the bundled ones is built in.
+    let (dir, spec) = copied_session(|s| s);
+    let docs = dir.path().join("team/docs");
+    std::fs::remove_dir_all(&docs).unwrap();
+    std::fs::create_dir_all(docs.join("guides")).unwrap();
+    std::fs::write(
+        docs.join("index.md"),
+        "# Pantry\n\nStart with [the guide](guides/start.md) or [recipes](recipes.md).\n\
+         Requests time out after 10 seconds (`timeout_s`).\n",
+    )
+    .unwrap();
+    std::fs::write(
+        docs.join("guides/start.md"),
+        "# Start\n\nBack to [the index](../index.md).\nThe QPS limit is enforced per tenant.\n\
+         A Content Delivery Network (CDN) serves images.\nXXX: explain tenants\n\n\
+         ```toml\ntimeout_s = 30\n```\n",
+    )
+    .unwrap();
+    let db = tempfile::tempdir().unwrap();
+    let output = lucid(
+        db.path(),
+        &["run", spec.to_str().unwrap(), "--headless", "--json"],
+    );
+    let report = report(&output);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    let review =
+        std::fs::read_to_string(dir.path().join("team/review-out/attempt-2/review.md")).unwrap();
+    for expected in [
+        "index.md:3 — broken link: [recipes](recipes.md)",
+        "guides/start.md:4 — undefined term: `QPS`",
+        "guides/start.md:6 — unfinished text (XXX)",
+        "`timeout_s` is given different values: 10 at index.md:4; 30 at guides/start.md:9.",
+    ] {
+        assert!(review.contains(expected), "{expected} in:\n{review}");
+    }
+    assert!(
+        !review.contains("[the guide]") && !review.contains("[the index]"),
+        "{review}"
+    );
+    assert!(!review.contains("`CDN`"), "CDN is spelled out: {review}");
+    assert_eq!(report["facts"]["files_total"], json!(2));
+}
