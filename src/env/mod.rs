@@ -9,6 +9,7 @@
 pub mod fleet;
 pub mod lumara;
 pub mod rules;
+pub mod workspace;
 
 use std::sync::Arc;
 
@@ -53,11 +54,13 @@ pub fn catalog() -> EnvironmentCatalog {
     let mut catalog = EnvironmentCatalog::new();
     catalog.insert(lumara::KIND.to_string(), lumara::capabilities());
     catalog.insert(fleet::KIND.to_string(), fleet::capabilities());
+    catalog.insert(workspace::KIND.to_string(), workspace::capabilities());
     catalog
 }
 
 /// Builds the environment a session asks for, with its seed and world overridden when
-/// the command line says so.
+/// the command line says so. Relative paths in the options (the workspace's `root`) are
+/// resolved against `spec.base_dir`, the session file's folder.
 pub fn build(
     spec: &EnvironmentSpec,
     seed: u64,
@@ -66,6 +69,10 @@ pub fn build(
     match spec.kind.get_ref().as_str() {
         lumara::KIND => Ok(Arc::new(lumara::Lumara::new(&spec.options, seed, world)?)),
         fleet::KIND => Ok(Arc::new(fleet::Fleet::new(&spec.options)?)),
+        workspace::KIND => Ok(Arc::new(workspace::Workspace::new(
+            &spec.options,
+            &spec.base_dir,
+        )?)),
         other => Err(EnvError::UnknownKind(other.to_string())),
     }
 }
