@@ -178,3 +178,130 @@ fn contradiction(memory: &Memory, sessions: &[&SessionDigest]) -> Option<Action>
         citations: cited,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::DreamId;
+    use crate::memory::MemoryKind;
+    use serde_json::json;
+
+    fn draft(title: &str, min: f64) -> Draft {
+        Draft {
+            kind: MemoryKind::Playbook,
+            agent: Some("navigator".into()),
+            title: title.into(),
+            body: "evidence".into(),
+            rules: vec![serde_json::from_value(
+                json!({"when": {"terrain": "dune"}, "then": {"burn_margin_m": {"min": min}}}),
+            )
+            .unwrap()],
+            citations: vec![],
+            key: "lumara|soft_landing|terrain=dune".into(),
+        }
+    }
+
+    fn memory(from: &Draft, status: MemoryStatus, change: Change, author: Author) -> Memory {
+        Memory {
+            id: MemoryId::generate(),
+            version: 1,
+            kind: from.kind,
+            team: "t".into(),
+            agent: from.agent.clone(),
+            title: from.title.clone(),
+            body: from.body.clone(),
+            rules: from.rules.clone(),
+            status,
+            provenance: vec![],
+            author,
+            change,
+            key: Some(from.key.clone()),
+            created_at_ms: 0,
+            updated_at_ms: 0,
+            reason: String::new(),
+        }
+    }
+
+    fn dream_author() -> Author {
+        Author::Dream {
+            dream: DreamId::generate(),
+        }
+    }
+
+    #[test]
+    fn a_claim_on_record_is_not_proposed_again() {
+        let old = draft("Keep the margin at least 120", 120.0);
+        let base = memory(&old, MemoryStatus::Approved, Change::New, dream_author());
+        assert!(curate(vec![old.clone()], std::slice::from_ref(&base), &[]).is_empty());
+        let pending = memory(&old, MemoryStatus::Proposed, Change::New, dream_author());
+        assert!(curate(vec![old], &[pending], &[]).is_empty());
+    }
+
+    #[test]
+    fn a_changed_claim_updates_an_approved_memory_once() {
+        let old = draft("Keep the margin at least 120", 120.0);
+        let new = draft("Keep the margin at least 150", 150.0);
+        let base = memory(&old, MemoryStatus::Approved, Change::New, dream_author());
+        let actions = curate(vec![new.clone()], std::slice::from_ref(&base), &[]);
+        assert!(
+            matches!(&actions[..], [Action::ProposeUpdate { target, .. }] if *target == base.id)
+        );
+        // Rejected by a person: the same update does not come back.
+        let rejected = memory(
+            &new,
+            MemoryStatus::Rejected,
+            Change::Update { target: base.id },
+            dream_author(),
+        );
+        assert!(curate(vec![new.clone()], &[base.clone(), rejected], &[]).is_empty());
+        // A pending update is revised, not duplicated.
+        let pending = memory(
+            &old,
+            MemoryStatus::Proposed,
+            Change::Update { target: base.id },
+            dream_author(),
+        );
+        let actions = curate(vec![new], &[base, pending.clone()], &[]);
+        assert!(matches!(&actions[..], [Action::Revise { id, .. }] if *id == pending.id));
+    }
+
+    #[test]
+    fn a_pending_retirement_is_never_revised_into_an_update() {
+        let old = draft("Keep the margin at least 120", 120.0);
+        let new = draft("Keep the margin at least 150", 150.0);
+        let base = memory(&old, MemoryStatus::Approved, Change::New, dream_author());
+        let retirement = memory(
+            &old,
+            MemoryStatus::Proposed,
+            Change::Retire { target: base.id },
+            dream_author(),
+        );
+        let actions = curate(vec![new], &[base.clone(), retirement.clone()], &[]);
+        assert!(
+            actions
+                .iter()
+                .all(|a| !matches!(a, Action::Revise { id, .. } if *id == retirement.id)),
+            "{actions:?}"
+        );
+        assert!(
+            matches!(&actions[..], [Action::ProposeUpdate { target, .. }] if *target == base.id)
+        );
+    }
+
+    #[test]
+    fn a_persons_edit_of_a_proposal_stands() {
+        let old = draft("Keep the margin at least 120", 120.0);
+        let edited = memory(
+            &old,
+            MemoryStatus::Proposed,
+            Change::New,
+            Author::Person { name: "ana".into() },
+        );
+        let new = draft("Keep the margin at least 150", 150.0);
+        assert!(curate(vec![new.clone()], &[edited], &[]).is_empty());
+        let by_dream = memory(&old, MemoryStatus::Proposed, Change::New, dream_author());
+        assert!(
+            matches!(&curate(vec![new], std::slice::from_ref(&by_dream), &[])[..], [Action::Revise { id, .. }] if *id == by_dream.id)
+        );
+    }
+}
