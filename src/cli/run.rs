@@ -1,5 +1,6 @@
 //! `lucid run`: run a session file and report.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -16,11 +17,12 @@ use crate::spec::SessionSpec;
 pub struct RunArgs {
     /// The session file (TOML), e.g. sessions/lumara.toml.
     pub spec: PathBuf,
-    /// Print progress as lines instead of opening the TUI (the TUI is not built yet, so
-    /// runs are headless either way).
+    /// Print progress as lines on stderr instead of opening the TUI (also the mode when
+    /// stdout is not a terminal).
     #[arg(long)]
     pub headless: bool,
-    /// Print one JSON document describing the run on stdout (progress stays on stderr).
+    /// Print one JSON document describing the run on stdout (progress stays on stderr);
+    /// implies --headless.
     #[arg(long)]
     pub json: bool,
     /// Run every agent, the grader and the dreamer on this model profile.
@@ -59,7 +61,7 @@ pub fn prepare(
     Ok(spec)
 }
 
-pub async fn run(db: Option<PathBuf>, args: RunArgs) -> u8 {
+pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 {
     let spec = match prepare(&args.spec, args.model.as_deref(), args.seed, args.world) {
         Ok(spec) => spec,
         Err(message) => {
@@ -67,6 +69,14 @@ pub async fn run(db: Option<PathBuf>, args: RunArgs) -> u8 {
             return exit::USAGE;
         }
     };
+    let interactive = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    if !args.headless && !args.json && interactive {
+        let start = super::tui::Start::Live {
+            spec,
+            path: args.spec.clone(),
+        };
+        return super::tui::open(db, theme, start).await;
+    }
     let env = match crate::env::build(
         &spec.environment,
         spec.environment.seed,
