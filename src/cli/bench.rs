@@ -1,5 +1,6 @@
 //! `lucid bench`: figures. `bench lumara` calibrates an environment's baseline team:
-//! first-attempt and final pass rates and mean iterations over a range of seeds.
+//! first-attempt and final pass rates and mean iterations over a range of seeds. `bench
+//! tui` prints frame times of the TUI's Run view over a large synthetic session.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +32,24 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Frame times of the TUI's Run view over a large synthetic session.
+    Tui {
+        /// Agent threads in the tree.
+        #[arg(long, default_value_t = 10_000)]
+        nodes: usize,
+        /// Lines in the selected thread's transcript.
+        #[arg(long, default_value_t = 100_000)]
+        lines: usize,
+        /// Frames to draw.
+        #[arg(long, default_value_t = 200)]
+        frames: usize,
+        /// Screen size, columns x rows.
+        #[arg(long, default_value = "200x60")]
+        size: String,
+        /// Print one JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Pass rates of a team over seeds.
@@ -49,6 +68,13 @@ pub struct Calibration {
 
 pub async fn bench(command: BenchCommand) -> u8 {
     match command {
+        BenchCommand::Tui {
+            nodes,
+            lines,
+            frames,
+            size,
+            json,
+        } => bench_tui(nodes, lines, frames, &size, json),
         BenchCommand::Lumara {
             spec,
             seeds,
@@ -178,6 +204,46 @@ fn print_calibration(figures: &Calibration, json: bool) {
 }
 
 /// `A..B` (inclusive) or `a,b,c`.
+fn bench_tui(nodes: usize, lines: usize, frames: usize, size: &str, json: bool) -> u8 {
+    let parsed = size
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse::<u16>().ok()?, h.parse::<u16>().ok()?)));
+    let Some((width, height)) = parsed.filter(|(w, h)| *w >= 20 && *h >= 8) else {
+        eprintln!("lucid: --size: expected COLUMNSxROWS of at least 20x8, like 200x60");
+        return exit::USAGE;
+    };
+    let figures = match crate::tui::bench::measure(nodes, lines, frames.max(1), width, height) {
+        Ok(figures) => figures,
+        Err(message) => {
+            eprintln!("lucid: {message}");
+            return exit::RUNTIME;
+        }
+    };
+    if json {
+        match serde_json::to_string_pretty(&figures) {
+            Ok(text) => println!("{text}"),
+            Err(err) => {
+                eprintln!("lucid: {err}");
+                return exit::RUNTIME;
+            }
+        }
+        return exit::OK;
+    }
+    println!(
+        "TUI Run view, {} threads, {} transcript lines, {}x{} cells, {} frames",
+        figures.nodes, figures.transcript_lines, figures.width, figures.height, figures.frames
+    );
+    println!(
+        "  fold: {:.0} events/s ({} events)",
+        figures.fold_events_per_s, figures.events
+    );
+    println!(
+        "  frame: mean {:.2} ms, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        figures.mean_ms, figures.p50_ms, figures.p99_ms, figures.max_ms
+    );
+    exit::OK
+}
+
 pub fn parse_seeds(text: &str) -> Result<Vec<u64>, String> {
     let number = |s: &str| {
         s.trim()

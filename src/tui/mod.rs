@@ -15,6 +15,7 @@
 //! (setup and teardown), `live` (starting a run), `runtime` (the loop), `config`.
 
 pub mod app;
+pub mod bench;
 pub mod config;
 pub mod keymap;
 pub mod live;
