@@ -1,21 +1,73 @@
 //! End to end: the real binary in a pseudo-terminal runs the offline Lumara session in the
 //! TUI; the test reads the screen through a vt100 parser until the commander, detector
 //! and navigator threads and the grader's criteria show, visits the Memory and Sessions
-//! views, quits with `q`, and checks the session was stored.
+//! views, quits with `q`, checks the session was stored, then replays it and opens the
+//! home screen.
 
 use std::io::{Read, Write};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use portable_pty::{native_pty_system, CommandBuilder, PtySize};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lucid");
+const ROWS: u16 = 40;
+const COLS: u16 = 150;
 
-struct Screen(Arc<Mutex<vt100::Parser>>);
+struct Tui {
+    parser: Arc<Mutex<vt100::Parser>>,
+    raw: Arc<Mutex<Vec<u8>>>,
+    keys: Box<dyn Write + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    _master: Box<dyn portable_pty::MasterPty + Send>,
+}
 
-impl Screen {
+impl Tui {
+    fn spawn(db: &Path, config: &Path, args: &[&str]) -> Tui {
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows: ROWS,
+                cols: COLS,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+        let mut cmd = CommandBuilder::new(BIN);
+        cmd.args(["--db", db.to_str().unwrap()]);
+        cmd.args(args);
+        cmd.cwd(env!("CARGO_MANIFEST_DIR"));
+        cmd.env("TERM", "xterm-256color");
+        cmd.env("LUCID_CONFIG_DIR", config);
+        cmd.env_remove("LUCID_DB");
+        let child = pair.slave.spawn_command(cmd).unwrap();
+        drop(pair.slave);
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(ROWS, COLS, 0)));
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        let mut reader = pair.master.try_clone_reader().unwrap();
+        let (feed, raw_feed) = (Arc::clone(&parser), Arc::clone(&raw));
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                feed.lock().unwrap().process(&buf[..n]);
+                raw_feed.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        let keys = pair.master.take_writer().unwrap();
+        Tui {
+            parser,
+            raw,
+            keys,
+            child,
+            _master: pair.master,
+        }
+    }
+
     fn text(&self) -> String {
-        self.0.lock().unwrap().screen().contents()
+        self.parser.lock().unwrap().screen().contents()
     }
 
     /// Waits until every needle is on screen; fails with the screen if time runs out.
@@ -26,60 +78,42 @@ impl Screen {
             if needles.iter().all(|n| text.contains(n)) {
                 return;
             }
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {needles:?}; the screen:\n{text}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {needles:?}; the screen:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn press(&mut self, keys: &str) {
+        self.keys.write_all(keys.as_bytes()).unwrap();
+        self.keys.flush().unwrap();
+    }
+
+    /// Waits for the process to exit; true when it succeeded.
+    fn wait(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.success();
             }
+            assert!(
+                Instant::now() < deadline,
+                "lucid did not quit:\n{}",
+                self.text()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 }
 
 #[test]
-fn the_tui_shows_a_live_lumara_run_and_quits_cleanly() {
+fn the_tui_shows_a_live_lumara_run_replays_it_and_quits_cleanly() {
     let db = tempfile::tempdir().unwrap();
     let config = tempfile::tempdir().unwrap();
-    let pty = native_pty_system();
-    let pair = pty
-        .openpty(PtySize {
-            rows: 40,
-            cols: 150,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .unwrap();
-    let mut cmd = CommandBuilder::new(BIN);
-    cmd.args([
-        "--db",
-        db.path().to_str().unwrap(),
-        "run",
-        "sessions/lumara.toml",
-    ]);
-    cmd.cwd(env!("CARGO_MANIFEST_DIR"));
-    cmd.env("TERM", "xterm-256color");
-    cmd.env("LUCID_CONFIG_DIR", config.path());
-    cmd.env_remove("LUCID_DB");
-    let mut child = pair.slave.spawn_command(cmd).unwrap();
-    drop(pair.slave);
-
-    let parser = Arc::new(Mutex::new(vt100::Parser::new(40, 150, 0)));
-    let mut reader = pair.master.try_clone_reader().unwrap();
-    let feed = Arc::clone(&parser);
-    let raw = Arc::new(Mutex::new(Vec::new()));
-    let raw_feed = Arc::clone(&raw);
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            feed.lock().unwrap().process(&buf[..n]);
-            raw_feed.lock().unwrap().extend_from_slice(&buf[..n]);
-        }
-    });
-    let mut keys = pair.master.take_writer().unwrap();
-    let screen = Screen(parser);
-
-    screen.wait_for(&[
+    let mut tui = Tui::spawn(db.path(), config.path(), &["run", "sessions/lumara.toml"]);
+    tui.wait_for(&[
         "commander #1",
         "detector #2",
         "navigator #",
@@ -87,33 +121,15 @@ fn the_tui_shows_a_live_lumara_run_and_quits_cleanly() {
         "clear_ground",
         "fuel_reserve",
     ]);
-    screen.wait_for(&["rubric met", "passed after"]);
-
-    keys.write_all(b"3").unwrap();
-    screen.wait_for(&["Memory ("]);
-    keys.write_all(b"2").unwrap();
-    screen.wait_for(&["Sessions (1)", "lumara-landing", "passed"]);
-    keys.write_all(b"q").unwrap();
-    keys.flush().unwrap();
-
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "lucid did not quit on q:\n{}",
-            screen.text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(
-        status.success(),
-        "exit status {status:?} (the rubric is met for seed 2)"
-    );
+    tui.wait_for(&["rubric met", "passed after"]);
+    tui.press("3");
+    tui.wait_for(&["Memory ("]);
+    tui.press("2");
+    tui.wait_for(&["Sessions (1)", "lumara-landing", "passed"]);
+    tui.press("q");
+    assert!(tui.wait(), "the rubric is met for seed 2, so lucid exits 0");
     std::thread::sleep(Duration::from_millis(200));
-    let raw = String::from_utf8_lossy(&raw.lock().unwrap()).to_string();
+    let raw = String::from_utf8_lossy(&tui.raw.lock().unwrap()).to_string();
     assert!(
         raw.contains("\u{1b}[?1049h"),
         "entered the alternate screen"
@@ -140,4 +156,40 @@ fn the_tui_shows_a_live_lumara_run_and_quits_cleanly() {
     assert_eq!(sessions.len(), 1, "{sessions:?}");
     assert_eq!(sessions[0]["status"], "passed");
     assert_eq!(sessions[0]["team"], "lumara-landing");
+
+    // The stored session replays through the same view; the home screen lists it.
+    let id = sessions[0]["id"].as_str().unwrap().to_string();
+    let mut replay = Tui::spawn(db.path(), config.path(), &["replay", &id[..12]]);
+    replay.wait_for(&["replay ", "commander #1"]);
+    replay.press(" ");
+    replay.wait_for(&["paused"]);
+    replay.press("+.");
+    replay.wait_for(&["2×"]);
+    replay.press("q");
+    assert!(replay.wait());
+
+    let mut home = Tui::spawn(db.path(), config.path(), &[]);
+    home.wait_for(&["Sessions (1)", &id]);
+    home.press("?");
+    home.wait_for(&["Keys: Sessions", "start a new run"]);
+    home.press("x");
+    home.press("q");
+    assert!(home.wait());
+}
+
+#[test]
+fn an_unknown_theme_is_a_clear_error_before_the_screen_changes() {
+    let db = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["--db", db.path().to_str().unwrap(), "--theme", "neon"])
+        .env("LUCID_CONFIG_DIR", db.path())
+        .env_remove("LUCID_DB")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown theme `neon`") && err.contains("high-contrast"),
+        "{err}"
+    );
 }

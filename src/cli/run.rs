@@ -72,7 +72,7 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
     let interactive = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     if !args.headless && !args.json && interactive {
         let start = super::tui::Start::Live {
-            spec,
+            spec: Box::new(spec),
             path: args.spec.clone(),
         };
         return super::tui::open(db, theme, start).await;

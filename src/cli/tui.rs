@@ -17,7 +17,10 @@ use crate::tui::terminal::TerminalGuard;
 /// What the TUI opens on.
 pub enum Start {
     Home,
-    Live { spec: SessionSpec, path: PathBuf },
+    Live {
+        spec: Box<SessionSpec>,
+        path: PathBuf,
+    },
     Replay(String),
 }
 
@@ -38,7 +41,7 @@ pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 
     let mut live = None;
     match start {
         Start::Home => app.view = View::Sessions,
-        Start::Live { spec, path } => match crate::tui::live::start(spec, &path, &store) {
+        Start::Live { spec, path } => match crate::tui::live::start(*spec, &path, &store) {
             Ok(run) => live = Some(run),
             Err(message) => {
                 eprintln!("lucid: {message}");

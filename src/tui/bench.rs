@@ -179,7 +179,11 @@ pub fn measure(
         if frame % 2 == 0 {
             app.run_ui.selected = Some(AgentId(1));
             app.run_ui.follow = true;
-            app.run_ui.cursor = usize::MAX;
+            app.run_ui.cursor = app
+                .run
+                .threads
+                .get(&AgentId(1))
+                .map_or(0, |t| t.transcript.len().saturating_sub(1));
         } else {
             app.run_ui.selected = Some(AgentId((nodes as u32 / 2).max(1)));
         }

@@ -305,6 +305,19 @@ fn a_replay_plays_paced_pauses_steps_and_changes_speed() {
             elapsed_ms: 1_000_000,
         },
     );
+    assert!(
+        next(&app) < events.len(),
+        "one tick banks at most a quarter second"
+    );
+    for _ in 0..1000 {
+        update(
+            &mut app,
+            Action::Tick {
+                now_ms: 0,
+                elapsed_ms: 250,
+            },
+        );
+    }
     assert_eq!(next(&app), events.len());
     assert_eq!(app.run.events as usize, events.len());
     assert_eq!(

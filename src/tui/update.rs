@@ -16,6 +16,9 @@ use crate::event::Event;
 pub const REPLAY_MIN_GAP_MS: u64 = 40;
 pub const REPLAY_MAX_GAP_MS: u64 = 1500;
 
+/// The most replay time one tick can bank.
+const MAX_TICK_MS: u64 = 250;
+
 /// Rows a page key moves.
 const PAGE: usize = 20;
 
@@ -147,13 +150,17 @@ fn step_replay(app: &mut AppState) -> bool {
 
 /// Replay time passes: applies every event whose (clamped) gap has been banked.
 fn advance_replay(app: &mut AppState, elapsed_ms: u64) {
+    if let Source::Replay(replay) = &mut app.source {
+        if replay.paused {
+            return;
+        }
+        // A long quiet spell (the loop sleeps while nothing moves) is not banked.
+        replay.banked_ms += elapsed_ms.min(MAX_TICK_MS) as f64;
+    }
     loop {
         let Source::Replay(replay) = &mut app.source else {
             return;
         };
-        if replay.paused {
-            return;
-        }
         let Some(next) = replay.events.get(replay.next) else {
             return;
         };
@@ -163,20 +170,11 @@ fn advance_replay(app: &mut AppState, elapsed_ms: u64) {
             .and_then(|i| replay.events.get(i));
         let gap = previous.map_or(0, |p| next.at_ms.saturating_sub(p.at_ms));
         let gap = gap.clamp(REPLAY_MIN_GAP_MS, REPLAY_MAX_GAP_MS) as f64 / replay.speed;
-        let banked = replay.banked_ms
-            + if elapsed_ms > 0 {
-                elapsed_ms as f64
-            } else {
-                0.0
-            };
-        if banked < gap {
-            replay.banked_ms = banked;
+        if replay.banked_ms < gap {
             return;
         }
-        replay.banked_ms = banked - gap;
+        replay.banked_ms -= gap;
         step_replay(app);
-        // Only the first pass adds the elapsed time.
-        return advance_replay(app, 0);
     }
 }
 
@@ -405,9 +403,9 @@ fn transcript_action(app: &mut AppState, action: KeyAction) {
     let last = len.saturating_sub(1);
     let ui = &mut app.run_ui;
     match action {
-        KeyAction::Down => ui.cursor = (ui.cursor + 1).min(last),
+        KeyAction::Down => ui.cursor = ui.cursor.saturating_add(1).min(last),
         KeyAction::Up => ui.cursor = ui.cursor.saturating_sub(1),
-        KeyAction::PageDown => ui.cursor = (ui.cursor + PAGE).min(last),
+        KeyAction::PageDown => ui.cursor = ui.cursor.saturating_add(PAGE).min(last),
         KeyAction::PageUp => ui.cursor = ui.cursor.saturating_sub(PAGE),
         KeyAction::Top => ui.cursor = 0,
         KeyAction::Bottom => ui.cursor = last,
