@@ -10,13 +10,17 @@ use serde::Serialize;
 
 use super::exit;
 use super::run::prepare;
-use crate::event::{EventBus, NullSink, SessionId};
+use crate::event::{EventBus, EventSink, NullSink, SessionId};
 use crate::outcome::{run_session, SessionOrigin};
+use crate::run::Playbook;
 use crate::run::{CancelToken, TeamRun};
 use crate::spec::SessionSpec;
+use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Learning from dreams: held-out pass rates without and with approved playbooks.
+    Learning(LearningArgs),
     /// Baseline pass rates of a session's team over many seeds (nothing is recorded).
     Lumara {
         /// The session file to run.
@@ -52,6 +56,26 @@ pub enum BenchCommand {
     },
 }
 
+/// Worlds, train seeds and held-out seeds of the learning benchmark.
+#[derive(Debug, clap::Args)]
+pub struct LearningArgs {
+    /// The session file whose team learns.
+    #[arg(long, default_value = "sessions/lumara.toml")]
+    pub spec: PathBuf,
+    /// Worlds to measure: `A..B` or a comma list.
+    #[arg(long, default_value = "1..5")]
+    pub worlds: String,
+    /// Seeds the baseline team is recorded on before the dream.
+    #[arg(long, default_value = "1..20")]
+    pub train: String,
+    /// Held-out seeds, run without and with the approved playbooks.
+    #[arg(long, default_value = "101..130")]
+    pub test: String,
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Pass rates of a team over seeds.
 #[derive(Debug, Clone, Serialize)]
 pub struct Calibration {
@@ -75,6 +99,7 @@ pub async fn bench(command: BenchCommand) -> u8 {
             size,
             json,
         } => bench_tui(nodes, lines, frames, &size, json),
+        BenchCommand::Learning(args) => bench_learning(args).await,
         BenchCommand::Lumara {
             spec,
             seeds,
@@ -109,8 +134,19 @@ pub async fn bench(command: BenchCommand) -> u8 {
     }
 }
 
-/// Runs the team once per seed, unrecorded, and sums up the outcomes.
+/// Runs the team once per seed, unrecorded and without playbooks.
 pub async fn calibrate(spec: &SessionSpec, seeds: &[u64]) -> Result<Calibration, String> {
+    run_seeds(spec, seeds, &[], None).await
+}
+
+/// Runs the team once per seed with the given playbooks, recording into `store` if
+/// one is given, and sums up the outcomes.
+pub async fn run_seeds(
+    spec: &SessionSpec,
+    seeds: &[u64],
+    playbooks: &[Playbook],
+    store: Option<&Store>,
+) -> Result<Calibration, String> {
     let started = std::time::Instant::now();
     let mut first_passes = 0u32;
     let mut final_passes = 0u32;
@@ -126,13 +162,17 @@ pub async fn calibrate(spec: &SessionSpec, seeds: &[u64]) -> Result<Calibration,
         seeded.environment.seed = seed;
         let env = crate::env::build(&seeded.environment, seed, seeded.environment.world)
             .map_err(|err| err.to_string())?;
-        let bus = Arc::new(EventBus::new(SessionId::generate(), Arc::new(NullSink)));
+        let sink: Arc<dyn EventSink> = match store {
+            Some(store) => Arc::new(store.clone()),
+            None => Arc::new(NullSink),
+        };
+        let bus = Arc::new(EventBus::new(SessionId::generate(), sink));
         let origin = SessionOrigin {
             spec_path: spec.path.display().to_string(),
             seed,
             world: seeded.environment.world,
         };
-        let team = TeamRun::new(Arc::new(seeded), env, bus, &[], CancelToken::new())
+        let team = TeamRun::new(Arc::new(seeded), env, bus, playbooks, CancelToken::new())
             .map_err(|err| err.to_string())?;
         let result = run_session(team, origin)
             .await
@@ -203,7 +243,57 @@ fn print_calibration(figures: &Calibration, json: bool) {
     );
 }
 
-/// `A..B` (inclusive) or `a,b,c`.
+async fn bench_learning(args: LearningArgs) -> u8 {
+    let parsed = (|| {
+        Ok::<_, String>((
+            parse_seeds(&args.worlds).map_err(|e| format!("--worlds: {e}"))?,
+            parse_seeds(&args.train).map_err(|e| format!("--train: {e}"))?,
+            parse_seeds(&args.test).map_err(|e| format!("--test: {e}"))?,
+        ))
+    })();
+    let (worlds, train, test) = match parsed {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            eprintln!("lucid: {message}");
+            return exit::USAGE;
+        }
+    };
+    let spec = match prepare(&args.spec, None, None, None) {
+        Ok(spec) => spec,
+        Err(message) => {
+            eprintln!("lucid: {message}");
+            return exit::USAGE;
+        }
+    };
+    let mut figures = Vec::new();
+    for world in worlds {
+        eprintln!(
+            "world {world}: training on {} seeds, dreaming, measuring on {} held-out seeds…",
+            train.len(),
+            test.len()
+        );
+        match super::learning::learning(&spec, world, &train, &test).await {
+            Ok(f) => figures.push(f),
+            Err(message) => {
+                eprintln!("lucid: world {world}: {message}");
+                return exit::RUNTIME;
+            }
+        }
+    }
+    if args.json {
+        match serde_json::to_string_pretty(&figures) {
+            Ok(text) => println!("{text}"),
+            Err(err) => {
+                eprintln!("lucid: cannot encode the figures: {err}");
+                return exit::RUNTIME;
+            }
+        }
+    } else {
+        super::learning::print_learning(&figures);
+    }
+    exit::OK
+}
+
 fn bench_tui(nodes: usize, lines: usize, frames: usize, size: &str, json: bool) -> u8 {
     let parsed = size
         .split_once('x')
@@ -244,6 +334,7 @@ fn bench_tui(nodes: usize, lines: usize, frames: usize, size: &str, json: bool) 
     exit::OK
 }
 
+/// `A..B` (inclusive) or `a,b,c`.
 pub fn parse_seeds(text: &str) -> Result<Vec<u64>, String> {
     let number = |s: &str| {
         s.trim()

@@ -128,6 +128,12 @@ impl ProgressFormatter {
             EventKind::PlaybookApplied { title, agent_name, .. } => {
                 format!("  playbook applied to {agent_name}: {}", one_line(title, DETAIL_CHARS))
             }
+            EventKind::PatternFound { summary, support } => {
+                format!("{indent}{name} pattern ({support}): {}", one_line(summary, 160))
+            }
+            EventKind::MemoryProposed { title, change, memory_id, .. } => {
+                format!("{indent}{name} proposed {change} {memory_id}: {}", one_line(title, 120))
+            }
             EventKind::Retry { attempt, reason, delay_ms } => {
                 format!("{indent}{name} retry {attempt} in {delay_ms} ms: {}", one_line(reason, DETAIL_CHARS))
             }

@@ -3,7 +3,10 @@
 //! or id involved. The binary (`main.rs`) only calls [`main`].
 
 mod bench;
+mod dream;
 mod headless;
+pub mod learning;
+mod memory;
 mod run;
 mod sessions;
 mod tui;
@@ -61,7 +64,12 @@ pub enum Command {
     /// List and inspect recorded sessions.
     #[command(subcommand)]
     Sessions(sessions::SessionsCommand),
-    /// Print figures: calibration of an environment's baseline team.
+    /// Review a team's history and propose playbooks for a person to approve.
+    Dream(dream::DreamArgs),
+    /// Inspect, approve, reject, edit, export and import memories.
+    #[command(subcommand)]
+    Memory(memory::MemoryCommand),
+    /// Print figures: calibration of a baseline team, learning from dreams.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }
@@ -102,6 +110,8 @@ async fn dispatch(cli: Cli) -> u8 {
             tui::open(cli.db, cli.theme.as_deref(), tui::Start::Replay(id)).await
         }
         Some(Command::Sessions(command)) => sessions::sessions(cli.db, command),
+        Some(Command::Dream(args)) => dream::run(cli.db, args).await,
+        Some(Command::Memory(command)) => memory::memory(cli.db, command),
         Some(Command::Bench(command)) => bench::bench(command).await,
         None => tui::open(cli.db, cli.theme.as_deref(), tui::Start::Home).await,
     }

@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::{exit, headless, open_store};
 use crate::event::{EventBus, EventSink, SessionId};
+use crate::memory::MemoryBook;
 use crate::outcome::{run_session, SessionOrigin};
 use crate::run::report::SessionReport;
 use crate::run::{CancelToken, RunError, TeamRun};
@@ -102,7 +103,21 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
         seed: spec.environment.seed,
         world: spec.environment.world,
     };
-    let team = match TeamRun::new(Arc::new(spec), env, Arc::clone(&bus), &[], cancel.clone()) {
+    let playbooks = match MemoryBook::new(store.clone()).active_playbooks(&spec.team) {
+        Ok(playbooks) => playbooks,
+        Err(err) => {
+            eprintln!("lucid: cannot read the team's playbooks: {err}");
+            return exit::RUNTIME;
+        }
+    };
+    let spec = Arc::new(spec);
+    let team = match TeamRun::new(
+        Arc::clone(&spec),
+        env,
+        Arc::clone(&bus),
+        &playbooks,
+        cancel.clone(),
+    ) {
         Ok(team) => team,
         Err(err) => {
             eprintln!("lucid: {err}");
@@ -133,6 +148,9 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
     if let Err(err) = &result {
         eprintln!("lucid: the run failed: {err}");
     }
+    if result.is_ok() {
+        dream_if_due(&store, &spec, args.quiet).await;
+    }
     if args.json {
         match store.events(session) {
             Ok(events) => {
@@ -152,4 +170,39 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
         }
     }
     code
+}
+
+/// `[dreaming] every_sessions = N`: dreams once N sessions of the team wait for one.
+/// Proposals still wait for a person; a failed dream is reported, not fatal.
+async fn dream_if_due(store: &crate::store::Store, spec: &SessionSpec, quiet: bool) {
+    let every = spec.dreaming.every_sessions;
+    if every == 0 {
+        return;
+    }
+    let waiting = match crate::dream::undreamt_sessions(store, &spec.team) {
+        Ok(sessions) => sessions.len() as u32,
+        Err(err) => {
+            eprintln!("lucid: cannot check whether a dream is due: {err}");
+            return;
+        }
+    };
+    if waiting < every {
+        return;
+    }
+    let dreamer = match super::dream::dreamer_for(spec) {
+        Ok(dreamer) => dreamer,
+        Err(message) => {
+            eprintln!("lucid: cannot dream: {message}");
+            return;
+        }
+    };
+    match crate::dream::dream(store, &spec.team, &dreamer, &crate::env::catalog()).await {
+        Ok(report) if !quiet => eprintln!(
+            "dreamed over {} session(s) (every_sessions = {every}): {} proposal(s) wait for review (lucid memory list --status proposed)",
+            report.run.sessions.len(),
+            report.proposals.len()
+        ),
+        Ok(_) => {}
+        Err(err) => eprintln!("lucid: the scheduled dream failed: {err}"),
+    }
 }

@@ -67,12 +67,28 @@ pub fn build(
     }
 }
 
+fn owned(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
 /// Convenience for environments' `capabilities()`.
 pub fn capabilities(tools: &[&str], facts: &[&str], roles: &[&str]) -> EnvironmentCapabilities {
-    let owned = |names: &[&str]| names.iter().map(|n| n.to_string()).collect();
     EnvironmentCapabilities {
         tools: owned(tools),
         facts: owned(facts),
         roles: owned(roles),
+        ..EnvironmentCapabilities::default()
     }
+}
+
+/// Adds the facts a dream may learn rules over: what agents observe before acting, and
+/// what records their choices.
+pub fn with_learning(
+    mut capabilities: EnvironmentCapabilities,
+    observations: &[&str],
+    choices: &[&str],
+) -> EnvironmentCapabilities {
+    capabilities.observations = owned(observations);
+    capabilities.choices = owned(choices);
+    capabilities
 }

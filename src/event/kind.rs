@@ -123,6 +123,18 @@ pub enum EventKind {
         title: String,
         agent_name: String,
     },
+    /// A dream found a pattern across sessions.
+    PatternFound {
+        summary: String,
+        support: u32,
+    },
+    /// A dream proposed a memory (new, an update of one, or a retirement).
+    MemoryProposed {
+        memory_id: String,
+        version: u32,
+        title: String,
+        change: String,
+    },
     Retry {
         attempt: u32,
         reason: String,

@@ -22,7 +22,7 @@ use tokio::sync::Semaphore;
 
 pub use cancel::CancelToken;
 pub use playbook::{render_playbooks, Playbook};
-pub use providers::ProviderSet;
+pub use providers::{provider_for, ProviderSet};
 
 use crate::env::Environment;
 use crate::event::{AgentId, AgentStatus, EventBus, EventKind, Facts};
