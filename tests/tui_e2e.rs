@@ -1,8 +1,8 @@
-//! End to end: the real binary in a pseudo-terminal runs the offline Lumara session in the
+//! End to end: the real binary in a pseudo-terminal runs an offline Lumara session in the
 //! TUI; the test reads the screen through a vt100 parser until the commander, detector
-//! and navigator threads and the grader's criteria show, visits the Memory and Sessions
-//! views, quits with `q`, checks the session was stored, then replays it and opens the
-//! home screen.
+//! and navigator threads and the grader's criteria show, switches to the Memory view,
+//! dreams, approves a proposal, quits with `q`, and checks the store changed; then it
+//! replays the session and opens the home screen.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -108,11 +108,39 @@ impl Tui {
     }
 }
 
+fn lucid(db: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(BIN)
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("LUCID_DB")
+        .output()
+        .unwrap()
+}
+
 #[test]
-fn the_tui_shows_a_live_lumara_run_replays_it_and_quits_cleanly() {
+fn the_tui_shows_a_live_lumara_run_dreams_approves_and_replays() {
     let db = tempfile::tempdir().unwrap();
     let config = tempfile::tempdir().unwrap();
-    let mut tui = Tui::spawn(db.path(), config.path(), &["run", "sessions/lumara.toml"]);
+    // A history to dream over: the baseline team on world 2, headless.
+    for seed in 1..=6 {
+        let seed = seed.to_string();
+        let args = [
+            "run",
+            "sessions/lumara.toml",
+            "--headless",
+            "--quiet",
+            "--world",
+            "2",
+            "--seed",
+            &seed,
+        ];
+        let out = lucid(db.path(), &args);
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{out:?}");
+    }
+    let args = ["run", "sessions/lumara.toml", "--world", "2", "--seed", "7"];
+    let mut tui = Tui::spawn(db.path(), config.path(), &args);
     tui.wait_for(&[
         "commander #1",
         "detector #2",
@@ -123,11 +151,16 @@ fn the_tui_shows_a_live_lumara_run_replays_it_and_quits_cleanly() {
     ]);
     tui.wait_for(&["rubric met", "passed after"]);
     tui.press("3");
-    tui.wait_for(&["Memory ("]);
+    tui.wait_for(&["Memory (0/0)"]);
+    tui.press("D");
+    tui.wait_for(&["Dreamer", "dreamer #1", "proposal(s) wait for review"]);
+    tui.wait_for(&["proposed "]);
+    tui.press("a");
+    tui.wait_for(&["approved “"]);
     tui.press("2");
-    tui.wait_for(&["Sessions (1)", "lumara-landing", "passed"]);
+    tui.wait_for(&["Sessions (8)", "lumara-landing", "passed"]);
     tui.press("q");
-    assert!(tui.wait(), "the rubric is met for seed 2, so lucid exits 0");
+    assert!(tui.wait(), "the rubric is met, so lucid exits 0");
     std::thread::sleep(Duration::from_millis(200));
     let raw = String::from_utf8_lossy(&tui.raw.lock().unwrap()).to_string();
     assert!(
@@ -139,26 +172,32 @@ fn the_tui_shows_a_live_lumara_run_replays_it_and_quits_cleanly() {
         "left the alternate screen on exit"
     );
 
-    let out = std::process::Command::new(BIN)
-        .args([
-            "--db",
-            db.path().to_str().unwrap(),
-            "sessions",
-            "list",
-            "--json",
-        ])
-        .env_remove("LUCID_DB")
-        .output()
-        .unwrap();
+    // The store changed: a memory approved by a person, the TUI's session and the dream.
+    let out = lucid(db.path(), &["memory", "list", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let memories: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let approved = memories
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["status"] == "approved")
+        .count();
+    assert_eq!(approved, 1, "{memories:#}");
+    let out = lucid(db.path(), &["sessions", "list", "--json"]);
     assert!(out.status.success());
     let sessions: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let sessions = sessions.as_array().unwrap();
-    assert_eq!(sessions.len(), 1, "{sessions:?}");
-    assert_eq!(sessions[0]["status"], "passed");
-    assert_eq!(sessions[0]["team"], "lumara-landing");
+    assert_eq!(
+        sessions.len(),
+        8,
+        "six headless, one in the TUI, one dream: {sessions:#?}"
+    );
+    let ours = &sessions[6];
+    assert_eq!(ours["status"], "passed");
+    assert_eq!(ours["seed"], 7);
 
     // The stored session replays through the same view; the home screen lists it.
-    let id = sessions[0]["id"].as_str().unwrap().to_string();
+    let id = ours["id"].as_str().unwrap().to_string();
     let mut replay = Tui::spawn(db.path(), config.path(), &["replay", &id[..12]]);
     replay.wait_for(&["replay ", "commander #1"]);
     replay.press(" ");
@@ -169,7 +208,7 @@ fn the_tui_shows_a_live_lumara_run_replays_it_and_quits_cleanly() {
     assert!(replay.wait());
 
     let mut home = Tui::spawn(db.path(), config.path(), &[]);
-    home.wait_for(&["Sessions (1)", &id]);
+    home.wait_for(&["Sessions (8)", &id]);
     home.press("?");
     home.wait_for(&["Keys: Sessions", "start a new run"]);
     home.press("x");

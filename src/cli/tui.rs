@@ -5,12 +5,15 @@
 
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use futures::StreamExt;
 
 use super::{exit, open_store};
 use crate::run::RunError;
 use crate::spec::SessionSpec;
 use crate::tui::app::{AppState, Command, View};
+use crate::tui::memory_backend::StoreMemory;
 use crate::tui::runtime::{run_app, Services};
 use crate::tui::terminal::TerminalGuard;
 
@@ -61,10 +64,11 @@ pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 
         },
     }
     let watching_live = live.is_some();
+    let memory = StoreMemory::new(store.clone(), Path::new("skills").to_path_buf());
     let services = Services {
         store: Some(store),
         sessions_dir: Path::new("sessions").to_path_buf(),
-        memory: None,
+        memory: Some(Arc::new(memory)),
     };
     let mut guard = match TerminalGuard::enter() {
         Ok(guard) => guard,

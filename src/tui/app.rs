@@ -47,7 +47,7 @@ pub enum Pane {
 pub enum Source {
     /// Nothing to show yet.
     Idle,
-    /// A run this process started; events arrive from its bus.
+    /// A run (or a dream) this process started; events arrive from its bus.
     Live { spec: String },
     /// A stored session played back.
     Replay(Replay),
@@ -151,6 +151,9 @@ pub enum Action {
     RunStarted {
         spec: String,
     },
+    /// A dream started; its dreamer thread streams into the run state (shown in the
+    /// Memory view and the Run view) without changing the view.
+    DreamStarted,
     /// Starting or running the live session failed.
     RunFailed(String),
     /// The live session's task ended.

@@ -40,7 +40,11 @@ pub fn start(spec: SessionSpec, spec_path: &Path, store: &Store) -> Result<LiveR
         seed: spec.environment.seed,
         world: spec.environment.world,
     };
-    let team = TeamRun::new(Arc::new(spec), env, bus, &[], CancelToken::new())
+    // Approved playbooks steer the run, as they do headless.
+    let playbooks = crate::memory::MemoryBook::new(store.clone())
+        .active_playbooks(&spec.team)
+        .map_err(|err| format!("cannot read the team's playbooks: {err}"))?;
+    let team = TeamRun::new(Arc::new(spec), env, bus, &playbooks, CancelToken::new())
         .map_err(|err| err.to_string())?;
     let task = tokio::spawn(run_session(Arc::clone(&team), origin));
     Ok(LiveRun {

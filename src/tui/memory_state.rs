@@ -13,32 +13,15 @@ use super::app::Command;
 use super::keymap::KeyAction;
 use crate::event::SessionId;
 
-/// A memory's review status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MemoryStatus {
-    Proposed,
-    Approved,
-    Rejected,
-    Retired,
-}
+pub use crate::memory::{DiffLine, MemoryStatus};
 
-impl MemoryStatus {
-    pub const ALL: [MemoryStatus; 4] = [
-        MemoryStatus::Proposed,
-        MemoryStatus::Approved,
-        MemoryStatus::Rejected,
-        MemoryStatus::Retired,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            MemoryStatus::Proposed => "proposed",
-            MemoryStatus::Approved => "approved",
-            MemoryStatus::Rejected => "rejected",
-            MemoryStatus::Retired => "retired",
-        }
-    }
-}
+/// The statuses the status filter cycles through.
+pub const STATUSES: [MemoryStatus; 4] = [
+    MemoryStatus::Proposed,
+    MemoryStatus::Approved,
+    MemoryStatus::Rejected,
+    MemoryStatus::Retired,
+];
 
 /// A session a memory cites as evidence.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,6 +53,8 @@ pub struct MemoryItem {
     pub provenance: Vec<Citation>,
     /// Every version, oldest first, the current one last.
     pub versions: Vec<MemoryVersion>,
+    /// Who wrote the current version.
+    pub author: String,
 }
 
 /// What the Memory view asks the runtime to do.
@@ -84,7 +69,10 @@ pub enum MemoryCommand {
         body: String,
     },
     Export(String),
-    DreamNow,
+    /// Dream over the team's new sessions (the team on show, else the latest session's).
+    DreamNow {
+        team: String,
+    },
 }
 
 /// What the runtime tells the Memory view.
@@ -287,7 +275,7 @@ impl MemoryState {
                 self.searching = true;
             }
             KeyAction::FilterStatus => {
-                self.status_filter = cycle(&self.status_filter, &MemoryStatus::ALL);
+                self.status_filter = cycle(&self.status_filter, &STATUSES);
                 self.selected = 0;
             }
             KeyAction::FilterScope => {
@@ -301,10 +289,6 @@ impl MemoryState {
                 self.selected = 0;
             }
             KeyAction::Versions => self.show_versions = !self.show_versions,
-            KeyAction::DreamNow => {
-                *notice = Some("dreaming…".into());
-                return vec![Command::Memory(MemoryCommand::DreamNow)];
-            }
             KeyAction::Open => {
                 if self.pane == MemoryPane::Detail {
                     if let Some(cite) = current
@@ -407,44 +391,7 @@ fn edit_key(
     }
 }
 
-/// One line of a diff.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DiffLine {
-    Same(String),
-    Added(String),
-    Removed(String),
-}
-
-/// A line diff of `old` → `new` (longest common subsequence; bodies are short).
+/// A line diff of `old` → `new`.
 pub fn diff(old: &str, new: &str) -> Vec<DiffLine> {
-    let a: Vec<&str> = old.lines().collect();
-    let b: Vec<&str> = new.lines().collect();
-    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let (mut i, mut j) = (0, 0);
-    let mut out = Vec::new();
-    while i < a.len() && j < b.len() {
-        if a[i] == b[j] {
-            out.push(DiffLine::Same(a[i].to_string()));
-            i += 1;
-            j += 1;
-        } else if lcs[i + 1][j] >= lcs[i][j + 1] {
-            out.push(DiffLine::Removed(a[i].to_string()));
-            i += 1;
-        } else {
-            out.push(DiffLine::Added(b[j].to_string()));
-            j += 1;
-        }
-    }
-    out.extend(a[i..].iter().map(|l| DiffLine::Removed(l.to_string())));
-    out.extend(b[j..].iter().map(|l| DiffLine::Added(l.to_string())));
-    out
+    crate::memory::diff::diff_lines(old, new)
 }

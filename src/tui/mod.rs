@@ -10,7 +10,8 @@
 //! into the runner, and the store is read on blocking threads, never while drawing.
 //!
 //! Files: `app` (state, actions, commands), `update` (the reducer), `run_state` (the fold
-//! of a session's events), `memory_state` (the Memory view's model and keys), `views/`
+//! of a session's events), `memory_state` (the Memory view's model and keys), `memory_backend` (its records from
+//! the store), `views/`
 //! (tree, transcript, grader, sessions, memory, help), `keymap`, `theme`, `terminal`
 //! (setup and teardown), `live` (starting a run), `runtime` (the loop), `config`.
 
@@ -19,6 +20,7 @@ pub mod bench;
 pub mod config;
 pub mod keymap;
 pub mod live;
+pub mod memory_backend;
 pub mod memory_state;
 pub mod run_state;
 pub mod runtime;

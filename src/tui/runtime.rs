@@ -18,7 +18,8 @@ use super::live::{self, LiveRun};
 use super::memory_state::{MemoryCommand, MemoryItem, MemoryUpdate};
 use super::update::update;
 use super::views;
-use crate::event::{now_ms, Event};
+use crate::dream::{DreamError, DreamReport, Dreamer};
+use crate::event::{now_ms, Event, EventBus, EventSink, SessionId};
 use crate::outcome::SessionResult;
 use crate::run::{RunError, TeamRun};
 use crate::store::Store;
@@ -58,6 +59,7 @@ pub struct Outcome {
 #[derive(Default)]
 struct Watching {
     team: Option<Arc<TeamRun>>,
+    dream: Option<DreamTask>,
     events: Option<mpsc::UnboundedReceiver<Event>>,
     task: Option<tokio::task::JoinHandle<Result<SessionResult, RunError>>>,
 }
@@ -70,6 +72,18 @@ async fn next_event(events: &mut Option<mpsc::UnboundedReceiver<Event>>) -> Opti
 }
 
 type RunTask = tokio::task::JoinHandle<Result<SessionResult, RunError>>;
+type DreamTask = tokio::task::JoinHandle<Result<DreamReport, DreamError>>;
+
+async fn dream_end(
+    task: &mut Option<DreamTask>,
+) -> Result<Result<DreamReport, DreamError>, String> {
+    match task.as_mut() {
+        Some(task) => task
+            .await
+            .map_err(|err| format!("the dream crashed: {err}")),
+        None => std::future::pending().await,
+    }
+}
 
 async fn run_end(task: &mut Option<RunTask>) -> Result<Result<SessionResult, RunError>, String> {
     match task.as_mut() {
@@ -181,6 +195,25 @@ where
                 pending.extend(update(&mut app, Action::RunEnded));
                 dirty = true;
             },
+            ended = dream_end(&mut watching.dream) => {
+                watching.dream = None;
+                if let Some(rx) = watching.events.as_mut() {
+                    while let Ok(event) = rx.try_recv() {
+                        pending.extend(update(&mut app, Action::Event(event)));
+                    }
+                }
+                let update_memory = match ended {
+                    Ok(Ok(report)) => MemoryUpdate::Done(match report.proposals.len() {
+                        0 => format!("dreamed over {} session(s): nothing new to propose", report.run.sessions.len()),
+                        n => format!("dreamed over {} session(s): {n} proposal(s) wait for review", report.run.sessions.len()),
+                    }),
+                    Ok(Err(err)) => MemoryUpdate::Failed(format!("the dream failed: {err}")),
+                    Err(message) => MemoryUpdate::Failed(message),
+                };
+                pending.extend(update(&mut app, Action::Memory(update_memory)));
+                pending.extend(update(&mut app, Action::RunEnded));
+                dirty = true;
+            },
             action = results.recv() => {
                 if let Some(action) = action {
                     pending.extend(update(&mut app, action));
@@ -204,6 +237,10 @@ where
                 dirty = true;
             }
         }
+    }
+    // A dream is short and only writes proposals: let it finish and record itself.
+    if let Some(task) = watching.dream.take() {
+        let _ = task.await;
     }
     // Quitting while a run is live cancels it; wait for it to record its end.
     if let Some(task) = watching.task.take() {
@@ -229,6 +266,7 @@ fn watch(run: LiveRun) -> Watching {
         team: Some(run.team),
         events: Some(run.events),
         task: Some(run.task),
+        dream: None,
     }
 }
 
@@ -299,7 +337,7 @@ fn execute(
             }));
         }
         Command::StartRun(path) => {
-            if watching.task.is_some() {
+            if watching.task.is_some() || watching.dream.is_some() {
                 send(Action::RunFailed("a run is already live".into()));
                 return now;
             }
@@ -316,6 +354,33 @@ fn execute(
                 }
                 Err(message) => send(Action::RunFailed(message)),
             }
+        }
+        Command::Memory(MemoryCommand::DreamNow { team }) => {
+            if watching.task.is_some() || watching.dream.is_some() {
+                send(Action::Memory(MemoryUpdate::Failed(
+                    "a run or dream is already live".into(),
+                )));
+                return now;
+            }
+            let Some(store) = services.store.clone() else {
+                send(Action::Memory(MemoryUpdate::Failed(no_store())));
+                return now;
+            };
+            let sink: Arc<dyn EventSink> = Arc::new(store.clone());
+            let bus = EventBus::new(SessionId::generate(), sink);
+            watching.events = Some(bus.subscribe());
+            watching.team = None;
+            watching.dream = Some(tokio::spawn(async move {
+                crate::dream::dream_on_bus(
+                    &store,
+                    &team,
+                    &Dreamer::Offline,
+                    &crate::env::catalog(),
+                    &bus,
+                )
+                .await
+            }));
+            send(Action::DreamStarted);
         }
         Command::Memory(command) => {
             let Some(backend) = services.memory.clone() else {
@@ -342,9 +407,10 @@ fn execute(
                     MemoryCommand::Reject(id) => done(backend.reject(&id)),
                     MemoryCommand::SaveEdit { id, body } => done(backend.save_edit(&id, &body)),
                     MemoryCommand::Export(id) => done(backend.export(&id)),
-                    MemoryCommand::DreamNow => Action::Memory(MemoryUpdate::Failed(
-                        "dreaming is not available in this build".into(),
-                    )),
+                    // Handled above: a dream is a live session, not a blocking call.
+                    MemoryCommand::DreamNow { .. } => {
+                        Action::Memory(MemoryUpdate::Failed("dreams run as live sessions".into()))
+                    }
                 }
             }));
         }

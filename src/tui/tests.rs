@@ -493,6 +493,7 @@ fn memories() -> Vec<MemoryItem> {
             body: "Run simulate_descent at two throttle levels.\nCommit the one with lower touchdown speed.".into(),
             rules: vec!["navigator: min_simulations = 2".into()],
             provenance: vec![Citation { session, note: "soft_landing failed at iteration 1, passed at 2".into() }],
+            author: "dream 01M8".into(),
             versions: vec![
                 MemoryVersion { version: 1, body: "Run simulate_descent once.\nCommit the one with lower touchdown speed.".into() },
                 MemoryVersion { version: 2, body: "Run simulate_descent at two throttle levels.\nCommit the one with lower touchdown speed.".into() },
@@ -508,6 +509,7 @@ fn memories() -> Vec<MemoryItem> {
             body: "Flat sites pass hazard checks more often.".into(),
             rules: vec![],
             provenance: vec![],
+            author: "ana".into(),
             versions: vec![MemoryVersion { version: 1, body: "Flat sites pass hazard checks more often.".into() }],
         },
     ]
@@ -625,4 +627,63 @@ fn every_theme_draws_the_run_view() {
         let mut terminal = Terminal::new(TestBackend::new(120, 30)).unwrap();
         terminal.draw(|frame| views::draw(frame, &app)).unwrap();
     }
+}
+
+#[test]
+fn dream_now_targets_the_team_on_show_and_streams_the_dreamer_without_leaving_the_view() {
+    let mut app = app();
+    press(&mut app, KeyCode::Char('3'));
+    assert!(
+        press(&mut app, KeyCode::Char('D')).is_empty(),
+        "no team yet"
+    );
+    let mut app = live_app(&recorded());
+    press(&mut app, KeyCode::Char('3'));
+    assert_eq!(
+        press(&mut app, KeyCode::Char('D')),
+        vec![Command::Memory(MemoryCommand::DreamNow {
+            team: "lumara-landing".into()
+        })]
+    );
+    update(&mut app, Action::DreamStarted);
+    assert_eq!(app.view, View::Memory);
+    let session = SessionId(7);
+    let dream_events = [
+        EventKind::SessionStarted {
+            team: "lumara-landing".into(),
+            spec_path: "(dream)".into(),
+            task: "Dream".into(),
+            environment: "dream".into(),
+            seed: 0,
+            world: 0,
+            max_iterations: 0,
+        },
+        EventKind::AgentSpawned {
+            name: "dreamer".into(),
+            role: "dreamer".into(),
+            parent: None,
+            model: "offline".into(),
+            purpose: Some("review the team's history and propose memories".into()),
+            iteration: 1,
+        },
+    ];
+    for (seq, kind) in dream_events.into_iter().enumerate() {
+        let agent = (seq == 1).then_some(AgentId(1));
+        update(
+            &mut app,
+            Action::Event(Event {
+                session,
+                seq: seq as u64,
+                at_ms: 1_795_000_000_000,
+                agent,
+                kind,
+            }),
+        );
+    }
+    update(
+        &mut app,
+        Action::Memory(MemoryUpdate::Loaded(Ok(memories()))),
+    );
+    insta::assert_snapshot!("memory_view_dreaming", screen(&app, 120, 18));
+    assert!(app.run_is_live(), "q asks while the dream runs");
 }

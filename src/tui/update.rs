@@ -16,6 +16,9 @@ use crate::event::Event;
 pub const REPLAY_MIN_GAP_MS: u64 = 40;
 pub const REPLAY_MAX_GAP_MS: u64 = 1500;
 
+/// What a dream's live view says it came from.
+pub const DREAM_SOURCE: &str = "(dream)";
+
 /// The most replay time one tick can bank.
 const MAX_TICK_MS: u64 = 250;
 
@@ -84,6 +87,13 @@ pub fn update(app: &mut AppState, action: Action) -> Vec<Command> {
             reset_run(app);
             app.source = Source::Live { spec };
             app.view = View::Run;
+            Vec::new()
+        }
+        Action::DreamStarted => {
+            reset_run(app);
+            app.source = Source::Live {
+                spec: DREAM_SOURCE.into(),
+            };
             Vec::new()
         }
         Action::RunFailed(message) => {
@@ -257,11 +267,39 @@ fn on_action(app: &mut AppState, action: KeyAction) -> Vec<Command> {
         _ => match app.view {
             View::Run => run_action(app, action),
             View::Sessions => sessions_action(app, action),
+            View::Memory if action == KeyAction::DreamNow => dream_now(app),
             View::Memory => {
                 let key = KeyEvent::from(KeyCode::Null);
                 app.memory.on_key(Some(action), &key, &mut app.notice)
             }
         },
+    }
+}
+
+/// `D`: dream for the team on show, else the team of the newest session.
+fn dream_now(app: &mut AppState) -> Vec<Command> {
+    if app.run_is_live() {
+        app.notice = Some("a run is live; dream when it has finished".into());
+        return Vec::new();
+    }
+    let on_show = (!app.run.team.is_empty()
+        && app.run.environment != crate::dream::DREAM_ENVIRONMENT)
+        .then(|| app.run.team.clone());
+    let newest = app
+        .sessions
+        .list
+        .iter()
+        .find(|s| s.environment != crate::dream::DREAM_ENVIRONMENT)
+        .map(|s| s.team.clone());
+    match on_show.or(newest) {
+        Some(team) => {
+            app.notice = Some(format!("dreaming over team {team}'s new sessions…"));
+            vec![Command::Memory(MemoryCommand::DreamNow { team })]
+        }
+        None => {
+            app.notice = Some("nothing to dream about yet: run a session first".into());
+            Vec::new()
+        }
     }
 }
 

@@ -8,11 +8,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::{bordered, scroll_to};
+use super::{bordered, scroll_to, tree_rows};
 use crate::event::one_line;
 use crate::tui::app::AppState;
+use crate::tui::app::Source;
 use crate::tui::memory_state::{diff, DiffLine, MemoryPane, MemoryStatus};
 use crate::tui::theme::Theme;
+use crate::tui::update::DREAM_SOURCE;
 
 fn badge(status: MemoryStatus, theme: &Theme) -> Style {
     match status {
@@ -26,12 +28,25 @@ fn badge(status: MemoryStatus, theme: &Theme) -> Style {
 pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
     let memory = &app.memory;
     let theme = &app.theme;
+    let dreaming = matches!(&app.source, Source::Live { spec } if spec == DREAM_SOURCE);
+    let [area, dream_area] = Layout::vertical([
+        Constraint::Min(3),
+        Constraint::Length(if dreaming { 3 } else { 0 }),
+    ])
+    .areas(area);
+    if dreaming {
+        let block = bordered("Dreamer", false, app);
+        let inner = block.inner(dream_area);
+        frame.render_widget(block, dream_area);
+        let order = app.run.tree_order();
+        frame.render_widget(Paragraph::new(tree_rows(app, &order, 0, 1)), inner);
+    }
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(area);
     let visible = memory.visible();
     let filters = format!(
         "status {} · scope {} · kind {}{}",
-        memory.status_filter.map_or("all", MemoryStatus::label),
+        memory.status_filter.map_or("all", MemoryStatus::as_str),
         memory.scope_filter.as_deref().unwrap_or("all"),
         memory.kind_filter.as_deref().unwrap_or("all"),
         if memory.searching || !memory.search.is_empty() {
@@ -75,7 +90,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
             .take(rows)
             .map(|(i, m)| {
                 let line = Line::from(vec![
-                    Span::styled(format!("{:<9}", m.status.label()), badge(m.status, theme)),
+                    Span::styled(format!("{:<9}", m.status.as_str()), badge(m.status, theme)),
                     Span::styled(format!("{:<9}", m.kind), theme.dim),
                     Span::styled(
                         format!("{} v{}", one_line(&m.title, 60), m.version),
@@ -127,9 +142,9 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &AppState) {
                 format!("  {} · {} · v{} · ", item.kind, item.scope, item.version),
                 theme.dim,
             ),
-            Span::styled(item.status.label(), badge(item.status, theme)),
+            Span::styled(item.status.as_str(), badge(item.status, theme)),
         ]),
-        Line::styled(format!("id {}", item.id), theme.dim),
+        Line::styled(format!("id {} · by {}", item.id, item.author), theme.dim),
         Line::raw(""),
     ];
     if memory.show_versions {
