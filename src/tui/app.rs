@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use crossterm::event::{KeyEvent, MouseEvent};
+use ratatui::layout::Rect;
 
 use super::keymap::{Context, Keymap};
 use super::memory_state::{MemoryCommand, MemoryState, MemoryUpdate};
@@ -111,6 +112,19 @@ pub struct SessionsUi {
     pub scroll: Cell<usize>,
 }
 
+/// Where the clickable lists were drawn last frame (inner areas), so a mouse click can
+/// be mapped to a row. A drawing memo written by the views, read by the reducer.
+#[derive(Debug, Clone, Default)]
+pub struct HitAreas {
+    pub tree: Cell<Rect>,
+    pub transcript: Cell<Rect>,
+    pub grader: Cell<Rect>,
+    /// The session table's rows (below its header).
+    pub sessions: Cell<Rect>,
+    pub memory_list: Cell<Rect>,
+    pub memory_detail: Cell<Rect>,
+}
+
 /// Everything the TUI shows.
 pub struct AppState {
     pub view: View,
@@ -130,6 +144,7 @@ pub struct AppState {
     pub keymap: Keymap,
     pub theme: Theme,
     pub quit: bool,
+    pub hits: HitAreas,
 }
 
 /// What the reducer is told.
@@ -196,6 +211,7 @@ impl AppState {
             keymap,
             theme,
             quit: false,
+            hits: HitAreas::default(),
         }
     }
 

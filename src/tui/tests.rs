@@ -687,3 +687,34 @@ fn dream_now_targets_the_team_on_show_and_streams_the_dreamer_without_leaving_th
     insta::assert_snapshot!("memory_view_dreaming", screen(&app, 120, 18));
     assert!(app.run_is_live(), "q asks while the dream runs");
 }
+
+#[test]
+fn snapshot_run_view_on_a_small_terminal() {
+    let app = live_app(&recorded());
+    insta::assert_snapshot!("run_view_80x24", screen(&app, 80, 24));
+}
+
+#[test]
+fn a_click_selects_the_thread_or_session_under_the_mouse() {
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let click = |column, row| {
+        Action::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    let mut app = live_app(&recorded());
+    screen(&app, 140, 36);
+    // Rows: tabs, header, tree border, then the threads; the fourth is navigator #4.
+    update(&mut app, click(10, 6));
+    assert_eq!(app.run_ui.selected, Some(AgentId(4)));
+    update(&mut app, click(100, 10));
+    assert_eq!(app.pane, Pane::Transcript);
+    press(&mut app, KeyCode::Char('2'));
+    update(&mut app, Action::SessionsLoaded(Ok(sample_sessions())));
+    screen(&app, 120, 12);
+    update(&mut app, click(10, 5));
+    assert_eq!(app.sessions.selected, 1);
+}

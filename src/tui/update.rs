@@ -3,7 +3,8 @@
 //! or commands; events are folded into the run; ticks advance a replay. Pure apart from
 //! the state it is given: no I/O, no clock reads.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseEventKind};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEventKind};
+use ratatui::layout::{Position, Rect};
 
 use super::app::{Action, AppState, Command, Confirm, Pane, Replay, Source, View};
 use super::keymap::KeyAction;
@@ -31,9 +32,20 @@ pub fn update(app: &mut AppState, action: Action) -> Vec<Command> {
         Action::Key(key) if key.kind != KeyEventKind::Release => on_key(app, &key),
         Action::Key(_) => Vec::new(),
         Action::Mouse(mouse) => {
+            if app.help
+                || app.confirm.is_some()
+                || app.picker.is_some()
+                || app.memory.editor.is_some()
+            {
+                return Vec::new();
+            }
             let action = match mouse.kind {
                 MouseEventKind::ScrollDown => KeyAction::Down,
                 MouseEventKind::ScrollUp => KeyAction::Up,
+                MouseEventKind::Down(MouseButton::Left) => {
+                    click(app, mouse.column, mouse.row);
+                    return Vec::new();
+                }
                 _ => return Vec::new(),
             };
             on_action(app, action)
@@ -105,6 +117,56 @@ pub fn update(app: &mut AppState, action: Action) -> Vec<Command> {
             vec![Command::LoadSessions]
         }
         Action::Memory(update) => app.memory.apply(update, &mut app.notice),
+    }
+}
+
+/// The row of `area` under (`column`, `row`), if the point is inside it.
+fn row_in(area: Rect, column: u16, row: u16) -> Option<usize> {
+    area.contains(Position::new(column, row))
+        .then(|| usize::from(row - area.y))
+}
+
+/// A left click focuses the pane under the mouse and selects the row clicked.
+fn click(app: &mut AppState, column: u16, row: u16) {
+    let hits = &app.hits;
+    match app.view {
+        View::Run => {
+            if let Some(at) = row_in(hits.tree.get(), column, row) {
+                app.pane = Pane::Tree;
+                let order = app.run.tree_order();
+                if let Some(&(id, _)) = order.get(app.run_ui.tree_scroll.get() + at) {
+                    app.run_ui.selected = Some(id);
+                    app.run_ui.follow = true;
+                    app.run_ui.cursor = selected_len(app).saturating_sub(1);
+                }
+            } else if row_in(hits.transcript.get(), column, row).is_some() {
+                app.pane = Pane::Transcript;
+            } else if row_in(hits.grader.get(), column, row).is_some() {
+                app.pane = Pane::Grader;
+            }
+        }
+        View::Sessions => {
+            if let Some(at) = row_in(hits.sessions.get(), column, row) {
+                let index = app.sessions.scroll.get() + at;
+                if index < app.sessions.list.len() {
+                    app.sessions.selected = index;
+                }
+            }
+        }
+        View::Memory => {
+            use super::memory_state::MemoryPane;
+            if let Some(at) = row_in(hits.memory_list.get(), column, row) {
+                app.memory.pane = MemoryPane::List;
+                let rows = usize::from(hits.memory_list.get().height);
+                let first = super::views::scroll_to(0, app.memory.selected, rows);
+                if first + at < app.memory.visible().len() {
+                    app.memory.selected = first + at;
+                    app.memory.citation = 0;
+                }
+            } else if row_in(hits.memory_detail.get(), column, row).is_some() {
+                app.memory.pane = MemoryPane::Detail;
+            }
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use crate::tui::app::AppState;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &AppState, focused: bool) {
     let theme = &app.theme;
+    app.hits.grader.set(area);
     let run = &app.run;
     let count = run.gradings.len();
     let index = app.run_ui.grading.unwrap_or(count.saturating_sub(1));

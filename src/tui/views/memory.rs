@@ -66,6 +66,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
     let [filter_row, list_area] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
     frame.render_widget(Line::styled(filters, theme.dim), filter_row);
+    app.hits.memory_list.set(list_area);
+    app.hits.memory_detail.set(right);
     if let Some(error) = &memory.error {
         frame.render_widget(
             Paragraph::new(Line::styled(error.clone(), theme.warning)).wrap(Wrap { trim: false }),
@@ -82,6 +84,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
         frame.render_widget(Line::styled(text, theme.dim), list_area);
     } else {
         let rows = list_area.height as usize;
+        // The list scrolls only as far as the cursor needs (clicks map rows the same way).
         let first = scroll_to(0, memory.selected, rows);
         let lines: Vec<Line> = visible
             .iter()

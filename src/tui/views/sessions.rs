@@ -53,6 +53,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
         return;
     }
     let inner_rows = area.height.saturating_sub(3) as usize;
+    app.hits.sessions.set(Rect {
+        x: area.x + 1,
+        y: area.y + 2,
+        width: area.width.saturating_sub(2),
+        height: inner_rows as u16,
+    });
     let first = scroll_to(ui.scroll.get(), ui.selected, inner_rows);
     ui.scroll.set(first);
     let rows = ui

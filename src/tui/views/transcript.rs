@@ -177,6 +177,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState, focused: bool) {
     let block = bordered(&title, focused, app);
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    app.hits.transcript.set(inner);
     let Some(thread) = thread else {
         return;
     };

@@ -113,6 +113,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState, focused: bool) {
     let block = bordered(&title, focused, app);
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    app.hits.tree.set(inner);
     if order.is_empty() {
         let text = match app.source {
             crate::tui::app::Source::Idle => {
