@@ -174,7 +174,7 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
 
 /// `[dreaming] every_sessions = N`: dreams once N sessions of the team wait for one.
 /// Proposals still wait for a person; a failed dream is reported, not fatal.
-async fn dream_if_due(store: &crate::store::Store, spec: &SessionSpec, quiet: bool) {
+pub(super) async fn dream_if_due(store: &crate::store::Store, spec: &SessionSpec, quiet: bool) {
     let every = spec.dreaming.every_sessions;
     if every == 0 {
         return;

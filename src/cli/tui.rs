@@ -42,10 +42,15 @@ pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 
     let mut app = AppState::new(keymap, theme);
     let mut initial = vec![Command::LoadSessions];
     let mut live = None;
+    let mut live_spec = None;
     match start {
         Start::Home => app.view = View::Sessions,
-        Start::Live { spec, path } => match crate::tui::live::start(*spec, &path, &store) {
-            Ok(run) => live = Some(run),
+        Start::Live { spec, path } => match crate::tui::live::start((*spec).clone(), &path, &store)
+        {
+            Ok(run) => {
+                live = Some(run);
+                live_spec = Some(spec);
+            }
             Err(message) => {
                 eprintln!("lucid: {message}");
                 return exit::USAGE;
@@ -64,6 +69,7 @@ pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 
         },
     }
     let watching_live = live.is_some();
+    let dream_store = store.clone();
     let memory = StoreMemory::new(store.clone(), Path::new("skills").to_path_buf());
     let services = Services {
         store: Some(store),
@@ -86,8 +92,17 @@ pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 
             exit::RUNTIME
         }
         Ok(outcome) if watching_live => match outcome.run {
-            Some(Ok(result)) if result.passed => exit::OK,
-            Some(Ok(_)) => exit::RUBRIC_NOT_MET,
+            Some(Ok(result)) => {
+                // As headless: `[dreaming] every_sessions` dreams once enough sessions wait.
+                if let Some(spec) = &live_spec {
+                    super::run::dream_if_due(&dream_store, spec, false).await;
+                }
+                if result.passed {
+                    exit::OK
+                } else {
+                    exit::RUBRIC_NOT_MET
+                }
+            }
             Some(Err(RunError::Cancelled)) => {
                 eprintln!("lucid: the run was cancelled");
                 exit::RUNTIME
