@@ -78,6 +78,11 @@ pub fn update(app: &mut AppState, action: Action) -> Vec<Command> {
                 .min(app.sessions.list.len().saturating_sub(1));
             Vec::new()
         }
+        Action::ReplayLoaded(_, Ok(_)) if app.run_is_live() => {
+            // The live run keeps the Run view; a replay would hide it.
+            app.notice = Some("a run is live; replay when it has finished".into());
+            Vec::new()
+        }
         Action::ReplayLoaded(session, Ok(events)) => {
             start_replay(app, session, events);
             Vec::new()
