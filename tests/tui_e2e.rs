@@ -86,6 +86,19 @@ impl Tui {
         }
     }
 
+    fn resize(&mut self, rows: u16, cols: u16) {
+        self.parser.lock().unwrap().set_size(rows, cols);
+        self.parser.lock().unwrap().process(b"\x1b[2J");
+        self._master
+            .resize(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+    }
+
     fn press(&mut self, keys: &str) {
         self.keys.write_all(keys.as_bytes()).unwrap();
         self.keys.flush().unwrap();
@@ -150,6 +163,10 @@ fn the_tui_shows_a_live_lumara_run_dreams_approves_and_replays() {
         "fuel_reserve",
     ]);
     tui.wait_for(&["rubric met", "passed after"]);
+    // Resize: the next frame fills the new size.
+    tui.resize(30, 110);
+    tui.wait_for(&["Threads (", "soft_landing"]);
+    assert!(tui.text().lines().all(|l| l.chars().count() <= 110));
     tui.press("3");
     tui.wait_for(&["Memory (0/0)"]);
     tui.press("D");
