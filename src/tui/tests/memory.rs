@@ -198,3 +198,21 @@ fn dream_now_targets_the_team_on_show_and_streams_the_dreamer_without_leaving_th
     insta::assert_snapshot!("memory_view_dreaming", screen(&app, 120, 18));
     assert!(app.run_is_live(), "q asks while the dream runs");
 }
+
+#[test]
+fn the_memory_view_and_its_editor_draw_on_tiny_terminals() {
+    for (w, h) in [(1, 1), (12, 5), (40, 10)] {
+        let mut app = app();
+        press(&mut app, KeyCode::Char('3'));
+        update(
+            &mut app,
+            Action::Memory(MemoryUpdate::Loaded(Ok(memories()))),
+        );
+        update(&mut app, Action::DreamStarted);
+        screen(&app, w, h);
+        press(&mut app, KeyCode::Char('v'));
+        screen(&app, w, h);
+        press(&mut app, KeyCode::Char('e'));
+        screen(&app, w, h);
+    }
+}

@@ -152,3 +152,18 @@ fn a_click_selects_the_thread_or_session_under_the_mouse() {
     update(&mut app, click(10, 5));
     assert_eq!(app.sessions.selected, 1);
 }
+
+#[test]
+fn every_view_draws_on_tiny_terminals_without_panicking() {
+    let events = recorded();
+    for (w, h) in [(1, 1), (10, 4), (30, 8), (40, 12), (60, 14)] {
+        for view in ['1', '2', '3'] {
+            let mut app = live_app(&events);
+            update(&mut app, Action::SessionsLoaded(Ok(sample_sessions())));
+            press(&mut app, KeyCode::Char(view));
+            screen(&app, w, h);
+            press(&mut app, KeyCode::Char('?'));
+            screen(&app, w, h);
+        }
+    }
+}

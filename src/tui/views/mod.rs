@@ -247,16 +247,17 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &AppState) {
 fn draw_run(frame: &mut Frame, area: Rect, app: &AppState) {
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)]).areas(area);
-    let grader_height = (app
+    // Room for two rows per criterion, at most half the pane (never a panic on a tiny
+    // terminal: `min` before `max`, not `clamp`, whose bounds could cross).
+    let criteria = app
         .run
         .gradings
         .iter()
         .map(|g| g.criteria.len())
         .max()
-        .unwrap_or(0) as u16
-        * 2
-        + 4)
-    .clamp(6, right.height / 2);
+        .unwrap_or(0);
+    let wanted = (criteria as u16).saturating_mul(2).saturating_add(4);
+    let grader_height = wanted.min(right.height / 2).max(6.min(right.height));
     let [transcript_area, grader_area] =
         Layout::vertical([Constraint::Min(3), Constraint::Length(grader_height)]).areas(right);
     tree::draw(frame, left, app, app.pane == Pane::Tree);
