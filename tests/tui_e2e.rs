@@ -249,3 +249,24 @@ fn an_unknown_theme_is_a_clear_error_before_the_screen_changes() {
         "{err}"
     );
 }
+
+#[test]
+fn a_keymap_conflict_names_the_file_and_the_key() {
+    let db = tempfile::tempdir().unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let keymap = config.path().join("keymap.toml");
+    std::fs::write(&keymap, "[run]\nexpand_all = \"c\"\n").unwrap();
+    let out = std::process::Command::new(BIN)
+        .arg("--db")
+        .arg(db.path())
+        .env("LUCID_CONFIG_DIR", config.path())
+        .env_remove("LUCID_DB")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&keymap.display().to_string()) && err.contains("key `c`"),
+        "{err}"
+    );
+}
