@@ -106,6 +106,13 @@ impl ProgressFormatter {
                 };
                 format!("{indent}{name} {status} after {turns} turns")
             }
+            EventKind::SessionResumed {
+                iteration,
+                lead_turns,
+                replayed_calls,
+            } => format!(
+                "resuming at iteration {iteration}: the lead's {lead_turns} completed turn(s) kept, {replayed_calls} environment call(s) replayed"
+            ),
             EventKind::RevisionStarted { iteration, .. } => {
                 format!("revising: iteration {iteration} gets the grader's feedback")
             }

@@ -4,6 +4,7 @@
 
 mod bench;
 mod dream;
+mod figures;
 mod headless;
 pub mod learning;
 mod memory;
@@ -69,9 +70,10 @@ pub enum Command {
     /// Inspect, approve, reject, edit, export and import memories.
     #[command(subcommand)]
     Memory(memory::MemoryCommand),
-    /// Print figures: calibration of a baseline team, learning from dreams.
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    /// Print figures: orchestration overhead, event store throughput, dreaming at scale,
+    /// calibration of a baseline team, learning from dreams. Without a subcommand: all
+    /// the scale figures.
+    Bench(bench::BenchArgs),
 }
 
 /// Parses the command line and runs the command.

@@ -202,6 +202,19 @@ impl MemoryBook {
         Ok(diff_lines(&text_of(from)?, &text_of(to)?))
     }
 
+    /// One version of a memory as a playbook (what a resumed session applies again).
+    pub fn playbook_version(
+        &self,
+        id: MemoryId,
+        version: u32,
+    ) -> Result<Option<Playbook>, MemoryError> {
+        Ok(self
+            .versions(id)?
+            .into_iter()
+            .find(|m| m.version == version)
+            .map(Memory::into_playbook))
+    }
+
     /// The playbooks that steer a team's next run: its approved memories, in the order
     /// they were made.
     pub fn active_playbooks(&self, team: &str) -> Result<Vec<Playbook>, MemoryError> {
@@ -210,14 +223,7 @@ impl MemoryBook {
             .list()?
             .into_iter()
             .filter(|m| m.team == team && m.is_active())
-            .map(|m| Playbook {
-                id: m.id.to_string(),
-                version: m.version,
-                title: m.title,
-                body: m.body,
-                rules: m.rules,
-                agent: m.agent,
-            })
+            .map(Memory::into_playbook)
             .collect())
     }
 }

@@ -149,6 +149,18 @@ impl Memory {
         self.status == MemoryStatus::Approved && self.change == Change::New
     }
 
+    /// The memory as the runner applies it.
+    pub fn into_playbook(self) -> crate::run::Playbook {
+        crate::run::Playbook {
+            id: self.id.to_string(),
+            version: self.version,
+            title: self.title,
+            body: self.body,
+            rules: self.rules,
+            agent: self.agent,
+        }
+    }
+
     /// The scope as a person reads it: `team` or `team/agent`.
     pub fn scope(&self) -> String {
         match &self.agent {
