@@ -12,7 +12,7 @@ use crate::event::{sanitize, AgentId, AgentStatus, Event, EventKind, SessionId};
 /// What a thread is doing, as the tree shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ThreadPhase {
-    /// Spawned, no model turn yet (queued for a slot or on its first call).
+    /// Spawned, nothing of its own yet (queued for a slot, or on its first model call).
     Pending,
     /// Waiting for its model.
     Thinking,
@@ -109,6 +109,17 @@ pub enum Entry {
         status: AgentStatus,
         answer: Option<String>,
     },
+    /// A dream's finding: a pattern across sessions with its support.
+    Pattern {
+        summary: String,
+        support: u32,
+    },
+    /// A dream's proposal.
+    Proposal {
+        title: String,
+        change: String,
+        version: u32,
+    },
 }
 
 impl Entry {
@@ -180,6 +191,8 @@ pub struct RunState {
     pub gradings: Vec<Grading>,
     /// Session-level errors (agent-less `Error` events).
     pub errors: Vec<String>,
+    /// Times the session was resumed after an interruption.
+    pub resumed: u32,
     pub finish: Option<Finish>,
     pub events: u64,
 }
@@ -292,6 +305,10 @@ impl RunState {
                 thread.iteration = *iteration;
                 thread.phase = ThreadPhase::Pending;
                 thread.finished_ms = None;
+            }
+            EventKind::SessionResumed { iteration, .. } => {
+                self.resumed += 1;
+                self.iteration = self.iteration.max(*iteration);
             }
             EventKind::Error { message } if event.agent.is_none() => {
                 self.errors.push(crate::event::one_line(message, 500));
@@ -496,6 +513,20 @@ impl Thread {
             EventKind::Error { message } => {
                 self.push(Entry::Error(crate::event::one_line(message, 500)))
             }
+            EventKind::PatternFound { summary, support } => self.push(Entry::Pattern {
+                summary: crate::event::one_line(summary, 300),
+                support: *support,
+            }),
+            EventKind::MemoryProposed {
+                title,
+                change,
+                version,
+                ..
+            } => self.push(Entry::Proposal {
+                title: crate::event::one_line(title, 200),
+                change: sanitize(change),
+                version: *version,
+            }),
             EventKind::AgentFinished {
                 status,
                 turns,
@@ -518,7 +549,7 @@ impl Thread {
             }
             _ => {}
         }
-        if !self.phase.is_finished() && self.phase != ThreadPhase::Pending {
+        if !self.phase.is_finished() {
             self.phase = if !self.open_delegations.is_empty() {
                 ThreadPhase::Waiting
             } else if !self.open_calls.is_empty() {

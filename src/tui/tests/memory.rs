@@ -191,6 +191,38 @@ fn dream_now_targets_the_team_on_show_and_streams_the_dreamer_without_leaving_th
             }),
         );
     }
+    let findings = [
+        EventKind::PatternFound {
+            summary: "soft_landing fails on dune terrain when the burn starts late".into(),
+            support: 4,
+        },
+        EventKind::MemoryProposed {
+            memory_id: "mem-03".into(),
+            version: 1,
+            title: "Start the burn earlier over dunes".into(),
+            change: "new".into(),
+        },
+    ];
+    for (seq, kind) in findings.into_iter().enumerate() {
+        let at_ms = 1_795_000_000_000;
+        let seq = 2 + seq as u64;
+        let agent = Some(AgentId(1));
+        update(
+            &mut app,
+            Action::Event(Event {
+                session,
+                seq,
+                at_ms,
+                agent,
+                kind,
+            }),
+        );
+    }
+    let dreamer = &app.run.threads[&AgentId(1)];
+    assert!(matches!(
+        dreamer.transcript[..],
+        [Entry::Pattern { support: 4, .. }, Entry::Proposal { .. }]
+    ));
     update(
         &mut app,
         Action::Memory(MemoryUpdate::Loaded(Ok(memories()))),

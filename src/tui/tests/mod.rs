@@ -16,7 +16,7 @@ use crate::tui::keymap::Keymap;
 use crate::tui::memory_state::{
     Citation, MemoryCommand, MemoryItem, MemoryStatus, MemoryUpdate, MemoryVersion,
 };
-use crate::tui::run_state::ThreadPhase;
+use crate::tui::run_state::{Entry, ThreadPhase};
 use crate::tui::theme::Theme;
 use crate::tui::update::update;
 use crate::tui::views;

@@ -31,7 +31,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
     let dreaming = matches!(&app.source, Source::Live { spec } if spec == DREAM_SOURCE);
     let [area, dream_area] = Layout::vertical([
         Constraint::Min(3),
-        Constraint::Length(if dreaming { 3 } else { 0 }),
+        Constraint::Length(if dreaming { 4 } else { 0 }),
     ])
     .areas(area);
     if dreaming {
@@ -39,7 +39,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
         let inner = block.inner(dream_area);
         frame.render_widget(block, dream_area);
         let order = app.run.tree_order();
-        frame.render_widget(Paragraph::new(tree_rows(app, &order, 0, 1)), inner);
+        let mut rows = tree_rows(app, &order, 0, 1);
+        let latest = order
+            .first()
+            .and_then(|(id, _)| app.run.threads.get(id))
+            .and_then(|t| super::transcript::latest_line(app, t, usize::from(inner.width)));
+        rows.extend(latest);
+        frame.render_widget(Paragraph::new(rows), inner);
     }
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(area);

@@ -174,6 +174,9 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &AppState) {
                 run.playbooks.join("; ")
             }
         ));
+        if run.resumed > 0 {
+            parts.push(format!("resumed ×{}", run.resumed));
+        }
         if let Some(finish) = &run.finish {
             parts.push(format!(
                 "{} after {} iteration{} in {}",

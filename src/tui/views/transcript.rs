@@ -147,6 +147,18 @@ fn lines(entry: &Entry, open: bool, width: usize, app: &AppState) -> Vec<Line<'s
             format!("↻ retry {attempt} in {}: {reason}", duration(*delay_ms)),
         ),
         Entry::Error(message) => one(t.error, format!("! {message}")),
+        Entry::Pattern { summary, support } => one(
+            t.advisor,
+            format!("◆ pattern (support {support}): {summary}"),
+        ),
+        Entry::Proposal {
+            title,
+            change,
+            version,
+        } => one(
+            t.proposed,
+            format!("✚ proposed ({change}) v{version}: {title}"),
+        ),
         Entry::Finished { status, answer } => {
             let style = match status {
                 AgentStatus::Done => t.done,
@@ -161,6 +173,12 @@ fn lines(entry: &Entry, open: bool, width: usize, app: &AppState) -> Vec<Line<'s
             one(style, format!("■ {}{answer}", status.as_str()))
         }
     }
+}
+
+/// The first line of a thread's newest entry (the Memory view's dreamer strip).
+pub fn latest_line(app: &AppState, thread: &Thread, width: usize) -> Option<Line<'static>> {
+    let entry = thread.transcript.last()?;
+    lines(entry, false, width, app).into_iter().next()
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &AppState, focused: bool) {
