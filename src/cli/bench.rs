@@ -513,6 +513,9 @@ async fn bench_all(json: bool) -> u8 {
     exit::OK
 }
 
+/// The most seeds one benchmark runs.
+const MAX_SEEDS: u64 = 100_000;
+
 /// `A..B` (inclusive) or `a,b,c`.
 pub fn parse_seeds(text: &str) -> Result<Vec<u64>, String> {
     let number = |s: &str| {
@@ -524,6 +527,9 @@ pub fn parse_seeds(text: &str) -> Result<Vec<u64>, String> {
         let (from, to) = (number(from)?, number(to.trim_start_matches('='))?);
         if from > to {
             return Err(format!("the range {from}..{to} is empty"));
+        }
+        if to - from >= MAX_SEEDS {
+            return Err(format!("at most {MAX_SEEDS} seeds at a time"));
         }
         (from..=to).collect()
     } else {

@@ -119,6 +119,15 @@ async fn dispatch(cli: Cli) -> u8 {
     }
 }
 
+/// The exit code of a store failure: an ambiguous id is the user's to fix (2), the
+/// rest are runtime failures (3).
+fn store_error_code(err: &crate::store::StoreError) -> u8 {
+    match err {
+        crate::store::StoreError::Ambiguous { .. } => exit::USAGE,
+        _ => exit::RUNTIME,
+    }
+}
+
 /// Opens the store, reporting failure as one sentence.
 fn open_store(db: Option<PathBuf>) -> Result<Store, u8> {
     let path = db.unwrap_or_else(Store::default_path);

@@ -38,7 +38,8 @@ pub struct RunArgs {
     /// Print nothing on stderr but errors.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Continue an interrupted session (id or unique prefix) from its last completed
+    /// Continue an interrupted session (or one that ended on an error, e.g. a provider
+    /// that stayed down, or Ctrl-C), by id or unique prefix, from its last completed
     /// step, with the same mission and playbooks.
     #[arg(long, value_name = "ID", conflicts_with_all = ["seed", "world"])]
     pub resume: Option<String>,
@@ -64,11 +65,14 @@ fn load_resume(
     let runtime = |err: crate::store::StoreError| (exit::RUNTIME, err.to_string());
     let summary = store
         .find_session(id)
-        .map_err(|err| usage(err.to_string()))?
+        .map_err(|err| (super::store_error_code(&err), err.to_string()))?
         .ok_or_else(|| usage(format!("no session `{id}`; see `lucid sessions list`")))?;
-    if summary.status != SessionStatus::Interrupted {
+    if !matches!(
+        summary.status,
+        SessionStatus::Interrupted | SessionStatus::Error
+    ) {
         return Err(usage(format!(
-            "session {} is {}; only interrupted sessions can be resumed",
+            "session {} is {}; only interrupted sessions (or ones that ended on an error) can be resumed",
             summary.id,
             summary.status.as_str()
         )));
@@ -228,9 +232,14 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
     let interrupt = tokio::spawn({
         let cancel = cancel.clone();
         async move {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            eprintln!("lucid: interrupted; stopping every agent (Ctrl-C again to quit at once)");
+            cancel.cancel();
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("lucid: interrupted; stopping every agent");
-                cancel.cancel();
+                eprintln!("lucid: quit; completed steps are saved, resume with --resume");
+                std::process::exit(130);
             }
         }
     });

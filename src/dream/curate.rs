@@ -12,7 +12,7 @@ use super::digest::SessionDigest;
 use super::synth::Draft;
 use crate::env::rules::{Directive, Rule};
 use crate::event::MemoryId;
-use crate::memory::{Change, Citation, Memory, MemoryStatus};
+use crate::memory::{Author, Change, Citation, Memory, MemoryStatus};
 
 /// Share of contradicting attempts that makes an approved rule a retirement candidate.
 const CONTRADICTION_RATE: f64 = 0.6;
@@ -47,38 +47,40 @@ pub fn curate(
     memories: &[Memory],
     new_sessions: &[&SessionDigest],
 ) -> Vec<Action> {
-    let by_key = |key: &str, change_target: Option<MemoryId>| -> Vec<&Memory> {
+    let base_of = |key: &str| -> Option<&Memory> {
         memories
             .iter()
-            .filter(|m| m.key.as_deref() == Some(key))
-            .filter(|m| match change_target {
-                None => m.change == Change::New,
-                Some(target) => {
-                    m.change == Change::Update { target } || m.change == Change::Retire { target }
-                }
-            })
-            .collect()
+            .rfind(|m| m.key.as_deref() == Some(key) && m.change == Change::New)
+    };
+    let updates_of = |target: MemoryId| {
+        memories
+            .iter()
+            .filter(move |m| m.change == Change::Update { target })
     };
     let mut actions = Vec::new();
     for draft in drafts {
-        let Some(base) = by_key(&draft.key, None).into_iter().next_back() else {
+        let Some(base) = base_of(&draft.key) else {
             actions.push(Action::Propose(draft));
             continue;
         };
         match base.status {
-            MemoryStatus::Proposed if !same_claim(base, &draft) => {
+            // A person's edit of a pending proposal stands: a dream never overwrites it.
+            MemoryStatus::Proposed if !same_claim(base, &draft) && !edited_by_person(base) => {
                 actions.push(Action::Revise { id: base.id, draft })
             }
             MemoryStatus::Approved if !same_claim(base, &draft) => {
-                let pending = by_key(&draft.key, Some(base.id))
-                    .into_iter()
-                    .rfind(|m| m.status == MemoryStatus::Proposed);
+                // The same update, proposed before in any state (pending, rejected,
+                // approved), is not proposed again: a person's rejection stands.
+                if updates_of(base.id).any(|u| same_claim(u, &draft)) {
+                    continue;
+                }
+                let pending = updates_of(base.id).rfind(|m| m.status == MemoryStatus::Proposed);
                 match pending {
-                    Some(update) if same_claim(update, &draft) => {}
-                    Some(update) => actions.push(Action::Revise {
+                    Some(update) if !edited_by_person(update) => actions.push(Action::Revise {
                         id: update.id,
                         draft,
                     }),
+                    Some(_) => {}
                     None => actions.push(Action::ProposeUpdate {
                         target: base.id,
                         draft,
@@ -100,10 +102,10 @@ pub fn curate(
         .iter()
         .filter(|m| m.is_active() && !updated.contains(&m.id))
     {
-        let pending_retirement = memories.iter().any(|m| {
-            m.status == MemoryStatus::Proposed && m.change == Change::Retire { target: memory.id }
+        let retirement_on_record = memories.iter().any(|m| {
+            m.status != MemoryStatus::Approved && m.change == Change::Retire { target: memory.id }
         });
-        if pending_retirement {
+        if retirement_on_record {
             continue;
         }
         if let Some(action) = contradiction(memory, new_sessions) {
@@ -111,6 +113,10 @@ pub fn curate(
         }
     }
     actions
+}
+
+fn edited_by_person(memory: &Memory) -> bool {
+    matches!(memory.author, Author::Person { .. })
 }
 
 /// Whether a rule's directive was followed by a fact value.

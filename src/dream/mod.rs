@@ -71,8 +71,9 @@ pub struct DreamRun {
     pub patterns: u32,
     /// Memories it proposed or revised.
     pub proposals: Vec<MemoryId>,
-    /// The newest session it considered; the next dream starts after it.
-    pub high_water: Option<SessionId>,
+    /// Every session it considered (digested or not); later dreams skip them.
+    #[serde(default)]
+    pub considered: Vec<SessionId>,
 }
 
 /// What a dream did.
@@ -83,20 +84,22 @@ pub struct DreamReport {
     pub proposals: Vec<Memory>,
 }
 
-/// The team's sessions that no dream has read yet, oldest first.
+/// The team's finished sessions that no dream has read yet, oldest first. (A session
+/// interrupted and resumed after a dream finishes late, so it is checked by id, not by
+/// a time mark.)
 pub fn undreamt_sessions(store: &Store, team: &str) -> Result<Vec<SessionId>, DreamError> {
-    let high_water = store
+    let read: std::collections::BTreeSet<SessionId> = store
         .dreams::<DreamRun>()?
         .into_iter()
         .filter(|run| run.team == team)
-        .filter_map(|run| run.high_water)
-        .max();
+        .flat_map(|run| run.considered)
+        .collect();
     Ok(store
         .sessions()?
         .into_iter()
         .filter(|s| s.team == team && s.environment != DREAM_ENVIRONMENT)
         .filter(|s| matches!(s.status, SessionStatus::Passed | SessionStatus::Failed))
-        .filter(|s| high_water.is_none_or(|mark| s.id > mark))
+        .filter(|s| !read.contains(&s.id))
         .map(|s| s.id)
         .collect())
 }
@@ -192,7 +195,7 @@ pub async fn dream_on_bus(
         patterns: (patterns.failures.len() + patterns.workflows.len() + patterns.feedback.len())
             as u32,
         proposals: proposals.iter().map(|m| m.id).collect(),
-        high_water: new_sessions.last().copied(),
+        considered: new_sessions.clone(),
         sessions: digested,
     };
     store.put_dream(id.to_bytes(), &run)?;

@@ -113,6 +113,8 @@ fn recorded_verdicts(events: &[Event]) -> Vec<Verdict> {
     let mut judged: Vec<(u32, CriterionVerdict)> = Vec::new();
     for event in events {
         match &event.kind {
+            // A grading cut off by a kill is done again from the start.
+            EventKind::GradingStarted { iteration } => judged.retain(|(i, _)| i != iteration),
             EventKind::CriterionJudged {
                 iteration,
                 criterion,

@@ -40,6 +40,8 @@ pub enum RunError {
     Provider(String),
     #[error("the run was cancelled")]
     Cancelled,
+    #[error("{0}")]
+    Budget(String),
 }
 
 /// What one iteration produced.
@@ -297,6 +299,11 @@ impl TeamRun {
             lead_status: end.status,
             facts: thread.episode.facts(),
         })
+    }
+
+    /// Stops every thread of the session (the turn budget ran out).
+    fn cancel_all(&self) {
+        self.cancel.cancel();
     }
 
     fn new_agent_id(&self) -> AgentId {

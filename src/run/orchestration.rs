@@ -159,7 +159,7 @@ impl TeamRun {
             }
         };
         if let Some(fatal) = end.fatal {
-            if matches!(fatal, RunError::Store(_)) {
+            if matches!(fatal, RunError::Store(_) | RunError::Budget(_)) {
                 return Err(fatal);
             }
         }

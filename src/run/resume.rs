@@ -7,7 +7,7 @@
 //! environment calls are replayed, silently, on a fresh episode so the world is as it
 //! was). A step cut off mid-way, and the sub-agents it was waiting for, run again.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde_json::Value;
 
@@ -23,7 +23,7 @@ pub struct ResumePoint {
     /// The lead's context: opening, earlier iterations, feedback, completed steps.
     pub lead_conversation: Vec<Message>,
     pub lead_turns: u32,
-    /// The lead's final answer, if it finished this iteration before the interruption.
+    /// The lead's final answer, if its last completed step this iteration was one.
     pub lead_answer: Option<String>,
     /// Environment calls of completed steps in this iteration, in the order they ran.
     pub replay: Vec<(String, Value)>,
@@ -33,28 +33,40 @@ pub struct ResumePoint {
     pub feedback_recorded: bool,
 }
 
+/// One tool call as recorded, matched with its result (if it returned).
+struct CallRecord {
+    agent: AgentId,
+    id: String,
+    tool: String,
+    input: Value,
+    result: Option<(String, bool)>,
+}
+
 #[derive(Default)]
 struct Turn {
     text: Option<String>,
-    /// (call id, tool, input) in call order.
-    calls: Vec<(String, String, Value)>,
+    /// Indices into the call records, in call order.
+    calls: Vec<usize>,
 }
 
 /// Rebuilds the resume point from a session's events. `opening` is the lead's first
 /// message (the task and briefing, as the runner builds it).
+///
+/// Calls are matched with their results by occurrence (a result answers the oldest
+/// open call of that agent with that id), so providers that reuse call ids across
+/// turns cannot make an unfinished step look finished.
 pub fn resume_point(events: &[Event], opening: Message) -> ResumePoint {
     let lead = AgentId(1);
     let mut graded: BTreeSet<u32> = BTreeSet::new();
     let mut feedback: BTreeMap<u32, String> = BTreeMap::new();
     let mut max_agent = 1;
-    // Per iteration: the lead's turns (in order), results by call id, finishes.
     let mut iteration = 1u32;
     let mut lead_turns: Vec<(u32, Turn)> = Vec::new();
-    let mut results: BTreeMap<String, (String, bool)> = BTreeMap::new();
-    let mut lead_finished: BTreeMap<u32, Option<String>> = BTreeMap::new();
-    let mut delegated_to: BTreeMap<AgentId, (AgentId, String)> = BTreeMap::new();
+    let mut calls: Vec<CallRecord> = Vec::new();
+    let mut open: BTreeMap<(AgentId, String), VecDeque<usize>> = BTreeMap::new();
+    // child → the parent's delegate call that made it
+    let mut delegated_by: BTreeMap<AgentId, usize> = BTreeMap::new();
     let mut agent_iteration: BTreeMap<AgentId, u32> = BTreeMap::new();
-    let mut env_calls: Vec<(AgentId, String, String, Value)> = Vec::new();
     for event in events {
         if let Some(agent) = event.agent {
             max_agent = max_agent.max(agent.0);
@@ -88,15 +100,21 @@ pub fn resume_point(events: &[Event], opening: Message) -> ResumePoint {
                 tool,
                 input,
             } => {
-                if event.agent == Some(lead) {
+                let Some(agent) = event.agent else { continue };
+                let index = calls.len();
+                calls.push(CallRecord {
+                    agent,
+                    id: call_id.clone(),
+                    tool: tool.clone(),
+                    input: input.clone(),
+                    result: None,
+                });
+                open.entry((agent, call_id.clone()))
+                    .or_default()
+                    .push_back(index);
+                if agent == lead {
                     if let Some((_, turn)) = lead_turns.last_mut() {
-                        turn.calls
-                            .push((call_id.clone(), tool.clone(), input.clone()));
-                    }
-                }
-                if tool != DELEGATE_TOOL && tool != ADVISOR_TOOL {
-                    if let Some(agent) = event.agent {
-                        env_calls.push((agent, call_id.clone(), tool.clone(), input.clone()));
+                        turn.calls.push(index);
                     }
                 }
             }
@@ -106,27 +124,33 @@ pub fn resume_point(events: &[Event], opening: Message) -> ResumePoint {
                 is_error,
                 ..
             } => {
-                let key = format!("{}/{call_id}", event.agent.map_or(0, |a| a.0));
-                results.insert(key, (output.clone(), *is_error));
-            }
-            EventKind::Delegated { call_id, child, .. } => {
-                if let Some(parent) = event.agent {
-                    delegated_to.insert(*child, (parent, call_id.clone()));
+                let Some(agent) = event.agent else { continue };
+                if let Some(index) = open
+                    .get_mut(&(agent, call_id.clone()))
+                    .and_then(VecDeque::pop_front)
+                {
+                    if let Some(call) = calls.get_mut(index) {
+                        call.result = Some((output.clone(), *is_error));
+                    }
                 }
             }
-            EventKind::AgentFinished { answer, .. } if event.agent == Some(lead) => {
-                lead_finished.insert(iteration, answer.clone());
+            EventKind::Delegated { call_id, child, .. } => {
+                let Some(parent) = event.agent else { continue };
+                if let Some(&index) = open.get(&(parent, call_id.clone())).and_then(|q| q.back()) {
+                    delegated_by.insert(*child, index);
+                }
             }
             _ => {}
         }
     }
     let current = (1..).find(|it| !graded.contains(it)).unwrap_or(1);
-    let result_of = |agent: AgentId, call: &str| results.get(&format!("{}/{call}", agent.0));
+    let returned = |index: usize| calls.get(index).is_some_and(|c| c.result.is_some());
 
     // The lead's conversation: completed steps of every iteration up to the current.
     let mut conversation = vec![opening];
     let mut turns = 0u32;
-    let mut completed_lead_calls: BTreeSet<String> = BTreeSet::new();
+    let mut completed_lead_calls: BTreeSet<usize> = BTreeSet::new();
+    let mut turns_this_iteration = 0u32;
     for it in 1..=current {
         if it > 1 {
             match feedback.get(&it) {
@@ -135,22 +159,23 @@ pub fn resume_point(events: &[Event], opening: Message) -> ResumePoint {
             }
         }
         for (_, turn) in lead_turns.iter().filter(|(i, _)| *i == it) {
-            let complete = turn
-                .calls
-                .iter()
-                .all(|(id, _, _)| result_of(lead, id).is_some());
-            if !complete {
+            if !turn.calls.iter().all(|&index| returned(index)) {
                 break;
             }
             let mut content = Vec::new();
             if let Some(text) = &turn.text {
                 content.push(ContentBlock::Text { text: text.clone() });
             }
-            for (id, tool, input) in &turn.calls {
+            let made: Vec<&CallRecord> = turn
+                .calls
+                .iter()
+                .filter_map(|&index| calls.get(index))
+                .collect();
+            for call in &made {
                 content.push(ContentBlock::ToolUse {
-                    id: id.clone(),
-                    name: tool.clone(),
-                    input: input.clone(),
+                    id: call.id.clone(),
+                    name: call.tool.clone(),
+                    input: call.input.clone(),
                 });
             }
             conversation.push(Message {
@@ -158,21 +183,23 @@ pub fn resume_point(events: &[Event], opening: Message) -> ResumePoint {
                 content,
             });
             turns += 1;
-            if turn.calls.is_empty() {
+            if it == current {
+                turns_this_iteration += 1;
+            }
+            if made.is_empty() {
                 continue;
             }
-            let results = turn
-                .calls
+            if it == current {
+                completed_lead_calls.extend(turn.calls.iter().copied());
+            }
+            let results = made
                 .iter()
-                .filter_map(|(id, _, _)| {
-                    let (output, is_error) = result_of(lead, id)?;
-                    if it == current {
-                        completed_lead_calls.insert(id.clone());
-                    }
+                .filter_map(|call| {
+                    let (output, is_error) = call.result.clone()?;
                     Some(ContentBlock::ToolResult {
-                        tool_use_id: id.clone(),
-                        content: output.clone(),
-                        is_error: *is_error,
+                        tool_use_id: call.id.clone(),
+                        content: output,
+                        is_error,
                     })
                 })
                 .collect();
@@ -191,53 +218,54 @@ pub fn resume_point(events: &[Event], opening: Message) -> ResumePoint {
             if current_agent == lead {
                 return true;
             }
-            let Some((parent, call)) = delegated_to.get(&current_agent) else {
+            let Some(&index) = delegated_by.get(&current_agent) else {
                 return false;
             };
-            let returned = if *parent == lead {
-                completed_lead_calls.contains(call)
-            } else {
-                result_of(*parent, call).is_some()
+            let Some(call) = calls.get(index) else {
+                return false;
             };
-            if !returned {
+            let done = if call.agent == lead {
+                completed_lead_calls.contains(&index)
+            } else {
+                call.result.is_some()
+            };
+            if !done {
                 return false;
             }
-            current_agent = *parent;
+            current_agent = call.agent;
         }
         false
     };
-    let replay = env_calls
-        .into_iter()
-        .filter(|(agent, call, _, _)| {
-            let in_iteration = if *agent == lead {
-                lead_turns
-                    .iter()
-                    .any(|(it, t)| *it == current && t.calls.iter().any(|(id, _, _)| id == call))
+    let replay = calls
+        .iter()
+        .enumerate()
+        .filter(|(index, call)| {
+            if call.tool == DELEGATE_TOOL || call.tool == ADVISOR_TOOL || call.result.is_none() {
+                return false;
+            }
+            if call.agent == lead {
+                completed_lead_calls.contains(index)
             } else {
-                agent_iteration.get(agent) == Some(&current)
-            };
-            in_iteration
-                && counts(*agent)
-                && result_of(*agent, call).is_some()
-                && (*agent != lead || completed_lead_calls.contains(call))
+                agent_iteration.get(&call.agent) == Some(&current) && counts(call.agent)
+            }
         })
-        .map(|(_, _, tool, input)| (tool, input))
+        .map(|(_, call)| (call.tool.clone(), call.input.clone()))
         .collect();
-    let finished_cleanly = lead_finished.get(&current).cloned().flatten();
-    let last_is_answer = conversation.last().is_some_and(|m| {
-        m.role == Role::Assistant
-            && !m
-                .content
-                .iter()
-                .any(|b| matches!(b, ContentBlock::ToolUse { .. }))
-    });
+    // A completed turn of this iteration without tool calls is the lead's final answer.
+    let lead_answer = conversation
+        .last()
+        .filter(|_| turns_this_iteration > 0)
+        .filter(|m| {
+            m.role == Role::Assistant
+                && !m
+                    .content
+                    .iter()
+                    .any(|b| matches!(b, ContentBlock::ToolUse { .. }))
+        })
+        .map(Message::text);
     ResumePoint {
         iteration: current,
-        lead_answer: if last_is_answer {
-            finished_cleanly
-        } else {
-            None
-        },
+        lead_answer,
         lead_conversation: conversation,
         lead_turns: turns,
         replay,
