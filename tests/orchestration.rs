@@ -494,3 +494,46 @@ async fn the_advisor_answers_from_the_question_and_the_agent_continues() {
         .iter()
         .any(|e| matches!(e.kind, EventKind::Delegated { .. })));
 }
+
+#[tokio::test]
+async fn cancelling_one_thread_stops_it_and_leaves_its_siblings_and_the_run() {
+    let spec = support::spec(&workshop_toml(NOTES_AT_LEAST_TWO, 1, 600));
+    let env = Arc::new(Workshop {
+        recorder: Recorder::default(),
+    });
+    let sink = Arc::new(Collect::default());
+    let bus = Arc::new(EventBus::new(SessionId::generate(), sink.clone()));
+    let team = TeamRun::new(Arc::new(spec), env, bus, &[], CancelToken::new()).unwrap();
+    let origin = SessionOrigin {
+        spec_path: "workshop.toml".into(),
+        seed: 1,
+        world: 1,
+    };
+    let handle = tokio::spawn(run_session(Arc::clone(&team), origin));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!team.cancel_agent(AgentId(99)), "no such thread");
+    assert!(team.cancel_agent(AgentId(2)), "the first worker is running");
+    let result = tokio::time::timeout(std::time::Duration::from_secs(30), handle)
+        .await
+        .expect("the run goes on and ends")
+        .unwrap();
+    assert!(
+        result.is_ok(),
+        "the run itself was not cancelled: {result:?}"
+    );
+    let events = sink.0.lock().unwrap().clone();
+    let cancelled: Vec<Option<AgentId>> = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::AgentFinished {
+                    status: lucid::event::AgentStatus::Cancelled,
+                    ..
+                }
+            )
+        })
+        .map(|e| e.agent)
+        .collect();
+    assert_eq!(cancelled, vec![Some(AgentId(2))]);
+}

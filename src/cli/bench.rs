@@ -1,5 +1,6 @@
 //! `lucid bench`: figures. `bench lumara` calibrates an environment's baseline team:
-//! first-attempt and final pass rates and mean iterations over a range of seeds.
+//! first-attempt and final pass rates and mean iterations over a range of seeds. `bench
+//! tui` prints frame times of the TUI's Run view over a large synthetic session.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -54,6 +55,24 @@ pub enum BenchCommand {
     },
     /// Learning from dreams: held-out pass rates without and with approved playbooks.
     Learning(LearningArgs),
+    /// Frame times of the TUI's Run view over a large synthetic session.
+    Tui {
+        /// Agent threads in the tree.
+        #[arg(long, default_value_t = 10_000)]
+        nodes: usize,
+        /// Lines in the selected thread's transcript.
+        #[arg(long, default_value_t = 100_000)]
+        lines: usize,
+        /// Frames to draw.
+        #[arg(long, default_value_t = 200)]
+        frames: usize,
+        /// Screen size, columns x rows.
+        #[arg(long, default_value = "200x60")]
+        size: String,
+        /// Print one JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Baseline pass rates of a session's team over many seeds (nothing is recorded).
     Lumara {
         /// The session file to run.
@@ -132,6 +151,23 @@ pub async fn bench(args: BenchArgs) -> u8 {
             report(figures, json, print_dream)
         }
         BenchCommand::Learning(args) => bench_learning(args).await,
+        BenchCommand::Tui {
+            nodes,
+            lines,
+            frames,
+            size,
+            json,
+        } => {
+            let parsed = size
+                .split_once('x')
+                .and_then(|(w, h)| Some((w.parse::<u16>().ok()?, h.parse::<u16>().ok()?)));
+            let Some((width, height)) = parsed.filter(|(w, h)| *w >= 20 && *h >= 8) else {
+                eprintln!("lucid: --size: expected COLUMNSxROWS of at least 20x8, like 200x60");
+                return exit::USAGE;
+            };
+            let figures = crate::tui::bench::measure(nodes, lines, frames.max(1), width, height);
+            report(figures, json, print_tui)
+        }
         BenchCommand::Lumara {
             spec,
             seeds,
@@ -405,6 +441,21 @@ fn print_dream(f: &super::figures::DreamFigures) {
     );
 }
 
+fn print_tui(f: &crate::tui::bench::FrameFigures) {
+    println!(
+        "TUI Run view · {} threads, {} transcript lines, {}x{} cells, {} frames",
+        f.nodes, f.transcript_lines, f.width, f.height, f.frames
+    );
+    println!(
+        "  fold                  {:>12.0} events/s  ({} events)",
+        f.fold_events_per_s, f.events
+    );
+    println!(
+        "  frame                 {:>12.2} ms mean, p50 {:.2}, p99 {:.2}, max {:.2}",
+        f.mean_ms, f.p50_ms, f.p99_ms, f.max_ms
+    );
+}
+
 /// Every scale figure, with defaults.
 async fn bench_all(json: bool) -> u8 {
     let (fleet, lumara) = match (load("sessions/fleet.toml"), load("sessions/lumara.toml")) {
@@ -421,6 +472,14 @@ async fn bench_all(json: bool) -> u8 {
     eprintln!("measuring a dream over 1,000 sessions…");
     let dream = super::figures::dream_scale(&lumara, 1000).await;
     let calibration = calibrate(&lumara, &(1..=30).collect::<Vec<_>>()).await;
+    eprintln!("measuring TUI frames (10,000 threads, 100,000 transcript lines)…");
+    let tui = match crate::tui::bench::measure(10_000, 100_000, 100, 200, 60) {
+        Ok(tui) => tui,
+        Err(m) => {
+            eprintln!("lucid: {m}");
+            return exit::RUNTIME;
+        }
+    };
     let (overhead, store, dream, calibration) = match (overhead, store, dream, calibration) {
         (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
         (Err(m), ..) | (_, Err(m), ..) | (_, _, Err(m), _) | (.., Err(m)) => {
@@ -435,6 +494,7 @@ async fn bench_all(json: bool) -> u8 {
             "store": store,
             "dream": dream,
             "calibration": calibration,
+            "tui": tui,
         });
         match serde_json::to_string_pretty(&doc) {
             Ok(text) => println!("{text}"),
@@ -449,6 +509,7 @@ async fn bench_all(json: bool) -> u8 {
     print_store(&store);
     print_dream(&dream);
     print_calibration(&calibration, false);
+    print_tui(&tui);
     exit::OK
 }
 

@@ -1,5 +1,6 @@
 //! `lucid run`: run a session file and report.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -17,11 +18,12 @@ use crate::spec::SessionSpec;
 pub struct RunArgs {
     /// The session file (TOML), e.g. sessions/lumara.toml.
     pub spec: PathBuf,
-    /// Print progress as lines instead of opening the TUI (the TUI is not built yet, so
-    /// runs are headless either way).
+    /// Print progress as lines on stderr instead of opening the TUI (also the mode when
+    /// stdout is not a terminal).
     #[arg(long)]
     pub headless: bool,
-    /// Print one JSON document describing the run on stdout (progress stays on stderr).
+    /// Print one JSON document describing the run on stdout (progress stays on stderr);
+    /// implies --headless.
     #[arg(long)]
     pub json: bool,
     /// Run every agent, the grader and the dreamer on this model profile.
@@ -142,7 +144,7 @@ pub fn prepare(
     Ok(spec)
 }
 
-pub async fn run(db: Option<PathBuf>, args: RunArgs) -> u8 {
+pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 {
     let mut spec = match prepare(&args.spec, args.model.as_deref(), args.seed, args.world) {
         Ok(spec) => spec,
         Err(message) => {
@@ -150,6 +152,15 @@ pub async fn run(db: Option<PathBuf>, args: RunArgs) -> u8 {
             return exit::USAGE;
         }
     };
+    // The TUI watches new runs; a resumed run continues headless.
+    let interactive = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    if !args.headless && !args.json && args.resume.is_none() && interactive {
+        let start = super::tui::Start::Live {
+            spec: Box::new(spec),
+            path: args.spec.clone(),
+        };
+        return super::tui::open(db, theme, start).await;
+    }
     let store = match open_store(db) {
         Ok(store) => store,
         Err(code) => return code,
@@ -276,7 +287,7 @@ pub async fn run(db: Option<PathBuf>, args: RunArgs) -> u8 {
 
 /// `[dreaming] every_sessions = N`: dreams once N sessions of the team wait for one.
 /// Proposals still wait for a person; a failed dream is reported, not fatal.
-async fn dream_if_due(store: &crate::store::Store, spec: &SessionSpec, quiet: bool) {
+pub(super) async fn dream_if_due(store: &crate::store::Store, spec: &SessionSpec, quiet: bool) {
     let every = spec.dreaming.every_sessions;
     if every == 0 {
         return;

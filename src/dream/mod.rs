@@ -111,11 +111,23 @@ pub async fn dream(
     dreamer: &Dreamer,
     catalog: &EnvironmentCatalog,
 ) -> Result<DreamReport, DreamError> {
+    let sink: Arc<dyn EventSink> = Arc::new(store.clone());
+    let bus = EventBus::new(SessionId::generate(), sink);
+    dream_on_bus(store, team, dreamer, catalog, &bus).await
+}
+
+/// [`dream`] on a bus the caller made (recording into `store`), so it can subscribe
+/// first and watch the dreamer thread live (the TUI does).
+pub async fn dream_on_bus(
+    store: &Store,
+    team: &str,
+    dreamer: &Dreamer,
+    catalog: &EnvironmentCatalog,
+    bus: &EventBus,
+) -> Result<DreamReport, DreamError> {
     let started_at_ms = now_ms();
     let id = DreamId::generate();
-    let session = SessionId::generate();
-    let sink: Arc<dyn EventSink> = Arc::new(store.clone());
-    let bus = EventBus::new(session, sink);
+    let session = bus.session();
     let new_sessions = undreamt_sessions(store, team)?;
     let dreamer_thread = Some(AgentId(1));
     bus.emit(
@@ -148,7 +160,7 @@ pub async fn dream(
         },
     );
 
-    let outcome = dream_steps(store, team, dreamer, catalog, &new_sessions, id, &bus).await;
+    let outcome = dream_steps(store, team, dreamer, catalog, &new_sessions, id, bus).await;
     let (status, error) = match &outcome {
         Ok(_) => (AgentStatus::Done, None),
         Err(err) => (AgentStatus::Failed, Some(err.to_string())),

@@ -15,9 +15,9 @@ mod providers;
 pub mod report;
 mod resume;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Semaphore;
 
@@ -79,6 +79,8 @@ pub struct TeamRun {
     next_agent: AtomicU32,
     parallel: Arc<Semaphore>,
     cancel: CancelToken,
+    /// Each running thread's own token, so one thread (and its children) can be stopped.
+    agent_cancels: Mutex<HashMap<AgentId, CancelToken>>,
     lead_id: AgentId,
     /// Each agent's playbooks, announced when the session starts.
     applied: Vec<(String, Playbook)>,
@@ -121,6 +123,7 @@ impl TeamRun {
             providers,
             prompts,
             cancel,
+            agent_cancels: Mutex::new(HashMap::new()),
             applied: Vec::new(),
             lead_spawned: AtomicBool::new(false),
         };
@@ -175,6 +178,31 @@ impl TeamRun {
 
     pub fn cancel_token(&self) -> &CancelToken {
         &self.cancel
+    }
+
+    /// Cancels one agent thread and every thread it delegated to. Returns false when no
+    /// thread with that id has run in this session. Cancelling the lead ends the run.
+    pub fn cancel_agent(&self, id: AgentId) -> bool {
+        let token = self.cancels().get(&id).cloned();
+        match token {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes a thread's token known to [`TeamRun::cancel_agent`].
+    fn register_cancel(&self, id: AgentId, token: &CancelToken) {
+        self.cancels().insert(id, token.clone());
+    }
+
+    fn cancels(&self) -> std::sync::MutexGuard<'_, HashMap<AgentId, CancelToken>> {
+        // Inserts and lookups are single map operations; a poisoned map is still whole.
+        self.agent_cancels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The lead's opening message: the task and the environment's briefing.
@@ -252,6 +280,7 @@ impl TeamRun {
             cancel: self.cancel.child(),
             episode,
         };
+        self.register_cancel(thread.id, &thread.cancel);
         let end = self
             .run_agent(&thread, lead_conversation, lead_turns, None)
             .await;
