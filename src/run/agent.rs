@@ -136,10 +136,8 @@ impl TeamRun {
                 // A refused request (bad key, bad request) fails the same way for every
                 // agent: the run ends.
                 Err(err @ crate::model::ModelError::Refused(_)) => {
-                    return self.fail_with(
-                        thread,
-                        RunError::Refused(format!("model error: {err}")),
-                    );
+                    return self
+                        .fail_with(thread, RunError::Refused(format!("model error: {err}")));
                 }
                 Err(err) => {
                     // The lead cannot go on without its model; a specialist's failure

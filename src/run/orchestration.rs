@@ -206,19 +206,18 @@ impl TeamRun {
             self.bus
                 .emit(Some(thread.id), super::agent::retry_event(notice));
         };
-        let answer = match crate::model::complete_observed(provider.as_ref(), request, on_retry)
-            .await
-        {
-            Ok(response) => response.text(),
-            Err(err @ crate::model::ModelError::Refused(_)) => {
-                return Err(RunError::Refused(format!("the advisor's model: {err}")));
-            }
-            Err(err) => {
-                return Ok(ToolOutput::error(format!(
-                    "the advisor is unavailable: {err}"
-                )))
-            }
-        };
+        let answer =
+            match crate::model::complete_observed(provider.as_ref(), request, on_retry).await {
+                Ok(response) => response.text(),
+                Err(err @ crate::model::ModelError::Refused(_)) => {
+                    return Err(RunError::Refused(format!("the advisor's model: {err}")));
+                }
+                Err(err) => {
+                    return Ok(ToolOutput::error(format!(
+                        "the advisor is unavailable: {err}"
+                    )))
+                }
+            };
         self.bus.emit(
             Some(thread.id),
             EventKind::AdvisorConsulted {

@@ -102,8 +102,7 @@ pub fn provider_for(
                 .api_key_env
                 .as_deref()
                 .unwrap_or(anthropic::DEFAULT_KEY_ENV);
-            let api_key = read_key(key_env)
-                .ok_or_else(|| missing_key(profile_name, key_env))?;
+            let api_key = read_key(key_env).ok_or_else(|| missing_key(profile_name, key_env))?;
             let config = AnthropicConfig {
                 base_url: profile
                     .base_url
@@ -119,7 +118,10 @@ pub fn provider_for(
                 max_retries: profile.max_retries,
                 streaming: profile.stream,
             };
-            Ok(Arc::new(AnthropicProvider::new(config, http_client(profile_name)?)))
+            Ok(Arc::new(AnthropicProvider::new(
+                config,
+                http_client(profile_name)?,
+            )))
         }
         ProviderKind::Openai => {
             let model = model_name(profile_name, profile)?;
@@ -147,7 +149,10 @@ pub fn provider_for(
                 max_retries: profile.max_retries,
                 streaming: profile.stream,
             };
-            Ok(Arc::new(OpenAiProvider::new(config, http_client(profile_name)?)))
+            Ok(Arc::new(OpenAiProvider::new(
+                config,
+                http_client(profile_name)?,
+            )))
         }
     }
 }

@@ -99,8 +99,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(models["claude"].input_price_per_mtok, Some(3.0));
-        let err = parse_models(path, "[models.x]\nprovider = \"openai\"\nmodel = \"m\"\nmax_token = 3\n")
-            .unwrap_err();
+        let err = parse_models(
+            path,
+            "[models.x]\nprovider = \"openai\"\nmodel = \"m\"\nmax_token = 3\n",
+        )
+        .unwrap_err();
         assert_eq!(err.position, Some((4, 1)));
         assert!(err.to_string().starts_with("config.toml:4:1:"), "{err}");
         let err = parse_models(path, "[models.x]\nprovider = \"openai\"\n").unwrap_err();
