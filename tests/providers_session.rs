@@ -1,0 +1,364 @@
+//! Whole Lumara sessions through the real `lucid` binary and a loopback model server of
+//! each protocol. Behind the server, Lumara's own scripted policies play the model, so
+//! a run over HTTP must reach exactly the verdicts of the offline run: everything in
+//! between (request encoding, streaming, tool-call assembly, retries) is the real path.
+
+mod fake_server;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use fake_server::wire::{anthropic_events, anthropic_request, openai_chunks, openai_request};
+use fake_server::{FakeServer, Recorded, Reply, Responder};
+use serde_json::Value;
+
+use lucid::event::EventKind;
+use lucid::model::{ContentBlock, ModelRequest, Policy};
+
+const KEY_VAR: &str = "LUCID_TEST_PROVIDER_KEY";
+const KEY: &str = "sk-live-DO-NOT-STORE-7f3a9c";
+
+#[derive(Clone, Copy, PartialEq)]
+enum Protocol {
+    Anthropic,
+    OpenAi,
+}
+
+impl Protocol {
+    fn name(self) -> &'static str {
+        match self {
+            Protocol::Anthropic => "anthropic",
+            Protocol::OpenAi => "openai",
+        }
+    }
+}
+
+/// Which of Lumara's roles a request is for, from the agent's prompt.
+fn role_of(request: &ModelRequest) -> &'static str {
+    if request.system.contains("mission commander") {
+        "commander"
+    } else if request.system.contains("terrain detector") {
+        "detector"
+    } else if request.system.contains("navigator") {
+        "navigator"
+    } else {
+        panic!("unknown agent prompt: {}", request.system)
+    }
+}
+
+fn policies() -> Arc<dyn Fn(&str) -> Arc<dyn Policy> + Send + Sync> {
+    let spec =
+        lucid::spec::load(Path::new("sessions/lumara.toml"), &lucid::env::catalog()).unwrap();
+    let env = lucid::env::build(
+        &spec.environment,
+        spec.environment.seed,
+        spec.environment.world,
+    )
+    .unwrap();
+    Arc::new(move |role| env.policy(role).unwrap())
+}
+
+fn hash(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
+}
+
+/// A server whose model is Lumara's scripted team. With `faults`, 3 requests in 10
+/// (chosen by the request's content) first fail with a 429, a 529, a 500 or a stream
+/// cut mid-answer, and succeed when retried.
+fn brain(protocol: Protocol, faults: bool, first: Option<Reply>) -> Responder {
+    let policy = policies();
+    let seen: Arc<Mutex<HashSet<u64>>> = Arc::default();
+    Arc::new(move |recorded: &Recorded, n| {
+        if let (0, Some(reply)) = (n, &first) {
+            return reply.clone();
+        }
+        let request = match protocol {
+            Protocol::Anthropic => anthropic_request(&recorded.body),
+            Protocol::OpenAi => openai_request(&recorded.body),
+        };
+        let mut response = policy(role_of(&request)).respond(&request);
+        response.usage = lucid::model::Usage {
+            input_tokens: 1000,
+            output_tokens: 100,
+        };
+        let events = match protocol {
+            Protocol::Anthropic => anthropic_events(&response, 7),
+            Protocol::OpenAi => openai_chunks(&response, 7),
+        };
+        let h = hash(&recorded.body.to_string());
+        if faults && h % 10 < 3 && seen.lock().unwrap().insert(h) {
+            return match h / 10 % 4 {
+                0 => Reply::status(429, r#"{"error":{"message":"rate limited"}}"#)
+                    .with_header("retry-after-ms", "5"),
+                1 => Reply::status(529, r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#)
+                    .with_header("retry-after-ms", "5"),
+                2 => Reply::status(500, "oops").with_header("retry-after-ms", "5"),
+                _ => Reply::Stream {
+                    cut_after: Some(events.len() / 2),
+                    pieces: events,
+                },
+            };
+        }
+        Reply::Stream {
+            pieces: events,
+            cut_after: None,
+        }
+    })
+}
+
+/// Lumara's session file with a `fake` profile pointing at the server.
+fn session_file(dir: &Path, protocol: Protocol, url: &str) -> std::path::PathBuf {
+    let base = std::fs::read_to_string("sessions/lumara.toml").unwrap();
+    let base_url = match protocol {
+        Protocol::Anthropic => url.to_string(),
+        Protocol::OpenAi => format!("{url}/v1"),
+    };
+    let text = format!(
+        "{base}\n[models.fake]\nprovider = \"{}\"\nmodel = \"fake-model\"\nbase_url = \"{base_url}\"\napi_key_env = \"{KEY_VAR}\"\ntimeout_s = 10\nmax_retries = 3\ninput_price_per_mtok = 3.0\noutput_price_per_mtok = 15.0\n",
+        protocol.name()
+    );
+    let path = dir.join("lumara-fake.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn lucid(db: &Path, args: &[&str], key: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lucid"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("XDG_CONFIG_HOME", db.join("no-config"))
+        .env_remove("LUCID_CONFIG")
+        .arg("--db")
+        .arg(db.join("store"))
+        .args(args);
+    match key {
+        Some(key) => command.env(KEY_VAR, key),
+        None => command.env_remove(KEY_VAR),
+    };
+    command.output().unwrap()
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!(
+            "stdout is not JSON ({err}); stderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// What must be the same offline and over HTTP: verdicts, and who did what.
+fn essence(report: &Value) -> Value {
+    let agents: Vec<Value> = report["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            serde_json::json!([
+                a["name"],
+                a["purpose"],
+                a["status"],
+                a["tool_calls"],
+                a["turns"]
+            ])
+        })
+        .collect();
+    serde_json::json!({"agents": agents, "iterations": report["iterations"]})
+}
+
+fn offline_essence() -> (Option<i32>, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = lucid(
+        dir.path(),
+        &["run", "sessions/lumara.toml", "--json", "--quiet"],
+        None,
+    );
+    (output.status.code(), essence(&json(&output)))
+}
+
+/// Every byte of the store directory, searched for the key.
+fn store_holds(dir: &Path, needle: &[u8]) -> bool {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).unwrap() {
+                stack.push(entry.unwrap().path());
+            }
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Each assistant tool call is answered in the very next message, in order.
+fn assert_tool_results_pair(protocol: Protocol, requests: &[Recorded]) {
+    for recorded in requests {
+        let request = match protocol {
+            Protocol::Anthropic => anthropic_request(&recorded.body),
+            Protocol::OpenAi => openai_request(&recorded.body),
+        };
+        let messages = &request.messages;
+        for (i, message) in messages.iter().enumerate() {
+            let uses: Vec<&str> = message
+                .content
+                .iter()
+                .filter_map(|b| match b {
+                    ContentBlock::ToolUse { id, .. } => Some(id.as_str()),
+                    _ => None,
+                })
+                .collect();
+            if uses.is_empty() {
+                continue;
+            }
+            let next = messages.get(i + 1).expect("a tool call is answered");
+            let answered: Vec<&str> = next
+                .content
+                .iter()
+                .filter_map(|b| match b {
+                    ContentBlock::ToolResult { tool_use_id, .. } => Some(tool_use_id.as_str()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(uses, answered);
+        }
+    }
+}
+
+fn run_through(protocol: Protocol, faults: bool) {
+    let (offline_code, offline) = offline_essence();
+    let server = FakeServer::start_blocking(brain(protocol, faults, None));
+    let dir = tempfile::tempdir().unwrap();
+    let spec = session_file(dir.path(), protocol, &server.url);
+    let spec = spec.to_str().unwrap();
+    let output = lucid(
+        dir.path(),
+        &["run", spec, "--model", "fake", "--json"],
+        Some(KEY),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert_eq!(output.status.code(), offline_code, "stderr:\n{stderr}");
+    assert!(matches!(output.status.code(), Some(0 | 1)));
+    let report = json(&output);
+    assert_eq!(essence(&report), offline, "the same run as offline");
+    let requests = server.requests();
+    assert!(requests.len() > 10, "{} requests", requests.len());
+    assert!(requests.iter().all(|r| r.body["model"] == "fake-model"));
+    assert_tool_results_pair(protocol, &requests);
+    if faults {
+        assert!(
+            stderr.contains(" retry 1 in "),
+            "retries are shown:\n{stderr}"
+        );
+    }
+    // The key went out in headers, and nowhere else.
+    let header = match protocol {
+        Protocol::Anthropic => "x-api-key",
+        Protocol::OpenAi => "authorization",
+    };
+    assert!(requests
+        .iter()
+        .all(|r| r.header(header).unwrap().contains(KEY)));
+    assert!(!stderr.contains(KEY) && !String::from_utf8_lossy(&output.stdout).contains(KEY));
+    assert!(
+        !store_holds(&dir.path().join("store"), KEY.as_bytes()),
+        "the key is in the store"
+    );
+    // Retries are events in the store too, and each retried turn is recorded once.
+    let store = lucid::store::Store::open(&dir.path().join("store")).unwrap();
+    let session = store.sessions().unwrap()[0].id;
+    let events = store.events(session).unwrap();
+    let retries = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Retry { .. }))
+        .count();
+    let turns = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::ModelTurn { .. }))
+        .count();
+    let costs: f64 = events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ModelTurn { cost_usd, .. } => cost_usd,
+            _ => None,
+        })
+        .sum();
+    assert!(
+        costs > 0.0,
+        "turns carry a cost figure from the profile's prices"
+    );
+    if faults {
+        assert!(retries * 10 >= turns, "{retries} retries for {turns} turns");
+    } else {
+        assert_eq!(retries, 0);
+    }
+}
+
+#[test]
+fn lumara_runs_through_an_anthropic_server() {
+    run_through(Protocol::Anthropic, false);
+}
+
+#[test]
+fn lumara_runs_through_an_openai_server() {
+    run_through(Protocol::OpenAi, false);
+}
+
+#[test]
+fn faults_at_30_percent_of_requests_do_not_stop_a_run() {
+    run_through(Protocol::Anthropic, true);
+    run_through(Protocol::OpenAi, true);
+}
+
+#[test]
+fn a_missing_key_stops_the_run_before_it_starts() {
+    let server = FakeServer::start_blocking(brain(Protocol::Anthropic, false, None));
+    let dir = tempfile::tempdir().unwrap();
+    let spec = session_file(dir.path(), Protocol::Anthropic, &server.url);
+    let output = lucid(
+        dir.path(),
+        &["run", spec.to_str().unwrap(), "--model", "fake"],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(KEY_VAR), "names the variable: {stderr}");
+    assert!(server.requests().is_empty(), "nothing was sent");
+}
+
+#[test]
+fn an_unauthorized_key_ends_the_run_with_exit_3_and_one_sentence() {
+    for protocol in [Protocol::Anthropic, Protocol::OpenAi] {
+        let denied = Reply::status(
+            401,
+            &format!(
+                r#"{{"error":{{"type":"authentication_error","message":"invalid key {KEY}"}}}}"#
+            ),
+        );
+        let server = FakeServer::start_blocking(brain(protocol, false, Some(denied)));
+        let dir = tempfile::tempdir().unwrap();
+        let spec = session_file(dir.path(), protocol, &server.url);
+        let output = lucid(
+            dir.path(),
+            &["run", spec.to_str().unwrap(), "--model", "fake", "--quiet"],
+            Some(KEY),
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{stderr}");
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.contains("401") && last.contains("api_key_env"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(KEY), "the key leaked: {stderr}");
+        assert!(!store_holds(&dir.path().join("store"), KEY.as_bytes()));
+        assert_eq!(server.requests().len(), 1, "a refusal is not retried");
+    }
+}
