@@ -109,7 +109,9 @@ pub fn request_body(config: &OpenAiConfig, request: &ModelRequest) -> Value {
                         _ => None,
                     })
                     .collect();
-                let mut out = json!({"role": "assistant", "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { json!(text) }});
+                // `content` is always a string, empty beside tool calls: some servers
+                // (llama-cpp-python) reject a null content and break on a missing one.
+                let mut out = json!({"role": "assistant", "content": text});
                 if !calls.is_empty() {
                     out["tool_calls"] = json!(calls);
                 }
@@ -258,6 +260,8 @@ pub struct StreamDecoder {
     calls: Vec<OpenCall>,
     finish: Option<StopReason>,
     done: bool,
+    /// Whether any data arrived at all.
+    heard: bool,
 }
 
 impl StreamDecoder {
@@ -366,6 +370,7 @@ impl Decoder for StreamDecoder {
         if data.is_empty() {
             return Ok(vec![]);
         }
+        self.heard = true;
         if data == "[DONE]" {
             self.done = true;
             return Ok(self.closing());
@@ -417,6 +422,13 @@ impl Decoder for StreamDecoder {
         } else if self.finish.is_some() {
             self.done = true;
             Ok(self.closing())
+        } else if !self.heard {
+            Err(Fault::retryable(
+                "the OpenAI-compatible server ended the stream without sending anything (some \
+                 servers cannot stream tool calls, e.g. llama-cpp-python's \
+                 chatml-function-calling with automatic tool choice: set stream = false in the \
+                 model profile)",
+            ))
         } else {
             Err(Fault::retryable(
                 "the OpenAI-compatible stream was cut before a finish reason",
@@ -633,7 +645,7 @@ mod tests {
             body["messages"][2]["tool_calls"][0]["function"]["arguments"],
             "{broken"
         );
-        assert_eq!(body["messages"][2]["content"], Value::Null);
+        assert_eq!(body["messages"][2]["content"], "");
         assert_eq!(body["messages"][3]["tool_call_id"], "c1");
         assert_eq!(body["tool_choice"], "required");
         assert_eq!(body["stream_options"]["include_usage"], true);
