@@ -17,9 +17,7 @@ use serde_json::json;
 
 use lucid::event::EventKind;
 use lucid::model::openai::{OpenAiConfig, OpenAiProvider};
-use lucid::model::{
-    collect, Message, ModelDelta, ModelRequest, Provider, ToolChoice, ToolSpec,
-};
+use lucid::model::{collect, Message, ModelDelta, ModelRequest, Provider, ToolChoice, ToolSpec};
 
 const URL_VAR: &str = "LUCID_REAL_OPENAI_URL";
 
@@ -111,7 +109,10 @@ async fn a_forced_tool_call_streams_and_assembles() {
     let (id, name, input) = response.tool_uses().next().expect("a tool call");
     assert!(!id.is_empty());
     assert_eq!(name, "survey_site");
-    assert!(input.is_object(), "grammar-constrained arguments parse: {input}");
+    assert!(
+        input.is_object(),
+        "grammar-constrained arguments parse: {input}"
+    );
 }
 
 #[test]
@@ -120,12 +121,13 @@ fn a_lumara_session_runs_on_a_real_model() {
         return;
     };
     let base = std::fs::read_to_string("sessions/lumara.toml").unwrap();
-    // A short session: one iteration and few turns keep a 135M model on 2 cores quick.
+    // A short session keeps a 135M model on 2 cores quick: one iteration, three model
+    // turns (the commander delegates, the detector calls a tool and sees its result).
+    // llama-cpp-python ignores max_tokens when the model answers in prose with automatic
+    // tool choice, so a long session could spend minutes on one rambling answer.
     let text = base
         .replace("max_iterations = 3", "max_iterations = 1")
-        .replace("max_turns = 8", "max_turns = 3")
-        .replace("max_turns = 12", "max_turns = 3")
-        .replace("max_total_turns = 200", "max_total_turns = 10");
+        .replace("max_total_turns = 200", "max_total_turns = 3");
     // llama-cpp-python's chatml-function-calling cannot stream with automatic tool
     // choice, so the session asks for whole answers.
     let text = format!(
@@ -141,7 +143,13 @@ fn a_lumara_session_runs_on_a_real_model() {
         .env_remove("LUCID_CONFIG")
         .arg("--db")
         .arg(&db)
-        .args(["run", spec.to_str().unwrap(), "--model", "real", "--headless"])
+        .args([
+            "run",
+            spec.to_str().unwrap(),
+            "--model",
+            "real",
+            "--headless",
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
