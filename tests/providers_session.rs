@@ -48,7 +48,10 @@ fn role_of(request: &ModelRequest) -> &'static str {
     }
 }
 
-fn policies() -> Arc<dyn Fn(&str) -> Arc<dyn Policy> + Send + Sync> {
+/// The scripted policy for a role.
+type Policies = Arc<dyn Fn(&str) -> Arc<dyn Policy> + Send + Sync>;
+
+fn policies() -> Policies {
     let spec =
         lucid::spec::load(Path::new("sessions/lumara.toml"), &lucid::env::catalog()).unwrap();
     let env = lucid::env::build(
