@@ -302,6 +302,17 @@ fn run_through(protocol: Protocol, faults: bool) {
     } else {
         assert_eq!(retries, 0);
     }
+    assert_eq!(report["retries"].as_u64().unwrap_or(0), retries as u64);
+    let reported = report["cost_usd"].as_f64().unwrap();
+    assert!(
+        (reported - costs).abs() < 1e-9,
+        "the report sums the turns' costs"
+    );
+    // 1,000 input and 100 output tokens a turn at $3 / $15 per million.
+    assert!(
+        (costs - turns as f64 * 0.0045).abs() < 1e-9,
+        "{costs} for {turns} turns"
+    );
 }
 
 #[test]
