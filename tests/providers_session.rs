@@ -376,3 +376,44 @@ fn an_unauthorized_key_ends_the_run_with_exit_3_and_one_sentence() {
         assert_eq!(server.requests().len(), 1, "a refusal is not retried");
     }
 }
+
+#[test]
+fn profiles_come_from_the_user_config_file_under_the_sessions() {
+    let server = FakeServer::start_blocking(brain(Protocol::OpenAi, false, None));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[models.mine]\nprovider = \"openai\"\nmodel = \"from-config\"\nbase_url = \"{}/v1\"\napi_key_env = \"{KEY_VAR}\"\n\n[models.offline]\nprovider = \"openai\"\nmodel = \"shadowed\"\n",
+            server.url
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_lucid"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("LUCID_CONFIG", &config)
+            .env(KEY_VAR, KEY)
+            .arg("--db")
+            .arg(dir.path().join("store"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // The session's own `offline` profile wins over the config's.
+    let offline = run(&["run", "sessions/lumara.toml", "--quiet"]);
+    assert!(matches!(offline.status.code(), Some(0 | 1)));
+    assert!(server.requests().is_empty(), "the session's profile won");
+    // A profile only the config file has is usable with --model.
+    let mine = run(&["run", "sessions/lumara.toml", "--quiet", "--model", "mine"]);
+    assert_eq!(mine.status.code(), offline.status.code(), "{}", String::from_utf8_lossy(&mine.stderr));
+    assert!(server.requests().iter().all(|r| r.body["model"] == "from-config"));
+    assert!(!server.requests().is_empty());
+    // A bad key in the config file is an error naming file, line and column.
+    std::fs::write(&config, "[models.mine]\nprovider = \"openai\"\nmodel = \"m\"\nbase = \"x\"\n").unwrap();
+    let bad = run(&["run", "sessions/lumara.toml", "--quiet"]);
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("{}:4:1:", config.display())), "{stderr}");
+}
