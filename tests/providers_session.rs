@@ -74,11 +74,18 @@ fn hash(text: &str) -> u64 {
 /// (chosen by the request's content) first fail with a 429, a 529, a 500 or a stream
 /// cut mid-answer, and succeed when retried.
 fn brain(protocol: Protocol, faults: bool, first: Option<Reply>) -> Responder {
+    brain_at(protocol, faults, first.map(|reply| (0, reply)))
+}
+
+/// [`brain`], answering request number `n` with a given reply instead.
+fn brain_at(protocol: Protocol, faults: bool, special: Option<(usize, Reply)>) -> Responder {
     let policy = policies();
     let seen: Arc<Mutex<HashSet<u64>>> = Arc::default();
     Arc::new(move |recorded: &Recorded, n| {
-        if let (0, Some(reply)) = (n, &first) {
-            return reply.clone();
+        if let Some((at, reply)) = &special {
+            if *at == n {
+                return reply.clone();
+            }
         }
         let request = match protocol {
             Protocol::Anthropic => anthropic_request(&recorded.body),
@@ -407,13 +414,108 @@ fn profiles_come_from_the_user_config_file_under_the_sessions() {
     assert!(server.requests().is_empty(), "the session's profile won");
     // A profile only the config file has is usable with --model.
     let mine = run(&["run", "sessions/lumara.toml", "--quiet", "--model", "mine"]);
-    assert_eq!(mine.status.code(), offline.status.code(), "{}", String::from_utf8_lossy(&mine.stderr));
-    assert!(server.requests().iter().all(|r| r.body["model"] == "from-config"));
+    assert_eq!(
+        mine.status.code(),
+        offline.status.code(),
+        "{}",
+        String::from_utf8_lossy(&mine.stderr)
+    );
+    assert!(server
+        .requests()
+        .iter()
+        .all(|r| r.body["model"] == "from-config"));
     assert!(!server.requests().is_empty());
     // A bad key in the config file is an error naming file, line and column.
-    std::fs::write(&config, "[models.mine]\nprovider = \"openai\"\nmodel = \"m\"\nbase = \"x\"\n").unwrap();
+    std::fs::write(
+        &config,
+        "[models.mine]\nprovider = \"openai\"\nmodel = \"m\"\nbase = \"x\"\n",
+    )
+    .unwrap();
     let bad = run(&["run", "sessions/lumara.toml", "--quiet"]);
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(bad.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains(&format!("{}:4:1:", config.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:4:1:", config.display())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_refused_specialist_ends_the_whole_run() {
+    // Request 0 is the commander's; request 1 is the first specialist's.
+    let denied = Reply::status(
+        403,
+        r#"{"error":{"type":"permission_error","message":"no access to this model"}}"#,
+    );
+    let server =
+        FakeServer::start_blocking(brain_at(Protocol::Anthropic, false, Some((1, denied))));
+    let dir = tempfile::tempdir().unwrap();
+    let spec = session_file(dir.path(), Protocol::Anthropic, &server.url);
+    let output = lucid(
+        dir.path(),
+        &["run", spec.to_str().unwrap(), "--model", "fake", "--quiet"],
+        Some(KEY),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.lines().last().unwrap().contains("403"), "{stderr}");
+}
+
+#[test]
+fn malformed_tool_arguments_go_back_to_the_model_as_a_tool_error() {
+    let broken = lucid::model::ModelResponse {
+        content: vec![ContentBlock::ToolUse {
+            id: "call_broken".into(),
+            name: "delegate".into(),
+            input: Value::String("{\"specialist\": \"detector\", \"subtask\": ".into()),
+        }],
+        stop: lucid::model::StopReason::ToolUse,
+        usage: Default::default(),
+    };
+    for protocol in [Protocol::Anthropic, Protocol::OpenAi] {
+        let events = match protocol {
+            Protocol::Anthropic => anthropic_events(&broken, 5),
+            Protocol::OpenAi => openai_chunks(&broken, 5),
+        };
+        let first = Reply::Stream {
+            pieces: events,
+            cut_after: None,
+        };
+        let server = FakeServer::start_blocking(brain(protocol, false, Some(first)));
+        let dir = tempfile::tempdir().unwrap();
+        let spec = session_file(dir.path(), protocol, &server.url);
+        let output = lucid(
+            dir.path(),
+            &["run", spec.to_str().unwrap(), "--model", "fake", "--quiet"],
+            Some(KEY),
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(matches!(output.status.code(), Some(0 | 1)), "{stderr}");
+        // The commander's next request answers the broken call with a tool error.
+        let second = server
+            .requests()
+            .into_iter()
+            .map(|r| match protocol {
+                Protocol::Anthropic => anthropic_request(&r.body),
+                Protocol::OpenAi => openai_request(&r.body),
+            })
+            .find(|r| role_of(r) == "commander" && r.messages.len() > 1)
+            .unwrap();
+        let answer = second.messages[2]
+            .content
+            .iter()
+            .find_map(|b| match b {
+                ContentBlock::ToolResult {
+                    tool_use_id,
+                    content,
+                    is_error,
+                } if tool_use_id == "call_broken" => Some((content.clone(), *is_error)),
+                _ => None,
+            })
+            .expect("the broken call is answered");
+        assert!(
+            answer.1 && answer.0.contains("not valid JSON"),
+            "{answer:?}"
+        );
+    }
 }
