@@ -21,6 +21,10 @@ use lucid::model::{collect, Message, ModelDelta, ModelRequest, Provider, ToolCho
 
 const URL_VAR: &str = "LUCID_REAL_OPENAI_URL";
 
+/// One test at a time: llama-cpp-python serves one request at a time and, unless told
+/// otherwise, cuts a stream short when another request arrives.
+static SERVER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The server's URL, or a visible skip notice.
 fn server(test: &str) -> Option<String> {
     match std::env::var(URL_VAR) {
@@ -66,6 +70,7 @@ async fn text_streams_in_pieces() {
     let Some(url) = server("text_streams_in_pieces") else {
         return;
     };
+    let _one_at_a_time = SERVER.lock().await;
     let deltas: Vec<ModelDelta> = provider(&url, true)
         .stream(request("Name three colours."))
         .map(|d| d.unwrap())
@@ -84,6 +89,7 @@ async fn a_forced_tool_call_streams_and_assembles() {
     let Some(url) = server("a_forced_tool_call_streams_and_assembles") else {
         return;
     };
+    let _one_at_a_time = SERVER.lock().await;
     let mut req = request("Survey site A.");
     req.tools = vec![ToolSpec {
         name: "survey_site".into(),
@@ -120,6 +126,7 @@ fn a_lumara_session_runs_on_a_real_model() {
     let Some(url) = server("a_lumara_session_runs_on_a_real_model") else {
         return;
     };
+    let _one_at_a_time = SERVER.blocking_lock();
     let base = std::fs::read_to_string("sessions/lumara.toml").unwrap();
     // A short session keeps a 135M model on 2 cores quick: one iteration, three model
     // turns (the commander delegates, the detector calls a tool and sees its result).
