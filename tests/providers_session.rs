@@ -37,7 +37,9 @@ impl Protocol {
 
 /// Which of Lumara's roles a request is for, from the agent's prompt.
 fn role_of(request: &ModelRequest) -> &'static str {
-    if request.system.contains("mission commander") {
+    if request.system.starts_with("You are an advisor") {
+        "advisor"
+    } else if request.system.contains("mission commander") {
         "commander"
     } else if request.system.contains("terrain detector") {
         "detector"
@@ -516,6 +518,51 @@ fn malformed_tool_arguments_go_back_to_the_model_as_a_tool_error() {
         assert!(
             answer.1 && answer.0.contains("not valid JSON"),
             "{answer:?}"
+        );
+    }
+}
+
+#[test]
+fn the_advisor_answers_over_the_network_from_a_compact_transcript() {
+    let server = FakeServer::start_blocking(brain(Protocol::OpenAi, false, None));
+    let dir = tempfile::tempdir().unwrap();
+    let spec = session_file(dir.path(), Protocol::OpenAi, &server.url);
+    let text = std::fs::read_to_string(&spec).unwrap().replace(
+        "[agents.navigator]\n",
+        "[agents.navigator]\nadvisor = \"offline\"\n",
+    );
+    std::fs::write(&spec, text).unwrap();
+    // Seed 3's first descent lands hard, so the navigator asks its advisor.
+    let spec = spec.to_str().unwrap();
+    let offline = lucid(dir.path(), &["run", spec, "--quiet", "--seed", "3"], None);
+    let output = lucid(
+        dir.path(),
+        &["run", spec, "--quiet", "--seed", "3", "--model", "fake"],
+        Some(KEY),
+    );
+    assert_eq!(
+        output.status.code(),
+        offline.status.code(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let asked: Vec<ModelRequest> = server
+        .requests()
+        .iter()
+        .map(|r| openai_request(&r.body))
+        .filter(|r| role_of(r) == "advisor")
+        .collect();
+    assert!(!asked.is_empty(), "the navigator consulted its advisor");
+    for request in &asked {
+        assert!(request.tools.is_empty(), "the advisor gets no tools");
+        let question = request.messages[0].text();
+        assert!(
+            question.contains("## Question") && question.contains("## Recent work"),
+            "{question}"
+        );
+        assert!(
+            question.len() < 6000,
+            "a compact view, not the whole transcript"
         );
     }
 }
