@@ -70,7 +70,9 @@ pub struct Call {
 }
 
 /// Runs a call with retries; yields the answer's deltas, a retry notice before each new
-/// attempt, or one error.
+/// attempt, or one error. The attempts run on a task of their own (so this must be
+/// called inside a tokio runtime); dropping the stream stops them at the next piece or
+/// wait.
 pub fn run<D>(
     call: Call,
     decoder: fn() -> D,

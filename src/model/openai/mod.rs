@@ -153,8 +153,15 @@ pub fn request_body(config: &OpenAiConfig, request: &ModelRequest) -> Value {
     let mut body = json!({
         "model": config.model,
         "messages": messages,
-        "max_tokens": request.max_tokens,
     });
+    // OpenAI's own service wants `max_completion_tokens` (its reasoning models reject
+    // `max_tokens`); the servers that mimic it (Ollama, llama.cpp, vLLM) know `max_tokens`.
+    let limit = if is_openai_itself(&config.base_url) {
+        "max_completion_tokens"
+    } else {
+        "max_tokens"
+    };
+    body[limit] = json!(request.max_tokens);
     if !request.tools.is_empty() {
         body["tools"] = request
             .tools
@@ -179,6 +186,10 @@ pub fn request_body(config: &OpenAiConfig, request: &ModelRequest) -> Value {
         body["stream_options"] = json!({"include_usage": true});
     }
     body
+}
+
+fn is_openai_itself(base_url: &str) -> bool {
+    base_url.trim_end_matches('/') == DEFAULT_BASE_URL
 }
 
 /// Tool arguments as the JSON string the protocol wants; text that never parsed is
@@ -372,6 +383,16 @@ mod tests {
         assert_eq!(body["messages"][3]["tool_call_id"], "c1");
         assert_eq!(body["tool_choice"], "required");
         assert_eq!(body["stream_options"]["include_usage"], true);
+        assert_eq!(body["max_completion_tokens"], 10, "OpenAI itself");
+        let local = OpenAiConfig {
+            base_url: "http://127.0.0.1:11434/v1".into(),
+            ..config
+        };
+        assert_eq!(
+            request_body(&local, &request)["max_tokens"],
+            10,
+            "a local server"
+        );
     }
 
     #[test]
