@@ -2,7 +2,7 @@
 //! offline, or an Anthropic / OpenAI-compatible client built from the model profile.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::RunError;
@@ -176,8 +176,14 @@ fn missing_key(profile_name: &str, var: &str) -> RunError {
     ))
 }
 
+/// One HTTP client for every network provider of the process, so agents share
+/// connection pools instead of each opening its own.
 fn http_client(profile_name: &str) -> Result<reqwest::Client, RunError> {
-    reqwest::Client::builder()
+    static SHARED: OnceLock<reqwest::Client> = OnceLock::new();
+    if let Some(client) = SHARED.get() {
+        return Ok(client.clone());
+    }
+    let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .user_agent(concat!("lucid/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -185,5 +191,6 @@ fn http_client(profile_name: &str) -> Result<reqwest::Client, RunError> {
             RunError::Config(format!(
                 "cannot set up the HTTP client for model profile `{profile_name}`: {err}"
             ))
-        })
+        })?;
+    Ok(SHARED.get_or_init(|| client).clone())
 }
