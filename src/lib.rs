@@ -11,13 +11,17 @@
 //! | [`model`] | the provider trait, request/response types, the scripted provider |
 //! | [`tool`] | the tool trait and registry |
 //! | [`env`] | built-in environments: tools, result facts, scripted policies |
-//! | [`outcome`] | rubric, check expressions, the grader |
-//! | [`run`] | agent loop, delegation, advisor, parallelism, budgets, the revise loop |
+//! | [`run`] | agent loop, delegation, advisor, parallelism, budgets |
+//! | [`outcome`] | the grader and the revise loop |
+//! | [`memory`] | memory records, versions, diffs, approval, Agent Skills export/import |
+//! | [`dream`] | digesting sessions, mining patterns, proposing playbooks |
 //! | [`cli`] | the `lucid` command line |
 
 pub mod cli;
+pub mod dream;
 pub mod env;
 pub mod event;
+pub mod memory;
 pub mod model;
 pub mod outcome;
 pub mod run;

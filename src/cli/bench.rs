@@ -9,13 +9,51 @@ use serde::Serialize;
 
 use super::exit;
 use super::run::prepare;
-use crate::event::{EventBus, NullSink, SessionId};
+use crate::event::{EventBus, EventSink, NullSink, SessionId};
 use crate::outcome::{run_session, SessionOrigin};
+use crate::run::Playbook;
 use crate::run::{CancelToken, TeamRun};
 use crate::spec::SessionSpec;
+use crate::store::Store;
+
+/// `lucid bench [FIGURE]`: one figure, or (without a subcommand) all the scale figures.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: Option<BenchCommand>,
+    /// With no subcommand: print one JSON document instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Orchestration overhead per agent step: a fleet of workers on the zero-latency
+    /// scripted model, unrecorded and recorded.
+    Overhead {
+        #[arg(long, default_value_t = 1000)]
+        workers: u64,
+        #[arg(long, default_value_t = 3)]
+        steps: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Event append throughput and replay time of one long session.
+    Store {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A dream over many recorded Lumara sessions.
+    Dream {
+        #[arg(long, default_value_t = 1000)]
+        sessions: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Learning from dreams: held-out pass rates without and with approved playbooks.
+    Learning(LearningArgs),
     /// Baseline pass rates of a session's team over many seeds (nothing is recorded).
     Lumara {
         /// The session file to run.
@@ -33,6 +71,26 @@ pub enum BenchCommand {
     },
 }
 
+/// Worlds, train seeds and held-out seeds of the learning benchmark.
+#[derive(Debug, clap::Args)]
+pub struct LearningArgs {
+    /// The session file whose team learns.
+    #[arg(long, default_value = "sessions/lumara.toml")]
+    pub spec: PathBuf,
+    /// Worlds to measure: `A..B` or a comma list.
+    #[arg(long, default_value = "1..5")]
+    pub worlds: String,
+    /// Seeds the baseline team is recorded on before the dream.
+    #[arg(long, default_value = "1..20")]
+    pub train: String,
+    /// Held-out seeds, run without and with the approved playbooks.
+    #[arg(long, default_value = "101..130")]
+    pub test: String,
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Pass rates of a team over seeds.
 #[derive(Debug, Clone, Serialize)]
 pub struct Calibration {
@@ -47,8 +105,33 @@ pub struct Calibration {
     pub wall_ms: u64,
 }
 
-pub async fn bench(command: BenchCommand) -> u8 {
+pub async fn bench(args: BenchArgs) -> u8 {
+    let Some(command) = args.command else {
+        return bench_all(args.json).await;
+    };
     match command {
+        BenchCommand::Overhead {
+            workers,
+            steps,
+            json,
+        } => {
+            let figures = match load("sessions/fleet.toml") {
+                Ok(fleet) => super::figures::overhead(&fleet, workers, steps).await,
+                Err(message) => Err(message),
+            };
+            report(figures, json, print_overhead)
+        }
+        BenchCommand::Store { events, json } => {
+            report(super::figures::store_throughput(events), json, print_store)
+        }
+        BenchCommand::Dream { sessions, json } => {
+            let figures = match load("sessions/lumara.toml") {
+                Ok(lumara) => super::figures::dream_scale(&lumara, sessions).await,
+                Err(message) => Err(message),
+            };
+            report(figures, json, print_dream)
+        }
+        BenchCommand::Learning(args) => bench_learning(args).await,
         BenchCommand::Lumara {
             spec,
             seeds,
@@ -83,8 +166,19 @@ pub async fn bench(command: BenchCommand) -> u8 {
     }
 }
 
-/// Runs the team once per seed, unrecorded, and sums up the outcomes.
+/// Runs the team once per seed, unrecorded and without playbooks.
 pub async fn calibrate(spec: &SessionSpec, seeds: &[u64]) -> Result<Calibration, String> {
+    run_seeds(spec, seeds, &[], None).await
+}
+
+/// Runs the team once per seed with the given playbooks, recording into `store` if
+/// one is given, and sums up the outcomes.
+pub async fn run_seeds(
+    spec: &SessionSpec,
+    seeds: &[u64],
+    playbooks: &[Playbook],
+    store: Option<&Store>,
+) -> Result<Calibration, String> {
     let started = std::time::Instant::now();
     let mut first_passes = 0u32;
     let mut final_passes = 0u32;
@@ -100,13 +194,17 @@ pub async fn calibrate(spec: &SessionSpec, seeds: &[u64]) -> Result<Calibration,
         seeded.environment.seed = seed;
         let env = crate::env::build(&seeded.environment, seed, seeded.environment.world)
             .map_err(|err| err.to_string())?;
-        let bus = Arc::new(EventBus::new(SessionId::generate(), Arc::new(NullSink)));
+        let sink: Arc<dyn EventSink> = match store {
+            Some(store) => Arc::new(store.clone()),
+            None => Arc::new(NullSink),
+        };
+        let bus = Arc::new(EventBus::new(SessionId::generate(), sink));
         let origin = SessionOrigin {
             spec_path: spec.path.display().to_string(),
             seed,
             world: seeded.environment.world,
         };
-        let team = TeamRun::new(Arc::new(seeded), env, bus, &[], CancelToken::new())
+        let team = TeamRun::new(Arc::new(seeded), env, bus, playbooks, CancelToken::new())
             .map_err(|err| err.to_string())?;
         let result = run_session(team, origin)
             .await
@@ -175,6 +273,183 @@ fn print_calibration(figures: &Calibration, json: bool) {
         "  wall time                {:>7.2} s",
         figures.wall_ms as f64 / 1000.0
     );
+}
+
+async fn bench_learning(args: LearningArgs) -> u8 {
+    let parsed = (|| {
+        Ok::<_, String>((
+            parse_seeds(&args.worlds).map_err(|e| format!("--worlds: {e}"))?,
+            parse_seeds(&args.train).map_err(|e| format!("--train: {e}"))?,
+            parse_seeds(&args.test).map_err(|e| format!("--test: {e}"))?,
+        ))
+    })();
+    let (worlds, train, test) = match parsed {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            eprintln!("lucid: {message}");
+            return exit::USAGE;
+        }
+    };
+    let spec = match prepare(&args.spec, None, None, None) {
+        Ok(spec) => spec,
+        Err(message) => {
+            eprintln!("lucid: {message}");
+            return exit::USAGE;
+        }
+    };
+    let mut figures = Vec::new();
+    for world in worlds {
+        eprintln!(
+            "world {world}: training on {} seeds, dreaming, measuring on {} held-out seeds…",
+            train.len(),
+            test.len()
+        );
+        match super::learning::learning(&spec, world, &train, &test).await {
+            Ok(f) => figures.push(f),
+            Err(message) => {
+                eprintln!("lucid: world {world}: {message}");
+                return exit::RUNTIME;
+            }
+        }
+    }
+    if args.json {
+        match serde_json::to_string_pretty(&figures) {
+            Ok(text) => println!("{text}"),
+            Err(err) => {
+                eprintln!("lucid: cannot encode the figures: {err}");
+                return exit::RUNTIME;
+            }
+        }
+    } else {
+        super::learning::print_learning(&figures);
+    }
+    exit::OK
+}
+
+fn load(path: &str) -> Result<SessionSpec, String> {
+    prepare(std::path::Path::new(path), None, None, None)
+}
+
+/// Prints figures as a table or JSON; a failure is one sentence and exit 3.
+fn report<T: Serialize>(figures: Result<T, String>, json: bool, print: fn(&T)) -> u8 {
+    match figures {
+        Ok(figures) if json => match serde_json::to_string_pretty(&figures) {
+            Ok(text) => {
+                println!("{text}");
+                exit::OK
+            }
+            Err(err) => {
+                eprintln!("lucid: cannot encode the figures: {err}");
+                exit::RUNTIME
+            }
+        },
+        Ok(figures) => {
+            print(&figures);
+            exit::OK
+        }
+        Err(message) => {
+            eprintln!("lucid: {message}");
+            exit::RUNTIME
+        }
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn print_overhead(f: &super::figures::Overhead) {
+    println!(
+        "orchestration overhead · {} workers × {} tool turns, scripted zero-latency model, max_parallel {}, {} cores",
+        f.workers, f.steps, f.max_parallel, cores()
+    );
+    println!(
+        "  per agent step, unrecorded   {:>8.1} µs   ({:.0} ms in all)",
+        f.us_per_step_unrecorded, f.wall_ms_unrecorded
+    );
+    println!(
+        "  per agent step, recorded     {:>8.1} µs   ({:.0} ms in all)",
+        f.us_per_step_recorded, f.wall_ms_recorded
+    );
+    if let Some(cpu) = f.cpu_us_per_step {
+        println!("  CPU per step, unrecorded     {cpu:>8.1} µs");
+    }
+    if let Some(peak) = f.peak_memory_mib {
+        println!("  peak memory (process)        {peak:>8.0} MiB");
+    }
+}
+
+fn print_store(f: &super::figures::StoreFigures) {
+    println!("event store · one session of {} events", f.events);
+    println!(
+        "  append                {:>12.0} events/s",
+        f.append_events_per_s
+    );
+    println!("  flush                 {:>12.1} ms", f.flush_ms);
+    println!(
+        "  replay (read back)    {:>12.1} ms  ({:.0} events/s)",
+        f.replay_ms, f.replay_events_per_s
+    );
+    println!("  fold into a report    {:>12.1} ms", f.fold_ms);
+}
+
+fn print_dream(f: &super::figures::DreamFigures) {
+    println!(
+        "dream at scale · {} Lumara sessions ({} events)",
+        f.sessions, f.events
+    );
+    println!("  recording the sessions  {:>9.0} ms", f.record_ms);
+    println!(
+        "  the dream               {:>9.0} ms  ({} proposals)",
+        f.dream_ms, f.proposals
+    );
+}
+
+/// Every scale figure, with defaults.
+async fn bench_all(json: bool) -> u8 {
+    let (fleet, lumara) = match (load("sessions/fleet.toml"), load("sessions/lumara.toml")) {
+        (Ok(fleet), Ok(lumara)) => (fleet, lumara),
+        (Err(message), _) | (_, Err(message)) => {
+            eprintln!("lucid: {message}");
+            return exit::USAGE;
+        }
+    };
+    eprintln!("measuring orchestration overhead…");
+    let overhead = super::figures::overhead(&fleet, 1000, 3).await;
+    eprintln!("measuring the event store (1,000,000 events)…");
+    let store = super::figures::store_throughput(1_000_000);
+    eprintln!("measuring a dream over 1,000 sessions…");
+    let dream = super::figures::dream_scale(&lumara, 1000).await;
+    let calibration = calibrate(&lumara, &(1..=30).collect::<Vec<_>>()).await;
+    let (overhead, store, dream, calibration) = match (overhead, store, dream, calibration) {
+        (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
+        (Err(m), ..) | (_, Err(m), ..) | (_, _, Err(m), _) | (.., Err(m)) => {
+            eprintln!("lucid: {m}");
+            return exit::RUNTIME;
+        }
+    };
+    if json {
+        let doc = serde_json::json!({
+            "cores": cores(),
+            "overhead": overhead,
+            "store": store,
+            "dream": dream,
+            "calibration": calibration,
+        });
+        match serde_json::to_string_pretty(&doc) {
+            Ok(text) => println!("{text}"),
+            Err(err) => {
+                eprintln!("lucid: cannot encode the figures: {err}");
+                return exit::RUNTIME;
+            }
+        }
+        return exit::OK;
+    }
+    print_overhead(&overhead);
+    print_store(&store);
+    print_dream(&dream);
+    print_calibration(&calibration, false);
+    exit::OK
 }
 
 /// `A..B` (inclusive) or `a,b,c`.

@@ -106,6 +106,13 @@ impl ProgressFormatter {
                 };
                 format!("{indent}{name} {status} after {turns} turns")
             }
+            EventKind::SessionResumed {
+                iteration,
+                lead_turns,
+                replayed_calls,
+            } => format!(
+                "resuming at iteration {iteration}: the lead's {lead_turns} completed turn(s) kept, {replayed_calls} environment call(s) replayed"
+            ),
             EventKind::RevisionStarted { iteration, .. } => {
                 format!("revising: iteration {iteration} gets the grader's feedback")
             }
@@ -127,6 +134,12 @@ impl ProgressFormatter {
             }
             EventKind::PlaybookApplied { title, agent_name, .. } => {
                 format!("  playbook applied to {agent_name}: {}", one_line(title, DETAIL_CHARS))
+            }
+            EventKind::PatternFound { summary, support } => {
+                format!("{indent}{name} pattern ({support}): {}", one_line(summary, 160))
+            }
+            EventKind::MemoryProposed { title, change, memory_id, .. } => {
+                format!("{indent}{name} proposed {change} {memory_id}: {}", one_line(title, 120))
             }
             EventKind::Retry { attempt, reason, delay_ms } => {
                 format!("{indent}{name} retry {attempt} in {delay_ms} ms: {}", one_line(reason, DETAIL_CHARS))

@@ -3,7 +3,11 @@
 //! or id involved. The binary (`main.rs`) only calls [`main`].
 
 mod bench;
+mod dream;
+mod figures;
 mod headless;
+pub mod learning;
+mod memory;
 mod run;
 mod sessions;
 
@@ -51,9 +55,15 @@ pub enum Command {
     /// List and inspect recorded sessions.
     #[command(subcommand)]
     Sessions(sessions::SessionsCommand),
-    /// Print figures: calibration of an environment's baseline team.
+    /// Review a team's history and propose playbooks for a person to approve.
+    Dream(dream::DreamArgs),
+    /// Inspect, approve, reject, edit, export and import memories.
     #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    Memory(memory::MemoryCommand),
+    /// Print figures: orchestration overhead, event store throughput, dreaming at scale,
+    /// calibration of a baseline team, learning from dreams. Without a subcommand: all
+    /// the scale figures.
+    Bench(bench::BenchArgs),
 }
 
 /// Parses the command line and runs the command.
@@ -89,6 +99,8 @@ async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         Some(Command::Run(args)) => run::run(cli.db, args).await,
         Some(Command::Sessions(command)) => sessions::sessions(cli.db, command),
+        Some(Command::Dream(args)) => dream::run(cli.db, args).await,
+        Some(Command::Memory(command)) => memory::memory(cli.db, command),
         Some(Command::Bench(command)) => bench::bench(command).await,
         None => {
             eprintln!(

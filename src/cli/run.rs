@@ -7,7 +7,8 @@ use clap::Args;
 
 use super::{exit, headless, open_store};
 use crate::event::{EventBus, EventSink, SessionId};
-use crate::outcome::{run_session, SessionOrigin};
+use crate::memory::MemoryBook;
+use crate::outcome::{resume_session, run_session, SessionOrigin};
 use crate::run::report::SessionReport;
 use crate::run::{CancelToken, RunError, TeamRun};
 use crate::spec::SessionSpec;
@@ -35,6 +36,84 @@ pub struct RunArgs {
     /// Print nothing on stderr but errors.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Continue an interrupted session (id or unique prefix) from its last completed
+    /// step, with the same mission and playbooks.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["seed", "world"])]
+    pub resume: Option<String>,
+}
+
+/// A recorded session to continue.
+struct Resume {
+    session: SessionId,
+    events: Vec<crate::event::Event>,
+    next_seq: u64,
+    playbooks: Vec<crate::run::Playbook>,
+}
+
+/// Finds an interrupted session of this team and what it needs to continue; points the
+/// spec at the session's mission.
+fn load_resume(
+    store: &crate::store::Store,
+    id: &str,
+    spec: &mut SessionSpec,
+) -> Result<Resume, (u8, String)> {
+    use crate::store::SessionStatus;
+    let usage = |message: String| (exit::USAGE, message);
+    let runtime = |err: crate::store::StoreError| (exit::RUNTIME, err.to_string());
+    let summary = store
+        .find_session(id)
+        .map_err(|err| usage(err.to_string()))?
+        .ok_or_else(|| usage(format!("no session `{id}`; see `lucid sessions list`")))?;
+    if summary.status != SessionStatus::Interrupted {
+        return Err(usage(format!(
+            "session {} is {}; only interrupted sessions can be resumed",
+            summary.id,
+            summary.status.as_str()
+        )));
+    }
+    if summary.team != spec.team {
+        return Err(usage(format!(
+            "session {} belongs to team `{}`, but {} describes team `{}`",
+            summary.id,
+            summary.team,
+            spec.path.display(),
+            spec.team
+        )));
+    }
+    spec.environment.seed = summary.seed;
+    spec.environment.world = summary.world;
+    let events = store.events(summary.id).map_err(runtime)?;
+    let next_seq = store.next_seq(summary.id).map_err(runtime)?;
+    let book = MemoryBook::new(store.clone());
+    let mut playbooks: Vec<crate::run::Playbook> = Vec::new();
+    for event in &events {
+        if let crate::event::EventKind::PlaybookApplied {
+            memory_id, version, ..
+        } = &event.kind
+        {
+            if playbooks.iter().any(|p| &p.id == memory_id) {
+                continue;
+            }
+            let playbook = memory_id
+                .parse()
+                .ok()
+                .and_then(|id| book.playbook_version(id, *version).transpose())
+                .transpose()
+                .map_err(|err| (exit::RUNTIME, err.to_string()))?
+                .ok_or_else(|| {
+                    usage(format!(
+                        "playbook {memory_id} v{version}, which the session applied, is gone"
+                    ))
+                })?;
+            playbooks.push(playbook);
+        }
+    }
+    Ok(Resume {
+        session: summary.id,
+        events,
+        next_seq,
+        playbooks,
+    })
 }
 
 /// Loads a session file (its model profiles merged over the user's config file's) and
@@ -62,12 +141,26 @@ pub fn prepare(
 }
 
 pub async fn run(db: Option<PathBuf>, args: RunArgs) -> u8 {
-    let spec = match prepare(&args.spec, args.model.as_deref(), args.seed, args.world) {
+    let mut spec = match prepare(&args.spec, args.model.as_deref(), args.seed, args.world) {
         Ok(spec) => spec,
         Err(message) => {
             eprintln!("lucid: {message}");
             return exit::USAGE;
         }
+    };
+    let store = match open_store(db) {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    let resume = match &args.resume {
+        Some(id) => match load_resume(&store, id, &mut spec) {
+            Ok(resume) => Some(resume),
+            Err((code, message)) => {
+                eprintln!("lucid: {message}");
+                return code;
+            }
+        },
+        None => None,
     };
     let env = match crate::env::build(
         &spec.environment,
@@ -80,13 +173,18 @@ pub async fn run(db: Option<PathBuf>, args: RunArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    let store = match open_store(db) {
-        Ok(store) => store,
-        Err(code) => return code,
-    };
-    let session = SessionId::generate();
     let sink: Arc<dyn EventSink> = Arc::new(store.clone());
-    let bus = Arc::new(EventBus::new(session, sink));
+    let (session, bus) = match &resume {
+        Some(resume) => (
+            resume.session,
+            EventBus::resuming(resume.session, sink, resume.next_seq),
+        ),
+        None => {
+            let session = SessionId::generate();
+            (session, EventBus::new(session, sink))
+        }
+    };
+    let bus = Arc::new(bus);
     let printer = (!args.quiet).then(|| headless::spawn_printer(bus.subscribe()));
     let cancel = CancelToken::new();
     let origin = SessionOrigin {
@@ -94,7 +192,24 @@ pub async fn run(db: Option<PathBuf>, args: RunArgs) -> u8 {
         seed: spec.environment.seed,
         world: spec.environment.world,
     };
-    let team = match TeamRun::new(Arc::new(spec), env, Arc::clone(&bus), &[], cancel.clone()) {
+    let playbooks = match &resume {
+        Some(resume) => resume.playbooks.clone(),
+        None => match MemoryBook::new(store.clone()).active_playbooks(&spec.team) {
+            Ok(playbooks) => playbooks,
+            Err(err) => {
+                eprintln!("lucid: cannot read the team's playbooks: {err}");
+                return exit::RUNTIME;
+            }
+        },
+    };
+    let spec = Arc::new(spec);
+    let team = match TeamRun::new(
+        Arc::clone(&spec),
+        env,
+        Arc::clone(&bus),
+        &playbooks,
+        cancel.clone(),
+    ) {
         Ok(team) => team,
         Err(err) => {
             eprintln!("lucid: {err}");
@@ -110,7 +225,10 @@ pub async fn run(db: Option<PathBuf>, args: RunArgs) -> u8 {
             }
         }
     });
-    let result = run_session(team, origin).await;
+    let result = match &resume {
+        Some(resume) => resume_session(team, &resume.events).await,
+        None => run_session(team, origin).await,
+    };
     interrupt.abort();
     drop(bus);
     if let Some(printer) = printer {
@@ -124,6 +242,9 @@ pub async fn run(db: Option<PathBuf>, args: RunArgs) -> u8 {
     };
     if let Err(err) = &result {
         eprintln!("lucid: the run failed: {err}");
+    }
+    if result.is_ok() {
+        dream_if_due(&store, &spec, args.quiet).await;
     }
     if args.json {
         match store.events(session) {
@@ -144,4 +265,39 @@ pub async fn run(db: Option<PathBuf>, args: RunArgs) -> u8 {
         }
     }
     code
+}
+
+/// `[dreaming] every_sessions = N`: dreams once N sessions of the team wait for one.
+/// Proposals still wait for a person; a failed dream is reported, not fatal.
+async fn dream_if_due(store: &crate::store::Store, spec: &SessionSpec, quiet: bool) {
+    let every = spec.dreaming.every_sessions;
+    if every == 0 {
+        return;
+    }
+    let waiting = match crate::dream::undreamt_sessions(store, &spec.team) {
+        Ok(sessions) => sessions.len() as u32,
+        Err(err) => {
+            eprintln!("lucid: cannot check whether a dream is due: {err}");
+            return;
+        }
+    };
+    if waiting < every {
+        return;
+    }
+    let dreamer = match super::dream::dreamer_for(spec) {
+        Ok(dreamer) => dreamer,
+        Err(message) => {
+            eprintln!("lucid: cannot dream: {message}");
+            return;
+        }
+    };
+    match crate::dream::dream(store, &spec.team, &dreamer, &crate::env::catalog()).await {
+        Ok(report) if !quiet => eprintln!(
+            "dreamed over {} session(s) (every_sessions = {every}): {} proposal(s) wait for review (lucid memory list --status proposed)",
+            report.run.sessions.len(),
+            report.proposals.len()
+        ),
+        Ok(_) => {}
+        Err(err) => eprintln!("lucid: the scheduled dream failed: {err}"),
+    }
 }

@@ -6,8 +6,10 @@
 //! tools' state and reports the result facts the rubric checks. Environments never see
 //! the store, events or playbooks except as text inside model requests.
 
+pub mod fleet;
 pub mod lumara;
 pub mod rules;
+pub mod workspace;
 
 use std::sync::Arc;
 
@@ -51,11 +53,14 @@ pub trait Episode: Send + Sync {
 pub fn catalog() -> EnvironmentCatalog {
     let mut catalog = EnvironmentCatalog::new();
     catalog.insert(lumara::KIND.to_string(), lumara::capabilities());
+    catalog.insert(fleet::KIND.to_string(), fleet::capabilities());
+    catalog.insert(workspace::KIND.to_string(), workspace::capabilities());
     catalog
 }
 
 /// Builds the environment a session asks for, with its seed and world overridden when
-/// the command line says so.
+/// the command line says so. Relative paths in the options (the workspace's `root`) are
+/// resolved against `spec.base_dir`, the session file's folder.
 pub fn build(
     spec: &EnvironmentSpec,
     seed: u64,
@@ -63,16 +68,37 @@ pub fn build(
 ) -> Result<Arc<dyn Environment>, EnvError> {
     match spec.kind.get_ref().as_str() {
         lumara::KIND => Ok(Arc::new(lumara::Lumara::new(&spec.options, seed, world)?)),
+        fleet::KIND => Ok(Arc::new(fleet::Fleet::new(&spec.options)?)),
+        workspace::KIND => Ok(Arc::new(workspace::Workspace::new(
+            &spec.options,
+            &spec.base_dir,
+        )?)),
         other => Err(EnvError::UnknownKind(other.to_string())),
     }
 }
 
+fn owned(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
 /// Convenience for environments' `capabilities()`.
 pub fn capabilities(tools: &[&str], facts: &[&str], roles: &[&str]) -> EnvironmentCapabilities {
-    let owned = |names: &[&str]| names.iter().map(|n| n.to_string()).collect();
     EnvironmentCapabilities {
         tools: owned(tools),
         facts: owned(facts),
         roles: owned(roles),
+        ..EnvironmentCapabilities::default()
     }
+}
+
+/// Adds the facts a dream may learn rules over: what agents observe before acting, and
+/// what records their choices.
+pub fn with_learning(
+    mut capabilities: EnvironmentCapabilities,
+    observations: &[&str],
+    choices: &[&str],
+) -> EnvironmentCapabilities {
+    capabilities.observations = owned(observations);
+    capabilities.choices = owned(choices);
+    capabilities
 }

@@ -21,91 +21,141 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// A session's id; sorts by creation time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SessionId(pub u128);
-
-impl SessionId {
-    /// A fresh id stamped with the current time.
-    pub fn generate() -> Self {
-        Self::at(now_ms())
-    }
-
-    /// A fresh id stamped with `ms`; ids made in the same millisecond still differ.
-    pub fn at(ms: u64) -> Self {
-        let random = random_u128() & ((1u128 << 80) - 1);
-        SessionId((u128::from(ms) << 80) | random)
-    }
-
-    pub fn to_bytes(self) -> [u8; 16] {
-        self.0.to_be_bytes()
-    }
-
-    pub fn from_bytes(bytes: [u8; 16]) -> Self {
-        SessionId(u128::from_be_bytes(bytes))
-    }
-
-    /// Milliseconds since the Unix epoch at which the id was made.
-    pub fn timestamp_ms(self) -> u64 {
-        (self.0 >> 80) as u64
-    }
-}
-
-impl fmt::Display for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut out = [0u8; 26];
-        for (i, slot) in out.iter_mut().enumerate() {
-            let shift = 5 * (25 - i);
-            *slot = CROCKFORD[((self.0 >> shift) & 0x1f) as usize];
-        }
-        // Every byte comes from the ASCII alphabet above.
-        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
-    }
-}
-
-/// Why a string is not a session id.
+/// Why a string is not an id.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("`{0}` is not a session id (26 characters of Crockford base32)")]
-pub struct ParseIdError(pub String);
+#[error("`{text}` is not a {kind} id (26 characters of Crockford base32)")]
+pub struct ParseIdError {
+    pub text: String,
+    pub kind: &'static str,
+}
 
-impl FromStr for SessionId {
-    type Err = ParseIdError;
+/// Defines a 128-bit, time-sortable id type (see the module docs).
+macro_rules! time_sorted_id {
+    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub u128);
 
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.len() != 26 {
-            return Err(ParseIdError(s.to_string()));
-        }
-        let mut value: u128 = 0;
-        for (i, c) in s.bytes().enumerate() {
-            let digit = match c.to_ascii_uppercase() {
-                b'O' => 0,
-                b'I' | b'L' => 1,
-                up => CROCKFORD
-                    .iter()
-                    .position(|&a| a == up)
-                    .ok_or_else(|| ParseIdError(s.to_string()))? as u128,
-            };
-            // The first character carries only 3 bits of a 128-bit value.
-            if i == 0 && digit > 7 {
-                return Err(ParseIdError(s.to_string()));
+        impl $name {
+            /// A fresh id stamped with the current time.
+            pub fn generate() -> Self {
+                Self::at(now_ms())
             }
-            value = (value << 5) | digit;
+
+            /// A fresh id stamped with `ms`; ids made in the same millisecond still differ,
+            /// and within a process each id sorts after the one made before it.
+            pub fn at(ms: u64) -> Self {
+                let random = random_u128() & ((1u128 << 80) - 1);
+                $name(monotonic((u128::from(ms) << 80) | random))
+            }
+
+            pub fn to_bytes(self) -> [u8; 16] {
+                self.0.to_be_bytes()
+            }
+
+            pub fn from_bytes(bytes: [u8; 16]) -> Self {
+                $name(u128::from_be_bytes(bytes))
+            }
+
+            /// Milliseconds since the Unix epoch at which the id was made.
+            pub fn timestamp_ms(self) -> u64 {
+                (self.0 >> 80) as u64
+            }
         }
-        Ok(SessionId(value))
-    }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&encode(self.0))
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ParseIdError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                decode(s).map($name).ok_or_else(|| ParseIdError {
+                    text: s.to_string(),
+                    kind: $kind,
+                })
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(deserializer)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
 }
 
-impl Serialize for SessionId {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
+time_sorted_id!(
+    /// A session's id; sorts by creation time.
+    SessionId,
+    "session"
+);
+time_sorted_id!(
+    /// A memory's id (a playbook, note or preference); sorts by creation time.
+    MemoryId,
+    "memory"
+);
+time_sorted_id!(
+    /// A dream run's id; sorts by creation time.
+    DreamId,
+    "dream"
+);
+
+/// `candidate`, or one more than the last id this process made in the same
+/// millisecond if that is larger, so ids made in one millisecond keep their creation
+/// order (the timestamp part never changes).
+fn monotonic(candidate: u128) -> u128 {
+    use std::sync::Mutex;
+    static LAST: Mutex<u128> = Mutex::new(0);
+    let mut last = LAST
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let same_ms = candidate >> 80 == *last >> 80;
+    let next = if same_ms && candidate <= *last && (*last + 1) >> 80 == candidate >> 80 {
+        *last + 1
+    } else {
+        candidate
+    };
+    *last = next;
+    next
 }
 
-impl<'de> Deserialize<'de> for SessionId {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+/// 26 characters of Crockford base32, most significant first.
+fn encode(value: u128) -> String {
+    (0..26)
+        .map(|i| CROCKFORD[((value >> (5 * (25 - i))) & 0x1f) as usize] as char)
+        .collect()
+}
+
+/// The inverse of [`encode`]; case-insensitive, reading `O` as 0 and `I`/`L` as 1.
+fn decode(s: &str) -> Option<u128> {
+    if s.len() != 26 {
+        return None;
     }
+    let mut value: u128 = 0;
+    for (i, c) in s.bytes().enumerate() {
+        let digit = match c.to_ascii_uppercase() {
+            b'O' => 0,
+            b'I' | b'L' => 1,
+            up => CROCKFORD.iter().position(|&a| a == up)? as u128,
+        };
+        // The first character carries only 3 bits of a 128-bit value.
+        if i == 0 && digit > 7 {
+            return None;
+        }
+        value = (value << 5) | digit;
+    }
+    Some(value)
 }
 
 /// An agent thread within one session: 1 is the first agent spawned (the lead).
@@ -157,10 +207,12 @@ mod tests {
     }
 
     #[test]
-    fn ids_made_in_one_millisecond_differ() {
+    fn ids_made_in_one_millisecond_differ_and_keep_their_order() {
         let a = SessionId::at(5);
         let b = SessionId::at(5);
         assert_ne!(a, b);
+        let ids: Vec<MemoryId> = (0..100).map(|_| MemoryId::at(7)).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]

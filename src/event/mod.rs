@@ -11,7 +11,7 @@ mod kind;
 mod sanitize;
 
 pub use bus::{EventBus, EventSink, NullSink, SinkError};
-pub use id::{now_ms, AgentId, ParseIdError, SessionId};
+pub use id::{now_ms, AgentId, DreamId, MemoryId, ParseIdError, SessionId};
 pub use kind::{AgentStatus, EventKind, Facts};
 pub use sanitize::{one_line, sanitize};
 

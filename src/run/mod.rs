@@ -13,16 +13,18 @@ mod orchestration;
 mod playbook;
 mod providers;
 pub mod report;
+mod resume;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
 pub use cancel::CancelToken;
 pub use playbook::{render_playbooks, Playbook};
-pub use providers::ProviderSet;
+pub use providers::{provider_for, ProviderSet};
+pub use resume::{resume_point, ResumePoint};
 
 use crate::env::Environment;
 use crate::event::{AgentId, AgentStatus, EventBus, EventKind, Facts};
@@ -82,6 +84,10 @@ pub struct TeamRun {
     parallel: Arc<Semaphore>,
     cancel: CancelToken,
     lead_id: AgentId,
+    /// Each agent's playbooks, announced when the session starts.
+    applied: Vec<(String, Playbook)>,
+    /// Whether the lead's spawn is already on record.
+    lead_spawned: AtomicBool,
 }
 
 impl TeamRun {
@@ -119,21 +125,44 @@ impl TeamRun {
             providers,
             prompts,
             cancel,
+            applied: Vec::new(),
+            lead_spawned: AtomicBool::new(false),
         };
-        for agent in team.spec.agents.values() {
-            for playbook in playbooks.iter().filter(|p| p.applies_to(&agent.name)) {
-                team.bus.emit(
-                    None,
-                    EventKind::PlaybookApplied {
-                        memory_id: playbook.id.clone(),
-                        version: playbook.version,
-                        title: playbook.title.clone(),
-                        agent_name: agent.name.clone(),
-                    },
-                );
-            }
+        let applied = team
+            .spec
+            .agents
+            .values()
+            .flat_map(|agent| {
+                playbooks
+                    .iter()
+                    .filter(|p| p.applies_to(&agent.name))
+                    .map(|p| (agent.name.clone(), p.clone()))
+            })
+            .collect();
+        Ok(Arc::new(TeamRun { applied, ..team }))
+    }
+
+    /// Records which playbooks steer which agent; called once, as the session starts.
+    pub fn announce_playbooks(&self) {
+        for (agent_name, playbook) in &self.applied {
+            self.bus.emit(
+                None,
+                EventKind::PlaybookApplied {
+                    memory_id: playbook.id.clone(),
+                    version: playbook.version,
+                    title: playbook.title.clone(),
+                    agent_name: agent_name.clone(),
+                },
+            );
         }
-        Ok(Arc::new(team))
+    }
+
+    /// Continues a recorded session: the lead and agent ids already on record are not
+    /// spawned again.
+    pub fn continue_after(&self, point: &ResumePoint) {
+        self.lead_spawned.store(true, Ordering::SeqCst);
+        self.next_agent
+            .store(point.next_agent.saturating_sub(1), Ordering::SeqCst);
     }
 
     pub fn bus(&self) -> &Arc<EventBus> {
@@ -171,12 +200,42 @@ impl TeamRun {
         lead_conversation: &mut Vec<Message>,
         lead_turns: &mut u32,
     ) -> Result<Attempt, RunError> {
+        self.attempt_from(iteration, lead_conversation, lead_turns, &[], None)
+            .await
+    }
+
+    /// [`TeamRun::attempt`], continuing a recorded iteration: `replay` are the
+    /// environment calls its completed steps made (run again, unrecorded, on the fresh
+    /// episode), and `finished` the lead's answer if it had already finished.
+    pub async fn attempt_from(
+        self: &Arc<Self>,
+        iteration: u32,
+        lead_conversation: &mut Vec<Message>,
+        lead_turns: &mut u32,
+        replay: &[(String, serde_json::Value)],
+        finished: Option<String>,
+    ) -> Result<Attempt, RunError> {
         if self.cancel.is_cancelled() {
             return Err(RunError::Cancelled);
         }
         let episode = self.env.episode();
+        if !replay.is_empty() {
+            let tools: crate::tool::ToolRegistry = episode.tools().into_iter().collect();
+            for (name, input) in replay {
+                if let Some(tool) = tools.get(name) {
+                    tool.call(input.clone()).await;
+                }
+            }
+        }
+        if let Some(output) = finished {
+            return Ok(Attempt {
+                output,
+                lead_status: AgentStatus::Done,
+                facts: episode.facts(),
+            });
+        }
         let lead = self.spec.lead().clone();
-        if iteration == 1 {
+        if !self.lead_spawned.swap(true, Ordering::SeqCst) {
             self.bus.emit(
                 Some(self.lead_id),
                 EventKind::AgentSpawned {

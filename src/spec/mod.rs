@@ -29,6 +29,12 @@ pub struct EnvironmentCapabilities {
     pub facts: Vec<String>,
     /// Roles the environment has scripted policies for.
     pub roles: Vec<String>,
+    /// Facts agents observe before they act (e.g. the terrain of a site): the
+    /// conditions a learned rule may name.
+    pub observations: Vec<String>,
+    /// Facts that record what the team chose (e.g. a burn margin): the parameters a
+    /// learned rule may set.
+    pub choices: Vec<String>,
 }
 
 /// Every environment kind lucid knows, with its capabilities.

@@ -345,11 +345,13 @@ pub fn validate_with(
         return Err(report.nowhere("`name` (the team) must not be empty"));
     }
 
+    let mut environment = file.environment;
+    environment.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     Ok(SessionSpec {
         path: path.to_path_buf(),
         team: file.name,
         task: file.task,
-        environment: file.environment,
+        environment,
         models,
         agents,
         lead,

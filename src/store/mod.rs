@@ -24,6 +24,7 @@
 mod error;
 mod events;
 mod open;
+mod records;
 mod sessions;
 mod summary;
 
@@ -51,14 +52,8 @@ struct Inner {
     db: sled::Db,
     sessions: sled::Tree,
     events: sled::Tree,
-    /// Memory records; their API arrives with the memory module.
-    #[allow(dead_code)]
     memories: sled::Tree,
-    /// Memory versions; their API arrives with the memory module.
-    #[allow(dead_code)]
     memory_versions: sled::Tree,
-    /// Dream runs; their API arrives with the dream module.
-    #[allow(dead_code)]
     dreams: sled::Tree,
     meta: sled::Tree,
     /// Summaries of the sessions this handle has appended events to.

@@ -145,6 +145,7 @@ pub fn catalog() -> EnvironmentCatalog {
                 "grader".into(),
                 "advisor".into(),
             ],
+            ..EnvironmentCapabilities::default()
         },
     );
     catalog

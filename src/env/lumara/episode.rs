@@ -24,7 +24,7 @@ use crate::tool::Tool;
 pub(super) const SURVIVABLE_SPEED_MPS: f64 = 5.0;
 
 /// Every fact an episode reports, in a stable order.
-pub(super) const FACT_NAMES: [&str; 18] = [
+pub(super) const FACT_NAMES: [&str; 19] = [
     "landed",
     "site",
     "terrain",
@@ -40,6 +40,7 @@ pub(super) const FACT_NAMES: [&str; 18] = [
     "throttle",
     "altimeter_at_contact_m",
     "site_verified",
+    "survey",
     "low_pass_surveys",
     "survey_fuel_kg",
     "committed",
@@ -164,6 +165,7 @@ impl Shared {
             put("throttle", json!(0.0));
             put("altimeter_at_contact_m", json!(0.0));
             put("site_verified", json!(false));
+            put("survey", json!(""));
             return facts;
         };
         let site = self.mission.sites.get(landing.site);
@@ -202,9 +204,11 @@ impl Shared {
             "altimeter_at_contact_m",
             json!(round_to(outcome.altimeter_at_contact_m, 0.1)),
         );
+        let verified = state.low_passed.contains(&landing.site);
+        put("site_verified", json!(verified));
         put(
-            "site_verified",
-            json!(state.low_passed.contains(&landing.site)),
+            "survey",
+            json!(if verified { "low_pass" } else { "orbital" }),
         );
         facts
     }

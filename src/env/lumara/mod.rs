@@ -65,9 +65,15 @@ pub const TOOLS: [&str; 4] = [
 /// Roles Lumara ships scripted policies for.
 pub const ROLES: [&str; 5] = ["commander", "detector", "navigator", "advisor", "grader"];
 
-/// What Lumara offers a session file: tools, result facts, roles.
+/// What Lumara offers a session file: tools, result facts, roles, and for dreams the
+/// facts agents observe before acting (a site's name and terrain) and the facts that
+/// record their choices (burn margin, throttle, how the site was surveyed).
 pub fn capabilities() -> EnvironmentCapabilities {
-    crate::env::capabilities(&TOOLS, &FACT_NAMES, &ROLES)
+    crate::env::with_learning(
+        crate::env::capabilities(&TOOLS, &FACT_NAMES, &ROLES),
+        &["terrain", "site"],
+        &["burn_margin_m", "throttle", "survey"],
+    )
 }
 
 /// The Lumara environment for one world and seed.

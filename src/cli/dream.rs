@@ -1,0 +1,217 @@
+//! `lucid dream`: review a team's history and propose memories, once or on a schedule.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{exit, open_store};
+use crate::dream::{dream, undreamt_sessions, DreamReport, Dreamer, DREAM_ENVIRONMENT};
+use crate::event::one_line;
+use crate::store::Store;
+
+#[derive(Debug, Args)]
+pub struct DreamArgs {
+    /// The team to dream for (default: every team with sessions no dream has read).
+    #[arg(long)]
+    pub team: Option<String>,
+    /// A session file: its team, and its `[dreaming] model` as the dreamer.
+    #[arg(long, value_name = "FILE")]
+    pub spec: Option<PathBuf>,
+    /// Print one JSON document describing the dream(s) on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep dreaming every DURATION (e.g. 30s, 10m, 2h) until stopped with Ctrl-C.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub every: Option<Duration>,
+}
+
+/// `90s`, `10m`, `2h`, `1d`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 30s, 10m or 2h"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("`{text}`: use s, m, h or d")),
+    };
+    if seconds == 0 {
+        return Err("the duration must be more than zero".into());
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+pub async fn run(db: Option<PathBuf>, args: DreamArgs) -> u8 {
+    let (team_from_spec, dreamer) = match &args.spec {
+        Some(path) => match super::run::prepare(path, None, None, None) {
+            Ok(spec) => match dreamer_for(&spec) {
+                Ok(dreamer) => (Some(spec.team.clone()), dreamer),
+                Err(message) => {
+                    eprintln!("lucid: {message}");
+                    return exit::USAGE;
+                }
+            },
+            Err(message) => {
+                eprintln!("lucid: {message}");
+                return exit::USAGE;
+            }
+        },
+        None => (None, Dreamer::Offline),
+    };
+    let team = args.team.clone().or(team_from_spec);
+    let store = match open_store(db) {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    let Some(every) = args.every else {
+        return dream_once(&store, team.as_deref(), &dreamer, args.json).await;
+    };
+    eprintln!("dreaming every {}s; Ctrl-C stops", every.as_secs());
+    loop {
+        let code = dream_once(&store, team.as_deref(), &dreamer, args.json).await;
+        if code != exit::OK {
+            return code;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("stopped");
+                return exit::OK;
+            }
+        }
+    }
+}
+
+/// The dreamer a session file asks for: offline for scripted profiles.
+pub fn dreamer_for(spec: &crate::spec::SessionSpec) -> Result<Dreamer, String> {
+    let Some(profile) = spec.models.get(&spec.dreaming.model) else {
+        return Err(format!("no model profile `{}`", spec.dreaming.model));
+    };
+    if profile.provider == crate::spec::ProviderKind::Scripted {
+        return Ok(Dreamer::Offline);
+    }
+    let env = crate::env::build(
+        &spec.environment,
+        spec.environment.seed,
+        spec.environment.world,
+    )
+    .map_err(|err| err.to_string())?;
+    crate::run::provider_for(&spec.dreaming.model, profile, "dreamer", env.as_ref())
+        .map(Dreamer::Model)
+        .map_err(|err| err.to_string())
+}
+
+/// Teams with sessions no dream has read yet.
+fn teams_to_dream(store: &Store) -> Result<Vec<String>, String> {
+    let mut teams: Vec<String> = store
+        .sessions()
+        .map_err(|err| err.to_string())?
+        .into_iter()
+        .filter(|s| s.environment != DREAM_ENVIRONMENT)
+        .map(|s| s.team)
+        .collect();
+    teams.sort();
+    teams.dedup();
+    let mut out = Vec::new();
+    for team in teams {
+        if !undreamt_sessions(store, &team)
+            .map_err(|e| e.to_string())?
+            .is_empty()
+        {
+            out.push(team);
+        }
+    }
+    Ok(out)
+}
+
+async fn dream_once(store: &Store, team: Option<&str>, dreamer: &Dreamer, json: bool) -> u8 {
+    let teams = match team {
+        Some(team) => vec![team.to_string()],
+        None => match teams_to_dream(store) {
+            Ok(teams) => teams,
+            Err(message) => {
+                eprintln!("lucid: {message}");
+                return exit::RUNTIME;
+            }
+        },
+    };
+    if teams.is_empty() && !json {
+        println!("No team has sessions that no dream has read; nothing to dream about.");
+        return exit::OK;
+    }
+    let mut reports = Vec::new();
+    for team in &teams {
+        match dream(store, team, dreamer, &crate::env::catalog()).await {
+            Ok(report) => {
+                if !json {
+                    print_report(&report);
+                }
+                reports.push(report);
+            }
+            Err(err) => {
+                eprintln!("lucid: dreaming for team {team} failed: {err}");
+                return exit::RUNTIME;
+            }
+        }
+    }
+    if json {
+        match serde_json::to_string_pretty(&reports) {
+            Ok(text) => println!("{text}"),
+            Err(err) => {
+                eprintln!("lucid: cannot encode the report: {err}");
+                return exit::RUNTIME;
+            }
+        }
+    }
+    exit::OK
+}
+
+fn print_report(report: &DreamReport) {
+    let run = &report.run;
+    println!(
+        "dream {} · team {} · {} session(s) read · {} pattern(s) · recorded as session {}",
+        run.id,
+        run.team,
+        run.sessions.len(),
+        run.patterns,
+        run.session
+    );
+    if report.proposals.is_empty() {
+        println!("  nothing new to propose");
+        return;
+    }
+    for memory in &report.proposals {
+        println!(
+            "  proposed {} {} v{} [{}] {}",
+            memory.kind.as_str(),
+            memory.id,
+            memory.version,
+            memory.scope(),
+            one_line(&memory.title, 90)
+        );
+    }
+    println!("Review with `lucid memory list --status proposed`, then `lucid memory approve ID…`.");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
+}

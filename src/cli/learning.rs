@@ -1,0 +1,131 @@
+//! `lucid bench learning`: does dreaming make the team better on missions it has not
+//! seen? In a fresh store per world: run the baseline team on training seeds, dream,
+//! approve every proposal, then run held-out seeds without and with the approved
+//! playbooks, and compare.
+
+use serde::Serialize;
+
+use super::bench::{run_seeds, Calibration};
+use crate::dream::{dream, Dreamer};
+use crate::memory::{Author, MemoryBook, MemoryStatus};
+use crate::spec::SessionSpec;
+use crate::store::Store;
+
+/// One world's before/after figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct LearningFigures {
+    pub world: u64,
+    pub train: Calibration,
+    pub proposals: usize,
+    pub playbooks: Vec<String>,
+    pub held_out_baseline: Calibration,
+    pub held_out_with_playbooks: Calibration,
+}
+
+impl LearningFigures {
+    /// Whether the goal is met: the first-attempt pass rate at least doubles or rises
+    /// by 30 points or more, and mean iterations fall.
+    pub fn meets_goal(&self) -> bool {
+        let (before, after) = (&self.held_out_baseline, &self.held_out_with_playbooks);
+        let rises = after.first_attempt_pass_rate >= 2.0 * before.first_attempt_pass_rate
+            || after.first_attempt_pass_rate - before.first_attempt_pass_rate >= 0.30;
+        rises && after.mean_iterations < before.mean_iterations
+    }
+}
+
+/// Learns on `train` seeds of one world and measures on `test` seeds.
+pub async fn learning(
+    spec: &SessionSpec,
+    world: u64,
+    train: &[u64],
+    test: &[u64],
+) -> Result<LearningFigures, String> {
+    let mut spec = spec.clone();
+    spec.environment.world = world;
+    let dir = std::env::temp_dir().join(format!(
+        "lucid-bench-learning-{}-{world}-{}",
+        std::process::id(),
+        crate::event::now_ms()
+    ));
+    let result = learn_in(&spec, world, train, test, &dir).await;
+    // The store is scratch space; failing to delete it loses nothing.
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn learn_in(
+    spec: &SessionSpec,
+    world: u64,
+    train: &[u64],
+    test: &[u64],
+    dir: &std::path::Path,
+) -> Result<LearningFigures, String> {
+    let store = Store::open(dir).map_err(|e| e.to_string())?;
+    let train_figures = run_seeds(spec, train, &[], Some(&store)).await?;
+    let report = dream(
+        &store,
+        &spec.team,
+        &Dreamer::Offline,
+        &crate::env::catalog(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let book = MemoryBook::new(store.clone());
+    let proposed: Vec<_> = book
+        .list()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|m| m.team == spec.team && m.status == MemoryStatus::Proposed)
+        .collect();
+    for memory in &proposed {
+        book.approve(
+            memory.id,
+            Author::Person {
+                name: "bench".into(),
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    let playbooks = book
+        .active_playbooks(&spec.team)
+        .map_err(|e| e.to_string())?;
+    let baseline = run_seeds(spec, test, &[], None).await?;
+    let with_playbooks = run_seeds(spec, test, &playbooks, None).await?;
+    Ok(LearningFigures {
+        world,
+        train: train_figures,
+        proposals: report.proposals.len(),
+        playbooks: playbooks.iter().map(|p| p.title.clone()).collect(),
+        held_out_baseline: baseline,
+        held_out_with_playbooks: with_playbooks,
+    })
+}
+
+pub fn print_learning(figures: &[LearningFigures]) {
+    println!("learning from dreams: train, dream, approve all, then held-out seeds without → with playbooks");
+    println!(
+        "{:>5}  {:>9}  {:>15}  {:>15}  {:>13}  goal",
+        "world", "proposals", "first attempt", "final", "mean iters"
+    );
+    for f in figures {
+        let (b, a) = (&f.held_out_baseline, &f.held_out_with_playbooks);
+        println!(
+            "{:>5}  {:>9}  {:>6.0}% → {:>4.0}%  {:>6.0}% → {:>4.0}%  {:>5.2} → {:>4.2}  {}",
+            f.world,
+            f.proposals,
+            b.first_attempt_pass_rate * 100.0,
+            a.first_attempt_pass_rate * 100.0,
+            b.final_pass_rate * 100.0,
+            a.final_pass_rate * 100.0,
+            b.mean_iterations,
+            a.mean_iterations,
+            if f.meets_goal() { "met" } else { "NOT met" }
+        );
+    }
+    for f in figures {
+        println!("world {} playbooks:", f.world);
+        for title in &f.playbooks {
+            println!("  - {title}");
+        }
+    }
+}

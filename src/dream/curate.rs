@@ -1,0 +1,174 @@
+//! Curation: deciding what a dream's drafts become, given the memories the team
+//! already has. A claim already on record is not proposed again; a changed claim
+//! becomes a new version (of a pending proposal) or an update proposal (of an approved
+//! memory); a person's rejection stands; an approved rule the new sessions contradict
+//! is proposed for retirement.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::digest::SessionDigest;
+use super::synth::Draft;
+use crate::env::rules::{Directive, Rule};
+use crate::event::MemoryId;
+use crate::memory::{Change, Citation, Memory, MemoryStatus};
+
+/// Share of contradicting attempts that makes an approved rule a retirement candidate.
+const CONTRADICTION_RATE: f64 = 0.6;
+/// Fewest contradicting attempts before retirement is proposed.
+const MIN_CONTRADICTIONS: u32 = 3;
+
+/// What curation decided for one draft.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// A new proposal.
+    Propose(Draft),
+    /// A new version of a pending proposal.
+    Revise { id: MemoryId, draft: Draft },
+    /// A proposal to replace an approved memory's content.
+    ProposeUpdate { target: MemoryId, draft: Draft },
+    /// A proposal to retire an approved memory.
+    ProposeRetire {
+        target: MemoryId,
+        title: String,
+        body: String,
+        citations: Vec<Citation>,
+    },
+}
+
+fn same_claim(memory: &Memory, draft: &Draft) -> bool {
+    memory.title == draft.title && memory.rules == draft.rules && memory.agent == draft.agent
+}
+
+/// Decides each draft's fate, and proposes retirements of contradicted rules.
+pub fn curate(
+    drafts: Vec<Draft>,
+    memories: &[Memory],
+    new_sessions: &[&SessionDigest],
+) -> Vec<Action> {
+    let by_key = |key: &str, change_target: Option<MemoryId>| -> Vec<&Memory> {
+        memories
+            .iter()
+            .filter(|m| m.key.as_deref() == Some(key))
+            .filter(|m| match change_target {
+                None => m.change == Change::New,
+                Some(target) => {
+                    m.change == Change::Update { target } || m.change == Change::Retire { target }
+                }
+            })
+            .collect()
+    };
+    let mut actions = Vec::new();
+    for draft in drafts {
+        let Some(base) = by_key(&draft.key, None).into_iter().next_back() else {
+            actions.push(Action::Propose(draft));
+            continue;
+        };
+        match base.status {
+            MemoryStatus::Proposed if !same_claim(base, &draft) => {
+                actions.push(Action::Revise { id: base.id, draft })
+            }
+            MemoryStatus::Approved if !same_claim(base, &draft) => {
+                let pending = by_key(&draft.key, Some(base.id))
+                    .into_iter()
+                    .rfind(|m| m.status == MemoryStatus::Proposed);
+                match pending {
+                    Some(update) if same_claim(update, &draft) => {}
+                    Some(update) => actions.push(Action::Revise {
+                        id: update.id,
+                        draft,
+                    }),
+                    None => actions.push(Action::ProposeUpdate {
+                        target: base.id,
+                        draft,
+                    }),
+                }
+            }
+            // Already on record, or a person said no: nothing new to propose.
+            _ => {}
+        }
+    }
+    let updated: Vec<MemoryId> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::ProposeUpdate { target, .. } => Some(*target),
+            _ => None,
+        })
+        .collect();
+    for memory in memories
+        .iter()
+        .filter(|m| m.is_active() && !updated.contains(&m.id))
+    {
+        let pending_retirement = memories.iter().any(|m| {
+            m.status == MemoryStatus::Proposed && m.change == Change::Retire { target: memory.id }
+        });
+        if pending_retirement {
+            continue;
+        }
+        if let Some(action) = contradiction(memory, new_sessions) {
+            actions.push(action);
+        }
+    }
+    actions
+}
+
+/// Whether a rule's directive was followed by a fact value.
+fn followed(rule: &Rule, facts: &BTreeMap<String, Value>) -> Option<bool> {
+    let (parameter, _) = rule.then.iter().find(|(k, _)| k.as_str() != "avoid")?;
+    let value = facts.get(parameter)?;
+    Some(match rule.number(parameter) {
+        Some(Directive::AtLeast(min)) => value.as_f64()? >= min,
+        Some(Directive::AtMost(max)) => value.as_f64()? <= max,
+        Some(Directive::Set(x)) => value.as_f64().is_some_and(|v| (v - x).abs() < 1e-9),
+        None => Some(value) == rule.then.get(parameter),
+    })
+}
+
+/// A retirement proposal when sessions that applied the memory, met its condition and
+/// followed its rule still failed its criterion most of the time.
+fn contradiction(memory: &Memory, sessions: &[&SessionDigest]) -> Option<Action> {
+    let criterion = memory.key.as_deref()?.split('|').nth(1)?.to_string();
+    let id = memory.id.to_string();
+    let mut failed = 0u32;
+    let mut total = 0u32;
+    let mut cited = Vec::new();
+    for session in sessions.iter().filter(|s| s.playbooks.contains(&id)) {
+        for iteration in &session.iterations {
+            let Some(passed) = iteration.criteria.get(&criterion) else {
+                continue;
+            };
+            let applies = memory.rules.iter().any(|rule| {
+                rule.applies(&iteration.facts) && followed(rule, &iteration.facts) == Some(true)
+            });
+            if !applies {
+                continue;
+            }
+            total += 1;
+            if !passed {
+                failed += 1;
+                cited.push(Citation {
+                    session: session.session,
+                    events: vec![iteration.graded_at_seq],
+                    summary: format!(
+                        "iteration {}: {criterion} failed although the rule was followed",
+                        iteration.iteration
+                    ),
+                });
+            }
+        }
+    }
+    if failed < MIN_CONTRADICTIONS
+        || f64::from(failed) / f64::from(total.max(1)) < CONTRADICTION_RATE
+    {
+        return None;
+    }
+    Some(Action::ProposeRetire {
+        target: memory.id,
+        title: format!("Retire \"{}\"", memory.title),
+        body: format!(
+            "Sessions that applied this playbook and followed its rule still failed `{criterion}` in {failed} of {total} attempts, so the rule does not hold. Retire it.\n"
+        ),
+        citations: cited,
+    })
+}

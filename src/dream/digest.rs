@@ -1,0 +1,257 @@
+//! Digests: each recorded session boiled down to what a dream mines — its outcome,
+//! every iteration's facts and verdicts, what changed between a failing and a passing
+//! iteration, tool errors and tool-call sequences.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::event::{AgentId, Event, EventKind, Facts, SessionId};
+
+/// One tool call as a digest keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolUse {
+    pub agent: String,
+    pub tool: String,
+    pub is_error: bool,
+}
+
+/// One graded iteration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IterationDigest {
+    pub iteration: u32,
+    pub passed: bool,
+    /// Criterion id → passed.
+    pub criteria: BTreeMap<String, bool>,
+    /// Criterion id → what the grader said must change (failed criteria only).
+    pub fixes: BTreeMap<String, String>,
+    pub facts: Facts,
+    pub tools: Vec<ToolUse>,
+    /// Sequence number of the `GradingFinished` event, for citations.
+    pub graded_at_seq: u64,
+}
+
+impl IterationDigest {
+    pub fn tool_errors(&self) -> usize {
+        self.tools.iter().filter(|t| t.is_error).count()
+    }
+
+    /// Each agent's tool calls in order, consecutive repeats folded (`simulate×2`).
+    pub fn sequence_of(&self, agent: &str) -> Vec<String> {
+        let mut out: Vec<(String, u32)> = Vec::new();
+        for tool in self.tools.iter().filter(|t| t.agent == agent) {
+            match out.last_mut() {
+                Some((name, n)) if *name == tool.tool => *n += 1,
+                _ => out.push((tool.tool.clone(), 1)),
+            }
+        }
+        out.into_iter()
+            .map(|(name, n)| if n > 1 { format!("{name}×{n}") } else { name })
+            .collect()
+    }
+}
+
+/// A whole session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionDigest {
+    pub session: SessionId,
+    pub team: String,
+    pub environment: String,
+    pub passed: bool,
+    pub iterations: Vec<IterationDigest>,
+    /// Memory ids of the playbooks applied to the run.
+    pub playbooks: BTreeSet<String>,
+    /// For each agent name, the fact names that appear as `name=` in its tool results
+    /// or as keys of its tool inputs: which agent's work a fact records.
+    pub mentions: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// A fact that differs between a failing iteration and the next, which passed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub criterion: String,
+    pub fact: String,
+    pub before: serde_json::Value,
+    pub after: serde_json::Value,
+}
+
+impl SessionDigest {
+    /// Folds a session's events. `fact_names` lists the facts whose mentions to track.
+    pub fn from_events(events: &[Event], fact_names: &[String]) -> Option<SessionDigest> {
+        let first = events.first()?;
+        let mut digest = SessionDigest {
+            session: first.session,
+            team: String::new(),
+            environment: String::new(),
+            passed: false,
+            iterations: Vec::new(),
+            playbooks: BTreeSet::new(),
+            mentions: BTreeMap::new(),
+        };
+        let mut names: BTreeMap<AgentId, String> = BTreeMap::new();
+        let mut current = IterationDigest {
+            iteration: 1,
+            passed: false,
+            criteria: BTreeMap::new(),
+            fixes: BTreeMap::new(),
+            facts: Facts::new(),
+            tools: Vec::new(),
+            graded_at_seq: 0,
+        };
+        let mut finished = false;
+        for event in events {
+            let agent = event
+                .agent
+                .and_then(|id| names.get(&id).cloned())
+                .unwrap_or_default();
+            match &event.kind {
+                EventKind::SessionStarted {
+                    team, environment, ..
+                } => {
+                    digest.team = team.clone();
+                    digest.environment = environment.clone();
+                }
+                EventKind::AgentSpawned { name, .. } => {
+                    if let Some(id) = event.agent {
+                        names.insert(id, name.clone());
+                    }
+                }
+                EventKind::PlaybookApplied { memory_id, .. } => {
+                    digest.playbooks.insert(memory_id.clone());
+                }
+                EventKind::RevisionStarted { iteration, .. } => current.iteration = *iteration,
+                EventKind::ToolCalled { input, .. } => {
+                    if let Some(keys) = input.as_object() {
+                        for key in keys.keys().filter(|k| fact_names.contains(k)) {
+                            digest
+                                .mentions
+                                .entry(agent.clone())
+                                .or_default()
+                                .insert(key.clone());
+                        }
+                    }
+                }
+                EventKind::ToolReturned {
+                    tool,
+                    output,
+                    is_error,
+                    ..
+                } => {
+                    current.tools.push(ToolUse {
+                        agent: agent.clone(),
+                        tool: tool.clone(),
+                        is_error: *is_error,
+                    });
+                    for fact in fact_names {
+                        if output.contains(&format!("{fact}=")) {
+                            digest
+                                .mentions
+                                .entry(agent.clone())
+                                .or_default()
+                                .insert(fact.clone());
+                        }
+                    }
+                }
+                EventKind::CriterionJudged {
+                    criterion,
+                    passed,
+                    fix,
+                    ..
+                } => {
+                    current.criteria.insert(criterion.clone(), *passed);
+                    if !passed {
+                        current.fixes.insert(criterion.clone(), fix.clone());
+                    }
+                }
+                EventKind::GradingFinished {
+                    iteration,
+                    passed,
+                    facts,
+                } => {
+                    current.iteration = *iteration;
+                    current.passed = *passed;
+                    current.facts = facts.clone();
+                    current.graded_at_seq = event.seq;
+                    let next = IterationDigest {
+                        iteration: iteration + 1,
+                        passed: false,
+                        criteria: BTreeMap::new(),
+                        fixes: BTreeMap::new(),
+                        facts: Facts::new(),
+                        tools: Vec::new(),
+                        graded_at_seq: 0,
+                    };
+                    digest
+                        .iterations
+                        .push(std::mem::replace(&mut current, next));
+                }
+                EventKind::SessionFinished { passed, error, .. } => {
+                    finished = error.is_none();
+                    digest.passed = *passed;
+                }
+                _ => {}
+            }
+        }
+        (finished && !digest.iterations.is_empty()).then_some(digest)
+    }
+
+    /// What changed between each failing iteration and the next when a criterion went
+    /// from failed to passed, over the given facts.
+    pub fn fixes_that_worked(&self, facts: &[String]) -> Vec<Change> {
+        let mut changes = Vec::new();
+        for pair in self.iterations.windows(2) {
+            let (before, after) = (&pair[0], &pair[1]);
+            for (criterion, passed) in &after.criteria {
+                if !passed || before.criteria.get(criterion) != Some(&false) {
+                    continue;
+                }
+                for fact in facts {
+                    let (a, b) = (before.facts.get(fact), after.facts.get(fact));
+                    if let (Some(a), Some(b)) = (a, b) {
+                        if a != b {
+                            changes.push(Change {
+                                criterion: criterion.clone(),
+                                fact: fact.clone(),
+                                before: a.clone(),
+                                after: b.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        changes
+    }
+
+    /// A few lines a person (or a model dreamer) can read.
+    pub fn summary(&self) -> String {
+        let mut out = format!(
+            "session {} ({}): {} after {} iteration(s)",
+            self.session,
+            self.environment,
+            if self.passed { "passed" } else { "failed" },
+            self.iterations.len()
+        );
+        for it in &self.iterations {
+            let failed: Vec<&str> = it
+                .criteria
+                .iter()
+                .filter(|(_, p)| !**p)
+                .map(|(c, _)| c.as_str())
+                .collect();
+            let facts: Vec<String> = it.facts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            out.push_str(&format!(
+                "\n  iteration {}: {}; tool errors {}; facts {}",
+                it.iteration,
+                if failed.is_empty() {
+                    "passed".to_string()
+                } else {
+                    format!("failed {}", failed.join(", "))
+                },
+                it.tool_errors(),
+                facts.join(" ")
+            ));
+        }
+        out
+    }
+}

@@ -1,0 +1,511 @@
+//! Mining: patterns across many digested sessions, each with its support.
+//!
+//! Every graded iteration is one data point: the facts the environment reported and
+//! each criterion's verdict. The miner looks for
+//! - **failure conditions**: an observed fact value (e.g. `terrain = dune`) under which a
+//!   criterion fails far more often than elsewhere (one-sided hypergeometric test);
+//! - **remedies** for each condition: a choice fact whose values separate the passes from
+//!   the failures under it (`burn_margin_m ≥ 131`, `survey = low_pass`), or, when none
+//!   does, avoiding the condition;
+//! - **workflows** successful iterations share (an agent's tool-call sequence);
+//! - **feedback the grader repeats** across sessions.
+//!
+//! Nothing here knows any environment: the observed and chosen facts come from the
+//! environment's declared capabilities, everything else from the data.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::digest::{IterationDigest, SessionDigest};
+use crate::event::SessionId;
+
+/// Thresholds of the miner.
+#[derive(Debug, Clone)]
+pub struct MiningLimits {
+    /// Fewest failures under a condition before it is a pattern.
+    pub min_failures: u32,
+    /// Highest p-value of the condition's failure excess.
+    pub max_p_value: f64,
+    /// Fewest passes under a condition that a remedy must rest on.
+    pub min_remedy_passes: u32,
+    /// Share of the failures a remedy must separate from the passes.
+    pub min_separation: f64,
+    /// Fewest sessions a repeated request of the grader must come from.
+    pub min_feedback_sessions: u32,
+}
+
+impl Default for MiningLimits {
+    fn default() -> Self {
+        MiningLimits {
+            min_failures: 3,
+            max_p_value: 0.01,
+            min_remedy_passes: 2,
+            min_separation: 0.8,
+            min_feedback_sessions: 3,
+        }
+    }
+}
+
+/// One iteration cited as evidence.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evidence {
+    pub session: SessionId,
+    pub iteration: u32,
+    pub seq: u64,
+    pub passed: bool,
+    /// The choice's value in this iteration, when a remedy names one.
+    pub choice_value: Option<Value>,
+}
+
+/// What to do about a failure condition.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Remedy {
+    /// Passes under the condition all had `choice ≥ threshold`; most failures had less.
+    AtLeast {
+        choice: String,
+        threshold: f64,
+        passes: u32,
+        separated: u32,
+    },
+    /// Passes all had `choice ≤ threshold`; most failures had more.
+    AtMost {
+        choice: String,
+        threshold: f64,
+        passes: u32,
+        separated: u32,
+    },
+    /// Iterations with `choice = value` passed; most others failed.
+    Use {
+        choice: String,
+        value: Value,
+        passes: u32,
+        separated: u32,
+    },
+    /// No choice made a difference: stay away from the condition.
+    Avoid,
+}
+
+/// A criterion that fails under an observed condition.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailurePattern {
+    pub environment: String,
+    pub criterion: String,
+    pub feature: String,
+    pub value: Value,
+    pub failed: u32,
+    pub total: u32,
+    pub failed_elsewhere: u32,
+    pub total_elsewhere: u32,
+    pub p_value: f64,
+    pub remedy: Remedy,
+    pub evidence: Vec<Evidence>,
+}
+
+/// A tool-call sequence successful iterations share.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkflowPattern {
+    pub environment: String,
+    pub agent: String,
+    pub sequence: Vec<String>,
+    pub passing_with: u32,
+    pub passing_total: u32,
+    pub failing_with: u32,
+    pub failing_total: u32,
+    pub evidence: Vec<Evidence>,
+}
+
+/// Something the grader keeps asking for.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeedbackPattern {
+    pub environment: String,
+    pub criterion: String,
+    pub request: String,
+    pub count: u32,
+    pub sessions: u32,
+    pub evidence: Vec<Evidence>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Patterns {
+    pub failures: Vec<FailurePattern>,
+    pub workflows: Vec<WorkflowPattern>,
+    pub feedback: Vec<FeedbackPattern>,
+}
+
+impl Patterns {
+    pub fn is_empty(&self) -> bool {
+        self.failures.is_empty() && self.workflows.is_empty() && self.feedback.is_empty()
+    }
+}
+
+struct Point<'a> {
+    session: SessionId,
+    iteration: &'a IterationDigest,
+}
+
+impl Point<'_> {
+    fn evidence(&self, criterion: &str, choice: Option<&str>) -> Evidence {
+        Evidence {
+            session: self.session,
+            iteration: self.iteration.iteration,
+            seq: self.iteration.graded_at_seq,
+            passed: self
+                .iteration
+                .criteria
+                .get(criterion)
+                .copied()
+                .unwrap_or(false),
+            choice_value: choice.and_then(|c| self.iteration.facts.get(c).cloned()),
+        }
+    }
+}
+
+/// Mines the digests of one environment kind.
+pub fn mine(
+    environment: &str,
+    digests: &[&SessionDigest],
+    observations: &[String],
+    choices: &[String],
+    limits: &MiningLimits,
+) -> Patterns {
+    let points: Vec<Point> = digests
+        .iter()
+        .flat_map(|d| {
+            d.iterations.iter().map(move |it| Point {
+                session: d.session,
+                iteration: it,
+            })
+        })
+        .collect();
+    let mut criteria: Vec<&String> = points
+        .iter()
+        .flat_map(|p| p.iteration.criteria.keys())
+        .collect();
+    criteria.sort();
+    criteria.dedup();
+    let mut patterns = Patterns::default();
+    for criterion in criteria {
+        patterns.failures.extend(failure_patterns(
+            environment,
+            criterion,
+            &points,
+            observations,
+            choices,
+            limits,
+        ));
+        if let Some(feedback) = repeated_feedback(environment, criterion, &points, limits) {
+            patterns.feedback.push(feedback);
+        }
+    }
+    patterns.workflows = workflows(environment, &points, limits);
+    patterns
+}
+
+fn usable(value: &Value) -> bool {
+    match value {
+        Value::String(s) => !s.is_empty(),
+        Value::Bool(_) | Value::Number(_) => true,
+        _ => false,
+    }
+}
+
+fn failure_patterns(
+    environment: &str,
+    criterion: &str,
+    points: &[Point],
+    observations: &[String],
+    choices: &[String],
+    limits: &MiningLimits,
+) -> Vec<FailurePattern> {
+    let judged: Vec<&Point> = points
+        .iter()
+        .filter(|p| p.iteration.criteria.contains_key(criterion))
+        .collect();
+    let fails = |ps: &[&Point]| {
+        ps.iter()
+            .filter(|p| p.iteration.criteria.get(criterion) == Some(&false))
+            .count() as u32
+    };
+    let total_fails = fails(&judged);
+    let mut found = Vec::new();
+    for feature in observations {
+        let mut values: Vec<&Value> = judged
+            .iter()
+            .filter_map(|p| p.iteration.facts.get(feature))
+            .filter(|v| usable(v))
+            .collect();
+        values.sort_by_key(|v| v.to_string());
+        values.dedup();
+        for value in values {
+            let (under, elsewhere): (Vec<&Point>, Vec<&Point>) = judged
+                .iter()
+                .partition(|p| p.iteration.facts.get(feature) == Some(value));
+            let (failed, total) = (fails(&under), under.len() as u32);
+            let (failed_elsewhere, total_elsewhere) = (fails(&elsewhere), elsewhere.len() as u32);
+            if failed < limits.min_failures || total == 0 {
+                continue;
+            }
+            let rate = f64::from(failed) / f64::from(total);
+            let rate_elsewhere = f64::from(failed_elsewhere) / f64::from(total_elsewhere.max(1));
+            if rate <= rate_elsewhere {
+                continue;
+            }
+            let p_value = hypergeometric_tail(judged.len() as u32, total_fails, total, failed);
+            if p_value > limits.max_p_value {
+                continue;
+            }
+            let remedy = find_remedy(criterion, &under, choices, limits);
+            let choice = match &remedy {
+                Remedy::AtLeast { choice, .. }
+                | Remedy::AtMost { choice, .. }
+                | Remedy::Use { choice, .. } => Some(choice.as_str()),
+                Remedy::Avoid => None,
+            };
+            found.push(FailurePattern {
+                environment: environment.to_string(),
+                criterion: criterion.to_string(),
+                feature: feature.clone(),
+                value: value.clone(),
+                failed,
+                total,
+                failed_elsewhere,
+                total_elsewhere,
+                p_value,
+                evidence: under
+                    .iter()
+                    .map(|p| p.evidence(criterion, choice))
+                    .collect(),
+                remedy,
+            });
+        }
+    }
+    found
+}
+
+/// The choice that best separates passes from failures under a condition.
+fn find_remedy(
+    criterion: &str,
+    under: &[&Point],
+    choices: &[String],
+    limits: &MiningLimits,
+) -> Remedy {
+    let mut best: Option<(f64, u32, Remedy)> = None;
+    let mut consider = |score: f64, passes: u32, remedy: Remedy| {
+        if best
+            .as_ref()
+            .is_none_or(|(s, p, _)| (score, passes) > (*s, *p))
+        {
+            best = Some((score, passes, remedy));
+        }
+    };
+    for choice in choices {
+        let with: Vec<(&Value, bool)> = under
+            .iter()
+            .filter_map(|p| {
+                let value = p.iteration.facts.get(choice).filter(|v| usable(v))?;
+                Some((value, p.iteration.criteria.get(criterion) == Some(&true)))
+            })
+            .collect();
+        let passes: Vec<&Value> = with.iter().filter(|(_, ok)| *ok).map(|(v, _)| *v).collect();
+        let failures: Vec<&Value> = with
+            .iter()
+            .filter(|(_, ok)| !*ok)
+            .map(|(v, _)| *v)
+            .collect();
+        if (passes.len() as u32) < limits.min_remedy_passes || failures.is_empty() {
+            continue;
+        }
+        let pass_numbers: Option<Vec<f64>> = passes.iter().map(|v| v.as_f64()).collect();
+        let fail_numbers: Option<Vec<f64>> = failures.iter().map(|v| v.as_f64()).collect();
+        if let (Some(ps), Some(fs)) = (pass_numbers, fail_numbers) {
+            let low = ps.iter().copied().fold(f64::INFINITY, f64::min);
+            let high = ps.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let below = fs.iter().filter(|f| **f < low).count() as u32;
+            let above = fs.iter().filter(|f| **f > high).count() as u32;
+            let n = ps.len() as u32;
+            let share = |k: u32| f64::from(k) / fs.len() as f64;
+            if share(below) >= limits.min_separation {
+                consider(
+                    share(below),
+                    n,
+                    Remedy::AtLeast {
+                        choice: choice.clone(),
+                        threshold: low,
+                        passes: n,
+                        separated: below,
+                    },
+                );
+            }
+            if share(above) >= limits.min_separation {
+                consider(
+                    share(above),
+                    n,
+                    Remedy::AtMost {
+                        choice: choice.clone(),
+                        threshold: high,
+                        passes: n,
+                        separated: above,
+                    },
+                );
+            }
+            continue;
+        }
+        // A categorical choice: one value all passes share, which most failures lack.
+        let first = passes[0];
+        if passes.iter().all(|v| *v == first) {
+            let separated = failures.iter().filter(|v| **v != first).count() as u32;
+            let share = f64::from(separated) / failures.len() as f64;
+            if share >= limits.min_separation {
+                consider(
+                    share,
+                    passes.len() as u32,
+                    Remedy::Use {
+                        choice: choice.clone(),
+                        value: first.clone(),
+                        passes: passes.len() as u32,
+                        separated,
+                    },
+                );
+            }
+        }
+    }
+    best.map_or(Remedy::Avoid, |(_, _, remedy)| remedy)
+}
+
+/// P(X ≥ k) for X ~ Hypergeometric(population n_total, successes k_total, draws n).
+pub fn hypergeometric_tail(n_total: u32, k_total: u32, n: u32, k: u32) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    let ln_fact: Vec<f64> = std::iter::once(0.0)
+        .chain((1..=n_total).scan(0.0, |acc, i| {
+            *acc += f64::from(i).ln();
+            Some(*acc)
+        }))
+        .collect();
+    let ln_choose = |a: u32, b: u32| -> Option<f64> {
+        (b <= a).then(|| ln_fact[a as usize] - ln_fact[b as usize] - ln_fact[(a - b) as usize])
+    };
+    let Some(denominator) = ln_choose(n_total, n) else {
+        return 1.0;
+    };
+    let mut p = 0.0;
+    for x in k..=n.min(k_total) {
+        if let (Some(a), Some(b)) = (ln_choose(k_total, x), ln_choose(n_total - k_total, n - x)) {
+            p += (a + b - denominator).exp();
+        }
+    }
+    p.min(1.0)
+}
+
+fn workflows(environment: &str, points: &[Point], limits: &MiningLimits) -> Vec<WorkflowPattern> {
+    let mut agents: Vec<&String> = points
+        .iter()
+        .flat_map(|p| p.iteration.tools.iter().map(|t| &t.agent))
+        .collect();
+    agents.sort();
+    agents.dedup();
+    let passing: Vec<&Point> = points.iter().filter(|p| p.iteration.passed).collect();
+    let failing: Vec<&Point> = points.iter().filter(|p| !p.iteration.passed).collect();
+    let mut found = Vec::new();
+    for agent in agents {
+        let mut counts: BTreeMap<Vec<String>, u32> = BTreeMap::new();
+        for point in &passing {
+            let sequence = point.iteration.sequence_of(agent);
+            if !sequence.is_empty() {
+                *counts.entry(sequence).or_default() += 1;
+            }
+        }
+        let Some((sequence, passing_with)) = counts
+            .into_iter()
+            .max_by_key(|(seq, n)| (*n, std::cmp::Reverse(seq.len())))
+        else {
+            continue;
+        };
+        let failing_with = failing
+            .iter()
+            .filter(|p| p.iteration.sequence_of(agent) == sequence)
+            .count() as u32;
+        let share_passing = f64::from(passing_with) / passing.len().max(1) as f64;
+        let share_failing = f64::from(failing_with) / failing.len().max(1) as f64;
+        if passing_with < limits.min_feedback_sessions
+            || share_passing < 0.6
+            || share_passing - share_failing < 0.25
+        {
+            continue;
+        }
+        found.push(WorkflowPattern {
+            environment: environment.to_string(),
+            agent: agent.clone(),
+            evidence: passing
+                .iter()
+                .filter(|p| p.iteration.sequence_of(agent) == sequence)
+                .map(|p| p.evidence("", None))
+                .collect(),
+            sequence,
+            passing_with,
+            passing_total: passing.len() as u32,
+            failing_with,
+            failing_total: failing.len() as u32,
+        });
+    }
+    found
+}
+
+/// The grader's most repeated request for a criterion, with the values it quoted cut
+/// off ("… (it was 4.31)").
+fn repeated_feedback(
+    environment: &str,
+    criterion: &str,
+    points: &[Point],
+    limits: &MiningLimits,
+) -> Option<FeedbackPattern> {
+    let mut requests: BTreeMap<String, Vec<&Point>> = BTreeMap::new();
+    for point in points {
+        if let Some(fix) = point.iteration.fixes.get(criterion) {
+            for part in fix.split("; ").filter(|p| !p.trim().is_empty()) {
+                let request = part
+                    .split(" (it was")
+                    .next()
+                    .unwrap_or(part)
+                    .trim()
+                    .to_string();
+                requests.entry(request).or_default().push(point);
+            }
+        }
+    }
+    let (request, cited) = requests.into_iter().max_by_key(|(_, ps)| ps.len())?;
+    let mut sessions: Vec<SessionId> = cited.iter().map(|p| p.session).collect();
+    sessions.sort();
+    sessions.dedup();
+    if (sessions.len() as u32) < limits.min_feedback_sessions {
+        return None;
+    }
+    Some(FeedbackPattern {
+        environment: environment.to_string(),
+        criterion: criterion.to_string(),
+        request,
+        count: cited.len() as u32,
+        sessions: sessions.len() as u32,
+        evidence: cited.iter().map(|p| p.evidence(criterion, None)).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hypergeometric_tail_matches_hand_computed_values() {
+        // 6 of 6 draws are failures when 10 of 32 are: C(10,6)/C(32,6).
+        let p = hypergeometric_tail(32, 10, 6, 6);
+        assert!((p - 210.0 / 906_192.0).abs() < 1e-9, "{p}");
+        // 3 or more of 4 draws: (C(10,3)·C(22,1) + C(10,4)) / C(32,4).
+        let p = hypergeometric_tail(32, 10, 4, 3);
+        assert!((p - 2850.0 / 35_960.0).abs() < 1e-9, "{p}");
+        assert_eq!(hypergeometric_tail(5, 2, 1, 0), 1.0);
+    }
+}

@@ -1,0 +1,171 @@
+//! Memories and dream runs as stored records. The store keeps them as JSON under
+//! big-endian ids and knows nothing of their meaning; the `memory` and `dream` modules
+//! own the types.
+//!
+//! `memories`: memory id (16 bytes) → the current record. `memory_versions`: memory id
+//! ++ version (u32) → every version ever written, so history stays readable. A new
+//! version is written to both trees in one transaction. `dreams`: dream id → dream run.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use super::{Store, StoreError};
+
+fn version_key(id: [u8; 16], version: u32) -> [u8; 20] {
+    let mut key = [0u8; 20];
+    key[..16].copy_from_slice(&id);
+    key[16..].copy_from_slice(&version.to_be_bytes());
+    key
+}
+
+fn encode<T: Serialize>(what: &str, value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value)
+        .map_err(|err| StoreError::Io(format!("could not encode {what}: {err}")))
+}
+
+fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt {
+        what: format!("{what}: {err}"),
+    })
+}
+
+impl Store {
+    /// Writes version `version` of a memory and makes it the current record.
+    pub fn put_memory<T: Serialize>(
+        &self,
+        id: [u8; 16],
+        version: u32,
+        record: &T,
+    ) -> Result<(), StoreError> {
+        let value = encode("a memory", record)?;
+        let result: Result<(), TransactionError<()>> =
+            (&self.inner.memories, &self.inner.memory_versions).transaction(
+                |(current, versions)| {
+                    current.insert(&id[..], value.as_slice())?;
+                    versions.insert(&version_key(id, version)[..], value.as_slice())?;
+                    Ok::<(), ConflictableTransactionError<()>>(())
+                },
+            );
+        result.map_err(|err| match err {
+            TransactionError::Storage(err) => StoreError::from(err),
+            TransactionError::Abort(()) => StoreError::Io("writing a memory was aborted".into()),
+        })
+    }
+
+    /// The current record of a memory.
+    pub fn memory<T: DeserializeOwned>(&self, id: [u8; 16]) -> Result<Option<T>, StoreError> {
+        match self.inner.memories.get(id)? {
+            Some(bytes) => decode("a memory", &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Every memory's current record, oldest first.
+    pub fn memories<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
+        self.inner
+            .memories
+            .iter()
+            .map(|item| {
+                let (_, bytes) = item?;
+                decode("a memory", &bytes)
+            })
+            .collect()
+    }
+
+    /// Every version of a memory, oldest first.
+    pub fn memory_versions<T: DeserializeOwned>(&self, id: [u8; 16]) -> Result<Vec<T>, StoreError> {
+        self.inner
+            .memory_versions
+            .scan_prefix(id)
+            .map(|item| {
+                let (_, bytes) = item?;
+                decode("a memory version", &bytes)
+            })
+            .collect()
+    }
+
+    /// Records a dream run (replacing an earlier record of the same id).
+    pub fn put_dream<T: Serialize>(&self, id: [u8; 16], run: &T) -> Result<(), StoreError> {
+        self.inner.dreams.insert(id, encode("a dream run", run)?)?;
+        Ok(())
+    }
+
+    /// Every dream run, oldest first.
+    pub fn dreams<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
+        self.inner
+            .dreams
+            .iter()
+            .map(|item| {
+                let (_, bytes) = item?;
+                decode("a dream run", &bytes)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+
+    use crate::store::Store;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Note {
+        text: String,
+        version: u32,
+    }
+
+    #[test]
+    fn every_version_stays_readable_and_the_latest_is_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s")).unwrap();
+        let a = [1u8; 16];
+        let b = [2u8; 16];
+        for version in 1..=3 {
+            let note = Note {
+                text: format!("a{version}"),
+                version,
+            };
+            store.put_memory(a, version, &note).unwrap();
+        }
+        store
+            .put_memory(
+                b,
+                1,
+                &Note {
+                    text: "b1".into(),
+                    version: 1,
+                },
+            )
+            .unwrap();
+        let current: Note = store.memory(a).unwrap().unwrap();
+        assert_eq!(current.text, "a3");
+        let versions: Vec<Note> = store.memory_versions(a).unwrap();
+        assert_eq!(
+            versions.iter().map(|n| n.version).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        let all: Vec<Note> = store.memories().unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(store.memory::<Note>([9u8; 16]).unwrap(), None);
+    }
+
+    #[test]
+    fn dream_runs_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s")).unwrap();
+        store
+            .put_dream(
+                [3u8; 16],
+                &Note {
+                    text: "d".into(),
+                    version: 1,
+                },
+            )
+            .unwrap();
+        let runs: Vec<Note> = store.dreams().unwrap();
+        assert_eq!(runs.len(), 1);
+    }
+}

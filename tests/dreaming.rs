@@ -1,0 +1,503 @@
+//! Dreaming and memory: proposals from recorded sessions, the approval gate, versions,
+//! curation, retirement, the model dreamer's validation, and measured learning.
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use lucid::dream::{dream, Dreamer};
+use lucid::env::rules::Rule;
+use lucid::event::{EventBus, EventKind, EventSink, MemoryId, SessionId};
+use lucid::memory::{Author, Change, Memory, MemoryBook, MemoryKind, MemoryStatus};
+use lucid::model::scripted::ResponseBuilder;
+use lucid::model::{ModelRequest, ModelResponse, Policy, ScriptedProvider};
+use lucid::outcome::{run_session, SessionOrigin, SessionResult};
+use lucid::run::report::SessionReport;
+use lucid::run::{CancelToken, Playbook, TeamRun};
+use lucid::spec::SessionSpec;
+use lucid::store::Store;
+
+fn lumara() -> SessionSpec {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("sessions/lumara.toml");
+    lucid::spec::load(&path, &lucid::env::catalog()).unwrap()
+}
+
+/// Runs one recorded Lumara session on `seed` with the team's approved playbooks.
+async fn run_recorded(
+    store: &Store,
+    spec: &SessionSpec,
+    seed: u64,
+) -> (SessionResult, SessionReport) {
+    let mut spec = spec.clone();
+    spec.environment.seed = seed;
+    let env = lucid::env::build(&spec.environment, seed, spec.environment.world).unwrap();
+    let playbooks = MemoryBook::new(store.clone())
+        .active_playbooks(&spec.team)
+        .unwrap();
+    let sink: Arc<dyn EventSink> = Arc::new(store.clone());
+    let bus = Arc::new(EventBus::new(SessionId::generate(), sink));
+    let team = TeamRun::new(
+        Arc::new(spec),
+        env,
+        Arc::clone(&bus),
+        &playbooks,
+        CancelToken::new(),
+    )
+    .unwrap();
+    let origin = SessionOrigin {
+        spec_path: "sessions/lumara.toml".into(),
+        seed,
+        world: 1,
+    };
+    let result = run_session(team, origin).await.unwrap();
+    let report = SessionReport::fold(&store.events(result.session).unwrap(), false);
+    (result, report)
+}
+
+fn comparable(mut report: SessionReport) -> String {
+    report.session_id = None;
+    report.duration_ms = 0;
+    serde_json::to_string(&report).unwrap()
+}
+
+fn proposed(book: &MemoryBook) -> Vec<Memory> {
+    book.list()
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.status == MemoryStatus::Proposed)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_dream_proposes_from_data_and_only_approval_changes_behaviour() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let spec = lumara();
+    for seed in 1..=12 {
+        run_recorded(&store, &spec, seed).await;
+    }
+    // Before any dream: a reference run of a held-out seed.
+    let (_, before) = run_recorded(&store, &spec, 105).await;
+
+    let report = dream(
+        &store,
+        &spec.team,
+        &Dreamer::Offline,
+        &lucid::env::catalog(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        !report.proposals.is_empty(),
+        "the dream found something in 13 sessions"
+    );
+    assert_eq!(report.run.sessions.len(), 13);
+    for memory in &report.proposals {
+        assert_eq!(memory.status, MemoryStatus::Proposed);
+        assert!(
+            !memory.provenance.is_empty(),
+            "every claim cites sessions: {}",
+            memory.title
+        );
+        for citation in &memory.provenance {
+            assert!(
+                store.session(citation.session).unwrap().is_some(),
+                "cited sessions exist"
+            );
+        }
+    }
+    let rules: Vec<&Rule> = report
+        .proposals
+        .iter()
+        .flat_map(|m| m.rules.iter())
+        .collect();
+    assert!(
+        !rules.is_empty(),
+        "some proposal carries a rule for scripted policies"
+    );
+
+    // The dream is itself a recorded session with a dreamer thread.
+    let dream_events = store.events(report.run.session).unwrap();
+    assert!(dream_events
+        .iter()
+        .any(|e| matches!(&e.kind, EventKind::AgentSpawned { name, .. } if name == "dreamer")));
+    assert!(dream_events
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::MemoryProposed { .. })));
+
+    // Proposed memories have no effect at all.
+    let (_, unapproved) = run_recorded(&store, &spec, 105).await;
+    assert_eq!(comparable(unapproved), comparable(before.clone()));
+
+    // Curating the same sessions' drafts again against what the dream wrote: nothing new.
+    let facts: Vec<String> = lucid::env::catalog()
+        .values()
+        .flat_map(|c| c.facts.clone())
+        .collect();
+    let digests: Vec<lucid::dream::digest::SessionDigest> = report
+        .run
+        .sessions
+        .iter()
+        .filter_map(|id| {
+            lucid::dream::digest::SessionDigest::from_events(&store.events(*id).unwrap(), &facts)
+        })
+        .collect();
+    let refs: Vec<&lucid::dream::digest::SessionDigest> = digests.iter().collect();
+    let capabilities = lucid::env::catalog()["lumara"].clone();
+    let patterns = lucid::dream::mine::mine(
+        "lumara",
+        &refs,
+        &capabilities.observations,
+        &capabilities.choices,
+        &lucid::dream::mine::MiningLimits::default(),
+    );
+    let again = lucid::dream::synth::drafts(&patterns, &refs);
+    let memories = MemoryBook::new(store.clone()).list().unwrap();
+    assert!(lucid::dream::curate::curate(again, &memories, &refs).is_empty());
+
+    // Dreaming again proposes nothing new.
+    let count = MemoryBook::new(store.clone()).list().unwrap().len();
+    let second = dream(
+        &store,
+        &spec.team,
+        &Dreamer::Offline,
+        &lucid::env::catalog(),
+    )
+    .await
+    .unwrap();
+    // The unapproved run above is new, but one session brings no new claim.
+    assert!(
+        second.proposals.is_empty(),
+        "{:?}",
+        second
+            .proposals
+            .iter()
+            .map(|m| &m.title)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(MemoryBook::new(store.clone()).list().unwrap().len(), count);
+    let third = dream(
+        &store,
+        &spec.team,
+        &Dreamer::Offline,
+        &lucid::env::catalog(),
+    )
+    .await
+    .unwrap();
+    assert!(third.run.sessions.is_empty() && third.proposals.is_empty());
+
+    // Approval: the playbooks reach the prompts and the report.
+    let book = MemoryBook::new(store.clone());
+    for memory in proposed(&book) {
+        book.approve(
+            memory.id,
+            Author::Person {
+                name: "test".into(),
+            },
+        )
+        .unwrap();
+    }
+    let active = book.active_playbooks(&spec.team).unwrap();
+    assert_eq!(active.len(), report.proposals.len());
+    let (_, after) = run_recorded(&store, &spec, 105).await;
+    let applied: Vec<&str> = after
+        .playbooks_applied
+        .iter()
+        .map(|p| p.id.as_str())
+        .collect();
+    assert_eq!(applied.len(), active.len());
+    assert_ne!(
+        comparable(after),
+        comparable(before),
+        "approved playbooks change what the team does"
+    );
+}
+
+#[tokio::test]
+async fn approved_playbooks_render_into_their_scope_and_are_recorded() {
+    let spec = support::spec(&support::workshop_toml(
+        "[[outcome.criteria]]\nid = \"any\"\ndescription = \"Anything.\"\ncheck = \"notes >= 0\"\n",
+        1,
+        0,
+    ));
+    let recorder = support::Recorder::default();
+    let env = Arc::new(support::Workshop {
+        recorder: recorder.clone(),
+    });
+    let playbook = Playbook {
+        id: "M1".into(),
+        version: 2,
+        title: "Write short notes".into(),
+        body: "Short notes read better.".into(),
+        rules: vec![],
+        agent: Some("worker".into()),
+    };
+    let sink = Arc::new(lucid::event::NullSink);
+    let bus = Arc::new(EventBus::new(SessionId::generate(), sink));
+    let mut events = bus.subscribe();
+    let team = TeamRun::new(
+        Arc::new(spec),
+        env,
+        Arc::clone(&bus),
+        &[playbook],
+        CancelToken::new(),
+    )
+    .unwrap();
+    run_session(
+        team,
+        SessionOrigin {
+            spec_path: "w".into(),
+            seed: 1,
+            world: 1,
+        },
+    )
+    .await
+    .unwrap();
+    let worker = recorder.requests("worker");
+    assert!(worker.iter().all(|r| r
+        .system
+        .contains("### Write short notes\nShort notes read better.")));
+    let lead = recorder.requests("lead");
+    assert!(
+        lead.iter().all(|r| !r.system.contains("Write short notes")),
+        "scoped to the worker only"
+    );
+    let mut applied = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let EventKind::PlaybookApplied {
+            memory_id,
+            version,
+            agent_name,
+            ..
+        } = event.kind
+        {
+            applied.push((memory_id, version, agent_name));
+        }
+    }
+    assert_eq!(applied, vec![("M1".to_string(), 2, "worker".to_string())]);
+}
+
+fn memory(team: &str, title: &str, rules: Vec<Rule>, key: &str) -> Memory {
+    Memory {
+        id: MemoryId(0),
+        version: 1,
+        kind: MemoryKind::Playbook,
+        team: team.into(),
+        agent: None,
+        title: title.into(),
+        body: "A person wrote this.".into(),
+        rules,
+        status: MemoryStatus::Proposed,
+        provenance: vec![],
+        author: Author::Person {
+            name: "test".into(),
+        },
+        change: Change::New,
+        key: Some(key.into()),
+        created_at_ms: 0,
+        updated_at_ms: 0,
+        reason: String::new(),
+    }
+}
+
+#[test]
+fn every_change_is_a_version_and_versions_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new(Store::open(&dir.path().join("store")).unwrap());
+    let created = book
+        .create(memory("t", "Check twice", vec![], "k"))
+        .unwrap();
+    book.revise(
+        created.id,
+        Author::Person { name: "ana".into() },
+        "edited",
+        |m| {
+            m.body = "A person rewrote this.".into();
+        },
+    )
+    .unwrap();
+    let approved = book
+        .approve(created.id, Author::Person { name: "ana".into() })
+        .unwrap();
+    assert_eq!(approved[0].version, 3);
+    assert_eq!(approved[0].status, MemoryStatus::Approved);
+    let versions = book.versions(created.id).unwrap();
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(
+        versions[0].body, "A person wrote this.",
+        "old versions stay readable"
+    );
+    let diff: Vec<String> = book
+        .diff(created.id, Some(1), Some(2))
+        .unwrap()
+        .iter()
+        .map(|l| l.render())
+        .collect();
+    assert!(
+        diff.contains(&"- A person wrote this.".to_string()),
+        "{diff:?}"
+    );
+    assert!(
+        diff.contains(&"+ A person rewrote this.".to_string()),
+        "{diff:?}"
+    );
+    let status_diff: Vec<String> = book
+        .diff(created.id, None, None)
+        .unwrap()
+        .iter()
+        .map(|l| l.render())
+        .collect();
+    assert!(
+        status_diff
+            .iter()
+            .any(|l| l.starts_with("+ ") && l.contains("status: approved")),
+        "{status_diff:?}"
+    );
+    assert!(
+        book.reject(created.id, Author::Person { name: "ana".into() })
+            .is_err(),
+        "only proposals are rejected"
+    );
+}
+
+#[tokio::test]
+async fn an_approved_rule_the_sessions_contradict_is_proposed_for_retirement() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let spec = lumara();
+    let book = MemoryBook::new(store.clone());
+    // A person's hunch, approved without evidence: "never brake early on mare".
+    let rule: Rule = serde_json::from_value(
+        json!({"when": {"terrain": "mare"}, "then": {"burn_margin_m": {"max": 40}}}),
+    )
+    .unwrap();
+    let hunch = book
+        .create(memory(
+            &spec.team,
+            "Keep the burn margin small on mare",
+            vec![rule],
+            "person|soft_landing|mare",
+        ))
+        .unwrap();
+    book.approve(
+        hunch.id,
+        Author::Person {
+            name: "test".into(),
+        },
+    )
+    .unwrap();
+    for seed in 1..=20 {
+        run_recorded(&store, &spec, seed).await;
+    }
+    dream(
+        &store,
+        &spec.team,
+        &Dreamer::Offline,
+        &lucid::env::catalog(),
+    )
+    .await
+    .unwrap();
+    let retirement = proposed(&book)
+        .into_iter()
+        .find(|m| m.change == Change::Retire { target: hunch.id })
+        .expect("the contradicted hunch is proposed for retirement");
+    assert!(
+        retirement.body.contains("still failed `soft_landing`"),
+        "{}",
+        retirement.body
+    );
+    assert!(!retirement.provenance.is_empty());
+    // Approving the retirement retires the hunch; it no longer steers runs.
+    book.approve(
+        retirement.id,
+        Author::Person {
+            name: "test".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        book.get(hunch.id).unwrap().unwrap().status,
+        MemoryStatus::Retired
+    );
+    assert!(book
+        .active_playbooks(&spec.team)
+        .unwrap()
+        .iter()
+        .all(|p| p.id != hunch.id.to_string()));
+}
+
+struct InventiveDreamer(SessionId);
+
+impl Policy for InventiveDreamer {
+    fn respond(&self, _request: &ModelRequest) -> ModelResponse {
+        let real = self.0.to_string();
+        let invented = SessionId::at(1).to_string();
+        ResponseBuilder::new("t1")
+            .tool(
+                "propose_memories",
+                json!({"proposals": [
+                    {"kind": "playbook", "title": "Real and invented", "body": "Mixed evidence.",
+                     "citations": [{"session": real, "summary": "real"}, {"session": invented, "summary": "invented"},
+                                   {"session": "not-an-id", "summary": "garbage"}]},
+                    {"kind": "playbook", "title": "Only invented", "body": "No evidence.",
+                     "citations": [{"session": invented, "summary": "invented"}]},
+                    {"kind": "theory", "title": "Bad kind", "body": "x", "citations": [{"session": real, "summary": "real"}]}
+                ]}),
+            )
+            .build()
+    }
+}
+
+#[tokio::test]
+async fn the_model_dreamer_drops_invented_citations() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let spec = lumara();
+    let (result, _) = run_recorded(&store, &spec, 2).await;
+    let provider = Arc::new(ScriptedProvider::new(
+        "dreamer",
+        Arc::new(InventiveDreamer(result.session)),
+    ));
+    let report = dream(
+        &store,
+        &spec.team,
+        &Dreamer::Model(provider),
+        &lucid::env::catalog(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.proposals.len(), 1, "{:?}", report.proposals);
+    let kept = &report.proposals[0];
+    assert_eq!(kept.title, "Real and invented");
+    assert_eq!(kept.provenance.len(), 1);
+    assert_eq!(kept.provenance[0].session, result.session);
+}
+
+#[tokio::test]
+async fn learning_on_a_small_set_improves_held_out_missions() {
+    let spec = lumara();
+    let figures = lucid::cli::learning::learning(
+        &spec,
+        1,
+        &(1..=12).collect::<Vec<_>>(),
+        &(101..=112).collect::<Vec<_>>(),
+    )
+    .await
+    .unwrap();
+    let (before, after) = (&figures.held_out_baseline, &figures.held_out_with_playbooks);
+    assert!(figures.proposals >= 2, "{figures:?}");
+    assert!(
+        after.first_attempt_pass_rate >= (2.0 * before.first_attempt_pass_rate).min(1.0)
+            || after.first_attempt_pass_rate - before.first_attempt_pass_rate >= 0.3,
+        "first attempt {:.2} → {:.2}",
+        before.first_attempt_pass_rate,
+        after.first_attempt_pass_rate
+    );
+    assert!(after.mean_iterations < before.mean_iterations);
+}
