@@ -149,6 +149,7 @@ fn sample_event(session: SessionId, seq: u64) -> Event {
             tokens_in: 1200,
             tokens_out: 80,
             stop: "tool_use".into(),
+            cost_usd: None,
         },
         1 => EventKind::ToolCalled {
             call_id: format!("t{seq}_1"),

@@ -122,15 +122,17 @@ fn load_resume(
     })
 }
 
-/// Loads a session file and applies the command line's overrides.
+/// Loads a session file (its model profiles merged over the user's config file's) and
+/// applies the command line's overrides.
 pub fn prepare(
     path: &std::path::Path,
     model: Option<&str>,
     seed: Option<u64>,
     world: Option<u64>,
 ) -> Result<SessionSpec, String> {
-    let mut spec =
-        crate::spec::load(path, &crate::env::catalog()).map_err(|err| err.to_string())?;
+    let user_models = crate::spec::config::user_models().map_err(|err| err.to_string())?;
+    let mut spec = crate::spec::load_with(path, &crate::env::catalog(), &user_models)
+        .map_err(|err| err.to_string())?;
     if let Some(profile) = model {
         spec.use_model_everywhere(profile)
             .map_err(|err| format!("--model: {err}"))?;

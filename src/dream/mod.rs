@@ -323,7 +323,24 @@ async fn dream_steps(
         match dreamer {
             Dreamer::Offline => synth::drafts(&patterns, &digest_refs),
             Dreamer::Model(provider) => {
-                model::model_drafts(provider.as_ref(), &digest_refs, &patterns, &memories).await?
+                let on_retry = |notice: &crate::model::RetryNotice| {
+                    bus.emit(
+                        thread,
+                        EventKind::Retry {
+                            attempt: notice.attempt,
+                            reason: notice.reason.clone(),
+                            delay_ms: notice.delay_ms,
+                        },
+                    );
+                };
+                model::model_drafts(
+                    provider.as_ref(),
+                    &digest_refs,
+                    &patterns,
+                    &memories,
+                    on_retry,
+                )
+                .await?
             }
         }
     };

@@ -17,7 +17,7 @@ use crate::event::SessionId;
 use crate::memory::skill::skill_name;
 use crate::memory::{Citation, Memory, MemoryKind};
 use crate::model::{
-    complete, ContentBlock, Message, ModelRequest, Provider, Role, ToolChoice, ToolSpec,
+    complete_observed, ContentBlock, Message, ModelRequest, Provider, Role, ToolChoice, ToolSpec,
 };
 
 pub const PROPOSE_TOOL: &str = "propose_memories";
@@ -97,18 +97,20 @@ fn request(digests: &[&SessionDigest], patterns: &Patterns, memories: &[Memory])
     }
 }
 
-/// Asks the model for drafts; re-asks once on a malformed answer.
+/// Asks the model for drafts; re-asks once on a malformed answer. `on_retry` hears of
+/// every retry the provider makes, so the dream can record it.
 pub async fn model_drafts(
     provider: &dyn Provider,
     digests: &[&SessionDigest],
     patterns: &Patterns,
     memories: &[Memory],
+    mut on_retry: impl FnMut(&crate::model::RetryNotice),
 ) -> Result<Vec<Draft>, DreamError> {
     let known: BTreeSet<SessionId> = digests.iter().map(|d| d.session).collect();
     let mut request = request(digests, patterns, memories);
     let mut problem = String::new();
     for _ in 0..2 {
-        let response = complete(provider, request.clone())
+        let response = complete_observed(provider, request.clone(), &mut on_retry)
             .await
             .map_err(|err| DreamError::Model(err.to_string()))?;
         let input = response.content.iter().find_map(|b| match b {

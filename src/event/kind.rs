@@ -73,6 +73,9 @@ pub enum EventKind {
         tokens_in: u64,
         tokens_out: u64,
         stop: String,
+        /// What the turn cost in US dollars, when the model profile has prices.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<f64>,
     },
     Text {
         text: String,

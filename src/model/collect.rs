@@ -2,7 +2,7 @@
 
 use futures::{Stream, StreamExt};
 
-use super::{ContentBlock, ModelDelta, ModelError, ModelResponse, Usage};
+use super::{ContentBlock, ModelDelta, ModelError, ModelResponse, RetryNotice, Usage};
 
 enum Partial {
     Text(String),
@@ -17,9 +17,22 @@ enum Partial {
 /// Collects a streamed answer. Text deltas in a row join into one block; tool-call
 /// fragments are assembled by index and parsed as JSON once the stream ends (empty
 /// arguments mean `{}`). A stream that ends without a stop reason is malformed.
+/// Retry notices reset what was collected so far and are ignored otherwise; use
+/// [`collect_observed`] to see them.
 pub async fn collect<S>(stream: S) -> Result<ModelResponse, ModelError>
 where
     S: Stream<Item = Result<ModelDelta, ModelError>>,
+{
+    collect_observed(stream, |_| {}).await
+}
+
+/// [`collect`], calling `on_retry` for every retry notice as it arrives, so a caller can
+/// show the retry while the provider waits. Everything collected before a notice is
+/// dropped: the provider starts the turn over.
+pub async fn collect_observed<S, F>(stream: S, mut on_retry: F) -> Result<ModelResponse, ModelError>
+where
+    S: Stream<Item = Result<ModelDelta, ModelError>>,
+    F: FnMut(&RetryNotice),
 {
     let mut stream = std::pin::pin!(stream);
     let mut parts: Vec<Partial> = Vec::new();
@@ -56,6 +69,12 @@ where
                 usage.output_tokens = usage.output_tokens.max(u.output_tokens);
             }
             ModelDelta::Stop(reason) => stop = Some(reason),
+            ModelDelta::Retry(notice) => {
+                on_retry(&notice);
+                parts.clear();
+                usage = Usage::default();
+                stop = None;
+            }
         }
     }
     let stop = stop.ok_or_else(|| ModelError::Malformed("the stream ended early".into()))?;
@@ -163,6 +182,33 @@ mod tests {
             let collected = collect(stream::iter(deltas)).await.unwrap();
             assert_eq!(collected, response, "piece size {piece}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_retry_voids_the_partial_answer_and_is_reported() {
+        let mut deltas = vec![
+            ModelDelta::Text("half an ans".into()),
+            ModelDelta::ToolCallStart {
+                index: 0,
+                id: "lost".into(),
+                name: "delegate".into(),
+            },
+            ModelDelta::Retry(RetryNotice {
+                attempt: 1,
+                reason: "the stream was cut".into(),
+                delay_ms: 500,
+            }),
+        ];
+        deltas.extend(to_deltas(&sample(), 5));
+        let mut seen = Vec::new();
+        let collected = collect_observed(stream::iter(deltas.into_iter().map(Ok)), |n| {
+            seen.push(n.clone())
+        })
+        .await
+        .unwrap();
+        assert_eq!(collected, sample());
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].attempt, 1);
     }
 
     #[tokio::test]

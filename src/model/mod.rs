@@ -2,18 +2,24 @@
 //! the offline `scripted` provider.
 //!
 //! Streaming is the primitive: a provider yields [`ModelDelta`]s and [`collect`] folds
-//! them into a [`ModelResponse`]. Real network providers come with the real-models
-//! work; this module does not know about agents, tools' behaviour or the store.
+//! them into a [`ModelResponse`]. The network providers ([`anthropic`], [`openai`])
+//! share the HTTP, retry and fault handling of [`http`] and [`retry`]; a retry shows up
+//! in the stream as [`ModelDelta::Retry`] so callers can record it. This module does not
+//! know about agents, tools' behaviour or the store.
 
+pub mod anthropic;
 mod collect;
+pub mod http;
+pub mod openai;
+pub mod retry;
 pub mod scripted;
 mod types;
 
-pub use collect::collect;
+pub use collect::{collect, collect_observed};
 pub use scripted::{Policy, ResponseBuilder, ScriptedProvider};
 pub use types::{
-    ContentBlock, Message, ModelDelta, ModelRequest, ModelResponse, Role, StopReason, ToolChoice,
-    ToolSpec, Usage,
+    ContentBlock, Message, ModelDelta, ModelRequest, ModelResponse, RetryNotice, Role, StopReason,
+    ToolChoice, ToolSpec, Usage,
 };
 
 use futures::stream::BoxStream;
@@ -46,4 +52,16 @@ pub async fn complete(
     request: ModelRequest,
 ) -> Result<ModelResponse, ModelError> {
     collect(provider.stream(request)).await
+}
+
+/// Asks a provider for a whole answer, calling `on_retry` for each retry as it happens.
+pub async fn complete_observed<F>(
+    provider: &dyn Provider,
+    request: ModelRequest,
+    on_retry: F,
+) -> Result<ModelResponse, ModelError>
+where
+    F: FnMut(&RetryNotice),
+{
+    collect_observed(provider.stream(request), on_retry).await
 }

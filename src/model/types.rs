@@ -135,6 +135,18 @@ pub enum ModelDelta {
     },
     Usage(Usage),
     Stop(StopReason),
+    /// The provider gave up on the attempt so far and tries the whole turn again: every
+    /// delta before this one is void. Carries what to tell the user.
+    Retry(RetryNotice),
+}
+
+/// Why and when a provider retries a turn; the agent loop records it as an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryNotice {
+    /// 1 for the first retry.
+    pub attempt: u32,
+    pub reason: String,
+    pub delay_ms: u64,
 }
 
 /// A whole answer.

@@ -8,7 +8,8 @@ use serde_json::json;
 use super::{CriterionVerdict, Verdict};
 use crate::event::{EventBus, EventKind, Facts};
 use crate::model::{
-    complete, ContentBlock, Message, ModelRequest, Provider, Role, ToolChoice, ToolSpec,
+    complete_observed, ContentBlock, Message, ModelError, ModelRequest, Provider, RetryNotice,
+    Role, ToolChoice, ToolSpec,
 };
 use crate::spec::{Criterion, Rubric};
 
@@ -25,6 +26,8 @@ change. Answer by calling submit_verdicts once with one verdict per listed crite
 pub enum GraderError {
     #[error("the grader model is unavailable: {0}")]
     Unavailable(String),
+    #[error("the grader model refused the request: {0}")]
+    Refused(String),
     #[error("the grader's answer was malformed twice: {0}")]
     Malformed(String),
 }
@@ -142,9 +145,22 @@ impl Grader {
         let mut request = grader_request(&self.task, &self.rubric, criteria, output, facts);
         let mut last_problem = String::new();
         for _attempt in 0..2 {
-            let response = complete(model.as_ref(), request.clone())
+            let on_retry = |notice: &RetryNotice| {
+                self.bus.emit(
+                    None,
+                    EventKind::Retry {
+                        attempt: notice.attempt,
+                        reason: notice.reason.clone(),
+                        delay_ms: notice.delay_ms,
+                    },
+                );
+            };
+            let response = complete_observed(model.as_ref(), request.clone(), on_retry)
                 .await
-                .map_err(|err| GraderError::Unavailable(err.to_string()))?;
+                .map_err(|err| match err {
+                    ModelError::Refused(m) => GraderError::Refused(m),
+                    other => GraderError::Unavailable(other.to_string()),
+                })?;
             match parse_verdicts(&response.content, criteria) {
                 Ok(verdicts) => return Ok(verdicts),
                 Err(problem) => {

@@ -135,12 +135,24 @@ impl TeamRun {
                 max_tokens: profile.map_or(4096, |p| p.max_tokens),
                 temperature: profile.and_then(|p| p.temperature),
             };
+            // Retries happen inside the provider; each is recorded as it starts. Nothing
+            // else of a turn is recorded before the turn is whole, so a retried turn
+            // never duplicates events.
+            let on_retry = |notice: &crate::model::RetryNotice| {
+                self.bus.emit(Some(thread.id), retry_event(notice));
+            };
             let response = tokio::select! {
-                response = crate::model::complete(provider.as_ref(), request) => response,
+                response = crate::model::complete_observed(provider.as_ref(), request, on_retry) => response,
                 () = thread.cancel.cancelled() => continue,
             };
             let response = match response {
                 Ok(response) => response,
+                // A refused request (bad key, bad request) fails the same way for every
+                // agent: the run ends.
+                Err(err @ crate::model::ModelError::Refused(_)) => {
+                    return self
+                        .fail_with(thread, RunError::Refused(format!("model error: {err}")));
+                }
                 Err(err) => {
                     // The lead cannot go on without its model; a specialist's failure
                     // goes back to its parent as a tool error.
@@ -158,6 +170,9 @@ impl TeamRun {
                     tokens_in: response.usage.input_tokens,
                     tokens_out: response.usage.output_tokens,
                     stop: response.stop.as_str().to_string(),
+                    cost_usd: profile.and_then(|p| {
+                        p.cost_usd(response.usage.input_tokens, response.usage.output_tokens)
+                    }),
                 },
             );
             let text = response.text();
@@ -318,11 +333,31 @@ impl TeamRun {
         }
     }
 
+    /// Records the error and ends the agent and the run with it.
+    fn fail_with(&self, thread: &AgentThread, err: RunError) -> AgentEnd {
+        self.bus.emit(
+            Some(thread.id),
+            EventKind::Error {
+                message: err.to_string(),
+            },
+        );
+        self.fatal(err)
+    }
+
     fn fatal(&self, err: RunError) -> AgentEnd {
         AgentEnd {
             status: AgentStatus::Failed,
             answer: None,
             fatal: Some(err),
         }
+    }
+}
+
+/// The event that shows a provider's retry to the user.
+pub(super) fn retry_event(notice: &crate::model::RetryNotice) -> EventKind {
+    EventKind::Retry {
+        attempt: notice.attempt,
+        reason: notice.reason.clone(),
+        delay_ms: notice.delay_ms,
     }
 }

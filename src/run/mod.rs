@@ -38,6 +38,12 @@ pub enum RunError {
     Store(String),
     #[error("{0}")]
     Provider(String),
+    /// The session cannot start as configured (a missing API key, an incomplete profile).
+    #[error("{0}")]
+    Config(String),
+    /// The model server refused a request (400, 401, 403, …): retrying cannot help.
+    #[error("{0}")]
+    Refused(String),
     #[error("the run was cancelled")]
     Cancelled,
     #[error("{0}")]

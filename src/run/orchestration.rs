@@ -159,7 +159,10 @@ impl TeamRun {
             }
         };
         if let Some(fatal) = end.fatal {
-            if matches!(fatal, RunError::Store(_) | RunError::Budget(_)) {
+            if matches!(
+                fatal,
+                RunError::Store(_) | RunError::Budget(_) | RunError::Refused(_)
+            ) {
                 return Err(fatal);
             }
         }
@@ -203,14 +206,22 @@ impl TeamRun {
             max_tokens: 1024,
             temperature: None,
         };
-        let answer = match crate::model::complete(provider.as_ref(), request).await {
-            Ok(response) => response.text(),
-            Err(err) => {
-                return Ok(ToolOutput::error(format!(
-                    "the advisor is unavailable: {err}"
-                )))
-            }
+        let on_retry = |notice: &crate::model::RetryNotice| {
+            self.bus
+                .emit(Some(thread.id), super::agent::retry_event(notice));
         };
+        let answer =
+            match crate::model::complete_observed(provider.as_ref(), request, on_retry).await {
+                Ok(response) => response.text(),
+                Err(err @ crate::model::ModelError::Refused(_)) => {
+                    return Err(RunError::Refused(format!("the advisor's model: {err}")));
+                }
+                Err(err) => {
+                    return Ok(ToolOutput::error(format!(
+                        "the advisor is unavailable: {err}"
+                    )))
+                }
+            };
         self.bus.emit(
             Some(thread.id),
             EventKind::AdvisorConsulted {

@@ -1,11 +1,14 @@
-//! Which model answers for each agent, the advisor and the grader.
+//! Which model answers for each agent, the advisor and the grader: a scripted policy
+//! offline, or an Anthropic / OpenAI-compatible client built from the model profile.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::RunError;
 use crate::env::Environment;
+use crate::model::anthropic::{self, AnthropicConfig, AnthropicProvider};
+use crate::model::openai::{self, OpenAiConfig, OpenAiProvider};
 use crate::model::{Provider, ScriptedProvider};
 use crate::spec::{ModelProfile, ProviderKind, SessionSpec};
 
@@ -72,7 +75,8 @@ impl ProviderSet {
     }
 }
 
-/// A provider for one profile playing one role.
+/// A provider for one profile playing one role. Network profiles read their API key
+/// from the environment here, so a missing key stops the run before it starts.
 pub fn provider_for(
     profile_name: &str,
     profile: &ModelProfile,
@@ -92,9 +96,101 @@ pub fn provider_for(
                     .with_latency(Duration::from_millis(profile.latency_ms)),
             ))
         }
-        ProviderKind::Anthropic | ProviderKind::Openai => Err(RunError::Provider(format!(
-            "model profile `{profile_name}` uses provider `{}`, which this build of lucid cannot call yet; use provider = \"scripted\"",
-            profile.provider.as_str()
-        ))),
+        ProviderKind::Anthropic => {
+            let model = model_name(profile_name, profile)?;
+            let key_env = profile
+                .api_key_env
+                .as_deref()
+                .unwrap_or(anthropic::DEFAULT_KEY_ENV);
+            let api_key = read_key(key_env).ok_or_else(|| missing_key(profile_name, key_env))?;
+            let config = AnthropicConfig {
+                base_url: profile
+                    .base_url
+                    .clone()
+                    .unwrap_or_else(|| anthropic::DEFAULT_BASE_URL.into()),
+                model,
+                api_key,
+                version: profile
+                    .api_version
+                    .clone()
+                    .unwrap_or_else(|| anthropic::DEFAULT_VERSION.into()),
+                timeout: Duration::from_secs(profile.timeout_s.max(1)),
+                max_retries: profile.max_retries,
+                streaming: profile.stream,
+            };
+            Ok(Arc::new(AnthropicProvider::new(
+                config,
+                http_client(profile_name)?,
+            )))
+        }
+        ProviderKind::Openai => {
+            let model = model_name(profile_name, profile)?;
+            // A named variable must be set; the default one only for OpenAI's own
+            // service. A server of the user's own (Ollama, llama.cpp, vLLM) gets no key
+            // unless the profile names one, so an OpenAI key never leaks to it.
+            let api_key = match (&profile.api_key_env, &profile.base_url) {
+                (Some(key_env), _) => {
+                    Some(read_key(key_env).ok_or_else(|| missing_key(profile_name, key_env))?)
+                }
+                (None, None) => Some(
+                    read_key(openai::DEFAULT_KEY_ENV)
+                        .ok_or_else(|| missing_key(profile_name, openai::DEFAULT_KEY_ENV))?,
+                ),
+                (None, Some(_)) => None,
+            };
+            let config = OpenAiConfig {
+                base_url: profile
+                    .base_url
+                    .clone()
+                    .unwrap_or_else(|| openai::DEFAULT_BASE_URL.into()),
+                model,
+                api_key,
+                timeout: Duration::from_secs(profile.timeout_s.max(1)),
+                max_retries: profile.max_retries,
+                streaming: profile.stream,
+            };
+            Ok(Arc::new(OpenAiProvider::new(
+                config,
+                http_client(profile_name)?,
+            )))
+        }
     }
+}
+
+fn model_name(profile_name: &str, profile: &ModelProfile) -> Result<String, RunError> {
+    profile.model.clone().ok_or_else(|| {
+        RunError::Config(format!(
+            "model profile `{profile_name}` (provider `{}`) needs `model`, the model's name on the server",
+            profile.provider.as_str()
+        ))
+    })
+}
+
+fn read_key(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|key| !key.trim().is_empty())
+}
+
+fn missing_key(profile_name: &str, var: &str) -> RunError {
+    RunError::Config(format!(
+        "model profile `{profile_name}` needs an API key in the environment variable {var}, which is not set"
+    ))
+}
+
+/// One HTTP client for every network provider of the process, so agents share
+/// connection pools instead of each opening its own.
+fn http_client(profile_name: &str) -> Result<reqwest::Client, RunError> {
+    static SHARED: OnceLock<reqwest::Client> = OnceLock::new();
+    if let Some(client) = SHARED.get() {
+        return Ok(client.clone());
+    }
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("lucid/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|err| {
+            RunError::Config(format!(
+                "cannot set up the HTTP client for model profile `{profile_name}`: {err}"
+            ))
+        })?;
+    Ok(SHARED.get_or_init(|| client).clone())
 }

@@ -68,8 +68,18 @@ pub struct SessionReport {
     pub playbooks_applied: Vec<PlaybookReport>,
     pub facts: Facts,
     pub duration_ms: u64,
+    /// Model retries (rate limits, overload, cut streams) across the session.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retries: u32,
+    /// What the model turns cost in US dollars, when their profiles have prices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl SessionReport {
@@ -89,6 +99,8 @@ impl SessionReport {
             playbooks_applied: Vec::new(),
             facts: Facts::new(),
             duration_ms: 0,
+            retries: 0,
+            cost_usd: None,
             error: None,
         };
         let mut first_at = None;
@@ -157,8 +169,12 @@ impl SessionReport {
             EventKind::ModelTurn {
                 tokens_in,
                 tokens_out,
+                cost_usd,
                 ..
             } => {
+                if let Some(cost) = cost_usd {
+                    *self.cost_usd.get_or_insert(0.0) += cost;
+                }
                 if let Some(agent) = self.agent_mut(event.agent) {
                     agent.status = AgentStatus::Running;
                     agent.turns += 1;
@@ -240,6 +256,7 @@ impl SessionReport {
             EventKind::Error { message } if event.agent.is_none() => {
                 self.error = Some(message.clone());
             }
+            EventKind::Retry { .. } => self.retries += 1,
             _ => {}
         }
     }

@@ -8,6 +8,7 @@
 //! module does not run anything.
 
 pub mod check;
+pub mod config;
 mod types;
 mod validate;
 
@@ -17,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 pub use check::{CheckExpr, Facts};
 pub use types::{EnvironmentSpec, Limits, ModelProfile, ProviderKind, DEFAULT_MODEL};
-pub use validate::{validate, ADVISOR_TOOL, DELEGATE_TOOL};
+pub use validate::{validate, validate_with, ADVISOR_TOOL, DELEGATE_TOOL};
 
 /// What an environment kind offers, for validating session files against it.
 #[derive(Debug, Clone, Default)]
@@ -162,12 +163,37 @@ pub fn parse(
     source: &str,
     catalog: &EnvironmentCatalog,
 ) -> Result<SessionSpec, SpecError> {
+    parse_with(path, source, catalog, &BTreeMap::new())
+}
+
+/// Reads and validates a session file whose `[models]` are merged over `user_models`
+/// (the user's config file): the session's profile wins on a name both define.
+pub fn load_with(
+    path: &Path,
+    catalog: &EnvironmentCatalog,
+    user_models: &BTreeMap<String, ModelProfile>,
+) -> Result<SessionSpec, SpecError> {
+    let source = std::fs::read_to_string(path).map_err(|err| SpecError {
+        path: path.to_path_buf(),
+        position: None,
+        message: format!("cannot read the session file: {err}"),
+    })?;
+    parse_with(path, &source, catalog, user_models)
+}
+
+/// [`parse`] with the user's model profiles under the session's.
+pub fn parse_with(
+    path: &Path,
+    source: &str,
+    catalog: &EnvironmentCatalog,
+    user_models: &BTreeMap<String, ModelProfile>,
+) -> Result<SessionSpec, SpecError> {
     let file: types::SessionFile = toml::from_str(source).map_err(|err| SpecError {
         path: path.to_path_buf(),
         position: err.span().map(|span| line_column(source, span.start)),
         message: err.message().trim().to_string(),
     })?;
-    validate(path, source, file, catalog)
+    validate_with(path, source, file, catalog, user_models)
 }
 
 /// 1-based line and column (in characters) of a byte offset.

@@ -92,6 +92,31 @@ pub struct ModelProfile {
     /// Milliseconds a scripted model waits before answering (to mimic a remote model).
     #[serde(default)]
     pub latency_ms: u64,
+    /// Stream answers (server-sent events); `false` asks for whole answers.
+    #[serde(default = "default_stream")]
+    pub stream: bool,
+    /// US dollars per million input tokens, for the cost figure.
+    #[serde(default)]
+    pub input_price_per_mtok: Option<f64>,
+    /// US dollars per million output tokens, for the cost figure.
+    #[serde(default)]
+    pub output_price_per_mtok: Option<f64>,
+}
+
+fn default_stream() -> bool {
+    true
+}
+
+impl ModelProfile {
+    /// What a turn with this usage costs, when the profile has prices.
+    pub fn cost_usd(&self, input_tokens: u64, output_tokens: u64) -> Option<f64> {
+        if self.input_price_per_mtok.is_none() && self.output_price_per_mtok.is_none() {
+            return None;
+        }
+        let input = self.input_price_per_mtok.unwrap_or(0.0) * input_tokens as f64;
+        let output = self.output_price_per_mtok.unwrap_or(0.0) * output_tokens as f64;
+        Some((input + output) / 1_000_000.0)
+    }
 }
 
 fn default_max_tokens() -> u32 {
@@ -120,6 +145,9 @@ impl ModelProfile {
             timeout_s: default_timeout_s(),
             max_retries: default_max_retries(),
             latency_ms: 0,
+            stream: true,
+            input_price_per_mtok: None,
+            output_price_per_mtok: None,
         }
     }
 }

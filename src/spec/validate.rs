@@ -67,6 +67,18 @@ pub fn validate(
     file: SessionFile,
     catalog: &EnvironmentCatalog,
 ) -> Result<SessionSpec, SpecError> {
+    validate_with(path, source, file, catalog, &BTreeMap::new())
+}
+
+/// [`validate`], with model profiles from the user's config file that the session's own
+/// profiles override (already checked by the config loader).
+pub fn validate_with(
+    path: &Path,
+    source: &str,
+    file: SessionFile,
+    catalog: &EnvironmentCatalog,
+    user_models: &BTreeMap<String, ModelProfile>,
+) -> Result<SessionSpec, SpecError> {
     let report = Reporter { path, source };
 
     let kind = &file.environment.kind;
@@ -81,9 +93,10 @@ pub fn validate(
         )
     })?;
 
-    // Model profiles: the built-in offline profile plus the file's own.
+    // Model profiles: the built-in offline profile, the user's config, the file's own.
     let mut models: BTreeMap<String, ModelProfile> = BTreeMap::new();
     models.insert(DEFAULT_MODEL.to_string(), ModelProfile::scripted());
+    models.extend(user_models.iter().map(|(k, v)| (k.clone(), v.clone())));
     for (name, profile) in &file.models {
         if profile.provider != ProviderKind::Scripted && profile.model.is_none() {
             return Err(report.at_span(

@@ -64,6 +64,7 @@ pub fn turn(tokens_in: u64, tokens_out: u64) -> EventKind {
         tokens_in,
         tokens_out,
         stop: "end_turn".into(),
+        cost_usd: None,
     }
 }
 

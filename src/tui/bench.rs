@@ -83,6 +83,7 @@ pub fn synthetic_session(nodes: usize, lines: usize) -> Vec<Event> {
                 tokens_in: 500,
                 tokens_out: 80,
                 stop: "tool_use".into(),
+                cost_usd: None,
             },
         );
     }
@@ -96,6 +97,7 @@ pub fn synthetic_session(nodes: usize, lines: usize) -> Vec<Event> {
                 tokens_in: 900,
                 tokens_out: 60,
                 stop: "tool_use".into(),
+                cost_usd: None,
             },
         );
         push(

@@ -1,0 +1,342 @@
+//! The HTTP side shared by the network providers: one POST per attempt, server-sent
+//! events decoded by a protocol [`Decoder`], faults classified and retried as a whole
+//! turn, each retry announced with a [`ModelDelta::Retry`] before the wait.
+//!
+//! A protocol module (`anthropic`, `openai`) builds the request body and headers and
+//! decodes the answer; it never retries by itself. This module never looks inside a
+//! protocol's JSON. The API key travels only in headers and is scrubbed from every
+//! error message that could carry it.
+
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use futures::stream::{BoxStream, StreamExt};
+use reqwest::header::HeaderMap;
+use tokio::sync::mpsc;
+
+use super::collect::to_deltas;
+use super::retry;
+use super::{ModelDelta, ModelError, ModelResponse, RetryNotice};
+
+/// Longest excerpt of a server's error body quoted in a message.
+const ERROR_EXCERPT_CHARS: usize = 300;
+
+/// Why an attempt failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// Worth another try (after the server's requested wait, if any).
+    Retryable {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// Trying again cannot help.
+    Fatal(ModelError),
+}
+
+impl Fault {
+    pub fn retryable(reason: impl Into<String>) -> Self {
+        Fault::Retryable {
+            reason: reason.into(),
+            retry_after: None,
+        }
+    }
+}
+
+/// Turns one protocol's server-sent events into deltas.
+pub trait Decoder: Send + 'static {
+    /// Handles one event (`name` is `message` when the server sent none).
+    fn event(&mut self, name: &str, data: &str) -> Result<Vec<ModelDelta>, Fault>;
+    /// Whether the answer is complete (nothing more needs reading).
+    fn done(&self) -> bool;
+    /// Called when the byte stream ends: the closing deltas, or a fault when the
+    /// answer was cut short.
+    fn end(&mut self) -> Result<Vec<ModelDelta>, Fault>;
+}
+
+/// Everything one model call needs, for every attempt.
+pub struct Call {
+    pub client: reqwest::Client,
+    pub url: String,
+    pub headers: HeaderMap,
+    pub body: serde_json::Value,
+    /// Longest wait for the response headers and then for each piece of the body.
+    pub timeout: Duration,
+    pub max_retries: u32,
+    pub streaming: bool,
+    /// Scrubbed from every message (the API key).
+    pub secret: Option<String>,
+    /// Names the server in messages, e.g. `Anthropic`.
+    pub server: &'static str,
+}
+
+/// Runs a call with retries; yields the answer's deltas, a retry notice before each new
+/// attempt, or one error. The attempts run on a task of their own (so this must be
+/// called inside a tokio runtime); dropping the stream stops them at the next piece or
+/// wait.
+pub fn run<D>(
+    call: Call,
+    decoder: fn() -> D,
+    whole: fn(&str) -> Result<ModelResponse, Fault>,
+) -> BoxStream<'static, Result<ModelDelta, ModelError>>
+where
+    D: Decoder,
+{
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        let mut retries = 0;
+        loop {
+            let fault = match attempt(&call, decoder(), whole, &tx).await {
+                Ok(()) => return,
+                Err(fault) => fault,
+            };
+            let (reason, server_asked) = match fault {
+                Fault::Fatal(err) => {
+                    let _ = tx.send(Err(scrub_error(err, &call.secret))).await;
+                    return;
+                }
+                Fault::Retryable {
+                    reason,
+                    retry_after,
+                } => (scrub(&reason, &call.secret), retry_after),
+            };
+            if retries >= call.max_retries {
+                let _ = tx
+                    .send(Err(ModelError::Unavailable(format!(
+                        "{reason} (gave up after {retries} {})",
+                        if retries == 1 { "retry" } else { "retries" }
+                    ))))
+                    .await;
+                return;
+            }
+            let delay = retry::delay(retries, server_asked);
+            retries += 1;
+            let notice = RetryNotice {
+                attempt: retries,
+                reason,
+                delay_ms: delay.as_millis() as u64,
+            };
+            if tx.send(Ok(ModelDelta::Retry(notice))).await.is_err() {
+                return;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = tx.closed() => return,
+            }
+        }
+    });
+    futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+    .boxed()
+}
+
+type Sender = mpsc::Sender<Result<ModelDelta, ModelError>>;
+
+/// One attempt: `Ok` when the whole answer was forwarded (or nobody listens any more).
+async fn attempt<D: Decoder>(
+    call: &Call,
+    mut decoder: D,
+    whole: fn(&str) -> Result<ModelResponse, Fault>,
+    tx: &Sender,
+) -> Result<(), Fault> {
+    let request = call
+        .client
+        .post(&call.url)
+        .headers(call.headers.clone())
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(
+            reqwest::header::ACCEPT,
+            if call.streaming {
+                "text/event-stream"
+            } else {
+                "application/json"
+            },
+        )
+        .body(call.body.to_string())
+        .send();
+    let response = match tokio::time::timeout(call.timeout, request).await {
+        Err(_) => {
+            return Err(Fault::retryable(format!(
+                "the {} server did not answer within {} s",
+                call.server,
+                call.timeout.as_secs()
+            )))
+        }
+        Ok(Err(err)) => {
+            return Err(Fault::retryable(format!(
+                "cannot reach the {} server at {}: {}",
+                call.server,
+                call.url,
+                error_chain(&err)
+            )))
+        }
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status();
+    if !status.is_success() {
+        return Err(status_fault(call, response).await);
+    }
+    if !call.streaming {
+        let body = match tokio::time::timeout(call.timeout, response.text()).await {
+            Ok(Ok(body)) => body,
+            Ok(Err(err)) => return Err(cut(call, &error_chain(&err))),
+            Err(_) => return Err(cut(call, "no data within the timeout")),
+        };
+        let answer = whole(&body)?;
+        for delta in to_deltas(&answer, usize::MAX) {
+            if tx.send(Ok(delta)).await.is_err() {
+                return Ok(());
+            }
+        }
+        return Ok(());
+    }
+    let mut events = response.bytes_stream().eventsource();
+    loop {
+        let next = match tokio::time::timeout(call.timeout, events.next()).await {
+            Ok(next) => next,
+            Err(_) => return Err(cut(call, "no data within the timeout")),
+        };
+        let deltas = match next {
+            None => {
+                for delta in decoder.end()? {
+                    if tx.send(Ok(delta)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                return Ok(());
+            }
+            Some(Err(err)) => return Err(cut(call, &err.to_string())),
+            Some(Ok(event)) => decoder.event(&event.event, &event.data)?,
+        };
+        for delta in deltas {
+            if tx.send(Ok(delta)).await.is_err() {
+                return Ok(());
+            }
+        }
+        if decoder.done() {
+            return Ok(());
+        }
+    }
+}
+
+fn cut(call: &Call, why: &str) -> Fault {
+    Fault::retryable(format!(
+        "the {} stream was cut before the answer ended ({why})",
+        call.server
+    ))
+}
+
+/// Classifies an unsuccessful response, quoting the server's message.
+async fn status_fault(call: &Call, response: reqwest::Response) -> Fault {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = tokio::time::timeout(call.timeout, response.text())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let detail = error_message(&body);
+    let what = format!(
+        "the {} server answered {}{}",
+        call.server,
+        status.as_u16(),
+        status
+            .canonical_reason()
+            .map(|r| format!(" {r}"))
+            .unwrap_or_default()
+    );
+    let what = if detail.is_empty() {
+        what
+    } else {
+        format!("{what}: {detail}")
+    };
+    if retry::should_retry(status.as_u16(), &headers) {
+        return Fault::Retryable {
+            reason: what,
+            retry_after: retry::retry_after(&headers),
+        };
+    }
+    let hint = match status.as_u16() {
+        401 | 403 => " (check the API key and the profile's api_key_env)",
+        404 => " (check the profile's base_url and model)",
+        _ => "",
+    };
+    Fault::Fatal(ModelError::Refused(format!("{what}{hint}")))
+}
+
+/// The human part of an error body: `error.message` (both protocols) or the raw text.
+pub fn error_message(body: &str) -> String {
+    let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let message = parsed
+        .as_ref()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .or_else(|| v.get("message"))
+                .or_else(|| v.get("error").filter(|e| e.is_string()))
+                .or_else(|| v.get("detail"))
+        })
+        .map(|m| match m {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .unwrap_or_else(|| body.trim().to_string());
+    let mut short: String = message.chars().take(ERROR_EXCERPT_CHARS).collect();
+    if short.len() < message.len() {
+        short.push('…');
+    }
+    short.replace(['\n', '\r'], " ")
+}
+
+/// An error with its causes, e.g. `error sending request: connection refused`.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Removes the secret from a message.
+pub fn scrub(text: &str, secret: &Option<String>) -> String {
+    match secret {
+        Some(secret) if !secret.is_empty() => text.replace(secret.as_str(), "[redacted]"),
+        _ => text.to_string(),
+    }
+}
+
+fn scrub_error(err: ModelError, secret: &Option<String>) -> ModelError {
+    match err {
+        ModelError::Malformed(m) => ModelError::Malformed(scrub(&m, secret)),
+        ModelError::Unavailable(m) => ModelError::Unavailable(scrub(&m, secret)),
+        ModelError::Refused(m) => ModelError::Refused(scrub(&m, secret)),
+        ModelError::Cancelled => ModelError::Cancelled,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_messages_come_from_either_protocol_and_are_short() {
+        let anthropic = r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#;
+        assert_eq!(error_message(anthropic), "invalid x-api-key");
+        let openai = r#"{"error":{"message":"Incorrect API key","type":"invalid_request_error","code":401}}"#;
+        assert_eq!(error_message(openai), "Incorrect API key");
+        assert_eq!(error_message("Bad\ngateway"), "Bad gateway");
+        assert!(error_message(&"x".repeat(1000)).chars().count() <= ERROR_EXCERPT_CHARS + 1);
+    }
+
+    #[test]
+    fn secrets_are_scrubbed() {
+        let secret = Some("sk-123".to_string());
+        assert_eq!(scrub("key sk-123 bad", &secret), "key [redacted] bad");
+        assert_eq!(scrub("nothing", &None), "nothing");
+    }
+}

@@ -1,0 +1,405 @@
+//! Any server that speaks OpenAI's Chat Completions (`POST {base_url}/chat/completions`):
+//! OpenAI, Ollama, vLLM, llama.cpp, LM Studio, OpenRouter.
+//!
+//! Builds the request (system message, `tools` / `tool_calls` with arguments as JSON
+//! strings, `role: "tool"` answers with `tool_call_id`, `stream_options.include_usage`)
+//! and decodes the answer. Real servers differ in how they stream tool calls, so the
+//! decoder is tolerant: a call is found by its id when the id is repeated, else by its
+//! `index`, else it is the latest call; comment lines, integer error codes, a usage chunk
+//! with `choices: []` and a missing `[DONE]` after a finish reason are all accepted.
+//! Retries, timeouts and the key's secrecy are `http`'s job.
+
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use serde_json::{json, Value};
+
+mod stream;
+
+pub use stream::StreamDecoder;
+
+use super::http::{self, Call, Fault};
+use super::{
+    ContentBlock, ModelDelta, ModelError, ModelRequest, ModelResponse, Provider, Role, StopReason,
+    ToolChoice, Usage,
+};
+
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+pub const DEFAULT_KEY_ENV: &str = "OPENAI_API_KEY";
+
+/// How to reach one OpenAI-compatible model.
+#[derive(Debug, Clone)]
+pub struct OpenAiConfig {
+    pub base_url: String,
+    pub model: String,
+    /// `None` for local servers that need no key.
+    pub api_key: Option<String>,
+    pub timeout: Duration,
+    pub max_retries: u32,
+    pub streaming: bool,
+}
+
+/// A model behind an OpenAI-compatible server.
+pub struct OpenAiProvider {
+    config: OpenAiConfig,
+    client: reqwest::Client,
+}
+
+impl OpenAiProvider {
+    pub fn new(config: OpenAiConfig, client: reqwest::Client) -> Self {
+        OpenAiProvider { config, client }
+    }
+}
+
+impl Provider for OpenAiProvider {
+    fn label(&self) -> String {
+        format!("openai:{}", self.config.model)
+    }
+
+    fn stream(&self, request: ModelRequest) -> BoxStream<'static, Result<ModelDelta, ModelError>> {
+        let mut headers = HeaderMap::new();
+        if let Some(key) = &self.config.api_key {
+            match HeaderValue::from_str(&format!("Bearer {key}")) {
+                Ok(mut value) => {
+                    value.set_sensitive(true);
+                    headers.insert(AUTHORIZATION, value);
+                }
+                Err(_) => {
+                    let err = ModelError::Refused(
+                        "the API key holds characters a header cannot carry".into(),
+                    );
+                    return Box::pin(futures::stream::once(async move { Err(err) }));
+                }
+            }
+        }
+        let call = Call {
+            client: self.client.clone(),
+            url: format!(
+                "{}/chat/completions",
+                self.config.base_url.trim_end_matches('/')
+            ),
+            headers,
+            body: request_body(&self.config, &request),
+            timeout: self.config.timeout,
+            max_retries: self.config.max_retries,
+            streaming: self.config.streaming,
+            secret: self.config.api_key.clone(),
+            server: "OpenAI-compatible",
+        };
+        http::run(call, StreamDecoder::default, whole_answer)
+    }
+}
+
+/// The JSON body of a Chat Completions call.
+pub fn request_body(config: &OpenAiConfig, request: &ModelRequest) -> Value {
+    let mut messages = Vec::new();
+    if !request.system.is_empty() {
+        messages.push(json!({"role": "system", "content": request.system}));
+    }
+    for message in &request.messages {
+        match message.role {
+            Role::Assistant => {
+                let text = message.text();
+                let calls: Vec<Value> = message
+                    .content
+                    .iter()
+                    .filter_map(|block| match block {
+                        ContentBlock::ToolUse { id, name, input } => Some(json!({
+                            "id": id,
+                            "type": "function",
+                            "function": {"name": name, "arguments": arguments(input)},
+                        })),
+                        _ => None,
+                    })
+                    .collect();
+                // `content` is always a string, empty beside tool calls: some servers
+                // (llama-cpp-python) reject a null content and break on a missing one.
+                let mut out = json!({"role": "assistant", "content": text});
+                if !calls.is_empty() {
+                    out["tool_calls"] = json!(calls);
+                }
+                messages.push(out);
+            }
+            Role::User => {
+                // Tool answers come first, each its own `tool` message, in call order.
+                let mut text = String::new();
+                for block in &message.content {
+                    match block {
+                        ContentBlock::ToolResult {
+                            tool_use_id,
+                            content,
+                            is_error,
+                        } => messages.push(json!({
+                            "role": "tool",
+                            "tool_call_id": tool_use_id,
+                            "content": if *is_error { format!("ERROR: {content}") } else { content.clone() },
+                        })),
+                        ContentBlock::Text { text: t } => {
+                            if !text.is_empty() {
+                                text.push('\n');
+                            }
+                            text.push_str(t);
+                        }
+                        ContentBlock::ToolUse { .. } => {}
+                    }
+                }
+                if !text.is_empty() {
+                    messages.push(json!({"role": "user", "content": text}));
+                }
+            }
+        }
+    }
+    let mut body = json!({
+        "model": config.model,
+        "messages": messages,
+    });
+    // OpenAI's own service wants `max_completion_tokens` (its reasoning models reject
+    // `max_tokens`); the servers that mimic it (Ollama, llama.cpp, vLLM) know `max_tokens`.
+    let limit = if is_openai_itself(&config.base_url) {
+        "max_completion_tokens"
+    } else {
+        "max_tokens"
+    };
+    body[limit] = json!(request.max_tokens);
+    if !request.tools.is_empty() {
+        body["tools"] = request
+            .tools
+            .iter()
+            .map(|t| {
+                json!({"type": "function", "function": {
+                    "name": t.name, "description": t.description, "parameters": t.input_schema,
+                }})
+            })
+            .collect();
+        body["tool_choice"] = match &request.tool_choice {
+            ToolChoice::Auto => json!("auto"),
+            ToolChoice::Any => json!("required"),
+            ToolChoice::Tool { name } => json!({"type": "function", "function": {"name": name}}),
+        };
+    }
+    if let Some(temperature) = request.temperature {
+        body["temperature"] = json!(temperature);
+    }
+    if config.streaming {
+        body["stream"] = json!(true);
+        body["stream_options"] = json!({"include_usage": true});
+    }
+    body
+}
+
+fn is_openai_itself(base_url: &str) -> bool {
+    base_url.trim_end_matches('/') == DEFAULT_BASE_URL
+}
+
+/// Tool arguments as the JSON string the protocol wants; text that never parsed is
+/// echoed as the model wrote it.
+fn arguments(input: &Value) -> String {
+    match input {
+        Value::String(raw) => raw.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub(crate) fn stop_reason(reason: &str) -> StopReason {
+    match reason {
+        "tool_calls" | "function_call" => StopReason::ToolUse,
+        "length" => StopReason::MaxTokens,
+        "content_filter" => StopReason::Refusal,
+        _ => StopReason::EndTurn,
+    }
+}
+
+pub(crate) fn usage(value: &Value) -> Usage {
+    let n = |key: &str| value.get(key).and_then(Value::as_u64).unwrap_or(0);
+    Usage {
+        input_tokens: n("prompt_tokens"),
+        output_tokens: n("completion_tokens"),
+    }
+}
+
+/// An `error` object in a body or a stream chunk; codes may be integers or strings.
+pub(crate) fn error_fault(error: &Value) -> Fault {
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| error.to_string());
+    let code = match error.get("code") {
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let kind = error.get("type").and_then(Value::as_str).unwrap_or("");
+    let text = format!(
+        "the OpenAI-compatible server reported an error{}: {message}",
+        if code.is_empty() {
+            String::new()
+        } else {
+            format!(" ({code})")
+        }
+    );
+    let numeric = code.parse::<u16>().ok();
+    let retryable = numeric.is_some_and(super::retry::status_is_retryable)
+        || ["rate_limit", "server_error", "overloaded", "timeout"]
+            .iter()
+            .any(|k| kind.contains(k) || code.contains(k));
+    if retryable {
+        Fault::retryable(text)
+    } else {
+        Fault::Fatal(ModelError::Refused(text))
+    }
+}
+
+pub(crate) fn malformed(what: &str) -> Fault {
+    Fault::Fatal(ModelError::Malformed(format!(
+        "the OpenAI-compatible server sent {what}"
+    )))
+}
+
+/// Decodes a non-streamed answer.
+pub fn whole_answer(body: &str) -> Result<ModelResponse, Fault> {
+    let value: Value = serde_json::from_str(body)
+        .map_err(|err| malformed(&format!("an answer that is not JSON ({err})")))?;
+    if let Some(error) = value.get("error") {
+        return Err(error_fault(error));
+    }
+    let choice = value
+        .pointer("/choices/0")
+        .ok_or_else(|| malformed("an answer without choices"))?;
+    let message = choice.get("message").unwrap_or(&Value::Null);
+    let mut content = Vec::new();
+    if let Some(text) = message.get("content").and_then(Value::as_str) {
+        if !text.is_empty() {
+            content.push(ContentBlock::Text {
+                text: text.to_string(),
+            });
+        }
+    }
+    let calls = message.get("tool_calls").and_then(Value::as_array);
+    for (n, call) in calls.into_iter().flatten().enumerate() {
+        let args = call
+            .pointer("/function/arguments")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        content.push(ContentBlock::ToolUse {
+            id: call
+                .get("id")
+                .and_then(Value::as_str)
+                .map_or_else(|| format!("call_{n}"), str::to_string),
+            name: call
+                .pointer("/function/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            input: if args.trim().is_empty() {
+                json!({})
+            } else {
+                serde_json::from_str(args).unwrap_or_else(|_| Value::String(args.to_string()))
+            },
+        });
+    }
+    let has_calls = content
+        .iter()
+        .any(|b| matches!(b, ContentBlock::ToolUse { .. }));
+    let stop = match choice.get("finish_reason").and_then(Value::as_str) {
+        Some(reason) => stop_reason(reason),
+        None => StopReason::EndTurn,
+    };
+    Ok(ModelResponse {
+        content,
+        stop: if has_calls && stop == StopReason::EndTurn {
+            StopReason::ToolUse
+        } else {
+            stop
+        },
+        usage: usage(value.get("usage").unwrap_or(&Value::Null)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Message, ToolSpec};
+
+    #[test]
+    fn the_body_pairs_tool_answers_with_their_calls() {
+        let config = OpenAiConfig {
+            base_url: DEFAULT_BASE_URL.into(),
+            model: "m".into(),
+            api_key: None,
+            timeout: Duration::from_secs(1),
+            max_retries: 0,
+            streaming: true,
+        };
+        let request = ModelRequest {
+            system: "sys".into(),
+            messages: vec![
+                Message::user_text("go"),
+                Message {
+                    role: Role::Assistant,
+                    content: vec![ContentBlock::ToolUse {
+                        id: "c1".into(),
+                        name: "f".into(),
+                        input: json!("{broken"),
+                    }],
+                },
+                Message {
+                    role: Role::User,
+                    content: vec![
+                        ContentBlock::ToolResult {
+                            tool_use_id: "c1".into(),
+                            content: "not JSON".into(),
+                            is_error: true,
+                        },
+                        ContentBlock::Text {
+                            text: "fix it".into(),
+                        },
+                    ],
+                },
+            ],
+            tools: vec![ToolSpec {
+                name: "f".into(),
+                description: "d".into(),
+                input_schema: json!({"type": "object"}),
+            }],
+            tool_choice: ToolChoice::Any,
+            max_tokens: 10,
+            temperature: None,
+        };
+        let body = request_body(&config, &request);
+        let roles: Vec<&str> = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        assert_eq!(roles, ["system", "user", "assistant", "tool", "user"]);
+        assert_eq!(
+            body["messages"][2]["tool_calls"][0]["function"]["arguments"],
+            "{broken"
+        );
+        assert_eq!(body["messages"][2]["content"], "");
+        assert_eq!(body["messages"][3]["tool_call_id"], "c1");
+        assert_eq!(body["tool_choice"], "required");
+        assert_eq!(body["stream_options"]["include_usage"], true);
+        assert_eq!(body["max_completion_tokens"], 10, "OpenAI itself");
+        let local = OpenAiConfig {
+            base_url: "http://127.0.0.1:11434/v1".into(),
+            ..config
+        };
+        assert_eq!(
+            request_body(&local, &request)["max_tokens"],
+            10,
+            "a local server"
+        );
+    }
+
+    #[test]
+    fn a_whole_answer_decodes() {
+        let body = r#"{"choices":[{"message":{"content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":1,"completion_tokens":2}}"#;
+        let r = whole_answer(body).unwrap();
+        assert_eq!(r.tool_uses().next().unwrap().2, &json!({"a": 1}));
+        assert_eq!(r.usage.output_tokens, 2);
+    }
+}

@@ -1,0 +1,112 @@
+//! The user's config file: model profiles shared by every session.
+//!
+//! `[models.NAME]` tables in `$LUCID_CONFIG`, else `$XDG_CONFIG_HOME/lucid/config.toml`,
+//! else `~/.config/lucid/config.toml`, use the same keys as a session file's profiles.
+//! A session's own profile of the same name wins. Other top-level tables belong to
+//! other parts of lucid (themes, keys) and are left alone here. A missing default file
+//! is no error; a missing `$LUCID_CONFIG` file is.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::types::{ModelProfile, ProviderKind};
+use super::{line_column, SpecError};
+
+/// The environment variable naming the config file.
+pub const CONFIG_ENV: &str = "LUCID_CONFIG";
+
+#[derive(Debug, Deserialize)]
+struct ConfigFile {
+    #[serde(default)]
+    models: BTreeMap<Spanned<String>, ModelProfile>,
+}
+
+/// Where the config file is, and whether the user named it explicitly.
+pub fn config_path() -> Option<(PathBuf, bool)> {
+    if let Some(path) = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()) {
+        return Some((PathBuf::from(path), true));
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|p| !p.is_empty())
+                .map(|home| PathBuf::from(home).join(".config"))
+        })?;
+    Some((base.join("lucid").join("config.toml"), false))
+}
+
+/// The model profiles of the user's config file (none when there is no file).
+pub fn user_models() -> Result<BTreeMap<String, ModelProfile>, SpecError> {
+    match config_path() {
+        None => Ok(BTreeMap::new()),
+        Some((path, explicit)) => match std::fs::read_to_string(&path) {
+            Ok(source) => parse_models(&path, &source),
+            Err(err) if !explicit && err.kind() == std::io::ErrorKind::NotFound => {
+                Ok(BTreeMap::new())
+            }
+            Err(err) => Err(SpecError {
+                path,
+                position: None,
+                message: format!("cannot read the config file: {err}"),
+            }),
+        },
+    }
+}
+
+/// Parses config-file text; `path` is used in error messages.
+pub fn parse_models(
+    path: &Path,
+    source: &str,
+) -> Result<BTreeMap<String, ModelProfile>, SpecError> {
+    let file: ConfigFile = toml::from_str(source).map_err(|err| SpecError {
+        path: path.to_path_buf(),
+        position: err.span().map(|span| line_column(source, span.start)),
+        message: err.message().trim().to_string(),
+    })?;
+    let mut models = BTreeMap::new();
+    for (name, profile) in file.models {
+        if profile.provider != ProviderKind::Scripted && profile.model.is_none() {
+            return Err(SpecError {
+                path: path.to_path_buf(),
+                position: Some(line_column(source, name.span().start)),
+                message: format!(
+                    "model profile `{}` uses provider `{}` but names no `model`",
+                    name.get_ref(),
+                    profile.provider.as_str()
+                ),
+            });
+        }
+        models.insert(name.into_inner(), profile);
+    }
+    Ok(models)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_parse_and_errors_have_positions() {
+        let path = Path::new("config.toml");
+        let models = parse_models(
+            path,
+            "[models.claude]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\ninput_price_per_mtok = 3.0\n\n[theme]\nname = \"dark\"\n",
+        )
+        .unwrap();
+        assert_eq!(models["claude"].input_price_per_mtok, Some(3.0));
+        let err = parse_models(
+            path,
+            "[models.x]\nprovider = \"openai\"\nmodel = \"m\"\nmax_token = 3\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.position, Some((4, 1)));
+        assert!(err.to_string().starts_with("config.toml:4:1:"), "{err}");
+        let err = parse_models(path, "[models.x]\nprovider = \"openai\"\n").unwrap_err();
+        assert!(err.message.contains("names no `model`"), "{err}");
+    }
+}

@@ -1,0 +1,247 @@
+//! Both protocols' JSON, as a server sees it: requests decoded into lucid's types (so a
+//! scripted policy can answer them) and answers encoded as server-sent events.
+
+use serde_json::{json, Value};
+
+use lucid::model::{
+    ContentBlock, Message, ModelRequest, ModelResponse, Role, ToolChoice, ToolSpec,
+};
+
+/// Splits text into pieces of at most `n` characters.
+fn pieces(text: &str, n: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    chars.chunks(n.max(1)).map(|c| c.iter().collect()).collect()
+}
+
+fn sse(event: Option<&str>, data: &Value) -> String {
+    match event {
+        Some(name) => format!("event: {name}\ndata: {data}\n\n"),
+        None => format!("data: {data}\n\n"),
+    }
+}
+
+/// An Anthropic Messages stream for `response`, text and arguments cut in `n`-char pieces.
+pub fn anthropic_events(response: &ModelResponse, n: usize) -> Vec<String> {
+    let mut out = vec![sse(
+        Some("message_start"),
+        &json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "content": [], "usage": {"input_tokens": response.usage.input_tokens, "output_tokens": 1}}}),
+    )];
+    for (index, block) in response.content.iter().enumerate() {
+        match block {
+            ContentBlock::Text { text } => {
+                out.push(sse(Some("content_block_start"), &json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})));
+                out.push(sse(Some("ping"), &json!({"type": "ping"})));
+                for piece in pieces(text, n) {
+                    out.push(sse(Some("content_block_delta"), &json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": piece}})));
+                }
+            }
+            ContentBlock::ToolUse { id, name, input } => {
+                out.push(sse(Some("content_block_start"), &json!({"type": "content_block_start", "index": index, "content_block": {"type": "tool_use", "id": id, "name": name, "input": {}}})));
+                let args = match input {
+                    Value::String(raw) => raw.clone(),
+                    other => other.to_string(),
+                };
+                for piece in pieces(&args, n) {
+                    out.push(sse(Some("content_block_delta"), &json!({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": piece}})));
+                }
+            }
+            ContentBlock::ToolResult { .. } => continue,
+        }
+        out.push(sse(
+            Some("content_block_stop"),
+            &json!({"type": "content_block_stop", "index": index}),
+        ));
+    }
+    out.push(sse(Some("message_delta"), &json!({"type": "message_delta", "delta": {"stop_reason": response.stop.as_str(), "stop_sequence": null}, "usage": {"output_tokens": response.usage.output_tokens}})));
+    out.push(sse(Some("message_stop"), &json!({"type": "message_stop"})));
+    out
+}
+
+/// An OpenAI Chat Completions stream for `response`, with real servers' quirks: the
+/// call id repeated in every chunk, a comment line, a usage chunk with `choices: []`.
+pub fn openai_chunks(response: &ModelResponse, n: usize) -> Vec<String> {
+    let chunk = |delta: Value, finish: Value| {
+        sse(
+            None,
+            &json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),
+        )
+    };
+    let mut out = vec![
+        ": keep-alive comment\n\n".to_string(),
+        chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+    ];
+    let mut call = 0;
+    for block in &response.content {
+        match block {
+            ContentBlock::Text { text } => {
+                for piece in pieces(text, n) {
+                    out.push(chunk(json!({"content": piece}), Value::Null));
+                }
+            }
+            ContentBlock::ToolUse { id, name, input } => {
+                let args = match input {
+                    Value::String(raw) => raw.clone(),
+                    other => other.to_string(),
+                };
+                out.push(chunk(json!({"tool_calls": [{"index": call, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}]}), Value::Null));
+                for piece in pieces(&args, n) {
+                    out.push(chunk(json!({"tool_calls": [{"index": call, "id": id, "function": {"arguments": piece}}]}), Value::Null));
+                }
+                call += 1;
+            }
+            ContentBlock::ToolResult { .. } => {}
+        }
+    }
+    let finish = match response.stop.as_str() {
+        "tool_use" => "tool_calls",
+        "max_tokens" => "length",
+        _ => "stop",
+    };
+    out.push(chunk(json!({}), json!(finish)));
+    out.push(sse(None, &json!({"id": "chatcmpl-1", "choices": [], "usage": {"prompt_tokens": response.usage.input_tokens, "completion_tokens": response.usage.output_tokens}})));
+    out.push("data: [DONE]\n\n".to_string());
+    out
+}
+
+fn text_of(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+fn tool_specs(tools: Option<&Value>, schema_key: &str, nested: bool) -> Vec<ToolSpec> {
+    tools
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            let t = if nested { &t["function"] } else { t };
+            ToolSpec {
+                name: t["name"].as_str().unwrap_or_default().into(),
+                description: t["description"].as_str().unwrap_or_default().into(),
+                input_schema: t[schema_key].clone(),
+            }
+        })
+        .collect()
+}
+
+/// An Anthropic request body as lucid's request.
+pub fn anthropic_request(body: &Value) -> ModelRequest {
+    let messages = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let role = if m["role"] == "assistant" {
+                Role::Assistant
+            } else {
+                Role::User
+            };
+            let content = match &m["content"] {
+                Value::String(s) => vec![ContentBlock::Text { text: s.clone() }],
+                Value::Array(blocks) => blocks
+                    .iter()
+                    .map(|b| match b["type"].as_str().unwrap() {
+                        "text" => ContentBlock::Text {
+                            text: b["text"].as_str().unwrap().into(),
+                        },
+                        "tool_use" => ContentBlock::ToolUse {
+                            id: b["id"].as_str().unwrap().into(),
+                            name: b["name"].as_str().unwrap().into(),
+                            input: b["input"].clone(),
+                        },
+                        "tool_result" => ContentBlock::ToolResult {
+                            tool_use_id: b["tool_use_id"].as_str().unwrap().into(),
+                            content: text_of(&b["content"]),
+                            is_error: b["is_error"].as_bool().unwrap_or(false),
+                        },
+                        other => panic!("unexpected block type {other}"),
+                    })
+                    .collect(),
+                other => panic!("unexpected content {other}"),
+            };
+            Message { role, content }
+        })
+        .collect();
+    ModelRequest {
+        system: body["system"].as_str().unwrap_or_default().into(),
+        messages,
+        tools: tool_specs(body.get("tools"), "input_schema", false),
+        tool_choice: ToolChoice::Auto,
+        max_tokens: body["max_tokens"].as_u64().unwrap_or(0) as u32,
+        temperature: None,
+    }
+}
+
+/// An OpenAI request body as lucid's request: `tool` messages fold back into one user
+/// message of tool results.
+pub fn openai_request(body: &Value) -> ModelRequest {
+    let mut system = String::new();
+    let mut messages: Vec<Message> = Vec::new();
+    for m in body["messages"].as_array().unwrap() {
+        match m["role"].as_str().unwrap() {
+            "system" => system = text_of(&m["content"]),
+            "assistant" => {
+                let mut content = Vec::new();
+                let text = text_of(&m["content"]);
+                if !text.is_empty() {
+                    content.push(ContentBlock::Text { text });
+                }
+                for call in m["tool_calls"].as_array().into_iter().flatten() {
+                    let args = call["function"]["arguments"].as_str().unwrap_or("{}");
+                    content.push(ContentBlock::ToolUse {
+                        id: call["id"].as_str().unwrap().into(),
+                        name: call["function"]["name"].as_str().unwrap().into(),
+                        input: serde_json::from_str(args).unwrap_or(Value::String(args.into())),
+                    });
+                }
+                messages.push(Message {
+                    role: Role::Assistant,
+                    content,
+                });
+            }
+            "tool" => {
+                let raw = text_of(&m["content"]);
+                let (content, is_error) = match raw.strip_prefix("ERROR: ") {
+                    Some(rest) => (rest.to_string(), true),
+                    None => (raw, false),
+                };
+                let block = ContentBlock::ToolResult {
+                    tool_use_id: m["tool_call_id"].as_str().unwrap().into(),
+                    content,
+                    is_error,
+                };
+                match messages.last_mut() {
+                    Some(last)
+                        if last.role == Role::User
+                            && last
+                                .content
+                                .iter()
+                                .all(|b| matches!(b, ContentBlock::ToolResult { .. })) =>
+                    {
+                        last.content.push(block)
+                    }
+                    _ => messages.push(Message {
+                        role: Role::User,
+                        content: vec![block],
+                    }),
+                }
+            }
+            _ => messages.push(Message::user_text(text_of(&m["content"]))),
+        }
+    }
+    ModelRequest {
+        system,
+        messages,
+        tools: tool_specs(body.get("tools"), "parameters", true),
+        tool_choice: ToolChoice::Auto,
+        max_tokens: body["max_tokens"].as_u64().unwrap_or(0) as u32,
+        temperature: None,
+    }
+}
