@@ -8,6 +8,7 @@
 
 pub mod lumara;
 pub mod rules;
+pub mod triage;
 
 use std::sync::Arc;
 
@@ -51,6 +52,7 @@ pub trait Episode: Send + Sync {
 pub fn catalog() -> EnvironmentCatalog {
     let mut catalog = EnvironmentCatalog::new();
     catalog.insert(lumara::KIND.to_string(), lumara::capabilities());
+    catalog.insert(triage::KIND.to_string(), triage::capabilities());
     catalog
 }
 
@@ -63,6 +65,11 @@ pub fn build(
 ) -> Result<Arc<dyn Environment>, EnvError> {
     match spec.kind.get_ref().as_str() {
         lumara::KIND => Ok(Arc::new(lumara::Lumara::new(&spec.options, seed, world)?)),
+        triage::KIND => Ok(Arc::new(triage::BuildTriage::new(
+            &spec.options,
+            seed,
+            world,
+        )?)),
         other => Err(EnvError::UnknownKind(other.to_string())),
     }
 }

@@ -1,0 +1,1 @@
+//! Build triage: fleets, tools, policies, and learning from dreams.
