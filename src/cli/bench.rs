@@ -1,6 +1,7 @@
 //! `lucid bench`: figures. `bench lumara` calibrates an environment's baseline team:
 //! first-attempt and final pass rates and mean iterations over a range of seeds.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -52,6 +53,9 @@ pub struct LearningArgs {
     /// Held-out seeds, run without and with the approved playbooks.
     #[arg(long, default_value = "101..130")]
     pub test: String,
+    /// Environment options to override, `KEY=VALUE` (e.g. `logs=40`); repeatable.
+    #[arg(long = "option", value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
     /// Print one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -61,6 +65,8 @@ pub struct LearningArgs {
 #[derive(Debug, Clone, Serialize)]
 pub struct Calibration {
     pub spec: String,
+    /// The environment kind.
+    pub environment: String,
     pub world: u64,
     pub seeds: Vec<u64>,
     pub first_attempt_pass_rate: f64,
@@ -68,6 +74,9 @@ pub struct Calibration {
     pub mean_iterations: f64,
     /// For each criterion, on how many seeds it failed at the first attempt.
     pub first_attempt_failures: Vec<(String, u32)>,
+    /// The environment's benchmark figures (e.g. accuracy, tool calls per log): the
+    /// mean of each over the seeds' final facts.
+    pub figures: BTreeMap<String, f64>,
     pub wall_ms: u64,
 }
 
@@ -125,6 +134,11 @@ pub async fn run_seeds(
     let mut first_passes = 0u32;
     let mut final_passes = 0u32;
     let mut iterations = 0u32;
+    let figure_names: Vec<String> = crate::env::catalog()
+        .get(spec.environment.kind.get_ref())
+        .map(|c| c.figures.iter().map(|f| f.fact.clone()).collect())
+        .unwrap_or_default();
+    let mut sums: BTreeMap<String, f64> = BTreeMap::new();
     let mut failures: Vec<(String, u32)> = spec
         .rubric
         .criteria
@@ -164,17 +178,27 @@ pub async fn run_seeds(
         if result.passed {
             final_passes += 1;
         }
+        for name in &figure_names {
+            let value = result
+                .facts
+                .get(name)
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.0);
+            *sums.entry(name.clone()).or_default() += value;
+        }
         iterations += result.verdicts.len() as u32;
     }
     let n = seeds.len().max(1) as f64;
     Ok(Calibration {
         spec: spec.path.display().to_string(),
+        environment: spec.environment.kind.get_ref().clone(),
         world: spec.environment.world,
         seeds: seeds.to_vec(),
         first_attempt_pass_rate: f64::from(first_passes) / n,
         final_pass_rate: f64::from(final_passes) / n,
         mean_iterations: f64::from(iterations) / n,
         first_attempt_failures: failures,
+        figures: sums.into_iter().map(|(k, v)| (k, v / n)).collect(),
         wall_ms: started.elapsed().as_millis() as u64,
     })
 }
@@ -232,13 +256,27 @@ async fn bench_learning(args: LearningArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    let spec = match prepare(&args.spec, None, None, None) {
+    let mut spec = match prepare(&args.spec, None, None, None) {
         Ok(spec) => spec,
         Err(message) => {
             eprintln!("lucid: {message}");
             return exit::USAGE;
         }
     };
+    for option in &args.options {
+        let Some((key, value)) = option.split_once('=') else {
+            eprintln!("lucid: --option: `{option}` is not KEY=VALUE");
+            return exit::USAGE;
+        };
+        spec.environment
+            .options
+            .insert(key.trim().to_string(), option_value(value.trim()));
+    }
+    // Options are the environment's to check: fail before any run starts.
+    if let Err(err) = crate::env::build(&spec.environment, 1, 1) {
+        eprintln!("lucid: {}: {err}", args.spec.display());
+        return exit::USAGE;
+    }
     let mut figures = Vec::new();
     for world in worlds {
         eprintln!(
@@ -266,6 +304,19 @@ async fn bench_learning(args: LearningArgs) -> u8 {
         super::learning::print_learning(&figures);
     }
     exit::OK
+}
+
+/// A command-line option value as TOML would type it: integer, float, boolean or text.
+fn option_value(text: &str) -> toml::Value {
+    if let Ok(n) = text.parse::<i64>() {
+        toml::Value::Integer(n)
+    } else if let Ok(x) = text.parse::<f64>() {
+        toml::Value::Float(x)
+    } else if let Ok(b) = text.parse::<bool>() {
+        toml::Value::Boolean(b)
+    } else {
+        toml::Value::String(text.to_string())
+    }
 }
 
 /// `A..B` (inclusive) or `a,b,c`.
@@ -301,5 +352,13 @@ mod tests {
         assert_eq!(parse_seeds("4, 9").unwrap(), vec![4, 9]);
         assert!(parse_seeds("3..1").is_err());
         assert!(parse_seeds("x").is_err());
+    }
+
+    #[test]
+    fn option_values_are_typed() {
+        assert_eq!(option_value("40"), toml::Value::Integer(40));
+        assert_eq!(option_value("2.5"), toml::Value::Float(2.5));
+        assert_eq!(option_value("true"), toml::Value::Boolean(true));
+        assert_eq!(option_value("x"), toml::Value::String("x".into()));
     }
 }

@@ -9,6 +9,7 @@
 //! `dreamer` thread, so it can be watched and replayed like any run. This module never
 //! changes an approved memory by itself.
 
+pub mod cases;
 pub mod curate;
 pub mod digest;
 pub mod mine;
@@ -177,8 +178,7 @@ pub async fn dream(
         session,
         started_at_ms,
         finished_at_ms: now_ms(),
-        patterns: (patterns.failures.len() + patterns.workflows.len() + patterns.feedback.len())
-            as u32,
+        patterns: patterns.count() as u32,
         proposals: proposals.iter().map(|m| m.id).collect(),
         high_water: new_sessions.last().copied(),
         sessions: digested,
@@ -249,6 +249,14 @@ async fn dream_steps(
         patterns.failures.extend(found.failures);
         patterns.workflows.extend(found.workflows);
         patterns.feedback.extend(found.feedback);
+        if let Some(learning) = &capabilities.cases {
+            patterns.cases.extend(cases::mine_cases(
+                environment,
+                group,
+                learning,
+                &cases::CaseLimits::default(),
+            ));
+        }
     }
     for failure in &patterns.failures {
         bus.emit(
@@ -291,6 +299,26 @@ async fn dream_steps(
                     feedback.criterion, feedback.request
                 ),
                 support: feedback.count,
+            },
+        );
+    }
+
+    for case in &patterns.cases {
+        bus.emit(
+            thread,
+            EventKind::PatternFound {
+                summary: format!(
+                    "{} = {:?} signals {} = {} ({} of {} cases, {} sessions; {} were labelled otherwise)",
+                    case.feature,
+                    case.value,
+                    case.label,
+                    case.truth,
+                    case.support,
+                    case.observed,
+                    case.sessions,
+                    case.mistakes
+                ),
+                support: case.support,
             },
         );
     }
