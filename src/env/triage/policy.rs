@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::tools::{GREP_LOG, LOG_INFO, MAX_READ_LINES, READ_LOG, REPORT_CAUSE};
+use super::tools::{GREP_LOG, LOG_INFO, MAX_PATTERNS, MAX_READ_LINES, READ_LOG, REPORT_CAUSE};
 use super::{CAUSE_LABEL, LOG_FEATURE};
 use crate::env::rules::parse_rules;
 use crate::model::{
@@ -256,7 +256,7 @@ impl Policy for Triager {
             let Some((_, _, result)) = grep else {
                 let mut patterns: Vec<&str> = Vec::new();
                 for s in &signatures {
-                    if !patterns.contains(&s.text.as_str()) && patterns.len() < 32 {
+                    if !patterns.contains(&s.text.as_str()) && patterns.len() < MAX_PATTERNS {
                         patterns.push(&s.text);
                     }
                 }

@@ -27,7 +27,7 @@ pub const REPORT_CAUSE: &str = "report_cause";
 /// Most lines one `read_log` call returns.
 pub const MAX_READ_LINES: u32 = 40;
 /// Most patterns one `grep_log` call takes, and hits it shows per pattern.
-const MAX_PATTERNS: usize = 32;
+pub const MAX_PATTERNS: usize = 64;
 const MAX_HITS: usize = 5;
 
 /// Every fact an episode reports.
