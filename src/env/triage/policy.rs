@@ -6,8 +6,8 @@
 //! log in 40-line pages, takes the first line that looks like a failure (`error`,
 //! `fail`, `fatal`, `killed`, …) as evidence, and guesses the cause whose description in
 //! the `report_cause` schema shares the most words with that line. After grader feedback
-//! the commander asks for a thorough reading (the best-matching failure line rather than
-//! the first). Playbook rules in its prompt — `{"when": {"log_contains": TEXT}, "then":
+//! the commander asks for a thorough reading: warnings and retried steps are set aside
+//! and the line that names a cause most plainly wins over the first one. Playbook rules in its prompt — `{"when": {"log_contains": TEXT}, "then":
 //! {"cause": CAUSE}}` — let it grep for known signatures first and skip reading when
 //! one matches. No signature or cause is special to it except through such rules.
 
@@ -40,6 +40,9 @@ const FAILURE_CUES: [&str; 14] = [
     "panicked",
     "exceeded",
 ];
+
+/// Words that mark a line as a warning or a retried step rather than the failure.
+const NOT_FATAL: [&str; 3] = ["warn", "retry", "deprecat"];
 
 /// Words too common to tell causes apart.
 const STOPWORDS: [&str; 12] = [
@@ -319,9 +322,16 @@ impl Policy for Triager {
             .map(|(n, t)| (*n, t))
             .collect();
         let chosen = if thorough {
+            // Warnings and retried steps rarely break a build: weigh the rest by how
+            // plainly they name a cause, the earliest on a tie.
             candidates
                 .iter()
-                .max_by_key(|(n, text)| (best_cause(text, &causes).1, *n))
+                .filter(|(_, text)| {
+                    let lower = text.to_ascii_lowercase();
+                    !NOT_FATAL.iter().any(|cue| lower.contains(cue))
+                })
+                .max_by_key(|(n, text)| (best_cause(text, &causes).1, std::cmp::Reverse(*n)))
+                .or(candidates.first())
                 .copied()
         } else {
             candidates.first().copied()

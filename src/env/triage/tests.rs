@@ -88,11 +88,20 @@ fn number(facts: &crate::event::Facts, name: &str) -> f64 {
 #[test]
 fn fleets_repeat_for_a_world_and_seed_and_vary_across_seeds_and_worlds() {
     assert_eq!(Fleet::generate(1, 7, 50), Fleet::generate(1, 7, 50));
-    assert_ne!(Fleet::generate(1, 7, 50).logs, Fleet::generate(1, 8, 50).logs);
+    assert_ne!(
+        Fleet::generate(1, 7, 50).logs,
+        Fleet::generate(1, 8, 50).logs
+    );
     // Worlds differ in which signature each cause prefers.
     let differing = Cause::ALL
         .iter()
-        .filter(|c| (1..=6).map(|w| preferred(w, **c)).collect::<BTreeSet<_>>().len() > 1)
+        .filter(|c| {
+            (1..=6)
+                .map(|w| preferred(w, **c))
+                .collect::<BTreeSet<_>>()
+                .len()
+                > 1
+        })
         .count();
     assert!(differing >= 6, "only {differing} causes vary across worlds");
     // Every cause shows up in a default-size fleet, and logs differ in length.
@@ -109,7 +118,10 @@ fn logs_read_like_ci_output_with_the_cause_buried_in_noise() {
     let mut herrings = 0;
     for log in &fleet.logs {
         assert!(log.lines[0].starts_with("Running with ci-runner"));
-        assert_eq!(log.lines.last().unwrap(), "Uploading artifacts for failed job");
+        assert_eq!(
+            log.lines.last().unwrap(),
+            "Uploading artifacts for failed job"
+        );
         assert!(!log.evidence.is_empty());
         // The decisive line carries one of its cause's signatures.
         let decisive = log.line(*log.evidence.last().unwrap()).unwrap();
@@ -124,7 +136,9 @@ fn logs_read_like_ci_output_with_the_cause_buried_in_noise() {
         herrings += log
             .lines
             .iter()
-            .filter(|l| l.starts_with("warning:") || l.contains("retry") || l.contains("deprecated"))
+            .filter(|l| {
+                l.starts_with("warning:") || l.contains("retry") || l.contains("deprecated")
+            })
             .count();
     }
     assert!(herrings > 50, "too few red herrings: {herrings}");
@@ -137,8 +151,16 @@ fn logs_read_like_ci_output_with_the_cause_buried_in_noise() {
             .map(|l| l.lines.join("\n"))
             .collect()
     };
-    assert!(text_of(Cause::Oom).contains("Killed") || text_of(Cause::Oom).contains("OutOfMemory") || text_of(Cause::Oom).contains("out of memory") || text_of(Cause::Oom).contains("137"));
-    assert!(text_of(Cause::DiskFull).to_lowercase().contains("space") || text_of(Cause::DiskFull).contains("quota"));
+    assert!(
+        text_of(Cause::Oom).contains("Killed")
+            || text_of(Cause::Oom).contains("OutOfMemory")
+            || text_of(Cause::Oom).contains("out of memory")
+            || text_of(Cause::Oom).contains("137")
+    );
+    assert!(
+        text_of(Cause::DiskFull).to_lowercase().contains("space")
+            || text_of(Cause::DiskFull).contains("quota")
+    );
     assert!(text_of(Cause::Network).contains("https://"));
 }
 
@@ -181,25 +203,69 @@ async fn tools_read_grep_and_report_and_say_what_is_wrong() {
     let (info, err) = call(&ep, "log_info", json!({"log": 2})).await;
     assert!(!err && info.contains("INFO log=2 lines="), "{info}");
     let (page, err) = call(&ep, "read_log", json!({"log": 2, "from": 1, "to": 3})).await;
-    assert!(!err && page.contains("   1| Running with ci-runner"), "{page}");
-    let (grep, err) = call(&ep, "grep_log", json!({"log": 2, "patterns": ["Checking out", "zzz"]})).await;
-    assert!(!err && grep.contains("   2| Checking out") && grep.contains("\"zzz\": no hit(s)"), "{grep}");
+    assert!(
+        !err && page.contains("   1| Running with ci-runner"),
+        "{page}"
+    );
+    let (grep, err) = call(
+        &ep,
+        "grep_log",
+        json!({"log": 2, "patterns": ["Checking out", "zzz"]}),
+    )
+    .await;
+    assert!(
+        !err && grep.contains("   2| Checking out") && grep.contains("\"zzz\": no hit(s)"),
+        "{grep}"
+    );
     for (tool, input, needle) in [
         ("log_info", json!({"log": 99}), "there is no log 99"),
         ("log_info", json!({"log": "x"}), "invalid arguments"),
-        ("read_log", json!({"log": 1, "from": 5, "to": 2}), "not a range"),
-        ("read_log", json!({"log": 1, "from": 1, "to": 100}), "at most 40 lines"),
-        ("read_log", json!({"log": 1, "from": 999, "to": 1000}), "not a range"),
-        ("grep_log", json!({"log": 1, "patterns": []}), "non-empty patterns"),
-        ("grep_log", json!({"log": 1, "patterns": [" "]}), "non-empty patterns"),
-        ("report_cause", json!({"log": 1, "cause": "gremlins", "line": 3}), "unknown cause"),
-        ("report_cause", json!({"log": 1, "cause": "oom"}), "invalid arguments"),
+        (
+            "read_log",
+            json!({"log": 1, "from": 5, "to": 2}),
+            "not a range",
+        ),
+        (
+            "read_log",
+            json!({"log": 1, "from": 1, "to": 100}),
+            "at most 40 lines",
+        ),
+        (
+            "read_log",
+            json!({"log": 1, "from": 999, "to": 1000}),
+            "not a range",
+        ),
+        (
+            "grep_log",
+            json!({"log": 1, "patterns": []}),
+            "non-empty patterns",
+        ),
+        (
+            "grep_log",
+            json!({"log": 1, "patterns": [" "]}),
+            "non-empty patterns",
+        ),
+        (
+            "report_cause",
+            json!({"log": 1, "cause": "gremlins", "line": 3}),
+            "unknown cause",
+        ),
+        (
+            "report_cause",
+            json!({"log": 1, "cause": "oom"}),
+            "invalid arguments",
+        ),
     ] {
         let (text, err) = call(&ep, tool, input.clone()).await;
         assert!(err && text.contains(needle), "{tool} {input}: {text}");
     }
     // A citation past the end is recorded and counted, with a note.
-    let (text, err) = call(&ep, "report_cause", json!({"log": 1, "cause": "oom", "line": 5000})).await;
+    let (text, err) = call(
+        &ep,
+        "report_cause",
+        json!({"log": 1, "cause": "oom", "line": 5000}),
+    )
+    .await;
     assert!(!err && text.contains("has no line 5000"), "{text}");
     let facts = ep.facts();
     assert_eq!(facts["invalid_citations"], json!(1));
@@ -209,7 +275,10 @@ async fn tools_read_grep_and_report_and_say_what_is_wrong() {
     let cases = facts["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 5);
     assert_eq!(cases[1]["tool_calls"], json!(3));
-    assert!(cases[1]["observed"].as_array().unwrap().contains(&json!("Checking out")));
+    assert!(cases[1]["observed"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("Checking out")));
     assert_eq!(cases[0]["chosen"], json!("oom"));
 }
 
@@ -238,11 +307,18 @@ async fn signature_rules_in_the_prompt_make_the_triager_grep_first() {
     let mut rules = Vec::new();
     for cause in Cause::ALL {
         for signature in signature_phrases(cause) {
-            rules.push(json!({"when": {"log_contains": signature}, "then": {"cause": cause.name()}}).to_string());
+            rules.push(
+                json!({"when": {"log_contains": signature}, "then": {"cause": cause.name()}})
+                    .to_string(),
+            );
         }
     }
-    rules.push(json!({"when": {"log_contains": "x"}, "then": {"cause": "not-a-cause"}}).to_string());
-    let system = format!("You triage a log.\n\n## Playbooks\n```lucid-rules\n{}\n```\n", rules.join("\n"));
+    rules
+        .push(json!({"when": {"log_contains": "x"}, "then": {"cause": "not-a-cause"}}).to_string());
+    let system = format!(
+        "You triage a log.\n\n## Playbooks\n```lucid-rules\n{}\n```\n",
+        rules.join("\n")
+    );
     let ep = TriageEpisode::new(Arc::new(fleet));
     let mut turns = 0;
     for log in 1..=60 {
@@ -266,9 +342,20 @@ fn options_and_capabilities() {
     }
     let caps = capabilities();
     let cases = caps.cases.unwrap();
-    assert_eq!((cases.fact.as_str(), cases.feature.as_str(), cases.label.as_str()), ("cases", "log_contains", "cause"));
+    assert_eq!(
+        (
+            cases.fact.as_str(),
+            cases.feature.as_str(),
+            cases.label.as_str()
+        ),
+        ("cases", "log_contains", "cause")
+    );
     assert!(caps.facts.contains(&"tool_calls_per_log".to_string()));
-    let directions: BTreeMap<String, bool> = caps.figures.into_iter().map(|f| (f.fact, f.higher_is_better)).collect();
-    assert_eq!(directions["accuracy"], true);
-    assert_eq!(directions["tool_calls_per_log"], false);
+    let directions: BTreeMap<String, bool> = caps
+        .figures
+        .into_iter()
+        .map(|f| (f.fact, f.higher_is_better))
+        .collect();
+    assert!(directions["accuracy"]);
+    assert!(!directions["tool_calls_per_log"]);
 }
