@@ -231,6 +231,9 @@ fn print_calibration(figures: &Calibration, json: bool) {
         "  mean iterations          {:>7.2}",
         figures.mean_iterations
     );
+    for (name, mean) in &figures.figures {
+        println!("  mean {name:<19} {mean:>7.3}");
+    }
     println!("  first-attempt failures by criterion:");
     for (id, count) in &figures.first_attempt_failures {
         println!("    {id:<24} {count}");

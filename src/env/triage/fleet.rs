@@ -214,12 +214,12 @@ fn signature_weights(world: u64, cause: Cause) -> Vec<f64> {
     let count = cause.signatures().len();
     let mut rng = SplitMix64::new(mix(world, 0x7472_6961_6765 ^ cause as u64));
     let first = rng.below(count);
-    let second = (first + 1 + rng.below(count - 1)) % count;
+    let second = (first + 1 + rng.below(count.saturating_sub(1))) % count.max(1);
     (0..count)
         .map(|i| match i {
             i if i == first => 0.62,
             i if i == second => 0.28,
-            _ => 0.1 / (count - 2) as f64,
+            _ => 0.1 / count.saturating_sub(2).max(1) as f64,
         })
         .collect()
 }
