@@ -98,13 +98,15 @@ pub fn case_drafts(patterns: &[CasePattern]) -> Vec<Draft> {
             for citation in &cited {
                 body.push_str(&format!("- {}: {}\n", citation.session, citation.summary));
             }
-            let rules = signatures
+            // Sorted, so the same signatures are the same claim whatever their counts.
+            let mut rules: Vec<Rule> = signatures
                 .iter()
                 .map(|p| Rule {
                     when: BTreeMap::from([(p.feature.clone(), Value::from(p.value.clone()))]),
                     then: BTreeMap::from([(p.label.clone(), Value::from(p.truth.clone()))]),
                 })
                 .collect();
+            rules.sort_by_key(|rule| serde_json::to_string(rule).unwrap_or_default());
             Draft {
                 kind: MemoryKind::Playbook,
                 agent: None,
@@ -112,7 +114,7 @@ pub fn case_drafts(patterns: &[CasePattern]) -> Vec<Draft> {
                 body,
                 rules,
                 citations: cited,
-                key: format!("{environment}|cases|{label}={truth}"),
+                key: format!("{environment}{}{label}={truth}", super::curate::CASES_KEY),
             }
         })
         .collect()
