@@ -2,7 +2,8 @@
 //! workflows that worked, and proposes memories a person reviews.
 //!
 //! [`dream`] reads the team's sessions since its last dream, [`digest`]s each, [`mine`]s
-//! patterns across them with support counts, turns the patterns into drafts (offline by
+//! patterns across them with support counts (and, where an environment reports per-case
+//! records, labelling signatures from them with [`cases`]), turns the patterns into drafts (offline by
 //! [`synth`], or by a model in [`model`]), [`curate`]s the drafts against the memories
 //! the team already has, and writes the surviving proposals. A proposal does nothing
 //! until a person approves it. The dream is itself recorded as a session with one
