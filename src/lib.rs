@@ -28,3 +28,4 @@ pub mod run;
 pub mod spec;
 pub mod store;
 pub mod tool;
+pub mod tui;

@@ -501,3 +501,48 @@ async fn learning_on_a_small_set_improves_held_out_missions() {
     );
     assert!(after.mean_iterations < before.mean_iterations);
 }
+
+#[test]
+fn approving_an_update_rewrites_its_target_and_refuses_a_retired_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new(Store::open(&dir.path().join("store")).unwrap());
+    let person = || Author::Person { name: "ana".into() };
+    let base = book.create(memory("t", "Margin 120", vec![], "k")).unwrap();
+    book.approve(base.id, person()).unwrap();
+    let mut update = memory("t", "Margin 150", vec![], "k");
+    update.change = Change::Update { target: base.id };
+    let update = book.create(update).unwrap();
+    let changed = book.approve(update.id, person()).unwrap();
+    assert_eq!(changed.len(), 2);
+    let target = book.get(base.id).unwrap().unwrap();
+    assert_eq!(
+        (target.title.as_str(), target.version, target.status),
+        ("Margin 150", 3, MemoryStatus::Approved)
+    );
+    assert_eq!(
+        book.active_playbooks("t").unwrap().len(),
+        1,
+        "the update acts through its target"
+    );
+
+    let mut retire = memory("t", "Retire it", vec![], "k");
+    retire.change = Change::Retire { target: base.id };
+    let retire = book.create(retire).unwrap();
+    book.approve(retire.id, person()).unwrap();
+    assert_eq!(
+        book.get(base.id).unwrap().unwrap().status,
+        MemoryStatus::Retired
+    );
+    assert!(book.active_playbooks("t").unwrap().is_empty());
+
+    let mut late = memory("t", "Margin 180", vec![], "k");
+    late.change = Change::Update { target: base.id };
+    let late = book.create(late).unwrap();
+    let err = book.approve(late.id, person()).unwrap_err().to_string();
+    assert!(err.contains("retired"), "{err}");
+    assert_eq!(
+        book.get(late.id).unwrap().unwrap().status,
+        MemoryStatus::Proposed,
+        "nothing half-applied"
+    );
+}

@@ -215,7 +215,7 @@ fn edit_and_reject_write_new_versions() {
     // The editor is a script that rewrites the body.
     let edited = lucid_with(
         &db,
-        &["memory", "edit", &ids[0][..12]],
+        &["memory", "edit", &ids[0]],
         &[
             ("EDITOR", "sed -i 's/failed in/went wrong in/'"),
             ("VISUAL", ""),

@@ -321,3 +321,219 @@ async fn cancellation_reaches_every_thread() {
         other => panic!("last event is {other:?}"),
     }
 }
+
+/// The workshop team with `limits` appended and `worker_extra` added to the worker.
+fn workshop_with(limits: &str, worker_extra: &str, lead_extra: &str, latency: u64) -> String {
+    support::workshop_toml(NOTES_AT_LEAST_TWO, 1, latency)
+        .replace(
+            "prompt = \"You write notes.\"",
+            &format!("prompt = \"You write notes.\"\n{worker_extra}"),
+        )
+        .replace(
+            "prompt = \"You lead.\"",
+            &format!("prompt = \"You lead.\"\n{lead_extra}"),
+        )
+        + limits
+}
+
+async fn run_result(
+    toml: &str,
+) -> (
+    Result<SessionResult, lucid::run::RunError>,
+    Vec<Event>,
+    Recorder,
+) {
+    let spec = support::spec(toml);
+    let recorder = Recorder::default();
+    let env = Arc::new(Workshop {
+        recorder: recorder.clone(),
+    });
+    let sink = Arc::new(Collect::default());
+    let bus = Arc::new(EventBus::new(SessionId::generate(), sink.clone()));
+    let team = TeamRun::new(Arc::new(spec), env, bus, &[], CancelToken::new()).unwrap();
+    let origin = SessionOrigin {
+        spec_path: "workshop.toml".into(),
+        seed: 1,
+        world: 1,
+    };
+    let result = run_session(team, origin).await;
+    let events = sink.0.lock().unwrap().clone();
+    (result, events, recorder)
+}
+
+#[tokio::test]
+async fn max_parallel_bounds_how_many_specialists_work_at_once() {
+    let (result, events, _) =
+        run_result(&workshop_with("\n[limits]\nmax_parallel = 1\n", "", "", 30)).await;
+    assert!(result.unwrap().passed);
+    // With one slot, the second worker's first model turn comes after the first
+    // worker finished.
+    let first_turn = |id: u32| {
+        events
+            .iter()
+            .position(|e| {
+                e.agent == Some(AgentId(id)) && matches!(e.kind, EventKind::ModelTurn { .. })
+            })
+            .unwrap()
+    };
+    let finished = |id: u32| {
+        events
+            .iter()
+            .position(|e| {
+                e.agent == Some(AgentId(id)) && matches!(e.kind, EventKind::AgentFinished { .. })
+            })
+            .unwrap()
+    };
+    let (a, b) = if first_turn(2) < first_turn(3) {
+        (2, 3)
+    } else {
+        (3, 2)
+    };
+    assert!(
+        finished(a) < first_turn(b),
+        "the workers overlapped despite max_parallel = 1"
+    );
+}
+
+#[tokio::test]
+async fn the_session_turn_budget_ends_the_run_with_its_reason() {
+    let (result, events, _) = run_result(&workshop_with(
+        "\n[limits]\nmax_total_turns = 2\n",
+        "",
+        "",
+        0,
+    ))
+    .await;
+    let err = result.unwrap_err();
+    assert!(matches!(err, lucid::run::RunError::Budget(_)), "{err:?}");
+    match &events.last().unwrap().kind {
+        EventKind::SessionFinished {
+            error: Some(error), ..
+        } => {
+            assert!(error.contains("max_total_turns"), "{error}")
+        }
+        other => panic!("last event is {other:?}"),
+    }
+    let turns = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::ModelTurn { .. }))
+        .count();
+    assert_eq!(turns, 2, "no model turn beyond the budget");
+}
+
+#[tokio::test]
+async fn an_agent_out_of_turns_fails_and_its_parent_hears_its_last_words() {
+    let (result, events, recorder) = run_result(&workshop_with("", "max_turns = 1", "", 0)).await;
+    assert!(result.is_ok());
+    let failures = events
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::Error { message } if message.contains("used all 1 of its turns")))
+        .count();
+    assert_eq!(failures, 2);
+    let lead = recorder.requests("lead");
+    let last = request_text(lead.last().unwrap());
+    assert!(
+        last.contains("did not finish; its last words: WORKER-PRIVATE-THOUGHT"),
+        "{last}"
+    );
+}
+
+#[tokio::test]
+async fn delegation_deeper_than_max_depth_is_refused() {
+    let (result, events, _) =
+        run_result(&workshop_with("\n[limits]\nmax_depth = 0\n", "", "", 0)).await;
+    assert!(result.is_ok());
+    let refused = events
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::ToolReturned { is_error: true, output, .. } if output.contains("delegation is limited to 0 levels")))
+        .count();
+    assert_eq!(refused, 2);
+    assert!(!events.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::AgentSpawned {
+            parent: Some(_),
+            ..
+        }
+    )));
+}
+
+#[tokio::test]
+async fn the_advisor_answers_from_the_question_and_the_agent_continues() {
+    let (result, events, recorder) =
+        run_result(&workshop_with("", "", "advisor = \"slow\"", 0)).await;
+    assert!(result.unwrap().passed);
+    let consulted = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::AdvisorConsulted {
+                question, answer, ..
+            } => Some((question.clone(), answer.clone())),
+            _ => None,
+        })
+        .expect("the lead consulted its advisor");
+    assert_eq!(
+        consulted,
+        (
+            "How long should notes be?".into(),
+            "Advice: keep notes short.".into()
+        )
+    );
+    let advisor = recorder.requests("advisor");
+    assert_eq!(advisor.len(), 1);
+    let text = request_text(&advisor[0]);
+    assert!(
+        text.contains("How long should notes be?")
+            && text.contains("Recent work of the agent asking")
+    );
+    assert!(
+        !text.contains("You lead."),
+        "the advisor does not get the lead's system prompt"
+    );
+    // The lead carried on: it delegated after hearing the advice.
+    assert!(events
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::Delegated { .. })));
+}
+
+#[tokio::test]
+async fn cancelling_one_thread_stops_it_and_leaves_its_siblings_and_the_run() {
+    let spec = support::spec(&workshop_toml(NOTES_AT_LEAST_TWO, 1, 600));
+    let env = Arc::new(Workshop {
+        recorder: Recorder::default(),
+    });
+    let sink = Arc::new(Collect::default());
+    let bus = Arc::new(EventBus::new(SessionId::generate(), sink.clone()));
+    let team = TeamRun::new(Arc::new(spec), env, bus, &[], CancelToken::new()).unwrap();
+    let origin = SessionOrigin {
+        spec_path: "workshop.toml".into(),
+        seed: 1,
+        world: 1,
+    };
+    let handle = tokio::spawn(run_session(Arc::clone(&team), origin));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!team.cancel_agent(AgentId(99)), "no such thread");
+    assert!(team.cancel_agent(AgentId(2)), "the first worker is running");
+    let result = tokio::time::timeout(std::time::Duration::from_secs(30), handle)
+        .await
+        .expect("the run goes on and ends")
+        .unwrap();
+    assert!(
+        result.is_ok(),
+        "the run itself was not cancelled: {result:?}"
+    );
+    let events = sink.0.lock().unwrap().clone();
+    let cancelled: Vec<Option<AgentId>> = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::AgentFinished {
+                    status: lucid::event::AgentStatus::Cancelled,
+                    ..
+                }
+            )
+        })
+        .map(|e| e.agent)
+        .collect();
+    assert_eq!(cancelled, vec![Some(AgentId(2))]);
+}

@@ -1,5 +1,6 @@
 //! `lucid bench`: figures. `bench lumara` calibrates an environment's baseline team:
-//! first-attempt and final pass rates and mean iterations over a range of seeds.
+//! first-attempt and final pass rates and mean iterations over a range of seeds. `bench
+//! tui` prints frame times of the TUI's Run view over a large synthetic session.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,10 +18,62 @@ use crate::run::{CancelToken, TeamRun};
 use crate::spec::SessionSpec;
 use crate::store::Store;
 
+/// `lucid bench [FIGURE]`: one figure, or (without a subcommand) all the scale figures.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: Option<BenchCommand>,
+    /// With no subcommand: print one JSON document instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Orchestration overhead per agent step: a fleet of workers on the zero-latency
+    /// scripted model, unrecorded and recorded.
+    Overhead {
+        #[arg(long, default_value_t = 1000)]
+        workers: u64,
+        #[arg(long, default_value_t = 3)]
+        steps: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Event append throughput and replay time of one long session.
+    Store {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A dream over many recorded Lumara sessions.
+    Dream {
+        #[arg(long, default_value_t = 1000)]
+        sessions: u64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Learning from dreams: held-out pass rates without and with approved playbooks.
     Learning(LearningArgs),
+    /// Frame times of the TUI's Run view over a large synthetic session.
+    Tui {
+        /// Agent threads in the tree.
+        #[arg(long, default_value_t = 10_000)]
+        nodes: usize,
+        /// Lines in the selected thread's transcript.
+        #[arg(long, default_value_t = 100_000)]
+        lines: usize,
+        /// Frames to draw.
+        #[arg(long, default_value_t = 200)]
+        frames: usize,
+        /// Screen size, columns x rows.
+        #[arg(long, default_value = "200x60")]
+        size: String,
+        /// Print one JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Baseline pass rates of a session's team over many seeds (nothing is recorded).
     Lumara {
         /// The session file to run.
@@ -80,9 +133,50 @@ pub struct Calibration {
     pub wall_ms: u64,
 }
 
-pub async fn bench(command: BenchCommand) -> u8 {
+pub async fn bench(args: BenchArgs) -> u8 {
+    let Some(command) = args.command else {
+        return bench_all(args.json).await;
+    };
     match command {
+        BenchCommand::Overhead {
+            workers,
+            steps,
+            json,
+        } => {
+            let figures = match load("sessions/fleet.toml") {
+                Ok(fleet) => super::figures::overhead(&fleet, workers, steps).await,
+                Err(message) => Err(message),
+            };
+            report(figures, json, print_overhead)
+        }
+        BenchCommand::Store { events, json } => {
+            report(super::figures::store_throughput(events), json, print_store)
+        }
+        BenchCommand::Dream { sessions, json } => {
+            let figures = match load("sessions/lumara.toml") {
+                Ok(lumara) => super::figures::dream_scale(&lumara, sessions).await,
+                Err(message) => Err(message),
+            };
+            report(figures, json, print_dream)
+        }
         BenchCommand::Learning(args) => bench_learning(args).await,
+        BenchCommand::Tui {
+            nodes,
+            lines,
+            frames,
+            size,
+            json,
+        } => {
+            let parsed = size
+                .split_once('x')
+                .and_then(|(w, h)| Some((w.parse::<u16>().ok()?, h.parse::<u16>().ok()?)));
+            let Some((width, height)) = parsed.filter(|(w, h)| *w >= 20 && *h >= 8) else {
+                eprintln!("lucid: --size: expected COLUMNSxROWS of at least 20x8, like 200x60");
+                return exit::USAGE;
+            };
+            let figures = crate::tui::bench::measure(nodes, lines, frames.max(1), width, height);
+            report(figures, json, print_tui)
+        }
         BenchCommand::Lumara {
             spec,
             seeds,
@@ -271,9 +365,10 @@ async fn bench_learning(args: LearningArgs) -> u8 {
             eprintln!("lucid: --option: `{option}` is not KEY=VALUE");
             return exit::USAGE;
         };
-        spec.environment
-            .options
-            .insert(key.trim().to_string(), option_value(value.trim()));
+        spec.environment.options.insert(
+            key.trim().to_string(),
+            super::learning::option_value(value.trim()),
+        );
     }
     // Options are the environment's to check: fail before any run starts.
     if let Err(err) = crate::env::build(&spec.environment, 1, 1) {
@@ -309,18 +404,159 @@ async fn bench_learning(args: LearningArgs) -> u8 {
     exit::OK
 }
 
-/// A command-line option value as TOML would type it: integer, float, boolean or text.
-fn option_value(text: &str) -> toml::Value {
-    if let Ok(n) = text.parse::<i64>() {
-        toml::Value::Integer(n)
-    } else if let Ok(x) = text.parse::<f64>() {
-        toml::Value::Float(x)
-    } else if let Ok(b) = text.parse::<bool>() {
-        toml::Value::Boolean(b)
-    } else {
-        toml::Value::String(text.to_string())
+fn load(path: &str) -> Result<SessionSpec, String> {
+    prepare(std::path::Path::new(path), None, None, None)
+}
+
+/// Prints figures as a table or JSON; a failure is one sentence and exit 3.
+fn report<T: Serialize>(figures: Result<T, String>, json: bool, print: fn(&T)) -> u8 {
+    match figures {
+        Ok(figures) if json => match serde_json::to_string_pretty(&figures) {
+            Ok(text) => {
+                println!("{text}");
+                exit::OK
+            }
+            Err(err) => {
+                eprintln!("lucid: cannot encode the figures: {err}");
+                exit::RUNTIME
+            }
+        },
+        Ok(figures) => {
+            print(&figures);
+            exit::OK
+        }
+        Err(message) => {
+            eprintln!("lucid: {message}");
+            exit::RUNTIME
+        }
     }
 }
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn print_overhead(f: &super::figures::Overhead) {
+    println!(
+        "orchestration overhead · {} workers × {} tool turns, scripted zero-latency model, max_parallel {}, {} cores",
+        f.workers, f.steps, f.max_parallel, cores()
+    );
+    println!(
+        "  per agent step, unrecorded   {:>8.1} µs   ({:.0} ms in all)",
+        f.us_per_step_unrecorded, f.wall_ms_unrecorded
+    );
+    println!(
+        "  per agent step, recorded     {:>8.1} µs   ({:.0} ms in all)",
+        f.us_per_step_recorded, f.wall_ms_recorded
+    );
+    if let Some(cpu) = f.cpu_us_per_step {
+        println!("  CPU per step, unrecorded     {cpu:>8.1} µs");
+    }
+    if let Some(peak) = f.peak_memory_mib {
+        println!("  peak memory (process)        {peak:>8.0} MiB");
+    }
+}
+
+fn print_store(f: &super::figures::StoreFigures) {
+    println!("event store · one session of {} events", f.events);
+    println!(
+        "  append                {:>12.0} events/s",
+        f.append_events_per_s
+    );
+    println!("  flush                 {:>12.1} ms", f.flush_ms);
+    println!(
+        "  replay (read back)    {:>12.1} ms  ({:.0} events/s)",
+        f.replay_ms, f.replay_events_per_s
+    );
+    println!("  fold into a report    {:>12.1} ms", f.fold_ms);
+}
+
+fn print_dream(f: &super::figures::DreamFigures) {
+    println!(
+        "dream at scale · {} Lumara sessions ({} events)",
+        f.sessions, f.events
+    );
+    println!("  recording the sessions  {:>9.0} ms", f.record_ms);
+    println!(
+        "  the dream               {:>9.0} ms  ({} proposals)",
+        f.dream_ms, f.proposals
+    );
+}
+
+fn print_tui(f: &crate::tui::bench::FrameFigures) {
+    println!(
+        "TUI Run view · {} threads, {} transcript lines, {}x{} cells, {} frames",
+        f.nodes, f.transcript_lines, f.width, f.height, f.frames
+    );
+    println!(
+        "  fold                  {:>12.0} events/s  ({} events)",
+        f.fold_events_per_s, f.events
+    );
+    println!(
+        "  frame                 {:>12.2} ms mean, p50 {:.2}, p99 {:.2}, max {:.2}",
+        f.mean_ms, f.p50_ms, f.p99_ms, f.max_ms
+    );
+}
+
+/// Every scale figure, with defaults.
+async fn bench_all(json: bool) -> u8 {
+    let (fleet, lumara) = match (load("sessions/fleet.toml"), load("sessions/lumara.toml")) {
+        (Ok(fleet), Ok(lumara)) => (fleet, lumara),
+        (Err(message), _) | (_, Err(message)) => {
+            eprintln!("lucid: {message}");
+            return exit::USAGE;
+        }
+    };
+    eprintln!("measuring orchestration overhead…");
+    let overhead = super::figures::overhead(&fleet, 1000, 3).await;
+    eprintln!("measuring the event store (1,000,000 events)…");
+    let store = super::figures::store_throughput(1_000_000);
+    eprintln!("measuring a dream over 1,000 sessions…");
+    let dream = super::figures::dream_scale(&lumara, 1000).await;
+    let calibration = calibrate(&lumara, &(1..=30).collect::<Vec<_>>()).await;
+    eprintln!("measuring TUI frames (10,000 threads, 100,000 transcript lines)…");
+    let tui = match crate::tui::bench::measure(10_000, 100_000, 100, 200, 60) {
+        Ok(tui) => tui,
+        Err(m) => {
+            eprintln!("lucid: {m}");
+            return exit::RUNTIME;
+        }
+    };
+    let (overhead, store, dream, calibration) = match (overhead, store, dream, calibration) {
+        (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
+        (Err(m), ..) | (_, Err(m), ..) | (_, _, Err(m), _) | (.., Err(m)) => {
+            eprintln!("lucid: {m}");
+            return exit::RUNTIME;
+        }
+    };
+    if json {
+        let doc = serde_json::json!({
+            "cores": cores(),
+            "overhead": overhead,
+            "store": store,
+            "dream": dream,
+            "calibration": calibration,
+            "tui": tui,
+        });
+        match serde_json::to_string_pretty(&doc) {
+            Ok(text) => println!("{text}"),
+            Err(err) => {
+                eprintln!("lucid: cannot encode the figures: {err}");
+                return exit::RUNTIME;
+            }
+        }
+        return exit::OK;
+    }
+    print_overhead(&overhead);
+    print_store(&store);
+    print_dream(&dream);
+    print_calibration(&calibration, false);
+    print_tui(&tui);
+    exit::OK
+}
+
+/// The most seeds one benchmark runs.
+const MAX_SEEDS: u64 = 100_000;
 
 /// `A..B` (inclusive) or `a,b,c`.
 pub fn parse_seeds(text: &str) -> Result<Vec<u64>, String> {
@@ -333,6 +569,9 @@ pub fn parse_seeds(text: &str) -> Result<Vec<u64>, String> {
         let (from, to) = (number(from)?, number(to.trim_start_matches('='))?);
         if from > to {
             return Err(format!("the range {from}..{to} is empty"));
+        }
+        if to - from >= MAX_SEEDS {
+            return Err(format!("at most {MAX_SEEDS} seeds at a time"));
         }
         (from..=to).collect()
     } else {
@@ -355,13 +594,5 @@ mod tests {
         assert_eq!(parse_seeds("4, 9").unwrap(), vec![4, 9]);
         assert!(parse_seeds("3..1").is_err());
         assert!(parse_seeds("x").is_err());
-    }
-
-    #[test]
-    fn option_values_are_typed() {
-        assert_eq!(option_value("40"), toml::Value::Integer(40));
-        assert_eq!(option_value("2.5"), toml::Value::Float(2.5));
-        assert_eq!(option_value("true"), toml::Value::Boolean(true));
-        assert_eq!(option_value("x"), toml::Value::String("x".into()));
     }
 }

@@ -22,7 +22,7 @@ pub struct DreamArgs {
     #[arg(long)]
     pub json: bool,
     /// Keep dreaming every DURATION (e.g. 30s, 10m, 2h) until stopped with Ctrl-C.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "json")]
     pub every: Option<Duration>,
 }
 
@@ -194,7 +194,7 @@ fn print_report(report: &DreamReport) {
             memory.kind.as_str(),
             memory.id,
             memory.version,
-            memory.scope(),
+            one_line(&memory.scope(), 40),
             one_line(&memory.title, 90)
         );
     }

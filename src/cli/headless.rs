@@ -7,7 +7,7 @@ use std::io::Write;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 
-use crate::event::{one_line, AgentId, AgentStatus, Event, EventKind};
+use crate::event::{one_line, sanitize, AgentId, AgentStatus, Event, EventKind};
 
 /// How much of a tool input or output a progress line shows.
 const DETAIL_CHARS: usize = 110;
@@ -106,6 +106,13 @@ impl ProgressFormatter {
                 };
                 format!("{indent}{name} {status} after {turns} turns")
             }
+            EventKind::SessionResumed {
+                iteration,
+                lead_turns,
+                replayed_calls,
+            } => format!(
+                "resuming at iteration {iteration}: the lead's {lead_turns} completed turn(s) kept, {replayed_calls} environment call(s) replayed"
+            ),
             EventKind::RevisionStarted { iteration, .. } => {
                 format!("revising: iteration {iteration} gets the grader's feedback")
             }
@@ -169,8 +176,9 @@ pub fn spawn_printer(mut events: UnboundedReceiver<Event>) -> JoinHandle<()> {
         while let Some(event) = events.recv().await {
             if let Some(line) = formatter.line(&event) {
                 let mut out = stderr.lock();
-                // Progress is best effort: a closed stderr must not stop the run.
-                let _ = writeln!(out, "{line}");
+                // Progress is best effort: a closed stderr must not stop the run. Every
+                // part of a line may come from a model (tool names too): sanitize all.
+                let _ = writeln!(out, "{}", sanitize(&line));
             }
         }
     })

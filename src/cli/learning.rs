@@ -187,3 +187,29 @@ pub fn print_learning(figures: &[LearningFigures]) {
         }
     }
 }
+
+/// A command-line option value as TOML would type it: integer, float, boolean or text.
+pub(super) fn option_value(text: &str) -> toml::Value {
+    if let Ok(n) = text.parse::<i64>() {
+        toml::Value::Integer(n)
+    } else if let Ok(x) = text.parse::<f64>() {
+        toml::Value::Float(x)
+    } else if let Ok(b) = text.parse::<bool>() {
+        toml::Value::Boolean(b)
+    } else {
+        toml::Value::String(text.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn option_values_are_typed() {
+        assert_eq!(option_value("40"), toml::Value::Integer(40));
+        assert_eq!(option_value("2.5"), toml::Value::Float(2.5));
+        assert_eq!(option_value("true"), toml::Value::Boolean(true));
+        assert_eq!(option_value("x"), toml::Value::String("x".into()));
+    }
+}

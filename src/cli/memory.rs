@@ -194,9 +194,9 @@ fn show(book: &MemoryBook, id: &str, diff: bool, json: bool) -> Result<(), Failu
         "{} · {} · scope {} · version {} · by {} · updated {}",
         memory.status.as_str(),
         memory.kind.as_str(),
-        memory.scope(),
+        sanitize(&memory.scope()),
         memory.version,
-        memory.author.describe(),
+        sanitize(&memory.author.describe()),
         format_time(memory.updated_at_ms)
     );
     match memory.change {
@@ -206,7 +206,7 @@ fn show(book: &MemoryBook, id: &str, diff: bool, json: bool) -> Result<(), Failu
     }
     println!("\n{}\n", sanitize(memory.body.trim_end()));
     if !memory.rules.is_empty() {
-        println!("rules:\n{}", render_rules(&memory.rules));
+        println!("rules:\n{}", sanitize(&render_rules(&memory.rules)));
     }
     if !memory.provenance.is_empty() {
         println!("provenance:");
@@ -414,10 +414,30 @@ fn import(book: &MemoryBook, dir: &Path, team: Option<&str>) -> Result<(), Failu
             ),
         ));
     }
-    for folder in folders {
-        let skill = skill::read_skill(&folder).map_err(|e| (exit::USAGE, e.to_string()))?;
+    // Every folder is read and checked before anything is written: a bad folder
+    // imports nothing.
+    let mut proposals = Vec::new();
+    for folder in &folders {
+        let skill = skill::read_skill(folder).map_err(|e| (exit::USAGE, e.to_string()))?;
         let proposal =
-            skill::to_proposal(&skill, team, &folder).map_err(|e| (exit::USAGE, e.to_string()))?;
+            skill::to_proposal(&skill, team, folder).map_err(|e| (exit::USAGE, e.to_string()))?;
+        proposals.push((folder, proposal));
+    }
+    let existing = book.list().map_err(memory_failure)?;
+    for (folder, proposal) in proposals {
+        let duplicate = existing.iter().any(|m| {
+            m.team == proposal.team
+                && m.title == proposal.title
+                && m.body == proposal.body
+                && m.rules == proposal.rules
+        });
+        if duplicate {
+            println!(
+                "skipped {}: the team already has this memory",
+                folder.display()
+            );
+            continue;
+        }
         let created = book.create(proposal).map_err(memory_failure)?;
         println!(
             "proposed {} from {}: {}",

@@ -4,11 +4,13 @@
 
 pub mod bench;
 mod dream;
+mod figures;
 mod headless;
 pub mod learning;
 mod memory;
 mod run;
 mod sessions;
+mod tui;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,13 +37,17 @@ pub mod exit {
     version,
     about = "Run teams of LLM agents that check their own work and learn from their history.",
     long_about = None,
-    after_help = "Start with: lucid run sessions/lumara.toml --headless"
+    after_help = "Start with: lucid run sessions/lumara.toml   (or --headless for plain output)"
 )]
 pub struct Cli {
     /// The store (a sled directory). Default: the user's data directory, e.g.
     /// ~/.local/share/lucid/store.
     #[arg(long, global = true, env = "LUCID_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
+
+    /// The TUI's theme: dark (default), light, high-contrast, or themes/NAME.toml.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -51,6 +57,11 @@ pub struct Cli {
 pub enum Command {
     /// Run a session file: the team works, the grader judges, the team revises.
     Run(run::RunArgs),
+    /// Replay a recorded session in the TUI (pause, step and speed keys).
+    Replay {
+        /// The session id, or a unique prefix of it.
+        id: String,
+    },
     /// List and inspect recorded sessions.
     #[command(subcommand)]
     Sessions(sessions::SessionsCommand),
@@ -59,9 +70,10 @@ pub enum Command {
     /// Inspect, approve, reject, edit, export and import memories.
     #[command(subcommand)]
     Memory(memory::MemoryCommand),
-    /// Print figures: calibration of a baseline team, learning from dreams.
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    /// Print figures: orchestration overhead, event store throughput, dreaming at scale,
+    /// calibration of a baseline team, learning from dreams. Without a subcommand: all
+    /// the scale figures.
+    Bench(bench::BenchArgs),
 }
 
 /// Parses the command line and runs the command.
@@ -95,18 +107,24 @@ pub fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
-        Some(Command::Run(args)) => run::run(cli.db, args).await,
+        Some(Command::Run(args)) => run::run(cli.db, cli.theme.as_deref(), args).await,
+        Some(Command::Replay { id }) => {
+            tui::open(cli.db, cli.theme.as_deref(), tui::Start::Replay(id)).await
+        }
         Some(Command::Sessions(command)) => sessions::sessions(cli.db, command),
         Some(Command::Dream(args)) => dream::run(cli.db, args).await,
         Some(Command::Memory(command)) => memory::memory(cli.db, command),
         Some(Command::Bench(command)) => bench::bench(command).await,
-        None => {
-            eprintln!(
-                "lucid: the interactive home screen is not built yet.\n\
-                 Try: lucid run sessions/lumara.toml --headless   (or lucid --help)"
-            );
-            exit::USAGE
-        }
+        None => tui::open(cli.db, cli.theme.as_deref(), tui::Start::Home).await,
+    }
+}
+
+/// The exit code of a store failure: an ambiguous id is the user's to fix (2), the
+/// rest are runtime failures (3).
+fn store_error_code(err: &crate::store::StoreError) -> u8 {
+    match err {
+        crate::store::StoreError::Ambiguous { .. } => exit::USAGE,
+        _ => exit::RUNTIME,
     }
 }
 

@@ -82,7 +82,7 @@ fn list(store: &Store, json: bool) -> Result<(), (u8, String)> {
 fn show(store: &Store, id: &str, json: bool) -> Result<(), (u8, String)> {
     let summary: SessionSummary = store
         .find_session(id)
-        .map_err(|err| (exit::USAGE, err.to_string()))?
+        .map_err(|err| (super::store_error_code(&err), err.to_string()))?
         .ok_or_else(|| {
             (
                 exit::USAGE,

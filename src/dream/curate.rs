@@ -12,7 +12,7 @@ use super::digest::SessionDigest;
 use super::synth::Draft;
 use crate::env::rules::{Directive, Rule};
 use crate::event::MemoryId;
-use crate::memory::{Change, Citation, Memory, MemoryStatus};
+use crate::memory::{Author, Change, Citation, Memory, MemoryStatus};
 
 /// Share of contradicting attempts that makes an approved rule a retirement candidate.
 const CONTRADICTION_RATE: f64 = 0.6;
@@ -84,21 +84,19 @@ pub fn curate(
     memories: &[Memory],
     new_sessions: &[&SessionDigest],
 ) -> Vec<Action> {
-    let by_key = |key: &str, change_target: Option<MemoryId>| -> Vec<&Memory> {
+    let base_of = |key: &str| -> Option<&Memory> {
         memories
             .iter()
-            .filter(|m| m.key.as_deref() == Some(key))
-            .filter(|m| match change_target {
-                None => m.change == Change::New,
-                Some(target) => {
-                    m.change == Change::Update { target } || m.change == Change::Retire { target }
-                }
-            })
-            .collect()
+            .rfind(|m| m.key.as_deref() == Some(key) && m.change == Change::New)
+    };
+    let updates_of = |target: MemoryId| {
+        memories
+            .iter()
+            .filter(move |m| m.change == Change::Update { target })
     };
     let mut actions = Vec::new();
     for mut draft in drafts {
-        let Some(base) = by_key(&draft.key, None).into_iter().next_back() else {
+        let Some(base) = base_of(&draft.key) else {
             actions.push(Action::Propose(draft));
             continue;
         };
@@ -106,19 +104,23 @@ pub fn curate(
             keep_learned_rules(base, &mut draft);
         }
         match base.status {
-            MemoryStatus::Proposed if !same_claim(base, &draft) => {
+            // A person's edit of a pending proposal stands: a dream never overwrites it.
+            MemoryStatus::Proposed if !same_claim(base, &draft) && !edited_by_person(base) => {
                 actions.push(Action::Revise { id: base.id, draft })
             }
             MemoryStatus::Approved if !same_claim(base, &draft) => {
-                let pending = by_key(&draft.key, Some(base.id))
-                    .into_iter()
-                    .rfind(|m| m.status == MemoryStatus::Proposed);
+                // The same update, proposed before in any state (pending, rejected,
+                // approved), is not proposed again: a person's rejection stands.
+                if updates_of(base.id).any(|u| same_claim(u, &draft)) {
+                    continue;
+                }
+                let pending = updates_of(base.id).rfind(|m| m.status == MemoryStatus::Proposed);
                 match pending {
-                    Some(update) if same_claim(update, &draft) => {}
-                    Some(update) => actions.push(Action::Revise {
+                    Some(update) if !edited_by_person(update) => actions.push(Action::Revise {
                         id: update.id,
                         draft,
                     }),
+                    Some(_) => {}
                     None => actions.push(Action::ProposeUpdate {
                         target: base.id,
                         draft,
@@ -140,10 +142,10 @@ pub fn curate(
         .iter()
         .filter(|m| m.is_active() && !updated.contains(&m.id))
     {
-        let pending_retirement = memories.iter().any(|m| {
-            m.status == MemoryStatus::Proposed && m.change == Change::Retire { target: memory.id }
+        let retirement_on_record = memories.iter().any(|m| {
+            m.status != MemoryStatus::Approved && m.change == Change::Retire { target: memory.id }
         });
-        if pending_retirement {
+        if retirement_on_record {
             continue;
         }
         if let Some(action) = contradiction(memory, new_sessions) {
@@ -151,6 +153,10 @@ pub fn curate(
         }
     }
     actions
+}
+
+fn edited_by_person(memory: &Memory) -> bool {
+    matches!(memory.author, Author::Person { .. })
 }
 
 /// Whether a rule's directive was followed by a fact value.
@@ -217,15 +223,134 @@ fn contradiction(memory: &Memory, sessions: &[&SessionDigest]) -> Option<Action>
 mod tests {
     use super::*;
     use crate::event::DreamId;
-    use crate::memory::{Author, MemoryKind};
+    use crate::memory::MemoryKind;
     use serde_json::json;
+
+    fn draft(title: &str, min: f64) -> Draft {
+        Draft {
+            kind: MemoryKind::Playbook,
+            agent: Some("navigator".into()),
+            title: title.into(),
+            body: "evidence".into(),
+            rules: vec![serde_json::from_value(
+                json!({"when": {"terrain": "dune"}, "then": {"burn_margin_m": {"min": min}}}),
+            )
+            .unwrap()],
+            citations: vec![],
+            key: "lumara|soft_landing|terrain=dune".into(),
+        }
+    }
+
+    fn memory(from: &Draft, status: MemoryStatus, change: Change, author: Author) -> Memory {
+        Memory {
+            id: MemoryId::generate(),
+            version: 1,
+            kind: from.kind,
+            team: "t".into(),
+            agent: from.agent.clone(),
+            title: from.title.clone(),
+            body: from.body.clone(),
+            rules: from.rules.clone(),
+            status,
+            provenance: vec![],
+            author,
+            change,
+            key: Some(from.key.clone()),
+            created_at_ms: 0,
+            updated_at_ms: 0,
+            reason: String::new(),
+        }
+    }
+
+    fn dream_author() -> Author {
+        Author::Dream {
+            dream: DreamId::generate(),
+        }
+    }
+
+    #[test]
+    fn a_claim_on_record_is_not_proposed_again() {
+        let old = draft("Keep the margin at least 120", 120.0);
+        let base = memory(&old, MemoryStatus::Approved, Change::New, dream_author());
+        assert!(curate(vec![old.clone()], std::slice::from_ref(&base), &[]).is_empty());
+        let pending = memory(&old, MemoryStatus::Proposed, Change::New, dream_author());
+        assert!(curate(vec![old], &[pending], &[]).is_empty());
+    }
+
+    #[test]
+    fn a_changed_claim_updates_an_approved_memory_once() {
+        let old = draft("Keep the margin at least 120", 120.0);
+        let new = draft("Keep the margin at least 150", 150.0);
+        let base = memory(&old, MemoryStatus::Approved, Change::New, dream_author());
+        let actions = curate(vec![new.clone()], std::slice::from_ref(&base), &[]);
+        assert!(
+            matches!(&actions[..], [Action::ProposeUpdate { target, .. }] if *target == base.id)
+        );
+        // Rejected by a person: the same update does not come back.
+        let rejected = memory(
+            &new,
+            MemoryStatus::Rejected,
+            Change::Update { target: base.id },
+            dream_author(),
+        );
+        assert!(curate(vec![new.clone()], &[base.clone(), rejected], &[]).is_empty());
+        // A pending update is revised, not duplicated.
+        let pending = memory(
+            &old,
+            MemoryStatus::Proposed,
+            Change::Update { target: base.id },
+            dream_author(),
+        );
+        let actions = curate(vec![new], &[base, pending.clone()], &[]);
+        assert!(matches!(&actions[..], [Action::Revise { id, .. }] if *id == pending.id));
+    }
+
+    #[test]
+    fn a_pending_retirement_is_never_revised_into_an_update() {
+        let old = draft("Keep the margin at least 120", 120.0);
+        let new = draft("Keep the margin at least 150", 150.0);
+        let base = memory(&old, MemoryStatus::Approved, Change::New, dream_author());
+        let retirement = memory(
+            &old,
+            MemoryStatus::Proposed,
+            Change::Retire { target: base.id },
+            dream_author(),
+        );
+        let actions = curate(vec![new], &[base.clone(), retirement.clone()], &[]);
+        assert!(
+            actions
+                .iter()
+                .all(|a| !matches!(a, Action::Revise { id, .. } if *id == retirement.id)),
+            "{actions:?}"
+        );
+        assert!(
+            matches!(&actions[..], [Action::ProposeUpdate { target, .. }] if *target == base.id)
+        );
+    }
+
+    #[test]
+    fn a_persons_edit_of_a_proposal_stands() {
+        let old = draft("Keep the margin at least 120", 120.0);
+        let edited = memory(
+            &old,
+            MemoryStatus::Proposed,
+            Change::New,
+            Author::Person { name: "ana".into() },
+        );
+        let new = draft("Keep the margin at least 150", 150.0);
+        assert!(curate(vec![new.clone()], &[edited], &[]).is_empty());
+        let by_dream = memory(&old, MemoryStatus::Proposed, Change::New, dream_author());
+        assert!(
+            matches!(&curate(vec![new], std::slice::from_ref(&by_dream), &[])[..], [Action::Revise { id, .. }] if *id == by_dream.id)
+        );
+    }
 
     fn rule(text: &str) -> Rule {
         serde_json::from_value(json!({"when": {"log_contains": text}, "then": {"cause": "oom"}}))
             .unwrap()
     }
 
-    fn draft(rules: Vec<Rule>) -> Draft {
+    fn case_draft(rules: Vec<Rule>) -> Draft {
         Draft {
             kind: MemoryKind::Playbook,
             agent: None,
@@ -237,41 +362,22 @@ mod tests {
         }
     }
 
-    fn approved(rules: Vec<Rule>) -> Memory {
-        let d = draft(rules);
-        Memory {
-            id: MemoryId(7),
-            version: 1,
-            kind: d.kind,
-            team: "t".into(),
-            agent: None,
-            title: d.title,
-            body: d.body,
-            rules: d.rules,
-            status: MemoryStatus::Approved,
-            provenance: Vec::new(),
-            author: Author::Dream {
-                dream: DreamId::generate(),
-            },
-            change: Change::New,
-            key: Some(d.key),
-            created_at_ms: 0,
-            updated_at_ms: 0,
-            reason: String::new(),
-        }
-    }
-
     #[test]
     fn learned_signatures_accumulate_instead_of_being_forgotten_or_duplicated() {
-        let on_record = approved(vec![rule("Killed process"), rule("The build container")]);
+        let on_record = memory(
+            &case_draft(vec![rule("Killed process"), rule("The build container")]),
+            MemoryStatus::Approved,
+            Change::New,
+            dream_author(),
+        );
         // The same signatures found again (other counts, other order): nothing to do.
-        let again = draft(vec![rule("The build container"), rule("Killed process")]);
+        let again = case_draft(vec![rule("The build container"), rule("Killed process")]);
         assert!(curate(vec![again], std::slice::from_ref(&on_record), &[]).is_empty());
         // Fewer found: the others rest on earlier evidence and are kept.
-        let fewer = draft(vec![rule("Killed process")]);
+        let fewer = case_draft(vec![rule("Killed process")]);
         assert!(curate(vec![fewer], std::slice::from_ref(&on_record), &[]).is_empty());
         // A new one: an update proposal holding all three, sorted.
-        let more = draft(vec![
+        let more = case_draft(vec![
             rule("fatal error: Killed signal"),
             rule("Killed process"),
         ]);
@@ -279,7 +385,7 @@ mod tests {
         let [Action::ProposeUpdate { target, draft }] = actions.as_slice() else {
             panic!("{actions:?}");
         };
-        assert_eq!(*target, MemoryId(7));
+        assert_eq!(*target, on_record.id);
         assert_eq!(
             draft.rules,
             vec![

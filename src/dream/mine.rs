@@ -158,17 +158,21 @@ struct Point<'a> {
 }
 
 impl Point<'_> {
-    fn evidence(&self, criterion: &str, choice: Option<&str>) -> Evidence {
+    /// The iteration as evidence about `criterion` (`None`: about the whole iteration).
+    fn evidence(&self, criterion: Option<&str>, choice: Option<&str>) -> Evidence {
         Evidence {
             session: self.session,
             iteration: self.iteration.iteration,
             seq: self.iteration.graded_at_seq,
-            passed: self
-                .iteration
-                .criteria
-                .get(criterion)
-                .copied()
-                .unwrap_or(false),
+            passed: match criterion {
+                Some(criterion) => self
+                    .iteration
+                    .criteria
+                    .get(criterion)
+                    .copied()
+                    .unwrap_or(false),
+                None => self.iteration.passed,
+            },
             choice_value: choice.and_then(|c| self.iteration.facts.get(c).cloned()),
         }
     }
@@ -287,7 +291,7 @@ fn failure_patterns(
                 p_value,
                 evidence: under
                     .iter()
-                    .map(|p| p.evidence(criterion, choice))
+                    .map(|p| p.evidence(Some(criterion), choice))
                     .collect(),
                 remedy,
             });
@@ -454,7 +458,7 @@ fn workflows(environment: &str, points: &[Point], limits: &MiningLimits) -> Vec<
             evidence: passing
                 .iter()
                 .filter(|p| p.iteration.sequence_of(agent) == sequence)
-                .map(|p| p.evidence("", None))
+                .map(|p| p.evidence(None, None))
                 .collect(),
             sequence,
             passing_with,
@@ -501,7 +505,10 @@ fn repeated_feedback(
         request,
         count: cited.len() as u32,
         sessions: sessions.len() as u32,
-        evidence: cited.iter().map(|p| p.evidence(criterion, None)).collect(),
+        evidence: cited
+            .iter()
+            .map(|p| p.evidence(Some(criterion), None))
+            .collect(),
     })
 }
 

@@ -73,8 +73,9 @@ pub struct DreamRun {
     pub patterns: u32,
     /// Memories it proposed or revised.
     pub proposals: Vec<MemoryId>,
-    /// The newest session it considered; the next dream starts after it.
-    pub high_water: Option<SessionId>,
+    /// Every session it considered (digested or not); later dreams skip them.
+    #[serde(default)]
+    pub considered: Vec<SessionId>,
 }
 
 /// What a dream did.
@@ -85,20 +86,22 @@ pub struct DreamReport {
     pub proposals: Vec<Memory>,
 }
 
-/// The team's sessions that no dream has read yet, oldest first.
+/// The team's finished sessions that no dream has read yet, oldest first. (A session
+/// interrupted and resumed after a dream finishes late, so it is checked by id, not by
+/// a time mark.)
 pub fn undreamt_sessions(store: &Store, team: &str) -> Result<Vec<SessionId>, DreamError> {
-    let high_water = store
+    let read: std::collections::BTreeSet<SessionId> = store
         .dreams::<DreamRun>()?
         .into_iter()
         .filter(|run| run.team == team)
-        .filter_map(|run| run.high_water)
-        .max();
+        .flat_map(|run| run.considered)
+        .collect();
     Ok(store
         .sessions()?
         .into_iter()
         .filter(|s| s.team == team && s.environment != DREAM_ENVIRONMENT)
         .filter(|s| matches!(s.status, SessionStatus::Passed | SessionStatus::Failed))
-        .filter(|s| high_water.is_none_or(|mark| s.id > mark))
+        .filter(|s| !read.contains(&s.id))
         .map(|s| s.id)
         .collect())
 }
@@ -110,11 +113,23 @@ pub async fn dream(
     dreamer: &Dreamer,
     catalog: &EnvironmentCatalog,
 ) -> Result<DreamReport, DreamError> {
+    let sink: Arc<dyn EventSink> = Arc::new(store.clone());
+    let bus = EventBus::new(SessionId::generate(), sink);
+    dream_on_bus(store, team, dreamer, catalog, &bus).await
+}
+
+/// [`dream`] on a bus the caller made (recording into `store`), so it can subscribe
+/// first and watch the dreamer thread live (the TUI does).
+pub async fn dream_on_bus(
+    store: &Store,
+    team: &str,
+    dreamer: &Dreamer,
+    catalog: &EnvironmentCatalog,
+    bus: &EventBus,
+) -> Result<DreamReport, DreamError> {
     let started_at_ms = now_ms();
     let id = DreamId::generate();
-    let session = SessionId::generate();
-    let sink: Arc<dyn EventSink> = Arc::new(store.clone());
-    let bus = EventBus::new(session, sink);
+    let session = bus.session();
     let new_sessions = undreamt_sessions(store, team)?;
     let dreamer_thread = Some(AgentId(1));
     bus.emit(
@@ -147,7 +162,7 @@ pub async fn dream(
         },
     );
 
-    let outcome = dream_steps(store, team, dreamer, catalog, &new_sessions, id, &bus).await;
+    let outcome = dream_steps(store, team, dreamer, catalog, &new_sessions, id, bus).await;
     let (status, error) = match &outcome {
         Ok(_) => (AgentStatus::Done, None),
         Err(err) => (AgentStatus::Failed, Some(err.to_string())),
@@ -181,7 +196,7 @@ pub async fn dream(
         finished_at_ms: now_ms(),
         patterns: patterns.count() as u32,
         proposals: proposals.iter().map(|m| m.id).collect(),
-        high_water: new_sessions.last().copied(),
+        considered: new_sessions.clone(),
         sessions: digested,
     };
     store.put_dream(id.to_bytes(), &run)?;

@@ -6,9 +6,11 @@
 //! tools' state and reports the result facts the rubric checks. Environments never see
 //! the store, events or playbooks except as text inside model requests.
 
+pub mod fleet;
 pub mod lumara;
 pub mod rules;
 pub mod triage;
+pub mod workspace;
 
 use std::sync::Arc;
 
@@ -52,12 +54,15 @@ pub trait Episode: Send + Sync {
 pub fn catalog() -> EnvironmentCatalog {
     let mut catalog = EnvironmentCatalog::new();
     catalog.insert(lumara::KIND.to_string(), lumara::capabilities());
+    catalog.insert(fleet::KIND.to_string(), fleet::capabilities());
     catalog.insert(triage::KIND.to_string(), triage::capabilities());
+    catalog.insert(workspace::KIND.to_string(), workspace::capabilities());
     catalog
 }
 
 /// Builds the environment a session asks for, with its seed and world overridden when
-/// the command line says so.
+/// the command line says so. Relative paths in the options (the workspace's `root`) are
+/// resolved against `spec.base_dir`, the session file's folder.
 pub fn build(
     spec: &EnvironmentSpec,
     seed: u64,
@@ -69,6 +74,11 @@ pub fn build(
             &spec.options,
             seed,
             world,
+        )?)),
+        fleet::KIND => Ok(Arc::new(fleet::Fleet::new(&spec.options)?)),
+        workspace::KIND => Ok(Arc::new(workspace::Workspace::new(
+            &spec.options,
+            &spec.base_dir,
         )?)),
         other => Err(EnvError::UnknownKind(other.to_string())),
     }

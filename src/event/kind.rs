@@ -51,6 +51,14 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// An interrupted session continues from its last completed step.
+    SessionResumed {
+        iteration: u32,
+        /// The lead's completed model turns carried over.
+        lead_turns: u32,
+        /// Environment calls of completed steps replayed to restore the world.
+        replayed_calls: u32,
+    },
     AgentSpawned {
         name: String,
         role: String,

@@ -29,6 +29,14 @@ pub fn sanitize(text: &str) -> String {
                         }
                     }
                 }
+                // nF escapes: intermediates 0x20–0x2F, then one final byte (ESC ( B).
+                Some(' '..='/') => {
+                    for c in chars.by_ref() {
+                        if !(' '..='/').contains(&c) {
+                            break;
+                        }
+                    }
+                }
                 _ => {}
             },
             // C1 control characters, including the 8-bit CSI.
@@ -62,6 +70,7 @@ mod tests {
 
     #[test]
     fn escape_sequences_and_controls_are_removed() {
+        assert_eq!(sanitize("a\u{1b}(Bb\u{1b}#8c"), "abc");
         let evil = "ok\u{1b}[2J\u{1b}[31mred\u{1b}[0m \u{1b}]0;pwned\u{7}title\u{1b}]8;;http://x\u{1b}\\link\u{9b}\r\nnext\u{0}\u{8}";
         assert_eq!(sanitize(evil), "okred titlelink\nnext");
     }

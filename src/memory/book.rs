@@ -19,6 +19,23 @@ pub enum MemoryError {
     Invalid(String),
 }
 
+/// The version after `memory`, made by `change`.
+fn next_version(
+    mut memory: Memory,
+    author: Author,
+    reason: &str,
+    change: impl FnOnce(&mut Memory),
+) -> Memory {
+    let id = memory.id;
+    change(&mut memory);
+    memory.id = id;
+    memory.version += 1;
+    memory.author = author;
+    memory.reason = reason.to_string();
+    memory.updated_at_ms = now_ms();
+    memory
+}
+
 /// Memories of every team, as stored.
 #[derive(Clone)]
 pub struct MemoryBook {
@@ -88,23 +105,17 @@ impl MemoryBook {
         reason: &str,
         change: impl FnOnce(&mut Memory),
     ) -> Result<Memory, MemoryError> {
-        let mut memory = self
+        let current = self
             .get(id)?
             .ok_or_else(|| MemoryError::NotFound(id.to_string()))?;
-        change(&mut memory);
-        memory.id = id;
-        memory.version += 1;
-        memory.author = author;
-        memory.reason = reason.to_string();
-        memory.updated_at_ms = now_ms();
-        self.store
-            .put_memory(id.to_bytes(), memory.version, &memory)?;
-        Ok(memory)
+        let next = next_version(current, author, reason, change);
+        self.store.put_memory(id.to_bytes(), next.version, &next)?;
+        Ok(next)
     }
 
     /// Approves a proposal. An update writes its content into the target as the
-    /// target's new version; a retirement retires the target. Returns every memory
-    /// that changed.
+    /// target's new version; a retirement retires the target. The proposal and its
+    /// target change together or not at all. Returns every memory that changed.
     pub fn approve(&self, id: MemoryId, author: Author) -> Result<Vec<Memory>, MemoryError> {
         let proposal = self
             .get(id)?
@@ -115,15 +126,38 @@ impl MemoryBook {
                 proposal.status.as_str()
             )));
         }
-        let mut changed = Vec::new();
-        match proposal.change {
-            Change::New => {}
-            Change::Update { target } => {
-                changed.push(self.revise(
-                    target,
-                    author.clone(),
-                    &format!("updated by {id}"),
-                    |m| {
+        let target = match proposal.change {
+            Change::New => None,
+            Change::Update { target } | Change::Retire { target } => {
+                let memory = self
+                    .get(target)?
+                    .ok_or_else(|| MemoryError::NotFound(target.to_string()))?;
+                if !memory.is_active() {
+                    return Err(MemoryError::Invalid(format!(
+                        "memory {id} changes {target}, which is {} now; reject the proposal instead",
+                        memory.status.as_str()
+                    )));
+                }
+                Some(memory)
+            }
+        };
+        let mut changed = vec![next_version(
+            proposal.clone(),
+            author.clone(),
+            "approved",
+            |m| {
+                m.status = MemoryStatus::Approved;
+            },
+        )];
+        if let Some(target) = target {
+            let reason = match proposal.change {
+                Change::Retire { .. } => format!("retired by {id}"),
+                _ => format!("updated by {id}"),
+            };
+            changed.push(next_version(target, author, &reason, |m| {
+                match proposal.change {
+                    Change::Retire { .. } => m.status = MemoryStatus::Retired,
+                    _ => {
                         m.title = proposal.title.clone();
                         m.body = proposal.body.clone();
                         m.rules = proposal.rules.clone();
@@ -133,26 +167,15 @@ impl MemoryBook {
                                 m.provenance.push(citation.clone());
                             }
                         }
-                    },
-                )?);
-            }
-            Change::Retire { target } => {
-                changed.push(self.revise(
-                    target,
-                    author.clone(),
-                    &format!("retired by {id}"),
-                    |m| {
-                        m.status = MemoryStatus::Retired;
-                    },
-                )?);
-            }
+                    }
+                }
+            }));
         }
-        changed.insert(
-            0,
-            self.revise(id, author, "approved", |m| {
-                m.status = MemoryStatus::Approved
-            })?,
-        );
+        let records: Vec<([u8; 16], u32, &Memory)> = changed
+            .iter()
+            .map(|m| (m.id.to_bytes(), m.version, m))
+            .collect();
+        self.store.put_memories(&records)?;
         Ok(changed)
     }
 
@@ -202,22 +225,27 @@ impl MemoryBook {
         Ok(diff_lines(&text_of(from)?, &text_of(to)?))
     }
 
-    /// The playbooks that steer a team's next run: its approved memories, in the order
-    /// they were made.
+    /// One version of a memory as a playbook (what a resumed session applies again).
+    pub fn playbook_version(
+        &self,
+        id: MemoryId,
+        version: u32,
+    ) -> Result<Option<Playbook>, MemoryError> {
+        Ok(self
+            .store
+            .memory_version::<Memory>(id.to_bytes(), version)?
+            .map(Memory::into_playbook))
+    }
+
+    /// The playbooks that steer a team's next run: its approved playbooks and
+    /// preferences (not notes), in the order they were made.
     pub fn active_playbooks(&self, team: &str) -> Result<Vec<Playbook>, MemoryError> {
         // Ids sort by creation time, so the prompt order is the order they were made.
         Ok(self
             .list()?
             .into_iter()
-            .filter(|m| m.team == team && m.is_active())
-            .map(|m| Playbook {
-                id: m.id.to_string(),
-                version: m.version,
-                title: m.title,
-                body: m.body,
-                rules: m.rules,
-                agent: m.agent,
-            })
+            .filter(|m| m.team == team && m.steers_runs())
+            .map(Memory::into_playbook)
             .collect())
     }
 }

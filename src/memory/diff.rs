@@ -1,5 +1,8 @@
 //! A line diff between two texts (longest common subsequence), for comparing versions.
 
+/// The largest comparison table a diff builds (about 32 MiB).
+const MAX_TABLE_CELLS: usize = 4_000_000;
+
 /// One line of a diff.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DiffLine {
@@ -23,6 +26,13 @@ impl DiffLine {
 pub fn diff_lines(before: &str, after: &str) -> Vec<DiffLine> {
     let a: Vec<&str> = before.lines().collect();
     let b: Vec<&str> = after.lines().collect();
+    // The table is |a|·|b| cells; past this, show the change as a whole replacement
+    // rather than risk the memory.
+    if a.len().saturating_mul(b.len()) > MAX_TABLE_CELLS {
+        let mut out: Vec<DiffLine> = a.iter().map(|l| DiffLine::Removed(l.to_string())).collect();
+        out.extend(b.iter().map(|l| DiffLine::Added(l.to_string())));
+        return out;
+    }
     // lcs[i][j]: length of the longest common subsequence of a[i..] and b[j..].
     let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
     for i in (0..a.len()).rev() {

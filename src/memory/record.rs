@@ -143,10 +143,27 @@ pub struct Memory {
 }
 
 impl Memory {
-    /// Whether it steers runs: approved and standing on its own (approved updates and
+    /// Whether it is in force: approved and standing on its own (approved updates and
     /// retirements act through their target instead).
     pub fn is_active(&self) -> bool {
         self.status == MemoryStatus::Approved && self.change == Change::New
+    }
+
+    /// Whether it steers runs: an active playbook or preference (notes are for people).
+    pub fn steers_runs(&self) -> bool {
+        self.is_active() && self.kind != MemoryKind::Note
+    }
+
+    /// The memory as the runner applies it.
+    pub fn into_playbook(self) -> crate::run::Playbook {
+        crate::run::Playbook {
+            id: self.id.to_string(),
+            version: self.version,
+            title: self.title,
+            body: self.body,
+            rules: self.rules,
+            agent: self.agent,
+        }
     }
 
     /// The scope as a person reads it: `team` or `team/agent`.

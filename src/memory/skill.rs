@@ -160,7 +160,8 @@ pub fn render_skill(memory: &Memory, name: &str) -> String {
 }
 
 /// Writes memories as skill folders under `out`, returning the folders. Names that
-/// collide get a numeric suffix.
+/// collide (with each other or with folders already in `out`) get a numeric suffix, so
+/// nothing on disk is overwritten.
 pub fn export(memories: &[Memory], out: &Path) -> Result<Vec<PathBuf>, SkillError> {
     std::fs::create_dir_all(out).map_err(io(out))?;
     let mut written = Vec::new();
@@ -169,7 +170,7 @@ pub fn export(memories: &[Memory], out: &Path) -> Result<Vec<PathBuf>, SkillErro
         let base = skill_name(&memory.title);
         let mut name = base.clone();
         let mut n = 2;
-        while used.contains(&name) {
+        while used.contains(&name) || out.join(&name).exists() {
             let suffix = format!("-{n}");
             name = format!(
                 "{}{suffix}",
@@ -200,7 +201,9 @@ pub struct SkillFolder {
 /// Reads and validates one skill folder.
 pub fn read_skill(folder: &Path) -> Result<SkillFolder, SkillError> {
     let file = folder.join(SKILL_FILE);
-    let text = std::fs::read_to_string(&file).map_err(io(&file))?;
+    let text = std::fs::read_to_string(&file)
+        .map_err(io(&file))?
+        .replace("\r\n", "\n");
     let rest = text
         .strip_prefix("---\n")
         .ok_or_else(|| invalid(&file, "SKILL.md must start with `---` front matter"))?;
@@ -314,10 +317,15 @@ pub fn to_proposal(
         .ok_or_else(|| invalid(from, "the skill names no team; pass --team NAME"))?;
     let rules = parse_rules(&skill.body);
     let body = strip_rules_block(&skill.body);
+    let kind = match skill.metadata.get("kind").map(String::as_str) {
+        Some("note") => MemoryKind::Note,
+        Some("preference") => MemoryKind::Preference,
+        _ => MemoryKind::Playbook,
+    };
     Ok(Memory {
         id: MemoryId(0),
         version: 1,
-        kind: MemoryKind::Playbook,
+        kind,
         team,
         agent: skill.metadata.get("agent").cloned(),
         title: skill.title.clone(),

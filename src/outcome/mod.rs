@@ -10,7 +10,7 @@ pub mod grader;
 pub mod revise;
 
 pub use grader::{Grader, GraderError};
-pub use revise::{feedback_message, run_session, SessionOrigin, SessionResult};
+pub use revise::{feedback_message, resume_session, run_session, SessionOrigin, SessionResult};
 
 use serde::Serialize;
 

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use super::{Grader, Verdict};
-use crate::event::{now_ms, EventKind, Facts, SessionId};
+use super::{CriterionVerdict, Grader, Verdict};
+use crate::event::{now_ms, Event, EventKind, Facts, SessionId};
 use crate::model::Message;
-use crate::run::{RunError, TeamRun};
+use crate::run::{resume_point, RunError, TeamRun};
 
 /// What a whole session came to.
 #[derive(Debug, Clone)]
@@ -28,6 +28,18 @@ pub struct SessionOrigin {
     pub world: u64,
 }
 
+/// Where the revise loop starts: from scratch, or from a recorded session.
+struct Start {
+    iteration: u32,
+    conversation: Vec<Message>,
+    lead_turns: u32,
+    verdicts: Vec<Verdict>,
+    replay: Vec<(String, serde_json::Value)>,
+    finished: Option<String>,
+    /// Whether the first iteration's feedback is already in `conversation`.
+    feedback_recorded: bool,
+}
+
 /// Runs a session to its end: every iteration, graded, revised, recorded.
 pub async fn run_session(
     team: Arc<TeamRun>,
@@ -35,8 +47,7 @@ pub async fn run_session(
 ) -> Result<SessionResult, RunError> {
     let started = now_ms();
     let spec = team.spec();
-    let bus = Arc::clone(team.bus());
-    bus.emit(
+    team.bus().emit(
         None,
         EventKind::SessionStarted {
             team: spec.team.clone(),
@@ -48,7 +59,99 @@ pub async fn run_session(
             max_iterations: spec.rubric.max_iterations,
         },
     );
-    let outcome = iterate(&team).await;
+    team.announce_playbooks();
+    // The session is on record before any work starts, so a kill at any moment leaves
+    // it listed (as interrupted).
+    team.bus()
+        .checkpoint()
+        .await
+        .map_err(|err| RunError::Store(err.0))?;
+    let start = Start {
+        iteration: 1,
+        conversation: vec![team.opening_message()],
+        lead_turns: 0,
+        verdicts: Vec::new(),
+        replay: Vec::new(),
+        finished: None,
+        feedback_recorded: true,
+    };
+    finish(&team, start, started).await
+}
+
+/// Continues an interrupted session from its last completed step; `events` are the
+/// events recorded so far, and `team` must be built on a bus that continues them.
+pub async fn resume_session(
+    team: Arc<TeamRun>,
+    events: &[Event],
+) -> Result<SessionResult, RunError> {
+    let started = now_ms();
+    let point = resume_point(events, team.opening_message());
+    team.continue_after(&point);
+    team.bus().emit(
+        None,
+        EventKind::SessionResumed {
+            iteration: point.iteration,
+            lead_turns: point.lead_turns,
+            replayed_calls: point.replay.len() as u32,
+        },
+    );
+    let start = Start {
+        iteration: point.iteration,
+        verdicts: recorded_verdicts(events),
+        conversation: point.lead_conversation,
+        lead_turns: point.lead_turns,
+        replay: point.replay,
+        finished: point.lead_answer,
+        feedback_recorded: point.feedback_recorded,
+    };
+    finish(&team, start, started).await
+}
+
+/// The verdicts of every graded iteration, from the events.
+fn recorded_verdicts(events: &[Event]) -> Vec<Verdict> {
+    let mut verdicts: Vec<Verdict> = Vec::new();
+    let mut judged: Vec<(u32, CriterionVerdict)> = Vec::new();
+    for event in events {
+        match &event.kind {
+            // A grading cut off by a kill is done again from the start.
+            EventKind::GradingStarted { iteration } => judged.retain(|(i, _)| i != iteration),
+            EventKind::CriterionJudged {
+                iteration,
+                criterion,
+                passed,
+                reason,
+                fix,
+            } => judged.push((
+                *iteration,
+                CriterionVerdict {
+                    id: criterion.clone(),
+                    passed: *passed,
+                    reason: reason.clone(),
+                    fix: fix.clone(),
+                },
+            )),
+            EventKind::GradingFinished { iteration, .. } => verdicts.push(Verdict {
+                iteration: *iteration,
+                criteria: judged
+                    .iter()
+                    .filter(|(i, _)| i == iteration)
+                    .map(|(_, v)| v.clone())
+                    .collect(),
+            }),
+            _ => {}
+        }
+    }
+    verdicts
+}
+
+/// Runs the loop from `start` and records how the session ended.
+async fn finish(
+    team: &Arc<TeamRun>,
+    start: Start,
+    started: u64,
+) -> Result<SessionResult, RunError> {
+    let bus = Arc::clone(team.bus());
+    let outcome = iterate(team, start).await;
     let duration_ms = now_ms().saturating_sub(started);
     let finish = match &outcome {
         Ok((verdicts, _, _)) => EventKind::SessionFinished {
@@ -79,7 +182,10 @@ pub async fn run_session(
     })
 }
 
-async fn iterate(team: &Arc<TeamRun>) -> Result<(Vec<Verdict>, Facts, String), RunError> {
+async fn iterate(
+    team: &Arc<TeamRun>,
+    start: Start,
+) -> Result<(Vec<Verdict>, Facts, String), RunError> {
     let spec = team.spec();
     let max = spec.rubric.max_iterations;
     let grader = Grader::new(
@@ -88,25 +194,44 @@ async fn iterate(team: &Arc<TeamRun>) -> Result<(Vec<Verdict>, Facts, String), R
         team.providers().grader(),
         Arc::clone(team.bus()),
     );
-    let mut conversation = vec![team.opening_message()];
-    let mut lead_turns = 0;
-    let mut verdicts: Vec<Verdict> = Vec::new();
+    let Start {
+        iteration: first,
+        mut conversation,
+        mut lead_turns,
+        mut verdicts,
+        replay,
+        mut finished,
+        feedback_recorded,
+    } = start;
     let mut facts = Facts::new();
     let mut output = String::new();
-    for iteration in 1..=max {
+    if verdicts.last().is_some_and(Verdict::passed) {
+        return Ok((verdicts, facts, output));
+    }
+    for iteration in first..=max {
+        let resumed_here = iteration == first;
         if let Some(previous) = verdicts.last() {
-            let feedback = feedback_message(previous, max);
-            team.bus().emit(
-                None,
-                EventKind::RevisionStarted {
-                    iteration,
-                    feedback: feedback.clone(),
-                },
-            );
-            conversation.push(Message::user_text(feedback));
+            if !(resumed_here && feedback_recorded) {
+                let feedback = feedback_message(previous, max);
+                team.bus().emit(
+                    None,
+                    EventKind::RevisionStarted {
+                        iteration,
+                        feedback: feedback.clone(),
+                    },
+                );
+                conversation.push(Message::user_text(feedback));
+            }
         }
+        let replay: &[(String, serde_json::Value)] = if resumed_here { &replay } else { &[] };
         let attempt = team
-            .attempt(iteration, &mut conversation, &mut lead_turns)
+            .attempt_from(
+                iteration,
+                &mut conversation,
+                &mut lead_turns,
+                replay,
+                finished.take(),
+            )
             .await?;
         let verdict = grader
             .judge(iteration, &attempt.output, &attempt.facts)

@@ -80,7 +80,15 @@ impl TeamRun {
         let system = self.prompts.get(&agent.name).cloned().unwrap_or_default();
         let provider = match self.providers.agent(&agent.name) {
             Some(provider) => provider,
-            None => return self.fail(thread, format!("no model for agent `{}`", agent.name), true),
+            None => {
+                let message = format!("no model for agent `{}`", agent.name);
+                return self.fail(
+                    thread,
+                    message.clone(),
+                    None,
+                    Some(RunError::Provider(message)),
+                );
+            }
         };
         let profile = self.providers.profile(&agent.model);
         let mut last_text = None;
@@ -100,17 +108,23 @@ impl TeamRun {
                         "agent `{}` used all {} of its turns without finishing",
                         agent.name, agent.max_turns
                     ),
-                    false,
+                    last_text,
+                    None,
                 );
             }
             if !self.budget.take() {
+                // The whole session is out of turns: every thread stops, and the run
+                // ends with this reason instead of grading work nobody can finish.
+                let message = format!(
+                    "the session's budget of {} model turns is used up (limits.max_total_turns)",
+                    self.spec.limits.max_total_turns
+                );
+                self.cancel_all();
                 return self.fail(
                     thread,
-                    format!(
-                        "the session's budget of {} model turns is used up",
-                        self.spec.limits.max_total_turns
-                    ),
-                    false,
+                    message.clone(),
+                    last_text,
+                    Some(RunError::Budget(message)),
                 );
             }
             let request = ModelRequest {
@@ -130,7 +144,9 @@ impl TeamRun {
                 Err(err) => {
                     // The lead cannot go on without its model; a specialist's failure
                     // goes back to its parent as a tool error.
-                    return self.fail(thread, format!("model error: {err}"), thread.depth == 0);
+                    let message = format!("model error: {err}");
+                    let fatal = (thread.depth == 0).then(|| RunError::Provider(message.clone()));
+                    return self.fail(thread, message, last_text, fatal);
                 }
             };
             *turns += 1;
@@ -268,6 +284,11 @@ impl TeamRun {
                     )),
                 },
             };
+            // A call cut short by cancellation did not return: leaving its result out
+            // of the record keeps the step incomplete, so a resumed run does it again.
+            if thread.cancel.is_cancelled() {
+                return Ok(output);
+            }
             self.bus.emit(
                 Some(thread.id),
                 EventKind::ToolReturned {
@@ -281,17 +302,19 @@ impl TeamRun {
         })
     }
 
-    fn fail(&self, thread: &AgentThread, message: String, fatal: bool) -> AgentEnd {
-        self.bus.emit(
-            Some(thread.id),
-            EventKind::Error {
-                message: message.clone(),
-            },
-        );
+    /// Ends a thread as failed, keeping what it last said for its parent.
+    fn fail(
+        &self,
+        thread: &AgentThread,
+        message: String,
+        last_text: Option<String>,
+        fatal: Option<RunError>,
+    ) -> AgentEnd {
+        self.bus.emit(Some(thread.id), EventKind::Error { message });
         AgentEnd {
             status: AgentStatus::Failed,
-            answer: None,
-            fatal: fatal.then_some(RunError::Provider(message)),
+            answer: last_text,
+            fatal,
         }
     }
 

@@ -27,17 +27,21 @@ impl CancelToken {
     /// A token cancelled when this one is (and also on its own).
     pub fn child(&self) -> CancelToken {
         let child = CancelToken::new();
-        if self.is_cancelled() {
-            child.cancel();
-        } else {
+        {
             let mut children = self
                 .node
                 .children
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            children.retain(|weak| weak.strong_count() > 0);
-            children.push(Arc::downgrade(&child.node));
+            // Checked under the lock `cancel` takes after setting the flag, so a child is
+            // either in the list `cancel` walks or sees the flag here.
+            if !self.is_cancelled() {
+                children.retain(|weak| weak.strong_count() > 0);
+                children.push(Arc::downgrade(&child.node));
+                return child;
+            }
         }
+        child.cancel();
         child
     }
 

@@ -13,16 +13,18 @@ mod orchestration;
 mod playbook;
 mod providers;
 pub mod report;
+mod resume;
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Semaphore;
 
 pub use cancel::CancelToken;
 pub use playbook::{render_playbooks, Playbook};
 pub use providers::{provider_for, ProviderSet};
+pub use resume::{resume_point, ResumePoint};
 
 use crate::env::Environment;
 use crate::event::{AgentId, AgentStatus, EventBus, EventKind, Facts};
@@ -38,6 +40,8 @@ pub enum RunError {
     Provider(String),
     #[error("the run was cancelled")]
     Cancelled,
+    #[error("{0}")]
+    Budget(String),
 }
 
 /// What one iteration produced.
@@ -75,7 +79,13 @@ pub struct TeamRun {
     next_agent: AtomicU32,
     parallel: Arc<Semaphore>,
     cancel: CancelToken,
+    /// Each running thread's own token, so one thread (and its children) can be stopped.
+    agent_cancels: Mutex<HashMap<AgentId, CancelToken>>,
     lead_id: AgentId,
+    /// Each agent's playbooks, announced when the session starts.
+    applied: Vec<(String, Playbook)>,
+    /// Whether the lead's spawn is already on record.
+    lead_spawned: AtomicBool,
 }
 
 impl TeamRun {
@@ -113,21 +123,45 @@ impl TeamRun {
             providers,
             prompts,
             cancel,
+            agent_cancels: Mutex::new(HashMap::new()),
+            applied: Vec::new(),
+            lead_spawned: AtomicBool::new(false),
         };
-        for agent in team.spec.agents.values() {
-            for playbook in playbooks.iter().filter(|p| p.applies_to(&agent.name)) {
-                team.bus.emit(
-                    None,
-                    EventKind::PlaybookApplied {
-                        memory_id: playbook.id.clone(),
-                        version: playbook.version,
-                        title: playbook.title.clone(),
-                        agent_name: agent.name.clone(),
-                    },
-                );
-            }
+        let applied = team
+            .spec
+            .agents
+            .values()
+            .flat_map(|agent| {
+                playbooks
+                    .iter()
+                    .filter(|p| p.applies_to(&agent.name))
+                    .map(|p| (agent.name.clone(), p.clone()))
+            })
+            .collect();
+        Ok(Arc::new(TeamRun { applied, ..team }))
+    }
+
+    /// Records which playbooks steer which agent; called once, as the session starts.
+    pub fn announce_playbooks(&self) {
+        for (agent_name, playbook) in &self.applied {
+            self.bus.emit(
+                None,
+                EventKind::PlaybookApplied {
+                    memory_id: playbook.id.clone(),
+                    version: playbook.version,
+                    title: playbook.title.clone(),
+                    agent_name: agent_name.clone(),
+                },
+            );
         }
-        Ok(Arc::new(team))
+    }
+
+    /// Continues a recorded session: the lead and agent ids already on record are not
+    /// spawned again.
+    pub fn continue_after(&self, point: &ResumePoint) {
+        self.lead_spawned.store(true, Ordering::SeqCst);
+        self.next_agent
+            .store(point.next_agent.saturating_sub(1), Ordering::SeqCst);
     }
 
     pub fn bus(&self) -> &Arc<EventBus> {
@@ -144,6 +178,31 @@ impl TeamRun {
 
     pub fn cancel_token(&self) -> &CancelToken {
         &self.cancel
+    }
+
+    /// Cancels one agent thread and every thread it delegated to. Returns false when no
+    /// thread with that id has run in this session. Cancelling the lead ends the run.
+    pub fn cancel_agent(&self, id: AgentId) -> bool {
+        let token = self.cancels().get(&id).cloned();
+        match token {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes a thread's token known to [`TeamRun::cancel_agent`].
+    fn register_cancel(&self, id: AgentId, token: &CancelToken) {
+        self.cancels().insert(id, token.clone());
+    }
+
+    fn cancels(&self) -> std::sync::MutexGuard<'_, HashMap<AgentId, CancelToken>> {
+        // Inserts and lookups are single map operations; a poisoned map is still whole.
+        self.agent_cancels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The lead's opening message: the task and the environment's briefing.
@@ -165,12 +224,42 @@ impl TeamRun {
         lead_conversation: &mut Vec<Message>,
         lead_turns: &mut u32,
     ) -> Result<Attempt, RunError> {
+        self.attempt_from(iteration, lead_conversation, lead_turns, &[], None)
+            .await
+    }
+
+    /// [`TeamRun::attempt`], continuing a recorded iteration: `replay` are the
+    /// environment calls its completed steps made (run again, unrecorded, on the fresh
+    /// episode), and `finished` the lead's answer if it had already finished.
+    pub async fn attempt_from(
+        self: &Arc<Self>,
+        iteration: u32,
+        lead_conversation: &mut Vec<Message>,
+        lead_turns: &mut u32,
+        replay: &[(String, serde_json::Value)],
+        finished: Option<String>,
+    ) -> Result<Attempt, RunError> {
         if self.cancel.is_cancelled() {
             return Err(RunError::Cancelled);
         }
         let episode = self.env.episode();
+        if !replay.is_empty() {
+            let tools: crate::tool::ToolRegistry = episode.tools().into_iter().collect();
+            for (name, input) in replay {
+                if let Some(tool) = tools.get(name) {
+                    tool.call(input.clone()).await;
+                }
+            }
+        }
+        if let Some(output) = finished {
+            return Ok(Attempt {
+                output,
+                lead_status: AgentStatus::Done,
+                facts: episode.facts(),
+            });
+        }
         let lead = self.spec.lead().clone();
-        if iteration == 1 {
+        if !self.lead_spawned.swap(true, Ordering::SeqCst) {
             self.bus.emit(
                 Some(self.lead_id),
                 EventKind::AgentSpawned {
@@ -191,6 +280,7 @@ impl TeamRun {
             cancel: self.cancel.child(),
             episode,
         };
+        self.register_cancel(thread.id, &thread.cancel);
         let end = self
             .run_agent(&thread, lead_conversation, lead_turns, None)
             .await;
@@ -209,6 +299,11 @@ impl TeamRun {
             lead_status: end.status,
             facts: thread.episode.facts(),
         })
+    }
+
+    /// Stops every thread of the session (the turn budget ran out).
+    fn cancel_all(&self) {
+        self.cancel.cancel();
     }
 
     fn new_agent_id(&self) -> AgentId {

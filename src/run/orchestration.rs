@@ -137,6 +137,7 @@ impl TeamRun {
             cancel: parent.cancel.child(),
             episode: Arc::clone(&parent.episode),
         };
+        self.register_cancel(child_id, &child.cancel);
         // The child runs on its own task so specialists use every core; its context is
         // fresh: nothing of the parent's conversation but the subtask.
         let team = Arc::clone(self);
@@ -158,7 +159,7 @@ impl TeamRun {
             }
         };
         if let Some(fatal) = end.fatal {
-            if matches!(fatal, RunError::Store(_)) {
+            if matches!(fatal, RunError::Store(_) | RunError::Budget(_)) {
                 return Err(fatal);
             }
         }

@@ -176,6 +176,16 @@ impl SessionReport {
                     agent.status = *status;
                 }
             }
+            EventKind::GradingStarted { iteration } => {
+                self.outcome
+                    .iterations
+                    .retain(|i| i.iteration != *iteration);
+            }
+            EventKind::SessionResumed { .. } => {
+                *finished = false;
+                self.status = ReportStatus::Running;
+                self.error = None;
+            }
             EventKind::CriterionJudged {
                 iteration,
                 criterion,

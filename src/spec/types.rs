@@ -34,6 +34,10 @@ pub struct EnvironmentSpec {
     /// Environment-specific settings, checked by the environment.
     #[serde(default)]
     pub options: toml::Table,
+    /// The folder of the session file, which relative paths in `options` (such as the
+    /// workspace's `root`) are resolved against. Set by validation, never read from TOML.
+    #[serde(skip)]
+    pub base_dir: std::path::PathBuf,
 }
 
 fn default_seed() -> u64 {

@@ -17,6 +17,9 @@ use super::{
 pub const DELEGATE_TOOL: &str = "delegate";
 pub const ADVISOR_TOOL: &str = "ask_advisor";
 
+/// The most agents that may work at once (far above what a machine runs well).
+pub const MAX_PARALLEL: usize = 1_000_000;
+
 struct Reporter<'a> {
     path: &'a Path,
     source: &'a str,
@@ -322,8 +325,10 @@ pub fn validate(
         model: model_exists(&file.dreaming.model, "`dreaming.model`")?,
         every_sessions: file.dreaming.every_sessions,
     };
-    if file.limits.max_parallel == 0 {
-        return Err(report.nowhere("`limits.max_parallel` must be at least 1"));
+    if file.limits.max_parallel == 0 || file.limits.max_parallel > MAX_PARALLEL {
+        return Err(report.nowhere(format!(
+            "`limits.max_parallel` must be from 1 to {MAX_PARALLEL}"
+        )));
     }
     if file.limits.max_total_turns == 0 {
         return Err(report.nowhere("`limits.max_total_turns` must be at least 1"));
@@ -332,11 +337,13 @@ pub fn validate(
         return Err(report.nowhere("`name` (the team) must not be empty"));
     }
 
+    let mut environment = file.environment;
+    environment.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     Ok(SessionSpec {
         path: path.to_path_buf(),
         team: file.name,
         task: file.task,
-        environment: file.environment,
+        environment,
         models,
         agents,
         lead,

@@ -86,7 +86,9 @@ fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
         path: path.to_path_buf(),
         message,
     };
-    let config = sled::Config::new().path(path);
+    // Durability comes from the explicit flush at every step boundary, not from a
+    // background timer: what a checkpoint did not flush is not promised to survive.
+    let config = sled::Config::new().path(path).flush_every_ms(None);
     // sled 0.34 asserts on some damaged files; a store that will not open must be an
     // error the user can act on, not a crash.
     match catch_unwind(AssertUnwindSafe(|| config.open())) {

@@ -39,19 +39,44 @@ impl Store {
         version: u32,
         record: &T,
     ) -> Result<(), StoreError> {
-        let value = encode("a memory", record)?;
+        self.put_memories(&[(id, version, record)])
+    }
+
+    /// Writes several memory versions in one transaction: all of them or none.
+    pub fn put_memories<T: Serialize>(
+        &self,
+        records: &[([u8; 16], u32, &T)],
+    ) -> Result<(), StoreError> {
+        let encoded: Vec<([u8; 16], u32, Vec<u8>)> = records
+            .iter()
+            .map(|(id, version, record)| Ok((*id, *version, encode("a memory", record)?)))
+            .collect::<Result<_, StoreError>>()?;
         let result: Result<(), TransactionError<()>> =
             (&self.inner.memories, &self.inner.memory_versions).transaction(
                 |(current, versions)| {
-                    current.insert(&id[..], value.as_slice())?;
-                    versions.insert(&version_key(id, version)[..], value.as_slice())?;
+                    for (id, version, value) in &encoded {
+                        current.insert(&id[..], value.as_slice())?;
+                        versions.insert(&version_key(*id, *version)[..], value.as_slice())?;
+                    }
                     Ok::<(), ConflictableTransactionError<()>>(())
                 },
             );
         result.map_err(|err| match err {
             TransactionError::Storage(err) => StoreError::from(err),
-            TransactionError::Abort(()) => StoreError::Io("writing a memory was aborted".into()),
+            TransactionError::Abort(()) => StoreError::Io("writing memories was aborted".into()),
         })
+    }
+
+    /// One version of a memory.
+    pub fn memory_version<T: DeserializeOwned>(
+        &self,
+        id: [u8; 16],
+        version: u32,
+    ) -> Result<Option<T>, StoreError> {
+        match self.inner.memory_versions.get(version_key(id, version))? {
+            Some(bytes) => decode("a memory version", &bytes).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The current record of a memory.

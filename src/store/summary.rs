@@ -134,6 +134,12 @@ impl SessionSummary {
                 self.duration_ms = None;
                 self.error = None;
             }
+            EventKind::SessionResumed { .. } => {
+                self.status = SessionStatus::Running;
+                self.finished_at_ms = None;
+                self.duration_ms = None;
+                self.error = None;
+            }
             EventKind::AgentSpawned { .. } => self.agents = self.agents.saturating_add(1),
             EventKind::ToolCalled { .. } => self.tool_calls = self.tool_calls.saturating_add(1),
             EventKind::ModelTurn {

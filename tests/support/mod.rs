@@ -197,6 +197,16 @@ impl Policy for WorkshopPolicy {
             // The lead fans out one worker per wanted note, in one turn; after grader
             // feedback it asks for more notes than before.
             "lead" => {
+                // With an advisor, the lead asks it once before anything else.
+                let has_advisor = request.tools.iter().any(|t| t.name == "ask_advisor");
+                if has_advisor && t == 1 {
+                    return reply
+                        .tool(
+                            "ask_advisor",
+                            json!({"question": "How long should notes be?"}),
+                        )
+                        .build();
+                }
                 let feedback_rounds = request
                     .messages
                     .iter()
@@ -207,7 +217,8 @@ impl Policy for WorkshopPolicy {
                         .iter()
                         .any(|b| matches!(b, ContentBlock::ToolResult { .. }))
                 });
-                if last_is_results {
+                let advice_only = has_advisor && t == 2;
+                if last_is_results && !advice_only {
                     let results = tool_results(request);
                     return reply
                         .text(format!(

@@ -1,0 +1,259 @@
+//! Scale figures for `lucid bench`: orchestration overhead per agent step, event append
+//! and replay throughput, and a dream over many sessions. Each prints what it measured;
+//! nothing here asserts a time. The machine is shared and noisy: compare ratios within
+//! one run.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::bench::run_seeds;
+use crate::dream::{dream, Dreamer};
+use crate::event::{AgentId, Event, EventBus, EventKind, EventSink, NullSink, SessionId};
+use crate::outcome::{run_session, SessionOrigin};
+use crate::run::report::SessionReport;
+use crate::run::{CancelToken, TeamRun};
+use crate::spec::SessionSpec;
+use crate::store::Store;
+
+/// CPU seconds this process has used (user + system), where the OS tells.
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let user: f64 = fields.get(11)?.parse().ok()?;
+    let system: f64 = fields.get(12)?.parse().ok()?;
+    Some((user + system) / 100.0)
+}
+
+/// The most memory this process has held, in MiB, where the OS tells.
+pub fn peak_memory_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn scratch_dir(label: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "lucid-bench-{label}-{}-{}",
+        std::process::id(),
+        crate::event::now_ms()
+    ))
+}
+
+/// Orchestration overhead: a fleet of workers on the zero-latency scripted model.
+#[derive(Debug, Clone, Serialize)]
+pub struct Overhead {
+    pub workers: u64,
+    pub steps: u64,
+    pub max_parallel: usize,
+    pub wall_ms_unrecorded: f64,
+    pub wall_ms_recorded: f64,
+    pub us_per_step_unrecorded: f64,
+    pub us_per_step_recorded: f64,
+    pub cpu_us_per_step: Option<f64>,
+    pub peak_memory_mib: Option<f64>,
+}
+
+fn fleet_spec(fleet: &SessionSpec, workers: u64, steps: u64) -> SessionSpec {
+    let mut spec = fleet.clone();
+    spec.environment
+        .options
+        .insert("workers".into(), toml::Value::Integer(workers as i64));
+    spec.environment
+        .options
+        .insert("steps".into(), toml::Value::Integer(steps as i64));
+    spec
+}
+
+async fn run_fleet(spec: &SessionSpec, sink: Arc<dyn EventSink>) -> Result<(f64, u64), String> {
+    let env = crate::env::build(&spec.environment, 1, 1).map_err(|e| e.to_string())?;
+    let bus = Arc::new(EventBus::new(SessionId::generate(), sink));
+    let mut events = bus.subscribe();
+    let team = TeamRun::new(Arc::new(spec.clone()), env, bus, &[], CancelToken::new())
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let result = run_session(
+        team,
+        SessionOrigin {
+            spec_path: "fleet".into(),
+            seed: 1,
+            world: 1,
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let wall = started.elapsed().as_secs_f64() * 1000.0;
+    if !result.passed {
+        return Err("the fleet did not finish every job".into());
+    }
+    let mut turns = 0;
+    while let Ok(event) = events.try_recv() {
+        if matches!(event.kind, EventKind::ModelTurn { .. }) {
+            turns += 1;
+        }
+    }
+    Ok((wall, turns))
+}
+
+pub async fn overhead(fleet: &SessionSpec, workers: u64, steps: u64) -> Result<Overhead, String> {
+    let spec = fleet_spec(fleet, workers, steps);
+    // Warm up allocators and the runtime once.
+    run_fleet(&fleet_spec(fleet, 10, 1), Arc::new(NullSink)).await?;
+    let cpu_before = cpu_seconds();
+    let (unrecorded, turns) = run_fleet(&spec, Arc::new(NullSink)).await?;
+    let cpu_after = cpu_seconds();
+    let dir = scratch_dir("overhead");
+    let store = Store::open(&dir).map_err(|e| e.to_string())?;
+    let recorded = run_fleet(&spec, Arc::new(store.clone())).await;
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+    let (recorded, _) = recorded?;
+    let per_step = |ms: f64| ms * 1000.0 / turns.max(1) as f64;
+    Ok(Overhead {
+        workers,
+        steps,
+        max_parallel: spec.limits.max_parallel,
+        wall_ms_unrecorded: unrecorded,
+        wall_ms_recorded: recorded,
+        us_per_step_unrecorded: per_step(unrecorded),
+        us_per_step_recorded: per_step(recorded),
+        cpu_us_per_step: cpu_before
+            .zip(cpu_after)
+            .map(|(a, b)| (b - a) * 1e6 / turns.max(1) as f64),
+        peak_memory_mib: peak_memory_mib(),
+    })
+}
+
+/// Event append and replay throughput.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreFigures {
+    pub events: u64,
+    pub append_events_per_s: f64,
+    pub flush_ms: f64,
+    pub replay_ms: f64,
+    pub replay_events_per_s: f64,
+    pub fold_ms: f64,
+}
+
+/// A realistic mix: a model turn, a tool call and its result, some text.
+fn sample_event(session: SessionId, seq: u64) -> Event {
+    let agent = Some(AgentId((seq % 64) as u32 + 1));
+    let kind = match seq % 4 {
+        0 => EventKind::ModelTurn {
+            turn: (seq / 4) as u32,
+            tokens_in: 1200,
+            tokens_out: 80,
+            stop: "tool_use".into(),
+        },
+        1 => EventKind::ToolCalled {
+            call_id: format!("t{seq}_1"),
+            tool: "survey_site".into(),
+            input: json!({"site": "C", "mode": "orbital"}),
+        },
+        2 => EventKind::ToolReturned {
+            call_id: format!("t{seq}_1"),
+            tool: "survey_site".into(),
+            output: "Site C, orbital survey: mare terrain, slope 3.1°, 0 hazard(s) seen.".into(),
+            is_error: false,
+        },
+        _ => EventKind::Text {
+            text: "Surveying the next site.".into(),
+        },
+    };
+    Event {
+        session,
+        seq,
+        at_ms: 1_800_000_000_000 + seq,
+        agent,
+        kind,
+    }
+}
+
+pub fn store_throughput(events: u64) -> Result<StoreFigures, String> {
+    let dir = scratch_dir("store");
+    let result = (|| {
+        let store = Store::open(&dir).map_err(|e| e.to_string())?;
+        let session = SessionId::generate();
+        let started = Instant::now();
+        for seq in 0..events {
+            store
+                .append_event(&sample_event(session, seq))
+                .map_err(|e| e.to_string())?;
+        }
+        let append = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        store.flush().map_err(|e| e.to_string())?;
+        let flush = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let read = store.events(session).map_err(|e| e.to_string())?;
+        let replay = started.elapsed().as_secs_f64();
+        if read.len() as u64 != events {
+            return Err(format!("replayed {} of {events} events", read.len()));
+        }
+        let started = Instant::now();
+        let report = SessionReport::fold(&read, false);
+        let fold = started.elapsed().as_secs_f64();
+        std::hint::black_box(report);
+        Ok(StoreFigures {
+            events,
+            append_events_per_s: events as f64 / append,
+            flush_ms: flush * 1000.0,
+            replay_ms: replay * 1000.0,
+            replay_events_per_s: events as f64 / replay,
+            fold_ms: fold * 1000.0,
+        })
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// A dream over many recorded sessions.
+#[derive(Debug, Clone, Serialize)]
+pub struct DreamFigures {
+    pub sessions: usize,
+    pub events: u64,
+    pub record_ms: f64,
+    pub dream_ms: f64,
+    pub proposals: usize,
+}
+
+pub async fn dream_scale(lumara: &SessionSpec, sessions: u64) -> Result<DreamFigures, String> {
+    let dir = scratch_dir("dream");
+    let result = async {
+        let store = Store::open(&dir).map_err(|e| e.to_string())?;
+        let seeds: Vec<u64> = (1..=sessions).collect();
+        let started = Instant::now();
+        run_seeds(lumara, &seeds, &[], Some(&store)).await?;
+        let record_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let events: u64 = store
+            .sessions()
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(|s| store.next_seq(s.id).unwrap_or(0))
+            .sum();
+        let started = Instant::now();
+        let report = dream(
+            &store,
+            &lumara.team,
+            &Dreamer::Offline,
+            &crate::env::catalog(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(DreamFigures {
+            sessions: report.run.sessions.len(),
+            events,
+            record_ms,
+            dream_ms: started.elapsed().as_secs_f64() * 1000.0,
+            proposals: report.proposals.len(),
+        })
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}

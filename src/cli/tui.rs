@@ -1,0 +1,118 @@
+//! Opening the TUI from the command line: `lucid` (home: the session history), `lucid run
+//! SPEC` (watch the run live) and `lucid replay ID`. Everything that can fail with a
+//! clear message (theme, keymap, store, session file, unknown id) fails before the
+//! terminal is taken over.
+
+use std::path::{Path, PathBuf};
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+
+use super::{exit, open_store};
+use crate::run::RunError;
+use crate::spec::SessionSpec;
+use crate::tui::app::{AppState, Command, View};
+use crate::tui::memory_backend::StoreMemory;
+use crate::tui::runtime::{run_app, Services};
+use crate::tui::terminal::TerminalGuard;
+
+/// What the TUI opens on.
+pub enum Start {
+    Home,
+    Live {
+        spec: Box<SessionSpec>,
+        path: PathBuf,
+    },
+    Replay(String),
+}
+
+pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 {
+    let (theme, keymap) = match crate::tui::config::load(theme) {
+        Ok(settings) => settings,
+        Err(message) => {
+            eprintln!("lucid: {message}");
+            return exit::USAGE;
+        }
+    };
+    let store = match open_store(db) {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    let mut app = AppState::new(keymap, theme);
+    let mut initial = vec![Command::LoadSessions];
+    let mut live = None;
+    let mut live_spec = None;
+    match start {
+        Start::Home => app.view = View::Sessions,
+        Start::Live { spec, path } => match crate::tui::live::start((*spec).clone(), &path, &store)
+        {
+            Ok(run) => {
+                live = Some(run);
+                live_spec = Some(spec);
+            }
+            Err(message) => {
+                eprintln!("lucid: {message}");
+                return exit::USAGE;
+            }
+        },
+        Start::Replay(id) => match store.find_session(&id) {
+            Ok(Some(summary)) => initial.push(Command::LoadReplay(summary.id)),
+            Ok(None) => {
+                eprintln!("lucid: no session `{id}` (see lucid sessions list)");
+                return exit::USAGE;
+            }
+            Err(err) => {
+                eprintln!("lucid: {err}");
+                return exit::RUNTIME;
+            }
+        },
+    }
+    let watching_live = live.is_some();
+    let dream_store = store.clone();
+    let memory = StoreMemory::new(store.clone(), Path::new("skills").to_path_buf());
+    let services = Services {
+        store: Some(store),
+        sessions_dir: Path::new("sessions").to_path_buf(),
+        memory: Some(Arc::new(memory)),
+    };
+    let mut guard = match TerminalGuard::enter() {
+        Ok(guard) => guard,
+        Err(err) => {
+            eprintln!("lucid: cannot open the terminal UI: {err}");
+            return exit::RUNTIME;
+        }
+    };
+    let input = crossterm::event::EventStream::new().fuse();
+    let result = run_app(&mut guard.terminal, app, services, live, input, initial).await;
+    drop(guard);
+    match result {
+        Err(err) => {
+            eprintln!("lucid: the terminal UI failed: {err}");
+            exit::RUNTIME
+        }
+        Ok(outcome) if watching_live => match outcome.run {
+            Some(Ok(result)) => {
+                // As headless: `[dreaming] every_sessions` dreams once enough sessions wait.
+                if let Some(spec) = &live_spec {
+                    super::run::dream_if_due(&dream_store, spec, false).await;
+                }
+                if result.passed {
+                    exit::OK
+                } else {
+                    exit::RUBRIC_NOT_MET
+                }
+            }
+            Some(Err(RunError::Cancelled)) => {
+                eprintln!("lucid: the run was cancelled");
+                exit::RUNTIME
+            }
+            Some(Err(err)) => {
+                eprintln!("lucid: the run failed: {err}");
+                exit::RUNTIME
+            }
+            None => exit::RUNTIME,
+        },
+        Ok(_) => exit::OK,
+    }
+}

@@ -1,0 +1,480 @@
+//! The workspace tools, bound to one attempt: `list_files`, `read_file` (numbered lines,
+//! optional range), `search` (a regular expression over the files) and `write_file`
+//! (only under the attempt's output folder).
+//!
+//! Paths are relative: to the root for reading, to the output folder for writing.
+//! Absolute paths, `..` and symlinks that leave are refused with a tool error that says
+//! what to send instead; so are missing files, binary files and bad patterns. Answers
+//! never contain absolute paths.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use regex::RegexBuilder;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::episode::Shared;
+use super::paths::{self, PathError};
+use crate::tool::{parse_args, Tool, ToolOutput, ToolSpec};
+
+pub(super) const LIST_FILES: &str = "list_files";
+pub(super) const READ_FILE: &str = "read_file";
+pub(super) const SEARCH: &str = "search";
+pub(super) const WRITE_FILE: &str = "write_file";
+
+/// Lines one `read_file` call shows at most.
+pub(super) const MAX_LINES_PER_READ: usize = 400;
+/// Matches one `search` shows by default, and at most.
+const DEFAULT_MATCHES: usize = 50;
+const MAX_MATCHES: usize = 200;
+/// Characters of a matching line shown.
+const MATCH_CHARS: usize = 200;
+/// Largest file `write_file` writes, in bytes.
+const MAX_WRITE_BYTES: usize = 1024 * 1024;
+
+const ROOT: &str = "workspace root";
+const OUTPUT: &str = "output folder";
+
+/// Every tool of an attempt.
+pub(super) fn all(shared: &Shared) -> Vec<Arc<dyn Tool>> {
+    vec![
+        Arc::new(ListFiles(shared.clone())),
+        Arc::new(ReadFile(shared.clone())),
+        Arc::new(Search(shared.clone())),
+        Arc::new(WriteFile(shared.clone())),
+    ]
+}
+
+fn ready(output: ToolOutput) -> BoxFuture<'static, ToolOutput> {
+    Box::pin(async move { output })
+}
+
+impl Shared {
+    /// Counts a refused call and turns it into a tool error.
+    fn refuse(&self, tool: &str, message: String, escape: bool) -> ToolOutput {
+        let mut state = self.state();
+        state.tool_errors += 1;
+        if escape {
+            state.escapes_refused += 1;
+        }
+        ToolOutput::error(format!("{tool}: {message}"))
+    }
+
+    fn path_error(&self, tool: &str, path: &str, base: &str, err: PathError) -> ToolOutput {
+        let escape = matches!(
+            err,
+            PathError::Absolute | PathError::ParentDir | PathError::Escapes
+        );
+        self.refuse(tool, err.describe(path, base), escape)
+    }
+
+    /// Runs a tool body, counting its refusals.
+    fn finish(&self, result: Result<String, (String, bool)>, tool: &str) -> ToolOutput {
+        match result {
+            Ok(text) => ToolOutput::ok(text),
+            Err((message, escape)) => self.refuse(tool, message, escape),
+        }
+    }
+}
+
+/// The root-relative form of a resolved path.
+fn relative(shared: &Shared, real: &std::path::Path) -> String {
+    real.strip_prefix(&shared.layout.root)
+        .map(|p| {
+            p.components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .unwrap_or_default()
+}
+
+fn path_schema(description: &str) -> Value {
+    json!({"type": "string", "description": description})
+}
+
+struct ListFiles(Shared);
+
+#[derive(Deserialize, Default)]
+struct ListArgs {
+    #[serde(default)]
+    path: Option<String>,
+}
+
+impl ListFiles {
+    fn run(&self, input: Value) -> ToolOutput {
+        let input = if input.is_null() { json!({}) } else { input };
+        let args: ListArgs = match parse_args(LIST_FILES, input) {
+            Ok(args) => args,
+            Err(err) => return self.0.refuse(LIST_FILES, err.content, false),
+        };
+        let wanted = args.path.unwrap_or_default();
+        let layout = &self.0.layout;
+        let start = match paths::resolve_existing(&layout.root, &wanted) {
+            Ok(start) => start,
+            Err(err) => return self.0.path_error(LIST_FILES, &wanted, ROOT, err),
+        };
+        if !start.is_dir() {
+            return self.0.refuse(
+                LIST_FILES,
+                format!("`{wanted}` is a file, not a folder; read it with read_file"),
+                false,
+            );
+        }
+        let skip = std::fs::canonicalize(&layout.output).ok();
+        let (files, cut) = paths::inventory(&layout.root, &start, skip.as_deref());
+        let place = match relative(&self.0, &start) {
+            p if p.is_empty() => "the workspace root".to_string(),
+            p => format!("`{p}/`"),
+        };
+        let mut text = format!(
+            "{} file{} under {place} (paths relative to the workspace root):\n",
+            files.len(),
+            if files.len() == 1 { "" } else { "s" }
+        );
+        for file in &files {
+            if file.binary {
+                text.push_str(&format!(
+                    "{}  ({} bytes, not text)\n",
+                    file.path, file.bytes
+                ));
+            } else {
+                text.push_str(&format!("{}  ({} lines)\n", file.path, file.lines));
+            }
+        }
+        if cut {
+            text.push_str(&format!(
+                "… the listing stops at {} files; list a subfolder to see more.\n",
+                paths::MAX_FILES
+            ));
+        }
+        ToolOutput::ok(text.trim_end())
+    }
+}
+
+impl Tool for ListFiles {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: LIST_FILES.into(),
+            description: "List the files of the workspace (recursively), with their line counts. \
+                          Optionally only under a subfolder. Paths are relative to the workspace root."
+                .into(),
+            input_schema: json!({
+                "type": "object",
+                "properties": {"path": path_schema("Subfolder to list, relative to the workspace root; omit for everything.")}
+            }),
+        }
+    }
+
+    fn call(&self, input: Value) -> BoxFuture<'static, ToolOutput> {
+        ready(self.run(input))
+    }
+}
+
+struct ReadFile(Shared);
+
+#[derive(Deserialize)]
+struct ReadArgs {
+    path: String,
+    #[serde(default)]
+    start_line: Option<usize>,
+    #[serde(default)]
+    end_line: Option<usize>,
+}
+
+impl ReadFile {
+    fn run(&self, input: Value) -> Result<String, (String, bool)> {
+        let args: ReadArgs = parse_args(READ_FILE, input).map_err(|e| (e.content, false))?;
+        let layout = &self.0.layout;
+        let real = paths::resolve_existing(&layout.root, &args.path).map_err(|err| {
+            let escape = !matches!(err, PathError::NotFound | PathError::Io(_));
+            (err.describe(&args.path, ROOT), escape)
+        })?;
+        if real.is_dir() {
+            return Err((
+                format!(
+                    "`{}` is a folder; list it with list_files",
+                    args.path.trim()
+                ),
+                false,
+            ));
+        }
+        let name = relative(&self.0, &real);
+        let text = paths::read_text(&real)
+            .map_err(|why| (format!("`{name}` cannot be read: {why}"), false))?;
+        let lines: Vec<&str> = text.lines().collect();
+        let total = lines.len();
+        if total == 0 {
+            self.0
+                .state()
+                .ranges
+                .entry(name.clone())
+                .or_default()
+                .push((1, 0));
+            return Ok(format!("{name} is empty (0 lines)."));
+        }
+        let start = args.start_line.unwrap_or(1).max(1);
+        if start > total {
+            return Err((
+                format!("`{name}` has {total} lines; start_line {start} is past its end"),
+                false,
+            ));
+        }
+        let mut end = args
+            .end_line
+            .unwrap_or(start + MAX_LINES_PER_READ - 1)
+            .min(total);
+        if end < start {
+            return Err((
+                format!("end_line {end} is before start_line {start}"),
+                false,
+            ));
+        }
+        end = end.min(start + MAX_LINES_PER_READ - 1);
+        self.0
+            .state()
+            .ranges
+            .entry(name.clone())
+            .or_default()
+            .push((start, end));
+        let width = end.to_string().len().max(4);
+        let mut out = format!("{name}, lines {start}-{end} of {total}:\n");
+        for (number, line) in lines.iter().enumerate().take(end).skip(start - 1) {
+            out.push_str(&format!("{:>width$} | {line}\n", number + 1));
+        }
+        let cut = args.end_line.is_none_or(|wanted| wanted > end);
+        if end < total && cut {
+            out.push_str(&format!(
+                "… lines {}-{total} remain; call read_file with start_line {}.\n",
+                end + 1,
+                end + 1
+            ));
+        }
+        Ok(out.trim_end().to_string())
+    }
+}
+
+impl Tool for ReadFile {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: READ_FILE.into(),
+            description: format!(
+                "Read a text file of the workspace as numbered lines (`  12 | text`), at most \
+                 {MAX_LINES_PER_READ} lines a call; give start_line/end_line for a range. Cite \
+                 findings as path:line."
+            ),
+            input_schema: json!({
+                "type": "object",
+                "properties": {
+                    "path": path_schema("File to read, relative to the workspace root."),
+                    "start_line": {"type": "integer", "minimum": 1, "description": "First line to show (default 1)."},
+                    "end_line": {"type": "integer", "minimum": 1, "description": "Last line to show (default: start_line + 399, or the end)."}
+                },
+                "required": ["path"]
+            }),
+        }
+    }
+
+    fn call(&self, input: Value) -> BoxFuture<'static, ToolOutput> {
+        ready(self.0.finish(self.run(input), READ_FILE))
+    }
+}
+
+struct Search(Shared);
+
+#[derive(Deserialize)]
+struct SearchArgs {
+    pattern: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    max_results: Option<usize>,
+}
+
+impl Search {
+    fn run(&self, input: Value) -> Result<String, (String, bool)> {
+        let args: SearchArgs = parse_args(SEARCH, input).map_err(|e| (e.content, false))?;
+        let regex = RegexBuilder::new(&args.pattern)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|err| {
+                (
+                    format!(
+                        "`{}` is not a valid regular expression: {}",
+                        args.pattern,
+                        err.to_string().lines().last().unwrap_or("")
+                    ),
+                    false,
+                )
+            })?;
+        let layout = &self.0.layout;
+        let wanted = args.path.unwrap_or_default();
+        let start = paths::resolve_existing(&layout.root, &wanted).map_err(|err| {
+            let escape = !matches!(err, PathError::NotFound | PathError::Io(_));
+            (err.describe(&wanted, ROOT), escape)
+        })?;
+        let files = if start.is_dir() {
+            let skip = std::fs::canonicalize(&layout.output).ok();
+            paths::inventory(&layout.root, &start, skip.as_deref()).0
+        } else {
+            // One file: whether it is text shows when it is read below.
+            vec![paths::FileEntry {
+                path: relative(&self.0, &start),
+                lines: 0,
+                bytes: 0,
+                binary: false,
+            }]
+        };
+        let limit = args
+            .max_results
+            .unwrap_or(DEFAULT_MATCHES)
+            .clamp(1, MAX_MATCHES);
+        let mut hits = Vec::new();
+        let mut total = 0;
+        let mut searched = 0;
+        for file in files.iter().filter(|f| !f.binary) {
+            let Ok(real) = paths::resolve_existing(&layout.root, &file.path) else {
+                continue;
+            };
+            let Ok(text) = paths::read_text(&real) else {
+                continue;
+            };
+            searched += 1;
+            for (number, line) in text.lines().enumerate() {
+                if regex.is_match(line) {
+                    total += 1;
+                    if hits.len() < limit {
+                        let shown: String = line.trim().chars().take(MATCH_CHARS).collect();
+                        hits.push(format!("{}:{}: {shown}", file.path, number + 1));
+                    }
+                }
+            }
+        }
+        self.0.state().searches += 1;
+        if total == 0 {
+            return Ok(format!(
+                "No matches for `{}` in {searched} file{}.",
+                args.pattern,
+                if searched == 1 { "" } else { "s" }
+            ));
+        }
+        let mut out = format!(
+            "{total} match{} for `{}` in {searched} file{}:\n{}",
+            if total == 1 { "" } else { "es" },
+            args.pattern,
+            if searched == 1 { "" } else { "s" },
+            hits.join("\n")
+        );
+        if total > hits.len() {
+            out.push_str(&format!(
+                "\n… {} more; narrow the pattern or the path.",
+                total - hits.len()
+            ));
+        }
+        Ok(out)
+    }
+}
+
+impl Tool for Search {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: SEARCH.into(),
+            description: "Search the workspace's text files, line by line, for a regular expression \
+                          (Rust regex syntax; `(?i)` for case-insensitive). Answers `path:line: text` per \
+                          match. Optionally only under a subfolder or in one file."
+                .into(),
+            input_schema: json!({
+                "type": "object",
+                "properties": {
+                    "pattern": {"type": "string", "description": "Regular expression, e.g. `TODO|FIXME` or `\\bRPO\\b`."},
+                    "path": path_schema("Subfolder or file to search, relative to the workspace root; omit for everything."),
+                    "max_results": {"type": "integer", "minimum": 1, "maximum": MAX_MATCHES, "default": DEFAULT_MATCHES}
+                },
+                "required": ["pattern"]
+            }),
+        }
+    }
+
+    fn call(&self, input: Value) -> BoxFuture<'static, ToolOutput> {
+        ready(self.0.finish(self.run(input), SEARCH))
+    }
+}
+
+struct WriteFile(Shared);
+
+#[derive(Deserialize)]
+struct WriteArgs {
+    path: String,
+    content: String,
+}
+
+impl WriteFile {
+    fn run(&self, input: Value) -> Result<String, (String, bool)> {
+        let args: WriteArgs = parse_args(WRITE_FILE, input).map_err(|e| (e.content, false))?;
+        if let Some(problem) = &self.0.setup_error {
+            return Err((problem.clone(), false));
+        }
+        if args.content.len() > MAX_WRITE_BYTES {
+            return Err((
+                format!(
+                    "the content is {} bytes; at most {MAX_WRITE_BYTES} are written",
+                    args.content.len()
+                ),
+                false,
+            ));
+        }
+        let relative = paths::normalize(&args.path).map_err(|err| {
+            let escape = matches!(err, PathError::Absolute | PathError::ParentDir);
+            (err.describe(&args.path, OUTPUT), escape)
+        })?;
+        if relative.is_empty() {
+            return Err(("give a file name, e.g. `findings.md`".into(), false));
+        }
+        let layout = &self.0.layout;
+        std::fs::create_dir_all(&layout.attempt_dir)
+            .map_err(|err| (format!("the output folder cannot be created: {err}"), false))?;
+        let base = std::fs::canonicalize(&layout.attempt_dir)
+            .map_err(|err| (format!("the output folder cannot be used: {err}"), false))?;
+        let target = paths::resolve_for_write(&base, &relative).map_err(|err| {
+            let escape = matches!(err, PathError::Escapes);
+            (err.describe(&args.path, OUTPUT), escape)
+        })?;
+        std::fs::write(&target, &args.content)
+            .map_err(|err| (format!("`{relative}` cannot be written: {err}"), false))?;
+        self.0
+            .state()
+            .written
+            .insert(relative.clone(), args.content.clone());
+        Ok(format!(
+            "Wrote `{relative}` ({} lines, {} bytes) in the output folder `{}`.",
+            args.content.lines().count(),
+            args.content.len(),
+            layout.attempt_label
+        ))
+    }
+}
+
+impl Tool for WriteFile {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: WRITE_FILE.into(),
+            description: "Write a text file (created or replaced) in this attempt's output folder; the \
+                          path is relative to that folder (e.g. `reviews/part-1.md`), and nothing outside \
+                          it can be written. The workspace's own files are read-only."
+                .into(),
+            input_schema: json!({
+                "type": "object",
+                "properties": {
+                    "path": path_schema("File to write, relative to the output folder."),
+                    "content": {"type": "string", "description": "The whole text of the file."}
+                },
+                "required": ["path", "content"]
+            }),
+        }
+    }
+
+    fn call(&self, input: Value) -> BoxFuture<'static, ToolOutput> {
+        ready(self.0.finish(self.run(input), WRITE_FILE))
+    }
+}

@@ -1,0 +1,33 @@
+//! The terminal UI: lucid's face. A person watches a run live (the agent tree, the
+//! selected thread's transcript, the grader's verdicts), replays stored sessions through
+//! the same view, browses the history and reviews memories, all from the keyboard.
+//!
+//! One state, one reducer, views over it: [`app::AppState`] is changed only by
+//! [`update::update`] from [`app::Action`]s (keys, events, ticks, results of background
+//! work); [`views::draw`] renders `&AppState`; [`runtime`] owns the loop, the terminal
+//! input and the background work the reducer asks for ([`app::Command`]). The TUI only
+//! listens to events and sends commands (cancel a thread, start a run); it never reaches
+//! into the runner, and the store is read on blocking threads, never while drawing.
+//!
+//! Files: `app` (state, actions, commands), `update` (the reducer), `run_state` (the fold
+//! of a session's events), `memory_state` (the Memory view's model and keys),
+//! `memory_backend` (its records from the store), `views/` (tree, transcript, grader,
+//! sessions, memory, help), `keymap`, `theme`, `config`, `terminal` (setup and teardown),
+//! `live` (starting a run), `runtime` (the loop), `bench` (frame-time figures).
+
+pub mod app;
+pub mod bench;
+pub mod config;
+pub mod keymap;
+pub mod live;
+pub mod memory_backend;
+pub mod memory_state;
+pub mod run_state;
+pub mod runtime;
+pub mod terminal;
+pub mod theme;
+pub mod update;
+pub mod views;
+
+#[cfg(test)]
+mod tests;

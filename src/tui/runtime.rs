@@ -1,0 +1,419 @@
+//! The event loop: terminal input, the live run's events and the results of background
+//! work become [`Action`]s for the reducer; the reducer's [`Command`]s become background
+//! work. It draws only when something changed, at most every [`FRAME`], folding every
+//! event queued meanwhile into that one frame. Store reads run on blocking threads, never
+//! on the draw path.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{Stream, StreamExt};
+use ratatui::backend::Backend;
+use ratatui::Terminal;
+use tokio::sync::mpsc;
+
+use super::app::{Action, AppState, Command, Source};
+use super::live::{self, LiveRun};
+use super::memory_state::{MemoryCommand, MemoryItem, MemoryUpdate};
+use super::update::update;
+use super::views;
+use crate::dream::{DreamError, DreamReport, Dreamer};
+use crate::event::{now_ms, Event, EventBus, EventSink, SessionId};
+use crate::outcome::SessionResult;
+use crate::run::{RunError, TeamRun};
+use crate::store::Store;
+
+/// The shortest time between two frames (about 60 per second).
+pub const FRAME: Duration = Duration::from_millis(16);
+/// How often elapsed times refresh while a run is live.
+const LIVE_TICK: Duration = Duration::from_millis(250);
+
+/// Where the Memory view's records live and how they change. Calls block (they may read
+/// and write the store); the runtime makes them on blocking threads.
+pub trait MemoryBackend: Send + Sync {
+    fn list(&self) -> Result<Vec<MemoryItem>, String>;
+    /// Each returns the message for the footer.
+    fn approve(&self, id: &str) -> Result<String, String>;
+    fn reject(&self, id: &str) -> Result<String, String>;
+    fn save_edit(&self, id: &str, body: &str) -> Result<String, String>;
+    fn export(&self, id: &str) -> Result<String, String>;
+}
+
+/// What the loop can reach beyond the state.
+pub struct Services {
+    pub store: Option<Store>,
+    /// Where `n` looks for session files.
+    pub sessions_dir: PathBuf,
+    pub memory: Option<Arc<dyn MemoryBackend>>,
+}
+
+/// How the loop ended.
+#[derive(Default)]
+pub struct Outcome {
+    /// The result of the last live run, if one ran to its end.
+    pub run: Option<Result<SessionResult, RunError>>,
+}
+
+/// The live run the loop is watching.
+#[derive(Default)]
+struct Watching {
+    team: Option<Arc<TeamRun>>,
+    dream: Option<DreamTask>,
+    events: Option<mpsc::UnboundedReceiver<Event>>,
+    task: Option<tokio::task::JoinHandle<Result<SessionResult, RunError>>>,
+}
+
+async fn next_event(events: &mut Option<mpsc::UnboundedReceiver<Event>>) -> Option<Event> {
+    match events.as_mut() {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+type RunTask = tokio::task::JoinHandle<Result<SessionResult, RunError>>;
+type DreamTask = tokio::task::JoinHandle<Result<DreamReport, DreamError>>;
+
+async fn dream_end(
+    task: &mut Option<DreamTask>,
+) -> Result<Result<DreamReport, DreamError>, String> {
+    match task.as_mut() {
+        Some(task) => task
+            .await
+            .map_err(|err| format!("the dream crashed: {err}")),
+        None => std::future::pending().await,
+    }
+}
+
+async fn run_end(task: &mut Option<RunTask>) -> Result<Result<SessionResult, RunError>, String> {
+    match task.as_mut() {
+        Some(task) => task.await.map_err(|err| format!("the run crashed: {err}")),
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs the app until it quits. `live` is a run started by the caller (`lucid run`).
+pub async fn run_app<B, I>(
+    terminal: &mut Terminal<B>,
+    mut app: AppState,
+    services: Services,
+    live: Option<LiveRun>,
+    mut input: I,
+    initial: Vec<Command>,
+) -> std::io::Result<Outcome>
+where
+    B: Backend,
+    I: Stream<Item = std::io::Result<crossterm::event::Event>> + Unpin,
+{
+    let (tx, mut results) = mpsc::unbounded_channel::<Action>();
+    let mut outcome = Outcome::default();
+    let mut watching = Watching::default();
+    if let Some(run) = live {
+        update(
+            &mut app,
+            Action::RunStarted {
+                spec: run.spec_path.clone(),
+            },
+        );
+        watching = watch(run);
+    }
+    let mut pending = initial;
+    let mut dirty = true;
+    let mut last_draw: Option<Instant> = None;
+    let mut last_tick = Instant::now();
+    loop {
+        while !pending.is_empty() {
+            for command in std::mem::take(&mut pending) {
+                for action in execute(command, &services, &tx, &mut watching) {
+                    pending.extend(update(&mut app, action));
+                }
+            }
+        }
+        if app.quit {
+            break;
+        }
+        let due = last_draw.map_or(Duration::ZERO, |at| FRAME.saturating_sub(at.elapsed()));
+        if dirty && due.is_zero() {
+            terminal.draw(|frame| views::draw(frame, &app))?;
+            dirty = false;
+            last_draw = Some(Instant::now());
+        }
+        let playing =
+            matches!(&app.source, Source::Replay(r) if !r.paused && r.next < r.events.len());
+        let wake = if dirty {
+            due.max(Duration::from_millis(1))
+        } else if playing {
+            FRAME
+        } else if app.run_is_live() {
+            LIVE_TICK
+        } else {
+            Duration::from_secs(60)
+        };
+        tokio::select! {
+            input = input.next() => match input {
+                Some(Ok(crossterm::event::Event::Key(key))) => {
+                    pending.extend(update(&mut app, Action::Key(key)));
+                    dirty = true;
+                }
+                Some(Ok(crossterm::event::Event::Mouse(mouse))) => {
+                    pending.extend(update(&mut app, Action::Mouse(mouse)));
+                    dirty = true;
+                }
+                Some(Ok(_)) => dirty = true,
+                Some(Err(err)) => return Err(err),
+                None => break,
+            },
+            event = next_event(&mut watching.events) => match event {
+                Some(event) => {
+                    pending.extend(update(&mut app, Action::Event(event)));
+                    // Fold everything already queued into the same frame.
+                    if let Some(rx) = watching.events.as_mut() {
+                        while let Ok(event) = rx.try_recv() {
+                            pending.extend(update(&mut app, Action::Event(event)));
+                        }
+                    }
+                    dirty = true;
+                }
+                None => watching.events = None,
+            },
+            ended = run_end(&mut watching.task) => {
+                watching.task = None;
+                if let Some(rx) = watching.events.as_mut() {
+                    while let Ok(event) = rx.try_recv() {
+                        pending.extend(update(&mut app, Action::Event(event)));
+                    }
+                }
+                match ended {
+                    Ok(result) => {
+                        if let Err(err) = &result {
+                            app.notice = Some(format!("the run ended: {err}"));
+                        }
+                        outcome.run = Some(result);
+                    }
+                    Err(message) => pending.extend(update(&mut app, Action::RunFailed(message))),
+                }
+                pending.extend(update(&mut app, Action::RunEnded));
+                dirty = true;
+            },
+            ended = dream_end(&mut watching.dream) => {
+                watching.dream = None;
+                if let Some(rx) = watching.events.as_mut() {
+                    while let Ok(event) = rx.try_recv() {
+                        pending.extend(update(&mut app, Action::Event(event)));
+                    }
+                }
+                let update_memory = match ended {
+                    Ok(Ok(report)) => MemoryUpdate::Done(match report.proposals.len() {
+                        0 => format!("dreamed over {} session(s): nothing new to propose", report.run.sessions.len()),
+                        n => format!("dreamed over {} session(s): {n} proposal(s) wait for review", report.run.sessions.len()),
+                    }),
+                    Ok(Err(err)) => MemoryUpdate::Failed(format!("the dream failed: {err}")),
+                    Err(message) => MemoryUpdate::Failed(message),
+                };
+                pending.extend(update(&mut app, Action::Memory(update_memory)));
+                pending.extend(update(&mut app, Action::RunEnded));
+                dirty = true;
+            },
+            action = results.recv() => {
+                if let Some(action) = action {
+                    pending.extend(update(&mut app, action));
+                    dirty = true;
+                }
+            },
+            () = tokio::time::sleep(wake) => {},
+        }
+        let elapsed = last_tick.elapsed();
+        if elapsed >= FRAME {
+            last_tick = Instant::now();
+            let before = replay_position(&app);
+            update(
+                &mut app,
+                Action::Tick {
+                    now_ms: now_ms(),
+                    elapsed_ms: elapsed.as_millis() as u64,
+                },
+            );
+            if before != replay_position(&app) || (app.run_is_live() && elapsed >= LIVE_TICK) {
+                dirty = true;
+            }
+        }
+    }
+    // A dream is short and only writes proposals: let it finish and record itself.
+    if let Some(task) = watching.dream.take() {
+        let _ = task.await;
+    }
+    // Quitting while a run is live cancels it; wait for it to record its end.
+    if let Some(task) = watching.task.take() {
+        if let Some(team) = &watching.team {
+            team.cancel_token().cancel();
+        }
+        if let Ok(result) = task.await {
+            outcome.run = Some(result);
+        }
+    }
+    Ok(outcome)
+}
+
+fn replay_position(app: &AppState) -> Option<usize> {
+    match &app.source {
+        Source::Replay(replay) => Some(replay.next),
+        _ => None,
+    }
+}
+
+fn watch(run: LiveRun) -> Watching {
+    Watching {
+        team: Some(run.team),
+        events: Some(run.events),
+        task: Some(run.task),
+        dream: None,
+    }
+}
+
+/// Starts a command's work. What is known at once is returned (and applied before any
+/// other input, so a new run's first events find the view ready); later results come
+/// back through `tx` as actions.
+fn execute(
+    command: Command,
+    services: &Services,
+    tx: &mpsc::UnboundedSender<Action>,
+    watching: &mut Watching,
+) -> Vec<Action> {
+    let mut now = Vec::new();
+    let mut send = |action: Action| now.push(action);
+    let blocking = |job: Box<dyn FnOnce() -> Action + Send>| {
+        let tx = tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = tx.send(job());
+        });
+    };
+    let no_store = || "no store is open".to_string();
+    match command {
+        Command::CancelAgent(id) => {
+            if let Some(team) = &watching.team {
+                if !team.cancel_agent(id) {
+                    send(Action::RunFailed(format!("thread {id} has not run yet")));
+                }
+            }
+        }
+        Command::CancelRun => {
+            if let Some(team) = &watching.team {
+                team.cancel_token().cancel();
+            }
+        }
+        Command::LoadSessions => {
+            let store = services.store.clone();
+            blocking(Box::new(move || {
+                Action::SessionsLoaded(match store {
+                    Some(store) => store.sessions().map_err(|e| e.to_string()),
+                    None => Err(no_store()),
+                })
+            }));
+        }
+        Command::LoadReplay(id) => {
+            let store = services.store.clone();
+            blocking(Box::new(move || {
+                Action::ReplayLoaded(
+                    id,
+                    match store {
+                        Some(store) => store.events(id).map_err(|e| e.to_string()),
+                        None => Err(no_store()),
+                    },
+                )
+            }));
+        }
+        Command::ListSpecs => {
+            let dir = services.sessions_dir.clone();
+            blocking(Box::new(move || {
+                let mut specs: Vec<PathBuf> = std::fs::read_dir(&dir)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|entry| entry.path())
+                    .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+                    .collect();
+                specs.sort();
+                Action::SpecsListed(specs)
+            }));
+        }
+        Command::StartRun(path) => {
+            if watching.task.is_some() || watching.dream.is_some() {
+                send(Action::RunFailed("a run is already live".into()));
+                return now;
+            }
+            let Some(store) = &services.store else {
+                send(Action::RunFailed(no_store()));
+                return now;
+            };
+            match live::start_file(&path, store) {
+                Ok(run) => {
+                    send(Action::RunStarted {
+                        spec: run.spec_path.clone(),
+                    });
+                    *watching = watch(run);
+                }
+                Err(message) => send(Action::RunFailed(message)),
+            }
+        }
+        Command::Memory(MemoryCommand::DreamNow { team }) => {
+            if watching.task.is_some() || watching.dream.is_some() {
+                send(Action::Memory(MemoryUpdate::Failed(
+                    "a run or dream is already live".into(),
+                )));
+                return now;
+            }
+            let Some(store) = services.store.clone() else {
+                send(Action::Memory(MemoryUpdate::Failed(no_store())));
+                return now;
+            };
+            let sink: Arc<dyn EventSink> = Arc::new(store.clone());
+            let bus = EventBus::new(SessionId::generate(), sink);
+            watching.events = Some(bus.subscribe());
+            watching.team = None;
+            watching.dream = Some(tokio::spawn(async move {
+                crate::dream::dream_on_bus(
+                    &store,
+                    &team,
+                    &Dreamer::Offline,
+                    &crate::env::catalog(),
+                    &bus,
+                )
+                .await
+            }));
+            send(Action::DreamStarted);
+        }
+        Command::Memory(command) => {
+            let Some(backend) = services.memory.clone() else {
+                send(Action::Memory(match command {
+                    MemoryCommand::Load => MemoryUpdate::Loaded(Err(
+                        "Memory records are not available in this build: the memory store \
+                         arrives with the dreaming work."
+                            .into(),
+                    )),
+                    _ => MemoryUpdate::Failed("memory is not available in this build".into()),
+                }));
+                return now;
+            };
+            blocking(Box::new(move || {
+                let done = |result: Result<String, String>| {
+                    Action::Memory(match result {
+                        Ok(message) => MemoryUpdate::Done(message),
+                        Err(message) => MemoryUpdate::Failed(message),
+                    })
+                };
+                match command {
+                    MemoryCommand::Load => Action::Memory(MemoryUpdate::Loaded(backend.list())),
+                    MemoryCommand::Approve(id) => done(backend.approve(&id)),
+                    MemoryCommand::Reject(id) => done(backend.reject(&id)),
+                    MemoryCommand::SaveEdit { id, body } => done(backend.save_edit(&id, &body)),
+                    MemoryCommand::Export(id) => done(backend.export(&id)),
+                    // Handled above: a dream is a live session, not a blocking call.
+                    MemoryCommand::DreamNow { .. } => {
+                        Action::Memory(MemoryUpdate::Failed("dreams run as live sessions".into()))
+                    }
+                }
+            }));
+        }
+    }
+    now
+}

@@ -1,0 +1,293 @@
+//! Views: pure functions from `&AppState` to a frame. The screen is a tab bar with the
+//! session header, the current view, and a footer of key hints (or a notice); help, the
+//! quit question and the session-file picker draw over it. Views never change state
+//! (beyond the scroll memos in `RunUi`/`SessionsUi`) and never touch the store.
+
+mod grader;
+mod help;
+mod memory;
+mod sessions;
+mod transcript;
+mod tree;
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::Frame;
+
+use super::app::{AppState, Confirm, Pane, Source, View};
+use super::keymap::KeyAction;
+
+pub use tree::tree_rows;
+
+/// Draws the whole app.
+pub fn draw(frame: &mut Frame, app: &AppState) {
+    let [top, body, footer] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    draw_header(frame, top, app);
+    match app.view {
+        View::Run => draw_run(frame, body, app),
+        View::Sessions => sessions::draw(frame, body, app),
+        View::Memory => memory::draw(frame, body, app),
+    }
+    draw_footer(frame, footer, app);
+    if let Some(picker) = &app.picker {
+        sessions::draw_picker(frame, body, app, picker);
+    }
+    if app.help {
+        help::draw(frame, body, app);
+    }
+    if let Some(Confirm::QuitWhileLive) = app.confirm {
+        let area = centered(body, 52, 5);
+        frame.render_widget(Clear, area);
+        let text = vec![
+            Line::from("A run is live. Quit and cancel it?"),
+            Line::from(vec![
+                Span::styled("y", app.theme.key),
+                Span::raw(" quit and cancel   "),
+                Span::styled("any other key", app.theme.key),
+                Span::raw(" stay"),
+            ]),
+        ];
+        frame.render_widget(
+            Paragraph::new(text).block(bordered("Quit?", true, app)),
+            area,
+        );
+    }
+}
+
+/// A bordered block whose border shows whether it has the focus.
+pub fn bordered<'a>(title: &'a str, focused: bool, app: &AppState) -> Block<'a> {
+    let theme = &app.theme;
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(if focused {
+            theme.border_focus
+        } else {
+            theme.border
+        })
+        .title(Span::styled(format!(" {title} "), theme.title))
+}
+
+/// A rectangle of at most `width`×`height` in the middle of `area`.
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    }
+}
+
+/// `1.2s`, `3m04s`, `1h02m`.
+pub fn duration(ms: u64) -> String {
+    let s = ms / 1000;
+    if ms < 10_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    }
+}
+
+/// `950`, `12.3k`, `4.1M`.
+pub fn tokens(n: u64) -> String {
+    match n {
+        0..=999 => n.to_string(),
+        1000..=999_999 => format!("{:.1}k", n as f64 / 1e3),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
+}
+
+fn draw_header(frame: &mut Frame, area: Rect, app: &AppState) {
+    let theme = &app.theme;
+    let [tabs, info] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
+    let mut spans = vec![Span::styled(" lucid ", theme.header)];
+    for (view, label) in [
+        (View::Run, "1 Run"),
+        (View::Sessions, "2 Sessions"),
+        (View::Memory, "3 Memory"),
+    ] {
+        let style = if app.view == view {
+            theme.tab_active
+        } else {
+            theme.tab
+        };
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled(format!(" {label} "), style));
+    }
+    let state = match &app.source {
+        Source::Idle => "no run".to_string(),
+        Source::Live { .. } => match &app.run.finish {
+            None => "live".to_string(),
+            Some(f) if f.error.is_some() => "live · ended with an error".to_string(),
+            Some(f) => format!(
+                "live · {}",
+                if f.passed { "passed" } else { "rubric not met" }
+            ),
+        },
+        Source::Replay(replay) => format!(
+            "replay {}/{} · {} · {}×",
+            replay.next,
+            replay.events.len(),
+            if replay.paused {
+                "paused"
+            } else if replay.next >= replay.events.len() {
+                "ended"
+            } else {
+                "playing"
+            },
+            replay.speed
+        ),
+    };
+    spans.push(Span::styled(format!("   {state}"), theme.warning));
+    frame.render_widget(Line::from(spans), tabs);
+
+    let run = &app.run;
+    let mut parts = Vec::new();
+    if let Some(session) = run.session {
+        parts.push(format!("session {session}"));
+        parts.push(format!("team {}", run.team));
+        parts.push(format!(
+            "models {}",
+            if run.models.is_empty() {
+                "-".into()
+            } else {
+                run.models.join(", ")
+            }
+        ));
+        parts.push(format!(
+            "playbooks {}",
+            if run.playbooks.is_empty() {
+                "none".into()
+            } else {
+                run.playbooks.join("; ")
+            }
+        ));
+        if run.resumed > 0 {
+            parts.push(format!("resumed ×{}", run.resumed));
+        }
+        if let Some(finish) = &run.finish {
+            parts.push(format!(
+                "{} after {} iteration{} in {}",
+                if finish.passed { "passed" } else { "not met" },
+                finish.iterations,
+                if finish.iterations == 1 { "" } else { "s" },
+                duration(finish.duration_ms)
+            ));
+        }
+    } else {
+        parts.push("no session on show: 2 for history, n there to start a run".into());
+    }
+    frame.render_widget(
+        Line::styled(format!(" {}", parts.join(" · ")), theme.dim),
+        info,
+    );
+}
+
+fn draw_footer(frame: &mut Frame, area: Rect, app: &AppState) {
+    let theme = &app.theme;
+    if let Some(notice) = &app.notice {
+        frame.render_widget(Line::styled(format!(" {notice}"), theme.warning), area);
+        return;
+    }
+    let hints: &[(KeyAction, &str)] = match app.view {
+        View::Run => &[
+            (KeyAction::FocusNext, "focus"),
+            (KeyAction::Down, "move"),
+            (KeyAction::Open, "open"),
+            (KeyAction::CancelThread, "cancel thread"),
+            (KeyAction::PrevIteration, "prev iter"),
+            (KeyAction::Pause, "pause"),
+            (KeyAction::Help, "help"),
+            (KeyAction::Quit, "quit"),
+        ],
+        View::Sessions => &[
+            (KeyAction::Down, "move"),
+            (KeyAction::Open, "replay"),
+            (KeyAction::NewRun, "new run"),
+            (KeyAction::Help, "help"),
+            (KeyAction::Quit, "quit"),
+        ],
+        View::Memory if app.memory.editor.is_some() => &[],
+        View::Memory => &[
+            (KeyAction::Approve, "approve"),
+            (KeyAction::Reject, "reject"),
+            (KeyAction::Edit, "edit"),
+            (KeyAction::Versions, "versions"),
+            (KeyAction::Search, "search"),
+            (KeyAction::DreamNow, "dream"),
+            (KeyAction::Help, "help"),
+            (KeyAction::Quit, "quit"),
+        ],
+    };
+    let mut spans = vec![Span::raw(" ")];
+    if app.view == View::Memory && app.memory.editor.is_some() {
+        spans.push(Span::styled("ctrl-s", theme.key));
+        spans.push(Span::styled(" save as a new version  ", theme.hint));
+        spans.push(Span::styled("esc", theme.key));
+        spans.push(Span::styled(" leave", theme.hint));
+    }
+    for (action, label) in hints {
+        let keys = app.keymap.keys(*action);
+        let Some(key) = keys.first() else { continue };
+        spans.push(Span::styled(key.to_string(), theme.key));
+        spans.push(Span::styled(format!(" {label}  "), theme.hint));
+    }
+    frame.render_widget(Line::from(spans), area);
+}
+
+fn draw_run(frame: &mut Frame, area: Rect, app: &AppState) {
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)]).areas(area);
+    // Room for two rows per criterion, at most half the pane (never a panic on a tiny
+    // terminal: `min` before `max`, not `clamp`, whose bounds could cross).
+    let criteria = app
+        .run
+        .gradings
+        .iter()
+        .map(|g| g.criteria.len())
+        .max()
+        .unwrap_or(0);
+    let wanted = (criteria as u16).saturating_mul(2).saturating_add(4);
+    let grader_height = wanted.min(right.height / 2).max(6.min(right.height));
+    let [transcript_area, grader_area] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(grader_height)]).areas(right);
+    tree::draw(frame, left, app, app.pane == Pane::Tree);
+    transcript::draw(frame, transcript_area, app, app.pane == Pane::Transcript);
+    grader::draw(frame, grader_area, app, app.pane == Pane::Grader);
+}
+
+/// Keeps `cursor` within a window of `height` rows starting at the remembered offset;
+/// returns the new first row.
+pub fn scroll_to(offset: usize, cursor: usize, height: usize) -> usize {
+    if height == 0 {
+        return cursor;
+    }
+    if cursor < offset {
+        cursor
+    } else if cursor >= offset + height {
+        cursor + 1 - height
+    } else {
+        offset
+    }
+}
+
+/// A style for a whole row when it is under the cursor.
+pub fn row_style(selected: bool, app: &AppState) -> Style {
+    if selected {
+        app.theme.selected
+    } else {
+        Style::new()
+    }
+}

@@ -1,0 +1,60 @@
+//! `lucid bench` prints figures; these check the figures are there and sane, never how
+//! fast anything was.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn bench(args: &[&str]) -> Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_lucid"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("bench")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn positive(value: &Value) -> bool {
+    value.as_f64().is_some_and(|x| x > 0.0 && x.is_finite())
+}
+
+#[test]
+fn overhead_store_and_dream_figures_are_printed() {
+    let overhead = bench(&["overhead", "--workers", "40", "--steps", "2", "--json"]);
+    assert_eq!(overhead["workers"], 40);
+    assert!(
+        positive(&overhead["us_per_step_unrecorded"])
+            && positive(&overhead["us_per_step_recorded"])
+    );
+
+    let store = bench(&["store", "--events", "2000", "--json"]);
+    assert_eq!(store["events"], 2000);
+    assert!(positive(&store["append_events_per_s"]) && positive(&store["replay_events_per_s"]));
+
+    let dream = bench(&["dream", "--sessions", "24", "--json"]);
+    assert_eq!(dream["sessions"], 24);
+    assert!(dream["events"].as_u64().unwrap() > 24 * 10);
+    assert!(dream["proposals"].as_u64().unwrap() >= 1, "{dream}");
+}
+
+#[test]
+fn the_calibration_of_the_default_world_is_in_its_band() {
+    let figures = bench(&["lumara", "--json"]);
+    let first = figures["first_attempt_pass_rate"].as_f64().unwrap();
+    let last = figures["final_pass_rate"].as_f64().unwrap();
+    assert!(
+        (0.2..=0.6).contains(&first),
+        "first-attempt pass rate {first}"
+    );
+    assert!(
+        last >= first + 0.15,
+        "final pass rate {last} vs first {first}"
+    );
+    assert_eq!(figures["seeds"].as_array().unwrap().len(), 30);
+}
