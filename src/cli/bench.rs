@@ -2,6 +2,7 @@
 //! first-attempt and final pass rates and mean iterations over a range of seeds. `bench
 //! tui` prints frame times of the TUI's Run view over a large synthetic session.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -105,6 +106,9 @@ pub struct LearningArgs {
     /// Held-out seeds, run without and with the approved playbooks.
     #[arg(long, default_value = "101..130")]
     pub test: String,
+    /// Environment options to override, `KEY=VALUE` (e.g. `logs=40`); repeatable.
+    #[arg(long = "option", value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
     /// Print one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -114,6 +118,8 @@ pub struct LearningArgs {
 #[derive(Debug, Clone, Serialize)]
 pub struct Calibration {
     pub spec: String,
+    /// The environment kind.
+    pub environment: String,
     pub world: u64,
     pub seeds: Vec<u64>,
     pub first_attempt_pass_rate: f64,
@@ -121,6 +127,9 @@ pub struct Calibration {
     pub mean_iterations: f64,
     /// For each criterion, on how many seeds it failed at the first attempt.
     pub first_attempt_failures: Vec<(String, u32)>,
+    /// The environment's benchmark figures (e.g. accuracy, tool calls per log): the
+    /// mean of each over the seeds' final facts.
+    pub figures: BTreeMap<String, f64>,
     pub wall_ms: u64,
 }
 
@@ -219,6 +228,11 @@ pub async fn run_seeds(
     let mut first_passes = 0u32;
     let mut final_passes = 0u32;
     let mut iterations = 0u32;
+    let figure_names: Vec<String> = crate::env::catalog()
+        .get(spec.environment.kind.get_ref())
+        .map(|c| c.figures.iter().map(|f| f.fact.clone()).collect())
+        .unwrap_or_default();
+    let mut sums: BTreeMap<String, f64> = BTreeMap::new();
     let mut failures: Vec<(String, u32)> = spec
         .rubric
         .criteria
@@ -258,17 +272,27 @@ pub async fn run_seeds(
         if result.passed {
             final_passes += 1;
         }
+        for name in &figure_names {
+            let value = result
+                .facts
+                .get(name)
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.0);
+            *sums.entry(name.clone()).or_default() += value;
+        }
         iterations += result.verdicts.len() as u32;
     }
     let n = seeds.len().max(1) as f64;
     Ok(Calibration {
         spec: spec.path.display().to_string(),
+        environment: spec.environment.kind.get_ref().clone(),
         world: spec.environment.world,
         seeds: seeds.to_vec(),
         first_attempt_pass_rate: f64::from(first_passes) / n,
         final_pass_rate: f64::from(final_passes) / n,
         mean_iterations: f64::from(iterations) / n,
         first_attempt_failures: failures,
+        figures: sums.into_iter().map(|(k, v)| (k, v / n)).collect(),
         wall_ms: started.elapsed().as_millis() as u64,
     })
 }
@@ -301,6 +325,9 @@ fn print_calibration(figures: &Calibration, json: bool) {
         "  mean iterations          {:>7.2}",
         figures.mean_iterations
     );
+    for (name, mean) in &figures.figures {
+        println!("  mean {name:<19} {mean:>7.3}");
+    }
     println!("  first-attempt failures by criterion:");
     for (id, count) in &figures.first_attempt_failures {
         println!("    {id:<24} {count}");
@@ -326,13 +353,28 @@ async fn bench_learning(args: LearningArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    let spec = match prepare(&args.spec, None, None, None) {
+    let mut spec = match prepare(&args.spec, None, None, None) {
         Ok(spec) => spec,
         Err(message) => {
             eprintln!("lucid: {message}");
             return exit::USAGE;
         }
     };
+    for option in &args.options {
+        let Some((key, value)) = option.split_once('=') else {
+            eprintln!("lucid: --option: `{option}` is not KEY=VALUE");
+            return exit::USAGE;
+        };
+        spec.environment.options.insert(
+            key.trim().to_string(),
+            super::learning::option_value(value.trim()),
+        );
+    }
+    // Options are the environment's to check: fail before any run starts.
+    if let Err(err) = crate::env::build(&spec.environment, 1, 1) {
+        eprintln!("lucid: {}: {err}", args.spec.display());
+        return exit::USAGE;
+    }
     let mut figures = Vec::new();
     for world in worlds {
         eprintln!(

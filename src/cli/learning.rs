@@ -24,12 +24,34 @@ pub struct LearningFigures {
 
 impl LearningFigures {
     /// Whether the goal is met: the first-attempt pass rate at least doubles or rises
-    /// by 30 points or more, and mean iterations fall.
+    /// by 30 points or more; mean iterations fall (or, when a session allows a single
+    /// iteration, stay at one); and every figure the environment declares (e.g.
+    /// accuracy, tool calls per log) moves the better way.
     pub fn meets_goal(&self) -> bool {
         let (before, after) = (&self.held_out_baseline, &self.held_out_with_playbooks);
         let rises = after.first_attempt_pass_rate >= 2.0 * before.first_attempt_pass_rate
             || after.first_attempt_pass_rate - before.first_attempt_pass_rate >= 0.30;
-        rises && after.mean_iterations < before.mean_iterations
+        let single_iteration = before.mean_iterations <= 1.0 && after.mean_iterations <= 1.0;
+        let fewer_iterations = after.mean_iterations < before.mean_iterations;
+        rises && (fewer_iterations || single_iteration) && self.figures_improve()
+    }
+
+    /// Every declared figure moved the better way (true when there are none).
+    pub fn figures_improve(&self) -> bool {
+        let better = figure_directions(&self.held_out_baseline.environment);
+        self.held_out_baseline.figures.iter().all(|(name, before)| {
+            let after = self
+                .held_out_with_playbooks
+                .figures
+                .get(name)
+                .copied()
+                .unwrap_or(*before);
+            match better.get(name) {
+                Some(true) => after > *before,
+                Some(false) => after < *before,
+                None => true,
+            }
+        })
     }
 }
 
@@ -101,6 +123,19 @@ async fn learn_in(
     })
 }
 
+/// For each benchmark figure of an environment kind, whether higher is better.
+fn figure_directions(kind: &str) -> std::collections::BTreeMap<String, bool> {
+    crate::env::catalog()
+        .get(kind)
+        .map(|c| {
+            c.figures
+                .iter()
+                .map(|f| (f.fact.clone(), f.higher_is_better))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn print_learning(figures: &[LearningFigures]) {
     println!("learning from dreams: train, dream, approve all, then held-out seeds without → with playbooks");
     println!(
@@ -122,10 +157,59 @@ pub fn print_learning(figures: &[LearningFigures]) {
             if f.meets_goal() { "met" } else { "NOT met" }
         );
     }
+    let names: std::collections::BTreeSet<&String> = figures
+        .iter()
+        .flat_map(|f| f.held_out_baseline.figures.keys())
+        .collect();
+    if !names.is_empty() {
+        println!("held-out figures (mean over seeds), without → with playbooks");
+        for f in figures {
+            let cells: Vec<String> = names
+                .iter()
+                .map(|name| {
+                    let get = |c: &super::bench::Calibration| {
+                        c.figures.get(*name).copied().unwrap_or(f64::NAN)
+                    };
+                    format!(
+                        "{name} {:.3} → {:.3}",
+                        get(&f.held_out_baseline),
+                        get(&f.held_out_with_playbooks)
+                    )
+                })
+                .collect();
+            println!("{:>5}  {}", f.world, cells.join("  "));
+        }
+    }
     for f in figures {
         println!("world {} playbooks:", f.world);
         for title in &f.playbooks {
             println!("  - {title}");
         }
+    }
+}
+
+/// A command-line option value as TOML would type it: integer, float, boolean or text.
+pub(super) fn option_value(text: &str) -> toml::Value {
+    if let Ok(n) = text.parse::<i64>() {
+        toml::Value::Integer(n)
+    } else if let Ok(x) = text.parse::<f64>() {
+        toml::Value::Float(x)
+    } else if let Ok(b) = text.parse::<bool>() {
+        toml::Value::Boolean(b)
+    } else {
+        toml::Value::String(text.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn option_values_are_typed() {
+        assert_eq!(option_value("40"), toml::Value::Integer(40));
+        assert_eq!(option_value("2.5"), toml::Value::Float(2.5));
+        assert_eq!(option_value("true"), toml::Value::Boolean(true));
+        assert_eq!(option_value("x"), toml::Value::String("x".into()));
     }
 }

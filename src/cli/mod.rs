@@ -2,7 +2,7 @@
 //! into output and an exit code. Errors become one clear sentence naming the file, line
 //! or id involved. The binary (`main.rs`) only calls [`main`].
 
-mod bench;
+pub mod bench;
 mod dream;
 mod figures;
 mod headless;

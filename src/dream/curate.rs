@@ -19,6 +19,43 @@ const CONTRADICTION_RATE: f64 = 0.6;
 /// Fewest contradicting attempts before retirement is proposed.
 const MIN_CONTRADICTIONS: u32 = 3;
 
+/// The key segment of drafts learned from per-case records (see `synth::case_drafts`).
+pub const CASES_KEY: &str = "|cases|";
+
+/// Signatures learned from cases accumulate: a new draft keeps the rules of the version
+/// on record that the new sessions did not derive again (they rest on earlier sessions'
+/// evidence), so a revision or update never silently forgets one. Rules stay sorted so
+/// that the same set is the same claim.
+fn keep_learned_rules(base: &Memory, draft: &mut Draft) {
+    let kept: Vec<Rule> = base
+        .rules
+        .iter()
+        .filter(|rule| !draft.rules.contains(rule))
+        .cloned()
+        .collect();
+    draft
+        .rules
+        .sort_by_key(|rule| serde_json::to_string(rule).unwrap_or_default());
+    if kept.is_empty() {
+        return;
+    }
+    draft
+        .body
+        .push_str("\nKept from the version on record (earlier sessions' evidence):\n");
+    for rule in &kept {
+        let when: Vec<String> = rule
+            .when
+            .values()
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+            .collect();
+        draft.body.push_str(&format!("- `{}`\n", when.join(", ")));
+    }
+    draft.rules.extend(kept);
+    draft
+        .rules
+        .sort_by_key(|rule| serde_json::to_string(rule).unwrap_or_default());
+}
+
 /// What curation decided for one draft.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -58,11 +95,14 @@ pub fn curate(
             .filter(move |m| m.change == Change::Update { target })
     };
     let mut actions = Vec::new();
-    for draft in drafts {
+    for mut draft in drafts {
         let Some(base) = base_of(&draft.key) else {
             actions.push(Action::Propose(draft));
             continue;
         };
+        if draft.key.contains(CASES_KEY) {
+            keep_learned_rules(base, &mut draft);
+        }
         match base.status {
             // A person's edit of a pending proposal stands: a dream never overwrites it.
             MemoryStatus::Proposed if !same_claim(base, &draft) && !edited_by_person(base) => {
@@ -303,5 +343,57 @@ mod tests {
         assert!(
             matches!(&curate(vec![new], std::slice::from_ref(&by_dream), &[])[..], [Action::Revise { id, .. }] if *id == by_dream.id)
         );
+    }
+
+    fn rule(text: &str) -> Rule {
+        serde_json::from_value(json!({"when": {"log_contains": text}, "then": {"cause": "oom"}}))
+            .unwrap()
+    }
+
+    fn case_draft(rules: Vec<Rule>) -> Draft {
+        Draft {
+            kind: MemoryKind::Playbook,
+            agent: None,
+            title: "Failure signatures of cause oom".into(),
+            body: "counts".into(),
+            rules,
+            citations: Vec::new(),
+            key: format!("triage{CASES_KEY}cause=oom"),
+        }
+    }
+
+    #[test]
+    fn learned_signatures_accumulate_instead_of_being_forgotten_or_duplicated() {
+        let on_record = memory(
+            &case_draft(vec![rule("Killed process"), rule("The build container")]),
+            MemoryStatus::Approved,
+            Change::New,
+            dream_author(),
+        );
+        // The same signatures found again (other counts, other order): nothing to do.
+        let again = case_draft(vec![rule("The build container"), rule("Killed process")]);
+        assert!(curate(vec![again], std::slice::from_ref(&on_record), &[]).is_empty());
+        // Fewer found: the others rest on earlier evidence and are kept.
+        let fewer = case_draft(vec![rule("Killed process")]);
+        assert!(curate(vec![fewer], std::slice::from_ref(&on_record), &[]).is_empty());
+        // A new one: an update proposal holding all three, sorted.
+        let more = case_draft(vec![
+            rule("fatal error: Killed signal"),
+            rule("Killed process"),
+        ]);
+        let actions = curate(vec![more], std::slice::from_ref(&on_record), &[]);
+        let [Action::ProposeUpdate { target, draft }] = actions.as_slice() else {
+            panic!("{actions:?}");
+        };
+        assert_eq!(*target, on_record.id);
+        assert_eq!(
+            draft.rules,
+            vec![
+                rule("Killed process"),
+                rule("The build container"),
+                rule("fatal error: Killed signal")
+            ]
+        );
+        assert!(draft.body.contains("Kept from the version on record"));
     }
 }

@@ -239,7 +239,11 @@ impl SessionDigest {
                 .filter(|(_, p)| !**p)
                 .map(|(c, _)| c.as_str())
                 .collect();
-            let facts: Vec<String> = it.facts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let facts: Vec<String> = it
+                .facts
+                .iter()
+                .map(|(k, v)| format!("{k}={}", compact(v)))
+                .collect();
             out.push_str(&format!(
                 "\n  iteration {}: {}; tool errors {}; facts {}",
                 it.iteration,
@@ -253,5 +257,30 @@ impl SessionDigest {
             ));
         }
         out
+    }
+}
+
+/// A fact value short enough for a summary line: long arrays (such as per-case records)
+/// are shown by their length only.
+fn compact(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Array(items) if value.to_string().len() > 200 => {
+            format!("[{} items]", items.len())
+        }
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn long_arrays_are_summarised_by_length() {
+        let many: Vec<serde_json::Value> = (0..50).map(|i| json!({"case": i})).collect();
+        assert_eq!(compact(&json!(many)), "[50 items]");
+        assert_eq!(compact(&json!([1, 2])), "[1,2]");
+        assert_eq!(compact(&json!(0.5)), "0.5");
     }
 }

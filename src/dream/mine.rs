@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::cases::CasePattern;
 use super::digest::{IterationDigest, SessionDigest};
 use crate::event::SessionId;
 
@@ -133,11 +134,21 @@ pub struct Patterns {
     pub failures: Vec<FailurePattern>,
     pub workflows: Vec<WorkflowPattern>,
     pub feedback: Vec<FeedbackPattern>,
+    /// Signatures learned from per-case records (see `cases`).
+    pub cases: Vec<CasePattern>,
 }
 
 impl Patterns {
     pub fn is_empty(&self) -> bool {
-        self.failures.is_empty() && self.workflows.is_empty() && self.feedback.is_empty()
+        self.failures.is_empty()
+            && self.workflows.is_empty()
+            && self.feedback.is_empty()
+            && self.cases.is_empty()
+    }
+
+    /// How many patterns of every sort.
+    pub fn count(&self) -> usize {
+        self.failures.len() + self.workflows.len() + self.feedback.len() + self.cases.len()
     }
 }
 

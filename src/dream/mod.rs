@@ -2,13 +2,15 @@
 //! workflows that worked, and proposes memories a person reviews.
 //!
 //! [`dream`] reads the team's sessions since its last dream, [`digest`]s each, [`mine`]s
-//! patterns across them with support counts, turns the patterns into drafts (offline by
+//! patterns across them with support counts (and, where an environment reports per-case
+//! records, labelling signatures from them with [`cases`]), turns the patterns into drafts (offline by
 //! [`synth`], or by a model in [`model`]), [`curate`]s the drafts against the memories
 //! the team already has, and writes the surviving proposals. A proposal does nothing
 //! until a person approves it. The dream is itself recorded as a session with one
 //! `dreamer` thread, so it can be watched and replayed like any run. This module never
 //! changes an approved memory by itself.
 
+pub mod cases;
 pub mod curate;
 pub mod digest;
 pub mod mine;
@@ -192,8 +194,7 @@ pub async fn dream_on_bus(
         session,
         started_at_ms,
         finished_at_ms: now_ms(),
-        patterns: (patterns.failures.len() + patterns.workflows.len() + patterns.feedback.len())
-            as u32,
+        patterns: patterns.count() as u32,
         proposals: proposals.iter().map(|m| m.id).collect(),
         considered: new_sessions.clone(),
         sessions: digested,
@@ -264,6 +265,14 @@ async fn dream_steps(
         patterns.failures.extend(found.failures);
         patterns.workflows.extend(found.workflows);
         patterns.feedback.extend(found.feedback);
+        if let Some(learning) = &capabilities.cases {
+            patterns.cases.extend(cases::mine_cases(
+                environment,
+                group,
+                learning,
+                &cases::CaseLimits::default(),
+            ));
+        }
     }
     for failure in &patterns.failures {
         bus.emit(
@@ -306,6 +315,26 @@ async fn dream_steps(
                     feedback.criterion, feedback.request
                 ),
                 support: feedback.count,
+            },
+        );
+    }
+
+    for case in &patterns.cases {
+        bus.emit(
+            thread,
+            EventKind::PatternFound {
+                summary: format!(
+                    "{} = {:?} signals {} = {} ({} of {} cases, {} sessions; {} were labelled otherwise)",
+                    case.feature,
+                    case.value,
+                    case.label,
+                    case.truth,
+                    case.support,
+                    case.observed,
+                    case.sessions,
+                    case.mistakes
+                ),
+                support: case.support,
             },
         );
     }

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
+use super::cases::CasePattern;
 use super::digest::SessionDigest;
 use super::mine::{Evidence, FailurePattern, FeedbackPattern, Patterns, Remedy, WorkflowPattern};
 use crate::env::rules::Rule;
@@ -54,7 +55,69 @@ pub fn drafts(patterns: &Patterns, digests: &[&SessionDigest]) -> Vec<Draft> {
         .collect();
     out.extend(patterns.workflows.iter().map(workflow_draft));
     out.extend(patterns.feedback.iter().map(feedback_draft));
+    out.extend(case_drafts(&patterns.cases));
     out
+}
+
+/// One playbook per learned label: every signature of it as a rule, best supported
+/// first, with the counts and the sessions they rest on.
+pub fn case_drafts(patterns: &[CasePattern]) -> Vec<Draft> {
+    let mut groups: BTreeMap<(&str, &str, &str), Vec<&CasePattern>> = BTreeMap::new();
+    for pattern in patterns {
+        groups
+            .entry((&pattern.environment, &pattern.label, &pattern.truth))
+            .or_default()
+            .push(pattern);
+    }
+    groups
+        .into_iter()
+        .map(|((environment, label, truth), mut signatures)| {
+            signatures.sort_by(|a, b| b.support.cmp(&a.support).then(a.value.cmp(&b.value)));
+            let feature = signatures.first().map_or("", |p| p.feature.as_str());
+            let mut body = format!(
+                "Graded sessions show these signatures of `{label}` = `{truth}`: when `{feature}` matches one, \
+                 the true {label} was `{truth}` in (nearly) every recorded case. Check for them first.\n\n"
+            );
+            for p in &signatures {
+                body.push_str(&format!(
+                    "- `{}`: {} of {} cases in {} sessions ({} labelled otherwise by the team)\n",
+                    p.value, p.support, p.observed, p.sessions, p.mistakes
+                ));
+            }
+            let evidence: Vec<Evidence> = signatures
+                .iter()
+                .flat_map(|p| p.evidence.iter().cloned())
+                .collect();
+            let cited = citations(&evidence, |e| {
+                format!(
+                    "iteration {}: graded cases whose {feature} matched a signature of {label} {truth}",
+                    e.iteration
+                )
+            });
+            body.push_str("\nEvidence:\n");
+            for citation in &cited {
+                body.push_str(&format!("- {}: {}\n", citation.session, citation.summary));
+            }
+            // Sorted, so the same signatures are the same claim whatever their counts.
+            let mut rules: Vec<Rule> = signatures
+                .iter()
+                .map(|p| Rule {
+                    when: BTreeMap::from([(p.feature.clone(), Value::from(p.value.clone()))]),
+                    then: BTreeMap::from([(p.label.clone(), Value::from(p.truth.clone()))]),
+                })
+                .collect();
+            rules.sort_by_key(|rule| serde_json::to_string(rule).unwrap_or_default());
+            Draft {
+                kind: MemoryKind::Playbook,
+                agent: None,
+                title: format!("Failure signatures of {label} {truth}"),
+                body,
+                rules,
+                citations: cited,
+                key: format!("{environment}{}{label}={truth}", super::curate::CASES_KEY),
+            }
+        })
+        .collect()
 }
 
 /// A value as Markdown shows it: strings bare, numbers compact.

@@ -9,6 +9,7 @@
 pub mod fleet;
 pub mod lumara;
 pub mod rules;
+pub mod triage;
 pub mod workspace;
 
 use std::sync::Arc;
@@ -54,6 +55,7 @@ pub fn catalog() -> EnvironmentCatalog {
     let mut catalog = EnvironmentCatalog::new();
     catalog.insert(lumara::KIND.to_string(), lumara::capabilities());
     catalog.insert(fleet::KIND.to_string(), fleet::capabilities());
+    catalog.insert(triage::KIND.to_string(), triage::capabilities());
     catalog.insert(workspace::KIND.to_string(), workspace::capabilities());
     catalog
 }
@@ -68,6 +70,11 @@ pub fn build(
 ) -> Result<Arc<dyn Environment>, EnvError> {
     match spec.kind.get_ref().as_str() {
         lumara::KIND => Ok(Arc::new(lumara::Lumara::new(&spec.options, seed, world)?)),
+        triage::KIND => Ok(Arc::new(triage::BuildTriage::new(
+            &spec.options,
+            seed,
+            world,
+        )?)),
         fleet::KIND => Ok(Arc::new(fleet::Fleet::new(&spec.options)?)),
         workspace::KIND => Ok(Arc::new(workspace::Workspace::new(
             &spec.options,

@@ -35,6 +35,33 @@ pub struct EnvironmentCapabilities {
     /// Facts that record what the team chose (e.g. a burn margin): the parameters a
     /// learned rule may set.
     pub choices: Vec<String>,
+    /// Per-case records a dream may learn labelling rules from, if the environment
+    /// reports them (e.g. one record per build log triaged).
+    pub cases: Option<CaseLearning>,
+    /// Numeric facts the benchmarks average and compare before and after learning.
+    pub figures: Vec<Figure>,
+}
+
+/// Where an environment reports per-case records and what they hold.
+///
+/// The fact named `fact` is an array of objects `{"observed": [feature values…],
+/// "chosen": label, "truth": label}`, revealed after grading. A learned rule reads
+/// `{"when": {feature: value}, "then": {label: truth}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseLearning {
+    /// The fact holding the records.
+    pub fact: String,
+    /// The name rules give an observed value, e.g. `log_contains`.
+    pub feature: String,
+    /// The name rules give the label, e.g. `cause`.
+    pub label: String,
+}
+
+/// A numeric result fact worth reporting in benchmarks, and which way is better.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Figure {
+    pub fact: String,
+    pub higher_is_better: bool,
 }
 
 /// Every environment kind lucid knows, with its capabilities.

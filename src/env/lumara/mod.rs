@@ -31,7 +31,7 @@ mod grader;
 mod history;
 mod navigator;
 mod physics;
-mod rng;
+pub(crate) mod rng;
 mod text;
 mod tools;
 mod world;

@@ -4,16 +4,16 @@
 
 /// SplitMix64: a 64-bit state, good statistical quality for simulation noise.
 #[derive(Debug, Clone)]
-pub(super) struct SplitMix64 {
+pub(crate) struct SplitMix64 {
     state: u64,
 }
 
 impl SplitMix64 {
-    pub(super) fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         SplitMix64 { state: seed }
     }
 
-    pub(super) fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -22,17 +22,17 @@ impl SplitMix64 {
     }
 
     /// Uniform in `[0, 1)`.
-    pub(super) fn unit(&mut self) -> f64 {
+    pub(crate) fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// Uniform in `[lo, hi)`.
-    pub(super) fn range(&mut self, lo: f64, hi: f64) -> f64 {
+    pub(crate) fn range(&mut self, lo: f64, hi: f64) -> f64 {
         lo + (hi - lo) * self.unit()
     }
 
     /// Uniform integer in `0..n` (`0` when `n` is 0).
-    pub(super) fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         if n == 0 {
             return 0;
         }
@@ -40,14 +40,14 @@ impl SplitMix64 {
     }
 
     /// Standard normal (Box–Muller).
-    pub(super) fn normal(&mut self) -> f64 {
+    pub(crate) fn normal(&mut self) -> f64 {
         let u1 = self.unit().max(1e-12);
         let u2 = self.unit();
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
     /// An index drawn with the given (non-negative) weights.
-    pub(super) fn weighted(&mut self, weights: &[f64]) -> usize {
+    pub(crate) fn weighted(&mut self, weights: &[f64]) -> usize {
         let total: f64 = weights.iter().map(|w| w.max(0.0)).sum();
         let mut pick = self.unit() * total;
         for (index, weight) in weights.iter().enumerate() {
@@ -61,7 +61,7 @@ impl SplitMix64 {
 }
 
 /// Combines two numbers into a well-mixed seed.
-pub(super) fn mix(a: u64, b: u64) -> u64 {
+pub(crate) fn mix(a: u64, b: u64) -> u64 {
     let mut rng = SplitMix64::new(a ^ b.rotate_left(32) ^ 0x6C75_6D61_7261_0001);
     rng.next_u64() ^ SplitMix64::new(b.wrapping_mul(0xA24B_AED4_963E_E407)).next_u64()
 }

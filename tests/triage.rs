@@ -1,0 +1,185 @@
+//! Build triage end to end: 200 agents under one commander through the real binary,
+//! and dreams that learn failure signatures from graded sessions so that held-out
+//! fleets are triaged more accurately with fewer tool calls.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use lucid::cli::bench::run_seeds;
+use lucid::cli::learning::learning;
+use lucid::dream::{dream, Dreamer};
+use lucid::memory::{Author, Change, MemoryBook, MemoryStatus};
+use lucid::spec::SessionSpec;
+use lucid::store::Store;
+
+const SPEC: &str = "sessions/build-triage.toml";
+
+fn spec_with_logs(logs: i64) -> SessionSpec {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(SPEC);
+    let mut spec = lucid::spec::load(&path, &lucid::env::catalog()).unwrap();
+    spec.environment
+        .options
+        .insert("logs".into(), toml::Value::Integer(logs));
+    spec
+}
+
+#[test]
+fn the_session_file_runs_200_triagers_under_one_commander() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_lucid"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("--db")
+        .arg(dir.path())
+        .args(["run", SPEC, "--headless", "--json"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!(
+            "not one JSON document ({err}); stderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    // The uninformed team does not meet the rubric: exit 1, everything reported.
+    assert_eq!(output.status.code(), Some(1), "{}", report["outcome"]);
+    let agents = report["agents"].as_array().unwrap();
+    assert_eq!(agents.len(), 201);
+    let commander = &agents[0];
+    assert_eq!(commander["name"], "commander");
+    assert_eq!(commander["parent"], Value::Null);
+    assert_eq!(commander["status"], "done");
+    let mut purposes = std::collections::BTreeSet::new();
+    for child in &agents[1..] {
+        assert_eq!(child["name"], "triager");
+        assert_eq!(child["parent"], commander["id"]);
+        assert_eq!(child["status"], "done");
+        assert!(child["tool_calls"].as_u64().unwrap() >= 2);
+        purposes.insert(child["purpose"].as_str().unwrap().to_string());
+    }
+    assert_eq!(purposes.len(), 200, "one triager per log");
+    assert!(purposes.contains("Triage build log 1") && purposes.contains("Triage build log 200"));
+    let facts = &report["facts"];
+    assert_eq!(facts["logs"], 200);
+    assert_eq!(facts["reported"], 200);
+    assert_eq!(facts["invalid_citations"], 0);
+    let accuracy = facts["accuracy"].as_f64().unwrap();
+    assert!(
+        (0.3..0.65).contains(&accuracy),
+        "baseline accuracy {accuracy}"
+    );
+    assert!(facts["tool_calls_per_log"].as_f64().unwrap() > 4.0);
+    assert_eq!(facts["cases"].as_array().unwrap().len(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dream_and_approval_make_held_out_triage_more_accurate_and_cheaper() {
+    let spec = spec_with_logs(40);
+    let figures = learning(&spec, 1, &[1, 2, 3, 4, 5, 6], &[101, 102, 103, 104])
+        .await
+        .unwrap();
+    let (before, after) = (&figures.held_out_baseline, &figures.held_out_with_playbooks);
+    let accuracy = |c: &lucid::cli::bench::Calibration| c.figures["accuracy"];
+    let calls = |c: &lucid::cli::bench::Calibration| c.figures["tool_calls_per_log"];
+    assert!(accuracy(before) < 0.6, "baseline {}", accuracy(before));
+    assert!(accuracy(after) > 0.85, "learned {}", accuracy(after));
+    assert!(calls(before) > 4.0, "baseline calls {}", calls(before));
+    assert!(calls(after) < 3.0, "learned calls {}", calls(after));
+    assert_eq!(before.first_attempt_pass_rate, 0.0);
+    assert!(after.first_attempt_pass_rate >= 0.75);
+    assert!(figures.meets_goal());
+    let signatures = figures
+        .playbooks
+        .iter()
+        .filter(|t| t.starts_with("Failure signatures of cause"))
+        .count();
+    assert!(signatures >= 6, "{:?}", figures.playbooks);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_dream_updates_signature_playbooks_instead_of_duplicating_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let spec = spec_with_logs(30);
+    run_seeds(&spec, &[1, 2, 3, 4], &[], Some(&store))
+        .await
+        .unwrap();
+    let catalog = lucid::env::catalog();
+    let first = dream(&store, &spec.team, &Dreamer::Offline, &catalog)
+        .await
+        .unwrap();
+    let book = MemoryBook::new(store.clone());
+    let proposed: Vec<_> = book
+        .list()
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.status == MemoryStatus::Proposed)
+        .collect();
+    assert!(proposed.len() >= 5, "{}", proposed.len());
+    // Every proposal cites sessions that exist.
+    let sessions: Vec<_> = store
+        .sessions()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    for memory in &proposed {
+        assert!(!memory.provenance.is_empty());
+        assert!(memory
+            .provenance
+            .iter()
+            .all(|c| sessions.contains(&c.session)));
+    }
+    for memory in &proposed {
+        book.approve(
+            memory.id,
+            Author::Person {
+                name: "test".into(),
+            },
+        )
+        .unwrap();
+    }
+    let playbooks = book.active_playbooks(&spec.team).unwrap();
+    run_seeds(&spec, &[5, 6, 7, 8], &playbooks, Some(&store))
+        .await
+        .unwrap();
+    let second = dream(&store, &spec.team, &Dreamer::Offline, &catalog)
+        .await
+        .unwrap();
+    assert_eq!(second.run.sessions.len(), 4, "only the new sessions");
+    let all = book.list().unwrap();
+    let keys: std::collections::BTreeSet<String> =
+        all.iter().filter_map(|m| m.key.clone()).collect();
+    for key in keys.iter().filter(|k| k.contains("|cases|")) {
+        let originals = all
+            .iter()
+            .filter(|m| m.key.as_ref() == Some(key) && m.change == Change::New)
+            .count();
+        assert_eq!(originals, 1, "{key} proposed twice");
+    }
+    for memory in &second.proposals {
+        assert!(
+            matches!(memory.change, Change::Update { .. } | Change::Retire { .. })
+                || !first.proposals.iter().any(|m| m.key == memory.key),
+            "{}",
+            memory.title
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grader_feedback_sends_the_logs_back_for_a_thorough_reading() {
+    let once = spec_with_logs(40);
+    let mut twice = once.clone();
+    twice.rubric.max_iterations = 2;
+    let seeds = [1, 2, 3, 4, 5];
+    let first = run_seeds(&once, &seeds, &[], None).await.unwrap();
+    let revised = run_seeds(&twice, &seeds, &[], None).await.unwrap();
+    assert_eq!(revised.mean_iterations, 2.0);
+    assert!(
+        revised.figures["accuracy"] > first.figures["accuracy"],
+        "{} vs {}",
+        revised.figures["accuracy"],
+        first.figures["accuracy"]
+    );
+}
