@@ -396,29 +396,38 @@ async fn max_parallel_bounds_how_many_specialists_work_at_once() {
 }
 
 #[tokio::test]
-async fn the_session_turn_budget_ends_the_run_with_its_reason() {
-    let (result, events, _) = run_result(&workshop_with(
-        "\n[limits]\nmax_total_turns = 2\n",
-        "",
-        "",
-        0,
-    ))
-    .await;
-    let err = result.unwrap_err();
-    assert!(matches!(err, lucid::run::RunError::Budget(_)), "{err:?}");
-    match &events.last().unwrap().kind {
-        EventKind::SessionFinished {
-            error: Some(error), ..
-        } => {
-            assert!(error.contains("max_total_turns"), "{error}")
-        }
-        other => panic!("last event is {other:?}"),
-    }
+async fn the_session_turn_budget_stops_every_thread_and_the_revisions() {
+    let toml = workshop_with("\n[limits]\nmax_total_turns = 2\n", "", "", 0)
+        .replace("max_iterations = 1", "max_iterations = 3");
+    let (result, events, _) = run_result(&toml).await;
+    let result = result.expect("a spent budget is an outcome, not a runtime failure");
+    assert!(!result.passed);
+    assert_eq!(
+        result.verdicts.len(),
+        1,
+        "no revision starts once the budget is spent"
+    );
+    let reason = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::Error { message } if message.contains("max_total_turns") => {
+                Some(message.clone())
+            }
+            _ => None,
+        })
+        .expect("the reason is recorded");
+    assert!(reason.contains("budget of 2 model turns"), "{reason}");
     let turns = events
         .iter()
         .filter(|e| matches!(e.kind, EventKind::ModelTurn { .. }))
         .count();
     assert_eq!(turns, 2, "no model turn beyond the budget");
+    match &events.last().unwrap().kind {
+        EventKind::SessionFinished { passed, error, .. } => {
+            assert_eq!((*passed, error.clone()), (false, None))
+        }
+        other => panic!("last event is {other:?}"),
+    }
 }
 
 #[tokio::test]

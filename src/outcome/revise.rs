@@ -245,7 +245,8 @@ async fn iterate(
         output = attempt.output;
         let passed = verdict.passed();
         verdicts.push(verdict);
-        if passed {
+        // Out of turns: the work is graded as it stands, and no pass follows.
+        if passed || attempt.budget_spent {
             break;
         }
     }

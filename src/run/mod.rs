@@ -58,6 +58,9 @@ pub struct Attempt {
     pub lead_status: AgentStatus,
     /// The episode's result facts.
     pub facts: Facts,
+    /// The session's turn budget ran out during this attempt: it is graded as it
+    /// stands, and no further iteration starts.
+    pub budget_spent: bool,
 }
 
 /// Model turns left for the whole session.
@@ -262,6 +265,7 @@ impl TeamRun {
                 output,
                 lead_status: AgentStatus::Done,
                 facts: episode.facts(),
+                budget_spent: false,
             });
         }
         let lead = self.spec.lead().clone();
@@ -294,16 +298,18 @@ impl TeamRun {
             .checkpoint()
             .await
             .map_err(|err| RunError::Store(err.0))?;
-        if let Some(fatal) = end.fatal {
+        let budget_spent = matches!(end.fatal, Some(RunError::Budget(_)));
+        if let Some(fatal) = end.fatal.filter(|_| !budget_spent) {
             return Err(fatal);
         }
-        if end.status == AgentStatus::Cancelled {
+        if end.status == AgentStatus::Cancelled && !budget_spent {
             return Err(RunError::Cancelled);
         }
         Ok(Attempt {
             output: end.answer.unwrap_or_default(),
             lead_status: end.status,
             facts: thread.episode.facts(),
+            budget_spent,
         })
     }
 
