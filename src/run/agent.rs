@@ -113,13 +113,13 @@ impl TeamRun {
                 );
             }
             if !self.budget.take() {
-                // The whole session is out of turns: every thread stops, and the run
-                // ends with this reason instead of grading work nobody can finish.
+                // The whole session is out of turns: each thread stops at its next
+                // turn (every call made so far still gets its answer), and the lead's
+                // stop ends the attempt, which is graded as it stands.
                 let message = format!(
                     "the session's budget of {} model turns is used up (limits.max_total_turns)",
                     self.spec.limits.max_total_turns
                 );
-                self.cancel_all();
                 return self.fail(
                     thread,
                     message.clone(),

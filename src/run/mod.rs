@@ -313,11 +313,6 @@ impl TeamRun {
         })
     }
 
-    /// Stops every thread of the session (the turn budget ran out).
-    fn cancel_all(&self) {
-        self.cancel.cancel();
-    }
-
     fn new_agent_id(&self) -> AgentId {
         AgentId(self.next_agent.fetch_add(1, Ordering::SeqCst) + 1)
     }

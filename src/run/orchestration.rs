@@ -158,13 +158,16 @@ impl TeamRun {
                 )))
             }
         };
-        if let Some(fatal) = end.fatal {
-            if matches!(
-                fatal,
-                RunError::Store(_) | RunError::Budget(_) | RunError::Refused(_)
-            ) {
-                return Err(fatal);
+        match end.fatal {
+            Some(fatal @ (RunError::Store(_) | RunError::Refused(_))) => return Err(fatal),
+            // Out of turns: the parent hears why, and stops at its own next turn.
+            Some(RunError::Budget(reason)) => {
+                return Ok(ToolOutput::error(format!(
+                    "specialist `{}` stopped: {reason}",
+                    args.specialist
+                )))
             }
+            _ => {}
         }
         Ok(match end.status {
             AgentStatus::Done => ToolOutput::ok(end.answer.unwrap_or_default()),
