@@ -422,6 +422,15 @@ async fn the_session_turn_budget_stops_every_thread_and_the_revisions() {
         .filter(|e| matches!(e.kind, EventKind::ModelTurn { .. }))
         .count();
     assert_eq!(turns, 2, "no model turn beyond the budget");
+    let called = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::ToolCalled { .. }))
+        .count();
+    let returned = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::ToolReturned { .. }))
+        .count();
+    assert_eq!(called, returned, "every call made still gets its answer");
     match &events.last().unwrap().kind {
         EventKind::SessionFinished { passed, error, .. } => {
             assert_eq!((*passed, error.clone()), (false, None))
