@@ -9,6 +9,7 @@
 pub mod fleet;
 pub mod lumara;
 pub mod rules;
+pub mod script;
 pub mod triage;
 pub mod workspace;
 

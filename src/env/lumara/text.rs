@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::env::rules::{self, Directive, Rule};
-use crate::model::{
-    ContentBlock, Message, ModelRequest, ModelResponse, ResponseBuilder, Role, ToolSpec,
+pub(super) use crate::env::script::{
+    answer, exchanges, first_user_text, schema_enum, tool_spec, turn_prefix, Exchange,
 };
 
 /// `key=value` pairs of one tagged line.
@@ -27,110 +27,6 @@ pub(super) const FEEDBACK_FACTS: [&str; 7] = [
     "fuel_return_kg",
     "site",
 ];
-
-/// The call-id prefix for this turn: `t{assistant messages so far + 1}`.
-pub(super) fn turn_prefix(request: &ModelRequest) -> String {
-    let turns = request
-        .messages
-        .iter()
-        .filter(|m| m.role == Role::Assistant)
-        .count();
-    format!("t{}", turns + 1)
-}
-
-/// A plain-text answer.
-pub(super) fn answer(request: &ModelRequest, text: impl Into<String>) -> ModelResponse {
-    ResponseBuilder::new(turn_prefix(request))
-        .text(text)
-        .build()
-}
-
-/// The text of the first user message (the task or subtask).
-pub(super) fn first_user_text(request: &ModelRequest) -> String {
-    request
-        .messages
-        .iter()
-        .find(|m| m.role == Role::User)
-        .map(Message::text)
-        .unwrap_or_default()
-}
-
-pub(super) fn tool_spec<'a>(request: &'a ModelRequest, name: &str) -> Option<&'a ToolSpec> {
-    request.tools.iter().find(|tool| tool.name == name)
-}
-
-/// The `enum` of a string property in a tool's input schema.
-pub(super) fn schema_enum(spec: &ToolSpec, property: &str) -> Vec<String> {
-    spec.input_schema
-        .pointer(&format!("/properties/{property}/enum"))
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// One tool call of the assistant and, if it arrived, its result.
-#[derive(Debug, Clone)]
-pub(super) struct Exchange {
-    pub name: String,
-    pub input: Value,
-    /// Index of the assistant message that made the call.
-    pub message: usize,
-    pub result: Option<(String, bool)>,
-}
-
-impl Exchange {
-    /// The result text when the call succeeded.
-    pub(super) fn ok(&self) -> Option<&str> {
-        match &self.result {
-            Some((content, false)) => Some(content),
-            _ => None,
-        }
-    }
-
-    pub(super) fn input_str(&self, key: &str) -> Option<&str> {
-        self.input.get(key).and_then(Value::as_str)
-    }
-}
-
-/// Every tool call in the conversation, in order, matched with its result by id.
-pub(super) fn exchanges(messages: &[Message]) -> Vec<Exchange> {
-    let mut out: Vec<Exchange> = Vec::new();
-    let mut ids: Vec<String> = Vec::new();
-    for (index, message) in messages.iter().enumerate() {
-        for block in &message.content {
-            match block {
-                ContentBlock::ToolUse { id, name, input } if message.role == Role::Assistant => {
-                    ids.push(id.clone());
-                    out.push(Exchange {
-                        name: name.clone(),
-                        input: input.clone(),
-                        message: index,
-                        result: None,
-                    });
-                }
-                ContentBlock::ToolResult {
-                    tool_use_id,
-                    content,
-                    is_error,
-                } => {
-                    if let Some(pos) = ids.iter().rposition(|id| id == tool_use_id) {
-                        if let Some(exchange) = out.get_mut(pos) {
-                            exchange.result = Some((content.clone(), *is_error));
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    out
-}
 
 /// Every line of `text` that starts with `tag` (as a word), parsed into pairs. Bare
 /// words after the tag are kept under their own name with an empty value.

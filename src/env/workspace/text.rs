@@ -8,9 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use regex::Regex;
-use serde_json::Value;
 
-use crate::model::{ContentBlock, Message, ModelRequest, ModelResponse, ResponseBuilder, Role};
+use crate::model::ModelRequest;
 
 /// `path/to/file.ext:12` (optionally `:12-14`), the way findings cite a location.
 static CITATION: LazyLock<Option<Regex>> = LazyLock::new(|| {
@@ -64,116 +63,17 @@ pub(super) fn links(line: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The call-id prefix for this turn: `t{assistant messages so far + 1}`.
-pub(super) fn turn_prefix(request: &ModelRequest) -> String {
-    let turns = request
-        .messages
-        .iter()
-        .filter(|m| m.role == Role::Assistant)
-        .count();
-    format!("t{}", turns + 1)
-}
-
-/// A plain-text answer.
-pub(super) fn answer(request: &ModelRequest, text: impl Into<String>) -> ModelResponse {
-    ResponseBuilder::new(turn_prefix(request))
-        .text(text)
-        .build()
-}
-
-/// The text of the first user message (the task or subtask).
-pub(super) fn first_user_text(request: &ModelRequest) -> String {
-    request
-        .messages
-        .iter()
-        .find(|m| m.role == Role::User)
-        .map(Message::text)
-        .unwrap_or_default()
-}
+pub(super) use crate::env::script::{answer, exchanges, first_user_text, turn_prefix, Exchange};
 
 pub(super) fn has_tool(request: &ModelRequest, name: &str) -> bool {
-    request.tools.iter().any(|tool| tool.name == name)
+    crate::env::script::tool_spec(request, name).is_some()
 }
 
-/// The `enum` of a string property in a tool's input schema.
+/// The `enum` of a string property in an offered tool's input schema.
 pub(super) fn schema_enum(request: &ModelRequest, tool: &str, property: &str) -> Vec<String> {
-    request
-        .tools
-        .iter()
-        .find(|t| t.name == tool)
-        .and_then(|t| {
-            t.input_schema
-                .pointer(&format!("/properties/{property}/enum"))
-                .and_then(Value::as_array)
-                .cloned()
-        })
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
+    crate::env::script::tool_spec(request, tool)
+        .map(|spec| crate::env::script::schema_enum(spec, property))
         .unwrap_or_default()
-}
-
-/// One tool call of the assistant and, if it arrived, its result.
-#[derive(Debug, Clone)]
-pub(super) struct Exchange {
-    pub name: String,
-    pub input: Value,
-    /// Index of the assistant message that made the call.
-    pub message: usize,
-    /// The result's text and whether it was an error.
-    pub result: Option<(String, bool)>,
-}
-
-impl Exchange {
-    /// The result text when the call succeeded.
-    pub(super) fn ok(&self) -> Option<&str> {
-        match &self.result {
-            Some((content, false)) => Some(content),
-            _ => None,
-        }
-    }
-
-    pub(super) fn input_str(&self, key: &str) -> Option<&str> {
-        self.input.get(key).and_then(Value::as_str)
-    }
-}
-
-/// Every tool call in the conversation, in order, matched with its result by id.
-pub(super) fn exchanges(messages: &[Message]) -> Vec<Exchange> {
-    let mut out: Vec<Exchange> = Vec::new();
-    let mut ids: Vec<String> = Vec::new();
-    for (index, message) in messages.iter().enumerate() {
-        for block in &message.content {
-            match block {
-                ContentBlock::ToolUse { id, name, input } if message.role == Role::Assistant => {
-                    ids.push(id.clone());
-                    out.push(Exchange {
-                        name: name.clone(),
-                        input: input.clone(),
-                        message: index,
-                        result: None,
-                    });
-                }
-                ContentBlock::ToolResult {
-                    tool_use_id,
-                    content,
-                    is_error,
-                } => {
-                    if let Some(pos) = ids.iter().rposition(|id| id == tool_use_id) {
-                        if let Some(exchange) = out.get_mut(pos) {
-                            exchange.result = Some((content.clone(), *is_error));
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    out
 }
 
 /// The value of `KEY value…` on the first line starting with `KEY ` (e.g. `FILES a.md,b.md`).

@@ -1,0 +1,172 @@
+//! Reading a model request the way a scripted policy does, for every environment's
+//! policies: which turn it is, the task, the tools on offer, and the conversation's
+//! tool exchanges matched with their results.
+//!
+//! Everything here is tolerant: garbled input yields "nothing found", never a panic.
+//! It decides nothing; the policies do.
+
+use serde_json::Value;
+
+use crate::model::{
+    ContentBlock, Message, ModelRequest, ModelResponse, ResponseBuilder, Role, ToolSpec,
+};
+
+/// The call-id prefix for this turn: `t{assistant messages so far + 1}`.
+pub fn turn_prefix(request: &ModelRequest) -> String {
+    let turns = request
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::Assistant)
+        .count();
+    format!("t{}", turns + 1)
+}
+
+/// A plain-text answer.
+pub fn answer(request: &ModelRequest, text: impl Into<String>) -> ModelResponse {
+    ResponseBuilder::new(turn_prefix(request))
+        .text(text)
+        .build()
+}
+
+/// The text of the first user message (the task or subtask).
+pub fn first_user_text(request: &ModelRequest) -> String {
+    request
+        .messages
+        .iter()
+        .find(|m| m.role == Role::User)
+        .map(Message::text)
+        .unwrap_or_default()
+}
+
+/// The declaration of a tool on offer.
+pub fn tool_spec<'a>(request: &'a ModelRequest, name: &str) -> Option<&'a ToolSpec> {
+    request.tools.iter().find(|tool| tool.name == name)
+}
+
+/// The `enum` of a string property in a tool's input schema.
+pub fn schema_enum(spec: &ToolSpec, property: &str) -> Vec<String> {
+    spec.input_schema
+        .pointer(&format!("/properties/{property}/enum"))
+        .and_then(Value::as_array)
+        .map(|values| {
+            values
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// One tool call of the assistant and, if it arrived, its result.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub name: String,
+    pub input: Value,
+    /// Index of the assistant message that made the call.
+    pub message: usize,
+    /// The result's text and whether it was an error.
+    pub result: Option<(String, bool)>,
+}
+
+impl Exchange {
+    /// The result text when the call succeeded.
+    pub fn ok(&self) -> Option<&str> {
+        match &self.result {
+            Some((content, false)) => Some(content),
+            _ => None,
+        }
+    }
+
+    pub fn input_str(&self, key: &str) -> Option<&str> {
+        self.input.get(key).and_then(Value::as_str)
+    }
+}
+
+/// Every tool call in the conversation, in order, matched with its result by id (a
+/// result answers the latest call with that id).
+pub fn exchanges(messages: &[Message]) -> Vec<Exchange> {
+    let mut out: Vec<Exchange> = Vec::new();
+    let mut ids: Vec<String> = Vec::new();
+    for (index, message) in messages.iter().enumerate() {
+        for block in &message.content {
+            match block {
+                ContentBlock::ToolUse { id, name, input } if message.role == Role::Assistant => {
+                    ids.push(id.clone());
+                    out.push(Exchange {
+                        name: name.clone(),
+                        input: input.clone(),
+                        message: index,
+                        result: None,
+                    });
+                }
+                ContentBlock::ToolResult {
+                    tool_use_id,
+                    content,
+                    is_error,
+                } => {
+                    if let Some(pos) = ids.iter().rposition(|id| id == tool_use_id) {
+                        if let Some(exchange) = out.get_mut(pos) {
+                            exchange.result = Some((content.clone(), *is_error));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ToolChoice;
+    use serde_json::json;
+
+    #[test]
+    fn exchanges_pair_calls_with_results_and_turns_count() {
+        let messages = vec![
+            Message::user_text("task"),
+            Message {
+                role: Role::Assistant,
+                content: vec![ContentBlock::ToolUse {
+                    id: "t1_1".into(),
+                    name: "survey".into(),
+                    input: json!({"site": "A"}),
+                }],
+            },
+            Message {
+                role: Role::User,
+                content: vec![ContentBlock::ToolResult {
+                    tool_use_id: "t1_1".into(),
+                    content: "flat".into(),
+                    is_error: false,
+                }],
+            },
+        ];
+        let found = exchanges(&messages);
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            (found[0].ok(), found[0].input_str("site")),
+            (Some("flat"), Some("A"))
+        );
+        let request = ModelRequest {
+            system: String::new(),
+            messages,
+            tools: vec![ToolSpec {
+                name: "delegate".into(),
+                description: String::new(),
+                input_schema: json!({"properties": {"specialist": {"enum": ["a", "b"]}}}),
+            }],
+            tool_choice: ToolChoice::Auto,
+            max_tokens: 10,
+            temperature: None,
+        };
+        assert_eq!(turn_prefix(&request), "t2");
+        assert_eq!(first_user_text(&request), "task");
+        let spec = tool_spec(&request, "delegate").unwrap();
+        assert_eq!(schema_enum(spec, "specialist"), ["a", "b"]);
+        assert!(tool_spec(&request, "nope").is_none());
+    }
+}
