@@ -4,10 +4,9 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
-use super::sessions::format_time;
 use super::{exit, open_store};
 use crate::env::rules::{parse_rules, render_rules};
-use crate::event::{one_line, sanitize};
+use crate::event::{format_time, one_line, sanitize};
 use crate::memory::skill::{self, strip_rules_block};
 use crate::memory::{Author, Memory, MemoryBook, MemoryError, MemoryStatus};
 

@@ -9,11 +9,13 @@ mod bus;
 mod id;
 mod kind;
 mod sanitize;
+mod time;
 
 pub use bus::{EventBus, EventSink, NullSink, SinkError};
 pub use id::{now_ms, AgentId, DreamId, MemoryId, ParseIdError, SessionId};
 pub use kind::{AgentStatus, EventKind, Facts};
 pub use sanitize::{one_line, sanitize};
+pub use time::format_time;
 
 use serde::{Deserialize, Serialize};
 

@@ -7,26 +7,9 @@ use ratatui::widgets::{Cell, Clear, Paragraph, Row, Table};
 use ratatui::Frame;
 
 use super::{bordered, centered, duration, scroll_to};
-use crate::event::one_line;
+use crate::event::{format_time, one_line};
 use crate::store::SessionStatus;
 use crate::tui::app::{AppState, Picker};
-
-/// `YYYY-MM-DD HH:MM` (UTC) for milliseconds since the epoch.
-pub fn date(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let (hour, minute) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}")
-}
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
     let theme = &app.theme;
@@ -80,7 +63,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
                 Cell::from(one_line(&s.team, 24)),
                 Cell::from(Span::styled(s.status.as_str(), style)),
                 Cell::from(format!("{}/{}", s.iterations, s.max_iterations)),
-                Cell::from(date(s.started_at_ms)),
+                Cell::from(format_time(s.started_at_ms)),
                 Cell::from(s.duration_ms.map(duration).unwrap_or_else(|| "-".into())),
                 Cell::from(format!(
                     "{} w{} s{}",
