@@ -5,7 +5,9 @@
 //! Everything here is tolerant: garbled input yields "nothing found", never a panic.
 //! It decides nothing; the policies do.
 
-use serde_json::Value;
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
 
 use crate::model::{
     ContentBlock, Message, ModelRequest, ModelResponse, ResponseBuilder, Role, ToolSpec,
@@ -118,6 +120,105 @@ pub fn exchanges(messages: &[Message]) -> Vec<Exchange> {
     out
 }
 
+/// Every message's text, joined: what a policy reads when it reads "the request".
+pub fn request_text(request: &ModelRequest) -> String {
+    request
+        .messages
+        .iter()
+        .map(Message::text)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The sections of the grader's request (see `outcome::grader::grader_request`).
+const GRADING_SECTIONS: [&str; 5] = ["Task", "Rubric", "Output", "Facts", "Criteria to judge"];
+
+/// A grading request, read back: what a scripted grader judges from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GradingCase {
+    /// Criterion id → description.
+    pub rubric: BTreeMap<String, String>,
+    /// The lead's output.
+    pub output: String,
+    pub facts: Map<String, Value>,
+    /// The criteria to judge; every criterion of the rubric when the request lists none.
+    pub criteria: Vec<String>,
+}
+
+/// The `## Section` bodies of `text`; the first heading of a name counts, so headings
+/// inside the output do not cut it short.
+fn sections(text: &str) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        match line.strip_prefix("## ").map(str::trim) {
+            Some(name) if GRADING_SECTIONS.contains(&name) && !out.contains_key(name) => {
+                current = Some(name.to_string());
+                out.insert(name.to_string(), String::new());
+            }
+            _ => {
+                if let Some(body) = current.as_ref().and_then(|name| out.get_mut(name)) {
+                    body.push_str(line);
+                    body.push('\n');
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The `- item` lines of a section.
+pub fn bullets(section: &str) -> Vec<String> {
+    section
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- ").map(|b| b.trim().to_string()))
+        .filter(|b| !b.is_empty())
+        .collect()
+}
+
+/// Reads a grading request.
+pub fn grading_case(request: &ModelRequest) -> GradingCase {
+    let found = sections(&request_text(request));
+    let section = |name: &str| found.get(name).cloned().unwrap_or_default();
+    let rubric: BTreeMap<String, String> = bullets(&section("Rubric"))
+        .into_iter()
+        .map(|b| match b.split_once(':') {
+            Some((id, description)) => (id.trim().to_string(), description.trim().to_string()),
+            None => (b, String::new()),
+        })
+        .collect();
+    let mut criteria: Vec<String> = bullets(&section("Criteria to judge"))
+        .into_iter()
+        .map(|b| b.split(':').next().unwrap_or("").trim().to_string())
+        .filter(|b| !b.is_empty())
+        .collect();
+    if criteria.is_empty() {
+        criteria = rubric.keys().cloned().collect();
+    }
+    GradingCase {
+        output: section("Output").trim().to_string(),
+        facts: serde_json::from_str::<Value>(section("Facts").trim())
+            .ok()
+            .and_then(|v| v.as_object().cloned())
+            .unwrap_or_default(),
+        rubric,
+        criteria,
+    }
+}
+
+/// The `## Question` section of an advisor request (the transcript after it would only
+/// add unrelated detail), or the whole text when there is none.
+pub fn advisor_question(text: &str) -> &str {
+    let Some(start) = text.find("## Question") else {
+        return text;
+    };
+    let body = &text[start + "## Question".len()..];
+    match body.find("\n## ") {
+        Some(end) => &body[..end],
+        None => body,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +269,31 @@ mod tests {
         let spec = tool_spec(&request, "delegate").unwrap();
         assert_eq!(schema_enum(spec, "specialist"), ["a", "b"]);
         assert!(tool_spec(&request, "nope").is_none());
+    }
+
+    #[test]
+    fn grading_requests_and_advisor_questions_read_back() {
+        let text = "## Task\nLand.\n\n## Rubric\n- soft: gentle\n- report: says the site\n\n## Output\nLanded at site C.\n## Task\nan output heading\n\n## Facts\n{\"site\": \"C\"}\n\n## Criteria to judge\n- report\n";
+        let request = ModelRequest {
+            system: String::new(),
+            messages: vec![Message::user_text(text)],
+            tools: vec![],
+            tool_choice: ToolChoice::Auto,
+            max_tokens: 10,
+            temperature: None,
+        };
+        let case = grading_case(&request);
+        assert_eq!(case.rubric["report"], "says the site");
+        assert_eq!(
+            case.output, "Landed at site C.\n## Task\nan output heading",
+            "a seen heading stays in the output"
+        );
+        assert_eq!(case.criteria, ["report"]);
+        assert_eq!(case.facts["site"], "C");
+        assert_eq!(
+            advisor_question("## Question\nHow high?\n## Recent work\nx").trim(),
+            "How high?"
+        );
+        assert_eq!(advisor_question("plain"), "plain");
     }
 }

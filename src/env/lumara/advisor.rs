@@ -13,12 +13,7 @@ pub(super) struct Advisor;
 
 impl Policy for Advisor {
     fn respond(&self, request: &ModelRequest) -> ModelResponse {
-        let message = request
-            .messages
-            .iter()
-            .map(|m| m.text())
-            .collect::<Vec<_>>()
-            .join("\n");
+        let message = crate::env::script::request_text(request);
         text::answer(request, advise(question(&message)))
     }
 }
@@ -26,14 +21,7 @@ impl Policy for Advisor {
 /// The `## Question` section of the runner's message (the transcript after it would
 /// only add unrelated numbers), or the whole text.
 fn question(message: &str) -> &str {
-    let Some(start) = message.find("## Question") else {
-        return message;
-    };
-    let body = &message[start + "## Question".len()..];
-    match body.find("\n## ") {
-        Some(end) => &body[..end],
-        None => body,
-    }
+    crate::env::script::advisor_question(message)
 }
 
 fn advise(question: &str) -> String {

@@ -10,8 +10,6 @@
 //! with one `submit_verdicts` call holding one verdict per criterion, each with a
 //! reason and, when failed, what must change.
 
-use std::collections::BTreeMap;
-
 use serde_json::{json, Value};
 
 use super::text;
@@ -20,71 +18,6 @@ use crate::model::{ModelRequest, ModelResponse, Policy, ResponseBuilder};
 const SUBMIT: &str = "submit_verdicts";
 
 pub(super) struct Grader;
-
-/// The sections of the grading request.
-#[derive(Debug, Default)]
-struct Case {
-    rubric: BTreeMap<String, String>,
-    output: String,
-    facts: serde_json::Map<String, Value>,
-    criteria: Vec<String>,
-}
-
-fn sections(message: &str) -> BTreeMap<String, String> {
-    let mut out: BTreeMap<String, String> = BTreeMap::new();
-    let mut current: Option<String> = None;
-    for line in message.lines() {
-        let heading = line.strip_prefix("## ").map(str::trim);
-        match heading {
-            Some(name @ ("Task" | "Rubric" | "Output" | "Facts" | "Criteria to judge")) => {
-                current = Some(name.to_string());
-                out.entry(name.to_string()).or_default();
-            }
-            _ => {
-                if let Some(body) = current.as_ref().and_then(|name| out.get_mut(name)) {
-                    body.push_str(line);
-                    body.push('\n');
-                }
-            }
-        }
-    }
-    out
-}
-
-fn bullets(section: &str) -> Vec<String> {
-    section
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("- ").map(|b| b.trim().to_string()))
-        .filter(|b| !b.is_empty())
-        .collect()
-}
-
-fn case(message: &str) -> Case {
-    let s = sections(message);
-    let section = |name: &str| s.get(name).cloned().unwrap_or_default();
-    let rubric = bullets(&section("Rubric"))
-        .into_iter()
-        .map(|b| match b.split_once(':') {
-            Some((id, description)) => (id.trim().to_string(), description.trim().to_string()),
-            None => (b.clone(), String::new()),
-        })
-        .collect();
-    let facts = serde_json::from_str::<Value>(section("Facts").trim())
-        .ok()
-        .and_then(|v| v.as_object().cloned())
-        .unwrap_or_default();
-    let criteria = bullets(&section("Criteria to judge"))
-        .into_iter()
-        .map(|b| b.split(':').next().unwrap_or("").trim().to_string())
-        .filter(|b| !b.is_empty())
-        .collect();
-    Case {
-        rubric,
-        output: section("Output").trim().to_string(),
-        facts,
-        criteria,
-    }
-}
 
 /// One verdict.
 fn judge(
@@ -209,17 +142,8 @@ fn judge(
 
 impl Policy for Grader {
     fn respond(&self, request: &ModelRequest) -> ModelResponse {
-        let message = request
-            .messages
-            .iter()
-            .map(|m| m.text())
-            .collect::<Vec<_>>()
-            .join("\n");
-        let case = case(&message);
-        let mut criteria = case.criteria.clone();
-        if criteria.is_empty() {
-            criteria = case.rubric.keys().cloned().collect();
-        }
+        let case = crate::env::script::grading_case(request);
+        let criteria = case.criteria.clone();
         let verdicts: Vec<Value> = criteria
             .iter()
             .map(|id| {

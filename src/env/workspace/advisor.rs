@@ -43,26 +43,14 @@ wrong and what to change, and compare what different documents state about the s
 
 impl Policy for Advisor {
     fn respond(&self, request: &ModelRequest) -> ModelResponse {
-        let message = request
-            .messages
-            .iter()
-            .map(|m| m.text())
-            .collect::<Vec<_>>()
-            .join("\n");
+        let message = crate::env::script::request_text(request);
         text::answer(request, advise(question(&message)))
     }
 }
 
 /// The `## Question` section of the runner's message, or the whole text.
 fn question(message: &str) -> &str {
-    let Some(start) = message.find("## Question") else {
-        return message;
-    };
-    let body = &message[start + "## Question".len()..];
-    match body.find("\n## ") {
-        Some(end) => &body[..end],
-        None => body,
-    }
+    crate::env::script::advisor_question(message)
 }
 
 fn advise(question: &str) -> String {

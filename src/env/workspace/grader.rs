@@ -20,13 +20,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::text::{self, Citation};
+use crate::env::script::{bullets, grading_case, GradingCase};
 use crate::model::{ModelRequest, ModelResponse, Policy, ResponseBuilder};
 
 const SUBMIT: &str = "submit_verdicts";
-const SECTIONS: [&str; 5] = ["Task", "Rubric", "Output", "Facts", "Criteria to judge"];
 
 pub(super) struct Grader;
 
@@ -40,51 +40,17 @@ struct Case {
     criteria: Vec<String>,
 }
 
-fn sections(message: &str) -> BTreeMap<String, String> {
-    let mut out: BTreeMap<String, String> = BTreeMap::new();
-    let mut current: Option<String> = None;
-    for line in message.lines() {
-        match line.strip_prefix("## ").map(str::trim) {
-            // The output may have `##` headings of its own; only the request's count.
-            Some(name) if SECTIONS.contains(&name) && !out.contains_key(name) => {
-                current = Some(name.to_string());
-                out.insert(name.to_string(), String::new());
-            }
-            _ => {
-                if let Some(body) = current.as_ref().and_then(|name| out.get_mut(name)) {
-                    body.push_str(line);
-                    body.push('\n');
-                }
-            }
-        }
-    }
-    out
-}
-
-fn bullets(section: &str) -> Vec<String> {
-    section
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("- ").map(|b| b.trim().to_string()))
-        .filter(|b| !b.is_empty())
-        .collect()
-}
-
-fn case(message: &str) -> Case {
-    let s = sections(message);
-    let section = |name: &str| s.get(name).cloned().unwrap_or_default();
-    let facts: Map<String, Value> = serde_json::from_str::<Value>(section("Facts").trim())
-        .ok()
-        .and_then(|v| v.as_object().cloned())
-        .unwrap_or_default();
+/// The grading request read back, with the workspace's facts about files.
+fn case(request: &ModelRequest) -> Case {
+    let GradingCase {
+        rubric,
+        output,
+        facts,
+        criteria,
+    } = grading_case(request);
     Case {
-        rubric: bullets(&section("Rubric"))
-            .into_iter()
-            .map(|b| match b.split_once(':') {
-                Some((id, d)) => (id.trim().to_string(), d.trim().to_string()),
-                None => (b, String::new()),
-            })
-            .collect(),
-        output: section("Output").trim().to_string(),
+        rubric,
+        output,
         files: facts
             .get("files")
             .and_then(Value::as_object)
@@ -101,11 +67,7 @@ fn case(message: &str) -> Case {
                 .map(str::to_string)
                 .collect()
         }),
-        criteria: bullets(&section("Criteria to judge"))
-            .into_iter()
-            .map(|b| b.split(':').next().unwrap_or("").trim().to_string())
-            .filter(|b| !b.is_empty())
-            .collect(),
+        criteria,
     }
 }
 
@@ -364,17 +326,8 @@ fn judge_consistency(id: &str, case: &Case) -> Value {
 
 impl Policy for Grader {
     fn respond(&self, request: &ModelRequest) -> ModelResponse {
-        let message = request
-            .messages
-            .iter()
-            .map(|m| m.text())
-            .collect::<Vec<_>>()
-            .join("\n");
-        let case = case(&message);
-        let mut criteria = case.criteria.clone();
-        if criteria.is_empty() {
-            criteria = case.rubric.keys().cloned().collect();
-        }
+        let case = case(request);
+        let criteria = case.criteria.clone();
         let verdicts: Vec<Value> = criteria
             .iter()
             .map(|id| judge(id, case.rubric.get(id).map_or("", String::as_str), &case))
