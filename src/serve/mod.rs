@@ -14,9 +14,11 @@
 //! request bodies, chunked streamed answers.
 
 mod router;
+mod session;
 pub mod wire;
 
 pub use router::PolicyRouter;
+pub use session::session_router;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
