@@ -25,6 +25,7 @@ pub mod memory;
 pub mod model;
 pub mod outcome;
 pub mod run;
+pub mod serve;
 pub mod spec;
 pub mod store;
 pub mod tool;

@@ -40,6 +40,19 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Many concurrent sub-agents through the real OpenAI provider against the
+    /// loopback policy server: wall time against the ideal.
+    Fleet {
+        #[arg(long, default_value_t = 1000)]
+        agents: u64,
+        #[arg(long, default_value_t = 3)]
+        steps: u64,
+        /// Milliseconds the server waits before every answer.
+        #[arg(long, default_value_t = 50)]
+        latency_ms: u64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Event append throughput and replay time of one long session.
     Store {
         #[arg(long, default_value_t = 1_000_000)]
@@ -148,6 +161,18 @@ pub async fn bench(args: BenchArgs) -> u8 {
                 Err(message) => Err(message),
             };
             report(figures, json, print_overhead)
+        }
+        BenchCommand::Fleet {
+            agents,
+            steps,
+            latency_ms,
+            json,
+        } => {
+            let figures = match load("sessions/fleet.toml") {
+                Ok(fleet) => super::fleet_bench::fleet(&fleet, agents, steps, latency_ms).await,
+                Err(message) => Err(message),
+            };
+            report(figures, json, super::fleet_bench::print_fleet)
         }
         BenchCommand::Store { events, json } => {
             report(super::figures::store_throughput(events), json, print_store)
@@ -509,6 +534,8 @@ async fn bench_all(json: bool) -> u8 {
     };
     eprintln!("measuring orchestration overhead…");
     let overhead = super::figures::overhead(&fleet, 1000, 3).await;
+    eprintln!("measuring 1,000 agents over loopback HTTP…");
+    let loopback = super::fleet_bench::fleet(&fleet, 1000, 3, 50).await;
     eprintln!("measuring the event store (1,000,000 events)…");
     let store = super::figures::store_throughput(1_000_000);
     eprintln!("measuring a dream over 1,000 sessions…");
@@ -529,10 +556,18 @@ async fn bench_all(json: bool) -> u8 {
             return exit::RUNTIME;
         }
     };
+    let loopback = match loopback {
+        Ok(figures) => figures,
+        Err(m) => {
+            eprintln!("lucid: {m}");
+            return exit::RUNTIME;
+        }
+    };
     if json {
         let doc = serde_json::json!({
             "cores": cores(),
             "overhead": overhead,
+            "fleet": loopback,
             "store": store,
             "dream": dream,
             "calibration": calibration,
@@ -548,6 +583,7 @@ async fn bench_all(json: bool) -> u8 {
         return exit::OK;
     }
     print_overhead(&overhead);
+    super::fleet_bench::print_fleet(&loopback);
     print_store(&store);
     print_dream(&dream);
     print_calibration(&calibration, false);

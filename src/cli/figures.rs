@@ -59,7 +59,7 @@ pub struct Overhead {
     pub peak_memory_mib: Option<f64>,
 }
 
-fn fleet_spec(fleet: &SessionSpec, workers: u64, steps: u64) -> SessionSpec {
+pub(super) fn fleet_spec(fleet: &SessionSpec, workers: u64, steps: u64) -> SessionSpec {
     let mut spec = fleet.clone();
     spec.environment
         .options
@@ -70,7 +70,10 @@ fn fleet_spec(fleet: &SessionSpec, workers: u64, steps: u64) -> SessionSpec {
     spec
 }
 
-async fn run_fleet(spec: &SessionSpec, sink: Arc<dyn EventSink>) -> Result<(f64, u64), String> {
+pub(super) async fn run_fleet(
+    spec: &SessionSpec,
+    sink: Arc<dyn EventSink>,
+) -> Result<(f64, u64), String> {
     let env = crate::env::build(&spec.environment, 1, 1).map_err(|e| e.to_string())?;
     let bus = Arc::new(EventBus::new(SessionId::generate(), sink));
     let mut events = bus.subscribe();

@@ -5,6 +5,7 @@
 pub mod bench;
 mod dream;
 mod figures;
+mod fleet_bench;
 mod headless;
 pub mod learning;
 mod memory;

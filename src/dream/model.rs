@@ -22,7 +22,8 @@ use crate::model::{
 
 pub const PROPOSE_TOOL: &str = "propose_memories";
 
-const DREAMER_SYSTEM: &str = "You are the dreamer of an agent team. You review digests of the \
+pub(crate) const DREAMER_SYSTEM: &str =
+    "You are the dreamer of an agent team. You review digests of the \
 team's recorded sessions and the patterns mined from them, and propose playbooks (how to do \
 better), notes and preferences. Every claim must cite the sessions it rests on by id. Prefer a \
 few well-supported proposals over many weak ones; do not repeat memories the team already has. \

@@ -64,7 +64,7 @@ impl Provider for ScriptedProvider {
 }
 
 /// Token counts as a real tokenizer would roughly give them: four characters a token.
-fn estimate_usage(request: &ModelRequest, response: &ModelResponse) -> Usage {
+pub(crate) fn estimate_usage(request: &ModelRequest, response: &ModelResponse) -> Usage {
     let mut chars_in = request.system.len();
     for message in &request.messages {
         chars_in += message.content.iter().map(block_len).sum::<usize>();

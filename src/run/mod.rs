@@ -22,8 +22,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::Semaphore;
 
 pub use cancel::CancelToken;
+pub(crate) use orchestration::ADVISOR_SYSTEM;
 pub use playbook::{render_playbooks, Playbook};
 pub use providers::{provider_for, ProviderSet};
+pub use providers::{ADVISOR_ROLE, GRADER_ROLE};
 pub use resume::{resume_point, ResumePoint};
 
 use crate::env::Environment;

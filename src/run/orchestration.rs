@@ -32,7 +32,8 @@ const ADVISOR_TRANSCRIPT_BLOCKS: usize = 8;
 /// How many characters of each block the advisor sees.
 const ADVISOR_BLOCK_CHARS: usize = 400;
 
-const ADVISOR_SYSTEM: &str = "You are an advisor to an agent working on a task. Answer its \
+pub(crate) const ADVISOR_SYSTEM: &str =
+    "You are an advisor to an agent working on a task. Answer its \
 question with concrete, actionable advice in a few sentences. You see only the question and a \
 compact view of the agent's recent work; the agent will continue on its own.";
 
