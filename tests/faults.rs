@@ -235,3 +235,59 @@ fn a_server_that_stays_down_ends_the_run_with_exit_3_keeping_what_was_recorded()
             >= 2
     );
 }
+
+/// Needs `lucid run --resume` to accept sessions that ended on an error, which main
+/// has (2b1e8ff) and this branch (cut from `providers`) does not yet: here resume
+/// refuses with exit 2. Run with `--ignored` after main is merged in.
+#[test]
+#[ignore = "needs resume of errored sessions from main (2b1e8ff)"]
+fn a_run_ended_by_an_outage_resumes_once_the_server_is_back() {
+    let spec = "sessions/lumara.toml";
+    let offline_dir = tempfile::tempdir().unwrap();
+    let offline = lucid(
+        offline_dir.path(),
+        None,
+        &["run", spec, "--json", "--quiet"],
+    );
+    let server = serve(
+        spec,
+        ServeOptions {
+            down_after: Some(6),
+            ..ServeOptions::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &server, 1);
+    let failed = lucid(
+        dir.path(),
+        Some(&config),
+        &["run", spec, "--model", "loop", "--quiet"],
+    );
+    assert_eq!(failed.status.code(), Some(3));
+    let id = Store::open(&dir.path().join("store"))
+        .unwrap()
+        .sessions()
+        .unwrap()[0]
+        .id
+        .to_string();
+    server.set_down(false);
+    let resumed = lucid(
+        dir.path(),
+        Some(&config),
+        &[
+            "run", spec, "--model", "loop", "--resume", &id, "--json", "--quiet",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&resumed.stderr).to_string();
+    assert_eq!(resumed.status.code(), offline.status.code(), "{stderr}");
+    let report = json(&resumed);
+    // Completed, with the offline verdict. (The facts may differ: the resumed lead
+    // replans from what was recorded, e.g. another survey; only completion is claimed.)
+    assert_eq!(report["status"], json(&offline)["status"]);
+    let sessions = Store::open(&dir.path().join("store"))
+        .unwrap()
+        .sessions()
+        .unwrap();
+    assert_eq!(sessions.len(), 1, "resumed in place");
+    assert_ne!(sessions[0].status, SessionStatus::Error);
+}
