@@ -189,6 +189,7 @@ async fn injected_faults_are_retried_to_the_same_answers_and_every_retry_is_repo
         ServeOptions {
             latency: Duration::ZERO,
             faults: Some(faults),
+            down_after: None,
         },
     )
     .await

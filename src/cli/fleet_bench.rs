@@ -59,6 +59,7 @@ pub async fn fleet(
     let options = ServeOptions {
         latency: Duration::from_millis(latency_ms),
         faults: None,
+        down_after: None,
     };
     let server = PolicyServer::start(router, options)
         .await

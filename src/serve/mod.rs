@@ -100,6 +100,9 @@ pub struct ServeOptions {
     /// Waited before every answer (also before faults, as a slow server would).
     pub latency: Duration,
     pub faults: Option<Faults>,
+    /// Go down (as [`PolicyServer::set_down`]) when this many requests have arrived:
+    /// an outage in the middle of a run.
+    pub down_after: Option<u64>,
 }
 
 /// What the server has done so far.
@@ -295,6 +298,9 @@ async fn answer(
     }
     if !shared.options.latency.is_zero() {
         tokio::time::sleep(shared.options.latency).await;
+    }
+    if shared.options.down_after == Some(n) {
+        shared.down.store(true, Ordering::SeqCst);
     }
     if shared.down.load(Ordering::SeqCst) {
         shared.counters.refused_down.fetch_add(1, Ordering::SeqCst);
