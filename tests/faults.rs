@@ -236,11 +236,9 @@ fn a_server_that_stays_down_ends_the_run_with_exit_3_keeping_what_was_recorded()
     );
 }
 
-/// Needs `lucid run --resume` to accept sessions that ended on an error, which main
-/// has (2b1e8ff) and this branch (cut from `providers`) does not yet: here resume
-/// refuses with exit 2. Run with `--ignored` after main is merged in.
+/// A provider outage ends the run with exit 3; once the server is back, `--resume`
+/// continues the session that ended on the error.
 #[test]
-#[ignore = "needs resume of errored sessions from main (2b1e8ff)"]
 fn a_run_ended_by_an_outage_resumes_once_the_server_is_back() {
     let spec = "sessions/lumara.toml";
     let offline_dir = tempfile::tempdir().unwrap();
