@@ -26,22 +26,8 @@ impl EventSink for Collect {
 }
 
 async fn run(toml: &str) -> (SessionResult, Vec<Event>, Recorder) {
-    let spec = support::spec(toml);
-    let recorder = Recorder::default();
-    let env = Arc::new(Workshop {
-        recorder: recorder.clone(),
-    });
-    let sink = Arc::new(Collect::default());
-    let bus = Arc::new(EventBus::new(SessionId::generate(), sink.clone()));
-    let team = TeamRun::new(Arc::new(spec), env, bus, &[], CancelToken::new()).unwrap();
-    let origin = SessionOrigin {
-        spec_path: "workshop.toml".into(),
-        seed: 1,
-        world: 1,
-    };
-    let result = run_session(team, origin).await.unwrap();
-    let events = sink.0.lock().unwrap().clone();
-    (result, events, recorder)
+    let (result, events, recorder) = run_result(toml).await;
+    (result.unwrap(), events, recorder)
 }
 
 const NOTES_AT_LEAST_TWO: &str = r#"
