@@ -106,12 +106,39 @@ fn verdicts(output: &Output) -> Value {
     report["outcome"].clone()
 }
 
+/// The doc-review session with its output folder inside `dir`, so runs in parallel
+/// never share (and clear) one output folder.
+fn isolated_spec(dir: &Path) -> String {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(manifest.join(SPEC))
+        .unwrap()
+        .replace(
+            "root = \"docs\"",
+            &format!(
+                "root = {:?}",
+                manifest.join("sessions/docs").display().to_string()
+            ),
+        )
+        .replace(
+            "output = \"review-out\"",
+            &format!(
+                "output = {:?}",
+                dir.join("review-out").display().to_string()
+            ),
+        );
+    assert!(text.contains("review-out\"") && !text.contains("output = \"review-out\""));
+    let path = dir.join("doc-review.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
 fn run_through(protocol: Protocol) {
     let offline_dir = tempfile::tempdir().unwrap();
+    let offline_spec = isolated_spec(offline_dir.path());
     let offline = lucid(
         offline_dir.path(),
         None,
-        &["run", SPEC, "--json", "--quiet"],
+        &["run", &offline_spec, "--json", "--quiet"],
     );
     let server = FakeServer::start_blocking(brain(protocol));
     let dir = tempfile::tempdir().unwrap();
@@ -125,10 +152,11 @@ fn run_through(protocol: Protocol) {
         format!("[models.fake]\nprovider = \"{provider}\"\nmodel = \"fake\"\nbase_url = \"{base_url}\"\napi_key_env = \"{KEY_VAR}\"\nmax_retries = 3\n"),
     )
     .unwrap();
+    let spec = isolated_spec(dir.path());
     let output = lucid(
         dir.path(),
         Some(&config),
-        &["run", SPEC, "--json", "--model", "fake"],
+        &["run", &spec, "--json", "--model", "fake"],
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), offline.status.code(), "{stderr}");

@@ -182,66 +182,6 @@ pub fn anthropic_request(body: &Value) -> ModelRequest {
 /// An OpenAI request body as lucid's request: `tool` messages fold back into one user
 /// message of tool results.
 pub fn openai_request(body: &Value) -> ModelRequest {
-    let mut system = String::new();
-    let mut messages: Vec<Message> = Vec::new();
-    for m in body["messages"].as_array().unwrap() {
-        match m["role"].as_str().unwrap() {
-            "system" => system = text_of(&m["content"]),
-            "assistant" => {
-                let mut content = Vec::new();
-                let text = text_of(&m["content"]);
-                if !text.is_empty() {
-                    content.push(ContentBlock::Text { text });
-                }
-                for call in m["tool_calls"].as_array().into_iter().flatten() {
-                    let args = call["function"]["arguments"].as_str().unwrap_or("{}");
-                    content.push(ContentBlock::ToolUse {
-                        id: call["id"].as_str().unwrap().into(),
-                        name: call["function"]["name"].as_str().unwrap().into(),
-                        input: serde_json::from_str(args).unwrap_or(Value::String(args.into())),
-                    });
-                }
-                messages.push(Message {
-                    role: Role::Assistant,
-                    content,
-                });
-            }
-            "tool" => {
-                let raw = text_of(&m["content"]);
-                let (content, is_error) = match raw.strip_prefix("ERROR: ") {
-                    Some(rest) => (rest.to_string(), true),
-                    None => (raw, false),
-                };
-                let block = ContentBlock::ToolResult {
-                    tool_use_id: m["tool_call_id"].as_str().unwrap().into(),
-                    content,
-                    is_error,
-                };
-                match messages.last_mut() {
-                    Some(last)
-                        if last.role == Role::User
-                            && last
-                                .content
-                                .iter()
-                                .all(|b| matches!(b, ContentBlock::ToolResult { .. })) =>
-                    {
-                        last.content.push(block)
-                    }
-                    _ => messages.push(Message {
-                        role: Role::User,
-                        content: vec![block],
-                    }),
-                }
-            }
-            _ => messages.push(Message::user_text(text_of(&m["content"]))),
-        }
-    }
-    ModelRequest {
-        system,
-        messages,
-        tools: tool_specs(body.get("tools"), "parameters", true),
-        tool_choice: ToolChoice::Auto,
-        max_tokens: body["max_tokens"].as_u64().unwrap_or(0) as u32,
-        temperature: None,
-    }
+    // The policy server's decoder reads the same wire format; one copy serves both.
+    lucid::serve::wire::decode_request(body)
 }
