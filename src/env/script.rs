@@ -219,6 +219,36 @@ pub fn advisor_question(text: &str) -> &str {
     }
 }
 
+/// The grader's request exactly as the runner builds it (`outcome::grader`), for
+/// testing scripted graders: every rubric criterion is model-graded and judged.
+#[cfg(test)]
+pub(crate) fn grading_request(
+    task: &str,
+    rubric: &[(&str, &str)],
+    output: &str,
+    facts: Value,
+) -> ModelRequest {
+    use crate::spec::{Criterion, Rubric};
+    let rubric = Rubric {
+        max_iterations: 1,
+        grader: "scripted".into(),
+        criteria: rubric
+            .iter()
+            .map(|(id, description)| Criterion {
+                id: id.to_string(),
+                description: description.to_string(),
+                check: None,
+            })
+            .collect(),
+    };
+    let judged: Vec<&Criterion> = rubric.criteria.iter().collect();
+    let facts: crate::event::Facts = facts
+        .as_object()
+        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    crate::outcome::grader::grader_request(task, &rubric, &judged, output, &facts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

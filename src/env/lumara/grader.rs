@@ -169,27 +169,21 @@ impl Policy for Grader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ContentBlock, Message, ToolChoice, ToolSpec};
+    use crate::model::ContentBlock;
 
     fn request(output: &str, facts: Value) -> ModelRequest {
-        let body = format!(
-            "## Task\nLand.\n\n## Rubric\n- report: the report names the landing site and states the touchdown speed\n- fuel_stated: states the propellant left\n\n\
-             ## Output\n{output}\n\n## Facts\n{facts}\n\n## Criteria to judge\n- report\n- fuel_stated\n"
-        );
-        ModelRequest {
-            system: "You grade.".into(),
-            messages: vec![Message::user_text(body)],
-            tools: vec![ToolSpec {
-                name: SUBMIT.into(),
-                description: String::new(),
-                input_schema: json!({}),
-            }],
-            tool_choice: ToolChoice::Tool {
-                name: SUBMIT.into(),
-            },
-            max_tokens: 1000,
-            temperature: None,
-        }
+        crate::env::script::grading_request(
+            "Land.",
+            &[
+                (
+                    "report",
+                    "the report names the landing site and states the touchdown speed",
+                ),
+                ("fuel_stated", "states the propellant left"),
+            ],
+            output,
+            facts,
+        )
     }
 
     fn verdicts(response: &ModelResponse) -> Vec<Value> {

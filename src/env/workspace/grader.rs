@@ -346,12 +346,23 @@ impl Policy for Grader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ContentBlock, Message, ToolChoice, ToolSpec};
+    use crate::model::ContentBlock;
 
-    const RUBRIC: &str = "- grounded: Every finding cites a path:line location that exists, in a document the team read.\n\
-        - actionable: Every finding says what is wrong and what to change (a fix).\n\
-        - cross_document: The review lists each contradiction across documents with both locations.\n\
-        - coverage: The review names every document.\n";
+    const RUBRIC: [(&str, &str); 4] = [
+        (
+            "grounded",
+            "Every finding cites a path:line location that exists, in a document the team read.",
+        ),
+        (
+            "actionable",
+            "Every finding says what is wrong and what to change (a fix).",
+        ),
+        (
+            "cross_document",
+            "The review lists each contradiction across documents with both locations.",
+        ),
+        ("coverage", "The review names every document."),
+    ];
 
     fn request(output: &str) -> ModelRequest {
         let facts = json!({
@@ -359,23 +370,7 @@ mod tests {
             "read": ["README.md", "config.md", "notes.md"],
             "files_unread": 0
         });
-        let body = format!(
-            "## Task\nReview.\n\n## Rubric\n{RUBRIC}\n## Output\n{output}\n\n## Facts\n{facts}\n\n## Criteria to judge\n- grounded\n- actionable\n- cross_document\n- coverage\n"
-        );
-        ModelRequest {
-            system: "You grade.".into(),
-            messages: vec![Message::user_text(body)],
-            tools: vec![ToolSpec {
-                name: SUBMIT.into(),
-                description: String::new(),
-                input_schema: json!({}),
-            }],
-            tool_choice: ToolChoice::Tool {
-                name: SUBMIT.into(),
-            },
-            max_tokens: 1000,
-            temperature: None,
-        }
+        crate::env::script::grading_request("Review.", &RUBRIC, output, facts)
     }
 
     /// (criterion, passed, reason) per verdict.
