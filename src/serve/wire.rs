@@ -8,8 +8,9 @@ use crate::model::{
     ContentBlock, Message, ModelRequest, ModelResponse, Role, StopReason, ToolChoice, ToolSpec,
 };
 
-/// Text of a message's `content`: a string, or the `text` of each part.
-fn text_of(content: &Value) -> String {
+/// Text of a message's `content`: a string, or the `text` of each part (both
+/// protocols write content this way).
+pub fn text_of(content: &Value) -> String {
     match content {
         Value::String(s) => s.clone(),
         Value::Array(parts) => parts

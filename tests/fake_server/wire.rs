@@ -103,17 +103,7 @@ pub fn openai_chunks(response: &ModelResponse, n: usize) -> Vec<String> {
     out
 }
 
-fn text_of(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
-}
+use lucid::serve::wire::text_of;
 
 fn tool_specs(tools: Option<&Value>, schema_key: &str, nested: bool) -> Vec<ToolSpec> {
     tools
