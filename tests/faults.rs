@@ -5,6 +5,8 @@
 //! stays down ends the run with exit 3 after bounded retries, keeping what was
 //! recorded, the session listed as `error`.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -79,35 +81,16 @@ fn lucid(dir: &Path, config: Option<&Path>, args: &[&str]) -> Output {
 }
 
 fn json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
-        panic!(
-            "stdout is not JSON ({err}); stderr:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
+    support::stdout_json(output)
 }
 
 /// What must not change with faults: verdicts, facts, who did what.
 fn essence(report: &Value) -> Value {
-    let agents: Vec<Value> = report["agents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            serde_json::json!([
-                a["name"],
-                a["purpose"],
-                a["status"],
-                a["tool_calls"],
-                a["turns"]
-            ])
-        })
-        .collect();
     serde_json::json!({
         "status": report["status"],
         "outcome": report["outcome"],
         "facts": report["facts"],
-        "agents": agents,
+        "agents": support::agents_work(report),
     })
 }
 

@@ -5,6 +5,8 @@
 
 mod fake_server;
 
+mod support;
+
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -156,31 +158,12 @@ fn lucid(db: &Path, args: &[&str], key: Option<&str>) -> Output {
 }
 
 fn json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
-        panic!(
-            "stdout is not JSON ({err}); stderr:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
+    support::stdout_json(output)
 }
 
 /// What must be the same offline and over HTTP: verdicts, and who did what.
 fn essence(report: &Value) -> Value {
-    let agents: Vec<Value> = report["agents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            serde_json::json!([
-                a["name"],
-                a["purpose"],
-                a["status"],
-                a["tool_calls"],
-                a["turns"]
-            ])
-        })
-        .collect();
-    serde_json::json!({"agents": agents, "iterations": report["iterations"]})
+    serde_json::json!({"agents": support::agents_work(report), "outcome": report["outcome"]})
 }
 
 fn offline_essence() -> (Option<i32>, Value) {

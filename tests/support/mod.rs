@@ -301,3 +301,32 @@ max_iterations = {max_iterations}
 "#
     )
 }
+
+/// A command's stdout as the one JSON document `--json` promises.
+pub fn stdout_json(output: &std::process::Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!(
+            "stdout is not JSON ({err}); stderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// Who did what in a `run --json` report: each agent's name, purpose, status, tool
+/// calls and turns, in order.
+pub fn agents_work(report: &Value) -> Vec<Value> {
+    report["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            json!([
+                a["name"],
+                a["purpose"],
+                a["status"],
+                a["tool_calls"],
+                a["turns"]
+            ])
+        })
+        .collect()
+}
