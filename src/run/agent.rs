@@ -283,10 +283,20 @@ impl TeamRun {
                 name => match tools.get(name) {
                     Some(tool) => {
                         let future = tool.call(call.input.clone());
-                        tokio::select! {
+                        let output = tokio::select! {
                             output = future => output,
                             () = thread.cancel.cancelled() => ToolOutput::error("cancelled"),
+                        };
+                        if output.fatal {
+                            self.bus.emit(
+                                Some(thread.id),
+                                EventKind::Error {
+                                    message: output.content.clone(),
+                                },
+                            );
+                            return Err(RunError::Tool(output.content));
                         }
+                        output
                     }
                     None => ToolOutput::error(format!(
                         "there is no tool `{name}` here; available: {}",

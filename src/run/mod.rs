@@ -46,6 +46,9 @@ pub enum RunError {
     /// The model server refused a request (400, 401, 403, …): retrying cannot help.
     #[error("{0}")]
     Refused(String),
+    /// A tool broke in a way the run cannot go on from (an MCP server crashed).
+    #[error("{0}")]
+    Tool(String),
     #[error("the run was cancelled")]
     Cancelled,
     #[error("{0}")]

@@ -18,6 +18,9 @@ pub use crate::model::ToolSpec;
 pub struct ToolOutput {
     pub content: String,
     pub is_error: bool,
+    /// The tool itself broke (an MCP server crashed, a sandbox vanished): the run cannot
+    /// go on and ends with this output's content as its error.
+    pub fatal: bool,
 }
 
 impl ToolOutput {
@@ -25,6 +28,7 @@ impl ToolOutput {
         ToolOutput {
             content: content.into(),
             is_error: false,
+            fatal: false,
         }
     }
 
@@ -32,6 +36,16 @@ impl ToolOutput {
         ToolOutput {
             content: content.into(),
             is_error: true,
+            fatal: false,
+        }
+    }
+
+    /// A failure of the tool itself that must end the run (see [`ToolOutput::fatal`]).
+    pub fn fatal(content: impl Into<String>) -> Self {
+        ToolOutput {
+            content: content.into(),
+            is_error: true,
+            fatal: true,
         }
     }
 }
