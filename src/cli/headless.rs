@@ -144,6 +144,21 @@ impl ProgressFormatter {
             EventKind::Retry { attempt, reason, delay_ms } => {
                 format!("{indent}{name} retry {attempt} in {delay_ms} ms: {}", one_line(reason, DETAIL_CHARS))
             }
+            EventKind::FilesChanged { files, work_root, isolation, .. } => {
+                let (added, removed) = files.iter().fold((0, 0), |(a, r), f| {
+                    (a + f.lines_added, r + f.lines_removed)
+                });
+                let place = if isolation == "in_place" {
+                    "in place".to_string()
+                } else {
+                    format!("in {}", one_line(work_root, DETAIL_CHARS))
+                };
+                format!(
+                    "  {} file(s) changed {place} (+{added} -{removed}); review with `lucid sessions diff {}`",
+                    files.len(),
+                    event.session
+                )
+            }
             EventKind::Error { message } => format!("{indent}{name} error: {}", one_line(message, 300)),
             EventKind::SessionFinished {
                 passed,

@@ -6,8 +6,10 @@
 //! tools' state and reports the result facts the rubric checks. Environments never see
 //! the store, events or playbooks except as text inside model requests.
 
+pub(crate) mod files;
 pub mod fleet;
 pub mod lumara;
+pub mod paths;
 pub mod rules;
 pub mod script;
 pub mod triage;

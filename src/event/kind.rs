@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::AgentId;
+use super::{AgentId, FileChange};
 
 /// An environment's result facts: name → number, bool or string.
 pub type Facts = BTreeMap<String, serde_json::Value>;
@@ -145,6 +145,20 @@ pub enum EventKind {
         version: u32,
         title: String,
         change: String,
+    },
+    /// What the team has changed in the project's files so far (recorded after each
+    /// attempt of a `project` session).
+    FilesChanged {
+        iteration: u32,
+        /// `copy`, `worktree` or `in_place`.
+        isolation: String,
+        /// The user's project folder.
+        project: String,
+        /// Where the agents worked (the scratch copy or worktree).
+        work_root: String,
+        files: Vec<FileChange>,
+        /// A unified diff of the text changes (cut at a bound, which it then says).
+        diff: String,
     },
     Retry {
         attempt: u32,

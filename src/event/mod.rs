@@ -6,12 +6,14 @@
 //! module does not know how events are stored or shown.
 
 mod bus;
+mod changes;
 mod id;
 mod kind;
 mod sanitize;
 mod time;
 
 pub use bus::{EventBus, EventSink, NullSink, SinkError};
+pub use changes::{ChangeKind, FileChange};
 pub use id::{now_ms, AgentId, DreamId, MemoryId, ParseIdError, SessionId};
 pub use kind::{AgentStatus, EventKind, Facts};
 pub use sanitize::{one_line, sanitize};

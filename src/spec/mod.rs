@@ -9,6 +9,7 @@
 
 pub mod check;
 pub mod config;
+mod real_work;
 mod types;
 mod validate;
 
@@ -17,7 +18,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use check::{CheckExpr, Facts};
-pub use types::{EnvironmentSpec, Limits, ModelProfile, ProviderKind, DEFAULT_MODEL};
+pub use real_work::{CommandTool, FactCommand, FactKind, ISOLATIONS, SANDBOX_MODES};
+pub use types::{CommandLine, EnvironmentSpec, Limits, ModelProfile, ProviderKind, DEFAULT_MODEL};
 pub use validate::{validate, validate_with, ADVISOR_TOOL, DELEGATE_TOOL};
 
 /// What an environment kind offers, for validating session files against it.
@@ -40,6 +42,11 @@ pub struct EnvironmentCapabilities {
     pub cases: Option<CaseLearning>,
     /// Numeric facts the benchmarks average and compare before and after learning.
     pub figures: Vec<Figure>,
+    /// The environment works in a real folder: commands (facts from commands, `[tools]`)
+    /// can run in it, and `root`, `sandbox`, `network` and `shell_timeout_s` apply.
+    pub folder: bool,
+    /// Settings only this kind takes (e.g. the project's `isolation`, `exclude`).
+    pub folder_settings: Vec<String>,
 }
 
 /// Where an environment reports per-case records and what they hold.
@@ -82,6 +89,10 @@ pub struct SessionSpec {
     pub rubric: Rubric,
     pub dreaming: DreamingSpec,
     pub limits: Limits,
+    /// Facts from commands, run in the environment's root after each attempt.
+    pub fact_commands: Vec<FactCommand>,
+    /// Commands of the user's own offered as tools (`[tools.NAME]`), by name.
+    pub command_tools: BTreeMap<String, CommandTool>,
 }
 
 impl SessionSpec {
@@ -120,7 +131,7 @@ pub struct AgentSpec {
     pub prompt: String,
     /// Model profile name.
     pub model: String,
-    /// Environment tools this agent may call.
+    /// Environment tools and `[tools]` commands this agent may call.
     pub tools: Vec<String>,
     /// Agents this one may delegate to.
     pub delegates: Vec<String>,

@@ -21,6 +21,9 @@ pub struct SessionFile {
     pub dreaming: DreamingEntry,
     #[serde(default)]
     pub limits: Limits,
+    /// Tools that run a command of the user's own (`[tools.NAME]`).
+    #[serde(default)]
+    pub tools: BTreeMap<Spanned<String>, CommandToolEntry>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -34,10 +37,80 @@ pub struct EnvironmentSpec {
     /// Environment-specific settings, checked by the environment.
     #[serde(default)]
     pub options: toml::Table,
+    /// The folder agents work in (`project`), relative to the session file's folder.
+    #[serde(default)]
+    pub root: Option<Spanned<String>>,
+    /// `project`: `copy` (default), `worktree` or `in_place`.
+    #[serde(default)]
+    pub isolation: Option<Spanned<String>>,
+    /// `project`: paths relative to the root that a copy leaves out (e.g. `target`).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// How commands are confined: `required` (default), `landlock`, `bubblewrap`, `off`.
+    #[serde(default)]
+    pub sandbox: Option<Spanned<String>>,
+    /// Whether commands may use the network.
+    #[serde(default)]
+    pub network: bool,
+    /// Seconds a `shell` command may run.
+    #[serde(default)]
+    pub shell_timeout_s: Option<u64>,
+    /// Facts from commands run in the root after each attempt (`[environment.facts.NAME]`).
+    #[serde(default)]
+    pub facts: BTreeMap<Spanned<String>, FactCommandEntry>,
     /// The folder of the session file, which relative paths in `options` (such as the
     /// workspace's `root`) are resolved against. Set by validation, never read from TOML.
     #[serde(skip)]
     pub base_dir: std::path::PathBuf,
+    /// Where this session keeps its scratch folders (the project's working copy); set
+    /// by whoever starts the session, never read from TOML.
+    #[serde(skip)]
+    pub work_dir: Option<std::path::PathBuf>,
+}
+
+/// A command as written: one string run by `/bin/sh -c`, or an argument list run as is.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum CommandLine {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+impl CommandLine {
+    /// The command as one line, for messages and the grader.
+    pub fn display(&self) -> String {
+        match self {
+            CommandLine::Shell(line) => line.clone(),
+            CommandLine::Argv(argv) => argv.join(" "),
+        }
+    }
+}
+
+/// `[environment.facts.NAME]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FactCommandEntry {
+    pub command: Spanned<CommandLine>,
+    /// `exit_ok`, `number`, `json` or `text`.
+    pub kind: Spanned<String>,
+    /// Seconds the command may run (default: the environment's `shell_timeout_s`).
+    #[serde(default)]
+    pub timeout_s: Option<u64>,
+}
+
+/// `[tools.NAME]`: a command of the user's own, offered to agents as a tool.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandToolEntry {
+    pub description: String,
+    /// The argument list; `{param}` is replaced by the argument `param` (never through a shell).
+    pub command: Spanned<Vec<String>>,
+    /// The JSON schema of the arguments (default: an object without properties).
+    #[serde(default)]
+    pub input: Option<toml::Table>,
+    /// Seconds the command may run (default: the environment's `shell_timeout_s`).
+    #[serde(default)]
+    pub timeout_s: Option<u64>,
 }
 
 fn default_seed() -> u64 {

@@ -20,13 +20,13 @@ pub const ADVISOR_TOOL: &str = "ask_advisor";
 /// The most agents that may work at once (far above what a machine runs well).
 pub const MAX_PARALLEL: usize = 1_000_000;
 
-struct Reporter<'a> {
+pub(super) struct Reporter<'a> {
     path: &'a Path,
     source: &'a str,
 }
 
 impl Reporter<'_> {
-    fn at(&self, offset: usize, message: impl Into<String>) -> SpecError {
+    pub(super) fn at(&self, offset: usize, message: impl Into<String>) -> SpecError {
         SpecError {
             path: self.path.to_path_buf(),
             position: Some(line_column(self.source, offset)),
@@ -34,7 +34,7 @@ impl Reporter<'_> {
         }
     }
 
-    fn at_span<T>(&self, value: &Spanned<T>, message: impl Into<String>) -> SpecError {
+    pub(super) fn at_span<T>(&self, value: &Spanned<T>, message: impl Into<String>) -> SpecError {
         // Defaults carry an empty 0..0 span: they have no position in the file.
         if value.span() == (0..0) {
             return self.nowhere(message);
@@ -42,7 +42,7 @@ impl Reporter<'_> {
         self.at(value.span().start, message)
     }
 
-    fn nowhere(&self, message: impl Into<String>) -> SpecError {
+    pub(super) fn nowhere(&self, message: impl Into<String>) -> SpecError {
         SpecError {
             path: self.path.to_path_buf(),
             position: None,
@@ -137,6 +137,10 @@ pub fn validate_with(
         }
         Ok(())
     };
+
+    let fact_commands = super::real_work::environment(&report, &file.environment, capabilities)?;
+    let command_tools =
+        super::real_work::command_tools(&report, &file.tools, capabilities, kind.get_ref())?;
 
     // Agents.
     if file.agents.is_empty() {
@@ -239,14 +243,22 @@ pub fn validate_with(
                 }
                 None => {}
             }
-            if !capabilities.tools.iter().any(|t| t == tool_name) {
+            if !capabilities.tools.iter().any(|t| t == tool_name)
+                && !command_tools.contains_key(tool_name)
+            {
                 return Err(report.at_span(
                     tool,
                     format!(
-                        "agent `{name_str}` lists tool `{tool_name}`, which environment `{}` does not provide (it provides: {})",
+                        "agent `{name_str}` lists tool `{tool_name}`, which neither environment `{}` nor `[tools]` provides (available: {})",
                         kind.get_ref(),
-                        list(&capabilities.tools)
+                        list(capabilities.tools.iter().chain(command_tools.keys()))
                     ),
+                ));
+            }
+            if tools.contains(tool_name) {
+                return Err(report.at_span(
+                    tool,
+                    format!("agent `{name_str}` lists tool `{tool_name}` twice"),
                 ));
             }
             tools.push(tool_name.clone());
@@ -307,13 +319,13 @@ pub fn validate_with(
                     )
                 })?;
                 for (fact, offset) in expr.facts() {
-                    if !capabilities.facts.iter().any(|f| f == &fact) {
+                    if !super::real_work::fact_known(&fact, capabilities, &fact_commands) {
                         return Err(report.at(
                             content_start + offset,
                             format!(
-                                "criterion `{id}`: check names unknown fact `{fact}` (environment `{}` reports: {})",
+                                "criterion `{id}`: check names unknown fact `{fact}` (environment `{}` and `[environment.facts]` report: {})",
                                 kind.get_ref(),
-                                list(&capabilities.facts)
+                                list(capabilities.facts.iter().chain(fact_commands.iter().map(|c| &c.name)))
                             ),
                         ));
                     }
@@ -367,6 +379,8 @@ pub fn validate_with(
         },
         dreaming,
         limits: file.limits,
+        fact_commands,
+        command_tools,
     })
 }
 

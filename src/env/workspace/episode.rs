@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{json, Value};
 
-use super::paths::FileEntry;
 use super::text::citations;
 use super::tools;
+use crate::env::paths::FileEntry;
 use crate::env::Episode;
 use crate::event::Facts;
 use crate::tool::Tool;

@@ -30,7 +30,7 @@ mod advisor;
 mod commander;
 mod episode;
 mod grader;
-mod paths;
+
 mod reviewer;
 mod text;
 mod tools;
@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use crate::env::{EnvError, Environment, Episode};
+use crate::env::{paths, EnvError, Environment, Episode};
 use crate::model::Policy;
 use crate::spec::EnvironmentCapabilities;
 

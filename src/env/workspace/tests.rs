@@ -513,7 +513,10 @@ fn parallel_writers_may_create_the_same_folder() {
                 let (base, barrier) = (base.clone(), Arc::clone(&barrier));
                 std::thread::spawn(move || {
                     barrier.wait();
-                    super::paths::resolve_for_write(&base, &format!("reviews/deep/part-{i}.md"))
+                    crate::env::paths::resolve_for_write(
+                        &base,
+                        &format!("reviews/deep/part-{i}.md"),
+                    )
                 })
             })
             .collect();

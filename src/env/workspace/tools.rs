@@ -10,12 +10,12 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use regex::RegexBuilder;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::episode::Shared;
-use super::paths::{self, PathError};
+use crate::env::files::{self, MAX_LINES_PER_READ};
+use crate::env::paths::{self, PathError};
 use crate::tool::{parse_args, Tool, ToolOutput, ToolSpec};
 
 pub(super) const LIST_FILES: &str = "list_files";
@@ -23,13 +23,9 @@ pub(super) const READ_FILE: &str = "read_file";
 pub(super) const SEARCH: &str = "search";
 pub(super) const WRITE_FILE: &str = "write_file";
 
-/// Lines one `read_file` call shows at most.
-pub(super) const MAX_LINES_PER_READ: usize = 400;
 /// Matches one `search` shows by default, and at most.
 const DEFAULT_MATCHES: usize = 50;
 const MAX_MATCHES: usize = 200;
-/// Characters of a matching line shown.
-const MATCH_CHARS: usize = 200;
 /// Largest file `write_file` writes, in bytes.
 const MAX_WRITE_BYTES: usize = 1024 * 1024;
 
@@ -203,55 +199,10 @@ impl ReadFile {
         let name = relative(&self.0, &real);
         let text = paths::read_text(&real)
             .map_err(|why| (format!("`{name}` cannot be read: {why}"), false))?;
-        let lines: Vec<&str> = text.lines().collect();
-        let total = lines.len();
-        if total == 0 {
-            self.0
-                .state()
-                .ranges
-                .entry(name.clone())
-                .or_default()
-                .push((1, 0));
-            return Ok(format!("{name} is empty (0 lines)."));
-        }
-        let start = args.start_line.unwrap_or(1).max(1);
-        if start > total {
-            return Err((
-                format!("`{name}` has {total} lines; start_line {start} is past its end"),
-                false,
-            ));
-        }
-        let mut end = args
-            .end_line
-            .unwrap_or(start + MAX_LINES_PER_READ - 1)
-            .min(total);
-        if end < start {
-            return Err((
-                format!("end_line {end} is before start_line {start}"),
-                false,
-            ));
-        }
-        end = end.min(start + MAX_LINES_PER_READ - 1);
-        self.0
-            .state()
-            .ranges
-            .entry(name.clone())
-            .or_default()
-            .push((start, end));
-        let width = end.to_string().len().max(4);
-        let mut out = format!("{name}, lines {start}-{end} of {total}:\n");
-        for (number, line) in lines.iter().enumerate().take(end).skip(start - 1) {
-            out.push_str(&format!("{:>width$} | {line}\n", number + 1));
-        }
-        let cut = args.end_line.is_none_or(|wanted| wanted > end);
-        if end < total && cut {
-            out.push_str(&format!(
-                "… lines {}-{total} remain; call read_file with start_line {}.\n",
-                end + 1,
-                end + 1
-            ));
-        }
-        Ok(out.trim_end().to_string())
+        let (out, range) = files::numbered(&name, &text, args.start_line, args.end_line)
+            .map_err(|message| (message, false))?;
+        self.0.state().ranges.entry(name).or_default().push(range);
+        Ok(out)
     }
 }
 
@@ -295,19 +246,7 @@ struct SearchArgs {
 impl Search {
     fn run(&self, input: Value) -> Result<String, (String, bool)> {
         let args: SearchArgs = parse_args(SEARCH, input).map_err(|e| (e.content, false))?;
-        let regex = RegexBuilder::new(&args.pattern)
-            .size_limit(1 << 20)
-            .build()
-            .map_err(|err| {
-                (
-                    format!(
-                        "`{}` is not a valid regular expression: {}",
-                        args.pattern,
-                        err.to_string().lines().last().unwrap_or("")
-                    ),
-                    false,
-                )
-            })?;
+        let regex = files::pattern(&args.pattern).map_err(|message| (message, false))?;
         let layout = &self.0.layout;
         let wanted = args.path.unwrap_or_default();
         let start = paths::resolve_existing(&layout.root, &wanted).map_err(|err| {
@@ -330,9 +269,7 @@ impl Search {
             .max_results
             .unwrap_or(DEFAULT_MATCHES)
             .clamp(1, MAX_MATCHES);
-        let mut hits = Vec::new();
-        let mut total = 0;
-        let mut searched = 0;
+        let mut hits = files::SearchHits::new();
         for file in files.iter().filter(|f| !f.binary) {
             let Ok(real) = paths::resolve_existing(&layout.root, &file.path) else {
                 continue;
@@ -340,39 +277,10 @@ impl Search {
             let Ok(text) = paths::read_text(&real) else {
                 continue;
             };
-            searched += 1;
-            for (number, line) in text.lines().enumerate() {
-                if regex.is_match(line) {
-                    total += 1;
-                    if hits.len() < limit {
-                        let shown: String = line.trim().chars().take(MATCH_CHARS).collect();
-                        hits.push(format!("{}:{}: {shown}", file.path, number + 1));
-                    }
-                }
-            }
+            hits.scan(&file.path, &text, &regex, limit);
         }
         self.0.state().searches += 1;
-        if total == 0 {
-            return Ok(format!(
-                "No matches for `{}` in {searched} file{}.",
-                args.pattern,
-                if searched == 1 { "" } else { "s" }
-            ));
-        }
-        let mut out = format!(
-            "{total} match{} for `{}` in {searched} file{}:\n{}",
-            if total == 1 { "" } else { "es" },
-            args.pattern,
-            if searched == 1 { "" } else { "s" },
-            hits.join("\n")
-        );
-        if total > hits.len() {
-            out.push_str(&format!(
-                "\n… {} more; narrow the pattern or the path.",
-                total - hits.len()
-            ));
-        }
-        Ok(out)
+        Ok(hits.render(&args.pattern))
     }
 }
 

@@ -1,4 +1,5 @@
-//! Path confinement and the inventory of the workspace.
+//! Path confinement and the inventory of a folder, for the file tools of the workspace and
+//! project environments.
 //!
 //! Every path a tool receives is relative to a base folder (the root for reading, the
 //! attempt's output folder for writing). A path is refused when it is absolute, contains
@@ -11,13 +12,13 @@ use std::fs;
 use std::path::{Component, Path, PathBuf};
 
 /// Most files the inventory lists; a bigger folder is cut short (and says so).
-pub(super) const MAX_FILES: usize = 5_000;
+pub(crate) const MAX_FILES: usize = 5_000;
 /// Largest file the tools read or search, in bytes.
-pub(super) const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024;
 
 /// Why a path cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum PathError {
+pub(crate) enum PathError {
     Absolute,
     ParentDir,
     Escapes,
@@ -27,7 +28,7 @@ pub(super) enum PathError {
 
 impl PathError {
     /// The sentence a tool error gives for `path`.
-    pub(super) fn describe(&self, path: &str, base: &str) -> String {
+    pub(crate) fn describe(&self, path: &str, base: &str) -> String {
         match self {
             PathError::Absolute => format!(
                 "`{path}` is an absolute path; use a path relative to the {base} (e.g. `docs/guide.md`)"
@@ -46,7 +47,7 @@ impl PathError {
 
 /// Checks a path's form: relative, no `..`. Returns its normal components joined by `/`
 /// (empty for the base itself).
-pub(super) fn normalize(path: &str) -> Result<String, PathError> {
+pub(crate) fn normalize(path: &str) -> Result<String, PathError> {
     let trimmed = path.trim();
     if trimmed.starts_with('/') || trimmed.starts_with('\\') || trimmed.starts_with('~') {
         return Err(PathError::Absolute);
@@ -65,7 +66,7 @@ pub(super) fn normalize(path: &str) -> Result<String, PathError> {
 
 /// Resolves an existing path inside `base` (which must be canonical), following symlinks,
 /// and refuses it if it ends up outside.
-pub(super) fn resolve_existing(base: &Path, path: &str) -> Result<PathBuf, PathError> {
+pub(crate) fn resolve_existing(base: &Path, path: &str) -> Result<PathBuf, PathError> {
     let relative = normalize(path)?;
     let joined = base.join(&relative);
     let real = match fs::canonicalize(&joined) {
@@ -106,7 +107,7 @@ fn lexically_inside(base: &Path, link: &Path, target: &Path) -> bool {
 
 /// Resolves a path to write inside `base` (canonical; created if missing): the folders
 /// on the way are created, and every existing part, symlinks followed, must stay inside.
-pub(super) fn resolve_for_write(base: &Path, path: &str) -> Result<PathBuf, PathError> {
+pub(crate) fn resolve_for_write(base: &Path, path: &str) -> Result<PathBuf, PathError> {
     let relative = normalize(path)?;
     if relative.is_empty() {
         return Err(PathError::NotFound);
@@ -153,7 +154,7 @@ pub(super) fn resolve_for_write(base: &Path, path: &str) -> Result<PathBuf, Path
 
 /// A file of the workspace: its path relative to the root and its line count.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct FileEntry {
+pub(crate) struct FileEntry {
     pub path: String,
     pub lines: usize,
     pub bytes: u64,
@@ -164,7 +165,7 @@ pub(super) struct FileEntry {
 /// Every file under `start` (a canonical folder inside the canonical `root`), sorted by
 /// path, skipping `.git` and `skip` (the output folder). The flag says whether the
 /// listing was cut at [`MAX_FILES`].
-pub(super) fn inventory(root: &Path, start: &Path, skip: Option<&Path>) -> (Vec<FileEntry>, bool) {
+pub(crate) fn inventory(root: &Path, start: &Path, skip: Option<&Path>) -> (Vec<FileEntry>, bool) {
     let mut out = Vec::new();
     let mut pending = vec![start.to_path_buf()];
     let mut cut = false;
@@ -227,7 +228,7 @@ pub(super) fn inventory(root: &Path, start: &Path, skip: Option<&Path>) -> (Vec<
 }
 
 /// A file's text, refused when too big or not UTF-8.
-pub(super) fn read_text(path: &Path) -> Result<String, String> {
+pub(crate) fn read_text(path: &Path) -> Result<String, String> {
     let size = fs::metadata(path).map_err(|e| e.to_string())?.len();
     if size > MAX_FILE_BYTES {
         return Err(format!(

@@ -1,0 +1,379 @@
+//! Comparing a session's working folder with the project as it started, and carrying the
+//! change over to the project (`lucid apply`).
+//!
+//! [`compare`] walks both trees (honouring `.gitignore` and the session's `exclude`,
+//! never `.git`) and returns a [`ChangeSet`]: every added, modified or deleted file with
+//! SHA-256 hashes of both sides, and a unified diff of the text changes, bounded in size.
+//! [`apply`] writes the recorded change into the project only if every file it touches is
+//! still as the session found it, and every changed file in the working folder is still as
+//! recorded; otherwise it refuses and names the files. Symbolic links are compared and
+//! carried as links (their target), never followed.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::event::{ChangeKind, FileChange};
+
+/// Largest diff recorded, in bytes; beyond it the diff says it was cut.
+pub const MAX_DIFF_BYTES: usize = 512 * 1024;
+/// Largest file compared line by line; bigger files count as binary.
+const MAX_TEXT_BYTES: u64 = 2 * 1024 * 1024;
+/// Most files a change set lists.
+pub const MAX_CHANGED_FILES: usize = 10_000;
+
+/// What a session changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChangeSet {
+    pub files: Vec<FileChange>,
+    pub diff: String,
+}
+
+/// One side of a file: its bytes (or a link's target) and whether it is a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Content {
+    File(Vec<u8>),
+    Link(PathBuf),
+}
+
+impl Content {
+    fn read(path: &Path) -> io::Result<Option<Content>> {
+        match fs::symlink_metadata(path) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err),
+            Ok(meta) if meta.file_type().is_symlink() => Ok(Some(Content::Link(fs::read_link(path)?))),
+            Ok(meta) if meta.is_file() => Ok(Some(Content::File(fs::read(path)?))),
+            Ok(_) => Ok(None),
+        }
+    }
+
+    fn hash(&self) -> String {
+        let mut hasher = Sha256::new();
+        match self {
+            Content::File(bytes) => hasher.update(bytes),
+            Content::Link(target) => {
+                hasher.update(b"symlink:");
+                hasher.update(target.as_os_str().as_encoded_bytes());
+            }
+        }
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// The content as text, if it is a small UTF-8 file.
+    fn text(&self) -> Option<&str> {
+        match self {
+            Content::File(bytes) if bytes.len() as u64 <= MAX_TEXT_BYTES && !bytes.contains(&0) => {
+                std::str::from_utf8(bytes).ok()
+            }
+            Content::Link(_) | Content::File(_) => None,
+        }
+    }
+}
+
+/// The SHA-256 of a file (or link) as `compare` records it; `None` when it is absent.
+pub fn hash_of(path: &Path) -> io::Result<Option<String>> {
+    Ok(Content::read(path)?.map(|c| c.hash()))
+}
+
+/// Every file and link of a tree, by `/`-separated relative path.
+fn listing(root: &Path, exclude: &[String]) -> io::Result<BTreeMap<String, PathBuf>> {
+    let mut out = BTreeMap::new();
+    let excluded: Vec<&str> = exclude.iter().map(|e| e.trim_matches('/')).collect();
+    let walker = ignore::WalkBuilder::new(root)
+        .hidden(false)
+        .git_ignore(true)
+        .git_exclude(false)
+        .git_global(false)
+        .ignore(false)
+        .parents(false)
+        .require_git(false)
+        .follow_links(false)
+        .filter_entry(|entry| !super::workdir::skipped(entry.file_name()))
+        .build();
+    for entry in walker {
+        let entry = entry.map_err(io::Error::other)?;
+        let Some(kind) = entry.file_type() else { continue };
+        if !(kind.is_file() || kind.is_symlink()) {
+            continue;
+        }
+        let Ok(relative) = entry.path().strip_prefix(root) else { continue };
+        let relative = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        let is_excluded = excluded
+            .iter()
+            .any(|e| relative == *e || relative.starts_with(&format!("{e}/")));
+        if !is_excluded {
+            out.insert(relative, entry.path().to_path_buf());
+        }
+    }
+    Ok(out)
+}
+
+/// Compares `root` (where the agents worked) with `base` (the project as it started).
+pub fn compare(base: &Path, root: &Path, exclude: &[String]) -> io::Result<ChangeSet> {
+    let before = listing(base, exclude)?;
+    let after = listing(root, exclude)?;
+    let mut paths: Vec<&String> = before.keys().chain(after.keys()).collect();
+    paths.sort();
+    paths.dedup();
+    let mut set = ChangeSet::default();
+    let mut cut = false;
+    for path in paths {
+        let old = match before.get(path) {
+            Some(p) => Content::read(p)?,
+            None => None,
+        };
+        let new = match after.get(path) {
+            Some(p) => Content::read(p)?,
+            None => None,
+        };
+        let change = match (&old, &new) {
+            (None, None) => continue,
+            (Some(a), Some(b)) if a == b => continue,
+            (None, Some(_)) => ChangeKind::Added,
+            (Some(_), None) => ChangeKind::Deleted,
+            (Some(_), Some(_)) => ChangeKind::Modified,
+        };
+        if set.files.len() >= MAX_CHANGED_FILES {
+            cut = true;
+            break;
+        }
+        let old_text = old.as_ref().map_or(Some(""), Content::text);
+        let new_text = new.as_ref().map_or(Some(""), Content::text);
+        let mut entry = FileChange {
+            path: path.clone(),
+            change,
+            before: old.as_ref().map(Content::hash),
+            after: new.as_ref().map(Content::hash),
+            lines_added: 0,
+            lines_removed: 0,
+            binary: old_text.is_none() || new_text.is_none(),
+        };
+        let piece = match (old_text, new_text) {
+            (Some(old_text), Some(new_text)) => {
+                let diff = similar::TextDiff::from_lines(old_text, new_text);
+                for op in diff.iter_all_changes() {
+                    match op.tag() {
+                        similar::ChangeTag::Insert => entry.lines_added += 1,
+                        similar::ChangeTag::Delete => entry.lines_removed += 1,
+                        similar::ChangeTag::Equal => {}
+                    }
+                }
+                let (a, b) = labels(path, change);
+                diff.unified_diff().context_radius(3).header(&a, &b).to_string()
+            }
+            _ => format!("Binary files {} and {} differ\n", labels(path, change).0, labels(path, change).1),
+        };
+        if set.diff.len() + piece.len() > MAX_DIFF_BYTES {
+            cut = true;
+        } else {
+            set.diff.push_str(&format!("diff --lucid a/{path} b/{path}\n"));
+            set.diff.push_str(&piece);
+        }
+        set.files.push(entry);
+    }
+    if cut {
+        set.diff.push_str(&format!(
+            "[… the diff is cut at {} KB or {MAX_CHANGED_FILES} files; the file list above it is complete up to that bound …]\n",
+            MAX_DIFF_BYTES / 1024
+        ));
+    }
+    Ok(set)
+}
+
+fn labels(path: &str, change: ChangeKind) -> (String, String) {
+    match change {
+        ChangeKind::Added => ("/dev/null".into(), format!("b/{path}")),
+        ChangeKind::Deleted => (format!("a/{path}"), "/dev/null".into()),
+        ChangeKind::Modified => (format!("a/{path}"), format!("b/{path}")),
+    }
+}
+
+/// Why a change cannot be applied.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApplyError {
+    #[error("the project changed underneath in {} file(s) the session also changed: {}; nothing was applied (review with `lucid sessions diff`, then reconcile by hand)", .0.len(), .0.join(", "))]
+    Conflicts(Vec<String>),
+    #[error("the session's working copy changed since the change was recorded, in: {}; nothing was applied", .0.join(", "))]
+    WorkChanged(Vec<String>),
+    #[error("cannot apply `{path}`: {message}")]
+    Io { path: String, message: String },
+}
+
+/// What `apply` did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Applied {
+    /// Files written or removed.
+    pub changed: Vec<String>,
+    /// Files already as the session left them (applied before).
+    pub already: Vec<String>,
+}
+
+/// Writes the recorded change from `work_root` into `project`. Checks everything first and
+/// changes nothing unless every file can be applied.
+pub fn apply(files: &[FileChange], work_root: &Path, project: &Path) -> Result<Applied, ApplyError> {
+    let io_error = |path: &str, err: io::Error| ApplyError::Io {
+        path: path.to_string(),
+        message: err.to_string(),
+    };
+    let mut conflicts = Vec::new();
+    let mut moved = Vec::new();
+    let mut plan = Vec::new();
+    let mut applied = Applied::default();
+    for file in files {
+        let relative = safe_relative(&file.path).ok_or_else(|| ApplyError::Io {
+            path: file.path.clone(),
+            message: "the recorded path is not a plain relative path".into(),
+        })?;
+        let now = hash_of(&project.join(&relative)).map_err(|e| io_error(&file.path, e))?;
+        let work = hash_of(&work_root.join(&relative)).map_err(|e| io_error(&file.path, e))?;
+        if work != file.after {
+            moved.push(file.path.clone());
+        } else if now == file.after {
+            applied.already.push(file.path.clone());
+        } else if now != file.before {
+            conflicts.push(file.path.clone());
+        } else {
+            plan.push((file, relative));
+        }
+    }
+    if !moved.is_empty() {
+        return Err(ApplyError::WorkChanged(moved));
+    }
+    if !conflicts.is_empty() {
+        return Err(ApplyError::Conflicts(conflicts));
+    }
+    for (file, relative) in plan {
+        let target = project.join(&relative);
+        match file.change {
+            ChangeKind::Deleted => fs::remove_file(&target).map_err(|e| io_error(&file.path, e))?,
+            ChangeKind::Added | ChangeKind::Modified => {
+                write_like(&work_root.join(&relative), &target).map_err(|e| io_error(&file.path, e))?
+            }
+        }
+        applied.changed.push(file.path.clone());
+    }
+    Ok(applied)
+}
+
+/// A recorded path as a relative path without `..` (the store is not trusted blindly).
+fn safe_relative(path: &str) -> Option<PathBuf> {
+    let relative = crate::env::paths::normalize(path).ok()?;
+    (!relative.is_empty()).then(|| PathBuf::from(relative))
+}
+
+/// Puts a copy of `source` (a file with its permissions, or a link) at `target`, through a
+/// temporary name beside it so a reader never sees half a file.
+fn write_like(source: &Path, target: &Path) -> io::Result<()> {
+    if let Some(parent) = target.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temporary = target.with_file_name(format!(".{name}.lucid-apply"));
+    let _ = fs::remove_file(&temporary);
+    let meta = fs::symlink_metadata(source)?;
+    if meta.file_type().is_symlink() {
+        std::os::unix::fs::symlink(fs::read_link(source)?, &temporary)?;
+    } else {
+        fs::copy(source, &temporary)?;
+    }
+    if fs::symlink_metadata(target).is_ok_and(|m| m.is_dir()) {
+        let _ = fs::remove_file(&temporary);
+        return Err(io::Error::other("a folder is in the way"));
+    }
+    fs::rename(&temporary, target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let full = dir.path().join(path);
+            fs::create_dir_all(full.parent().unwrap()).unwrap();
+            fs::write(full, text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn compare_lists_each_kind_of_change_with_a_unified_diff() {
+        let base = tree(&[("a.txt", "one\ntwo\n"), ("gone.txt", "x\n"), ("same.txt", "s\n")]);
+        let root = tree(&[("a.txt", "one\n2\n"), ("new/b.txt", "b\n"), ("same.txt", "s\n")]);
+        let set = compare(base.path(), root.path(), &[]).unwrap();
+        let summary: Vec<(&str, ChangeKind, u32, u32)> = set
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.change, f.lines_added, f.lines_removed))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("a.txt", ChangeKind::Modified, 1, 1),
+                ("gone.txt", ChangeKind::Deleted, 0, 1),
+                ("new/b.txt", ChangeKind::Added, 1, 0),
+            ]
+        );
+        assert!(set.diff.contains("--- a/a.txt\n+++ b/a.txt\n"), "{}", set.diff);
+        assert!(set.diff.contains("-two\n+2\n"), "{}", set.diff);
+        assert!(set.diff.contains("--- /dev/null\n+++ b/new/b.txt"), "{}", set.diff);
+    }
+
+    #[test]
+    fn ignored_and_excluded_files_are_not_changes() {
+        let base = tree(&[(".gitignore", "/target\n*.log\n"), ("src.rs", "a\n")]);
+        let root = tree(&[
+            (".gitignore", "/target\n*.log\n"),
+            ("src.rs", "a\n"),
+            ("target/debug/out", "bin"),
+            ("run.log", "log"),
+            ("cache/x", "c"),
+        ]);
+        let set = compare(base.path(), root.path(), &["cache".into()]).unwrap();
+        assert!(set.files.is_empty(), "{:?}", set.files);
+    }
+
+    #[test]
+    fn apply_writes_the_change_and_refuses_when_the_project_moved() {
+        let project = tree(&[("a.txt", "one\n"), ("gone.txt", "x\n")]);
+        let work = tree(&[("a.txt", "ONE\n"), ("added.txt", "new\n")]);
+        let set = compare(project.path(), work.path(), &[]).unwrap();
+        assert_eq!(set.files.len(), 3);
+
+        // The project changed underneath in a file the session changed: refused, untouched.
+        fs::write(project.path().join("a.txt"), "edited by hand\n").unwrap();
+        let err = apply(&set.files, work.path(), project.path()).unwrap_err();
+        assert_eq!(err, ApplyError::Conflicts(vec!["a.txt".into()]));
+        assert!(project.path().join("gone.txt").exists());
+        assert!(!project.path().join("added.txt").exists());
+
+        fs::write(project.path().join("a.txt"), "one\n").unwrap();
+        let applied = apply(&set.files, work.path(), project.path()).unwrap();
+        assert_eq!(applied.changed.len(), 3);
+        assert_eq!(fs::read_to_string(project.path().join("a.txt")).unwrap(), "ONE\n");
+        assert_eq!(fs::read_to_string(project.path().join("added.txt")).unwrap(), "new\n");
+        assert!(!project.path().join("gone.txt").exists());
+
+        // Applying again changes nothing and says so.
+        let again = apply(&set.files, work.path(), project.path()).unwrap();
+        assert!(again.changed.is_empty());
+        assert_eq!(again.already.len(), 3);
+
+        // A working copy edited after the record is refused.
+        fs::write(work.path().join("a.txt"), "later\n").unwrap();
+        let err = apply(&set.files, work.path(), project.path()).unwrap_err();
+        assert!(matches!(err, ApplyError::WorkChanged(_)), "{err}");
+    }
+}
