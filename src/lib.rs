@@ -10,6 +10,7 @@
 //! | [`store`] | sled: sessions, events, memories, dreams, schema version |
 //! | [`model`] | the provider trait, request/response types, the scripted provider |
 //! | [`tool`] | the tool trait and registry |
+//! | [`sandbox`] | running commands confined to a root: Landlock or bubblewrap, no network, no secrets, limits |
 //! | [`env`] | built-in environments: tools, result facts, scripted policies |
 //! | [`run`] | agent loop, delegation, advisor, parallelism, budgets |
 //! | [`outcome`] | the grader and the revise loop |
@@ -25,6 +26,7 @@ pub mod memory;
 pub mod model;
 pub mod outcome;
 pub mod run;
+pub mod sandbox;
 pub mod serve;
 pub mod spec;
 pub mod store;
