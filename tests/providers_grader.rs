@@ -139,7 +139,7 @@ async fn the_grader_forces_its_tool_reasks_once_and_records_retries() {
             Arc::clone(&bus),
         );
         let verdict = grader
-            .judge(1, "A review.", &Default::default())
+            .judge(1, "A review.", &Default::default(), &[])
             .await
             .unwrap();
         assert_eq!(verdict.criteria.len(), 2);

@@ -270,12 +270,15 @@ async fn a_playbook_rule_makes_the_first_pass_compare_documents() {
             .collect()
     };
     let same = grader
-        .judge(1, &result.output, &result.facts)
+        .judge(1, &result.output, &result.facts, &[])
         .await
         .unwrap();
     assert!(same.passed(), "{same:?}");
     let past_the_end = result.output.replace("README.md:15", "README.md:95");
-    let verdict = grader.judge(1, &past_the_end, &result.facts).await.unwrap();
+    let verdict = grader
+        .judge(1, &past_the_end, &result.facts, &[])
+        .await
+        .unwrap();
     assert_eq!(
         failed(&verdict),
         ["grounded", "actionable", "cross_document"]
@@ -284,10 +287,13 @@ async fn a_playbook_rule_makes_the_first_pass_compare_documents() {
         .reason
         .contains("README.md:95 is past the end"));
     let per_document = result.output.split("## Cross-document").next().unwrap();
-    let verdict = grader.judge(1, per_document, &result.facts).await.unwrap();
+    let verdict = grader
+        .judge(1, per_document, &result.facts, &[])
+        .await
+        .unwrap();
     assert_eq!(failed(&verdict), ["cross_document"]);
     let verdict = grader
-        .judge(1, "Looks fine to me.", &result.facts)
+        .judge(1, "Looks fine to me.", &result.facts, &[])
         .await
         .unwrap();
     assert_eq!(failed(&verdict), MODEL_GRADED);

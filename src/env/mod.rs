@@ -6,10 +6,14 @@
 //! tools' state and reports the result facts the rubric checks. Environments never see
 //! the store, events or playbooks except as text inside model requests.
 
+pub mod command_facts;
+pub mod command_tool;
 pub(crate) mod files;
 pub mod fleet;
+pub mod folder;
 pub mod lumara;
 pub mod paths;
+pub mod project;
 pub mod rules;
 pub mod script;
 pub mod triage;
@@ -43,6 +47,28 @@ pub trait Environment: Send + Sync {
 
     /// A fresh attempt at the mission; the revise loop makes one per iteration.
     fn episode(&self) -> Arc<dyn Episode>;
+
+    /// Whether a resumed session restores the world by calling the completed steps'
+    /// tools again. An environment whose state outlives the process (files on disk)
+    /// says no: its completed steps are already there.
+    fn replays_calls(&self) -> bool {
+        true
+    }
+
+    /// The real folder commands run in (facts from commands, `[tools]` commands), if the
+    /// environment works in one.
+    fn folder(&self) -> Option<Arc<folder::WorkFolder>> {
+        None
+    }
+}
+
+/// What a team changed in a project's files, and where.
+#[derive(Debug, Clone)]
+pub struct WorkChanges {
+    pub isolation: &'static str,
+    pub project: std::path::PathBuf,
+    pub work_root: std::path::PathBuf,
+    pub set: project::ChangeSet,
 }
 
 /// One attempt: tools bound to its state, and the facts that state amounts to.
@@ -51,6 +77,11 @@ pub trait Episode: Send + Sync {
 
     /// The result facts the rubric checks, read when the team has finished.
     fn facts(&self) -> Facts;
+
+    /// What the attempt has changed in a project's files (after [`Episode::facts`]).
+    fn changes(&self) -> Option<WorkChanges> {
+        None
+    }
 }
 
 /// Every environment kind and what it offers, for validating session files.
@@ -60,6 +91,7 @@ pub fn catalog() -> EnvironmentCatalog {
     catalog.insert(fleet::KIND.to_string(), fleet::capabilities());
     catalog.insert(triage::KIND.to_string(), triage::capabilities());
     catalog.insert(workspace::KIND.to_string(), workspace::capabilities());
+    catalog.insert(project::KIND.to_string(), project::capabilities());
     catalog
 }
 
@@ -83,6 +115,7 @@ pub fn build(
             &spec.options,
             &spec.base_dir,
         )?)),
+        project::KIND => Ok(Arc::new(project::Project::new(spec)?)),
         other => Err(EnvError::UnknownKind(other.to_string())),
     }
 }

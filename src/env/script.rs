@@ -246,7 +246,7 @@ pub(crate) fn grading_request(
         .as_object()
         .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
-    crate::outcome::grader::grader_request(task, &rubric, &judged, output, &facts)
+    crate::outcome::grader::grader_request(task, &rubric, &judged, output, &facts, &[])
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{CriterionVerdict, Verdict};
+use crate::env::command_facts::CommandReport;
 use crate::event::{EventBus, EventKind, Facts};
 use crate::model::{
     complete_observed, ContentBlock, Message, ModelError, ModelRequest, Provider, RetryNotice,
@@ -77,6 +78,7 @@ impl Grader {
         iteration: u32,
         output: &str,
         facts: &Facts,
+        evidence: &[CommandReport],
     ) -> Result<Verdict, GraderError> {
         self.bus.emit(None, EventKind::GradingStarted { iteration });
         let modelled: Vec<&Criterion> = self
@@ -88,12 +90,12 @@ impl Grader {
         let mut from_model = if modelled.is_empty() {
             Vec::new()
         } else {
-            self.ask_model(&modelled, output, facts).await?
+            self.ask_model(&modelled, output, facts, evidence).await?
         };
         let mut criteria = Vec::new();
         for criterion in &self.rubric.criteria {
             let verdict = match &criterion.check {
-                Some(check) => judge_check(criterion, check, facts),
+                Some(check) => judge_check(criterion, check, facts, evidence),
                 None => match from_model.iter().position(|v| v.id == criterion.id) {
                     Some(i) => from_model.swap_remove(i),
                     None => CriterionVerdict {
@@ -137,13 +139,15 @@ impl Grader {
         criteria: &[&Criterion],
         output: &str,
         facts: &Facts,
+        evidence: &[CommandReport],
     ) -> Result<Vec<CriterionVerdict>, GraderError> {
         let Some(model) = &self.model else {
             return Err(GraderError::Unavailable(
                 "no grader model is configured".into(),
             ));
         };
-        let mut request = grader_request(&self.task, &self.rubric, criteria, output, facts);
+        let mut request =
+            grader_request(&self.task, &self.rubric, criteria, output, facts, evidence);
         let mut last_problem = String::new();
         for _attempt in 0..2 {
             let on_retry = |notice: &RetryNotice| {
@@ -193,11 +197,13 @@ impl Grader {
     }
 }
 
-/// Judges a criterion with a programmatic check.
+/// Judges a criterion with a programmatic check. A failed check over a fact from a
+/// command quotes the end of that command's output in what must change.
 fn judge_check(
     criterion: &Criterion,
     check: &crate::spec::CheckExpr,
     facts: &Facts,
+    evidence: &[CommandReport],
 ) -> CriterionVerdict {
     match check.eval(facts) {
         Ok(passed) => CriterionVerdict {
@@ -207,7 +213,11 @@ fn judge_check(
             fix: if passed {
                 String::new()
             } else {
-                check.what_must_change(facts).join("; ")
+                let mut fix = check.what_must_change(facts).join("; ");
+                for report in related_reports(check, evidence) {
+                    fix.push_str(&format!("\n{}", quote_report(report)));
+                }
+                fix
             },
         },
         Err(err) => CriterionVerdict {
@@ -222,13 +232,46 @@ fn judge_check(
     }
 }
 
-/// The grader model's whole context: task, rubric, output and facts, nothing else.
+/// The fact commands a check reads (`tests_pass`, or `report` for `report.field`).
+fn related_reports<'a>(
+    check: &crate::spec::CheckExpr,
+    evidence: &'a [CommandReport],
+) -> impl Iterator<Item = &'a CommandReport> {
+    let named: Vec<String> = check.facts().into_iter().map(|(fact, _)| fact).collect();
+    evidence.iter().filter(move |report| {
+        named.iter().any(|fact| {
+            fact == &report.fact
+                || fact
+                    .strip_prefix(report.fact.as_str())
+                    .is_some_and(|r| r.starts_with('.'))
+        })
+    })
+}
+
+/// A fact command's status and the end of its output, as the team reads it.
+fn quote_report(report: &CommandReport) -> String {
+    let mut text = format!(
+        "`{}` (fact `{}`): {}",
+        report.command, report.fact, report.status
+    );
+    if !report.tail.trim().is_empty() {
+        text.push_str(&format!(
+            "; its output ends:\n```\n{}\n```",
+            report.tail.trim_end()
+        ));
+    }
+    text
+}
+
+/// The grader model's whole context: task, rubric, output, facts and the fact commands'
+/// results, nothing else.
 pub fn grader_request(
     task: &str,
     rubric: &Rubric,
     criteria: &[&Criterion],
     output: &str,
     facts: &Facts,
+    evidence: &[CommandReport],
 ) -> ModelRequest {
     let rubric_lines: Vec<String> = rubric
         .criteria
@@ -237,8 +280,17 @@ pub fn grader_request(
         .collect();
     let to_judge: Vec<String> = criteria.iter().map(|c| format!("- {}", c.id)).collect();
     let facts_json = serde_json::to_string_pretty(facts).unwrap_or_else(|_| "{}".into());
+    let commands = if evidence.is_empty() {
+        String::new()
+    } else {
+        let quoted: Vec<String> = evidence.iter().map(quote_report).collect();
+        format!(
+            "## Commands run after the attempt\n{}\n\n",
+            quoted.join("\n")
+        )
+    };
     let text = format!(
-        "## Task\n{task}\n\n## Rubric\n{}\n\n## Output\n{output}\n\n## Facts\n{facts_json}\n\n## Criteria to judge\n{}\n",
+        "## Task\n{task}\n\n## Rubric\n{}\n\n## Output\n{output}\n\n## Facts\n{facts_json}\n\n{commands}## Criteria to judge\n{}\n",
         rubric_lines.join("\n"),
         to_judge.join("\n")
     );

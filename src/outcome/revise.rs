@@ -234,7 +234,12 @@ async fn iterate(
             )
             .await?;
         let verdict = grader
-            .judge(iteration, &attempt.output, &attempt.facts)
+            .judge(
+                iteration,
+                &attempt.output,
+                &attempt.facts,
+                &attempt.evidence,
+            )
             .await
             .map_err(|err| RunError::Provider(err.to_string()))?;
         team.bus()

@@ -73,6 +73,7 @@ impl TeamRun {
             .episode
             .tools()
             .into_iter()
+            .chain(self.session_tools().iter().cloned())
             .filter(|tool| agent.tools.contains(&tool.spec().name))
             .collect();
         let mut tool_specs = tools.specs(&agent.tools);

@@ -66,6 +66,8 @@ pub struct Attempt {
     /// The session's turn budget ran out during this attempt: it is graded as it
     /// stands, and no further iteration starts.
     pub budget_spent: bool,
+    /// How the fact commands went (their status and output tail), for the grader.
+    pub evidence: Vec<crate::env::command_facts::CommandReport>,
 }
 
 /// Model turns left for the whole session.
@@ -100,6 +102,8 @@ pub struct TeamRun {
     applied: Vec<(String, Playbook)>,
     /// Whether the lead's spawn is already on record.
     lead_spawned: AtomicBool,
+    /// Tools of the session rather than of an episode: `[tools]` commands.
+    session_tools: Vec<Arc<dyn crate::tool::Tool>>,
 }
 
 impl TeamRun {
@@ -112,6 +116,7 @@ impl TeamRun {
         cancel: CancelToken,
     ) -> Result<Arc<Self>, RunError> {
         let providers = ProviderSet::for_session(&spec, env.as_ref())?;
+        let session_tools = command_tools(&spec, env.as_ref())?;
         let prompts = spec
             .agents
             .values()
@@ -140,6 +145,7 @@ impl TeamRun {
             agent_cancels: Mutex::new(HashMap::new()),
             applied: Vec::new(),
             lead_spawned: AtomicBool::new(false),
+            session_tools,
         };
         let applied = team
             .spec
@@ -257,7 +263,7 @@ impl TeamRun {
             return Err(RunError::Cancelled);
         }
         let episode = self.env.episode();
-        if !replay.is_empty() {
+        if !replay.is_empty() && self.env.replays_calls() {
             let tools: crate::tool::ToolRegistry = episode.tools().into_iter().collect();
             for (name, input) in replay {
                 if let Some(tool) = tools.get(name) {
@@ -266,11 +272,13 @@ impl TeamRun {
             }
         }
         if let Some(output) = finished {
+            let (facts, evidence) = self.outcome_of(iteration, episode.as_ref()).await?;
             return Ok(Attempt {
                 output,
                 lead_status: AgentStatus::Done,
-                facts: episode.facts(),
+                facts,
                 budget_spent: false,
+                evidence,
             });
         }
         let lead = self.spec.lead().clone();
@@ -310,15 +318,83 @@ impl TeamRun {
         if end.status == AgentStatus::Cancelled && !budget_spent {
             return Err(RunError::Cancelled);
         }
+        let (facts, evidence) = self.outcome_of(iteration, thread.episode.as_ref()).await?;
         Ok(Attempt {
             output: end.answer.unwrap_or_default(),
             lead_status: end.status,
-            facts: thread.episode.facts(),
+            facts,
             budget_spent,
+            evidence,
         })
+    }
+
+    /// What an attempt came to: the episode's facts, the facts of the fact commands (run
+    /// now, in the environment's folder) and, for a project, the recorded change.
+    async fn outcome_of(
+        &self,
+        iteration: u32,
+        episode: &dyn crate::env::Episode,
+    ) -> Result<(Facts, Vec<crate::env::command_facts::CommandReport>), RunError> {
+        let mut facts = episode.facts();
+        let mut evidence = Vec::new();
+        if let (Some(folder), false) = (self.env.folder(), self.spec.fact_commands.is_empty()) {
+            let (command_facts, reports) =
+                crate::env::command_facts::evaluate(&folder, &self.spec.fact_commands).await;
+            facts.extend(command_facts);
+            evidence = reports;
+        }
+        if let Some(changes) = episode.changes() {
+            self.bus.emit(
+                None,
+                EventKind::FilesChanged {
+                    iteration,
+                    isolation: changes.isolation.to_string(),
+                    project: changes.project.display().to_string(),
+                    work_root: changes.work_root.display().to_string(),
+                    files: changes.set.files,
+                    diff: changes.set.diff,
+                },
+            );
+            self.bus
+                .checkpoint()
+                .await
+                .map_err(|err| RunError::Store(err.0))?;
+        }
+        Ok((facts, evidence))
+    }
+
+    /// The tools of the session an agent may call, besides its episode's.
+    fn session_tools(&self) -> &[Arc<dyn crate::tool::Tool>] {
+        &self.session_tools
     }
 
     fn new_agent_id(&self) -> AgentId {
         AgentId(self.next_agent.fetch_add(1, Ordering::SeqCst) + 1)
     }
+}
+
+/// The `[tools]` commands of a session, bound to the environment's folder.
+fn command_tools(
+    spec: &SessionSpec,
+    env: &dyn Environment,
+) -> Result<Vec<Arc<dyn crate::tool::Tool>>, RunError> {
+    if spec.command_tools.is_empty() {
+        return Ok(Vec::new());
+    }
+    let folder = env.folder().ok_or_else(|| {
+        RunError::Config(format!(
+            "`[tools]` commands need an environment that works in a folder, and `{}` does not",
+            env.kind()
+        ))
+    })?;
+    Ok(spec
+        .command_tools
+        .values()
+        .map(|tool| {
+            Arc::new(crate::env::command_tool::CommandTool::new(
+                tool.clone(),
+                Arc::clone(&folder),
+            )) as Arc<dyn crate::tool::Tool>
+        })
+        .collect())
 }

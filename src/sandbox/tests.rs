@@ -25,7 +25,12 @@ fn unavailable_error_says_how_to_get_a_sandbox() {
         reason: "no Landlock".into(),
     }
     .to_string();
-    for needle in ["5.13", "Landlock", "apt-get install bubblewrap", "sandbox = \"off\""] {
+    for needle in [
+        "5.13",
+        "Landlock",
+        "apt-get install bubblewrap",
+        "sandbox = \"off\"",
+    ] {
         assert!(err.contains(needle), "{err}");
     }
 }
@@ -235,7 +240,11 @@ async fn off_kills_the_group_on_timeout() {
     spec.timeout = Duration::from_millis(300);
     let started = Instant::now();
     let out = sandbox.run(spec, std::future::pending()).await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(out.timed_out && !out.success());
     assert_eq!(out.signal, Some(libc::SIGKILL));
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -249,12 +258,18 @@ async fn argv_is_not_run_through_a_shell() {
     let out = sandbox.run(spec, std::future::pending()).await.unwrap();
     assert_eq!(out.stdout, "$HOME; `id`\n");
     let err = sandbox
-        .run(CommandSpec::argv(Vec::<String>::new()), std::future::pending())
+        .run(
+            CommandSpec::argv(Vec::<String>::new()),
+            std::future::pending(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, SandboxError::Spawn { .. }));
     let missing = CommandSpec::argv(["/nonexistent/program"]);
-    let err = sandbox.run(missing, std::future::pending()).await.unwrap_err();
+    let err = sandbox
+        .run(missing, std::future::pending())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("/nonexistent/program"), "{err}");
 }
 

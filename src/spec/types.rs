@@ -66,6 +66,10 @@ pub struct EnvironmentSpec {
     /// by whoever starts the session, never read from TOML.
     #[serde(skip)]
     pub work_dir: Option<std::path::PathBuf>,
+    /// Environment variables that hold secrets (the profiles' `api_key_env`, MCP
+    /// tokens): commands never see them. Set by validation, never read from TOML.
+    #[serde(skip)]
+    pub secret_env: Vec<String>,
 }
 
 /// A command as written: one string run by `/bin/sh -c`, or an argument list run as is.

@@ -364,6 +364,7 @@ pub fn validate_with(
 
     let mut environment = file.environment;
     environment.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    environment.secret_env = secret_variables(&models);
     Ok(SessionSpec {
         path: path.to_path_buf(),
         team: file.name,
@@ -382,6 +383,19 @@ pub fn validate_with(
         fact_commands,
         command_tools,
     })
+}
+
+/// Every variable a profile reads a key from, and the providers' default ones.
+fn secret_variables(models: &BTreeMap<String, ModelProfile>) -> Vec<String> {
+    let mut names: BTreeSet<String> = [
+        crate::model::anthropic::DEFAULT_KEY_ENV,
+        crate::model::openai::DEFAULT_KEY_ENV,
+    ]
+    .into_iter()
+    .map(str::to_string)
+    .collect();
+    names.extend(models.values().filter_map(|p| p.api_key_env.clone()));
+    names.into_iter().collect()
 }
 
 /// The number of bytes of opening quote before a TOML string value's content.

@@ -44,7 +44,9 @@ impl Content {
         match fs::symlink_metadata(path) {
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(err),
-            Ok(meta) if meta.file_type().is_symlink() => Ok(Some(Content::Link(fs::read_link(path)?))),
+            Ok(meta) if meta.file_type().is_symlink() => {
+                Ok(Some(Content::Link(fs::read_link(path)?)))
+            }
             Ok(meta) if meta.is_file() => Ok(Some(Content::File(fs::read(path)?))),
             Ok(_) => Ok(None),
         }
@@ -99,11 +101,15 @@ fn listing(root: &Path, exclude: &[String]) -> io::Result<BTreeMap<String, PathB
         .build();
     for entry in walker {
         let entry = entry.map_err(io::Error::other)?;
-        let Some(kind) = entry.file_type() else { continue };
+        let Some(kind) = entry.file_type() else {
+            continue;
+        };
         if !(kind.is_file() || kind.is_symlink()) {
             continue;
         }
-        let Ok(relative) = entry.path().strip_prefix(root) else { continue };
+        let Ok(relative) = entry.path().strip_prefix(root) else {
+            continue;
+        };
         let relative = relative
             .components()
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
@@ -170,14 +176,22 @@ pub fn compare(base: &Path, root: &Path, exclude: &[String]) -> io::Result<Chang
                     }
                 }
                 let (a, b) = labels(path, change);
-                diff.unified_diff().context_radius(3).header(&a, &b).to_string()
+                diff.unified_diff()
+                    .context_radius(3)
+                    .header(&a, &b)
+                    .to_string()
             }
-            _ => format!("Binary files {} and {} differ\n", labels(path, change).0, labels(path, change).1),
+            _ => format!(
+                "Binary files {} and {} differ\n",
+                labels(path, change).0,
+                labels(path, change).1
+            ),
         };
         if set.diff.len() + piece.len() > MAX_DIFF_BYTES {
             cut = true;
         } else {
-            set.diff.push_str(&format!("diff --lucid a/{path} b/{path}\n"));
+            set.diff
+                .push_str(&format!("diff --lucid a/{path} b/{path}\n"));
             set.diff.push_str(&piece);
         }
         set.files.push(entry);
@@ -221,7 +235,11 @@ pub struct Applied {
 
 /// Writes the recorded change from `work_root` into `project`. Checks everything first and
 /// changes nothing unless every file can be applied.
-pub fn apply(files: &[FileChange], work_root: &Path, project: &Path) -> Result<Applied, ApplyError> {
+pub fn apply(
+    files: &[FileChange],
+    work_root: &Path,
+    project: &Path,
+) -> Result<Applied, ApplyError> {
     let io_error = |path: &str, err: io::Error| ApplyError::Io {
         path: path.to_string(),
         message: err.to_string(),
@@ -258,7 +276,8 @@ pub fn apply(files: &[FileChange], work_root: &Path, project: &Path) -> Result<A
         match file.change {
             ChangeKind::Deleted => fs::remove_file(&target).map_err(|e| io_error(&file.path, e))?,
             ChangeKind::Added | ChangeKind::Modified => {
-                write_like(&work_root.join(&relative), &target).map_err(|e| io_error(&file.path, e))?
+                write_like(&work_root.join(&relative), &target)
+                    .map_err(|e| io_error(&file.path, e))?
             }
         }
         applied.changed.push(file.path.clone());
@@ -278,7 +297,10 @@ fn write_like(source: &Path, target: &Path) -> io::Result<()> {
     if let Some(parent) = target.parent() {
         fs::create_dir_all(parent)?;
     }
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temporary = target.with_file_name(format!(".{name}.lucid-apply"));
     let _ = fs::remove_file(&temporary);
     let meta = fs::symlink_metadata(source)?;
@@ -310,8 +332,16 @@ mod tests {
 
     #[test]
     fn compare_lists_each_kind_of_change_with_a_unified_diff() {
-        let base = tree(&[("a.txt", "one\ntwo\n"), ("gone.txt", "x\n"), ("same.txt", "s\n")]);
-        let root = tree(&[("a.txt", "one\n2\n"), ("new/b.txt", "b\n"), ("same.txt", "s\n")]);
+        let base = tree(&[
+            ("a.txt", "one\ntwo\n"),
+            ("gone.txt", "x\n"),
+            ("same.txt", "s\n"),
+        ]);
+        let root = tree(&[
+            ("a.txt", "one\n2\n"),
+            ("new/b.txt", "b\n"),
+            ("same.txt", "s\n"),
+        ]);
         let set = compare(base.path(), root.path(), &[]).unwrap();
         let summary: Vec<(&str, ChangeKind, u32, u32)> = set
             .files
@@ -326,9 +356,17 @@ mod tests {
                 ("new/b.txt", ChangeKind::Added, 1, 0),
             ]
         );
-        assert!(set.diff.contains("--- a/a.txt\n+++ b/a.txt\n"), "{}", set.diff);
+        assert!(
+            set.diff.contains("--- a/a.txt\n+++ b/a.txt\n"),
+            "{}",
+            set.diff
+        );
         assert!(set.diff.contains("-two\n+2\n"), "{}", set.diff);
-        assert!(set.diff.contains("--- /dev/null\n+++ b/new/b.txt"), "{}", set.diff);
+        assert!(
+            set.diff.contains("--- /dev/null\n+++ b/new/b.txt"),
+            "{}",
+            set.diff
+        );
     }
 
     #[test]
@@ -362,8 +400,14 @@ mod tests {
         fs::write(project.path().join("a.txt"), "one\n").unwrap();
         let applied = apply(&set.files, work.path(), project.path()).unwrap();
         assert_eq!(applied.changed.len(), 3);
-        assert_eq!(fs::read_to_string(project.path().join("a.txt")).unwrap(), "ONE\n");
-        assert_eq!(fs::read_to_string(project.path().join("added.txt")).unwrap(), "new\n");
+        assert_eq!(
+            fs::read_to_string(project.path().join("a.txt")).unwrap(),
+            "ONE\n"
+        );
+        assert_eq!(
+            fs::read_to_string(project.path().join("added.txt")).unwrap(),
+            "new\n"
+        );
         assert!(!project.path().join("gone.txt").exists());
 
         // Applying again changes nothing and says so.

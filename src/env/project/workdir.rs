@@ -70,9 +70,15 @@ impl WorkDir {
         isolation: Isolation,
         exclude: &[String],
     ) -> Result<WorkDir, String> {
-        let project = fs::canonicalize(project)
-            .map_err(|err| format!("the project folder `{}` cannot be used: {err}", project.display()))?;
-        let created = |what: &str, err: io::Error| format!("cannot create {what} under `{}`: {err}", work.display());
+        let project = fs::canonicalize(project).map_err(|err| {
+            format!(
+                "the project folder `{}` cannot be used: {err}",
+                project.display()
+            )
+        })?;
+        let created = |what: &str, err: io::Error| {
+            format!("cannot create {what} under `{}`: {err}", work.display())
+        };
         fs::create_dir_all(work).map_err(|err| created("the session's work folder", err))?;
         let tmp = work.join("tmp");
         fs::create_dir_all(&tmp).map_err(|err| created("the commands' temporary folder", err))?;
@@ -84,7 +90,9 @@ impl WorkDir {
                 if !root.exists() {
                     copy_tree(&project, &root.with_extension("partial"), exclude, true)
                         .and_then(|()| fs::rename(root.with_extension("partial"), &root))
-                        .map_err(|err| format!("cannot copy the project into `{}`: {err}", root.display()))?;
+                        .map_err(|err| {
+                            format!("cannot copy the project into `{}`: {err}", root.display())
+                        })?;
                 }
                 root
             }
@@ -98,12 +106,21 @@ impl WorkDir {
         };
         if !base.exists() {
             // The base is what the agents start from: for a worktree, HEAD's files.
-            let from = if isolation == Isolation::Worktree { &root } else { &project };
+            let from = if isolation == Isolation::Worktree {
+                &root
+            } else {
+                &project
+            };
             let partial = base.with_extension("partial");
             let _ = fs::remove_dir_all(&partial);
             copy_tree(from, &partial, exclude, false)
                 .and_then(|()| fs::rename(&partial, &base))
-                .map_err(|err| format!("cannot snapshot the project into `{}`: {err}", base.display()))?;
+                .map_err(|err| {
+                    format!(
+                        "cannot snapshot the project into `{}`: {err}",
+                        base.display()
+                    )
+                })?;
         }
         let root = fs::canonicalize(&root).map_err(|err| err.to_string())?;
         let tmp = fs::canonicalize(&tmp).map_err(|err| err.to_string())?;
@@ -140,7 +157,12 @@ fn add_worktree(project: &Path, root: &Path) -> Result<(), String> {
 
 /// Copies a folder tree: files with their permissions, symlinks as symlinks, folders
 /// recursively; `exclude` lists paths relative to `from`. `with_git` keeps `.git`.
-pub(crate) fn copy_tree(from: &Path, to: &Path, exclude: &[String], with_git: bool) -> io::Result<()> {
+pub(crate) fn copy_tree(
+    from: &Path,
+    to: &Path,
+    exclude: &[String],
+    with_git: bool,
+) -> io::Result<()> {
     let excluded: Vec<PathBuf> = exclude
         .iter()
         .map(|e| PathBuf::from(e.trim_matches('/')))
@@ -148,7 +170,13 @@ pub(crate) fn copy_tree(from: &Path, to: &Path, exclude: &[String], with_git: bo
     copy_dir(from, to, Path::new(""), &excluded, with_git)
 }
 
-fn copy_dir(from: &Path, to: &Path, relative: &Path, exclude: &[PathBuf], with_git: bool) -> io::Result<()> {
+fn copy_dir(
+    from: &Path,
+    to: &Path,
+    relative: &Path,
+    exclude: &[PathBuf],
+    with_git: bool,
+) -> io::Result<()> {
     fs::create_dir_all(to)?;
     fs::set_permissions(to, fs::metadata(from)?.permissions())?;
     for entry in fs::read_dir(from)? {
@@ -192,22 +220,47 @@ mod tests {
         fs::write(project.join(".git/HEAD"), "ref").unwrap();
         std::os::unix::fs::symlink("src/lib.rs", project.join("link")).unwrap();
 
-        let work = WorkDir::prepare(&project, &dir.path().join("w"), Isolation::Copy, &["target".into()]).unwrap();
+        let work = WorkDir::prepare(
+            &project,
+            &dir.path().join("w"),
+            Isolation::Copy,
+            &["target".into()],
+        )
+        .unwrap();
         assert_ne!(work.root, work.project);
-        assert_eq!(fs::read_to_string(work.root.join("src/lib.rs")).unwrap(), "fn a() {}\n");
-        let mode = fs::metadata(work.root.join("run.sh")).unwrap().permissions().mode();
+        assert_eq!(
+            fs::read_to_string(work.root.join("src/lib.rs")).unwrap(),
+            "fn a() {}\n"
+        );
+        let mode = fs::metadata(work.root.join("run.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o111, 0o111);
-        assert_eq!(fs::read_link(work.root.join("link")).unwrap(), PathBuf::from("src/lib.rs"));
+        assert_eq!(
+            fs::read_link(work.root.join("link")).unwrap(),
+            PathBuf::from("src/lib.rs")
+        );
         assert!(!work.root.join("target").exists());
         assert!(work.root.join(".git/HEAD").exists(), "the copy keeps .git");
-        assert!(!work.base.join(".git").exists(), "the base never holds .git");
+        assert!(
+            !work.base.join(".git").exists(),
+            "the base never holds .git"
+        );
         assert!(work.base.join("src/lib.rs").exists());
 
         // Prepared again (a resumed session), the copy is reused as the agents left it.
         fs::write(work.root.join("src/lib.rs"), "changed").unwrap();
-        let again = WorkDir::prepare(&project, &dir.path().join("w"), Isolation::Copy, &[]).unwrap();
-        assert_eq!(fs::read_to_string(again.root.join("src/lib.rs")).unwrap(), "changed");
-        assert_eq!(fs::read_to_string(project.join("src/lib.rs")).unwrap(), "fn a() {}\n");
+        let again =
+            WorkDir::prepare(&project, &dir.path().join("w"), Isolation::Copy, &[]).unwrap();
+        assert_eq!(
+            fs::read_to_string(again.root.join("src/lib.rs")).unwrap(),
+            "changed"
+        );
+        assert_eq!(
+            fs::read_to_string(project.join("src/lib.rs")).unwrap(),
+            "fn a() {}\n"
+        );
     }
 
     #[test]
@@ -216,10 +269,12 @@ mod tests {
         let project = dir.path().join("p");
         fs::create_dir_all(&project).unwrap();
         fs::write(project.join("a.txt"), "a\n").unwrap();
-        let work = WorkDir::prepare(&project, &dir.path().join("w"), Isolation::InPlace, &[]).unwrap();
+        let work =
+            WorkDir::prepare(&project, &dir.path().join("w"), Isolation::InPlace, &[]).unwrap();
         assert_eq!(work.root, fs::canonicalize(&project).unwrap());
         assert!(work.base.join("a.txt").exists());
-        let err = WorkDir::prepare(&project, &dir.path().join("w2"), Isolation::Worktree, &[]).unwrap_err();
+        let err = WorkDir::prepare(&project, &dir.path().join("w2"), Isolation::Worktree, &[])
+            .unwrap_err();
         assert!(err.contains("worktree"), "{err}");
     }
 }
