@@ -3,6 +3,7 @@
 //! or id involved. The binary (`main.rs`) only calls [`main`].
 
 pub mod bench;
+mod changes;
 mod dream;
 mod figures;
 mod fleet_bench;
@@ -71,6 +72,16 @@ pub enum Command {
     /// Inspect, approve, reject, edit, export and import memories.
     #[command(subcommand)]
     Memory(memory::MemoryCommand),
+    /// Apply a project session's change to the project's files (after reviewing it with
+    /// `lucid sessions diff ID`). Refuses, changing nothing, if the project changed
+    /// underneath in a file the session also changed.
+    Apply {
+        /// The session id, or a unique prefix of it.
+        id: String,
+        /// Only check that the change applies; change nothing.
+        #[arg(long)]
+        check: bool,
+    },
     /// Print figures: orchestration overhead, event store throughput, dreaming at scale,
     /// calibration of a baseline team, learning from dreams. Without a subcommand: all
     /// the scale figures.
@@ -116,6 +127,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Some(Command::Dream(args)) => dream::run(cli.db, args).await,
         Some(Command::Memory(command)) => memory::memory(cli.db, command),
         Some(Command::Bench(command)) => bench::bench(command).await,
+        Some(Command::Apply { id, check }) => changes::apply(cli.db, &id, check),
         None => tui::open(cli.db, cli.theme.as_deref(), tui::Start::Home).await,
     }
 }

@@ -177,6 +177,11 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
         },
         None => None,
     };
+    let session = match &resume {
+        Some(resume) => resume.session,
+        None => SessionId::generate(),
+    };
+    spec.environment.work_dir = Some(store.work_dir(session));
     let env = match crate::env::build(
         &spec.environment,
         spec.environment.seed,
@@ -189,15 +194,9 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
         }
     };
     let sink: Arc<dyn EventSink> = Arc::new(store.clone());
-    let (session, bus) = match &resume {
-        Some(resume) => (
-            resume.session,
-            EventBus::resuming(resume.session, sink, resume.next_seq),
-        ),
-        None => {
-            let session = SessionId::generate();
-            (session, EventBus::new(session, sink))
-        }
+    let bus = match &resume {
+        Some(resume) => EventBus::resuming(session, sink, resume.next_seq),
+        None => EventBus::new(session, sink),
     };
     let bus = Arc::new(bus);
     let printer = (!args.quiet).then(|| headless::spawn_printer(bus.subscribe()));

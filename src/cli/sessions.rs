@@ -25,6 +25,14 @@ pub enum SessionsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print what a project session changed, as a unified diff (apply it with `lucid apply ID`).
+    Diff {
+        /// The session id, or a unique prefix of it.
+        id: String,
+        /// One line per changed file instead of the diff.
+        #[arg(long)]
+        stat: bool,
+    },
 }
 
 pub fn sessions(db: Option<PathBuf>, command: SessionsCommand) -> u8 {
@@ -35,6 +43,7 @@ pub fn sessions(db: Option<PathBuf>, command: SessionsCommand) -> u8 {
     let result = match command {
         SessionsCommand::List { json } => list(&store, json),
         SessionsCommand::Show { id, json } => show(&store, &id, json),
+        SessionsCommand::Diff { id, stat } => super::changes::diff(&store, &id, stat),
     };
     match result {
         Ok(()) => exit::OK,

@@ -82,6 +82,12 @@ impl Store {
         &self.inner.path
     }
 
+    /// Where a session keeps its scratch folders (a project's working copy): kept with
+    /// the store, one folder per session.
+    pub fn work_dir(&self, session: crate::event::SessionId) -> PathBuf {
+        self.inner.path.join("work").join(session.to_string())
+    }
+
     /// Makes everything appended so far durable, session summaries included.
     pub fn flush(&self) -> Result<(), StoreError> {
         sessions::save_unsaved(&mut self.inner.live(), &self.inner.sessions)?;

@@ -24,14 +24,15 @@ pub struct LiveRun {
 }
 
 /// Starts `spec` (already loaded, overrides applied), recording into `store`.
-pub fn start(spec: SessionSpec, spec_path: &Path, store: &Store) -> Result<LiveRun, String> {
+pub fn start(mut spec: SessionSpec, spec_path: &Path, store: &Store) -> Result<LiveRun, String> {
+    let session = SessionId::generate();
+    spec.environment.work_dir = Some(store.work_dir(session));
     let env = crate::env::build(
         &spec.environment,
         spec.environment.seed,
         spec.environment.world,
     )
     .map_err(|err| format!("{}: {err}", spec_path.display()))?;
-    let session = SessionId::generate();
     let sink: Arc<dyn EventSink> = Arc::new(store.clone());
     let bus = Arc::new(EventBus::new(session, sink));
     let events = bus.subscribe();

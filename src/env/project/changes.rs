@@ -233,21 +233,17 @@ pub struct Applied {
     pub already: Vec<String>,
 }
 
-/// Writes the recorded change from `work_root` into `project`. Checks everything first and
-/// changes nothing unless every file can be applied.
-pub fn apply(
-    files: &[FileChange],
-    work_root: &Path,
-    project: &Path,
-) -> Result<Applied, ApplyError> {
+/// Checks that the recorded change can be applied: every changed file in `work_root` is
+/// as recorded, and every file it touches in `project` is still as the session found it.
+/// Returns what would change (and what already is as the session left it).
+pub fn check(files: &[FileChange], work_root: &Path, project: &Path) -> Result<Applied, ApplyError> {
     let io_error = |path: &str, err: io::Error| ApplyError::Io {
         path: path.to_string(),
         message: err.to_string(),
     };
     let mut conflicts = Vec::new();
     let mut moved = Vec::new();
-    let mut plan = Vec::new();
-    let mut applied = Applied::default();
+    let mut plan = Applied::default();
     for file in files {
         let relative = safe_relative(&file.path).ok_or_else(|| ApplyError::Io {
             path: file.path.clone(),
@@ -258,11 +254,11 @@ pub fn apply(
         if work != file.after {
             moved.push(file.path.clone());
         } else if now == file.after {
-            applied.already.push(file.path.clone());
+            plan.already.push(file.path.clone());
         } else if now != file.before {
             conflicts.push(file.path.clone());
         } else {
-            plan.push((file, relative));
+            plan.changed.push(file.path.clone());
         }
     }
     if !moved.is_empty() {
@@ -271,18 +267,26 @@ pub fn apply(
     if !conflicts.is_empty() {
         return Err(ApplyError::Conflicts(conflicts));
     }
-    for (file, relative) in plan {
+    Ok(plan)
+}
+
+/// Writes the recorded change from `work_root` into `project`. Checks everything first
+/// ([`check`]) and changes nothing unless every file can be applied.
+pub fn apply(files: &[FileChange], work_root: &Path, project: &Path) -> Result<Applied, ApplyError> {
+    let plan = check(files, work_root, project)?;
+    for file in files.iter().filter(|f| plan.changed.contains(&f.path)) {
+        let relative = safe_relative(&file.path).unwrap_or_default();
         let target = project.join(&relative);
-        match file.change {
-            ChangeKind::Deleted => fs::remove_file(&target).map_err(|e| io_error(&file.path, e))?,
-            ChangeKind::Added | ChangeKind::Modified => {
-                write_like(&work_root.join(&relative), &target)
-                    .map_err(|e| io_error(&file.path, e))?
-            }
-        }
-        applied.changed.push(file.path.clone());
+        let written = match file.change {
+            ChangeKind::Deleted => fs::remove_file(&target),
+            ChangeKind::Added | ChangeKind::Modified => write_like(&work_root.join(&relative), &target),
+        };
+        written.map_err(|err| ApplyError::Io {
+            path: file.path.clone(),
+            message: err.to_string(),
+        })?;
     }
-    Ok(applied)
+    Ok(plan)
 }
 
 /// A recorded path as a relative path without `..` (the store is not trusted blindly).

@@ -1,0 +1,182 @@
+//! `lucid sessions diff ID` and `lucid apply ID`: reviewing what a project session changed
+//! and carrying it over to the project.
+//!
+//! Both read the session's last `FilesChanged` event. The diff goes to stdout; on a
+//! terminal it is sanitised first (the files came from models), piped it stays exact so
+//! `git apply` can take it. Applying checks every file before it changes any (see
+//! `env::project::changes::apply`).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use super::{exit, open_store, store_error_code};
+use crate::event::{sanitize, EventKind, FileChange};
+use crate::store::{SessionStatus, Store};
+
+/// The change a session recorded last.
+struct Recorded {
+    session: String,
+    status: SessionStatus,
+    isolation: String,
+    project: PathBuf,
+    work_root: PathBuf,
+    files: Vec<FileChange>,
+    diff: String,
+}
+
+fn recorded(store: &Store, id: &str) -> Result<Recorded, (u8, String)> {
+    let summary = store
+        .find_session(id)
+        .map_err(|err| (store_error_code(&err), err.to_string()))?
+        .ok_or_else(|| (exit::USAGE, format!("no session `{id}`; see `lucid sessions list`")))?;
+    let events = store
+        .events(summary.id)
+        .map_err(|err| (exit::RUNTIME, err.to_string()))?;
+    let last = events.into_iter().rev().find_map(|event| match event.kind {
+        EventKind::FilesChanged {
+            isolation,
+            project,
+            work_root,
+            files,
+            diff,
+            ..
+        } => Some((isolation, project, work_root, files, diff)),
+        _ => None,
+    });
+    let (isolation, project, work_root, files, diff) = last.ok_or_else(|| {
+        (
+            exit::USAGE,
+            format!(
+                "session {} recorded no file changes (only `kind = \"project\"` sessions do)",
+                summary.id
+            ),
+        )
+    })?;
+    Ok(Recorded {
+        session: summary.id.to_string(),
+        status: summary.status,
+        isolation,
+        project: PathBuf::from(project),
+        work_root: PathBuf::from(work_root),
+        files,
+        diff,
+    })
+}
+
+/// `lucid sessions diff ID`.
+pub(super) fn diff(store: &Store, id: &str, stat: bool) -> Result<(), (u8, String)> {
+    let change = recorded(store, id)?;
+    if change.files.is_empty() {
+        eprintln!("session {} changed no files", change.session);
+        return Ok(());
+    }
+    let text = if stat {
+        summary_lines(&change.files)
+    } else {
+        change.diff.clone()
+    };
+    if std::io::stdout().is_terminal() {
+        print!("{}", sanitize(&text));
+    } else {
+        print!("{text}");
+    }
+    Ok(())
+}
+
+fn summary_lines(files: &[FileChange]) -> String {
+    let mut out = String::new();
+    for file in files {
+        out.push_str(&format!(
+            "{:<9} {}  (+{} -{}){}\n",
+            file.change.as_str(),
+            file.path,
+            file.lines_added,
+            file.lines_removed,
+            if file.binary { ", binary" } else { "" }
+        ));
+    }
+    out
+}
+
+/// `lucid apply ID [--check]`.
+pub fn apply(db: Option<PathBuf>, id: &str, check: bool) -> u8 {
+    let store = match open_store(db) {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    match apply_in(&store, id, check) {
+        Ok(code) => code,
+        Err((code, message)) => {
+            eprintln!("lucid: {}", sanitize(&message));
+            code
+        }
+    }
+}
+
+fn apply_in(store: &Store, id: &str, check: bool) -> Result<u8, (u8, String)> {
+    let change = recorded(store, id)?;
+    if change.status == SessionStatus::Running {
+        return Err((
+            exit::USAGE,
+            format!("session {} is still running; apply it once it has finished", change.session),
+        ));
+    }
+    if change.isolation == "in_place" {
+        println!(
+            "session {} worked in place: its changes are already in {}",
+            change.session,
+            change.project.display()
+        );
+        return Ok(exit::OK);
+    }
+    if change.files.is_empty() {
+        println!("session {} changed no files; nothing to apply", change.session);
+        return Ok(exit::OK);
+    }
+    if !Path::new(&change.work_root).is_dir() {
+        return Err((
+            exit::RUNTIME,
+            format!(
+                "the session's working copy {} is gone, so its files cannot be applied (the diff is still in `lucid sessions diff {}`)",
+                change.work_root.display(),
+                change.session
+            ),
+        ));
+    }
+    if check {
+        let plan = crate::env::project::changes::check(&change.files, &change.work_root, &change.project)
+            .map_err(|err| (exit::RUBRIC_NOT_MET, err.to_string()))?;
+        println!(
+            "session {}: {} file(s) would change in {} ({} already as the session left them)",
+            change.session,
+            plan.changed.len(),
+            change.project.display(),
+            plan.already.len()
+        );
+        return Ok(exit::OK);
+    }
+    match crate::env::project::apply(&change.files, &change.work_root, &change.project) {
+        Ok(applied) if applied.changed.is_empty() => {
+            println!(
+                "session {}: already applied; {} is as the session left it",
+                change.session,
+                change.project.display()
+            );
+            Ok(exit::OK)
+        }
+        Ok(applied) => {
+            for path in &applied.changed {
+                println!("applied {path}");
+            }
+            println!(
+                "session {}: {} file(s) changed in {}",
+                change.session,
+                applied.changed.len(),
+                change.project.display()
+            );
+            Ok(exit::OK)
+        }
+        Err(err @ crate::env::project::ApplyError::Io { .. }) => Err((exit::RUNTIME, err.to_string())),
+        Err(err) => Err((exit::RUBRIC_NOT_MET, err.to_string())),
+    }
+}

@@ -1,0 +1,246 @@
+//! The project environment end to end: a scripted team behind a loopback
+//! OpenAI-compatible server fixes the bundled `sessions/fix-tests` project through the
+//! real provider code, the file tools, the sandboxed shell and a `[tools]` command; the
+//! `tests_pass` fact runs the project's own tests; nothing changes in the project until
+//! `lucid apply`, which then refuses when the project moved underneath.
+//!
+//! The team's script lives here, in the test: it is a stand-in for a model, not a lesson
+//! in lucid. Every test copies the bundled project to a folder of its own.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use lucid::model::scripted::ResponseBuilder;
+use lucid::model::{ContentBlock, ModelRequest, ModelResponse, Policy, Role};
+use lucid::serve::{PolicyRouter, PolicyServer, ServeOptions};
+
+/// The bundled session and project, copied into `dir`.
+fn bundled(dir: &Path) -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("sessions");
+    let project = dir.join("fix-tests");
+    std::fs::create_dir_all(&project).unwrap();
+    for name in ["stats.py", "test_stats.py", ".gitignore"] {
+        std::fs::copy(repo.join("fix-tests").join(name), project.join(name)).unwrap();
+    }
+    let spec = dir.join("fix-tests.toml");
+    std::fs::copy(repo.join("fix-tests.toml"), &spec).unwrap();
+    spec
+}
+
+/// Tool results so far in the conversation, oldest first.
+fn results(request: &ModelRequest) -> Vec<(String, bool)> {
+    request
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::User)
+        .flat_map(|m| m.content.iter())
+        .filter_map(|block| match block {
+            ContentBlock::ToolResult {
+                content, is_error, ..
+            } => Some((content.clone(), *is_error)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The lead: delegate the fix, then the review, then sum up.
+struct Lead;
+
+impl Policy for Lead {
+    fn respond(&self, request: &ModelRequest) -> ModelResponse {
+        let done = results(request).len();
+        let builder = ResponseBuilder::new(format!("lead{done}"));
+        match done {
+            0 => builder.tool(
+                "delegate",
+                json!({"specialist": "coder", "subtask": "Make the test suite pass.", "purpose": "fix the cause"}),
+            ),
+            1 => builder.tool(
+                "delegate",
+                json!({"specialist": "reviewer", "subtask": "Review the fix in stats.py.", "purpose": "check the change"}),
+            ),
+            _ => builder.text("The mean divided by n - 1; it now divides by n. The suite passes."),
+        }
+        .build()
+    }
+}
+
+/// The coder: reads, runs the tests, edits, runs the tests again, runs one test by name.
+struct Coder;
+
+impl Policy for Coder {
+    fn respond(&self, request: &ModelRequest) -> ModelResponse {
+        let done = results(request);
+        let builder = ResponseBuilder::new(format!("coder{}", done.len()));
+        match done.len() {
+            0 => builder.tool("read_file", json!({"path": "stats.py"})),
+            1 => builder.tool("shell", json!({"command": "python3 -m unittest -q"})),
+            2 => builder.tool(
+                "edit_file",
+                json!({"path": "stats.py", "old_string": "(len(values) - 1)", "new_string": "len(values)"}),
+            ),
+            3 => builder.tool("shell", json!({"command": "python3 -m unittest -q"})),
+            4 => builder.tool("run_test", json!({"name": "test_stats.MeanTest.test_mean_of_one"})),
+            _ => {
+                let transcript: Vec<String> = done.iter().map(|(text, _)| text.clone()).collect();
+                builder.text(format!("Fixed the mean. Log:\n{}", transcript.join("\n---\n")))
+            }
+        }
+        .build()
+    }
+}
+
+/// The reviewer: reads the change and answers.
+struct Reviewer;
+
+impl Policy for Reviewer {
+    fn respond(&self, request: &ModelRequest) -> ModelResponse {
+        let done = results(request);
+        let builder = ResponseBuilder::new(format!("rev{}", done.len()));
+        match done.len() {
+            0 => builder.tool("read_file", json!({"path": "stats.py", "start_line": 4, "end_line": 9})),
+            _ => builder.text("The fix is right: the mean divides by the count."),
+        }
+        .build()
+    }
+}
+
+/// The grader: passes each model-graded criterion it is asked about.
+struct Grader;
+
+impl Policy for Grader {
+    fn respond(&self, request: &ModelRequest) -> ModelResponse {
+        let text = request.messages.first().map(|m| m.text()).unwrap_or_default();
+        let section = text.split("## Criteria to judge").nth(1).unwrap_or("");
+        let verdicts: Vec<Value> = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("- "))
+            .map(|id| json!({"criterion": id.trim(), "passed": true, "reason": "The code changed, the tests did not.", "fix": ""}))
+            .collect();
+        ResponseBuilder::new("g")
+            .tool("submit_verdicts", json!({ "verdicts": verdicts }))
+            .build()
+    }
+}
+
+/// The policy server for the team, on a thread of its own for the test's lifetime.
+fn serve() -> Arc<PolicyServer> {
+    let spec = lucid::spec::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("sessions/fix-tests.toml"),
+        &lucid::env::catalog(),
+    )
+    .unwrap();
+    let prompt = |name: &str| spec.agents[name].prompt.clone();
+    let router = PolicyRouter::new()
+        .system(prompt("lead"), Arc::new(Lead))
+        .system(prompt("coder"), Arc::new(Coder))
+        .system(prompt("reviewer"), Arc::new(Reviewer))
+        .system(lucid::outcome::grader::GRADER_SYSTEM, Arc::new(Grader));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let server = PolicyServer::start(router, ServeOptions::default()).await.unwrap();
+            tx.send(Arc::new(server)).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().unwrap()
+}
+
+fn lucid(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lucid"))
+        .current_dir(dir)
+        .env("LUCID_CONFIG", dir.join("config.toml"))
+        .env("OPENAI_API_KEY", "sk-must-never-reach-a-command")
+        .arg("--db")
+        .arg(dir.join("store"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn a_scripted_team_fixes_the_project_and_apply_brings_the_fix_over() {
+    if lucid::sandbox::Sandbox::new(lucid::sandbox::SandboxPolicy::new("/tmp", "/tmp")).is_err() {
+        eprintln!("SKIPPED: no sandbox on this machine (neither Landlock nor bubblewrap)");
+        return;
+    }
+    let server = serve();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = bundled(dir.path());
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            "[models.loop]\nprovider = \"openai\"\nmodel = \"policy\"\nbase_url = \"{}\"\nmax_retries = 0\n",
+            server.base_url()
+        ),
+    )
+    .unwrap();
+    let project = dir.path().join("fix-tests");
+    let original = std::fs::read_to_string(project.join("stats.py")).unwrap();
+
+    let run = lucid(
+        dir.path(),
+        &["run", spec.to_str().unwrap(), "--json", "--model", "loop"],
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["facts"]["tests_pass"], json!(true), "{report:#}");
+    assert_eq!(report["facts"]["files_changed"], json!(1), "{report:#}");
+    assert_eq!(report["facts"]["shell_commands"], json!(2), "{report:#}");
+    let first = &report["outcome"]["iterations"][0]["criteria"];
+    assert_eq!(first[0]["id"], "tests_pass");
+    assert_eq!(first[0]["passed"], true, "{report:#}");
+
+    // The coder saw the tests fail, then pass, and its own command tool ran one test.
+    let session = report["session_id"].as_str().unwrap().to_string();
+    let show = lucid(dir.path(), &["sessions", "show", &session, "--json"]);
+    assert_eq!(show.status.code(), Some(0), "{}", text(&show));
+
+    // Nothing changed in the project before apply.
+    assert_eq!(std::fs::read_to_string(project.join("stats.py")).unwrap(), original);
+    assert!(!project.join("__pycache__").exists());
+
+    let diff = lucid(dir.path(), &["sessions", "diff", &session]);
+    assert_eq!(diff.status.code(), Some(0), "{}", text(&diff));
+    let diff_text = String::from_utf8_lossy(&diff.stdout);
+    assert!(diff_text.contains("--- a/stats.py\n+++ b/stats.py"), "{diff_text}");
+    assert!(diff_text.contains("-    return sum(values) / (len(values) - 1)\n+    return sum(values) / len(values)"), "{diff_text}");
+    assert!(!diff_text.contains("__pycache__"), "ignored files are not changes: {diff_text}");
+
+    // The project moved underneath in the same file: apply refuses and changes nothing.
+    std::fs::write(project.join("stats.py"), format!("{original}# edited by hand\n")).unwrap();
+    let refused = lucid(dir.path(), &["apply", &session]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(text(&refused).contains("changed underneath"), "{}", text(&refused));
+    assert!(std::fs::read_to_string(project.join("stats.py")).unwrap().ends_with("# edited by hand\n"));
+
+    std::fs::write(project.join("stats.py"), &original).unwrap();
+    let applied = lucid(dir.path(), &["apply", &session]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let tests = Command::new("python3")
+        .args(["-m", "unittest", "-q"])
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    assert!(tests.status.success(), "{}", text(&tests));
+    let again = lucid(dir.path(), &["apply", &session]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(text(&again).contains("already applied"), "{}", text(&again));
+}
