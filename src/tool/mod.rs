@@ -5,6 +5,8 @@
 //! `ask_advisor`) belong to the runner, which declares them with the helpers here. This
 //! module does not run agents.
 
+pub mod mcp;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

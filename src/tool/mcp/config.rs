@@ -1,0 +1,238 @@
+//! `[mcp_servers.NAME]`: the raw TOML shape and the checked spec a session starts.
+//!
+//! Owns validation (stdio xor HTTP, timeouts) and `{root}` expansion. Holds no secrets:
+//! an HTTP server's token is named by an environment variable and read only when the
+//! server starts.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Default bound on starting a server (spawn, `initialize`, `tools/list`).
+pub const DEFAULT_STARTUP_TIMEOUT_S: u64 = 30;
+/// Default bound on one tool call.
+pub const DEFAULT_TOOL_TIMEOUT_S: u64 = 120;
+
+/// `[mcp_servers.NAME]` as written in a session file or the user's config.
+///
+/// A stdio server has `command`, `args` (default `[]`), `env` (default `{}`; added to
+/// lucid's own environment, which the server inherits) and `cwd` (default: lucid's
+/// working directory). A streamable HTTP server has `url` and optionally
+/// `bearer_token_env`, the environment variable holding its bearer token (never the
+/// token itself). Both take `startup_timeout_s` (default 30) and `tool_timeout_s`
+/// (default 120).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpServerEntry {
+    pub command: Option<String>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    pub cwd: Option<String>,
+    pub url: Option<String>,
+    pub bearer_token_env: Option<String>,
+    pub startup_timeout_s: Option<u64>,
+    pub tool_timeout_s: Option<u64>,
+}
+
+/// A server ready to start: its name, how to reach it, and its time bounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpServerSpec {
+    pub name: String,
+    pub transport: McpTransport,
+    pub startup_timeout: Duration,
+    pub tool_timeout: Duration,
+}
+
+/// How lucid talks to a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum McpTransport {
+    /// A child process speaking newline-delimited JSON-RPC on stdin/stdout. Its
+    /// environment is lucid's plus `env`.
+    Stdio {
+        command: String,
+        args: Vec<String>,
+        env: BTreeMap<String, String>,
+        cwd: Option<PathBuf>,
+    },
+    /// A streamable HTTP endpoint; `bearer_token_env` names the variable holding the
+    /// token sent as `Authorization: Bearer …`.
+    Http {
+        url: String,
+        bearer_token_env: Option<String>,
+    },
+}
+
+impl McpServerEntry {
+    /// Checks the entry and gives the spec for server `name`.
+    pub fn resolve(&self, name: &str) -> Result<McpServerSpec, String> {
+        if name.is_empty() {
+            return Err("an MCP server needs a non-empty name".into());
+        }
+        let stdio_only = !self.args.is_empty() || !self.env.is_empty() || self.cwd.is_some();
+        let transport = match (&self.command, &self.url) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(format!(
+                    "MCP server `{name}` needs either `command` (a stdio server) or `url` \
+                     (streamable HTTP), not both"
+                ));
+            }
+            (Some(command), None) => {
+                if command.trim().is_empty() {
+                    return Err(format!("MCP server `{name}`: `command` is empty"));
+                }
+                if self.bearer_token_env.is_some() {
+                    return Err(format!(
+                        "MCP server `{name}`: `bearer_token_env` is for HTTP servers (`url`), \
+                         not stdio ones"
+                    ));
+                }
+                McpTransport::Stdio {
+                    command: command.clone(),
+                    args: self.args.clone(),
+                    env: self.env.clone(),
+                    cwd: self.cwd.as_ref().map(PathBuf::from),
+                }
+            }
+            (None, Some(url)) => {
+                if stdio_only {
+                    return Err(format!(
+                        "MCP server `{name}`: `args`, `env` and `cwd` are for stdio servers \
+                         (`command`), not HTTP ones"
+                    ));
+                }
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(format!(
+                        "MCP server `{name}`: `url` must start with http:// or https://"
+                    ));
+                }
+                if let Some(var) = &self.bearer_token_env {
+                    if var.is_empty() || var.contains('=') || var.contains('\0') {
+                        return Err(format!(
+                            "MCP server `{name}`: `bearer_token_env` must name an environment \
+                             variable"
+                        ));
+                    }
+                }
+                McpTransport::Http {
+                    url: url.clone(),
+                    bearer_token_env: self.bearer_token_env.clone(),
+                }
+            }
+        };
+        let seconds = |value: Option<u64>, default: u64, key: &str| match value.unwrap_or(default) {
+            0 => Err(format!("MCP server `{name}`: `{key}` must be at least 1")),
+            s => Ok(Duration::from_secs(s)),
+        };
+        Ok(McpServerSpec {
+            name: name.to_string(),
+            transport,
+            startup_timeout: seconds(
+                self.startup_timeout_s,
+                DEFAULT_STARTUP_TIMEOUT_S,
+                "startup_timeout_s",
+            )?,
+            tool_timeout: seconds(
+                self.tool_timeout_s,
+                DEFAULT_TOOL_TIMEOUT_S,
+                "tool_timeout_s",
+            )?,
+        })
+    }
+}
+
+impl McpServerSpec {
+    /// The same spec with `{root}` in `args` and `cwd` replaced by `root`.
+    pub fn expand_root(&self, root: &Path) -> McpServerSpec {
+        let root = root.to_string_lossy();
+        let mut spec = self.clone();
+        if let McpTransport::Stdio { args, cwd, .. } = &mut spec.transport {
+            for arg in args.iter_mut() {
+                *arg = arg.replace("{root}", &root);
+            }
+            if let Some(dir) = cwd {
+                *dir = PathBuf::from(dir.to_string_lossy().replace("{root}", &root));
+            }
+        }
+        spec
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(toml_text: &str) -> Result<McpServerEntry, toml::de::Error> {
+        toml::from_str(toml_text)
+    }
+
+    #[test]
+    fn stdio_entry_resolves_with_defaults() {
+        let spec = entry("command = \"npx\"\nargs = [\"-y\", \"pkg\", \"{root}\"]\ncwd = \"{root}/sub\"\nenv = { A = \"1\" }")
+            .unwrap()
+            .resolve("fs")
+            .unwrap();
+        assert_eq!(spec.name, "fs");
+        assert_eq!(spec.startup_timeout, Duration::from_secs(30));
+        assert_eq!(spec.tool_timeout, Duration::from_secs(120));
+        let spec = spec.expand_root(Path::new("/work/proj"));
+        let McpTransport::Stdio {
+            command,
+            args,
+            env,
+            cwd,
+        } = spec.transport
+        else {
+            panic!("expected stdio");
+        };
+        assert_eq!(command, "npx");
+        assert_eq!(args, vec!["-y", "pkg", "/work/proj"]);
+        assert_eq!(env.get("A").map(String::as_str), Some("1"));
+        assert_eq!(cwd, Some(PathBuf::from("/work/proj/sub")));
+    }
+
+    #[test]
+    fn http_entry_resolves_and_keeps_only_the_variable_name() {
+        let spec = entry("url = \"http://127.0.0.1:9/mcp\"\nbearer_token_env = \"TOKEN_VAR\"\ntool_timeout_s = 5\nstartup_timeout_s = 2")
+            .unwrap()
+            .resolve("remote")
+            .unwrap();
+        assert_eq!(
+            spec.transport,
+            McpTransport::Http {
+                url: "http://127.0.0.1:9/mcp".into(),
+                bearer_token_env: Some("TOKEN_VAR".into())
+            }
+        );
+        assert_eq!(spec.tool_timeout, Duration::from_secs(5));
+        assert_eq!(spec.startup_timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn bad_entries_are_refused_with_a_reason() {
+        let both = entry("command = \"x\"\nurl = \"http://h\"").unwrap();
+        let err = both.resolve("s").unwrap_err();
+        assert!(
+            err.contains("needs either `command`") && err.contains("`s`"),
+            "{err}"
+        );
+        let neither = entry("args = [\"a\"]").unwrap();
+        assert!(neither.resolve("s").unwrap_err().contains("needs either"));
+        let mixed = entry("url = \"http://h\"\ncwd = \"/\"").unwrap();
+        assert!(mixed.resolve("s").unwrap_err().contains("stdio servers"));
+        let token_on_stdio = entry("command = \"x\"\nbearer_token_env = \"T\"").unwrap();
+        assert!(token_on_stdio
+            .resolve("s")
+            .unwrap_err()
+            .contains("bearer_token_env"));
+        let zero = entry("command = \"x\"\ntool_timeout_s = 0").unwrap();
+        assert!(zero.resolve("s").unwrap_err().contains("tool_timeout_s"));
+        let scheme = entry("url = \"ftp://h\"").unwrap();
+        assert!(scheme.resolve("s").unwrap_err().contains("http://"));
+        let unknown = entry("command = \"x\"\nbearer_token = \"secret\"").unwrap_err();
+        assert!(unknown.to_string().contains("bearer_token"), "{unknown}");
+    }
+}
