@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::atomic::Ordering;
@@ -25,7 +24,7 @@ fn serve(spec_path: &str, options: ServeOptions) -> Arc<PolicyServer> {
     let spec = lucid::spec::load_with(
         Path::new(spec_path),
         &lucid::env::catalog(),
-        &BTreeMap::new(),
+        &Default::default(),
     )
     .unwrap();
     let (tx, rx) = std::sync::mpsc::channel();

@@ -93,16 +93,24 @@ impl Policy for Coder {
     }
 }
 
-/// The reviewer: reads the change and answers.
+/// The reviewer: reads the changed file through the MCP filesystem server (its tools are
+/// offered as `fs__…`), then answers with what it read.
 struct Reviewer;
 
 impl Policy for Reviewer {
     fn respond(&self, request: &ModelRequest) -> ModelResponse {
         let done = results(request);
         let builder = ResponseBuilder::new(format!("rev{}", done.len()));
+        let offered: Vec<&str> = request.tools.iter().map(|t| t.name.as_str()).collect();
         match done.len() {
-            0 => builder.tool("read_file", json!({"path": "stats.py", "start_line": 4, "end_line": 9})),
-            _ => builder.text("The fix is right: the mean divides by the count."),
+            0 if offered.contains(&"fs__read_text_file") => {
+                // The server is confined to the working copy, given as `{root}`.
+                let root = request.messages[0].text();
+                let path = root.lines().find_map(|l| l.strip_prefix("ROOT=")).unwrap_or("");
+                builder.tool("fs__read_text_file", json!({"path": format!("{path}/stats.py")}))
+            }
+            0 => builder.text(format!("no MCP tool was offered: {offered:?}")),
+            _ => builder.text(format!("Reviewed through MCP:\n{}", done[0].0)),
         }
         .build()
     }

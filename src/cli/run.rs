@@ -130,8 +130,8 @@ pub fn prepare(
     seed: Option<u64>,
     world: Option<u64>,
 ) -> Result<SessionSpec, String> {
-    let user_models = crate::spec::config::user_models().map_err(|err| err.to_string())?;
-    let mut spec = crate::spec::load_with(path, &crate::env::catalog(), &user_models)
+    let user = crate::spec::config::user_config().map_err(|err| err.to_string())?;
+    let mut spec = crate::spec::load_with(path, &crate::env::catalog(), &user)
         .map_err(|err| err.to_string())?;
     if let Some(profile) = model {
         spec.use_model_everywhere(profile)
@@ -260,7 +260,10 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
         Err(RunError::Cancelled) | Err(_) => exit::RUNTIME,
     };
     if let Err(err) = &result {
-        eprintln!("lucid: the run failed: {err}");
+        eprintln!(
+            "lucid: the run failed: {}",
+            crate::event::sanitize(&err.to_string())
+        );
     }
     if result.is_ok() {
         dream_if_due(&store, &spec, args.quiet).await;

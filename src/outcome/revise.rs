@@ -151,7 +151,12 @@ async fn finish(
     started: u64,
 ) -> Result<SessionResult, RunError> {
     let bus = Arc::clone(team.bus());
-    let outcome = iterate(team, start).await;
+    let outcome = match team.start_tools().await {
+        Ok(()) => iterate(team, start).await,
+        Err(err) => Err(err),
+    };
+    // MCP servers stop with the session, however it ended (a verdict, an error, Ctrl-C).
+    team.stop_tools().await;
     let duration_ms = now_ms().saturating_sub(started);
     let finish = match &outcome {
         Ok((verdicts, _, _)) => EventKind::SessionFinished {

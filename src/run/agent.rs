@@ -69,7 +69,7 @@ impl TeamRun {
         permit: &mut Option<OwnedSemaphorePermit>,
     ) -> AgentEnd {
         let agent = &thread.spec;
-        let tools: ToolRegistry = thread
+        let mut tools: ToolRegistry = thread
             .episode
             .tools()
             .into_iter()
@@ -77,6 +77,10 @@ impl TeamRun {
             .filter(|tool| agent.tools.contains(&tool.spec().name))
             .collect();
         let mut tool_specs = tools.specs(&agent.tools);
+        for tool in self.mcp_tools_of(&agent.name) {
+            tool_specs.push(tool.spec());
+            tools.insert(Arc::clone(tool));
+        }
         tool_specs.extend(self.orchestration_specs(agent));
         let system = self.prompts.get(&agent.name).cloned().unwrap_or_default();
         let provider = match self.providers.agent(&agent.name) {

@@ -104,6 +104,10 @@ pub struct TeamRun {
     lead_spawned: AtomicBool,
     /// Tools of the session rather than of an episode: `[tools]` commands.
     session_tools: Vec<Arc<dyn crate::tool::Tool>>,
+    /// The MCP servers the session started (see [`TeamRun::start_tools`]).
+    mcp: tokio::sync::Mutex<Option<crate::tool::mcp::McpServers>>,
+    /// Each agent's MCP tools, by agent name, once the servers have started.
+    mcp_tools: std::sync::OnceLock<BTreeMap<String, Vec<Arc<dyn crate::tool::Tool>>>>,
 }
 
 impl TeamRun {
@@ -146,6 +150,8 @@ impl TeamRun {
             applied: Vec::new(),
             lead_spawned: AtomicBool::new(false),
             session_tools,
+            mcp: tokio::sync::Mutex::new(None),
+            mcp_tools: std::sync::OnceLock::new(),
         };
         let applied = team
             .spec
@@ -366,6 +372,60 @@ impl TeamRun {
     /// The tools of the session an agent may call, besides its episode's.
     fn session_tools(&self) -> &[Arc<dyn crate::tool::Tool>] {
         &self.session_tools
+    }
+
+    /// An agent's MCP tools (none before [`TeamRun::start_tools`]).
+    fn mcp_tools_of(&self, agent: &str) -> &[Arc<dyn crate::tool::Tool>] {
+        self.mcp_tools
+            .get()
+            .and_then(|tools| tools.get(agent))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Starts the MCP servers the session's agents use, once, and gives each agent its
+    /// tools. `{root}` in a server's arguments is the environment's working folder (or the
+    /// session file's folder). A server that cannot start ends the run.
+    pub async fn start_tools(&self) -> Result<(), RunError> {
+        if self.spec.mcp_servers.is_empty() || self.mcp_tools.get().is_some() {
+            return Ok(());
+        }
+        let root = match self.env.folder() {
+            Some(folder) => folder.root.clone(),
+            None => std::fs::canonicalize(&self.spec.environment.base_dir)
+                .unwrap_or_else(|_| self.spec.environment.base_dir.clone()),
+        };
+        let specs = self
+            .spec
+            .mcp_servers
+            .values()
+            .map(|server| server.expand_root(&root))
+            .collect();
+        let servers = crate::tool::mcp::McpServers::start(specs)
+            .await
+            .map_err(|err| self.tool_failure(err.to_string()))?;
+        let mut by_agent = BTreeMap::new();
+        for agent in self.spec.agents.values().filter(|a| !a.mcp_tools.is_empty()) {
+            let tools = servers.tools(&agent.mcp_tools).map_err(|err| {
+                self.tool_failure(format!("agent `{}`: {err}", agent.name))
+            })?;
+            by_agent.insert(agent.name.clone(), tools);
+        }
+        *self.mcp.lock().await = Some(servers);
+        let _ = self.mcp_tools.set(by_agent);
+        Ok(())
+    }
+
+    /// Stops the MCP servers (their whole process groups); the session has ended.
+    pub async fn stop_tools(&self) {
+        if let Some(servers) = self.mcp.lock().await.take() {
+            servers.shutdown().await;
+        }
+    }
+
+    /// Records a tool failure that ends the run.
+    fn tool_failure(&self, message: String) -> RunError {
+        self.bus.emit(None, EventKind::Error { message: message.clone() });
+        RunError::Tool(message)
     }
 
     fn new_agent_id(&self) -> AgentId {

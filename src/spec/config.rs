@@ -1,8 +1,8 @@
-//! The user's config file: model profiles shared by every session.
+//! The user's config file: model profiles and MCP servers shared by every session.
 //!
-//! `[models.NAME]` tables in `$LUCID_CONFIG`, else `$XDG_CONFIG_HOME/lucid/config.toml`,
-//! else `~/.config/lucid/config.toml`, use the same keys as a session file's profiles.
-//! A session's own profile of the same name wins. Other top-level tables belong to
+//! `[models.NAME]` and `[mcp_servers.NAME]` tables in `$LUCID_CONFIG`, else
+//! `$XDG_CONFIG_HOME/lucid/config.toml`, else `~/.config/lucid/config.toml`, use the same
+//! keys as a session file's. A session's own entry of the same name wins. Other top-level tables belong to
 //! other parts of lucid (themes, keys) and are left alone here. A missing default file
 //! is no error; a missing `$LUCID_CONFIG` file is.
 
@@ -13,6 +13,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::types::{ModelProfile, ProviderKind};
+use crate::tool::mcp::McpServerEntry;
 use super::{line_column, SpecError};
 
 /// The environment variable naming the config file.
@@ -22,6 +23,16 @@ pub const CONFIG_ENV: &str = "LUCID_CONFIG";
 struct ConfigFile {
     #[serde(default)]
     models: BTreeMap<Spanned<String>, ModelProfile>,
+    #[serde(default)]
+    mcp_servers: BTreeMap<Spanned<String>, McpServerEntry>,
+}
+
+/// What the user's config file gives every session.
+#[derive(Debug, Clone, Default)]
+pub struct UserConfig {
+    pub models: BTreeMap<String, ModelProfile>,
+    /// Entries checked when a session uses them (with the session's positions).
+    pub mcp_servers: BTreeMap<String, McpServerEntry>,
 }
 
 /// Where the config file is, and whether the user named it explicitly.
@@ -40,14 +51,15 @@ pub fn config_path() -> Option<(PathBuf, bool)> {
     Some((base.join("lucid").join("config.toml"), false))
 }
 
-/// The model profiles of the user's config file (none when there is no file).
-pub fn user_models() -> Result<BTreeMap<String, ModelProfile>, SpecError> {
+/// The model profiles and MCP servers of the user's config file (none when there is no
+/// file).
+pub fn user_config() -> Result<UserConfig, SpecError> {
     match config_path() {
-        None => Ok(BTreeMap::new()),
+        None => Ok(UserConfig::default()),
         Some((path, explicit)) => match std::fs::read_to_string(&path) {
-            Ok(source) => parse_models(&path, &source),
+            Ok(source) => parse_config(&path, &source),
             Err(err) if !explicit && err.kind() == std::io::ErrorKind::NotFound => {
-                Ok(BTreeMap::new())
+                Ok(UserConfig::default())
             }
             Err(err) => Err(SpecError {
                 path,
@@ -59,10 +71,7 @@ pub fn user_models() -> Result<BTreeMap<String, ModelProfile>, SpecError> {
 }
 
 /// Parses config-file text; `path` is used in error messages.
-pub fn parse_models(
-    path: &Path,
-    source: &str,
-) -> Result<BTreeMap<String, ModelProfile>, SpecError> {
+pub fn parse_config(path: &Path, source: &str) -> Result<UserConfig, SpecError> {
     let file: ConfigFile = toml::from_str(source).map_err(|err| SpecError {
         path: path.to_path_buf(),
         position: err.span().map(|span| line_column(source, span.start)),
@@ -83,7 +92,21 @@ pub fn parse_models(
         }
         models.insert(name.into_inner(), profile);
     }
-    Ok(models)
+    let mut mcp_servers = BTreeMap::new();
+    for (name, entry) in file.mcp_servers {
+        if let Err(message) = entry.resolve(name.get_ref()) {
+            return Err(SpecError {
+                path: path.to_path_buf(),
+                position: Some(line_column(source, name.span().start)),
+                message,
+            });
+        }
+        mcp_servers.insert(name.into_inner(), entry);
+    }
+    Ok(UserConfig {
+        models,
+        mcp_servers,
+    })
 }
 
 #[cfg(test)]
@@ -93,20 +116,21 @@ mod tests {
     #[test]
     fn profiles_parse_and_errors_have_positions() {
         let path = Path::new("config.toml");
-        let models = parse_models(
+        let models = parse_config(
             path,
             "[models.claude]\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\ninput_price_per_mtok = 3.0\n\n[theme]\nname = \"dark\"\n",
         )
-        .unwrap();
+        .unwrap()
+        .models;
         assert_eq!(models["claude"].input_price_per_mtok, Some(3.0));
-        let err = parse_models(
+        let err = parse_config(
             path,
             "[models.x]\nprovider = \"openai\"\nmodel = \"m\"\nmax_token = 3\n",
         )
         .unwrap_err();
         assert_eq!(err.position, Some((4, 1)));
         assert!(err.to_string().starts_with("config.toml:4:1:"), "{err}");
-        let err = parse_models(path, "[models.x]\nprovider = \"openai\"\n").unwrap_err();
+        let err = parse_config(path, "[models.x]\nprovider = \"openai\"\n").unwrap_err();
         assert!(err.message.contains("names no `model`"), "{err}");
     }
 }

@@ -93,6 +93,8 @@ pub struct SessionSpec {
     pub fact_commands: Vec<FactCommand>,
     /// Commands of the user's own offered as tools (`[tools.NAME]`), by name.
     pub command_tools: BTreeMap<String, CommandTool>,
+    /// MCP servers some agent uses, by name (`{root}` not yet expanded).
+    pub mcp_servers: BTreeMap<String, crate::tool::mcp::McpServerSpec>,
 }
 
 impl SessionSpec {
@@ -133,6 +135,8 @@ pub struct AgentSpec {
     pub model: String,
     /// Environment tools and `[tools]` commands this agent may call.
     pub tools: Vec<String>,
+    /// MCP tool patterns (`SERVER.*`, `SERVER.TOOL`) this agent may call.
+    pub mcp_tools: Vec<String>,
     /// Agents this one may delegate to.
     pub delegates: Vec<String>,
     /// Model profile consulted through `ask_advisor`.
@@ -201,37 +205,37 @@ pub fn parse(
     source: &str,
     catalog: &EnvironmentCatalog,
 ) -> Result<SessionSpec, SpecError> {
-    parse_with(path, source, catalog, &BTreeMap::new())
+    parse_with(path, source, catalog, &config::UserConfig::default())
 }
 
-/// Reads and validates a session file whose `[models]` are merged over `user_models`
-/// (the user's config file): the session's profile wins on a name both define.
+/// Reads and validates a session file whose `[models]` and `[mcp_servers]` are merged
+/// over the user's config file's: the session's entry wins on a name both define.
 pub fn load_with(
     path: &Path,
     catalog: &EnvironmentCatalog,
-    user_models: &BTreeMap<String, ModelProfile>,
+    user: &config::UserConfig,
 ) -> Result<SessionSpec, SpecError> {
     let source = std::fs::read_to_string(path).map_err(|err| SpecError {
         path: path.to_path_buf(),
         position: None,
         message: format!("cannot read the session file: {err}"),
     })?;
-    parse_with(path, &source, catalog, user_models)
+    parse_with(path, &source, catalog, user)
 }
 
-/// [`parse`] with the user's model profiles under the session's.
+/// [`parse`] with the user's model profiles and MCP servers under the session's.
 pub fn parse_with(
     path: &Path,
     source: &str,
     catalog: &EnvironmentCatalog,
-    user_models: &BTreeMap<String, ModelProfile>,
+    user: &config::UserConfig,
 ) -> Result<SessionSpec, SpecError> {
     let file: types::SessionFile = toml::from_str(source).map_err(|err| SpecError {
         path: path.to_path_buf(),
         position: err.span().map(|span| line_column(source, span.start)),
         message: err.message().trim().to_string(),
     })?;
-    validate_with(path, source, file, catalog, user_models)
+    validate_with(path, source, file, catalog, user)
 }
 
 /// 1-based line and column (in characters) of a byte offset.

@@ -12,6 +12,7 @@ use serde_json::Value;
 use toml::Spanned;
 
 use super::types::{CommandLine, CommandToolEntry, EnvironmentSpec};
+use crate::tool::mcp::{McpServerEntry, McpServerSpec};
 use super::validate::Reporter;
 use super::{EnvironmentCapabilities, SpecError};
 
@@ -317,6 +318,37 @@ pub(super) fn command_tools(
                 timeout_s: entry.timeout_s,
             },
         );
+    }
+    Ok(out)
+}
+
+/// Checks `[mcp_servers]`: the session's entries over the user's config's, each resolved
+/// (a command or a url, not both), with names that can prefix `NAME.TOOL` patterns.
+pub(super) fn mcp_servers(
+    report: &Reporter<'_>,
+    entries: &BTreeMap<Spanned<String>, McpServerEntry>,
+    user: &BTreeMap<String, McpServerEntry>,
+) -> Result<BTreeMap<String, McpServerSpec>, SpecError> {
+    let mut out = BTreeMap::new();
+    for (name, entry) in user {
+        if let Ok(spec) = entry.resolve(name) {
+            out.insert(name.clone(), spec);
+        }
+    }
+    for (name, entry) in entries {
+        let server = name.get_ref();
+        if server.is_empty()
+            || server.contains('.')
+            || server.contains(crate::tool::mcp::SEPARATOR)
+            || !server.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(report.at_span(
+                name,
+                format!("MCP server `{server}`: a server's name is letters, digits, `-` and single `_`s (it prefixes the tools' names)"),
+            ));
+        }
+        let spec = entry.resolve(server).map_err(|message| report.at_span(name, message))?;
+        out.insert(server.clone(), spec);
     }
     Ok(out)
 }

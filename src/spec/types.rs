@@ -24,6 +24,9 @@ pub struct SessionFile {
     /// Tools that run a command of the user's own (`[tools.NAME]`).
     #[serde(default)]
     pub tools: BTreeMap<Spanned<String>, CommandToolEntry>,
+    /// MCP servers agents may use (`[mcp_servers.NAME]`).
+    #[serde(default)]
+    pub mcp_servers: BTreeMap<Spanned<String>, crate::tool::mcp::McpServerEntry>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

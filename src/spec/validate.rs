@@ -67,18 +67,19 @@ pub fn validate(
     file: SessionFile,
     catalog: &EnvironmentCatalog,
 ) -> Result<SessionSpec, SpecError> {
-    validate_with(path, source, file, catalog, &BTreeMap::new())
+    validate_with(path, source, file, catalog, &super::config::UserConfig::default())
 }
 
-/// [`validate`], with model profiles from the user's config file that the session's own
-/// profiles override (already checked by the config loader).
+/// [`validate`], with model profiles and MCP servers from the user's config file that the
+/// session's own override (already checked by the config loader).
 pub fn validate_with(
     path: &Path,
     source: &str,
     file: SessionFile,
     catalog: &EnvironmentCatalog,
-    user_models: &BTreeMap<String, ModelProfile>,
+    user: &super::config::UserConfig,
 ) -> Result<SessionSpec, SpecError> {
+    let user_models = &user.models;
     let report = Reporter { path, source };
 
     let kind = &file.environment.kind;
@@ -141,6 +142,8 @@ pub fn validate_with(
     let fact_commands = super::real_work::environment(&report, &file.environment, capabilities)?;
     let command_tools =
         super::real_work::command_tools(&report, &file.tools, capabilities, kind.get_ref())?;
+    let declared_servers =
+        super::real_work::mcp_servers(&report, &file.mcp_servers, &user.mcp_servers)?;
 
     // Agents.
     if file.agents.is_empty() {
@@ -226,8 +229,30 @@ pub fn validate_with(
             None => None,
         };
         let mut tools = Vec::new();
+        let mut mcp_tools = Vec::new();
         for tool in &entry.tools {
             let tool_name = tool.get_ref();
+            if let Some((server, rest)) = tool_name.split_once('.') {
+                if !declared_servers.contains_key(server) {
+                    return Err(report.at_span(
+                        tool,
+                        format!(
+                            "agent `{name_str}` lists `{tool_name}`, but there is no MCP server `{server}` (declared in [mcp_servers]: {})",
+                            list(declared_servers.keys())
+                        ),
+                    ));
+                }
+                if rest.is_empty() {
+                    return Err(report.at_span(
+                        tool,
+                        format!("agent `{name_str}` lists `{tool_name}`: write `{server}.*` for every tool of the server, or `{server}.TOOL`"),
+                    ));
+                }
+                if !mcp_tools.contains(tool_name) {
+                    mcp_tools.push(tool_name.clone());
+                }
+                continue;
+            }
             let orchestration = match tool_name.as_str() {
                 DELEGATE_TOOL => Some(!delegates.is_empty()),
                 ADVISOR_TOOL => Some(advisor.is_some()),
@@ -271,6 +296,7 @@ pub fn validate_with(
                 prompt: entry.prompt.clone(),
                 model,
                 tools,
+                mcp_tools,
                 delegates,
                 advisor,
                 max_turns: entry.max_turns,
@@ -362,6 +388,18 @@ pub fn validate_with(
         return Err(report.nowhere("`name` (the team) must not be empty"));
     }
 
+    // Only the servers some agent uses start with the session.
+    let mcp_servers = declared_servers
+        .into_iter()
+        .filter(|(server, _)| {
+            agents.values().any(|agent: &AgentSpec| {
+                agent
+                    .mcp_tools
+                    .iter()
+                    .any(|pattern| pattern.split_once('.').is_some_and(|(s, _)| s == server))
+            })
+        })
+        .collect();
     let mut environment = file.environment;
     environment.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     environment.secret_env = secret_variables(&models);
@@ -382,6 +420,7 @@ pub fn validate_with(
         limits: file.limits,
         fact_commands,
         command_tools,
+        mcp_servers,
     })
 }
 
