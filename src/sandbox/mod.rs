@@ -383,7 +383,10 @@ pub fn resolve_cwd(root: &Path, cwd: Option<&Path>) -> Result<PathBuf, SandboxEr
         cwd: cwd.to_path_buf(),
         reason,
     };
-    let canonical = root.join(cwd).canonicalize().map_err(|e| bad(e.to_string()))?;
+    let canonical = root
+        .join(cwd)
+        .canonicalize()
+        .map_err(|e| bad(e.to_string()))?;
     if !canonical.starts_with(root) {
         return Err(bad(format!("outside the root {}", root.display())));
     }

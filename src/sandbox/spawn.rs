@@ -140,7 +140,9 @@ where
 }
 
 fn lock(capture: &Mutex<Capture>) -> std::sync::MutexGuard<'_, Capture> {
-    capture.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    capture
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn take(capture: &Arc<Mutex<Capture>>) -> Capture {

@@ -25,7 +25,12 @@ fn unavailable_error_says_how_to_get_a_sandbox() {
         reason: "no Landlock".into(),
     }
     .to_string();
-    for needle in ["5.13", "Landlock", "apt-get install bubblewrap", "sandbox = \"off\""] {
+    for needle in [
+        "5.13",
+        "Landlock",
+        "apt-get install bubblewrap",
+        "sandbox = \"off\"",
+    ] {
         assert!(err.contains(needle), "{err}");
     }
 }
@@ -235,7 +240,11 @@ async fn off_kills_the_group_on_timeout() {
     spec.timeout = Duration::from_millis(300);
     let started = Instant::now();
     let out = sandbox.run(spec, std::future::pending()).await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(out.timed_out && !out.success());
     assert_eq!(out.signal, Some(libc::SIGKILL));
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -249,12 +258,18 @@ async fn argv_is_not_run_through_a_shell() {
     let out = sandbox.run(spec, std::future::pending()).await.unwrap();
     assert_eq!(out.stdout, "$HOME; `id`\n");
     let err = sandbox
-        .run(CommandSpec::argv(Vec::<String>::new()), std::future::pending())
+        .run(
+            CommandSpec::argv(Vec::<String>::new()),
+            std::future::pending(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, SandboxError::Spawn { .. }));
     let missing = CommandSpec::argv(["/nonexistent/program"]);
-    let err = sandbox.run(missing, std::future::pending()).await.unwrap_err();
+    let err = sandbox
+        .run(missing, std::future::pending())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("/nonexistent/program"), "{err}");
 }
 
@@ -273,7 +288,9 @@ async fn dropping_the_run_future_kills_the_group() {
     let late = dirs.root.path().join("late");
     let spec = CommandSpec::shell(format!("(sleep 1; touch {}) & sleep 100", late.display()));
     let run = sandbox.run(spec, std::future::pending());
-    assert!(tokio::time::timeout(Duration::from_millis(300), run).await.is_err());
+    assert!(tokio::time::timeout(Duration::from_millis(300), run)
+        .await
+        .is_err());
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(!late.exists(), "a grandchild survived the dropped run");
 }
@@ -321,7 +338,10 @@ async fn landlock_tcp_rules_alone_block_connect() {
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
     let probe = format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}' && echo CONNECTED");
-    let out = sandbox.run(CommandSpec::shell(probe), std::future::pending()).await.unwrap();
+    let out = sandbox
+        .run(CommandSpec::shell(probe), std::future::pending())
+        .await
+        .unwrap();
     assert!(!out.stdout.contains("CONNECTED"), "{}", out.render());
     assert!(out.stderr.contains("Permission denied"), "{}", out.render());
     assert!(listener.accept().is_err());

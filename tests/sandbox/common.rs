@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lucid::sandbox::{CommandOutput, CommandSpec, Sandbox, SandboxError, SandboxMode, SandboxPolicy};
+use lucid::sandbox::{
+    CommandOutput, CommandSpec, Sandbox, SandboxError, SandboxMode, SandboxPolicy,
+};
 use tempfile::TempDir;
 
 /// The confining backends every confinement test runs against.
@@ -32,14 +34,16 @@ impl Fixture {
     pub async fn sh(&self, command: &str) -> CommandOutput {
         let mut spec = CommandSpec::shell(command);
         spec.timeout = Duration::from_secs(20);
-        self.sandbox.run(spec, std::future::pending()).await.unwrap()
+        self.sandbox
+            .run(spec, std::future::pending())
+            .await
+            .unwrap()
     }
 }
 
 pub fn bwrap_on_path() -> bool {
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| dir.join("bwrap").is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("bwrap").is_file()))
 }
 
 /// A fixture for `mode`, or `None` (with a visible SKIPPED line) when the backend is not
@@ -76,12 +80,17 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(path) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&path) else { continue };
+        let Ok(entries) = std::fs::read_dir(&path) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let p = entry.path();
             let meta = std::fs::symlink_metadata(&p).unwrap();
             let body = if meta.is_symlink() {
-                std::fs::read_link(&p).unwrap().into_os_string().into_encoded_bytes()
+                std::fs::read_link(&p)
+                    .unwrap()
+                    .into_os_string()
+                    .into_encoded_bytes()
             } else if meta.is_dir() {
                 stack.push(p.clone());
                 b"/".to_vec()

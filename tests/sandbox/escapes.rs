@@ -92,41 +92,118 @@ fn attempts(f: &Fixture, world: &World, python: bool) -> Vec<Attempt> {
     };
     let mut list = vec![
         a("absolute path outside", format!("echo x > {od}/abs.txt")),
-        a("append to outside file", format!("echo x >> {od}/victim.txt")),
+        a(
+            "append to outside file",
+            format!("echo x >> {od}/victim.txt"),
+        ),
         a("truncate via redirect", format!(": > {od}/victim.txt")),
-        a("../ from the root", format!("cd {r} && echo x > ../{o_name}/dotdot.txt")),
-        a("symlink dir then write", format!("ln -s {od} sl1 && echo x > sl1/through.txt")),
-        a("symlink file then write", format!("ln -s {od}/victim.txt sl2 && echo x > sl2")),
-        a("symlink then cd and write", format!("ln -s {od} sl3 && cd sl3 && echo x > cd.txt")),
-        a("hardlink out", format!("echo x > h1 && ln h1 {od}/hard.txt")),
-        a("hardlink in then write", format!("ln {od}/victim.txt h2 && echo x >> h2")),
+        a(
+            "../ from the root",
+            format!("cd {r} && echo x > ../{o_name}/dotdot.txt"),
+        ),
+        a(
+            "symlink dir then write",
+            format!("ln -s {od} sl1 && echo x > sl1/through.txt"),
+        ),
+        a(
+            "symlink file then write",
+            format!("ln -s {od}/victim.txt sl2 && echo x > sl2"),
+        ),
+        a(
+            "symlink then cd and write",
+            format!("ln -s {od} sl3 && cd sl3 && echo x > cd.txt"),
+        ),
+        a(
+            "hardlink out",
+            format!("echo x > h1 && ln h1 {od}/hard.txt"),
+        ),
+        a(
+            "hardlink in then write",
+            format!("ln {od}/victim.txt h2 && echo x >> h2"),
+        ),
         a("mv out", format!("echo x > m1 && mv m1 {od}/moved.txt")),
         a("mv outside file in", format!("mv {od}/victim.txt m2")),
         a("cp out", format!("echo x > c1 && cp c1 {od}/copied.txt")),
         a("tee", format!("echo x | tee {od}/tee.txt")),
-        a("dd notrunc", format!("dd if=/dev/zero of={od}/victim.txt bs=1 count=1 conv=notrunc")),
+        a(
+            "dd notrunc",
+            format!("dd if=/dev/zero of={od}/victim.txt bs=1 count=1 conv=notrunc"),
+        ),
         a("truncate(1)", format!("truncate -s 0 {od}/victim.txt")),
-        a("sed -i", format!("sed -i s/original/pwned/ {od}/victim.txt")),
-        a("rm outside file", format!("rm -f {od}/victim.txt && test ! -e {od}/victim.txt")),
+        a(
+            "sed -i",
+            format!("sed -i s/original/pwned/ {od}/victim.txt"),
+        ),
+        a(
+            "rm outside file",
+            format!("rm -f {od}/victim.txt && test ! -e {od}/victim.txt"),
+        ),
         a("mkdir outside", format!("mkdir {od}/newdir")),
         a("mkfifo outside", format!("mkfifo {od}/fifo")),
-        a("symlink created outside", format!("ln -s /etc/passwd {od}/sym")),
+        a(
+            "symlink created outside",
+            format!("ln -s /etc/passwd {od}/sym"),
+        ),
         a("mktemp outside", format!("mktemp -p {od}")),
-        a("cd outside then write", format!("cd {od} && echo x > cwd.txt")),
-        a("/proc/self/cwd/..", format!("echo x > /proc/self/cwd/../{o_name}/proc.txt")),
-        a("/proc/<test pid>/root", format!("echo x > /proc/{me}/root{od}/procroot.txt")),
-        a("find -exec", format!("find . -maxdepth 0 -exec sh -c 'echo x > {od}/find.txt' sh {{}} +")),
+        a(
+            "cd outside then write",
+            format!("cd {od} && echo x > cwd.txt"),
+        ),
+        a(
+            "/proc/self/cwd/..",
+            format!("echo x > /proc/self/cwd/../{o_name}/proc.txt"),
+        ),
+        a(
+            "/proc/<test pid>/root",
+            format!("echo x > /proc/{me}/root{od}/procroot.txt"),
+        ),
+        a(
+            "find -exec",
+            format!("find . -maxdepth 0 -exec sh -c 'echo x > {od}/find.txt' sh {{}} +"),
+        ),
         a("mount over outside", format!("mount -t tmpfs none {od}")),
-        a("bind-mount root over outside", format!("mount --bind {r} {od}")),
-        absent("cd /tmp && touch", format!("cd /tmp && touch {tag}-tmp"), format!("/tmp/{tag}-tmp").into()),
-        absent("write to /dev/shm", format!("echo x > /dev/shm/{tag}-shm"), format!("/dev/shm/{tag}-shm").into()),
-        absent("write to $HOME", format!("echo x > $HOME/{tag}-home"), home.join(format!("{tag}-home"))),
-        absent("block device in root", format!("mknod {r}/blk b 7 0"), root.join("blk")),
-        absent("rename the root", format!("mv {r} {r}-renamed"), format!("{r}-renamed").into()),
+        a(
+            "bind-mount root over outside",
+            format!("mount --bind {r} {od}"),
+        ),
+        absent(
+            "cd /tmp && touch",
+            format!("cd /tmp && touch {tag}-tmp"),
+            format!("/tmp/{tag}-tmp").into(),
+        ),
+        absent(
+            "write to /dev/shm",
+            format!("echo x > /dev/shm/{tag}-shm"),
+            format!("/dev/shm/{tag}-shm").into(),
+        ),
+        absent(
+            "write to $HOME",
+            format!("echo x > $HOME/{tag}-home"),
+            home.join(format!("{tag}-home")),
+        ),
+        absent(
+            "block device in root",
+            format!("mknod {r}/blk b 7 0"),
+            root.join("blk"),
+        ),
+        absent(
+            "rename the root",
+            format!("mv {r} {r}-renamed"),
+            format!("{r}-renamed").into(),
+        ),
         a("kill a process outside", format!("kill -9 {victim}")),
-        a("tcp via bash /dev/tcp", format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{tcp}'")),
-        effect("udp via bash /dev/udp", format!("bash -c 'echo hi > /dev/udp/127.0.0.1/{udp}'")),
-        a("remount / read-write", format!("mount -o remount,rw / ; echo x > {od}/remount.txt")),
+        a(
+            "tcp via bash /dev/tcp",
+            format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{tcp}'"),
+        ),
+        effect(
+            "udp via bash /dev/udp",
+            format!("bash -c 'echo hi > /dev/udp/127.0.0.1/{udp}'"),
+        ),
+        a(
+            "remount / read-write",
+            format!("mount -o remount,rw / ; echo x > {od}/remount.txt"),
+        ),
     ];
     if python {
         let py = |name, code: String| Attempt {
@@ -164,12 +241,16 @@ fn reset_outside(f: &Fixture) {
 #[tokio::test]
 async fn escape_attempts_are_all_blocked() {
     for mode in CONFINED {
-        let Some(f) = fixture(mode, false) else { continue };
+        let Some(f) = fixture(mode, false) else {
+            continue;
+        };
         let backend = f.sandbox.backend();
         let mut world = World::new();
         let python = f.sh("python3 -c 'print(6 * 7)'").await.stdout == "42\n";
         if !python {
-            eprintln!("{backend}: python3 unavailable in the sandbox, its attempts are not counted");
+            eprintln!(
+                "{backend}: python3 unavailable in the sandbox, its attempts are not counted"
+            );
         }
         let baseline = snapshot(&f.outside());
         let list = attempts(&f, &world, python);
@@ -194,12 +275,25 @@ async fn escape_attempts_are_all_blocked() {
                 why.push("root vanished".into());
             }
             if !why.is_empty() {
-                escapes.push(format!("{}: {} ({})", attempt.name, why.join(", "), out.render()));
+                escapes.push(format!(
+                    "{}: {} ({})",
+                    attempt.name,
+                    why.join(", "),
+                    out.render()
+                ));
             }
         }
-        eprintln!("sandbox escapes: {} of {} attempts ({backend})", escapes.len(), list.len());
+        eprintln!(
+            "sandbox escapes: {} of {} attempts ({backend})",
+            escapes.len(),
+            list.len()
+        );
         assert!(list.len() >= 30);
-        assert!(escapes.is_empty(), "{backend}: escapes:\n{}", escapes.join("\n"));
+        assert!(
+            escapes.is_empty(),
+            "{backend}: escapes:\n{}",
+            escapes.join("\n")
+        );
     }
 }
 
@@ -208,11 +302,22 @@ async fn escape_attempts_are_all_blocked() {
 #[tokio::test]
 async fn metadata_gaps_are_reported() {
     for mode in CONFINED {
-        let Some(f) = fixture(mode, false) else { continue };
+        let Some(f) = fixture(mode, false) else {
+            continue;
+        };
         let victim = f.outside().join("victim.txt");
-        let out = f.sh(&format!("chmod 600 {} && echo CHANGED", victim.display())).await;
-        let verdict = if out.stdout.contains("CHANGED") { "allowed (known Landlock gap)" } else { "blocked" };
-        eprintln!("{}: chmod on an outside file the caller owns: {verdict}", f.sandbox.backend());
+        let out = f
+            .sh(&format!("chmod 600 {} && echo CHANGED", victim.display()))
+            .await;
+        let verdict = if out.stdout.contains("CHANGED") {
+            "allowed (known Landlock gap)"
+        } else {
+            "blocked"
+        };
+        eprintln!(
+            "{}: chmod on an outside file the caller owns: {verdict}",
+            f.sandbox.backend()
+        );
         if mode == crate::SandboxMode::Bubblewrap {
             assert!(!out.stdout.contains("CHANGED"));
         }
