@@ -3,7 +3,7 @@
 //! Owns the mount layout: the whole file system read-only, a fresh `/dev` and `/proc`,
 //! the root and the scratch dir bound read-write at their own paths, a new PID namespace
 //! (so killing bwrap ends every process of the command), a new session (no terminal
-//! injection), and `--unshare-net` unless the policy allows network. It does not spawn or
+//! injection), no capabilities even for a root caller (no mounts, no device nodes), and `--unshare-net` unless the policy allows network. It does not spawn or
 //! supervise the process (`spawn` does).
 
 use std::ffi::OsString;
@@ -40,6 +40,8 @@ pub fn args(root: &Path, tmp: &Path, cwd: &Path, network: bool) -> Vec<OsString>
         push(&["--unshare-net".as_ref()]);
     }
     push(&[
+        "--cap-drop".as_ref(),
+        "ALL".as_ref(),
         "--unshare-pid".as_ref(),
         "--unshare-ipc".as_ref(),
         "--die-with-parent".as_ref(),

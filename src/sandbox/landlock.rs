@@ -5,7 +5,9 @@
 //! character devices `/dev/null`, `/dev/zero`, `/dev/full` and `/dev/tty`; creating
 //! device nodes is denied even beneath the root; TCP bind/connect denied unless the
 //! policy allows network (and UDP too on kernels with ABI ≥ 10); signals and abstract
-//! UNIX sockets scoped to the sandbox (ABI ≥ 6). The ruleset is built in the parent,
+//! UNIX sockets scoped to the sandbox (ABI ≥ 6); connecting to pathname UNIX sockets
+//! outside the writable trees denied (ABI ≥ 9). Pseudo-terminals (`/dev/ptmx`,
+//! `/dev/pts/*`) are deliberately not writable: they could reach the user's terminal. The ruleset is built in the parent,
 //! before `fork`; the child only calls `landlock_restrict_self` on its fd (see `child`).
 //!
 //! Not covered by Landlock at all (kernel limitation): `chmod`, `chown`, `utimes` and

@@ -281,3 +281,68 @@ async fn a_bad_cwd_is_refused_before_spawning() {
     let err = sandbox.run(spec, std::future::pending()).await.unwrap_err();
     assert!(matches!(err, SandboxError::BadCwd { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn dropping_the_run_future_kills_the_group() {
+    let (sandbox, dirs) = unconfined();
+    let late = dirs.root.path().join("late");
+    let spec = CommandSpec::shell(format!("(sleep 1; touch {}) & sleep 100", late.display()));
+    let run = sandbox.run(spec, std::future::pending());
+    assert!(tokio::time::timeout(Duration::from_millis(300), run)
+        .await
+        .is_err());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!late.exists(), "a grandchild survived the dropped run");
+}
+
+#[test]
+fn user_namespace_fallback_enters_a_new_network_namespace() {
+    let own = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let mut command = std::process::Command::new("/bin/sh");
+    command.args(["-c", "readlink /proc/self/ns/net; cat /proc/self/uid_map"]);
+    child::ChildSetup::new(NetCut::UserNamespace, None).install(&mut command);
+    let out = match command.output() {
+        Ok(out) if out.status.success() => out,
+        other => {
+            eprintln!("SKIPPED: user namespaces not permitted here: {other:?}");
+            return;
+        }
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    assert_ne!(lines.next().unwrap(), own.to_string_lossy());
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let map: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(map, [uid.to_string(), uid.to_string(), "1".to_string()]);
+}
+
+#[tokio::test]
+async fn landlock_tcp_rules_alone_block_connect() {
+    let dirs = Dirs {
+        root: tempfile::tempdir().unwrap(),
+        tmp: tempfile::tempdir().unwrap(),
+    };
+    let mut policy = SandboxPolicy::new(dirs.root.path(), dirs.tmp.path());
+    policy.mode = SandboxMode::Landlock;
+    let mut sandbox = match Sandbox::new(policy) {
+        Ok(s) => s,
+        Err(e) => return eprintln!("SKIPPED: {e}"),
+    };
+    if !matches!(sandbox.backend(), Backend::Landlock { abi } if abi >= 4) {
+        return eprintln!("SKIPPED: Landlock ABI < 4 has no TCP rules");
+    }
+    // Without any namespace: only the ruleset stands between the command and the port.
+    sandbox.net = NetCut::LandlockTcpOnly;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let probe = format!("bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}' && echo CONNECTED");
+    let out = sandbox
+        .run(CommandSpec::shell(probe), std::future::pending())
+        .await
+        .unwrap();
+    assert!(!out.stdout.contains("CONNECTED"), "{}", out.render());
+    assert!(out.stderr.contains("Permission denied"), "{}", out.render());
+    assert!(listener.accept().is_err());
+}
