@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use lucid::event::EventKind;
 use lucid::model::scripted::ResponseBuilder;
 use lucid::model::{ContentBlock, ModelRequest, ModelResponse, Policy, Role};
 use lucid::serve::{PolicyRouter, PolicyServer, ServeOptions};
@@ -103,14 +104,17 @@ impl Policy for Reviewer {
         let builder = ResponseBuilder::new(format!("rev{}", done.len()));
         let offered: Vec<&str> = request.tools.iter().map(|t| t.name.as_str()).collect();
         match done.len() {
-            0 if offered.contains(&"fs__read_text_file") => {
-                // The server is confined to the working copy, given as `{root}`.
-                let root = request.messages[0].text();
-                let path = root.lines().find_map(|l| l.strip_prefix("ROOT=")).unwrap_or("");
-                builder.tool("fs__read_text_file", json!({"path": format!("{path}/stats.py")}))
+            // Where the server may read: the working copy, given to it as `{root}`.
+            0 if offered.contains(&"fs__list_allowed_directories") => {
+                builder.tool("fs__list_allowed_directories", json!({}))
             }
             0 => builder.text(format!("no MCP tool was offered: {offered:?}")),
-            _ => builder.text(format!("Reviewed through MCP:\n{}", done[0].0)),
+            1 => {
+                let listing = &done[0].0;
+                let root = listing.lines().map(str::trim).find(|l| l.starts_with('/')).unwrap_or("");
+                builder.tool("fs__read_text_file", json!({"path": format!("{root}/stats.py")}))
+            }
+            _ => builder.text(format!("Reviewed through MCP:\n{}", done[1].0)),
         }
         .build()
     }
@@ -189,6 +193,10 @@ fn a_scripted_team_fixes_the_project_and_apply_brings_the_fix_over() {
         eprintln!("SKIPPED: no sandbox on this machine (neither Landlock nor bubblewrap)");
         return;
     }
+    if Command::new("npx").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: npx not found (the reviewer reads through an MCP server from npm)");
+        return;
+    }
     let server = serve();
     let dir = tempfile::tempdir().unwrap();
     let spec = bundled(dir.path());
@@ -220,6 +228,29 @@ fn a_scripted_team_fixes_the_project_and_apply_brings_the_fix_over() {
     let session = report["session_id"].as_str().unwrap().to_string();
     let show = lucid(dir.path(), &["sessions", "show", &session, "--json"]);
     assert_eq!(show.status.code(), Some(0), "{}", text(&show));
+
+    // The reviewer read the fixed file through the MCP filesystem server, and the coder's
+    // own `[tools]` command ran one test.
+    let store = lucid::store::Store::open(&dir.path().join("store")).unwrap();
+    let events = store.events(session.parse().unwrap()).unwrap();
+    drop(store);
+    let returned = |tool: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::ToolReturned { tool: t, output, .. } if t == tool => Some(output.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let read = returned("fs__read_text_file");
+    assert_eq!(read.len(), 1, "{events:#?}");
+    assert!(read[0].contains("return sum(values) / len(values)"), "{}", read[0]);
+    let one_test = returned("run_test");
+    assert!(one_test.len() == 1 && one_test[0].starts_with("exit 0"), "{one_test:?}");
+    let shells = returned("shell");
+    assert!(shells[0].starts_with("exit 1"), "{shells:?}");
+    assert!(shells[1].starts_with("exit 0"), "{shells:?}");
 
     // Nothing changed in the project before apply.
     assert_eq!(std::fs::read_to_string(project.join("stats.py")).unwrap(), original);
