@@ -95,7 +95,7 @@ pub fn dreamer_for(spec: &crate::spec::SessionSpec) -> Result<Dreamer, String> {
     let Some(profile) = spec.models.get(&spec.dreaming.model) else {
         return Err(format!("no model profile `{}`", spec.dreaming.model));
     };
-    if profile.provider == crate::spec::ProviderKind::Scripted {
+    if profile.is_offline() {
         return Ok(Dreamer::Offline);
     }
     let env = crate::env::build(

@@ -9,6 +9,7 @@
 
 pub mod anthropic;
 mod collect;
+pub mod dry_run;
 pub mod http;
 pub mod openai;
 pub mod retry;

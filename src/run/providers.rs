@@ -96,6 +96,10 @@ pub fn provider_for(
                     .with_latency(Duration::from_millis(profile.latency_ms)),
             ))
         }
+        ProviderKind::Test => Ok(Arc::new(
+            ScriptedProvider::new(role, Arc::new(crate::model::dry_run::DryRun))
+                .with_latency(Duration::from_millis(profile.latency_ms)),
+        )),
         ProviderKind::Anthropic => {
             let model = model_name(profile_name, profile)?;
             let key_env = profile

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::types::{ModelProfile, ProviderKind};
+use super::types::ModelProfile;
 use crate::tool::mcp::McpServerEntry;
 use super::{line_column, SpecError};
 
@@ -79,7 +79,7 @@ pub fn parse_config(path: &Path, source: &str) -> Result<UserConfig, SpecError> 
     })?;
     let mut models = BTreeMap::new();
     for (name, profile) in file.models {
-        if profile.provider != ProviderKind::Scripted && profile.model.is_none() {
+        if !profile.is_offline() && profile.model.is_none() {
             return Err(SpecError {
                 path: path.to_path_buf(),
                 position: Some(line_column(source, name.span().start)),

@@ -133,6 +133,8 @@ fn default_world() -> u64 {
 #[serde(rename_all = "snake_case")]
 pub enum ProviderKind {
     Scripted,
+    /// The built-in dry run: calls every offered tool once, then answers.
+    Test,
     Anthropic,
     Openai,
 }
@@ -141,6 +143,7 @@ impl ProviderKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderKind::Scripted => "scripted",
+            ProviderKind::Test => "test",
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Openai => "openai",
         }
@@ -212,6 +215,19 @@ fn default_max_retries() -> u32 {
 }
 
 impl ModelProfile {
+    /// Whether the profile answers offline, without a model server.
+    pub fn is_offline(&self) -> bool {
+        matches!(self.provider, ProviderKind::Scripted | ProviderKind::Test)
+    }
+
+    /// The built-in dry-run profile, available as `test` unless a file redefines it.
+    pub fn test() -> Self {
+        ModelProfile {
+            provider: ProviderKind::Test,
+            ..ModelProfile::scripted()
+        }
+    }
+
     /// The built-in offline profile, available as `scripted` unless a file redefines it.
     pub fn scripted() -> Self {
         ModelProfile {
@@ -262,6 +278,8 @@ fn default_model() -> Spanned<String> {
 
 /// The profile agents, the grader and the dreamer use when a file names none.
 pub const DEFAULT_MODEL: &str = "scripted";
+/// The built-in dry-run profile's name.
+pub const TEST_MODEL: &str = "test";
 
 fn default_max_turns() -> u32 {
     12

@@ -97,9 +97,10 @@ pub fn validate_with(
     // Model profiles: the built-in offline profile, the user's config, the file's own.
     let mut models: BTreeMap<String, ModelProfile> = BTreeMap::new();
     models.insert(DEFAULT_MODEL.to_string(), ModelProfile::scripted());
+    models.insert(super::TEST_MODEL.to_string(), ModelProfile::test());
     models.extend(user_models.iter().map(|(k, v)| (k.clone(), v.clone())));
     for (name, profile) in &file.models {
-        if profile.provider != ProviderKind::Scripted && profile.model.is_none() {
+        if !profile.is_offline() && profile.model.is_none() {
             return Err(report.at_span(
                 name,
                 format!(
