@@ -219,6 +219,7 @@ async fn a_server_that_exits_at_start_is_named_with_its_stderr() {
         "{text}"
     );
     assert!(text.contains("refusing to start (exit_at_start)"), "{text}");
+    assert!(text.contains("exit status: 3"), "{text}");
 }
 
 #[tokio::test]
@@ -570,6 +571,8 @@ async fn the_bearer_token_is_sent_but_never_shown() {
     let err = McpServers::start(vec![spec]).await.unwrap_err();
     let (display, debug) = (err.to_string(), format!("{err:?}"));
     assert!(display.contains("MCP server `remote`"), "{display}");
+    assert!(display.contains("401"), "{display}");
+    assert!(!display.contains("rmcp::transport"), "{display}");
     assert!(
         !display.contains(TOKEN) && !debug.contains(TOKEN),
         "{display}\n{debug}"

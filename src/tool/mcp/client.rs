@@ -11,7 +11,7 @@ use std::time::Duration;
 use rmcp::model::{
     CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation, JsonObject,
 };
-use rmcp::service::{Peer, RoleClient, RunningService, ServiceError};
+use rmcp::service::{ClientInitializeError, Peer, RoleClient, RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{IntoTransport, StreamableHttpClientTransport};
 use rmcp::ServiceExt;
@@ -81,7 +81,13 @@ pub async fn connect(spec: &McpServerSpec) -> Result<Connection, McpError> {
                 Ok((service, tools)) => {
                     Ok(connection(spec, service, tools, stderr, group, Some(exit)))
                 }
-                Err(failure) => {
+                Err(mut failure) => {
+                    // A closed pipe usually means the server exited: say how.
+                    if !matches!(failure, StartFailure::TimedOut) {
+                        if let Ok(how) = tokio::time::timeout(EXIT_GRACE, exit.exited()).await {
+                            failure = StartFailure::Exited(how);
+                        }
+                    }
                     if let Some(group) = group {
                         group.kill();
                     }
@@ -203,7 +209,7 @@ where
         let service = client_info()
             .serve(transport)
             .await
-            .map_err(|err| StartFailure::Failed(describe(&err, secret)))?;
+            .map_err(|err| StartFailure::Failed(describe_init(err, secret)))?;
         match service.peer().list_all_tools().await {
             Ok(tools) => Ok((service, tools)),
             Err(ServiceError::TransportClosed) => Err(StartFailure::Closed),
@@ -230,6 +236,16 @@ async fn exited(exit: Option<ExitWatch>) -> String {
     match exit {
         Some(exit) => exit.exited().await,
         None => std::future::pending().await,
+    }
+}
+
+/// A failed handshake in one line, without rmcp's transport type names.
+fn describe_init(err: ClientInitializeError, secret: Option<&str>) -> String {
+    match err {
+        ClientInitializeError::TransportError { error, context } => {
+            format!("{} ({context})", describe(error.error.as_ref(), secret))
+        }
+        other => describe(&other, secret),
     }
 }
 
@@ -290,10 +306,18 @@ pub async fn call(state: Arc<ServerState>, tool: String, input: serde_json::Valu
             )
             .await
         }
-        Ok(Err(ServiceError::TransportClosed | ServiceError::TransportSend(_))) => {
+        Ok(Err(ServiceError::TransportClosed)) => {
             fatal(
                 &state,
-                format!("MCP server `{name}` crashed during `{tool}`"),
+                format!("MCP server `{name}` crashed during `{tool}` (connection closed)"),
+            )
+            .await
+        }
+        Ok(Err(ServiceError::TransportSend(err))) => {
+            let why = describe(err.error.as_ref(), None);
+            fatal(
+                &state,
+                format!("MCP server `{name}` crashed during `{tool}` (connection failed: {why})"),
             )
             .await
         }
