@@ -445,9 +445,28 @@ async fn server_everything_over_streamable_http() {
     .unwrap();
     let servers = McpServers::start(vec![spec]).await.unwrap();
     exercise_everything(&servers).await;
-    servers.shutdown().await;
+
+    // the server dies mid-session: the next call ends the run, naming it
     unsafe { libc::killpg(group, libc::SIGKILL) };
     let _ = server.wait().await;
+    let echo = tool_named(
+        &servers.tools(&patterns(&["everything.echo"])).unwrap(),
+        "everything__echo",
+    );
+    let started = Instant::now();
+    let out = echo.call(json!({"message": "anyone?"})).await;
+    assert!(out.fatal, "{out:?}");
+    assert!(
+        out.content.contains("MCP server `everything`"),
+        "{}",
+        out.content
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    servers.shutdown().await;
 }
 
 #[tokio::test]
@@ -599,4 +618,28 @@ async fn a_missing_token_variable_is_named() {
     assert!(matches!(err, McpError::MissingToken { .. }), "{err:?}");
     let text = err.to_string();
     assert!(text.contains("LUCID_MCP_TEST_UNSET_TOKEN_VAR") && text.contains("`remote`"));
+}
+
+#[tokio::test]
+async fn an_unreachable_https_server_is_a_start_error_naming_it() {
+    // also proves the TLS provider is in place: reqwest would panic without one
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let spec = McpServerEntry {
+        url: Some(format!("https://127.0.0.1:{port}/mcp")),
+        startup_timeout_s: Some(10),
+        ..McpServerEntry::default()
+    }
+    .resolve("faraway")
+    .unwrap();
+    let err = McpServers::start(vec![spec]).await.unwrap_err();
+    assert!(matches!(err, McpError::Start { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("MCP server `faraway` could not start"),
+        "{err}"
+    );
 }

@@ -105,8 +105,8 @@ pub async fn connect(spec: &McpServerSpec) -> Result<Connection, McpError> {
             let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
             let mut token = None;
             if let Some(var) = bearer_token_env {
-                let value = std::env::var(var).unwrap_or_default();
-                if value.trim().is_empty() {
+                let value = std::env::var(var).unwrap_or_default().trim().to_string();
+                if value.is_empty() {
                     return Err(McpError::MissingToken {
                         server: spec.name.clone(),
                         variable: var.clone(),
