@@ -281,6 +281,8 @@ pub async fn call(state: Arc<ServerState>, tool: String, input: serde_json::Valu
     };
     let params = CallToolRequestParams::new(tool.clone()).with_arguments(arguments);
     let name = &state.name;
+    // The real name came from the server: shown only sanitised.
+    let tool = crate::event::one_line(&tool, 100);
     let call = tokio::time::timeout(state.tool_timeout, state.peer.call_tool(params));
     tokio::pin!(call);
     let outcome = tokio::select! {
