@@ -284,9 +284,19 @@ async fn dropping_the_servers_kills_their_process_groups() {
 
 #[tokio::test]
 async fn patterns_naming_unknown_servers_or_tools_are_refused_with_what_exists() {
-    let servers = McpServers::start(vec![fault_spec("fault", "", 20, 5)])
-        .await
+    let servers = McpServers::start(vec![
+        fault_spec("fault", "", 20, 5),
+        fault_spec("fault.x", "", 20, 5),
+    ])
+    .await
+    .unwrap();
+    // a dotted server name: the longest server name that fits wins
+    let tools = servers
+        .tools(&patterns(&["fault.x.ok", "fault.ok"]))
         .unwrap();
+    let names: Vec<String> = tools.iter().map(|t| t.spec().name).collect();
+    assert_eq!(names, vec!["fault__ok", "fault_x__ok"]);
+    assert_eq!(servers.listing().len(), 2);
     let err = refused(&servers, &patterns(&["nope.*"]));
     assert!(matches!(err, McpError::UnknownServer { .. }), "{err:?}");
     assert!(err.to_string().contains("`nope.*`") && err.to_string().contains("fault"));
