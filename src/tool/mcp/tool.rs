@@ -28,7 +28,7 @@ pub struct McpTool {
 }
 
 impl McpTool {
-    pub fn new(spec: ToolSpec, real_name: String, state: Arc<ServerState>) -> McpTool {
+    pub(crate) fn new(spec: ToolSpec, real_name: String, state: Arc<ServerState>) -> McpTool {
         McpTool {
             spec,
             real_name,
