@@ -219,6 +219,7 @@ async fn a_server_that_exits_at_start_is_named_with_its_stderr() {
         "{text}"
     );
     assert!(text.contains("refusing to start (exit_at_start)"), "{text}");
+    assert!(text.contains("exit status: 3"), "{text}");
 }
 
 #[tokio::test]
@@ -283,9 +284,19 @@ async fn dropping_the_servers_kills_their_process_groups() {
 
 #[tokio::test]
 async fn patterns_naming_unknown_servers_or_tools_are_refused_with_what_exists() {
-    let servers = McpServers::start(vec![fault_spec("fault", "", 20, 5)])
-        .await
+    let servers = McpServers::start(vec![
+        fault_spec("fault", "", 20, 5),
+        fault_spec("fault.x", "", 20, 5),
+    ])
+    .await
+    .unwrap();
+    // a dotted server name: the longest server name that fits wins
+    let tools = servers
+        .tools(&patterns(&["fault.x.ok", "fault.ok"]))
         .unwrap();
+    let names: Vec<String> = tools.iter().map(|t| t.spec().name).collect();
+    assert_eq!(names, vec!["fault__ok", "fault_x__ok"]);
+    assert_eq!(servers.listing().len(), 2);
     let err = refused(&servers, &patterns(&["nope.*"]));
     assert!(matches!(err, McpError::UnknownServer { .. }), "{err:?}");
     assert!(err.to_string().contains("`nope.*`") && err.to_string().contains("fault"));
@@ -444,9 +455,28 @@ async fn server_everything_over_streamable_http() {
     .unwrap();
     let servers = McpServers::start(vec![spec]).await.unwrap();
     exercise_everything(&servers).await;
-    servers.shutdown().await;
+
+    // the server dies mid-session: the next call ends the run, naming it
     unsafe { libc::killpg(group, libc::SIGKILL) };
     let _ = server.wait().await;
+    let echo = tool_named(
+        &servers.tools(&patterns(&["everything.echo"])).unwrap(),
+        "everything__echo",
+    );
+    let started = Instant::now();
+    let out = echo.call(json!({"message": "anyone?"})).await;
+    assert!(out.fatal, "{out:?}");
+    assert!(
+        out.content.contains("MCP server `everything`"),
+        "{}",
+        out.content
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    servers.shutdown().await;
 }
 
 #[tokio::test]
@@ -570,6 +600,8 @@ async fn the_bearer_token_is_sent_but_never_shown() {
     let err = McpServers::start(vec![spec]).await.unwrap_err();
     let (display, debug) = (err.to_string(), format!("{err:?}"));
     assert!(display.contains("MCP server `remote`"), "{display}");
+    assert!(display.contains("401"), "{display}");
+    assert!(!display.contains("rmcp::transport"), "{display}");
     assert!(
         !display.contains(TOKEN) && !debug.contains(TOKEN),
         "{display}\n{debug}"
@@ -596,4 +628,28 @@ async fn a_missing_token_variable_is_named() {
     assert!(matches!(err, McpError::MissingToken { .. }), "{err:?}");
     let text = err.to_string();
     assert!(text.contains("LUCID_MCP_TEST_UNSET_TOKEN_VAR") && text.contains("`remote`"));
+}
+
+#[tokio::test]
+async fn an_unreachable_https_server_is_a_start_error_naming_it() {
+    // also proves the TLS provider is in place: reqwest would panic without one
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let spec = McpServerEntry {
+        url: Some(format!("https://127.0.0.1:{port}/mcp")),
+        startup_timeout_s: Some(10),
+        ..McpServerEntry::default()
+    }
+    .resolve("faraway")
+    .unwrap();
+    let err = McpServers::start(vec![spec]).await.unwrap_err();
+    assert!(matches!(err, McpError::Start { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("MCP server `faraway` could not start"),
+        "{err}"
+    );
 }

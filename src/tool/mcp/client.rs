@@ -11,7 +11,7 @@ use std::time::Duration;
 use rmcp::model::{
     CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation, JsonObject,
 };
-use rmcp::service::{Peer, RoleClient, RunningService, ServiceError};
+use rmcp::service::{ClientInitializeError, Peer, RoleClient, RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{IntoTransport, StreamableHttpClientTransport};
 use rmcp::ServiceExt;
@@ -81,7 +81,13 @@ pub async fn connect(spec: &McpServerSpec) -> Result<Connection, McpError> {
                 Ok((service, tools)) => {
                     Ok(connection(spec, service, tools, stderr, group, Some(exit)))
                 }
-                Err(failure) => {
+                Err(mut failure) => {
+                    // A closed pipe usually means the server exited: say how.
+                    if !matches!(failure, StartFailure::TimedOut) {
+                        if let Ok(how) = tokio::time::timeout(EXIT_GRACE, exit.exited()).await {
+                            failure = StartFailure::Exited(how);
+                        }
+                    }
                     if let Some(group) = group {
                         group.kill();
                     }
@@ -99,8 +105,8 @@ pub async fn connect(spec: &McpServerSpec) -> Result<Connection, McpError> {
             let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
             let mut token = None;
             if let Some(var) = bearer_token_env {
-                let value = std::env::var(var).unwrap_or_default();
-                if value.trim().is_empty() {
+                let value = std::env::var(var).unwrap_or_default().trim().to_string();
+                if value.is_empty() {
                     return Err(McpError::MissingToken {
                         server: spec.name.clone(),
                         variable: var.clone(),
@@ -203,7 +209,7 @@ where
         let service = client_info()
             .serve(transport)
             .await
-            .map_err(|err| StartFailure::Failed(describe(&err, secret)))?;
+            .map_err(|err| StartFailure::Failed(describe_init(err, secret)))?;
         match service.peer().list_all_tools().await {
             Ok(tools) => Ok((service, tools)),
             Err(ServiceError::TransportClosed) => Err(StartFailure::Closed),
@@ -230,6 +236,16 @@ async fn exited(exit: Option<ExitWatch>) -> String {
     match exit {
         Some(exit) => exit.exited().await,
         None => std::future::pending().await,
+    }
+}
+
+/// A failed handshake in one line, without rmcp's transport type names.
+fn describe_init(err: ClientInitializeError, secret: Option<&str>) -> String {
+    match err {
+        ClientInitializeError::TransportError { error, context } => {
+            format!("{} ({context})", describe(error.error.as_ref(), secret))
+        }
+        other => describe(&other, secret),
     }
 }
 
@@ -265,6 +281,8 @@ pub async fn call(state: Arc<ServerState>, tool: String, input: serde_json::Valu
     };
     let params = CallToolRequestParams::new(tool.clone()).with_arguments(arguments);
     let name = &state.name;
+    // The real name came from the server: shown only sanitised.
+    let tool = crate::event::one_line(&tool, 100);
     let call = tokio::time::timeout(state.tool_timeout, state.peer.call_tool(params));
     tokio::pin!(call);
     let outcome = tokio::select! {
@@ -290,10 +308,18 @@ pub async fn call(state: Arc<ServerState>, tool: String, input: serde_json::Valu
             )
             .await
         }
-        Ok(Err(ServiceError::TransportClosed | ServiceError::TransportSend(_))) => {
+        Ok(Err(ServiceError::TransportClosed)) => {
             fatal(
                 &state,
-                format!("MCP server `{name}` crashed during `{tool}`"),
+                format!("MCP server `{name}` crashed during `{tool}` (connection closed)"),
+            )
+            .await
+        }
+        Ok(Err(ServiceError::TransportSend(err))) => {
+            let why = describe(err.error.as_ref(), None);
+            fatal(
+                &state,
+                format!("MCP server `{name}` crashed during `{tool}` (connection failed: {why})"),
             )
             .await
         }

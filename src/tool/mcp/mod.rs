@@ -184,7 +184,7 @@ impl McpServers {
                     known: server
                         .tools
                         .iter()
-                        .map(|(_, t)| t.name.to_string())
+                        .map(|(_, t)| crate::event::one_line(&t.name, 100))
                         .collect(),
                 })?;
             chosen.insert((server_index, index));

@@ -10,12 +10,15 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use super::client::{self, ServerState};
+use super::result;
 use super::SEPARATOR;
 use crate::event::sanitize;
 use crate::tool::{Tool, ToolOutput, ToolSpec};
 
 /// The longest tool name providers accept.
 pub const MAX_TOOL_NAME: usize = 64;
+/// The most of a server's tool description passed on to models.
+pub const MAX_DESCRIPTION_BYTES: usize = 8 * 1024;
 
 /// One tool of one server.
 pub struct McpTool {
@@ -25,7 +28,7 @@ pub struct McpTool {
 }
 
 impl McpTool {
-    pub fn new(spec: ToolSpec, real_name: String, state: Arc<ServerState>) -> McpTool {
+    pub(crate) fn new(spec: ToolSpec, real_name: String, state: Arc<ServerState>) -> McpTool {
         McpTool {
             spec,
             real_name,
@@ -62,7 +65,7 @@ pub fn spec_of(exposed: String, tool: &rmcp::model::Tool) -> ToolSpec {
         .unwrap_or_default();
     ToolSpec {
         name: exposed,
-        description: sanitize(description),
+        description: result::bound(&sanitize(description), MAX_DESCRIPTION_BYTES),
         input_schema: serde_json::Value::Object(tool.input_schema.as_ref().clone()),
     }
 }
