@@ -653,3 +653,32 @@ async fn an_unreachable_https_server_is_a_start_error_naming_it() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_stdio_server_sees_no_secret_variables_unless_passed_through() {
+    // Names no other test reads, so setting them here races with nothing.
+    std::env::set_var("LUCID_MCP_TEST_API_KEY", "sk-secret");
+    std::env::set_var("LUCID_MCP_TEST_PASSED_TOKEN", "tok");
+    std::env::set_var("LUCID_MCP_TEST_PLAIN", "plain");
+    let mut spec_entry = McpServerEntry {
+        command: Some("python3".into()),
+        args: vec![fault_server()],
+        env_vars: vec!["LUCID_MCP_TEST_PASSED_TOKEN".into()],
+        ..McpServerEntry::default()
+    };
+    spec_entry
+        .env
+        .insert("MCP_FAULT_MODE".into(), String::new());
+    let servers = McpServers::start(vec![spec_entry.resolve("fault").unwrap()])
+        .await
+        .unwrap();
+    let tools = servers.tools(&patterns(&["fault.env"])).unwrap();
+    let names = tool_named(&tools, "fault__env")
+        .call(json!({}))
+        .await
+        .content;
+    assert!(!names.contains("LUCID_MCP_TEST_API_KEY"), "{names}");
+    assert!(names.contains("LUCID_MCP_TEST_PASSED_TOKEN"), "{names}");
+    assert!(names.contains("LUCID_MCP_TEST_PLAIN"), "{names}");
+    servers.shutdown().await;
+}

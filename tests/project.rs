@@ -111,8 +111,15 @@ impl Policy for Reviewer {
             0 => builder.text(format!("no MCP tool was offered: {offered:?}")),
             1 => {
                 let listing = &done[0].0;
-                let root = listing.lines().map(str::trim).find(|l| l.starts_with('/')).unwrap_or("");
-                builder.tool("fs__read_text_file", json!({"path": format!("{root}/stats.py")}))
+                let root = listing
+                    .lines()
+                    .map(str::trim)
+                    .find(|l| l.starts_with('/'))
+                    .unwrap_or("");
+                builder.tool(
+                    "fs__read_text_file",
+                    json!({"path": format!("{root}/stats.py")}),
+                )
             }
             _ => builder.text(format!("Reviewed through MCP:\n{}", done[1].0)),
         }
@@ -125,7 +132,11 @@ struct Grader;
 
 impl Policy for Grader {
     fn respond(&self, request: &ModelRequest) -> ModelResponse {
-        let text = request.messages.first().map(|m| m.text()).unwrap_or_default();
+        let text = request
+            .messages
+            .first()
+            .map(|m| m.text())
+            .unwrap_or_default();
         let section = text.split("## Criteria to judge").nth(1).unwrap_or("");
         let verdicts: Vec<Value> = section
             .lines()
@@ -158,7 +169,9 @@ fn serve() -> Arc<PolicyServer> {
             .build()
             .unwrap();
         runtime.block_on(async move {
-            let server = PolicyServer::start(router, ServeOptions::default()).await.unwrap();
+            let server = PolicyServer::start(router, ServeOptions::default())
+                .await
+                .unwrap();
             tx.send(Arc::new(server)).unwrap();
             std::future::pending::<()>().await;
         });
@@ -238,37 +251,70 @@ fn a_scripted_team_fixes_the_project_and_apply_brings_the_fix_over() {
         events
             .iter()
             .filter_map(|e| match &e.kind {
-                EventKind::ToolReturned { tool: t, output, .. } if t == tool => Some(output.clone()),
+                EventKind::ToolReturned {
+                    tool: t, output, ..
+                } if t == tool => Some(output.clone()),
                 _ => None,
             })
             .collect()
     };
     let read = returned("fs__read_text_file");
     assert_eq!(read.len(), 1, "{events:#?}");
-    assert!(read[0].contains("return sum(values) / len(values)"), "{}", read[0]);
+    assert!(
+        read[0].contains("return sum(values) / len(values)"),
+        "{}",
+        read[0]
+    );
     let one_test = returned("run_test");
-    assert!(one_test.len() == 1 && one_test[0].starts_with("exit 0"), "{one_test:?}");
+    assert!(
+        one_test.len() == 1 && one_test[0].starts_with("exit 0"),
+        "{one_test:?}"
+    );
     let shells = returned("shell");
     assert!(shells[0].starts_with("exit 1"), "{shells:?}");
     assert!(shells[1].starts_with("exit 0"), "{shells:?}");
 
     // Nothing changed in the project before apply.
-    assert_eq!(std::fs::read_to_string(project.join("stats.py")).unwrap(), original);
+    assert_eq!(
+        std::fs::read_to_string(project.join("stats.py")).unwrap(),
+        original
+    );
     assert!(!project.join("__pycache__").exists());
 
     let diff = lucid(dir.path(), &["sessions", "diff", &session]);
     assert_eq!(diff.status.code(), Some(0), "{}", text(&diff));
     let diff_text = String::from_utf8_lossy(&diff.stdout);
-    assert!(diff_text.contains("--- a/stats.py\n+++ b/stats.py"), "{diff_text}");
-    assert!(diff_text.contains("-    return sum(values) / (len(values) - 1)\n+    return sum(values) / len(values)"), "{diff_text}");
-    assert!(!diff_text.contains("__pycache__"), "ignored files are not changes: {diff_text}");
+    assert!(
+        diff_text.contains("--- a/stats.py\n+++ b/stats.py"),
+        "{diff_text}"
+    );
+    assert!(
+        diff_text.contains(
+            "-    return sum(values) / (len(values) - 1)\n+    return sum(values) / len(values)"
+        ),
+        "{diff_text}"
+    );
+    assert!(
+        !diff_text.contains("__pycache__"),
+        "ignored files are not changes: {diff_text}"
+    );
 
     // The project moved underneath in the same file: apply refuses and changes nothing.
-    std::fs::write(project.join("stats.py"), format!("{original}# edited by hand\n")).unwrap();
+    std::fs::write(
+        project.join("stats.py"),
+        format!("{original}# edited by hand\n"),
+    )
+    .unwrap();
     let refused = lucid(dir.path(), &["apply", &session]);
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
-    assert!(text(&refused).contains("changed underneath"), "{}", text(&refused));
-    assert!(std::fs::read_to_string(project.join("stats.py")).unwrap().ends_with("# edited by hand\n"));
+    assert!(
+        text(&refused).contains("changed underneath"),
+        "{}",
+        text(&refused)
+    );
+    assert!(std::fs::read_to_string(project.join("stats.py"))
+        .unwrap()
+        .ends_with("# edited by hand\n"));
 
     std::fs::write(project.join("stats.py"), &original).unwrap();
     let applied = lucid(dir.path(), &["apply", &session]);

@@ -28,7 +28,12 @@ fn recorded(store: &Store, id: &str) -> Result<Recorded, (u8, String)> {
     let summary = store
         .find_session(id)
         .map_err(|err| (store_error_code(&err), err.to_string()))?
-        .ok_or_else(|| (exit::USAGE, format!("no session `{id}`; see `lucid sessions list`")))?;
+        .ok_or_else(|| {
+            (
+                exit::USAGE,
+                format!("no session `{id}`; see `lucid sessions list`"),
+            )
+        })?;
     let events = store
         .events(summary.id)
         .map_err(|err| (exit::RUNTIME, err.to_string()))?;
@@ -118,7 +123,10 @@ fn apply_in(store: &Store, id: &str, check: bool) -> Result<u8, (u8, String)> {
     if change.status == SessionStatus::Running {
         return Err((
             exit::USAGE,
-            format!("session {} is still running; apply it once it has finished", change.session),
+            format!(
+                "session {} is still running; apply it once it has finished",
+                change.session
+            ),
         ));
     }
     if change.isolation == "in_place" {
@@ -130,7 +138,10 @@ fn apply_in(store: &Store, id: &str, check: bool) -> Result<u8, (u8, String)> {
         return Ok(exit::OK);
     }
     if change.files.is_empty() {
-        println!("session {} changed no files; nothing to apply", change.session);
+        println!(
+            "session {} changed no files; nothing to apply",
+            change.session
+        );
         return Ok(exit::OK);
     }
     if !Path::new(&change.work_root).is_dir() {
@@ -144,8 +155,9 @@ fn apply_in(store: &Store, id: &str, check: bool) -> Result<u8, (u8, String)> {
         ));
     }
     if check {
-        let plan = crate::env::project::changes::check(&change.files, &change.work_root, &change.project)
-            .map_err(|err| (exit::RUBRIC_NOT_MET, err.to_string()))?;
+        let plan =
+            crate::env::project::changes::check(&change.files, &change.work_root, &change.project)
+                .map_err(|err| (exit::RUBRIC_NOT_MET, err.to_string()))?;
         println!(
             "session {}: {} file(s) would change in {} ({} already as the session left them)",
             change.session,
@@ -176,7 +188,9 @@ fn apply_in(store: &Store, id: &str, check: bool) -> Result<u8, (u8, String)> {
             );
             Ok(exit::OK)
         }
-        Err(err @ crate::env::project::ApplyError::Io { .. }) => Err((exit::RUNTIME, err.to_string())),
+        Err(err @ crate::env::project::ApplyError::Io { .. }) => {
+            Err((exit::RUNTIME, err.to_string()))
+        }
         Err(err) => Err((exit::RUBRIC_NOT_MET, err.to_string())),
     }
 }

@@ -28,10 +28,7 @@ impl Policy for DryRun {
                     .build();
             }
         }
-        let called = request
-            .messages
-            .iter()
-            .any(|m| m.role == Role::Assistant);
+        let called = request.messages.iter().any(|m| m.role == Role::Assistant);
         if !called && !request.tools.is_empty() {
             let mut builder = ResponseBuilder::new("dry");
             for tool in &request.tools {
@@ -88,11 +85,19 @@ fn example(schema: &Value, depth: usize) -> Value {
     if let Some(value) = schema.get("default").or_else(|| schema.get("const")) {
         return value.clone();
     }
-    if let Some(first) = schema.get("enum").and_then(Value::as_array).and_then(|e| e.first()) {
+    if let Some(first) = schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .and_then(|e| e.first())
+    {
         return first.clone();
     }
     for key in ["anyOf", "oneOf", "allOf"] {
-        if let Some(first) = schema.get(key).and_then(Value::as_array).and_then(|e| e.first()) {
+        if let Some(first) = schema
+            .get(key)
+            .and_then(Value::as_array)
+            .and_then(|e| e.first())
+        {
             return example(first, depth + 1);
         }
     }
@@ -190,7 +195,10 @@ mod tests {
         let request = ModelRequest {
             system: String::new(),
             messages: vec![Message::user_text("go")],
-            tools: vec![tool("a", json!({"type": "object"})), tool("b", json!({"type": "object"}))],
+            tools: vec![
+                tool("a", json!({"type": "object"})),
+                tool("b", json!({"type": "object"})),
+            ],
             tool_choice: ToolChoice::Auto,
             max_tokens: 100,
             temperature: None,
@@ -216,7 +224,11 @@ mod tests {
         });
         let answer = DryRun.respond(&next);
         assert_eq!(answer.tool_uses().count(), 0);
-        assert!(answer.text().contains("- a: ok (fine)\n- b: error (fine)"), "{}", answer.text());
+        assert!(
+            answer.text().contains("- a: ok (fine)\n- b: error (fine)"),
+            "{}",
+            answer.text()
+        );
     }
 
     #[test]

@@ -17,8 +17,7 @@ use crate::spec::{Criterion, Rubric};
 /// The tool the grader model must answer through.
 pub const VERDICT_TOOL: &str = "submit_verdicts";
 
-pub const GRADER_SYSTEM: &str =
-    "You are an independent grader. Judge the output against each \
+pub const GRADER_SYSTEM: &str = "You are an independent grader. Judge the output against each \
 listed criterion on its own, using only the task, the rubric, the output and the facts you are \
 given. For every criterion say whether it passed, why, and (if it failed) exactly what must \
 change. Answer by calling submit_verdicts once with one verdict per listed criterion.";

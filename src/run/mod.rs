@@ -404,10 +404,15 @@ impl TeamRun {
             .await
             .map_err(|err| self.tool_failure(err.to_string()))?;
         let mut by_agent = BTreeMap::new();
-        for agent in self.spec.agents.values().filter(|a| !a.mcp_tools.is_empty()) {
-            let tools = servers.tools(&agent.mcp_tools).map_err(|err| {
-                self.tool_failure(format!("agent `{}`: {err}", agent.name))
-            })?;
+        for agent in self
+            .spec
+            .agents
+            .values()
+            .filter(|a| !a.mcp_tools.is_empty())
+        {
+            let tools = servers
+                .tools(&agent.mcp_tools)
+                .map_err(|err| self.tool_failure(format!("agent `{}`: {err}", agent.name)))?;
             by_agent.insert(agent.name.clone(), tools);
         }
         *self.mcp.lock().await = Some(servers);
@@ -424,7 +429,12 @@ impl TeamRun {
 
     /// Records a tool failure that ends the run.
     fn tool_failure(&self, message: String) -> RunError {
-        self.bus.emit(None, EventKind::Error { message: message.clone() });
+        self.bus.emit(
+            None,
+            EventKind::Error {
+                message: message.clone(),
+            },
+        );
         RunError::Tool(message)
     }
 

@@ -13,8 +13,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::types::ModelProfile;
-use crate::tool::mcp::McpServerEntry;
 use super::{line_column, SpecError};
+use crate::tool::mcp::McpServerEntry;
 
 /// The environment variable naming the config file.
 pub const CONFIG_ENV: &str = "LUCID_CONFIG";

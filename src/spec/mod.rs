@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 
 pub use check::{CheckExpr, Facts};
 pub use real_work::{CommandTool, FactCommand, FactKind, ISOLATIONS, SANDBOX_MODES};
-pub use types::{CommandLine, EnvironmentSpec, Limits, ModelProfile, ProviderKind, DEFAULT_MODEL, TEST_MODEL};
+pub use types::{
+    CommandLine, EnvironmentSpec, Limits, ModelProfile, ProviderKind, DEFAULT_MODEL, TEST_MODEL,
+};
 pub use validate::{validate, validate_with, ADVISOR_TOOL, DELEGATE_TOOL};
 
 /// What an environment kind offers, for validating session files against it.

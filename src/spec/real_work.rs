@@ -12,9 +12,9 @@ use serde_json::Value;
 use toml::Spanned;
 
 use super::types::{CommandLine, CommandToolEntry, EnvironmentSpec};
-use crate::tool::mcp::{McpServerEntry, McpServerSpec};
 use super::validate::Reporter;
 use super::{EnvironmentCapabilities, SpecError};
+use crate::tool::mcp::{McpServerEntry, McpServerSpec};
 
 /// The values `[environment] isolation` takes; the first is the default.
 pub const ISOLATIONS: [&str; 3] = ["copy", "worktree", "in_place"];
@@ -340,14 +340,18 @@ pub(super) fn mcp_servers(
         if server.is_empty()
             || server.contains('.')
             || server.contains(crate::tool::mcp::SEPARATOR)
-            || !server.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            || !server
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
             return Err(report.at_span(
                 name,
                 format!("MCP server `{server}`: a server's name is letters, digits, `-` and single `_`s (it prefixes the tools' names)"),
             ));
         }
-        let spec = entry.resolve(server).map_err(|message| report.at_span(name, message))?;
+        let spec = entry
+            .resolve(server)
+            .map_err(|message| report.at_span(name, message))?;
         out.insert(server.clone(), spec);
     }
     Ok(out)

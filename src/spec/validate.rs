@@ -67,7 +67,13 @@ pub fn validate(
     file: SessionFile,
     catalog: &EnvironmentCatalog,
 ) -> Result<SessionSpec, SpecError> {
-    validate_with(path, source, file, catalog, &super::config::UserConfig::default())
+    validate_with(
+        path,
+        source,
+        file,
+        catalog,
+        &super::config::UserConfig::default(),
+    )
 }
 
 /// [`validate`], with model profiles and MCP servers from the user's config file that the

@@ -236,7 +236,11 @@ pub struct Applied {
 /// Checks that the recorded change can be applied: every changed file in `work_root` is
 /// as recorded, and every file it touches in `project` is still as the session found it.
 /// Returns what would change (and what already is as the session left it).
-pub fn check(files: &[FileChange], work_root: &Path, project: &Path) -> Result<Applied, ApplyError> {
+pub fn check(
+    files: &[FileChange],
+    work_root: &Path,
+    project: &Path,
+) -> Result<Applied, ApplyError> {
     let io_error = |path: &str, err: io::Error| ApplyError::Io {
         path: path.to_string(),
         message: err.to_string(),
@@ -272,14 +276,20 @@ pub fn check(files: &[FileChange], work_root: &Path, project: &Path) -> Result<A
 
 /// Writes the recorded change from `work_root` into `project`. Checks everything first
 /// ([`check`]) and changes nothing unless every file can be applied.
-pub fn apply(files: &[FileChange], work_root: &Path, project: &Path) -> Result<Applied, ApplyError> {
+pub fn apply(
+    files: &[FileChange],
+    work_root: &Path,
+    project: &Path,
+) -> Result<Applied, ApplyError> {
     let plan = check(files, work_root, project)?;
     for file in files.iter().filter(|f| plan.changed.contains(&f.path)) {
         let relative = safe_relative(&file.path).unwrap_or_default();
         let target = project.join(&relative);
         let written = match file.change {
             ChangeKind::Deleted => fs::remove_file(&target),
-            ChangeKind::Added | ChangeKind::Modified => write_like(&work_root.join(&relative), &target),
+            ChangeKind::Added | ChangeKind::Modified => {
+                write_like(&work_root.join(&relative), &target)
+            }
         };
         written.map_err(|err| ApplyError::Io {
             path: file.path.clone(),

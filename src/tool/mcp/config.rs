@@ -18,8 +18,9 @@ pub const DEFAULT_TOOL_TIMEOUT_S: u64 = 120;
 /// `[mcp_servers.NAME]` as written in a session file or the user's config.
 ///
 /// A stdio server has `command`, `args` (default `[]`), `env` (default `{}`; added to
-/// lucid's own environment, which the server inherits) and `cwd` (default: lucid's
-/// working directory). A streamable HTTP server has `url` and optionally
+/// lucid's own environment, which the server inherits without any variable that looks
+/// secret), `env_vars` (default `[]`: names of secret variables passed through anyway,
+/// e.g. `GITHUB_TOKEN`) and `cwd` (default: lucid's working directory). A streamable HTTP server has `url` and optionally
 /// `bearer_token_env`, the environment variable holding its bearer token (never the
 /// token itself). Both take `startup_timeout_s` (default 30) and `tool_timeout_s`
 /// (default 120).
@@ -31,6 +32,8 @@ pub struct McpServerEntry {
     pub args: Vec<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub env_vars: Vec<String>,
     pub cwd: Option<String>,
     pub url: Option<String>,
     pub bearer_token_env: Option<String>,
@@ -56,6 +59,8 @@ pub enum McpTransport {
         command: String,
         args: Vec<String>,
         env: BTreeMap<String, String>,
+        /// Secret variables of lucid's environment the server may still see.
+        env_vars: Vec<String>,
         cwd: Option<PathBuf>,
     },
     /// A streamable HTTP endpoint; `bearer_token_env` names the variable holding the
@@ -72,7 +77,10 @@ impl McpServerEntry {
         if name.is_empty() {
             return Err("an MCP server needs a non-empty name".into());
         }
-        let stdio_only = !self.args.is_empty() || !self.env.is_empty() || self.cwd.is_some();
+        let stdio_only = !self.args.is_empty()
+            || !self.env.is_empty()
+            || !self.env_vars.is_empty()
+            || self.cwd.is_some();
         let transport = match (&self.command, &self.url) {
             (Some(_), Some(_)) | (None, None) => {
                 return Err(format!(
@@ -94,6 +102,7 @@ impl McpServerEntry {
                     command: command.clone(),
                     args: self.args.clone(),
                     env: self.env.clone(),
+                    env_vars: self.env_vars.clone(),
                     cwd: self.cwd.as_ref().map(PathBuf::from),
                 }
             }

@@ -98,14 +98,22 @@ pub struct StdioChild {
     pub exit: ExitWatch,
 }
 
-/// Spawns `command` in a new process group with `env` added to lucid's environment.
+/// Spawns `command` in a new process group with lucid's environment less every variable
+/// that looks secret (except those named in `pass`), plus `env`.
 pub fn spawn(
     command: &str,
     args: &[String],
     env: &BTreeMap<String, String>,
+    pass: &[String],
     cwd: Option<&Path>,
 ) -> std::io::Result<StdioChild> {
     let mut cmd = tokio::process::Command::new(command);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if crate::sandbox::looks_secret(&name) && !pass.iter().any(|p| p.as_str() == name) {
+            cmd.env_remove(name.as_ref());
+        }
+    }
     cmd.args(args)
         .envs(env)
         .stdin(Stdio::piped())
