@@ -9,6 +9,7 @@ mod figures;
 mod fleet_bench;
 mod headless;
 pub mod learning;
+mod mcp;
 mod memory;
 mod run;
 mod sessions;
@@ -72,6 +73,9 @@ pub enum Command {
     /// Inspect, approve, reject, edit, export and import memories.
     #[command(subcommand)]
     Memory(memory::MemoryCommand),
+    /// Check MCP servers: start a session file's servers and list their tools.
+    #[command(subcommand)]
+    Mcp(mcp::McpCommand),
     /// Apply a project session's change to the project's files (after reviewing it with
     /// `lucid sessions diff ID`). Refuses, changing nothing, if the project changed
     /// underneath in a file the session also changed.
@@ -128,6 +132,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Some(Command::Memory(command)) => memory::memory(cli.db, command),
         Some(Command::Bench(command)) => bench::bench(command).await,
         Some(Command::Apply { id, check }) => changes::apply(cli.db, &id, check),
+        Some(Command::Mcp(command)) => mcp::mcp(command).await,
         None => tui::open(cli.db, cli.theme.as_deref(), tui::Start::Home).await,
     }
 }

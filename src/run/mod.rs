@@ -394,12 +394,24 @@ impl TeamRun {
             None => std::fs::canonicalize(&self.spec.environment.base_dir)
                 .unwrap_or_else(|_| self.spec.environment.base_dir.clone()),
         };
-        let specs = self
+        let used = |server: &str| {
+            self.spec.agents.values().any(|agent| {
+                agent
+                    .mcp_tools
+                    .iter()
+                    .any(|pattern| pattern.split_once('.').is_some_and(|(s, _)| s == server))
+            })
+        };
+        let specs: Vec<_> = self
             .spec
             .mcp_servers
             .values()
+            .filter(|server| used(&server.name))
             .map(|server| server.expand_root(&root))
             .collect();
+        if specs.is_empty() {
+            return Ok(());
+        }
         let servers = crate::tool::mcp::McpServers::start(specs)
             .await
             .map_err(|err| self.tool_failure(err.to_string()))?;

@@ -95,7 +95,8 @@ pub struct SessionSpec {
     pub fact_commands: Vec<FactCommand>,
     /// Commands of the user's own offered as tools (`[tools.NAME]`), by name.
     pub command_tools: BTreeMap<String, CommandTool>,
-    /// MCP servers some agent uses, by name (`{root}` not yet expanded).
+    /// MCP servers of the session file and the user's config, by name (`{root}` not yet
+    /// expanded). Only those some agent lists start with a session.
     pub mcp_servers: BTreeMap<String, crate::tool::mcp::McpServerSpec>,
 }
 

@@ -395,18 +395,6 @@ pub fn validate_with(
         return Err(report.nowhere("`name` (the team) must not be empty"));
     }
 
-    // Only the servers some agent uses start with the session.
-    let mcp_servers = declared_servers
-        .into_iter()
-        .filter(|(server, _)| {
-            agents.values().any(|agent: &AgentSpec| {
-                agent
-                    .mcp_tools
-                    .iter()
-                    .any(|pattern| pattern.split_once('.').is_some_and(|(s, _)| s == server))
-            })
-        })
-        .collect();
     let mut environment = file.environment;
     environment.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     environment.secret_env = secret_variables(&models);
@@ -427,7 +415,7 @@ pub fn validate_with(
         limits: file.limits,
         fact_commands,
         command_tools,
-        mcp_servers,
+        mcp_servers: declared_servers,
     })
 }
 
