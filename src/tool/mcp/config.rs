@@ -193,6 +193,7 @@ mod tests {
             args,
             env,
             cwd,
+            ..
         } = spec.transport
         else {
             panic!("expected stdio");

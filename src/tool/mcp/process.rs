@@ -229,6 +229,7 @@ mod tests {
                 "printf 'boom \\033[31mred\\033[0m' >&2; sleep 30 & wait".into(),
             ],
             &BTreeMap::new(),
+            &[],
             None,
         )
         .unwrap();
