@@ -185,3 +185,99 @@ fn a_lumara_session_runs_on_a_real_model() {
         .sum();
     assert!(tokens > 0, "the server's usage is recorded");
 }
+
+/// Every file under `dir` with its bytes, for "nothing changed" checks.
+fn snapshot(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                out.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn the_fix_tests_session_runs_on_a_real_model_in_a_copy() {
+    let Some(url) = server("the_fix_tests_session_runs_on_a_real_model_in_a_copy") else {
+        return;
+    };
+    let _one_at_a_time = SERVER.blocking_lock();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("sessions");
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("fix-tests");
+    std::fs::create_dir_all(&project).unwrap();
+    for name in ["stats.py", "test_stats.py", ".gitignore"] {
+        std::fs::copy(repo.join("fix-tests").join(name), project.join(name)).unwrap();
+    }
+    // One iteration and a few turns keep a 135M model on 2 cores quick.
+    let text = std::fs::read_to_string(repo.join("fix-tests.toml"))
+        .unwrap()
+        .replace("max_iterations = 3", "max_iterations = 1");
+    let text = format!(
+        "{text}\n[limits]\nmax_total_turns = 4\n\n[models.real]\nprovider = \"openai\"\nmodel = \"smollm2\"\nbase_url = \"{url}\"\nmax_tokens = 160\ntemperature = 0.0\ntimeout_s = 300\nstream = false\n"
+    );
+    let spec = dir.path().join("fix-tests.toml");
+    std::fs::write(&spec, text).unwrap();
+    let before = snapshot(&project);
+    let db = dir.path().join("store");
+    let output = Command::new(env!("CARGO_BIN_EXE_lucid"))
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join("no-config"))
+        .env_remove("LUCID_CONFIG")
+        .arg("--db")
+        .arg(&db)
+        .args([
+            "run",
+            spec.to_str().unwrap(),
+            "--model",
+            "real",
+            "--headless",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let _ = writeln!(std::io::stderr(), "real-model fix-tests session:\n{stderr}");
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "exit {:?}:\n{stderr}",
+        output.status.code()
+    );
+    assert_eq!(
+        snapshot(&project),
+        before,
+        "nothing outside the copy changed"
+    );
+    let store = lucid::store::Store::open(Path::new(&db)).unwrap();
+    let session = store.sessions().unwrap()[0].id;
+    let events = store.events(session).unwrap();
+    let called: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ToolCalled { tool, .. } => Some(tool.as_str()),
+            _ => None,
+        })
+        .collect();
+    let returned = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::ToolReturned { .. }))
+        .count();
+    assert!(!called.is_empty(), "the model called a tool");
+    assert_eq!(
+        called.len(),
+        returned,
+        "every tool call got its result: {called:?}"
+    );
+    // The grader ran the project's own tests in the copy after the attempt.
+    let graded = events.iter().any(|e| {
+        matches!(&e.kind, EventKind::GradingFinished { facts, .. } if facts.contains_key("tests_pass"))
+    });
+    assert!(graded, "tests_pass was evaluated");
+}
