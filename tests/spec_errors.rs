@@ -149,7 +149,7 @@ fn tools_the_environment_lacks_are_errors() {
         &with("tools = [\"note\"]", "tools = [\"note\", \"shell\"]"),
         12,
         18,
-        "tool `shell`, which environment `workshop` does not provide (it provides: note)",
+        "tool `shell`, which neither environment `workshop` nor `[tools]` provides (available: note)",
     );
     assert_error(
         &with("tools = [\"note\"]", "tools = [\"delegate\"]"),

@@ -239,6 +239,7 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
             eprintln!("lucid: interrupted; stopping every agent (Ctrl-C again to quit at once)");
             cancel.cancel();
             if tokio::signal::ctrl_c().await.is_ok() {
+                crate::tool::mcp::kill_every_server();
                 eprintln!("lucid: quit; completed steps are saved, resume with --resume");
                 std::process::exit(130);
             }

@@ -22,7 +22,7 @@ mod episode;
 mod tools;
 pub mod workdir;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::env::folder::WorkFolder;
@@ -91,13 +91,39 @@ impl Project {
             None => scratch_dir()
                 .map_err(|err| bad("root", format!("cannot make a scratch folder: {err}")))?,
         };
-        let work = WorkDir::prepare(&project, &work_dir, isolation, &spec.exclude)
+        let project_real = std::fs::canonicalize(&project)
+            .map_err(|err| bad("root", format!("`{root_text}` cannot be used: {err}")))?;
+        if project_real.parent().is_none() {
+            return Err(bad(
+                "root",
+                "the project cannot be the whole filesystem (`/`)".into(),
+            ));
+        }
+        // A store kept inside the project (`--db ./.lucid/store`) is neither copied nor
+        // compared: it holds the working copy itself.
+        let mut exclude = spec.exclude.clone();
+        std::fs::create_dir_all(&work_dir).map_err(|err| {
+            bad(
+                "root",
+                format!("cannot make the session's work folder: {err}"),
+            )
+        })?;
+        let store = std::fs::canonicalize(&work_dir)
+            .ok()
+            .and_then(|w| w.parent().and_then(Path::parent).map(Path::to_path_buf));
+        if let Some(inside) = store
+            .as_deref()
+            .and_then(|s| s.strip_prefix(&project_real).ok())
+        {
+            exclude.push(inside.to_string_lossy().into_owned());
+        }
+        let work = WorkDir::prepare(&project, &work_dir, isolation, &exclude)
             .map_err(|message| bad("root", message))?;
         let folder = WorkFolder::new(spec, work.root.clone(), work.tmp.clone())?;
         Ok(Project {
             work: Arc::new(work),
             folder: Arc::new(folder),
-            exclude: Arc::new(spec.exclude.clone()),
+            exclude: Arc::new(exclude),
         })
     }
 

@@ -277,4 +277,44 @@ mod tests {
             .unwrap_err();
         assert!(err.contains("worktree"), "{err}");
     }
+
+    #[test]
+    fn a_worktree_holds_heads_files_and_leaves_uncommitted_work_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("repo");
+        fs::create_dir_all(&project).unwrap();
+        let git = |args: &[&str]| {
+            let out = Command::new("git")
+                .arg("-C")
+                .arg(&project)
+                .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        git(&["init", "-q"]);
+        fs::write(project.join("a.txt"), "committed\n").unwrap();
+        git(&["add", "a.txt"]);
+        git(&["commit", "-q", "-m", "one"]);
+        fs::write(project.join("a.txt"), "uncommitted\n").unwrap();
+        let work =
+            WorkDir::prepare(&project, &dir.path().join("w"), Isolation::Worktree, &[]).unwrap();
+        assert_eq!(
+            fs::read_to_string(work.root.join("a.txt")).unwrap(),
+            "committed\n"
+        );
+        assert_eq!(
+            fs::read_to_string(work.base.join("a.txt")).unwrap(),
+            "committed\n"
+        );
+        assert_eq!(
+            fs::read_to_string(project.join("a.txt")).unwrap(),
+            "uncommitted\n"
+        );
+    }
 }

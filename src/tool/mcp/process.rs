@@ -138,7 +138,7 @@ pub fn spawn(
     let group = child
         .id()
         .and_then(|pid| i32::try_from(pid).ok())
-        .map(ProcessGroup);
+        .map(|pid| ProcessGroup(pid).track());
     Ok(StdioChild {
         stdout,
         stdin,
@@ -180,7 +180,31 @@ impl ExitWatch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcessGroup(pub i32);
 
+/// Every server process group started and not yet killed, so a process that must quit at
+/// once (a second Ctrl-C) can still take its servers with it.
+static LIVE_GROUPS: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
+fn live_groups() -> std::sync::MutexGuard<'static, Vec<i32>> {
+    LIVE_GROUPS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Kills every server process group still running (before the process exits in a hurry).
+pub fn kill_every_group() {
+    let groups = std::mem::take(&mut *live_groups());
+    for group in groups {
+        ProcessGroup(group).kill();
+    }
+}
+
 impl ProcessGroup {
+    /// Remembers a new group for [`kill_every_group`].
+    pub fn track(self) -> Self {
+        live_groups().push(self.0);
+        self
+    }
+
     /// Asks every process of the group to stop (SIGTERM).
     pub fn terminate(self) {
         #[cfg(unix)]
@@ -189,6 +213,7 @@ impl ProcessGroup {
 
     /// Kills every process of the group (SIGKILL). Harmless if they are gone.
     pub fn kill(self) {
+        live_groups().retain(|g| *g != self.0);
         #[cfg(unix)]
         self.signal(libc::SIGKILL);
     }
