@@ -111,10 +111,7 @@ pub fn build(
             world,
         )?)),
         fleet::KIND => Ok(Arc::new(fleet::Fleet::new(&spec.options)?)),
-        workspace::KIND => Ok(Arc::new(workspace::Workspace::new(
-            &spec.options,
-            &spec.base_dir,
-        )?)),
+        workspace::KIND => Ok(Arc::new(workspace::Workspace::for_session(spec)?)),
         project::KIND => Ok(Arc::new(project::Project::new(spec)?)),
         other => Err(EnvError::UnknownKind(other.to_string())),
     }

@@ -115,7 +115,7 @@ pub(super) fn environment(
     let kind = environment.kind.get_ref();
     let folder_only = |key: &str, span: Option<std::ops::Range<usize>>| -> SpecError {
         let message = format!(
-            "`environment.{key}` applies to environments that work in a folder (`project`), not to `{kind}`"
+            "`environment.{key}` applies to environments that work in a folder (`project`, `workspace`), not to `{kind}`"
         );
         match span {
             Some(span) => report.at(span.start, message),
@@ -245,7 +245,7 @@ pub(super) fn command_tools(
         if !capabilities.folder {
             return Err(report.at_span(
                 name,
-                format!("tool `{tool}`: `[tools]` commands run in a folder, and environment `{kind}` has none (use `kind = \"project\"`)"),
+                format!("tool `{tool}`: `[tools]` commands run in a folder, and environment `{kind}` has none (use `project` or `workspace`)"),
             ));
         }
         if !is_tool_name(tool) {

@@ -73,6 +73,10 @@ pub struct EnvironmentSpec {
     /// tokens): commands never see them. Set by validation, never read from TOML.
     #[serde(skip)]
     pub secret_env: Vec<String>,
+    /// The session runs commands of the user's (fact commands, `[tools]`), so the
+    /// environment needs its sandbox. Set by validation, never read from TOML.
+    #[serde(skip)]
+    pub runs_commands: bool,
 }
 
 /// A command as written: one string run by `/bin/sh -c`, or an argument list run as is.

@@ -398,6 +398,7 @@ pub fn validate_with(
     let mut environment = file.environment;
     environment.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     environment.secret_env = secret_variables(&models);
+    environment.runs_commands = !fact_commands.is_empty() || !command_tools.is_empty();
     Ok(SessionSpec {
         path: path.to_path_buf(),
         team: file.name,

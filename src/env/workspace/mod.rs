@@ -42,9 +42,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
+use crate::env::folder::WorkFolder;
 use crate::env::{paths, EnvError, Environment, Episode};
 use crate::model::Policy;
-use crate::spec::EnvironmentCapabilities;
+use crate::spec::{EnvironmentCapabilities, EnvironmentSpec};
 
 use episode::{Layout, Shared, WorkspaceEpisode, FACT_NAMES};
 
@@ -67,7 +68,10 @@ const DEFAULT_OUTPUT: &str = "lucid-output";
 
 /// What the workspace offers a session file: tools, result facts, roles.
 pub fn capabilities() -> EnvironmentCapabilities {
-    crate::env::capabilities(&TOOLS, &FACT_NAMES, &ROLES)
+    EnvironmentCapabilities {
+        folder: true,
+        ..crate::env::capabilities(&TOOLS, &FACT_NAMES, &ROLES)
+    }
 }
 
 /// The workspace environment for one root and output folder.
@@ -77,6 +81,9 @@ pub struct Workspace {
     /// The output folder as written in the session file (for messages).
     output_label: String,
     attempts: AtomicU32,
+    /// Where fact commands and `[tools]` commands run: the root, sandboxed (only when
+    /// the session has such commands).
+    folder: Option<Arc<WorkFolder>>,
 }
 
 fn string_option(key: &str, value: &toml::Value) -> Result<String, EnvError> {
@@ -105,6 +112,41 @@ fn absolute(path: &Path) -> std::io::Result<PathBuf> {
 }
 
 impl Workspace {
+    /// Builds the workspace a session file describes: its options (see the module docs),
+    /// relative to the session file's folder, and, when the session runs commands, the
+    /// sandbox they run in.
+    pub fn for_session(spec: &EnvironmentSpec) -> Result<Self, EnvError> {
+        let mut options = spec.options.clone();
+        if let Some(root) = &spec.root {
+            if options.contains_key("root") {
+                return Err(EnvError::BadOption {
+                    key: "root".into(),
+                    message:
+                        "set `root` once: in [environment] or in [environment.options], not both"
+                            .into(),
+                });
+            }
+            options.insert("root".into(), toml::Value::String(root.get_ref().clone()));
+        }
+        let mut workspace = Workspace::new(&options, &spec.base_dir)?;
+        if spec.runs_commands {
+            let tmp = std::env::temp_dir().join(format!(
+                "lucid-workspace-{}",
+                crate::event::SessionId::generate()
+            ));
+            std::fs::create_dir_all(&tmp).map_err(|err| EnvError::BadOption {
+                key: "sandbox".into(),
+                message: format!("cannot make the commands' temporary folder: {err}"),
+            })?;
+            workspace.folder = Some(Arc::new(WorkFolder::new(
+                spec,
+                workspace.root.clone(),
+                tmp,
+            )?));
+        }
+        Ok(workspace)
+    }
+
     /// Checks the options (see the module docs); `base_dir` is the session file's folder.
     pub fn new(options: &toml::Table, base_dir: &Path) -> Result<Self, EnvError> {
         let mut root_option = ".".to_string();
@@ -161,6 +203,7 @@ impl Workspace {
             output,
             output_label: output_option,
             attempts: AtomicU32::new(0),
+            folder: None,
         })
     }
 
@@ -242,6 +285,10 @@ impl Environment for Workspace {
             "grader" => Some(Arc::new(grader::Grader)),
             _ => None,
         }
+    }
+
+    fn folder(&self) -> Option<Arc<WorkFolder>> {
+        self.folder.clone()
     }
 
     fn episode(&self) -> Arc<dyn Episode> {
