@@ -329,3 +329,45 @@ fn a_scripted_team_fixes_the_project_and_apply_brings_the_fix_over() {
     assert_eq!(again.status.code(), Some(0));
     assert!(text(&again).contains("already applied"), "{}", text(&again));
 }
+
+#[tokio::test]
+async fn command_tool_arguments_reach_the_program_as_plain_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let spec_text = format!(
+        "name = \"t\"\ntask = \"t\"\n[environment]\nkind = \"project\"\nroot = \"root\"\nisolation = \"in_place\"\n\
+         [tools.say]\ndescription = \"Print a text.\"\ncommand = [\"printf\", \"%s\", \"{{text}}\"]\n\
+         [tools.say.input]\ntype = \"object\"\nproperties.text = {{ type = \"string\" }}\n\
+         [agents.lead]\nlead = true\nmodel = \"test\"\ntools = [\"say\"]\n\
+         [outcome]\n[[outcome.criteria]]\nid = \"c\"\ndescription = \"d\"\ncheck = \"tool_errors == 0\"\n"
+    );
+    let path = dir.path().join("s.toml");
+    std::fs::write(&path, spec_text).unwrap();
+    let mut spec = lucid::spec::load(&path, &lucid::env::catalog()).unwrap();
+    spec.environment.work_dir = Some(dir.path().join("work"));
+    let env = match lucid::env::build(&spec.environment, 1, 1) {
+        Ok(env) => env,
+        Err(err) => {
+            eprintln!("SKIPPED: no sandbox here: {err}");
+            return;
+        }
+    };
+    let folder = env.folder().unwrap();
+    let tool =
+        lucid::env::command_tool::CommandTool::new(spec.command_tools["say"].clone(), folder);
+    use lucid::tool::Tool;
+    let hostile = "x; touch pwned $(touch pwned2) `touch pwned3` && rm -rf .";
+    let output = tool.call(json!({ "text": hostile })).await;
+    assert!(!output.is_error, "{}", output.content);
+    assert!(output.content.contains(hostile), "{}", output.content);
+    for name in ["pwned", "pwned2", "pwned3"] {
+        assert!(!root.join(name).exists(), "{name} was created");
+    }
+    let missing = tool.call(json!({})).await;
+    assert!(
+        missing.is_error && missing.content.contains("`text` is missing"),
+        "{}",
+        missing.content
+    );
+}
