@@ -3,6 +3,27 @@
 //! `paths`; which folder a tool works in, and what it records, is each environment's.
 
 use regex::Regex;
+use serde::Deserialize;
+
+/// `read_file`'s arguments.
+#[derive(Deserialize)]
+pub(crate) struct ReadArgs {
+    pub path: String,
+    #[serde(default)]
+    pub start_line: Option<usize>,
+    #[serde(default)]
+    pub end_line: Option<usize>,
+}
+
+/// `search`'s arguments.
+#[derive(Deserialize)]
+pub(crate) struct SearchArgs {
+    pub pattern: String,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub max_results: Option<usize>,
+}
 
 /// Lines one `read_file` call shows at most.
 pub(crate) const MAX_LINES_PER_READ: usize = 400;

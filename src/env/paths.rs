@@ -45,6 +45,15 @@ impl PathError {
     }
 }
 
+/// A relative path as the tools show it: its components joined by `/`.
+pub(crate) fn slash_path(relative: &Path) -> String {
+    relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// Checks a path's form: relative, no `..`. Returns its normal components joined by `/`
 /// (empty for the base itself).
 pub(crate) fn normalize(path: &str) -> Result<String, PathError> {
@@ -208,11 +217,7 @@ pub(crate) fn inventory(root: &Path, start: &Path, skip: Option<&Path>) -> (Vec<
             let Ok(relative) = path.strip_prefix(root) else {
                 continue;
             };
-            let relative = relative
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-                .join("/");
+            let relative = slash_path(relative);
             let bytes = fs::metadata(&real).map(|m| m.len()).unwrap_or(0);
             let text = read_text(&real).ok();
             out.push(FileEntry {

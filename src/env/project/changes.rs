@@ -110,11 +110,7 @@ fn listing(root: &Path, exclude: &[String]) -> io::Result<BTreeMap<String, PathB
         let Ok(relative) = entry.path().strip_prefix(root) else {
             continue;
         };
-        let relative = relative
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join("/");
+        let relative = crate::env::paths::slash_path(relative);
         let is_excluded = excluded
             .iter()
             .any(|e| relative == *e || relative.starts_with(&format!("{e}/")));

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::episode::ProjectShared;
-use crate::env::files::{self, MAX_LINES_PER_READ};
+use crate::env::files::{self, ReadArgs, SearchArgs, MAX_LINES_PER_READ};
 use crate::env::paths::{self, PathError};
 use crate::sandbox::Program;
 use crate::tool::{parse_args, Tool, ToolOutput, ToolSpec};
@@ -165,13 +165,7 @@ fn text_files(root: &Path, start: &Path) -> (Vec<String>, bool) {
             return (out, true);
         }
         if let Ok(relative) = entry.path().strip_prefix(root) {
-            out.push(
-                relative
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect::<Vec<_>>()
-                    .join("/"),
-            );
+            out.push(paths::slash_path(relative));
         }
     }
     (out, false)
@@ -203,15 +197,6 @@ fn list_files(root: &Path, input: Value) -> Result<String, Refusal> {
     Ok(text)
 }
 
-#[derive(Deserialize)]
-struct ReadArgs {
-    path: String,
-    #[serde(default)]
-    start_line: Option<usize>,
-    #[serde(default)]
-    end_line: Option<usize>,
-}
-
 fn read_file(root: &Path, input: Value) -> Result<String, Refusal> {
     let args: ReadArgs = parse_args(READ_FILE, input).map_err(|e| e.content)?;
     let real =
@@ -225,15 +210,6 @@ fn read_file(root: &Path, input: Value) -> Result<String, Refusal> {
     let name = paths::normalize(&args.path).unwrap_or_default();
     let text = paths::read_text(&real).map_err(|why| format!("`{name}` cannot be read: {why}"))?;
     files::numbered(&name, &text, args.start_line, args.end_line).map(|(out, _)| out)
-}
-
-#[derive(Deserialize)]
-struct SearchArgs {
-    pattern: String,
-    #[serde(default)]
-    path: Option<String>,
-    #[serde(default)]
-    max_results: Option<usize>,
 }
 
 fn search(root: &Path, input: Value) -> Result<String, Refusal> {

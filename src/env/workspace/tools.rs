@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::episode::Shared;
-use crate::env::files::{self, MAX_LINES_PER_READ};
+use crate::env::files::{self, ReadArgs, SearchArgs, MAX_LINES_PER_READ};
 use crate::env::paths::{self, PathError};
 use crate::tool::{parse_args, Tool, ToolOutput, ToolSpec};
 
@@ -77,12 +77,7 @@ impl Shared {
 /// The root-relative form of a resolved path.
 fn relative(shared: &Shared, real: &std::path::Path) -> String {
     real.strip_prefix(&shared.layout.root)
-        .map(|p| {
-            p.components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-                .join("/")
-        })
+        .map(paths::slash_path)
         .unwrap_or_default()
 }
 
@@ -170,15 +165,6 @@ impl Tool for ListFiles {
 
 struct ReadFile(Shared);
 
-#[derive(Deserialize)]
-struct ReadArgs {
-    path: String,
-    #[serde(default)]
-    start_line: Option<usize>,
-    #[serde(default)]
-    end_line: Option<usize>,
-}
-
 impl ReadFile {
     fn run(&self, input: Value) -> Result<String, (String, bool)> {
         let args: ReadArgs = parse_args(READ_FILE, input).map_err(|e| (e.content, false))?;
@@ -233,15 +219,6 @@ impl Tool for ReadFile {
 }
 
 struct Search(Shared);
-
-#[derive(Deserialize)]
-struct SearchArgs {
-    pattern: String,
-    #[serde(default)]
-    path: Option<String>,
-    #[serde(default)]
-    max_results: Option<usize>,
-}
 
 impl Search {
     fn run(&self, input: Value) -> Result<String, (String, bool)> {
