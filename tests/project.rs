@@ -335,13 +335,28 @@ async fn command_tool_arguments_reach_the_program_as_plain_text() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     std::fs::create_dir_all(&root).unwrap();
-    let spec_text = format!(
-        "name = \"t\"\ntask = \"t\"\n[environment]\nkind = \"project\"\nroot = \"root\"\nisolation = \"in_place\"\n\
-         [tools.say]\ndescription = \"Print a text.\"\ncommand = [\"printf\", \"%s\", \"{{text}}\"]\n\
-         [tools.say.input]\ntype = \"object\"\nproperties.text = {{ type = \"string\" }}\n\
-         [agents.lead]\nlead = true\nmodel = \"test\"\ntools = [\"say\"]\n\
-         [outcome]\n[[outcome.criteria]]\nid = \"c\"\ndescription = \"d\"\ncheck = \"tool_errors == 0\"\n"
-    );
+    let spec_text = r#"name = "t"
+task = "t"
+[environment]
+kind = "project"
+root = "root"
+isolation = "in_place"
+[tools.say]
+description = "Print a text."
+command = ["printf", "%s", "{text}"]
+[tools.say.input]
+type = "object"
+properties.text = { type = "string" }
+[agents.lead]
+lead = true
+model = "test"
+tools = ["say"]
+[outcome]
+[[outcome.criteria]]
+id = "c"
+description = "d"
+check = "tool_errors == 0"
+"#;
     let path = dir.path().join("s.toml");
     std::fs::write(&path, spec_text).unwrap();
     let mut spec = lucid::spec::load(&path, &lucid::env::catalog()).unwrap();
