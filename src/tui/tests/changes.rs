@@ -267,3 +267,17 @@ fn escape_sequences_in_the_diff_never_reach_the_screen() {
         }
     }
 }
+
+#[test]
+fn the_changes_line_and_the_diff_draw_on_tiny_terminals() {
+    let events = project_events();
+    for (w, h) in [(1, 1), (10, 4), (30, 8), (40, 12), (80, 24)] {
+        let mut app = live_app(&events);
+        screen(&app, w, h);
+        press(&mut app, KeyCode::Char('d'));
+        press(&mut app, KeyCode::Char('G'));
+        screen(&app, w, h);
+        press(&mut app, KeyCode::PageUp);
+        screen(&app, w, h);
+    }
+}
