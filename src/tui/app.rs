@@ -96,6 +96,8 @@ pub struct RunUi {
     pub expand_all: bool,
     /// The grader iteration on show; `None` follows the latest.
     pub grading: Option<usize>,
+    /// The diff overlay's first visible row; `None` while it is closed.
+    pub diff_scroll: Option<usize>,
     /// First visible row of the tree and the transcript, remembered between frames so
     /// the view scrolls only when the cursor leaves it (a drawing memo, not state).
     pub tree_scroll: Cell<usize>,
@@ -119,6 +121,8 @@ pub struct HitAreas {
     pub tree: Cell<Rect>,
     pub transcript: Cell<Rect>,
     pub grader: Cell<Rect>,
+    /// The diff overlay's text (its height is the page the scroll keys move).
+    pub diff: Cell<Rect>,
     /// The session table's rows (below its header).
     pub sessions: Cell<Rect>,
     pub memory_list: Cell<Rect>,

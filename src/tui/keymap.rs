@@ -96,6 +96,7 @@ actions! {
     Step "step" Run ["."] "replay: apply the next event (pauses)";
     Faster "faster" Run ["+", "="] "replay: double the speed";
     Slower "slower" Run ["-"] "replay: halve the speed";
+    ShowDiff "show_diff" Run ["d"] "show the files the session changed and their diff";
     NewRun "new_run" Sessions ["n"] "start a new run from a session file";
     Refresh "refresh" Sessions ["r"] "reload the session list";
     Approve "approve" Memory ["a"] "approve the selected proposal";

@@ -10,13 +10,15 @@
 //! into the runner, and the store is read on blocking threads, never while drawing.
 //!
 //! Files: `app` (state, actions, commands), `update` (the reducer), `run_state` (the fold
-//! of a session's events), `memory_state` (the Memory view's model and keys),
-//! `memory_backend` (its records from the store), `views/` (tree, transcript, grader,
+//! of a session's events), `change_state` (the files a project session changed, and its
+//! diff), `memory_state` (the Memory view's model and keys), `memory_backend` (its records
+//! from the store), `views/` (tree, transcript, grader, changes and the diff overlay,
 //! sessions, memory, help), `keymap`, `theme`, `config`, `terminal` (setup and teardown),
 //! `live` (starting a run), `runtime` (the loop), `bench` (frame-time figures).
 
 pub mod app;
 pub mod bench;
+pub mod change_state;
 pub mod config;
 pub mod keymap;
 pub mod live;

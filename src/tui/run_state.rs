@@ -1,5 +1,6 @@
 //! The Run view's model: a fold of one session's events into threads (the agent tree),
-//! each thread's transcript, and the grader's verdicts per iteration.
+//! each thread's transcript, the grader's verdicts per iteration, and the files a
+//! `project` session changed (see `change_state`).
 //!
 //! [`RunState::apply`] is a pure function of the event; the live view and a replay feed
 //! it the same stream. All model and tool text is sanitized here, once, so nothing
@@ -7,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::change_state::Changes;
 use crate::event::{sanitize, AgentId, AgentStatus, Event, EventKind, SessionId};
 
 /// What a thread is doing, as the tree shows it.
@@ -86,6 +88,8 @@ pub enum Entry {
         call_id: String,
         tool: String,
         input: String,
+        /// A `shell` call's command line (shown as `shell: COMMAND` instead of the input).
+        command: Option<String>,
         output: Option<Vec<String>>,
         is_error: bool,
     },
@@ -193,8 +197,19 @@ pub struct RunState {
     pub errors: Vec<String>,
     /// Times the session was resumed after an interruption.
     pub resumed: u32,
+    /// The files the session changed, as recorded last (`project` sessions only).
+    pub changes: Option<Changes>,
     pub finish: Option<Finish>,
     pub events: u64,
+}
+
+/// A `shell` call's command line, on one line.
+fn shell_command(tool: &str, input: &serde_json::Value) -> Option<String> {
+    if tool != crate::env::project::SHELL {
+        return None;
+    }
+    let command = input.get("command")?.as_str()?;
+    Some(crate::event::one_line(command, 200))
 }
 
 /// Splits sanitized text into lines.
@@ -349,6 +364,18 @@ impl RunState {
                     lead.iteration = *iteration;
                 }
             }
+            EventKind::FilesChanged {
+                iteration,
+                isolation,
+                project,
+                work_root,
+                files,
+                diff,
+            } => {
+                self.changes = Some(Changes::new(
+                    *iteration, isolation, project, work_root, files, diff,
+                ));
+            }
             EventKind::PlaybookApplied {
                 version,
                 title,
@@ -456,6 +483,7 @@ impl Thread {
                     call_id: call_id.clone(),
                     tool: sanitize(tool),
                     input: input_line(input),
+                    command: shell_command(tool, input),
                     output: None,
                     is_error: false,
                 });

@@ -96,6 +96,12 @@ theme! {
     memory.retired as retired = fg(Color::DarkGray);
     memory.added as added = fg(Color::Green);
     memory.removed as removed = fg(Color::Red);
+    diff.file as diff_file = fg(Color::White).add_modifier(Modifier::BOLD);
+    diff.hunk as diff_hunk = fg(Color::Cyan);
+    diff.added as diff_added = fg(Color::Green);
+    diff.removed as diff_removed = fg(Color::Red);
+    diff.context as diff_context = Style::new();
+    diff.note as diff_note = fg(Color::DarkGray);
 }
 
 /// Why a theme could not be loaded.

@@ -7,7 +7,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEventK
 use ratatui::layout::{Position, Rect};
 
 use super::app::{Action, AppState, Command, Confirm, Pane, Replay, Source, View};
-use super::keymap::KeyAction;
+use super::keymap::{Context, KeyAction};
 use super::memory_state::MemoryCommand;
 use super::run_state::RunState;
 use crate::event::Event;
@@ -32,6 +32,14 @@ pub fn update(app: &mut AppState, action: Action) -> Vec<Command> {
         Action::Key(key) if key.kind != KeyEventKind::Release => on_key(app, &key),
         Action::Key(_) => Vec::new(),
         Action::Mouse(mouse) => {
+            if app.run_ui.diff_scroll.is_some() && !app.help && app.confirm.is_none() {
+                match mouse.kind {
+                    MouseEventKind::ScrollDown => scroll_diff(app, KeyAction::Down),
+                    MouseEventKind::ScrollUp => scroll_diff(app, KeyAction::Up),
+                    _ => {}
+                }
+                return Vec::new();
+            }
             if app.help
                 || app.confirm.is_some()
                 || app.picker.is_some()
@@ -182,6 +190,7 @@ fn reset_run(app: &mut AppState) {
     app.run_ui.follow = true;
     app.run_ui.expanded.clear();
     app.run_ui.grading = None;
+    app.run_ui.diff_scroll = None;
     app.run_ui.tree_scroll.set(0);
     app.run_ui.transcript_scroll.set(0);
 }
@@ -292,6 +301,10 @@ fn on_key(app: &mut AppState, key: &KeyEvent) -> Vec<Command> {
             }
             _ => {}
         }
+        return Vec::new();
+    }
+    if app.run_ui.diff_scroll.is_some() {
+        diff_key(app, key);
         return Vec::new();
     }
     let action = app.keymap.action(app.view.context(), key);
@@ -448,6 +461,16 @@ fn run_action(app: &mut AppState, action: KeyAction) -> Vec<Command> {
             };
             app.run_ui.grading = (at < count - 1).then_some(at);
         }
+        KeyAction::ShowDiff => {
+            if app.run.changes.is_some() {
+                app.run_ui.diff_scroll = Some(0);
+            } else {
+                app.notice = Some(
+                    "no file changes recorded: only `project` sessions record them, after each attempt"
+                        .into(),
+                );
+            }
+        }
         KeyAction::Pause | KeyAction::Step | KeyAction::Faster | KeyAction::Slower => {
             let Source::Replay(replay) = &mut app.source else {
                 app.notice = Some("pause, step and speed apply to replays".into());
@@ -470,6 +493,44 @@ fn run_action(app: &mut AppState, action: KeyAction) -> Vec<Command> {
         },
     }
     Vec::new()
+}
+
+/// A key while the diff overlay is open: Esc, `q` or the diff key close it, `?` shows
+/// the help, the movement keys scroll it; everything else waits until it is closed.
+fn diff_key(app: &mut AppState, key: &KeyEvent) {
+    if key.code == KeyCode::Esc {
+        app.run_ui.diff_scroll = None;
+        return;
+    }
+    match app.keymap.action(Context::Run, key) {
+        Some(KeyAction::Quit | KeyAction::ShowDiff) => app.run_ui.diff_scroll = None,
+        Some(KeyAction::Help) => app.help = true,
+        Some(action) => scroll_diff(app, action),
+        None => {}
+    }
+}
+
+/// Moves the diff overlay's first row; the last page stays full.
+fn scroll_diff(app: &mut AppState, action: KeyAction) {
+    let Some(first) = app.run_ui.diff_scroll else {
+        return;
+    };
+    let total = app.run.changes.as_ref().map_or(0, |c| c.rows());
+    // The overlay's height as last drawn (a page before the first frame).
+    let height = usize::from(app.hits.diff.get().height);
+    let page = if height == 0 { PAGE } else { height };
+    let last = total.saturating_sub(height.max(1));
+    let first = first.min(last);
+    let to = match action {
+        KeyAction::Down => first.saturating_add(1),
+        KeyAction::Up => first.saturating_sub(1),
+        KeyAction::PageDown => first.saturating_add(page),
+        KeyAction::PageUp => first.saturating_sub(page),
+        KeyAction::Top => 0,
+        KeyAction::Bottom => last,
+        _ => first,
+    };
+    app.run_ui.diff_scroll = Some(to.min(last));
 }
 
 fn tree_action(app: &mut AppState, action: KeyAction) {

@@ -32,7 +32,7 @@ use crate::spec::{EnvironmentCapabilities, EnvironmentSpec};
 
 pub use changes::{apply, compare, Applied, ApplyError, ChangeSet};
 pub use episode::FACT_NAMES;
-pub use tools::ALL as TOOLS;
+pub use tools::{ALL as TOOLS, SHELL};
 pub use workdir::{Isolation, WorkDir};
 
 pub const KIND: &str = "project";

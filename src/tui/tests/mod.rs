@@ -76,6 +76,7 @@ pub(super) fn screen(app: &AppState, width: u16, height: u16) -> String {
     out
 }
 
+mod changes;
 mod memory;
 mod view_snapshots;
 

@@ -27,6 +27,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
             ])
         })
         .collect();
+    if app.view == View::Run {
+        lines.push(Line::styled(
+            "  in the diff: the movement keys scroll, esc or q closes",
+            theme.dim,
+        ));
+    }
     if app.view == View::Memory {
         lines.push(Line::styled(
             "  in the editor: ctrl-s saves a new version, esc leaves (asks first)",

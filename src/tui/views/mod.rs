@@ -1,8 +1,9 @@
 //! Views: pure functions from `&AppState` to a frame. The screen is a tab bar with the
-//! session header, the current view, and a footer of key hints (or a notice); help, the
-//! quit question and the session-file picker draw over it. Views never change state
+//! session header, the current view, and a footer of key hints (or a notice); the diff
+//! overlay, help, the quit question and the session-file picker draw over it. Views never change state
 //! (beyond the scroll memos in `RunUi`/`SessionsUi`) and never touch the store.
 
+mod changes;
 mod grader;
 mod help;
 mod memory;
@@ -36,6 +37,9 @@ pub fn draw(frame: &mut Frame, app: &AppState) {
         View::Memory => memory::draw(frame, body, app),
     }
     draw_footer(frame, footer, app);
+    if app.view == View::Run && app.run_ui.diff_scroll.is_some() {
+        changes::draw_diff(frame, body, app);
+    }
     if let Some(picker) = &app.picker {
         sessions::draw_picker(frame, body, app, picker);
     }
@@ -232,6 +236,21 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &AppState) {
         ],
     };
     let mut spans = vec![Span::raw(" ")];
+    if app.view == View::Run && app.run_ui.diff_scroll.is_some() {
+        for (key, label) in [
+            (KeyAction::Down, "scroll"),
+            (KeyAction::PageDown, "page"),
+            (KeyAction::Top, "top"),
+            (KeyAction::Bottom, "bottom"),
+        ] {
+            spans.push(Span::styled(app.keymap.label(key), theme.key));
+            spans.push(Span::styled(format!(" {label}  "), theme.hint));
+        }
+        spans.push(Span::styled("esc", theme.key));
+        spans.push(Span::styled(" close", theme.hint));
+        frame.render_widget(Line::from(spans), area);
+        return;
+    }
     if app.view == View::Memory && app.memory.editor.is_some() {
         spans.push(Span::styled("ctrl-s", theme.key));
         spans.push(Span::styled(" save as a new version  ", theme.hint));
@@ -248,8 +267,12 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &AppState) {
 }
 
 fn draw_run(frame: &mut Frame, area: Rect, app: &AppState) {
+    // One row across the bottom for what a project session changed.
+    let changes_height = u16::from(app.run.changes.is_some() && area.height > 8);
+    let [panes, changes_area] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(changes_height)]).areas(area);
     let [left, right] =
-        Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)]).areas(area);
+        Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)]).areas(panes);
     // Room for two rows per criterion, at most half the pane (never a panic on a tiny
     // terminal: `min` before `max`, not `clamp`, whose bounds could cross).
     let criteria = app
@@ -266,6 +289,7 @@ fn draw_run(frame: &mut Frame, area: Rect, app: &AppState) {
     tree::draw(frame, left, app, app.pane == Pane::Tree);
     transcript::draw(frame, transcript_area, app, app.pane == Pane::Transcript);
     grader::draw(frame, grader_area, app, app.pane == Pane::Grader);
+    changes::draw_summary(frame, changes_area, app);
 }
 
 /// Keeps `cursor` within a window of `height` rows starting at the remembered offset;

@@ -1,7 +1,8 @@
 //! The transcript of the selected thread: its text, turns, tool calls (folded to one line,
-//! expandable to the full result), delegations, advisor answers, retries and errors. Long
-//! lines are cut at the pane's width; Enter on an entry expands it (text wraps, tool
-//! results show in full). Only the entries on screen are turned into lines.
+//! `shell: cargo test → exit 101` for a command, expandable to the full result),
+//! delegations, advisor answers, retries and errors. Long lines are cut at the pane's
+//! width; Enter on an entry expands it (text wraps, tool results show in full). Only the
+//! entries on screen are turned into lines.
 
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -38,7 +39,7 @@ fn height(entry: &Entry, open: bool, width: usize) -> usize {
 }
 
 /// Cuts a line to `width` characters, marking the cut.
-fn cut(text: &str, width: usize) -> String {
+pub(super) fn cut(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
         return text.to_string();
     }
@@ -85,6 +86,7 @@ fn lines(entry: &Entry, open: bool, width: usize, app: &AppState) -> Vec<Line<'s
         Entry::Tool {
             tool,
             input,
+            command,
             output,
             is_error,
             ..
@@ -101,7 +103,12 @@ fn lines(entry: &Entry, open: bool, width: usize, app: &AppState) -> Vec<Line<'s
                 }
                 _ => String::new(),
             };
-            let mut rows = one(style, format!("{fold} {mark} {tool}({input}){summary}"));
+            // A shell call reads as its command line and, folded, its status (`exit 0`).
+            let call = match command {
+                Some(command) => format!("{tool}: {command}"),
+                None => format!("{tool}({input})"),
+            };
+            let mut rows = one(style, format!("{fold} {mark} {call}{summary}"));
             if open {
                 if let Some(out) = output {
                     let style = if *is_error { t.tool_error } else { t.output };
