@@ -217,10 +217,14 @@ fn the_fix_tests_session_runs_on_a_real_model_in_a_copy() {
     for name in ["stats.py", "test_stats.py", ".gitignore"] {
         std::fs::copy(repo.join("fix-tests").join(name), project.join(name)).unwrap();
     }
-    // One iteration and a few turns keep a 135M model on 2 cores quick.
-    let text = std::fs::read_to_string(repo.join("fix-tests.toml"))
-        .unwrap()
-        .replace("max_iterations = 3", "max_iterations = 1");
+    // One iteration and a few turns keep a 135M model on 2 cores quick. The
+    // model-graded criterion goes: a 135M model cannot answer a grader's forced call, and
+    // the `tests_pass` check is what this test is about.
+    let full = std::fs::read_to_string(repo.join("fix-tests.toml")).unwrap();
+    let (rubric, _model_graded) = full
+        .split_once("\n[[outcome.criteria]]\nid = \"code_not_tests\"")
+        .unwrap();
+    let text = rubric.replace("max_iterations = 3", "max_iterations = 1");
     let text = format!(
         "{text}\n[limits]\nmax_total_turns = 4\n\n[models.real]\nprovider = \"openai\"\nmodel = \"smollm2\"\nbase_url = \"{url}\"\nmax_tokens = 160\ntemperature = 0.0\ntimeout_s = 300\nstream = false\n"
     );
