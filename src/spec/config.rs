@@ -79,15 +79,11 @@ pub fn parse_config(path: &Path, source: &str) -> Result<UserConfig, SpecError> 
     })?;
     let mut models = BTreeMap::new();
     for (name, profile) in file.models {
-        if !profile.is_offline() && profile.model.is_none() {
+        if let Some(message) = profile.key_problem(name.get_ref()) {
             return Err(SpecError {
                 path: path.to_path_buf(),
                 position: Some(line_column(source, name.span().start)),
-                message: format!(
-                    "model profile `{}` uses provider `{}` but names no `model`",
-                    name.get_ref(),
-                    profile.provider.as_str()
-                ),
+                message,
             });
         }
         models.insert(name.into_inner(), profile);
