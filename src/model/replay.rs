@@ -186,9 +186,7 @@ impl Recording {
         }
         recording
     }
-}
 
-impl Recording {
     /// The answer a thread's model is giving: the one its latest `ModelTurn` opened.
     fn last_answer(&mut self, thread: Option<usize>) -> Option<&mut RecordedAnswer> {
         thread

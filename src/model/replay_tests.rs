@@ -262,9 +262,9 @@ fn what_was_not_recorded_is_said_in_text() {
         again.text()
     );
     // A turn past the recorded ones.
-    let a0 = detector.answer(&request("Survey B", &[]));
-    let b1 = detector.answer(&request("Survey B", &[a0.clone()]));
-    let beyond = detector.answer(&request("Survey B", &[a0, b1]));
+    let b0 = detector.answer(&request("Survey B", &[]));
+    let b1 = detector.answer(&request("Survey B", std::slice::from_ref(&b0)));
+    let beyond = detector.answer(&request("Survey B", &[b0, b1]));
     assert!(
         beyond.text().contains("this is turn 3"),
         "{}",

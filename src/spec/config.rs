@@ -128,5 +128,15 @@ mod tests {
         assert!(err.to_string().starts_with("config.toml:4:1:"), "{err}");
         let err = parse_config(path, "[models.x]\nprovider = \"openai\"\n").unwrap_err();
         assert!(err.message.contains("names no `model`"), "{err}");
+        let err = parse_config(path, "\n[models.rec]\nprovider = \"replay\"\n").unwrap_err();
+        assert_eq!(err.position, Some((2, 9)));
+        assert!(err.message.contains("names no `session`"), "{err}");
+        let models = parse_config(
+            path,
+            "[models.rec]\nprovider = \"replay\"\nsession = \"01J\"\n",
+        )
+        .unwrap()
+        .models;
+        assert_eq!(models["rec"].session.as_deref(), Some("01J"));
     }
 }
