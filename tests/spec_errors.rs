@@ -222,3 +222,25 @@ fn a_missing_file_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn replay_profiles_name_a_session_and_only_they_do() {
+    let replay = format!("{VALID}\n[models.rec]\nprovider = \"replay\"\nsession = \"01ABC\"\n");
+    let spec = lucid::spec::parse(Path::new("team.toml"), &replay, &support::catalog()).unwrap();
+    assert_eq!(spec.models["rec"].session.as_deref(), Some("01ABC"));
+    assert_eq!(spec.models["rec"].model, None);
+    assert_error(
+        &format!("{VALID}\n[models.rec]\nprovider = \"replay\"\n"),
+        20,
+        9,
+        "model profile `rec` uses provider `replay` but names no `session`",
+    );
+    assert_error(
+        &format!(
+            "{VALID}\n[models.big]\nprovider = \"openai\"\nmodel = \"m\"\nsession = \"01ABC\"\n"
+        ),
+        20,
+        9,
+        "uses provider `openai`, which takes no `session`",
+    );
+}

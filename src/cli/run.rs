@@ -11,7 +11,7 @@ use crate::event::{EventBus, EventSink, SessionId};
 use crate::memory::MemoryBook;
 use crate::outcome::{resume_session, run_session, SessionOrigin};
 use crate::run::report::SessionReport;
-use crate::run::{CancelToken, RunError, TeamRun};
+use crate::run::{CancelToken, RecordingError, RunError, TeamRun};
 use crate::spec::SessionSpec;
 
 #[derive(Debug, Args)]
@@ -177,6 +177,13 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
         },
         None => None,
     };
+    if let Err(err) = crate::run::load_recordings(&store, &mut spec) {
+        eprintln!("lucid: {err}");
+        return match &err {
+            RecordingError::NotFound { .. } => exit::USAGE,
+            RecordingError::Store { source, .. } => super::store_error_code(source),
+        };
+    }
     let session = match &resume {
         Some(resume) => resume.session,
         None => SessionId::generate(),

@@ -1,5 +1,6 @@
 //! Models: the provider trait and its request/response types, the stream collector, and
-//! the offline `scripted` provider.
+//! the offline providers (`scripted`, the `test` dry run, and [`replay`] of a recorded
+//! session).
 //!
 //! Streaming is the primitive: a provider yields [`ModelDelta`]s and [`collect`] folds
 //! them into a [`ModelResponse`]. The network providers ([`anthropic`], [`openai`])
@@ -12,6 +13,7 @@ mod collect;
 pub mod dry_run;
 pub mod http;
 pub mod openai;
+pub mod replay;
 pub mod retry;
 pub mod scripted;
 mod types;

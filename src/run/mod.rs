@@ -12,6 +12,7 @@ mod cancel;
 mod orchestration;
 mod playbook;
 mod providers;
+mod recordings;
 pub mod report;
 mod resume;
 
@@ -26,6 +27,7 @@ pub(crate) use orchestration::ADVISOR_SYSTEM;
 pub use playbook::{render_playbooks, Playbook};
 pub use providers::{provider_for, ProviderSet};
 pub use providers::{ADVISOR_ROLE, GRADER_ROLE};
+pub use recordings::{load_recordings, RecordingError};
 pub use resume::{resume_point, ResumePoint};
 
 use crate::env::Environment;

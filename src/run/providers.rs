@@ -1,5 +1,6 @@
 //! Which model answers for each agent, the advisor and the grader: a scripted policy
-//! offline, or an Anthropic / OpenAI-compatible client built from the model profile.
+//! offline, a recorded session replayed, or an Anthropic / OpenAI-compatible client built
+//! from the model profile.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -9,6 +10,7 @@ use super::RunError;
 use crate::env::Environment;
 use crate::model::anthropic::{self, AnthropicConfig, AnthropicProvider};
 use crate::model::openai::{self, OpenAiConfig, OpenAiProvider};
+use crate::model::replay::{Recording, ReplayProvider, Seat};
 use crate::model::{Provider, ScriptedProvider};
 use crate::spec::{ModelProfile, ProviderKind, SessionSpec};
 
@@ -29,24 +31,31 @@ impl ProviderSet {
     /// Builds a provider for every agent, every advisor and (if a criterion needs one)
     /// the grader.
     pub fn for_session(spec: &SessionSpec, env: &dyn Environment) -> Result<Self, RunError> {
-        let build = |profile_name: &str, role: &str| -> Result<Arc<dyn Provider>, RunError> {
-            let profile = spec
-                .models
-                .get(profile_name)
-                .ok_or_else(|| RunError::Provider(format!("no model profile `{profile_name}`")))?;
-            provider_for(profile_name, profile, role, env)
-        };
+        let build =
+            |profile_name: &str, role: &str, seat: Seat| -> Result<Arc<dyn Provider>, RunError> {
+                let profile = spec.models.get(profile_name).ok_or_else(|| {
+                    RunError::Provider(format!("no model profile `{profile_name}`"))
+                })?;
+                if profile.provider == ProviderKind::Replay {
+                    return replay_for(spec, profile_name, profile, seat);
+                }
+                provider_for(profile_name, profile, role, env)
+            };
         let mut agents = BTreeMap::new();
         let mut advisors = BTreeMap::new();
         for agent in spec.agents.values() {
-            agents.insert(agent.name.clone(), build(&agent.model, &agent.role)?);
+            let seat = Seat::Agent(agent.name.clone());
+            agents.insert(agent.name.clone(), build(&agent.model, &agent.role, seat)?);
             if let Some(advisor) = &agent.advisor {
-                advisors.insert(agent.name.clone(), build(advisor, ADVISOR_ROLE)?);
+                advisors.insert(
+                    agent.name.clone(),
+                    build(advisor, ADVISOR_ROLE, Seat::Advisor)?,
+                );
             }
         }
         let needs_grader = spec.rubric.criteria.iter().any(|c| c.check.is_none());
         let grader = if needs_grader {
-            Some(build(&spec.rubric.grader, GRADER_ROLE)?)
+            Some(build(&spec.rubric.grader, GRADER_ROLE, Seat::Grader)?)
         } else {
             None
         };
@@ -75,8 +84,28 @@ impl ProviderSet {
     }
 }
 
+/// A `replay` profile's provider for one seat, answering from the recorded events the
+/// session was started with ([`SessionSpec::recorded`]).
+fn replay_for(
+    spec: &SessionSpec,
+    profile_name: &str,
+    profile: &ModelProfile,
+    seat: Seat,
+) -> Result<Arc<dyn Provider>, RunError> {
+    let events = spec.recorded.get(profile_name).ok_or_else(|| {
+        RunError::Config(format!(
+            "model profile `{profile_name}` replays session `{}`, whose events were not loaded",
+            profile.session.as_deref().unwrap_or("")
+        ))
+    })?;
+    let recording = Arc::new(Recording::from_events(events));
+    Ok(Arc::new(ReplayProvider::new(recording, seat)))
+}
+
 /// A provider for one profile playing one role. Network profiles read their API key
-/// from the environment here, so a missing key stops the run before it starts.
+/// from the environment here, so a missing key stops the run before it starts. A
+/// `replay` profile needs the session's recorded events: [`ProviderSet::for_session`]
+/// builds it.
 pub fn provider_for(
     profile_name: &str,
     profile: &ModelProfile,
@@ -100,6 +129,9 @@ pub fn provider_for(
             ScriptedProvider::new(role, Arc::new(crate::model::dry_run::DryRun))
                 .with_latency(Duration::from_millis(profile.latency_ms)),
         )),
+        ProviderKind::Replay => Err(RunError::Config(format!(
+            "model profile `{profile_name}` replays a recorded session, which only agents, advisors and the grader of a session can do (not the `{role}`)"
+        ))),
         ProviderKind::Anthropic => {
             let model = model_name(profile_name, profile)?;
             let key_env = profile

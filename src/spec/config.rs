@@ -79,15 +79,11 @@ pub fn parse_config(path: &Path, source: &str) -> Result<UserConfig, SpecError> 
     })?;
     let mut models = BTreeMap::new();
     for (name, profile) in file.models {
-        if !profile.is_offline() && profile.model.is_none() {
+        if let Some(message) = profile.key_problem(name.get_ref()) {
             return Err(SpecError {
                 path: path.to_path_buf(),
                 position: Some(line_column(source, name.span().start)),
-                message: format!(
-                    "model profile `{}` uses provider `{}` but names no `model`",
-                    name.get_ref(),
-                    profile.provider.as_str()
-                ),
+                message,
             });
         }
         models.insert(name.into_inner(), profile);
@@ -132,5 +128,15 @@ mod tests {
         assert!(err.to_string().starts_with("config.toml:4:1:"), "{err}");
         let err = parse_config(path, "[models.x]\nprovider = \"openai\"\n").unwrap_err();
         assert!(err.message.contains("names no `model`"), "{err}");
+        let err = parse_config(path, "\n[models.rec]\nprovider = \"replay\"\n").unwrap_err();
+        assert_eq!(err.position, Some((2, 9)));
+        assert!(err.message.contains("names no `session`"), "{err}");
+        let models = parse_config(
+            path,
+            "[models.rec]\nprovider = \"replay\"\nsession = \"01J\"\n",
+        )
+        .unwrap()
+        .models;
+        assert_eq!(models["rec"].session.as_deref(), Some("01J"));
     }
 }

@@ -98,12 +98,29 @@ pub struct SessionSpec {
     /// MCP servers of the session file and the user's config, by name (`{root}` not yet
     /// expanded). Only those some agent lists start with a session.
     pub mcp_servers: BTreeMap<String, crate::tool::mcp::McpServerSpec>,
+    /// The recorded events each `replay` profile answers from, by profile name. Filled
+    /// by whoever starts the session (it reads the store), never read from TOML.
+    pub recorded: BTreeMap<String, std::sync::Arc<Vec<crate::event::Event>>>,
 }
 
 impl SessionSpec {
     pub fn lead(&self) -> &AgentSpec {
         // `validate` guarantees the lead names an agent of the map.
         &self.agents[&self.lead]
+    }
+
+    /// The model profiles the session's agents, advisors and (when a criterion needs
+    /// one) grader run on.
+    pub fn profiles_in_use(&self) -> std::collections::BTreeSet<&str> {
+        let mut used: std::collections::BTreeSet<&str> = self
+            .agents
+            .values()
+            .flat_map(|a| std::iter::once(a.model.as_str()).chain(a.advisor.as_deref()))
+            .collect();
+        if self.rubric.criteria.iter().any(|c| c.check.is_none()) {
+            used.insert(self.rubric.grader.as_str());
+        }
+        used
     }
 
     /// Puts every agent, the grader and the dreamer on one model profile.

@@ -141,6 +141,8 @@ pub enum ProviderKind {
     Test,
     Anthropic,
     Openai,
+    /// Answers each agent's turns from a recorded session (`session = "ID"`).
+    Replay,
 }
 
 impl ProviderKind {
@@ -150,6 +152,7 @@ impl ProviderKind {
             ProviderKind::Test => "test",
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Openai => "openai",
+            ProviderKind::Replay => "replay",
         }
     }
 }
@@ -188,6 +191,9 @@ pub struct ModelProfile {
     /// US dollars per million output tokens, for the cost figure.
     #[serde(default)]
     pub output_price_per_mtok: Option<f64>,
+    /// `replay`: the recorded session (id or unique prefix) whose answers are replayed.
+    #[serde(default)]
+    pub session: Option<String>,
 }
 
 fn default_stream() -> bool {
@@ -221,7 +227,33 @@ fn default_max_retries() -> u32 {
 impl ModelProfile {
     /// Whether the profile answers offline, without a model server.
     pub fn is_offline(&self) -> bool {
-        matches!(self.provider, ProviderKind::Scripted | ProviderKind::Test)
+        matches!(
+            self.provider,
+            ProviderKind::Scripted | ProviderKind::Test | ProviderKind::Replay
+        )
+    }
+
+    /// What is wrong with the profile's keys for its provider, if anything: a network
+    /// profile names its `model`, a `replay` profile its `session` (and only it has one).
+    pub fn key_problem(&self, name: &str) -> Option<String> {
+        let provider = self.provider.as_str();
+        if !self.is_offline() && self.model.is_none() {
+            return Some(format!(
+                "model profile `{name}` uses provider `{provider}` but names no `model`"
+            ));
+        }
+        match (self.provider, &self.session) {
+            (ProviderKind::Replay, None) => Some(format!(
+                "model profile `{name}` uses provider `replay` but names no `session` (the id of a recorded session; see `lucid sessions list`)"
+            )),
+            (ProviderKind::Replay, Some(id)) if id.trim().is_empty() => Some(format!(
+                "model profile `{name}`: `session` must not be empty"
+            )),
+            (ProviderKind::Replay, Some(_)) | (_, None) => None,
+            (_, Some(_)) => Some(format!(
+                "model profile `{name}` uses provider `{provider}`, which takes no `session` (only `replay` does)"
+            )),
+        }
     }
 
     /// The built-in dry-run profile, available as `test` unless a file redefines it.
@@ -248,6 +280,7 @@ impl ModelProfile {
             stream: true,
             input_price_per_mtok: None,
             output_price_per_mtok: None,
+            session: None,
         }
     }
 }

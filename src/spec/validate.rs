@@ -106,15 +106,8 @@ pub fn validate_with(
     models.insert(super::TEST_MODEL.to_string(), ModelProfile::test());
     models.extend(user_models.iter().map(|(k, v)| (k.clone(), v.clone())));
     for (name, profile) in &file.models {
-        if !profile.is_offline() && profile.model.is_none() {
-            return Err(report.at_span(
-                name,
-                format!(
-                    "model profile `{}` uses provider `{}` but names no `model`",
-                    name.get_ref(),
-                    profile.provider.as_str()
-                ),
-            ));
+        if let Some(problem) = profile.key_problem(name.get_ref()) {
+            return Err(report.at_span(name, problem));
         }
         models.insert(name.get_ref().clone(), profile.clone());
     }
@@ -417,6 +410,7 @@ pub fn validate_with(
         fact_commands,
         command_tools,
         mcp_servers: declared_servers,
+        recorded: BTreeMap::new(),
     })
 }
 

@@ -1,5 +1,6 @@
-//! Starting a live run for the TUI: the same steps as `lucid run` (environment, bus with
-//! the store as recorder, team, the revise loop on its own task), with the bus's events
+//! Starting a live run for the TUI: the same steps as `lucid run` (recordings for
+//! `replay` profiles, environment, bus with the store as recorder, team, the revise loop
+//! on its own task), with the bus's events
 //! handed to the TUI instead of the headless printer.
 
 use std::path::Path;
@@ -25,6 +26,7 @@ pub struct LiveRun {
 
 /// Starts `spec` (already loaded, overrides applied), recording into `store`.
 pub fn start(mut spec: SessionSpec, spec_path: &Path, store: &Store) -> Result<LiveRun, String> {
+    crate::run::load_recordings(store, &mut spec).map_err(|err| err.to_string())?;
     let session = SessionId::generate();
     spec.environment.work_dir = Some(store.work_dir(session));
     let env = crate::env::build(
