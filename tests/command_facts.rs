@@ -108,3 +108,64 @@ check = "spelling_ok"
         "the output's end is quoted: {fix}"
     );
 }
+
+#[test]
+fn commands_cannot_read_lucids_environment_through_proc() {
+    if lucid::sandbox::Sandbox::new(lucid::sandbox::SandboxPolicy::new("/tmp", "/tmp")).is_err() {
+        eprintln!("SKIPPED: no sandbox on this machine (neither Landlock nor bubblewrap)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("p")).unwrap();
+    for sandbox in ["landlock", "bubblewrap"] {
+        if sandbox == "bubblewrap" && Command::new("bwrap").arg("--version").output().is_err() {
+            eprintln!("SKIPPED: bwrap not installed");
+            continue;
+        }
+        let spec = dir.path().join(format!("{sandbox}.toml"));
+        std::fs::write(
+            &spec,
+            format!(
+                r#"name = "t"
+task = "Nothing to do."
+[environment]
+kind = "project"
+root = "p"
+sandbox = "{sandbox}"
+[environment.facts.parent_env]
+command = "for p in $PPID 1 $(ls /proc | grep -E '^[0-9]+$'); do cat /proc/$p/environ 2>/dev/null | tr '\\000' '\\n'; done; echo read-attempted"
+kind = "text"
+[agents.lead]
+lead = true
+model = "test"
+[outcome]
+max_iterations = 1
+[[outcome.criteria]]
+id = "c"
+description = "d"
+check = "files_changed == 0"
+"#
+            ),
+        )
+        .unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_lucid"))
+            .current_dir(dir.path())
+            .env("XDG_CONFIG_HOME", dir.path().join("no-config"))
+            .env_remove("LUCID_CONFIG")
+            .env("OPENAI_API_KEY", "sk-parent-secret-4242")
+            .arg("--db")
+            .arg(dir.path().join(format!("store-{sandbox}")))
+            .args(["run", spec.to_str().unwrap(), "--json"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{sandbox}: {stderr}");
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let seen = report["facts"]["parent_env"].as_str().unwrap_or_default();
+        assert!(seen.ends_with("read-attempted"), "{sandbox}: {seen}");
+        assert!(
+            !seen.contains("sk-parent-secret-4242"),
+            "{sandbox}: the key leaked through /proc"
+        );
+    }
+}

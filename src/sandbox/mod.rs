@@ -252,6 +252,15 @@ impl Sandbox {
             bwrap: None,
         };
         let mode = sandbox.policy.mode;
+        if mode != SandboxMode::Off {
+            // Commands run by the same user could otherwise read this process's memory
+            // and its environment (API keys) through /proc; non-dumpable, that takes a
+            // capability the commands no longer have (see `child`).
+            // SAFETY: prctl on integers.
+            unsafe {
+                libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+            }
+        }
         let unavailable = |reason: String| SandboxError::Unavailable { mode, reason };
         match mode {
             SandboxMode::Off => {}
