@@ -660,6 +660,7 @@ async fn a_stdio_server_sees_no_secret_variables_unless_passed_through() {
     std::env::set_var("LUCID_MCP_TEST_API_KEY", "sk-secret");
     std::env::set_var("LUCID_MCP_TEST_PASSED_TOKEN", "tok");
     std::env::set_var("LUCID_MCP_TEST_PLAIN", "plain");
+    std::env::set_var("LUCID_MCP_TEST_MYCORP_LLM", "a key under a plain name");
     let mut spec_entry = McpServerEntry {
         command: Some("python3".into()),
         args: vec![fault_server()],
@@ -669,15 +670,19 @@ async fn a_stdio_server_sees_no_secret_variables_unless_passed_through() {
     spec_entry
         .env
         .insert("MCP_FAULT_MODE".into(), String::new());
-    let servers = McpServers::start(vec![spec_entry.resolve("fault").unwrap()])
-        .await
-        .unwrap();
+    // A profile's key variable is hidden whatever its name.
+    let spec = spec_entry
+        .resolve("fault")
+        .unwrap()
+        .hiding(&["LUCID_MCP_TEST_MYCORP_LLM".to_string()]);
+    let servers = McpServers::start(vec![spec]).await.unwrap();
     let tools = servers.tools(&patterns(&["fault.env"])).unwrap();
     let names = tool_named(&tools, "fault__env")
         .call(json!({}))
         .await
         .content;
     assert!(!names.contains("LUCID_MCP_TEST_API_KEY"), "{names}");
+    assert!(!names.contains("LUCID_MCP_TEST_MYCORP_LLM"), "{names}");
     assert!(names.contains("LUCID_MCP_TEST_PASSED_TOKEN"), "{names}");
     assert!(names.contains("LUCID_MCP_TEST_PLAIN"), "{names}");
     servers.shutdown().await;

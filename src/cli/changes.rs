@@ -178,13 +178,13 @@ fn apply_in(store: &Store, id: &str, check: bool) -> Result<u8, (u8, String)> {
         }
         Ok(applied) => {
             for path in &applied.changed {
-                println!("applied {path}");
+                println!("applied {}", sanitize(path));
             }
             println!(
                 "session {}: {} file(s) changed in {}",
                 change.session,
                 applied.changed.len(),
-                change.project.display()
+                sanitize(&change.project.display().to_string())
             );
             Ok(exit::OK)
         }

@@ -60,7 +60,10 @@ async fn list(path: &Path, json: bool) -> u8 {
         .map(|r| environment.base_dir.join(r.get_ref()))
         .unwrap_or_else(|| environment.base_dir.clone());
     let root = std::fs::canonicalize(&root).unwrap_or(root);
-    let specs = servers.values().map(|s| s.expand_root(&root)).collect();
+    let specs = servers
+        .values()
+        .map(|s| s.expand_root(&root).hiding(&environment.secret_env))
+        .collect();
     if !json {
         eprintln!("starting {} MCP server(s)…", servers.len());
     }

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::env::folder::WorkFolder;
 use crate::sandbox::Program;
-use crate::spec::CommandTool as CommandToolSpec;
+use crate::spec::{ArgPiece, CommandTool as CommandToolSpec};
 use crate::tool::{Tool, ToolOutput, ToolSpec};
 
 /// A `[tools.NAME]` command bound to the folder it runs in.
@@ -38,38 +38,24 @@ impl CommandTool {
             .iter()
             .map(|template| {
                 let mut out = String::new();
-                let mut rest = template.as_str();
-                while let Some(open) = rest.find('{') {
-                    out.push_str(&rest[..open]);
-                    let after = &rest[open + 1..];
-                    if let Some(literal) = after.strip_prefix('{') {
-                        out.push('{');
-                        rest = literal;
-                        continue;
+                for piece in CommandToolSpec::pieces(template) {
+                    match piece {
+                        ArgPiece::Text(text) => out.push_str(&text),
+                        ArgPiece::Param(name) => match args.get(&name) {
+                            Some(Value::String(s)) => out.push_str(s),
+                            Some(Value::Number(n)) => out.push_str(&n.to_string()),
+                            Some(Value::Bool(b)) => out.push_str(&b.to_string()),
+                            Some(Value::Null) | None => {
+                                return Err(format!("the argument `{name}` is missing"))
+                            }
+                            Some(_) => {
+                                return Err(format!(
+                                    "the argument `{name}` must be a string, number or boolean"
+                                ))
+                            }
+                        },
                     }
-                    let Some(close) = after.find('}') else {
-                        out.push('{');
-                        rest = after;
-                        continue;
-                    };
-                    let name = &after[..close];
-                    let value = match args.get(name) {
-                        Some(Value::String(s)) => s.clone(),
-                        Some(Value::Number(n)) => n.to_string(),
-                        Some(Value::Bool(b)) => b.to_string(),
-                        Some(Value::Null) | None => {
-                            return Err(format!("the argument `{name}` is missing"))
-                        }
-                        Some(_) => {
-                            return Err(format!(
-                                "the argument `{name}` must be a string, number or boolean"
-                            ))
-                        }
-                    };
-                    out.push_str(&value);
-                    rest = &after[close + 1..];
                 }
-                out.push_str(&rest.replace("}}", "}"));
                 Ok(out)
             })
             .collect()

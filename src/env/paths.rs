@@ -157,6 +157,8 @@ pub(crate) fn resolve_for_write(base: &Path, path: &str) -> Result<PathBuf, Path
             }
         }
         Ok(meta) if meta.is_dir() => Err(PathError::Io("it is a folder".into())),
+        // Writing to a fifo or a device would block or reach past the folder.
+        Ok(meta) if !meta.is_file() => Err(PathError::Io("it is not a regular file".into())),
         _ => Ok(joined),
     }
 }
@@ -234,7 +236,12 @@ pub(crate) fn inventory(root: &Path, start: &Path, skip: Option<&Path>) -> (Vec<
 
 /// A file's text, refused when too big or not UTF-8.
 pub(crate) fn read_text(path: &Path) -> Result<String, String> {
-    let size = fs::metadata(path).map_err(|e| e.to_string())?.len();
+    let meta = fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        // A fifo or a device would block or never end.
+        return Err("it is not a regular file".into());
+    }
+    let size = meta.len();
     if size > MAX_FILE_BYTES {
         return Err(format!(
             "it is {size} bytes, more than the {MAX_FILE_BYTES} bytes the tools read"

@@ -409,7 +409,11 @@ impl TeamRun {
             .mcp_servers
             .values()
             .filter(|server| used(&server.name))
-            .map(|server| server.expand_root(&root))
+            .map(|server| {
+                server
+                    .expand_root(&root)
+                    .hiding(&self.spec.environment.secret_env)
+            })
             .collect();
         if specs.is_empty() {
             return Ok(());

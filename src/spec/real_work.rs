@@ -82,27 +82,54 @@ pub struct CommandTool {
     pub timeout_s: Option<u64>,
 }
 
+/// A piece of a `[tools]` argument: literal text, or a `{param}` placeholder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgPiece {
+    Text(String),
+    Param(String),
+}
+
 impl CommandTool {
-    /// The placeholders of an argument, in order: `{name}` → `name`. `{{` and `}}` stand
-    /// for literal braces.
-    pub fn placeholders(arg: &str) -> Vec<String> {
+    /// An argument split into text and placeholders: `{name}` is a placeholder, `{{` and
+    /// `}}` are literal braces, and a `{` without its `}` is literal.
+    pub fn pieces(arg: &str) -> Vec<ArgPiece> {
         let mut out = Vec::new();
+        let mut text = String::new();
         let mut rest = arg;
-        while let Some(open) = rest.find('{') {
-            if rest[open..].starts_with("{{") {
-                rest = &rest[open + 2..];
+        while let Some(c) = rest.chars().next() {
+            if rest.starts_with("{{") || rest.starts_with("}}") {
+                text.push(c);
+                rest = &rest[2..];
                 continue;
             }
-            let after = &rest[open + 1..];
-            match after.find('}') {
-                Some(close) => {
-                    out.push(after[..close].to_string());
-                    rest = &after[close + 1..];
+            if c == '{' {
+                if let Some(close) = rest[1..].find('}') {
+                    if !text.is_empty() {
+                        out.push(ArgPiece::Text(std::mem::take(&mut text)));
+                    }
+                    out.push(ArgPiece::Param(rest[1..1 + close].to_string()));
+                    rest = &rest[close + 2..];
+                    continue;
                 }
-                None => break,
             }
+            text.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+        if !text.is_empty() {
+            out.push(ArgPiece::Text(text));
         }
         out
+    }
+
+    /// The placeholders of an argument, in order: `{name}` → `name`.
+    pub fn placeholders(arg: &str) -> Vec<String> {
+        Self::pieces(arg)
+            .into_iter()
+            .filter_map(|piece| match piece {
+                ArgPiece::Param(name) => Some(name),
+                ArgPiece::Text(_) => None,
+            })
+            .collect()
     }
 }
 
@@ -293,6 +320,15 @@ pub(super) fn command_tools(
             ));
         }
         let properties = schema.get("properties").and_then(Value::as_object);
+        if argv
+            .first()
+            .is_some_and(|program| !CommandTool::placeholders(program).is_empty())
+        {
+            return Err(report.at_span(
+                &entry.command,
+                format!("tool `{tool}`: the program (the first item of `command`) must be fixed; placeholders go in its arguments"),
+            ));
+        }
         for arg in argv {
             for placeholder in CommandTool::placeholders(arg) {
                 if !properties.is_some_and(|p| p.contains_key(&placeholder)) {
@@ -413,5 +449,17 @@ mod tests {
         );
         assert!(CommandTool::placeholders("{{literal}}").is_empty());
         assert!(CommandTool::placeholders("plain").is_empty());
+        assert_eq!(
+            CommandTool::pieces("a}}{x}{{y"),
+            vec![
+                ArgPiece::Text("a}".into()),
+                ArgPiece::Param("x".into()),
+                ArgPiece::Text("{y".into())
+            ]
+        );
+        assert_eq!(
+            CommandTool::pieces("{open"),
+            vec![ArgPiece::Text("{open".into())]
+        );
     }
 }

@@ -32,22 +32,35 @@ pub struct ChangeSet {
     pub diff: String,
 }
 
-/// One side of a file: its bytes (or a link's target) and whether it is a link.
+/// One side of a file: its bytes (or a link's target), or only the hash of a file too
+/// big to compare by lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Content {
     File(Vec<u8>),
+    /// A file over [`MAX_TEXT_BYTES`]: hashed as it streams by, never held in memory.
+    Large(String),
     Link(PathBuf),
 }
 
 impl Content {
     fn read(path: &Path) -> io::Result<Option<Content>> {
         match fs::symlink_metadata(path) {
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            // A path under something that is now a file is as absent as a missing one.
+            Err(err)
+                if err.kind() == io::ErrorKind::NotFound
+                    || err.raw_os_error() == Some(libc::ENOTDIR) =>
+            {
+                Ok(None)
+            }
             Err(err) => Err(err),
             Ok(meta) if meta.file_type().is_symlink() => {
                 Ok(Some(Content::Link(fs::read_link(path)?)))
             }
+            Ok(meta) if meta.is_file() && meta.len() > MAX_TEXT_BYTES => {
+                Ok(Some(Content::Large(streamed_hash(path)?)))
+            }
             Ok(meta) if meta.is_file() => Ok(Some(Content::File(fs::read(path)?))),
+            // Folders, fifos, sockets and devices are not files a change carries.
             Ok(_) => Ok(None),
         }
     }
@@ -56,27 +69,42 @@ impl Content {
         let mut hasher = Sha256::new();
         match self {
             Content::File(bytes) => hasher.update(bytes),
+            Content::Large(hash) => return hash.clone(),
             Content::Link(target) => {
                 hasher.update(b"symlink:");
                 hasher.update(target.as_os_str().as_encoded_bytes());
             }
         }
-        hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex(&hasher.finalize())
     }
 
     /// The content as text, if it is a small UTF-8 file.
     fn text(&self) -> Option<&str> {
         match self {
-            Content::File(bytes) if bytes.len() as u64 <= MAX_TEXT_BYTES && !bytes.contains(&0) => {
-                std::str::from_utf8(bytes).ok()
-            }
-            Content::Link(_) | Content::File(_) => None,
+            Content::File(bytes) if !bytes.contains(&0) => std::str::from_utf8(bytes).ok(),
+            Content::File(_) | Content::Large(_) | Content::Link(_) => None,
         }
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The SHA-256 of a file read in pieces.
+fn streamed_hash(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    let mut file = fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hex(&hasher.finalize()))
 }
 
 /// The SHA-256 of a file (or link) as `compare` records it; `None` when it is absent.
@@ -123,11 +151,18 @@ fn listing(root: &Path, exclude: &[String]) -> io::Result<BTreeMap<String, PathB
 
 /// Compares `root` (where the agents worked) with `base` (the project as it started).
 pub fn compare(base: &Path, root: &Path, exclude: &[String]) -> io::Result<ChangeSet> {
+    // Each side is listed with its own .gitignore, and every path either side lists is
+    // compared on both: a change to .gitignore cannot hide an edit of a file it now
+    // ignores, or make it look deleted.
     let before = listing(base, exclude)?;
     let after = listing(root, exclude)?;
     let mut paths: Vec<&String> = before.keys().chain(after.keys()).collect();
     paths.sort();
     paths.dedup();
+    let before: BTreeMap<&String, PathBuf> =
+        paths.iter().map(|p| (*p, base.join(p.as_str()))).collect();
+    let after: BTreeMap<&String, PathBuf> =
+        paths.iter().map(|p| (*p, root.join(p.as_str()))).collect();
     let mut set = ChangeSet::default();
     let mut cut = false;
     for path in paths {
@@ -249,6 +284,22 @@ pub fn check(
             path: file.path.clone(),
             message: "the recorded path is not a plain relative path".into(),
         })?;
+        // Never through a link: a folder on the way that is a symbolic link (in the
+        // project or the working copy) could lead anywhere.
+        let mut sides = vec![("the project", project)];
+        if file.change != ChangeKind::Deleted {
+            sides.push(("the working copy", work_root));
+        }
+        for (side, base) in sides {
+            if let Some(link) = linked_parent(base, &relative) {
+                return Err(ApplyError::Io {
+                    path: file.path.clone(),
+                    message: format!(
+                        "`{link}` in {side} is a symbolic link or not a folder; lucid does not write through links"
+                    ),
+                });
+            }
+        }
         let now = hash_of(&project.join(&relative)).map_err(|e| io_error(&file.path, e))?;
         let work = hash_of(&work_root.join(&relative)).map_err(|e| io_error(&file.path, e))?;
         if work != file.after {
@@ -278,21 +329,62 @@ pub fn apply(
     project: &Path,
 ) -> Result<Applied, ApplyError> {
     let plan = check(files, work_root, project)?;
-    for file in files.iter().filter(|f| plan.changed.contains(&f.path)) {
+    let planned = |f: &&FileChange| plan.changed.contains(&f.path);
+    let io_error = |path: &str, err: io::Error| ApplyError::Io {
+        path: path.to_string(),
+        message: err.to_string(),
+    };
+    // Deletions first, with the folders they leave empty, so a file may take the place
+    // of a folder the session removed (and the other way round).
+    for file in files
+        .iter()
+        .filter(planned)
+        .filter(|f| f.change == ChangeKind::Deleted)
+    {
         let relative = safe_relative(&file.path).unwrap_or_default();
         let target = project.join(&relative);
-        let written = match file.change {
-            ChangeKind::Deleted => fs::remove_file(&target),
-            ChangeKind::Added | ChangeKind::Modified => {
-                write_like(&work_root.join(&relative), &target)
+        match fs::remove_file(&target) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(io_error(&file.path, err)),
+        }
+        let mut folder = target.parent();
+        while let Some(dir) = folder.filter(|d| *d != project && d.starts_with(project)) {
+            if fs::remove_dir(dir).is_err() {
+                break; // not empty: other files still live there
             }
-        };
-        written.map_err(|err| ApplyError::Io {
-            path: file.path.clone(),
-            message: err.to_string(),
-        })?;
+            folder = dir.parent();
+        }
+    }
+    for file in files
+        .iter()
+        .filter(planned)
+        .filter(|f| f.change != ChangeKind::Deleted)
+    {
+        let relative = safe_relative(&file.path).unwrap_or_default();
+        write_like(&work_root.join(&relative), &project.join(&relative))
+            .map_err(|err| io_error(&file.path, err))?;
     }
     Ok(plan)
+}
+
+/// The first folder on the way to `relative` under `base` that exists but is a symbolic
+/// link or not a folder, as a relative path.
+fn linked_parent(base: &Path, relative: &Path) -> Option<String> {
+    let mut current = base.to_path_buf();
+    let parents: Vec<_> = relative.parent()?.components().collect();
+    for (i, part) in parents.iter().enumerate() {
+        current.push(part);
+        match fs::symlink_metadata(&current) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                let shown: PathBuf = parents[..=i].iter().collect();
+                return Some(crate::env::paths::slash_path(&shown));
+            }
+            Err(_) => return None, // missing: made as a real folder when written
+        }
+    }
+    None
 }
 
 /// A recorded path as a relative path without `..` (the store is not trusted blindly).
@@ -429,5 +521,69 @@ mod tests {
         fs::write(work.path().join("a.txt"), "later\n").unwrap();
         let err = apply(&set.files, work.path(), project.path()).unwrap_err();
         assert!(matches!(err, ApplyError::WorkChanged(_)), "{err}");
+    }
+
+    #[test]
+    fn apply_never_writes_through_a_linked_folder_of_the_project() {
+        let outside = tempfile::tempdir().unwrap();
+        let project = tree(&[(".gitignore", "data\n")]);
+        std::os::unix::fs::symlink(outside.path(), project.path().join("data")).unwrap();
+        let base = tree(&[(".gitignore", "data\n")]);
+        let work = tree(&[(".gitignore", ""), ("data/owned.txt", "PWNED\n")]);
+        let set = compare(base.path(), work.path(), &[]).unwrap();
+        assert!(
+            set.files.iter().any(|f| f.path == "data/owned.txt"),
+            "{:?}",
+            set.files
+        );
+        let err = apply(&set.files, work.path(), project.path()).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(!outside.path().join("owned.txt").exists());
+    }
+
+    #[test]
+    fn a_folder_may_become_a_file_and_a_gitignore_edit_hides_nothing() {
+        let project = tree(&[("d/x.txt", "x\n"), ("keep/a.txt", "a\n")]);
+        let work = tree(&[
+            ("d", "now a file\n"),
+            ("keep/a.txt", "edited\n"),
+            (".gitignore", "keep/\n"),
+        ]);
+        let set = compare(project.path(), work.path(), &[]).unwrap();
+        let kinds: Vec<(&str, ChangeKind)> = set
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.change))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (".gitignore", ChangeKind::Added),
+                ("d", ChangeKind::Added),
+                ("d/x.txt", ChangeKind::Deleted),
+                ("keep/a.txt", ChangeKind::Modified),
+            ]
+        );
+        apply(&set.files, work.path(), project.path()).unwrap();
+        assert_eq!(
+            fs::read_to_string(project.path().join("d")).unwrap(),
+            "now a file\n"
+        );
+        assert_eq!(
+            fs::read_to_string(project.path().join("keep/a.txt")).unwrap(),
+            "edited\n"
+        );
+    }
+
+    #[test]
+    fn big_files_are_hashed_without_being_held() {
+        let base = tree(&[]);
+        let root = tree(&[]);
+        let file = fs::File::create(root.path().join("big.bin")).unwrap();
+        file.set_len(3 * MAX_TEXT_BYTES).unwrap();
+        let set = compare(base.path(), root.path(), &[]).unwrap();
+        assert_eq!(set.files.len(), 1);
+        assert!(set.files[0].binary);
+        assert!(set.diff.contains("Binary files"), "{}", set.diff);
     }
 }

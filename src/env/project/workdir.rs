@@ -80,6 +80,9 @@ impl WorkDir {
             format!("cannot create {what} under `{}`: {err}", work.display())
         };
         fs::create_dir_all(work).map_err(|err| created("the session's work folder", err))?;
+        // Absolute from here on: git resolves a relative worktree path against the project.
+        let work =
+            &fs::canonicalize(work).map_err(|err| created("the session's work folder", err))?;
         let tmp = work.join("tmp");
         fs::create_dir_all(&tmp).map_err(|err| created("the commands' temporary folder", err))?;
         let base = work.join("base");
@@ -88,6 +91,8 @@ impl WorkDir {
             Isolation::Copy => {
                 let root = work.join("root");
                 if !root.exists() {
+                    // A copy cut short by a kill is made again from the start.
+                    let _ = fs::remove_dir_all(root.with_extension("partial"));
                     copy_tree(&project, &root.with_extension("partial"), exclude, true)
                         .and_then(|()| fs::rename(root.with_extension("partial"), &root))
                         .map_err(|err| {

@@ -66,15 +66,14 @@ pub async fn connect(spec: &McpServerSpec) -> Result<Connection, McpError> {
             args,
             env,
             env_vars,
+            hidden,
             cwd,
         } => {
-            let child =
-                process::spawn(command, args, env, env_vars, cwd.as_deref()).map_err(|err| {
-                    McpError::Start {
-                        server: spec.name.clone(),
-                        message: format!("could not run `{command}`: {err}"),
-                        stderr_tail: String::new(),
-                    }
+            let child = process::spawn(command, args, env, env_vars, hidden, cwd.as_deref())
+                .map_err(|err| McpError::Start {
+                    server: spec.name.clone(),
+                    message: format!("could not run `{command}`: {err}"),
+                    stderr_tail: String::new(),
                 })?;
             let (group, stderr, exit) = (child.group, child.stderr, child.exit);
             let transport = (child.stdout, child.stdin);

@@ -61,6 +61,9 @@ pub enum McpTransport {
         env: BTreeMap<String, String>,
         /// Secret variables of lucid's environment the server may still see.
         env_vars: Vec<String>,
+        /// More variables the server must not see (the model profiles' key variables,
+        /// whatever their names), on top of every name that looks secret.
+        hidden: Vec<String>,
         cwd: Option<PathBuf>,
     },
     /// A streamable HTTP endpoint; `bearer_token_env` names the variable holding the
@@ -103,6 +106,7 @@ impl McpServerEntry {
                     args: self.args.clone(),
                     env: self.env.clone(),
                     env_vars: self.env_vars.clone(),
+                    hidden: Vec::new(),
                     cwd: self.cwd.as_ref().map(PathBuf::from),
                 }
             }
@@ -154,6 +158,16 @@ impl McpServerEntry {
 }
 
 impl McpServerSpec {
+    /// The same spec with `names` kept from a stdio server's environment too (unless
+    /// `env_vars` passes one through).
+    pub fn hiding(&self, names: &[String]) -> McpServerSpec {
+        let mut spec = self.clone();
+        if let McpTransport::Stdio { hidden, .. } = &mut spec.transport {
+            hidden.extend(names.iter().cloned());
+        }
+        spec
+    }
+
     /// The same spec with `{root}` in `args` and `cwd` replaced by `root`.
     pub fn expand_root(&self, root: &Path) -> McpServerSpec {
         let root = root.to_string_lossy();

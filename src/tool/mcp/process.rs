@@ -99,18 +99,21 @@ pub struct StdioChild {
 }
 
 /// Spawns `command` in a new process group with lucid's environment less every variable
-/// that looks secret (except those named in `pass`), plus `env`.
+/// that looks secret or is named in `hidden` (except those named in `pass`), plus `env`.
 pub fn spawn(
     command: &str,
     args: &[String],
     env: &BTreeMap<String, String>,
     pass: &[String],
+    hidden: &[String],
     cwd: Option<&Path>,
 ) -> std::io::Result<StdioChild> {
     let mut cmd = tokio::process::Command::new(command);
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
-        if crate::sandbox::looks_secret(&name) && !pass.iter().any(|p| p.as_str() == name) {
+        let secret =
+            crate::sandbox::looks_secret(&name) || hidden.iter().any(|h| h.as_str() == name);
+        if secret && !pass.iter().any(|p| p.as_str() == name) {
             cmd.env_remove(name.as_ref());
         }
     }
@@ -254,6 +257,7 @@ mod tests {
                 "printf 'boom \\033[31mred\\033[0m' >&2; sleep 30 & wait".into(),
             ],
             &BTreeMap::new(),
+            &[],
             &[],
             None,
         )
