@@ -1,22 +1,27 @@
-//! The project environment end to end: a scripted team behind a loopback
-//! OpenAI-compatible server fixes the bundled `sessions/fix-tests` project through the
-//! real provider code, the file tools, the sandboxed shell and a `[tools]` command; the
+//! The project environment end to end: a scripted team behind a loopback model server of
+//! each protocol (Anthropic, OpenAI) fixes the bundled `sessions/fix-tests` project through
+//! the real provider code, the file tools, the sandboxed shell, a `[tools]` command and a
+//! real MCP server (the reviewer reads through `@modelcontextprotocol/server-filesystem`); the
 //! `tests_pass` fact runs the project's own tests; nothing changes in the project until
 //! `lucid apply`, which then refuses when the project moved underneath.
 //!
 //! The team's script lives here, in the test: it is a stand-in for a model, not a lesson
 //! in lucid. Every test copies the bundled project to a folder of its own.
 
+mod fake_server;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
+use fake_server::wire::{anthropic_events, anthropic_request, openai_chunks, openai_request};
+use fake_server::{FakeServer, Recorded, Reply};
 use serde_json::{json, Value};
 
 use lucid::event::EventKind;
 use lucid::model::scripted::ResponseBuilder;
 use lucid::model::{ContentBlock, ModelRequest, ModelResponse, Policy, Role};
-use lucid::serve::{PolicyRouter, PolicyServer, ServeOptions};
+use lucid::serve::PolicyRouter;
 
 /// The bundled session and project, copied into `dir`.
 fn bundled(dir: &Path) -> PathBuf {
@@ -149,34 +154,57 @@ impl Policy for Grader {
     }
 }
 
-/// The policy server for the team, on a thread of its own for the test's lifetime.
-fn serve() -> Arc<PolicyServer> {
+#[derive(Clone, Copy, Debug)]
+enum Protocol {
+    Anthropic,
+    OpenAi,
+}
+
+/// A loopback model server of `protocol` behind which the team's script plays the model.
+fn serve(protocol: Protocol) -> FakeServer {
     let spec = lucid::spec::load(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("sessions/fix-tests.toml"),
         &lucid::env::catalog(),
     )
     .unwrap();
-    let prompt = |name: &str| spec.agents[name].prompt.clone();
     let router = PolicyRouter::new()
-        .system(prompt("lead"), Arc::new(Lead))
-        .system(prompt("coder"), Arc::new(Coder))
-        .system(prompt("reviewer"), Arc::new(Reviewer))
+        .system(spec.agents["lead"].prompt.clone(), Arc::new(Lead))
+        .system(spec.agents["coder"].prompt.clone(), Arc::new(Coder))
+        .system(spec.agents["reviewer"].prompt.clone(), Arc::new(Reviewer))
         .system(lucid::outcome::grader::GRADER_SYSTEM, Arc::new(Grader));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let server = PolicyServer::start(router, ServeOptions::default())
-                .await
-                .unwrap();
-            tx.send(Arc::new(server)).unwrap();
-            std::future::pending::<()>().await;
-        });
-    });
-    rx.recv().unwrap()
+    FakeServer::start_blocking(Arc::new(move |recorded: &Recorded, _| {
+        let request = match protocol {
+            Protocol::Anthropic => anthropic_request(&recorded.body),
+            Protocol::OpenAi => openai_request(&recorded.body),
+        };
+        let Some(policy) = router.pick(&request) else {
+            return Reply::status(400, r#"{"error":{"message":"no policy for this prompt"}}"#);
+        };
+        let response = policy.respond(&request);
+        let pieces = match protocol {
+            Protocol::Anthropic => anthropic_events(&response, 7),
+            Protocol::OpenAi => openai_chunks(&response, 7),
+        };
+        Reply::Stream {
+            pieces,
+            cut_after: None,
+        }
+    }))
+}
+
+/// The user config with a `loop` profile of `protocol` at the server.
+fn config(dir: &Path, protocol: Protocol, server: &FakeServer) {
+    let (provider, base_url) = match protocol {
+        Protocol::Anthropic => ("anthropic", server.url.clone()),
+        Protocol::OpenAi => ("openai", format!("{}/v1", server.url)),
+    };
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "[models.loop]\nprovider = \"{provider}\"\nmodel = \"policy\"\nbase_url = \"{base_url}\"\napi_key_env = \"LUCID_TEST_LOOP_KEY\"\nmax_retries = 0\n"
+        ),
+    )
+    .unwrap();
 }
 
 fn lucid(dir: &Path, args: &[&str]) -> Output {
@@ -184,11 +212,31 @@ fn lucid(dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .env("LUCID_CONFIG", dir.join("config.toml"))
         .env("OPENAI_API_KEY", "sk-must-never-reach-a-command")
+        .env("LUCID_TEST_LOOP_KEY", "sk-loop")
         .arg("--db")
         .arg(dir.join("store"))
         .args(args)
         .output()
         .unwrap()
+}
+
+/// Whether any file under `dir` contains `needle`.
+fn tree_holds(dir: &Path, needle: &[u8]) -> bool {
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if std::fs::read(&path)
+                .map(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+                .unwrap_or(false)
+            {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 fn text(output: &Output) -> String {
@@ -201,7 +249,16 @@ fn text(output: &Output) -> String {
 }
 
 #[test]
-fn a_scripted_team_fixes_the_project_and_apply_brings_the_fix_over() {
+fn a_scripted_team_fixes_the_project_through_anthropic_and_apply_brings_the_fix_over() {
+    fix_and_apply(Protocol::Anthropic);
+}
+
+#[test]
+fn a_scripted_team_fixes_the_project_through_openai_and_apply_brings_the_fix_over() {
+    fix_and_apply(Protocol::OpenAi);
+}
+
+fn fix_and_apply(protocol: Protocol) {
     if lucid::sandbox::Sandbox::new(lucid::sandbox::SandboxPolicy::new("/tmp", "/tmp")).is_err() {
         eprintln!("SKIPPED: no sandbox on this machine (neither Landlock nor bubblewrap)");
         return;
@@ -210,17 +267,10 @@ fn a_scripted_team_fixes_the_project_and_apply_brings_the_fix_over() {
         eprintln!("SKIPPED: npx not found (the reviewer reads through an MCP server from npm)");
         return;
     }
-    let server = serve();
+    let server = serve(protocol);
     let dir = tempfile::tempdir().unwrap();
     let spec = bundled(dir.path());
-    std::fs::write(
-        dir.path().join("config.toml"),
-        format!(
-            "[models.loop]\nprovider = \"openai\"\nmodel = \"policy\"\nbase_url = \"{}\"\nmax_retries = 0\n",
-            server.base_url()
-        ),
-    )
-    .unwrap();
+    config(dir.path(), protocol, &server);
     let project = dir.path().join("fix-tests");
     let original = std::fs::read_to_string(project.join("stats.py")).unwrap();
 
@@ -236,6 +286,14 @@ fn a_scripted_team_fixes_the_project_and_apply_brings_the_fix_over() {
     let first = &report["outcome"]["iterations"][0]["criteria"];
     assert_eq!(first[0]["id"], "tests_pass");
     assert_eq!(first[0]["passed"], true, "{report:#}");
+
+    // No key reached the store (the events, the working copy, the commands' output).
+    for key in ["sk-loop", "sk-must-never-reach-a-command"] {
+        assert!(
+            !tree_holds(&dir.path().join("store"), key.as_bytes()),
+            "{key} was stored"
+        );
+    }
 
     // The coder saw the tests fail, then pass, and its own command tool ran one test.
     let session = report["session_id"].as_str().unwrap().to_string();
