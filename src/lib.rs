@@ -9,9 +9,9 @@
 //! | [`event`] | the `Event` vocabulary and the in-process bus |
 //! | [`store`] | sled: sessions, events, memories, dreams, schema version |
 //! | [`model`] | the provider trait, request/response types, the scripted provider |
-//! | [`tool`] | the tool trait and registry |
+//! | [`tool`] | the tool trait and registry; the MCP client (`tool::mcp`) |
 //! | [`sandbox`] | running commands confined to a root: Landlock or bubblewrap, no network, no secrets, limits |
-//! | [`env`] | built-in environments: tools, result facts, scripted policies |
+//! | [`env`] | built-in environments (lumara, fleet, build-triage, workspace, project): tools, result facts, scripted policies; facts from commands and `[tools]` commands |
 //! | [`run`] | agent loop, delegation, advisor, parallelism, budgets |
 //! | [`outcome`] | the grader and the revise loop |
 //! | [`memory`] | memory records, versions, diffs, approval, Agent Skills export/import |
