@@ -177,6 +177,12 @@ pub(super) fn environment(
             return Err(folder_only("facts", Some(name.span())));
         }
     }
+    if let Some(root) = environment.root.as_ref().filter(|r| r.get_ref().trim().is_empty()) {
+        return Err(report.at_span(
+            root,
+            "`environment.root` is empty; name the folder to work on, e.g. `root = \".\"`",
+        ));
+    }
     if let Some(isolation) = &environment.isolation {
         own_setting("isolation", Some(isolation.span()))?;
         if !ISOLATIONS.contains(&isolation.get_ref().as_str()) {
