@@ -9,7 +9,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use super::{exit, open_store, store_error_code};
+use super::{exit, open_store};
 use crate::event::{sanitize, EventKind, FileChange};
 use crate::store::{SessionStatus, Store};
 
@@ -25,18 +25,7 @@ struct Recorded {
 }
 
 fn recorded(store: &Store, id: &str) -> Result<Recorded, (u8, String)> {
-    let summary = store
-        .find_session(id)
-        .map_err(|err| (store_error_code(&err), err.to_string()))?
-        .ok_or_else(|| {
-            (
-                exit::USAGE,
-                format!("no session `{id}`; see `lucid sessions list`"),
-            )
-        })?;
-    let events = store
-        .events(summary.id)
-        .map_err(|err| (exit::RUNTIME, err.to_string()))?;
+    let (summary, events) = super::sessions::session_events(store, id)?;
     let last = events.into_iter().rev().find_map(|event| match event.kind {
         EventKind::FilesChanged {
             isolation,

@@ -88,7 +88,12 @@ fn list(store: &Store, json: bool) -> Result<(), (u8, String)> {
     Ok(())
 }
 
-fn show(store: &Store, id: &str, json: bool) -> Result<(), (u8, String)> {
+/// A recorded session by id or unique prefix, with its events; the error is an exit code
+/// and a sentence.
+pub(super) fn session_events(
+    store: &Store,
+    id: &str,
+) -> Result<(SessionSummary, Vec<crate::event::Event>), (u8, String)> {
     let summary: SessionSummary = store
         .find_session(id)
         .map_err(|err| (super::store_error_code(&err), err.to_string()))?
@@ -101,6 +106,11 @@ fn show(store: &Store, id: &str, json: bool) -> Result<(), (u8, String)> {
     let events = store
         .events(summary.id)
         .map_err(|err| (exit::RUNTIME, err.to_string()))?;
+    Ok((summary, events))
+}
+
+fn show(store: &Store, id: &str, json: bool) -> Result<(), (u8, String)> {
+    let (summary, events) = session_events(store, id)?;
     let live = summary.status == crate::store::SessionStatus::Running;
     let report = SessionReport::fold(&events, live);
     if json {

@@ -288,7 +288,7 @@ pub fn error_message(body: &str) -> String {
 }
 
 /// An error with its causes, e.g. `error sending request: connection refused`.
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

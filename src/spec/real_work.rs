@@ -177,7 +177,11 @@ pub(super) fn environment(
             return Err(folder_only("facts", Some(name.span())));
         }
     }
-    if let Some(root) = environment.root.as_ref().filter(|r| r.get_ref().trim().is_empty()) {
+    if let Some(root) = environment
+        .root
+        .as_ref()
+        .filter(|r| r.get_ref().trim().is_empty())
+    {
         return Err(report.at_span(
             root,
             "`environment.root` is empty; name the folder to work on, e.g. `root = \".\"`",

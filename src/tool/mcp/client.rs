@@ -252,16 +252,7 @@ fn describe_init(err: ClientInitializeError, secret: Option<&str>) -> String {
 
 /// An error and its sources in one sanitised, bounded line, with `secret` blanked out.
 fn describe(err: &(dyn std::error::Error + 'static), secret: Option<&str>) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
+    let mut text = crate::model::http::error_chain(err);
     if let Some(secret) = secret.filter(|s| !s.is_empty()) {
         text = text.replace(secret, "[redacted]");
     }
