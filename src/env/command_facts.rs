@@ -37,11 +37,16 @@ pub struct CommandReport {
     pub tail: String,
 }
 
-/// Runs every fact command in `folder` and returns the facts and the reports.
-pub async fn evaluate(
+/// Runs every fact command in `folder` and returns the facts and the reports. When
+/// `cancel` resolves, the command in hand is killed and the rest are not run.
+pub async fn evaluate<C>(
     folder: &WorkFolder,
     commands: &[FactCommand],
-) -> (Facts, Vec<CommandReport>) {
+    cancel: impl Fn() -> C,
+) -> (Facts, Vec<CommandReport>)
+where
+    C: std::future::Future<Output = ()> + Send,
+{
     let mut facts = Facts::new();
     let mut reports = Vec::new();
     for command in commands {
@@ -50,8 +55,10 @@ pub async fn evaluate(
             CommandLine::Argv(argv) => Program::Argv(argv.clone()),
         };
         let timeout = command.timeout_s.map(Duration::from_secs);
-        let (stdout, report) = match folder.run(program, timeout, std::future::pending()).await {
+        let mut cancelled = false;
+        let (stdout, report) = match folder.run(program, timeout, cancel()).await {
             Ok(output) => {
+                cancelled = output.cancelled;
                 let mut combined = output.stdout.clone();
                 if !output.stderr.trim().is_empty() {
                     combined.push('\n');
@@ -102,6 +109,9 @@ pub async fn evaluate(
             }
         }
         reports.push(report);
+        if cancelled {
+            break;
+        }
     }
     (facts, reports)
 }
@@ -190,5 +200,34 @@ mod tests {
         let cut = tail(&long);
         assert!(cut.starts_with('…') && cut.ends_with("end"), "{cut}");
         assert!(!cut.contains('\u{1b}'));
+    }
+
+    #[tokio::test]
+    async fn a_cancel_kills_the_command_in_hand_and_skips_the_rest() {
+        use crate::sandbox::{Sandbox, SandboxMode, SandboxPolicy};
+        let dir = tempfile::tempdir().unwrap();
+        let mut policy = SandboxPolicy::new(dir.path(), dir.path().join("tmp"));
+        policy.mode = SandboxMode::Off;
+        let folder = WorkFolder {
+            root: dir.path().to_path_buf(),
+            sandbox: Sandbox::new(policy).unwrap(),
+            shell_timeout: Duration::from_secs(60),
+        };
+        let fact = |name: &str, line: &str| FactCommand {
+            name: name.into(),
+            command: CommandLine::Shell(line.into()),
+            kind: FactKind::ExitOk,
+            timeout_s: None,
+        };
+        let commands = [fact("slow", "sleep 30"), fact("next", "touch ran")];
+        let started = std::time::Instant::now();
+        let (facts, reports) = evaluate(&folder, &commands, || {
+            tokio::time::sleep(Duration::from_millis(200))
+        })
+        .await;
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert_eq!(facts["slow"], json!(false));
+        assert!(!dir.path().join("ran").exists());
     }
 }

@@ -347,7 +347,10 @@ impl TeamRun {
         let mut evidence = Vec::new();
         if let (Some(folder), false) = (self.env.folder(), self.spec.fact_commands.is_empty()) {
             let (command_facts, reports) =
-                crate::env::command_facts::evaluate(&folder, &self.spec.fact_commands).await;
+                crate::env::command_facts::evaluate(&folder, &self.spec.fact_commands, || {
+                    self.cancel.cancelled()
+                })
+                .await;
             facts.extend(command_facts);
             evidence = reports;
         }
