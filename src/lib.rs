@@ -16,6 +16,7 @@
 //! | [`outcome`] | the grader and the revise loop |
 //! | [`memory`] | memory records, versions, diffs, approval, Agent Skills export/import |
 //! | [`dream`] | digesting sessions, mining patterns, proposing playbooks |
+//! | [`session`] | the front door: load a session file, launch it, its handle (events, ops, join) |
 //! | [`cli`] | the `lucid` command line |
 
 pub mod cli;
@@ -28,6 +29,7 @@ pub mod outcome;
 pub mod run;
 pub mod sandbox;
 pub mod serve;
+pub mod session;
 pub mod spec;
 pub mod store;
 pub mod tool;

@@ -10,11 +10,9 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::exit;
-use super::run::prepare;
-use crate::event::{EventBus, EventSink, NullSink, SessionId};
-use crate::outcome::{run_session, SessionOrigin};
+use crate::event::NullSink;
 use crate::run::Playbook;
-use crate::run::{CancelToken, TeamRun};
+use crate::session::{LaunchOptions, Playbooks, Recorder};
 use crate::spec::SessionSpec;
 use crate::store::Store;
 
@@ -215,13 +213,14 @@ pub async fn bench(args: BenchArgs) -> u8 {
                     return exit::USAGE;
                 }
             };
-            let spec_file = match prepare(&spec, None, None, world) {
-                Ok(spec) => spec,
-                Err(message) => {
-                    eprintln!("lucid: {message}");
-                    return exit::USAGE;
-                }
-            };
+            let spec_file =
+                match crate::session::load(&spec, None, None, world).map_err(|e| e.to_string()) {
+                    Ok(spec) => spec,
+                    Err(message) => {
+                        eprintln!("lucid: {message}");
+                        return exit::USAGE;
+                    }
+                };
             match calibrate(&spec_file, &seeds).await {
                 Ok(figures) => {
                     print_calibration(&figures, json);
@@ -267,22 +266,21 @@ pub async fn run_seeds(
     for &seed in seeds {
         let mut seeded = spec.clone();
         seeded.environment.seed = seed;
-        let env = crate::env::build(&seeded.environment, seed, seeded.environment.world)
-            .map_err(|err| err.to_string())?;
-        let sink: Arc<dyn EventSink> = match store {
-            Some(store) => Arc::new(store.clone()),
-            None => Arc::new(NullSink),
+        let recorder = match store {
+            Some(store) => Recorder::Store(store.clone()),
+            None => Recorder::Sink(Arc::new(NullSink)),
         };
-        let bus = Arc::new(EventBus::new(SessionId::generate(), sink));
-        let origin = SessionOrigin {
+        let options = LaunchOptions {
             spec_path: spec.path.display().to_string(),
-            seed,
-            world: seeded.environment.world,
+            playbooks: Playbooks::Given(playbooks.to_vec()),
+            no_scheduled_dream: true,
+            ..LaunchOptions::default()
         };
-        let team = TeamRun::new(Arc::new(seeded), env, bus, playbooks, CancelToken::new())
-            .map_err(|err| err.to_string())?;
-        let result = run_session(team, origin)
+        let result = crate::session::launch(seeded, recorder, options)
+            .map_err(|err| err.to_string())?
+            .join()
             .await
+            .result
             .map_err(|err| format!("seed {seed}: {err}"))?;
         if let Some(first) = result.verdicts.first() {
             if first.passed() {
@@ -378,13 +376,14 @@ async fn bench_learning(args: LearningArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    let mut spec = match prepare(&args.spec, None, None, None) {
-        Ok(spec) => spec,
-        Err(message) => {
-            eprintln!("lucid: {message}");
-            return exit::USAGE;
-        }
-    };
+    let mut spec =
+        match crate::session::load(&args.spec, None, None, None).map_err(|e| e.to_string()) {
+            Ok(spec) => spec,
+            Err(message) => {
+                eprintln!("lucid: {message}");
+                return exit::USAGE;
+            }
+        };
     for option in &args.options {
         let Some((key, value)) = option.split_once('=') else {
             eprintln!("lucid: --option: `{option}` is not KEY=VALUE");
@@ -430,7 +429,7 @@ async fn bench_learning(args: LearningArgs) -> u8 {
 }
 
 fn load(path: &str) -> Result<SessionSpec, String> {
-    prepare(std::path::Path::new(path), None, None, None)
+    crate::session::load(std::path::Path::new(path), None, None, None).map_err(|e| e.to_string())
 }
 
 /// Prints figures as a table or JSON; a failure is one sentence and exit 3.

@@ -6,7 +6,9 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{exit, open_store};
-use crate::dream::{dream, undreamt_sessions, DreamReport, Dreamer, DREAM_ENVIRONMENT};
+use crate::dream::{
+    dream, dreamer_for, undreamt_sessions, DreamReport, Dreamer, DREAM_ENVIRONMENT,
+};
 use crate::event::one_line;
 use crate::store::Store;
 
@@ -51,7 +53,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 pub async fn run(db: Option<PathBuf>, args: DreamArgs) -> u8 {
     let (team_from_spec, dreamer) = match &args.spec {
-        Some(path) => match super::run::prepare(path, None, None, None) {
+        Some(path) => match crate::session::load(path, None, None, None).map_err(|e| e.to_string())
+        {
             Ok(spec) => match dreamer_for(&spec) {
                 Ok(dreamer) => (Some(spec.team.clone()), dreamer),
                 Err(message) => {
@@ -88,25 +91,6 @@ pub async fn run(db: Option<PathBuf>, args: DreamArgs) -> u8 {
             }
         }
     }
-}
-
-/// The dreamer a session file asks for: offline for scripted profiles.
-pub fn dreamer_for(spec: &crate::spec::SessionSpec) -> Result<Dreamer, String> {
-    let Some(profile) = spec.models.get(&spec.dreaming.model) else {
-        return Err(format!("no model profile `{}`", spec.dreaming.model));
-    };
-    if profile.is_offline() {
-        return Ok(Dreamer::Offline);
-    }
-    let env = crate::env::build(
-        &spec.environment,
-        spec.environment.seed,
-        spec.environment.world,
-    )
-    .map_err(|err| err.to_string())?;
-    crate::run::provider_for(&spec.dreaming.model, profile, "dreamer", env.as_ref())
-        .map(Dreamer::Model)
-        .map_err(|err| err.to_string())
 }
 
 /// Teams with sessions no dream has read yet.

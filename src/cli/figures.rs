@@ -11,10 +11,8 @@ use serde_json::json;
 
 use super::bench::run_seeds;
 use crate::dream::{dream, Dreamer};
-use crate::event::{AgentId, Event, EventBus, EventKind, EventSink, NullSink, SessionId};
-use crate::outcome::{run_session, SessionOrigin};
+use crate::event::{AgentId, Event, EventKind, EventSink, NullSink, SessionId};
 use crate::run::report::SessionReport;
-use crate::run::{CancelToken, TeamRun};
 use crate::spec::SessionSpec;
 use crate::store::Store;
 
@@ -74,22 +72,20 @@ pub(super) async fn run_fleet(
     spec: &SessionSpec,
     sink: Arc<dyn EventSink>,
 ) -> Result<(f64, u64), String> {
-    let env = crate::env::build(&spec.environment, 1, 1).map_err(|e| e.to_string())?;
-    let bus = Arc::new(EventBus::new(SessionId::generate(), sink));
-    let mut events = bus.subscribe();
-    let team = TeamRun::new(Arc::new(spec.clone()), env, bus, &[], CancelToken::new())
-        .map_err(|e| e.to_string())?;
+    let options = crate::session::LaunchOptions {
+        spec_path: "fleet".into(),
+        playbooks: crate::session::Playbooks::Given(Vec::new()),
+        no_scheduled_dream: true,
+        ..Default::default()
+    };
     let started = Instant::now();
-    let result = run_session(
-        team,
-        SessionOrigin {
-            spec_path: "fleet".into(),
-            seed: 1,
-            world: 1,
-        },
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let mut handle =
+        crate::session::launch(spec.clone(), crate::session::Recorder::Sink(sink), options)
+            .map_err(|e| e.to_string())?;
+    let mut events = handle
+        .events()
+        .ok_or_else(|| "the fleet's events are already taken".to_string())?;
+    let result = handle.join().await.result.map_err(|e| e.to_string())?;
     let wall = started.elapsed().as_secs_f64() * 1000.0;
     if !result.passed {
         return Err("the fleet did not finish every job".into());

@@ -2,17 +2,12 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::Args;
 
 use super::{exit, headless, open_store};
-use crate::event::{EventBus, EventSink, SessionId};
-use crate::memory::MemoryBook;
-use crate::outcome::{resume_session, run_session, SessionOrigin};
 use crate::run::report::SessionReport;
-use crate::run::{CancelToken, RecordingError, RunError, TeamRun};
-use crate::spec::SessionSpec;
+use crate::session::{self, LaunchError, LaunchOptions, Recorder};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -45,112 +40,11 @@ pub struct RunArgs {
     pub resume: Option<String>,
 }
 
-/// A recorded session to continue.
-struct Resume {
-    session: SessionId,
-    events: Vec<crate::event::Event>,
-    next_seq: u64,
-    playbooks: Vec<crate::run::Playbook>,
-}
-
-/// Finds an interrupted session of this team and what it needs to continue; points the
-/// spec at the session's mission.
-fn load_resume(
-    store: &crate::store::Store,
-    id: &str,
-    spec: &mut SessionSpec,
-) -> Result<Resume, (u8, String)> {
-    use crate::store::SessionStatus;
-    let usage = |message: String| (exit::USAGE, message);
-    let runtime = |err: crate::store::StoreError| (exit::RUNTIME, err.to_string());
-    let summary = store
-        .find_session(id)
-        .map_err(|err| (super::store_error_code(&err), err.to_string()))?
-        .ok_or_else(|| usage(format!("no session `{id}`; see `lucid sessions list`")))?;
-    if !matches!(
-        summary.status,
-        SessionStatus::Interrupted | SessionStatus::Error
-    ) {
-        return Err(usage(format!(
-            "session {} is {}; only interrupted sessions (or ones that ended on an error) can be resumed",
-            summary.id,
-            summary.status.as_str()
-        )));
-    }
-    if summary.team != spec.team {
-        return Err(usage(format!(
-            "session {} belongs to team `{}`, but {} describes team `{}`",
-            summary.id,
-            summary.team,
-            spec.path.display(),
-            spec.team
-        )));
-    }
-    spec.environment.seed = summary.seed;
-    spec.environment.world = summary.world;
-    let events = store.events(summary.id).map_err(runtime)?;
-    let next_seq = store.next_seq(summary.id).map_err(runtime)?;
-    let book = MemoryBook::new(store.clone());
-    let mut playbooks: Vec<crate::run::Playbook> = Vec::new();
-    for event in &events {
-        if let crate::event::EventKind::PlaybookApplied {
-            memory_id, version, ..
-        } = &event.kind
-        {
-            if playbooks.iter().any(|p| &p.id == memory_id) {
-                continue;
-            }
-            let playbook = memory_id
-                .parse()
-                .ok()
-                .and_then(|id| book.playbook_version(id, *version).transpose())
-                .transpose()
-                .map_err(|err| (exit::RUNTIME, err.to_string()))?
-                .ok_or_else(|| {
-                    usage(format!(
-                        "playbook {memory_id} v{version}, which the session applied, is gone"
-                    ))
-                })?;
-            playbooks.push(playbook);
-        }
-    }
-    Ok(Resume {
-        session: summary.id,
-        events,
-        next_seq,
-        playbooks,
-    })
-}
-
-/// Loads a session file (its model profiles merged over the user's config file's) and
-/// applies the command line's overrides.
-pub fn prepare(
-    path: &std::path::Path,
-    model: Option<&str>,
-    seed: Option<u64>,
-    world: Option<u64>,
-) -> Result<SessionSpec, String> {
-    let user = crate::spec::config::user_config().map_err(|err| err.to_string())?;
-    let mut spec = crate::spec::load_with(path, &crate::env::catalog(), &user)
-        .map_err(|err| err.to_string())?;
-    if let Some(profile) = model {
-        spec.use_model_everywhere(profile)
-            .map_err(|err| format!("--model: {err}"))?;
-    }
-    if let Some(seed) = seed {
-        spec.environment.seed = seed;
-    }
-    if let Some(world) = world {
-        spec.environment.world = world;
-    }
-    Ok(spec)
-}
-
 pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 {
-    let mut spec = match prepare(&args.spec, args.model.as_deref(), args.seed, args.world) {
+    let spec = match session::load(&args.spec, args.model.as_deref(), args.seed, args.world) {
         Ok(spec) => spec,
-        Err(message) => {
-            eprintln!("lucid: {message}");
+        Err(err) => {
+            eprintln!("lucid: {err}");
             return exit::USAGE;
         }
     };
@@ -167,117 +61,60 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
         Ok(store) => store,
         Err(code) => return code,
     };
-    let resume = match &args.resume {
-        Some(id) => match load_resume(&store, id, &mut spec) {
-            Ok(resume) => Some(resume),
-            Err((code, message)) => {
-                eprintln!("lucid: {message}");
-                return code;
-            }
-        },
-        None => None,
-    };
-    if let Err(err) = crate::run::load_recordings(&store, &mut spec) {
-        eprintln!("lucid: {err}");
-        return match &err {
-            RecordingError::NotFound { .. } => exit::USAGE,
-            RecordingError::Store { source, .. } => super::store_error_code(source),
-        };
-    }
-    let session = match &resume {
-        Some(resume) => resume.session,
-        None => SessionId::generate(),
-    };
-    spec.environment.work_dir = Some(store.work_dir(session));
-    let env = match crate::env::build(
-        &spec.environment,
-        spec.environment.seed,
-        spec.environment.world,
-    ) {
-        Ok(env) => env,
-        Err(err) => {
-            eprintln!("lucid: {}: {err}", args.spec.display());
-            return exit::USAGE;
-        }
-    };
-    let sink: Arc<dyn EventSink> = Arc::new(store.clone());
-    let bus = match &resume {
-        Some(resume) => EventBus::resuming(session, sink, resume.next_seq),
-        None => EventBus::new(session, sink),
-    };
-    let bus = Arc::new(bus);
-    let printer = (!args.quiet).then(|| headless::spawn_printer(bus.subscribe()));
-    let cancel = CancelToken::new();
-    let origin = SessionOrigin {
+    let options = LaunchOptions {
         spec_path: args.spec.display().to_string(),
-        seed: spec.environment.seed,
-        world: spec.environment.world,
+        resume: args.resume.clone(),
+        ..LaunchOptions::default()
     };
-    let playbooks = match &resume {
-        Some(resume) => resume.playbooks.clone(),
-        None => match MemoryBook::new(store.clone()).active_playbooks(&spec.team) {
-            Ok(playbooks) => playbooks,
-            Err(err) => {
-                eprintln!("lucid: cannot read the team's playbooks: {err}");
-                return exit::RUNTIME;
-            }
-        },
-    };
-    let spec = Arc::new(spec);
-    let team = match TeamRun::new(
-        Arc::clone(&spec),
-        env,
-        Arc::clone(&bus),
-        &playbooks,
-        cancel.clone(),
-    ) {
-        Ok(team) => team,
+    let mut handle = match session::launch(spec, Recorder::Store(store.clone()), options) {
+        Ok(handle) => handle,
         Err(err) => {
-            eprintln!("lucid: {err}");
-            return exit::USAGE;
+            eprintln!("lucid: {}", crate::event::sanitize(&err.to_string()));
+            return match err {
+                LaunchError::Usage(_) => exit::USAGE,
+                LaunchError::Runtime(_) => exit::RUNTIME,
+            };
         }
     };
-    let interrupt = tokio::spawn({
-        let cancel = cancel.clone();
-        async move {
-            if tokio::signal::ctrl_c().await.is_err() {
-                return;
-            }
-            eprintln!("lucid: interrupted; stopping every agent (Ctrl-C again to quit at once)");
-            cancel.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                crate::tool::mcp::kill_every_server();
-                eprintln!("lucid: quit; completed steps are saved, resume with --resume");
-                std::process::exit(130);
-            }
+    let printer = match handle.events() {
+        Some(events) if !args.quiet => Some(headless::spawn_printer(events)),
+        _ => None,
+    };
+    let cancel = handle.cancel_token();
+    let interrupt = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        eprintln!("lucid: interrupted; stopping every agent (Ctrl-C again to quit at once)");
+        cancel.cancel();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            crate::tool::mcp::kill_every_server();
+            eprintln!("lucid: quit; completed steps are saved, resume with --resume");
+            std::process::exit(130);
         }
     });
-    let result = match &resume {
-        Some(resume) => resume_session(team, &resume.events).await,
-        None => run_session(team, origin).await,
-    };
+    let finished = handle.join().await;
     interrupt.abort();
-    drop(bus);
     if let Some(printer) = printer {
         // The printer ends when the bus (its only sender) is gone.
         let _ = printer.await;
     }
-    let code = match &result {
+    let code = match &finished.result {
         Ok(result) if result.passed => exit::OK,
         Ok(_) => exit::RUBRIC_NOT_MET,
-        Err(RunError::Cancelled) | Err(_) => exit::RUNTIME,
+        Err(_) => exit::RUNTIME,
     };
-    if let Err(err) = &result {
+    if let Err(err) = &finished.result {
         eprintln!(
             "lucid: the run failed: {}",
             crate::event::sanitize(&err.to_string())
         );
     }
-    if result.is_ok() {
-        dream_if_due(&store, &spec, args.quiet).await;
+    if let Some(note) = finished.dream.as_deref().filter(|_| !args.quiet) {
+        eprintln!("{}", crate::event::sanitize(note));
     }
     if args.json {
-        match store.events(session) {
+        match store.events(finished.session) {
             Ok(events) => {
                 let report = SessionReport::fold(&events, false);
                 match serde_json::to_string_pretty(&report) {
@@ -295,39 +132,4 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
         }
     }
     code
-}
-
-/// `[dreaming] every_sessions = N`: dreams once N sessions of the team wait for one.
-/// Proposals still wait for a person; a failed dream is reported, not fatal.
-pub(super) async fn dream_if_due(store: &crate::store::Store, spec: &SessionSpec, quiet: bool) {
-    let every = spec.dreaming.every_sessions;
-    if every == 0 {
-        return;
-    }
-    let waiting = match crate::dream::undreamt_sessions(store, &spec.team) {
-        Ok(sessions) => sessions.len() as u32,
-        Err(err) => {
-            eprintln!("lucid: cannot check whether a dream is due: {err}");
-            return;
-        }
-    };
-    if waiting < every {
-        return;
-    }
-    let dreamer = match super::dream::dreamer_for(spec) {
-        Ok(dreamer) => dreamer,
-        Err(message) => {
-            eprintln!("lucid: cannot dream: {message}");
-            return;
-        }
-    };
-    match crate::dream::dream(store, &spec.team, &dreamer, &crate::env::catalog()).await {
-        Ok(report) if !quiet => eprintln!(
-            "dreamed over {} session(s) (every_sessions = {every}): {} proposal(s) wait for review (lucid memory list --status proposed)",
-            report.run.sessions.len(),
-            report.proposals.len()
-        ),
-        Ok(_) => {}
-        Err(err) => eprintln!("lucid: the scheduled dream failed: {err}"),
-    }
 }

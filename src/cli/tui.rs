@@ -42,15 +42,10 @@ pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 
     let mut app = AppState::new(keymap, theme);
     let mut initial = vec![Command::LoadSessions];
     let mut live = None;
-    let mut live_spec = None;
     match start {
         Start::Home => app.view = View::Sessions,
-        Start::Live { spec, path } => match crate::tui::live::start((*spec).clone(), &path, &store)
-        {
-            Ok(run) => {
-                live = Some(run);
-                live_spec = Some(spec);
-            }
+        Start::Live { spec, path } => match crate::tui::live::start(*spec, &path, &store) {
+            Ok(run) => live = Some(run),
             Err(message) => {
                 eprintln!("lucid: {message}");
                 return exit::USAGE;
@@ -69,7 +64,6 @@ pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 
         },
     }
     let watching_live = live.is_some();
-    let dream_store = store.clone();
     let memory = StoreMemory::new(store.clone(), Path::new("skills").to_path_buf());
     let services = Services {
         store: Some(store),
@@ -93,9 +87,9 @@ pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 
         }
         Ok(outcome) if watching_live => match outcome.run {
             Some(Ok(result)) => {
-                // As headless: `[dreaming] every_sessions` dreams once enough sessions wait.
-                if let Some(spec) = &live_spec {
-                    super::run::dream_if_due(&dream_store, spec, false).await;
+                // The front door dreamed if `[dreaming] every_sessions` said so.
+                if let Some(note) = &outcome.dream {
+                    eprintln!("{}", crate::event::sanitize(note));
                 }
                 if result.passed {
                     exit::OK

@@ -86,6 +86,20 @@ pub struct DreamReport {
     pub proposals: Vec<Memory>,
 }
 
+/// The dreamer a session file asks for: offline for offline profiles (scripted, test,
+/// replay), else a model client for its `[dreaming] model` profile.
+pub fn dreamer_for(spec: &crate::spec::SessionSpec) -> Result<Dreamer, String> {
+    let Some(profile) = spec.models.get(&spec.dreaming.model) else {
+        return Err(format!("no model profile `{}`", spec.dreaming.model));
+    };
+    if profile.is_offline() {
+        return Ok(Dreamer::Offline);
+    }
+    crate::run::provider_for(&spec.dreaming.model, profile, "dreamer", None)
+        .map(Dreamer::Model)
+        .map_err(|err| err.to_string())
+}
+
 /// The team's finished sessions that no dream has read yet, oldest first. (A session
 /// interrupted and resumed after a dream finishes late, so it is checked by id, not by
 /// a time mark.)

@@ -39,7 +39,7 @@ impl ProviderSet {
                 if profile.provider == ProviderKind::Replay {
                     return replay_for(spec, profile_name, profile, seat);
                 }
-                provider_for(profile_name, profile, role, env)
+                provider_for(profile_name, profile, role, Some(env))
             };
         let mut agents = BTreeMap::new();
         let mut advisors = BTreeMap::new();
@@ -110,10 +110,15 @@ pub fn provider_for(
     profile_name: &str,
     profile: &ModelProfile,
     role: &str,
-    env: &dyn Environment,
+    env: Option<&dyn Environment>,
 ) -> Result<Arc<dyn Provider>, RunError> {
     match profile.provider {
         ProviderKind::Scripted => {
+            let Some(env) = env else {
+                return Err(RunError::Config(format!(
+                    "profile `{profile_name}` is scripted, and role `{role}` has no scripted policy outside an environment"
+                )));
+            };
             let policy = env.policy(role).ok_or_else(|| {
                 RunError::Provider(format!(
                     "environment `{}` has no scripted policy for role `{role}` (profile `{profile_name}`)",

@@ -1,17 +1,14 @@
-//! Starting a live run for the TUI: the same steps as `lucid run` (recordings for
-//! `replay` profiles, environment, bus with the store as recorder, team, the revise loop
-//! on its own task), with the bus's events
-//! handed to the TUI instead of the headless printer.
+//! Starting a live run for the TUI through the front door ([`crate::session::launch`]):
+//! the same session as `lucid run` (the user's config, the store's playbooks, recordings,
+//! work folders, scheduled dreams), with its events handed to the TUI instead of the
+//! headless printer.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use tokio::sync::mpsc::UnboundedReceiver;
-use tokio::task::JoinHandle;
 
-use crate::event::{Event, EventBus, EventSink, SessionId};
-use crate::outcome::{run_session, SessionOrigin, SessionResult};
-use crate::run::{CancelToken, RunError, TeamRun};
+use crate::event::{Event, SessionId};
+use crate::session::{self, LaunchOptions, Recorder, SessionHandle};
 use crate::spec::SessionSpec;
 use crate::store::Store;
 
@@ -19,48 +16,31 @@ use crate::store::Store;
 pub struct LiveRun {
     pub session: SessionId,
     pub spec_path: String,
-    pub team: Arc<TeamRun>,
     pub events: UnboundedReceiver<Event>,
-    pub task: JoinHandle<Result<SessionResult, RunError>>,
+    pub handle: SessionHandle,
 }
 
 /// Starts `spec` (already loaded, overrides applied), recording into `store`.
-pub fn start(mut spec: SessionSpec, spec_path: &Path, store: &Store) -> Result<LiveRun, String> {
-    crate::run::load_recordings(store, &mut spec).map_err(|err| err.to_string())?;
-    let session = SessionId::generate();
-    spec.environment.work_dir = Some(store.work_dir(session));
-    let env = crate::env::build(
-        &spec.environment,
-        spec.environment.seed,
-        spec.environment.world,
-    )
-    .map_err(|err| format!("{}: {err}", spec_path.display()))?;
-    let sink: Arc<dyn EventSink> = Arc::new(store.clone());
-    let bus = Arc::new(EventBus::new(session, sink));
-    let events = bus.subscribe();
-    let origin = SessionOrigin {
+pub fn start(spec: SessionSpec, spec_path: &Path, store: &Store) -> Result<LiveRun, String> {
+    let options = LaunchOptions {
         spec_path: spec_path.display().to_string(),
-        seed: spec.environment.seed,
-        world: spec.environment.world,
+        ..LaunchOptions::default()
     };
-    // Approved playbooks steer the run, as they do headless.
-    let playbooks = crate::memory::MemoryBook::new(store.clone())
-        .active_playbooks(&spec.team)
-        .map_err(|err| format!("cannot read the team's playbooks: {err}"))?;
-    let team = TeamRun::new(Arc::new(spec), env, bus, &playbooks, CancelToken::new())
+    let mut handle = session::launch(spec, Recorder::Store(store.clone()), options)
         .map_err(|err| err.to_string())?;
-    let task = tokio::spawn(run_session(Arc::clone(&team), origin));
+    let events = handle
+        .events()
+        .ok_or_else(|| "the run's events are already taken".to_string())?;
     Ok(LiveRun {
-        session,
+        session: handle.session(),
         spec_path: spec_path.display().to_string(),
-        team,
         events,
-        task,
+        handle,
     })
 }
 
-/// Loads a session file and starts it.
+/// Loads a session file (with the user's config, as `lucid run` does) and starts it.
 pub fn start_file(path: &Path, store: &Store) -> Result<LiveRun, String> {
-    let spec = crate::spec::load(path, &crate::env::catalog()).map_err(|err| err.to_string())?;
+    let spec = session::load(path, None, None, None).map_err(|err| err.to_string())?;
     start(spec, path, store)
 }

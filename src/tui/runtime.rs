@@ -21,7 +21,8 @@ use super::views;
 use crate::dream::{DreamError, DreamReport, Dreamer};
 use crate::event::{now_ms, Event, EventBus, EventSink, SessionId};
 use crate::outcome::SessionResult;
-use crate::run::{RunError, TeamRun};
+use crate::run::RunError;
+use crate::session::{Finished, Op, SessionHandle};
 use crate::store::Store;
 
 /// The shortest time between two frames (about 60 per second).
@@ -53,15 +54,16 @@ pub struct Services {
 pub struct Outcome {
     /// The result of the last live run, if one ran to its end.
     pub run: Option<Result<SessionResult, RunError>>,
+    /// What the scheduled dream after it did, if one ran.
+    pub dream: Option<String>,
 }
 
 /// The live run the loop is watching.
 #[derive(Default)]
 struct Watching {
-    team: Option<Arc<TeamRun>>,
+    run: Option<SessionHandle>,
     dream: Option<DreamTask>,
     events: Option<mpsc::UnboundedReceiver<Event>>,
-    task: Option<tokio::task::JoinHandle<Result<SessionResult, RunError>>>,
 }
 
 async fn next_event(events: &mut Option<mpsc::UnboundedReceiver<Event>>) -> Option<Event> {
@@ -71,7 +73,6 @@ async fn next_event(events: &mut Option<mpsc::UnboundedReceiver<Event>>) -> Opti
     }
 }
 
-type RunTask = tokio::task::JoinHandle<Result<SessionResult, RunError>>;
 type DreamTask = tokio::task::JoinHandle<Result<DreamReport, DreamError>>;
 
 async fn dream_end(
@@ -85,9 +86,9 @@ async fn dream_end(
     }
 }
 
-async fn run_end(task: &mut Option<RunTask>) -> Result<Result<SessionResult, RunError>, String> {
-    match task.as_mut() {
-        Some(task) => task.await.map_err(|err| format!("the run crashed: {err}")),
+async fn run_end(run: &mut Option<SessionHandle>) -> Finished {
+    match run.as_mut() {
+        Some(run) => run.wait().await,
         None => std::future::pending().await,
     }
 }
@@ -176,22 +177,21 @@ where
                 }
                 None => watching.events = None,
             },
-            ended = run_end(&mut watching.task) => {
-                watching.task = None;
+            ended = run_end(&mut watching.run) => {
+                watching.run = None;
                 if let Some(rx) = watching.events.as_mut() {
                     while let Ok(event) = rx.try_recv() {
                         pending.extend(update(&mut app, Action::Event(event)));
                     }
                 }
-                match ended {
-                    Ok(result) => {
-                        if let Err(err) = &result {
-                            app.notice = Some(format!("the run ended: {err}"));
-                        }
-                        outcome.run = Some(result);
-                    }
-                    Err(message) => pending.extend(update(&mut app, Action::RunFailed(message))),
+                if let Err(err) = &ended.result {
+                    app.notice = Some(format!("the run ended: {err}"));
                 }
+                if let Some(note) = &ended.dream {
+                    app.notice = Some(crate::event::sanitize(note));
+                }
+                outcome.run = Some(ended.result);
+                outcome.dream = ended.dream;
                 pending.extend(update(&mut app, Action::RunEnded));
                 dirty = true;
             },
@@ -243,13 +243,11 @@ where
         let _ = task.await;
     }
     // Quitting while a run is live cancels it; wait for it to record its end.
-    if let Some(task) = watching.task.take() {
-        if let Some(team) = &watching.team {
-            team.cancel_token().cancel();
-        }
-        if let Ok(result) = task.await {
-            outcome.run = Some(result);
-        }
+    if let Some(run) = watching.run.take() {
+        run.submit(Op::Cancel);
+        let ended = run.join().await;
+        outcome.run = Some(ended.result);
+        outcome.dream = ended.dream;
     }
     Ok(outcome)
 }
@@ -263,9 +261,8 @@ fn replay_position(app: &AppState) -> Option<usize> {
 
 fn watch(run: LiveRun) -> Watching {
     Watching {
-        team: Some(run.team),
+        run: Some(run.handle),
         events: Some(run.events),
-        task: Some(run.task),
         dream: None,
     }
 }
@@ -290,15 +287,15 @@ fn execute(
     let no_store = || "no store is open".to_string();
     match command {
         Command::CancelAgent(id) => {
-            if let Some(team) = &watching.team {
-                if !team.cancel_agent(id) {
+            if let Some(run) = &watching.run {
+                if !run.submit(Op::CancelThread(id)) {
                     send(Action::RunFailed(format!("thread {id} has not run yet")));
                 }
             }
         }
         Command::CancelRun => {
-            if let Some(team) = &watching.team {
-                team.cancel_token().cancel();
+            if let Some(run) = &watching.run {
+                run.submit(Op::Cancel);
             }
         }
         Command::LoadSessions => {
@@ -337,7 +334,7 @@ fn execute(
             }));
         }
         Command::StartRun(path) => {
-            if watching.task.is_some() || watching.dream.is_some() {
+            if watching.run.is_some() || watching.dream.is_some() {
                 send(Action::RunFailed("a run is already live".into()));
                 return now;
             }
@@ -356,7 +353,7 @@ fn execute(
             }
         }
         Command::Memory(MemoryCommand::DreamNow { team }) => {
-            if watching.task.is_some() || watching.dream.is_some() {
+            if watching.run.is_some() || watching.dream.is_some() {
                 send(Action::Memory(MemoryUpdate::Failed(
                     "a run or dream is already live".into(),
                 )));
@@ -369,7 +366,6 @@ fn execute(
             let sink: Arc<dyn EventSink> = Arc::new(store.clone());
             let bus = EventBus::new(SessionId::generate(), sink);
             watching.events = Some(bus.subscribe());
-            watching.team = None;
             watching.dream = Some(tokio::spawn(async move {
                 crate::dream::dream_on_bus(
                     &store,
