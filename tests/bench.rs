@@ -1,6 +1,8 @@
 //! `lucid bench` prints figures; these check the figures are there and sane, never how
 //! fast anything was.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::process::Command;
 
 use serde_json::Value;

@@ -1,5 +1,7 @@
 //! `lucid bench fleet` prints its figures: checked for presence and sanity, never speed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::process::Command;
 
 use serde_json::Value;

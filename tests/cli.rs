@@ -1,5 +1,7 @@
 //! The `lucid` binary as a user drives it: run, sessions, exit codes, JSON documents.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -4,6 +4,8 @@
 //! pass their checks; a failing `exit_ok` fact fails its criterion, and what must change
 //! quotes the end of the command's output.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::path::Path;
 use std::process::Command;
 

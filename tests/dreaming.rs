@@ -1,6 +1,8 @@
 //! Dreaming and memory: proposals from recorded sessions, the approval gate, versions,
 //! curation, retirement, the model dreamer's validation, and measured learning.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod support;
 
 use std::path::Path;

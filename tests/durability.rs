@@ -1,6 +1,8 @@
 //! A run that is dropped mid-way leaves its completed steps in the store, and the
 //! session reads back as interrupted.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod support;
 
 use std::sync::Arc;

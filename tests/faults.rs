@@ -5,6 +5,8 @@
 //! stays down ends the run with exit 3 after bounded retries, keeping what was
 //! recorded, the session listed as `error`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod support;
 
 use std::path::Path;

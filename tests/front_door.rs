@@ -5,6 +5,8 @@
 //!
 //! This file sets `LUCID_CONFIG` for its own process only.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::path::Path;
 
 use lucid::event::EventKind;

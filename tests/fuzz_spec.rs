@@ -1,6 +1,8 @@
 //! Fuzzing the session-file loader: arbitrary text, and mutations of a valid file, must
 //! come back as a session or as an error with a position — never a panic or a hang.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::path::Path;
 
 use proptest::prelude::*;

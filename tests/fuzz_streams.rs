@@ -8,6 +8,8 @@
 //! an answer or an error). A short run is part of `cargo test`; raise
 //! `PROPTEST_CASES` for a longer one.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 #[path = "fake_server/wire.rs"]
 #[allow(dead_code)]
 mod wire;

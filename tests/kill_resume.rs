@@ -2,6 +2,8 @@
 //! interrupted and its completed steps present; `run --resume` continues it to the same
 //! outcome an uninterrupted run reaches.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -4,6 +4,8 @@
 //! through `npx -y` (skipped with a note when npx is missing); a fake HTTP endpoint for
 //! the bearer token.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

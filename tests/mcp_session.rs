@@ -3,6 +3,8 @@
 //! session recorded as `error` with a message naming the server and its stderr; an agent
 //! that lists a server's tools calls them under `SERVER__TOOL` names.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -2,6 +2,8 @@
 //! `lucid memory approve --all-proposed` changes the next run; edit, reject, export as
 //! Agent Skills (checked by the reference validator when it is installed) and import.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::path::Path;
 use std::process::{Command, Output};
 

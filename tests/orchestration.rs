@@ -1,6 +1,8 @@
 //! The core loop on a small recording environment: delegation, isolation of contexts,
 //! parallelism, the grader's view, the revise loop and its limit.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod support;
 
 use std::sync::{Arc, Mutex};

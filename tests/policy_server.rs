@@ -4,6 +4,8 @@
 //! retries and works again once it is back, and the router picks policies by system
 //! prompt, then by tools.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::sync::Arc;
 use std::time::Duration;
 

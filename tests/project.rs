@@ -8,6 +8,8 @@
 //! The team's script lives here, in the test: it is a stand-in for a model, not a lesson
 //! in lucid. Every test copies the bundled project to a folder of its own.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod fake_server;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,8 @@
 //! Both network providers against a loopback fake server: the exact requests lucid
 //! sends, streamed answers in many pieces, and every fault a real network has.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod fake_server;
 
 use std::sync::Arc;

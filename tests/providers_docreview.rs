@@ -4,6 +4,8 @@
 //! runs unchanged. Behind the server, the workspace environment's scripted policies play
 //! the model: the run must reach the offline run's verdicts.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod fake_server;
 
 use std::path::Path;

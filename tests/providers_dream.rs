@@ -1,6 +1,8 @@
 //! The dreamer on a network model: its forced `propose_memories` call goes over the
 //! wire, and the provider's retries are recorded in the dream's own session.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod fake_server;
 
 use std::path::Path;

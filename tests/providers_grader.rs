@@ -2,6 +2,8 @@
 //! protocol's tool choice, a malformed answer is re-asked once with the error paired to
 //! the call, and the provider's retries are recorded as events.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod fake_server;
 
 use std::sync::Arc;

@@ -3,6 +3,8 @@
 //! a run over HTTP must reach exactly the verdicts of the offline run: everything in
 //! between (request encoding, streaming, tool-call assembly, retries) is the real path.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod fake_server;
 
 mod support;

@@ -7,6 +7,8 @@
 //! Without `LUCID_REAL_OPENAI_URL` (e.g. `http://127.0.0.1:8765/v1`) every test here
 //! prints that it was skipped and passes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;

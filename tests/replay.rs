@@ -2,6 +2,8 @@
 //! agent's turns (and the grader's verdicts) again, offline, so the replayed run makes the
 //! same tool calls, reaches the same facts and gets the same verdicts per iteration.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};

@@ -2,6 +2,8 @@
 //! against each backend available here (Landlock, bubblewrap), skipping visibly when one
 //! is missing. Escape attempts are counted in `escapes`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 #[path = "sandbox/common.rs"]
 mod common;
 #[path = "sandbox/escapes.rs"]

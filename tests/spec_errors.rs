@@ -1,5 +1,7 @@
 //! Invalid session files are reported as one message naming file, line and column.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod support;
 
 use std::path::Path;

@@ -1,6 +1,8 @@
 //! Session-file errors for real work (project settings, facts from commands, `[tools]`,
 //! `[mcp_servers]`, MCP tool patterns) name file, line and column, like every other.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::path::Path;
 
 use lucid::spec::SpecError;

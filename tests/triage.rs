@@ -2,6 +2,8 @@
 //! and dreams that learn failure signatures from graded sessions so that held-out
 //! fleets are triaged more accurately with fewer tool calls.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::path::Path;
 use std::process::Command;
 

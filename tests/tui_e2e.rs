@@ -4,6 +4,8 @@
 //! dreams, approves a proposal, quits with `q`, and checks the store changed; then it
 //! replays the session and opens the home screen.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};

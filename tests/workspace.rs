@@ -2,6 +2,8 @@
 //! library: the team's shape, model-graded criteria with reasons, revision on feedback,
 //! playbook rules, determinism, exit codes, and paths relative to the session file.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};

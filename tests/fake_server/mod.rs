@@ -4,7 +4,7 @@
 //! JSON and lucid's own request/response types, so a scripted policy can play the model
 //! behind the server.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod wire;
 
