@@ -11,6 +11,7 @@ mod id;
 mod kind;
 mod sanitize;
 mod time;
+mod verdict;
 
 pub use bus::{EventBus, EventSink, NullSink, SinkError};
 pub use changes::{ChangeKind, FileChange};
@@ -18,6 +19,7 @@ pub use id::{now_ms, AgentId, DreamId, MemoryId, ParseIdError, SessionId};
 pub use kind::{AgentStatus, EventKind, Facts};
 pub use sanitize::{one_line, sanitize};
 pub use time::format_time;
+pub use verdict::{CriterionVerdict, Verdict};
 
 use serde::{Deserialize, Serialize};
 

@@ -34,7 +34,7 @@ use super::{
     ContentBlock, Message, ModelDelta, ModelError, ModelRequest, ModelResponse, Provider, Role,
     StopReason, ToolChoice, Usage,
 };
-use crate::event::{AgentId, Event, EventKind};
+use crate::event::{AgentId, CriterionVerdict, Event, EventKind};
 
 /// Ends a replayed tool call's id, followed by the recorded thread's agent number.
 const THREAD_TAG: &str = "_r";
@@ -81,15 +81,6 @@ impl RecordedThread {
     }
 }
 
-/// One recorded verdict on a criterion.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecordedVerdict {
-    pub criterion: String,
-    pub passed: bool,
-    pub reason: String,
-    pub fix: String,
-}
-
 /// What the models of a recorded session said.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Recording {
@@ -97,7 +88,7 @@ pub struct Recording {
     pub session: String,
     pub threads: Vec<RecordedThread>,
     /// The verdicts of each graded iteration, in the order they were recorded.
-    pub verdicts: BTreeMap<u32, Vec<RecordedVerdict>>,
+    pub verdicts: BTreeMap<u32, Vec<CriterionVerdict>>,
     /// Each advisor consultation: the question and the answer.
     pub advice: Vec<(String, String)>,
 }
@@ -175,8 +166,8 @@ impl Recording {
                     .verdicts
                     .entry(*iteration)
                     .or_default()
-                    .push(RecordedVerdict {
-                        criterion: criterion.clone(),
+                    .push(CriterionVerdict {
+                        id: criterion.clone(),
                         passed: *passed,
                         reason: reason.clone(),
                         fix: fix.clone(),
@@ -379,10 +370,10 @@ impl ReplayProvider {
                     .map(str::to_string)
                     .collect()
             })
-            .unwrap_or_else(|| recorded.iter().map(|v| v.criterion.clone()).collect());
+            .unwrap_or_else(|| recorded.iter().map(|v| v.id.clone()).collect());
         let verdicts: Vec<Value> = wanted
             .iter()
-            .map(|id| match recorded.iter().find(|v| &v.criterion == id) {
+            .map(|id| match recorded.iter().find(|v| &v.id == id) {
                 Some(v) => json!({"criterion": id, "passed": v.passed, "reason": v.reason, "fix": v.fix}),
                 None => json!({
                     "criterion": id,

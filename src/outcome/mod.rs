@@ -12,27 +12,4 @@ pub mod revise;
 pub use grader::{Grader, GraderError};
 pub use revise::{feedback_message, resume_session, run_session, SessionOrigin, SessionResult};
 
-use serde::Serialize;
-
-/// The grader's judgement of one criterion.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CriterionVerdict {
-    pub id: String,
-    pub passed: bool,
-    pub reason: String,
-    /// What must change; empty when the criterion passed.
-    pub fix: String,
-}
-
-/// The grader's judgement of one iteration.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Verdict {
-    pub iteration: u32,
-    pub criteria: Vec<CriterionVerdict>,
-}
-
-impl Verdict {
-    pub fn passed(&self) -> bool {
-        self.criteria.iter().all(|c| c.passed)
-    }
-}
+pub use crate::event::{CriterionVerdict, Verdict};

@@ -6,13 +6,8 @@ use serde::Serialize;
 
 use crate::event::{AgentId, AgentStatus, Event, EventKind, Facts, SessionId};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CriterionReport {
-    pub id: String,
-    pub passed: bool,
-    pub reason: String,
-    pub fix: String,
-}
+/// A criterion's verdict as the report shows it: the protocol's own type.
+pub use crate::event::CriterionVerdict as CriterionReport;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IterationReport {
