@@ -35,20 +35,51 @@ pub struct UserConfig {
     pub mcp_servers: BTreeMap<String, McpServerEntry>,
 }
 
-/// Where the config file is, and whether the user named it explicitly.
+/// The environment variable naming the config folder (themes' `config.toml`, `keymap.toml`).
+pub const CONFIG_DIR_ENV: &str = "LUCID_CONFIG_DIR";
+
+/// An XDG base folder: `$VAR` when it is an absolute path (the XDG spec ignores relative
+/// ones), else `$HOME` joined with `home_suffix`; `None` without either. The one place
+/// lucid works out where its config and data live.
+pub fn xdg_base(var: &str, home_suffix: &[&str]) -> Option<PathBuf> {
+    xdg_base_from(std::env::var_os(var), std::env::var_os("HOME"), home_suffix)
+}
+
+/// [`xdg_base`] over given values of the variable and `$HOME`.
+pub fn xdg_base_from(
+    value: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+    home_suffix: &[&str],
+) -> Option<PathBuf> {
+    if let Some(dir) = value.map(PathBuf::from) {
+        if dir.is_absolute() {
+            return Some(dir);
+        }
+    }
+    let home = home.filter(|h| !h.is_empty())?;
+    Some(
+        home_suffix
+            .iter()
+            .fold(PathBuf::from(home), |path, part| path.join(part)),
+    )
+}
+
+/// lucid's config folder: `$LUCID_CONFIG_DIR`, else `$XDG_CONFIG_HOME/lucid`, else
+/// `~/.config/lucid`.
+pub fn config_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os(CONFIG_DIR_ENV).filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    xdg_base("XDG_CONFIG_HOME", &[".config"]).map(|base| base.join("lucid"))
+}
+
+/// Where the config file is, and whether the user named it explicitly (`$LUCID_CONFIG`),
+/// else `config.toml` in [`config_dir`].
 pub fn config_path() -> Option<(PathBuf, bool)> {
     if let Some(path) = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()) {
         return Some((PathBuf::from(path), true));
     }
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|p| !p.is_empty())
-                .map(|home| PathBuf::from(home).join(".config"))
-        })?;
-    Some((base.join("lucid").join("config.toml"), false))
+    config_dir().map(|dir| (dir.join("config.toml"), false))
 }
 
 /// The model profiles and MCP servers of the user's config file (none when there is no

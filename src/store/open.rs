@@ -64,20 +64,9 @@ impl Store {
 }
 
 fn default_path_from(xdg_data_home: Option<OsString>, home: Option<OsString>) -> PathBuf {
-    // The XDG spec says relative values are to be ignored.
-    if let Some(dir) = xdg_data_home.map(PathBuf::from) {
-        if dir.is_absolute() {
-            return dir.join("lucid").join("store");
-        }
-    }
-    match home {
-        Some(home) if !home.is_empty() => PathBuf::from(home)
-            .join(".local")
-            .join("share")
-            .join("lucid")
-            .join("store"),
-        _ => PathBuf::from(".lucid").join("store"),
-    }
+    crate::spec::config::xdg_base_from(xdg_data_home, home, &[".local", "share"])
+        .map_or_else(|| PathBuf::from(".lucid"), |base| base.join("lucid"))
+        .join("store")
 }
 
 /// One attempt at opening the sled database.

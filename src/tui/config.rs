@@ -8,18 +8,9 @@ use std::path::PathBuf;
 use super::keymap::Keymap;
 use super::theme::Theme;
 
-/// Where lucid's config files live.
+/// Where lucid's config files live (see [`crate::spec::config::config_dir`]).
 pub fn config_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("LUCID_CONFIG_DIR") {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir).join("lucid");
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    home.join(".config").join("lucid")
+    crate::spec::config::config_dir().unwrap_or_else(|| PathBuf::from(".config").join("lucid"))
 }
 
 /// The theme and keymap to use: `theme` from the command line, else `config.toml`'s,
