@@ -137,40 +137,16 @@ fn a_lumara_session_runs_on_a_real_model() {
     let text = base
         .replace("max_iterations = 3", "max_iterations = 1")
         .replace("max_total_turns = 200", "max_total_turns = 3");
-    // llama-cpp-python's chatml-function-calling cannot stream with automatic tool
-    // choice, so the session asks for whole answers.
-    let text = format!(
-        "{text}\n[models.real]\nprovider = \"openai\"\nmodel = \"smollm2\"\nbase_url = \"{url}\"\nmax_tokens = 160\ntemperature = 0.0\ntimeout_s = 300\nstream = false\n"
-    );
+    let text = format!("{text}\n{}", real_profile(&url));
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("lumara-real.toml");
     std::fs::write(&spec, text).unwrap();
-    let db = dir.path().join("store");
-    let output = Command::new(env!("CARGO_BIN_EXE_lucid"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("XDG_CONFIG_HOME", dir.path())
-        .env_remove("LUCID_CONFIG")
-        .arg("--db")
-        .arg(&db)
-        .args([
-            "run",
-            spec.to_str().unwrap(),
-            "--model",
-            "real",
-            "--headless",
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let _ = writeln!(std::io::stderr(), "real-model session:\n{stderr}");
-    assert!(
-        matches!(output.status.code(), Some(0 | 1)),
-        "exit {:?}:\n{stderr}",
-        output.status.code()
+    let events = run_on_real_model(
+        dir.path(),
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &spec,
+        "real-model session",
     );
-    let store = lucid::store::Store::open(Path::new(&db)).unwrap();
-    let session = store.sessions().unwrap()[0].id;
-    let events = store.events(session).unwrap();
     let count = |f: fn(&EventKind) -> bool| events.iter().filter(|e| f(&e.kind)).count();
     let turns = count(|k| matches!(k, EventKind::ModelTurn { .. }));
     let called = count(|k| matches!(k, EventKind::ToolCalled { .. }));
@@ -186,6 +162,46 @@ fn a_lumara_session_runs_on_a_real_model() {
         })
         .sum();
     assert!(tokens > 0, "the server's usage is recorded");
+}
+
+/// The `real` profile on the server at `url`. llama-cpp-python's
+/// chatml-function-calling cannot stream with automatic tool choice, so it asks for whole
+/// answers.
+fn real_profile(url: &str) -> String {
+    format!(
+        "[models.real]\nprovider = \"openai\"\nmodel = \"smollm2\"\nbase_url = \"{url}\"\nmax_tokens = 160\ntemperature = 0.0\ntimeout_s = 300\nstream = false\n"
+    )
+}
+
+/// Runs `spec` headless with every agent on the `real` profile, in `cwd`, with a store in
+/// `dir`; asserts the run ended with a verdict (exit 0 or 1) and returns its events.
+fn run_on_real_model(dir: &Path, cwd: &Path, spec: &Path, label: &str) -> Vec<lucid::event::Event> {
+    let db = dir.join("store");
+    let output = Command::new(env!("CARGO_BIN_EXE_lucid"))
+        .current_dir(cwd)
+        .env("XDG_CONFIG_HOME", dir.join("no-config"))
+        .env_remove("LUCID_CONFIG")
+        .arg("--db")
+        .arg(&db)
+        .args([
+            "run",
+            spec.to_str().unwrap(),
+            "--model",
+            "real",
+            "--headless",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let _ = writeln!(std::io::stderr(), "{label}:\n{stderr}");
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "exit {:?}:\n{stderr}",
+        output.status.code()
+    );
+    let store = lucid::store::Store::open(&db).unwrap();
+    let session = store.sessions().unwrap()[0].id;
+    store.events(session).unwrap()
 }
 
 /// Every file under `dir` with its bytes, for "nothing changed" checks.
@@ -228,42 +244,23 @@ fn the_fix_tests_session_runs_on_a_real_model_in_a_copy() {
         .unwrap();
     let text = rubric.replace("max_iterations = 3", "max_iterations = 1");
     let text = format!(
-        "{text}\n[limits]\nmax_total_turns = 4\n\n[models.real]\nprovider = \"openai\"\nmodel = \"smollm2\"\nbase_url = \"{url}\"\nmax_tokens = 160\ntemperature = 0.0\ntimeout_s = 300\nstream = false\n"
+        "{text}\n[limits]\nmax_total_turns = 4\n\n{}",
+        real_profile(&url)
     );
     let spec = dir.path().join("fix-tests.toml");
     std::fs::write(&spec, text).unwrap();
     let before = snapshot(&project);
-    let db = dir.path().join("store");
-    let output = Command::new(env!("CARGO_BIN_EXE_lucid"))
-        .current_dir(dir.path())
-        .env("XDG_CONFIG_HOME", dir.path().join("no-config"))
-        .env_remove("LUCID_CONFIG")
-        .arg("--db")
-        .arg(&db)
-        .args([
-            "run",
-            spec.to_str().unwrap(),
-            "--model",
-            "real",
-            "--headless",
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let _ = writeln!(std::io::stderr(), "real-model fix-tests session:\n{stderr}");
-    assert!(
-        matches!(output.status.code(), Some(0 | 1)),
-        "exit {:?}:\n{stderr}",
-        output.status.code()
+    let events = run_on_real_model(
+        dir.path(),
+        dir.path(),
+        &spec,
+        "real-model fix-tests session",
     );
     assert_eq!(
         snapshot(&project),
         before,
         "nothing outside the copy changed"
     );
-    let store = lucid::store::Store::open(Path::new(&db)).unwrap();
-    let session = store.sessions().unwrap()[0].id;
-    let events = store.events(session).unwrap();
     let called: Vec<&str> = events
         .iter()
         .filter_map(|e| match &e.kind {
