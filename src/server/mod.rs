@@ -85,11 +85,17 @@ impl ServerHandle {
         &self.registry
     }
 
-    /// Stops accepting, lets open requests finish for a moment, and removes the socket.
-    pub async fn stop(mut self) {
+    /// Stops accepting new connections; open ones go on until [`ServerHandle::stop`].
+    pub fn stop_accepting(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
+            // The server already gone has stopped accepting too.
             let _ = shutdown.send(());
         }
+    }
+
+    /// Stops accepting, lets open requests finish for a moment, and removes the socket.
+    pub async fn stop(mut self) {
+        self.stop_accepting();
         if let Some(mut task) = self.task.take() {
             if tokio::time::timeout(DRAIN, &mut task).await.is_err() {
                 task.abort();
