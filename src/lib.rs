@@ -17,6 +17,7 @@
 //! | [`memory`] | memory records, versions, diffs, approval, Agent Skills export/import |
 //! | [`dream`] | digesting sessions, mining patterns, proposing playbooks |
 //! | [`session`] | the front door: load a session file, launch it, its handle (events, ops, join) |
+//! | [`server`] | the store's owner serves it on `<store>/lucid.sock` (axum); the client other commands use |
 //! | [`cli`] | the `lucid` command line |
 
 pub mod cli;
@@ -29,6 +30,7 @@ pub mod outcome;
 pub mod run;
 pub mod sandbox;
 pub mod serve;
+pub mod server;
 pub mod session;
 pub mod spec;
 pub mod store;

@@ -11,7 +11,9 @@ mod headless;
 pub mod learning;
 mod mcp;
 mod memory;
+mod remote;
 mod run;
+mod serve;
 mod sessions;
 mod tui;
 
@@ -86,6 +88,10 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Serve the store to other lucid commands (on <store>/lucid.sock) with no window:
+    /// they run sessions through it and read its history. Stops on Ctrl-C or SIGTERM,
+    /// after the live runs finish the step in hand.
+    Serve,
     /// Print figures: orchestration overhead, event store throughput, dreaming at scale,
     /// calibration of a baseline team, learning from dreams. Without a subcommand: all
     /// the scale figures.
@@ -127,7 +133,8 @@ async fn dispatch(cli: Cli) -> u8 {
         Some(Command::Replay { id }) => {
             tui::open(cli.db, cli.theme.as_deref(), tui::Start::Replay(id)).await
         }
-        Some(Command::Sessions(command)) => sessions::sessions(cli.db, command),
+        Some(Command::Sessions(command)) => sessions::sessions(cli.db, command).await,
+        Some(Command::Serve) => serve::serve(cli.db).await,
         Some(Command::Dream(args)) => dream::run(cli.db, args).await,
         Some(Command::Memory(command)) => memory::memory(cli.db, command),
         Some(Command::Bench(command)) => bench::bench(command).await,
@@ -153,4 +160,26 @@ fn open_store(db: Option<PathBuf>) -> Result<Store, u8> {
         eprintln!("lucid: {err}");
         exit::RUNTIME
     })
+}
+
+/// A store opened here, or the lucid that holds it and serves it.
+enum Opened {
+    Store(Store),
+    Owner(crate::server::client::Client),
+}
+
+/// Opens the store; when another lucid holds it and answers on its socket, gives a
+/// client of that owner instead. Failure is reported as one sentence.
+fn open_or_owner(db: Option<PathBuf>) -> Result<Opened, u8> {
+    let path = db.unwrap_or_else(Store::default_path);
+    match Store::open(&path) {
+        Ok(store) => Ok(Opened::Store(store)),
+        Err(crate::store::StoreError::Locked { .. }) if crate::server::is_served(&path) => {
+            Ok(Opened::Owner(crate::server::client::Client::new(&path)))
+        }
+        Err(err) => {
+            eprintln!("lucid: {err}");
+            Err(exit::RUNTIME)
+        }
+    }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{exit, headless, open_store};
+use super::{exit, headless, open_or_owner, Opened};
 use crate::run::report::SessionReport;
 use crate::session::{self, LaunchError, LaunchOptions, Recorder};
 
@@ -57,9 +57,23 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
         };
         return super::tui::open(db, theme, start).await;
     }
-    let store = match open_store(db) {
-        Ok(store) => store,
+    let store = match open_or_owner(db) {
+        Ok(Opened::Store(store)) => store,
+        Ok(Opened::Owner(client)) => return super::remote::run(&client, &args).await,
         Err(code) => return code,
+    };
+    // While the run goes, this process owns the store: it serves it to other commands.
+    let server = match crate::server::start(store.clone()) {
+        Ok(server) => Some(server),
+        Err(err) => {
+            if !args.quiet {
+                eprintln!(
+                    "lucid: {}; other lucid commands cannot use the store during this run",
+                    crate::event::sanitize(&err.to_string())
+                );
+            }
+            None
+        }
     };
     let options = LaunchOptions {
         spec_path: args.spec.display().to_string(),
@@ -76,7 +90,14 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
             };
         }
     };
-    let printer = match handle.events() {
+    let (events, tracked) = match &server {
+        Some(server) => {
+            let (events, tracked) = server.registry().track(&mut handle);
+            (Some(events), Some(tracked))
+        }
+        None => (handle.events(), None),
+    };
+    let printer = match events {
         Some(events) if !args.quiet => Some(headless::spawn_printer(events)),
         _ => None,
     };
@@ -95,6 +116,12 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
     });
     let finished = handle.join().await;
     interrupt.abort();
+    if let Some(tracked) = tracked {
+        tracked.finish(&finished).await;
+    }
+    if let Some(server) = server {
+        server.stop().await;
+    }
     if let Some(printer) = printer {
         // The printer ends when the bus (its only sender) is gone.
         let _ = printer.await;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use super::{exit, open_store};
+use super::{exit, open_or_owner, Opened};
 use crate::event::{format_time, one_line};
 use crate::run::report::SessionReport;
 use crate::store::{SessionSummary, Store};
@@ -35,9 +35,10 @@ pub enum SessionsCommand {
     },
 }
 
-pub fn sessions(db: Option<PathBuf>, command: SessionsCommand) -> u8 {
-    let store = match open_store(db) {
-        Ok(store) => store,
+pub async fn sessions(db: Option<PathBuf>, command: SessionsCommand) -> u8 {
+    let store = match open_or_owner(db) {
+        Ok(Opened::Store(store)) => store,
+        Ok(Opened::Owner(client)) => return super::remote::sessions(&client, command).await,
         Err(code) => return code,
     };
     let result = match command {
@@ -58,6 +59,11 @@ fn list(store: &Store, json: bool) -> Result<(), (u8, String)> {
     let sessions = store
         .sessions()
         .map_err(|err| (exit::RUNTIME, err.to_string()))?;
+    print_list(&sessions, json)
+}
+
+/// Prints the sessions as a table (or a JSON array).
+pub(super) fn print_list(sessions: &[SessionSummary], json: bool) -> Result<(), (u8, String)> {
     if json {
         let text = serde_json::to_string_pretty(&sessions)
             .map_err(|err| (exit::RUNTIME, err.to_string()))?;
@@ -72,7 +78,7 @@ fn list(store: &Store, json: bool) -> Result<(), (u8, String)> {
         "{:<26}  {:<20}  {:<11}  {:>5}  {:>9}  started (UTC)",
         "id", "team", "status", "iters", "duration"
     );
-    for s in &sessions {
+    for s in sessions {
         println!(
             "{:<26}  {:<20}  {:<11}  {:>5}  {:>9}  {}",
             s.id,
@@ -111,8 +117,17 @@ pub(super) fn session_events(
 
 fn show(store: &Store, id: &str, json: bool) -> Result<(), (u8, String)> {
     let (summary, events) = session_events(store, id)?;
+    print_show(&summary, &events, json)
+}
+
+/// Prints one session: its report (as JSON, or readable lines).
+pub(super) fn print_show(
+    summary: &SessionSummary,
+    events: &[crate::event::Event],
+    json: bool,
+) -> Result<(), (u8, String)> {
     let live = summary.status == crate::store::SessionStatus::Running;
-    let report = SessionReport::fold(&events, live);
+    let report = SessionReport::fold(events, live);
     if json {
         let text = serde_json::to_string_pretty(&report)
             .map_err(|err| (exit::RUNTIME, err.to_string()))?;

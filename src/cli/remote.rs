@@ -1,0 +1,179 @@
+//! Commands as clients: when another lucid holds the store and serves it, `run` and
+//! `sessions list|show` go through it, with the same output and exit codes as in-process.
+
+use futures::StreamExt;
+
+use super::exit;
+use super::run::RunArgs;
+use super::sessions::SessionsCommand;
+use crate::event::{sanitize, Event, EventKind};
+use crate::run::report::SessionReport;
+use crate::server::client::{Client, ClientError, Streamed};
+use crate::server::{CreateRun, Created, Record, RunEnd};
+use crate::store::SessionSummary;
+
+/// The exit code and sentence of a failed request.
+fn failure(err: &ClientError) -> (u8, String) {
+    let code = if err.is_usage() {
+        exit::USAGE
+    } else {
+        exit::RUNTIME
+    };
+    (code, sanitize(&err.to_string()))
+}
+
+/// A session id as the user typed it, safe in a URL path; `None` when it cannot be one.
+fn id_in_path(id: &str) -> Option<&str> {
+    let plain = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    plain.then_some(id)
+}
+
+pub async fn sessions(client: &Client, command: SessionsCommand) -> u8 {
+    let result = match command {
+        SessionsCommand::List { json } => match client.get_json::<Vec<SessionSummary>>("/v1/sessions").await {
+            Ok(sessions) => super::sessions::print_list(&sessions, json),
+            Err(err) => Err(failure(&err)),
+        },
+        SessionsCommand::Show { id, json } => match id_in_path(&id) {
+            None => Err((
+                exit::USAGE,
+                format!("no session `{}`; see `lucid sessions list`", sanitize(&id)),
+            )),
+            Some(id) => match client
+                .get_json::<Record>(&format!("/v1/sessions/{id}?view=record"))
+                .await
+            {
+                Ok(record) => super::sessions::print_show(&record.summary, &record.events, json),
+                Err(err) => Err(failure(&err)),
+            },
+        },
+        SessionsCommand::Diff { .. } => Err((
+            exit::RUNTIME,
+            format!(
+                "another lucid holds the store (serving it on {}); `sessions diff` does not go through it yet: run it when that lucid has stopped",
+                client.socket().display()
+            ),
+        )),
+    };
+    match result {
+        Ok(()) => exit::OK,
+        Err((code, message)) => {
+            eprintln!("lucid: {message}");
+            code
+        }
+    }
+}
+
+/// `lucid run SPEC --headless` through the owner: it runs the session, this prints its
+/// events as they come and ends with the same report and exit code.
+pub async fn run(client: &Client, args: &RunArgs) -> u8 {
+    let spec = std::path::absolute(&args.spec).unwrap_or_else(|_| args.spec.clone());
+    let body = CreateRun {
+        spec,
+        model: args.model.clone(),
+        seed: args.seed,
+        world: args.world,
+        resume: args.resume.clone(),
+    };
+    let created: Created = match client.post_json("/v1/sessions", &body).await {
+        Ok(created) => created,
+        Err(err) => {
+            let (code, message) = failure(&err);
+            eprintln!("lucid: {message}");
+            return code;
+        }
+    };
+    let session = created.session_id;
+    let mut stream = match client.events(&session.to_string()).await {
+        Ok(stream) => Box::pin(stream),
+        Err(err) => {
+            eprintln!("lucid: {}", sanitize(&err.to_string()));
+            return owner_stopped(session, args);
+        }
+    };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let printer = (!args.quiet).then(|| super::headless::spawn_printer(rx));
+    let canceller = client.clone();
+    let interrupt = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        eprintln!("lucid: interrupted; asking the owner to stop every agent");
+        let path = format!("/v1/sessions/{session}/cancel");
+        if let Err(err) = canceller
+            .post_json::<_, serde_json::Value>(&path, &serde_json::json!({}))
+            .await
+        {
+            eprintln!("lucid: {}", sanitize(&err.to_string()));
+        }
+    });
+    let mut events: Vec<Event> = Vec::new();
+    let mut end: Option<RunEnd> = None;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(Streamed::Event(event)) => {
+                events.push((*event).clone());
+                // The printer gone (quiet) is fine.
+                let _ = tx.send(*event);
+            }
+            Ok(Streamed::Finished(finished)) => {
+                end = Some(finished);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    drop(tx);
+    interrupt.abort();
+    if let Some(printer) = printer {
+        let _ = printer.await;
+    }
+    // A run that ended before this client watched it ends its stream without `finished`:
+    // its last event says how it went.
+    let end = end.or_else(|| {
+        events.iter().rev().find_map(|event| match &event.kind {
+            EventKind::SessionFinished { passed, error, .. } => Some(RunEnd {
+                passed: *passed,
+                error: error.clone(),
+                dream: None,
+            }),
+            _ => None,
+        })
+    });
+    let Some(end) = end else {
+        return owner_stopped(session, args);
+    };
+    let code = match (&end.error, end.passed) {
+        (Some(error), _) => {
+            eprintln!("lucid: the run failed: {}", sanitize(error));
+            exit::RUNTIME
+        }
+        (None, true) => exit::OK,
+        (None, false) => exit::RUBRIC_NOT_MET,
+    };
+    if let Some(note) = end.dream.as_deref().filter(|_| !args.quiet) {
+        eprintln!("{}", sanitize(note));
+    }
+    if args.json {
+        let report = SessionReport::fold(&events, false);
+        match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(err) => {
+                eprintln!("lucid: cannot encode the report: {err}");
+                return exit::RUNTIME;
+            }
+        }
+    }
+    code
+}
+
+fn owner_stopped(session: crate::event::SessionId, args: &RunArgs) -> u8 {
+    eprintln!(
+        "lucid: the lucid serving the store stopped before session {session} finished; its completed steps are saved: continue it with `lucid run {} --resume {session} --headless`",
+        sanitize(&args.spec.display().to_string())
+    );
+    exit::RUNTIME
+}
