@@ -1,6 +1,8 @@
 //! The store's owner serves it on `<store>/lucid.sock`: `lucid serve` in the background,
 //! and other `lucid` commands on the same store as its clients (the real binary).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
