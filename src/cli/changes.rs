@@ -1,17 +1,19 @@
 //! `lucid sessions diff ID` and `lucid apply ID`: reviewing what a project session changed
 //! and carrying it over to the project.
 //!
-//! Both read the session's last `FilesChanged` event. The diff goes to stdout; on a
-//! terminal it is sanitised first (the files came from models), piped it stays exact so
-//! `git apply` can take it. Applying checks every file before it changes any (see
+//! Both read the session's last `FilesChanged` event, from the store or, while another
+//! lucid owns it, through that owner (applying itself happens here: it reads the working
+//! copy and writes the project, not the store). The diff goes to stdout; on a terminal it
+//! is sanitised first (the files came from models), piped it stays exact so `git apply`
+//! can take it. Applying checks every file before it changes any (see
 //! `env::project::changes::apply`).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use super::{exit, open_store};
-use crate::event::{sanitize, EventKind, FileChange};
-use crate::store::{SessionStatus, Store};
+use super::{exit, open_or_owner, Opened};
+use crate::event::{sanitize, Event, EventKind, FileChange};
+use crate::store::{SessionStatus, SessionSummary};
 
 /// The change a session recorded last.
 struct Recorded {
@@ -24,8 +26,8 @@ struct Recorded {
     diff: String,
 }
 
-fn recorded(store: &Store, id: &str) -> Result<Recorded, (u8, String)> {
-    let (summary, events) = super::sessions::session_events(store, id)?;
+/// The change recorded last in a session's events.
+fn recorded(summary: &SessionSummary, events: Vec<Event>) -> Result<Recorded, (u8, String)> {
     let last = events.into_iter().rev().find_map(|event| match event.kind {
         EventKind::FilesChanged {
             isolation,
@@ -57,9 +59,13 @@ fn recorded(store: &Store, id: &str) -> Result<Recorded, (u8, String)> {
     })
 }
 
-/// `lucid sessions diff ID`.
-pub(super) fn diff(store: &Store, id: &str, stat: bool) -> Result<(), (u8, String)> {
-    let change = recorded(store, id)?;
+/// `lucid sessions diff ID`, over the session's summary and events.
+pub(super) fn diff(
+    summary: &SessionSummary,
+    events: Vec<Event>,
+    stat: bool,
+) -> Result<(), (u8, String)> {
+    let change = recorded(summary, events)?;
     if change.files.is_empty() {
         eprintln!("session {} changed no files", change.session);
         return Ok(());
@@ -93,12 +99,13 @@ fn summary_lines(files: &[FileChange]) -> String {
 }
 
 /// `lucid apply ID [--check]`.
-pub fn apply(db: Option<PathBuf>, id: &str, check: bool) -> u8 {
-    let store = match open_store(db) {
-        Ok(store) => store,
+pub async fn apply(db: Option<PathBuf>, id: &str, check: bool) -> u8 {
+    let record = match open_or_owner(db) {
+        Ok(Opened::Store(store)) => super::sessions::session_events(&store, id),
+        Ok(Opened::Owner(client)) => super::remote::record(&client, id).await,
         Err(code) => return code,
     };
-    match apply_in(&store, id, check) {
+    match record.and_then(|(summary, events)| apply_in(&summary, events, check)) {
         Ok(code) => code,
         Err((code, message)) => {
             eprintln!("lucid: {}", sanitize(&message));
@@ -107,8 +114,8 @@ pub fn apply(db: Option<PathBuf>, id: &str, check: bool) -> u8 {
     }
 }
 
-fn apply_in(store: &Store, id: &str, check: bool) -> Result<u8, (u8, String)> {
-    let change = recorded(store, id)?;
+fn apply_in(summary: &SessionSummary, events: Vec<Event>, check: bool) -> Result<u8, (u8, String)> {
+    let change = recorded(summary, events)?;
     if change.status == SessionStatus::Running {
         return Err((
             exit::USAGE,

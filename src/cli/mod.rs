@@ -138,7 +138,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Some(Command::Dream(args)) => dream::run(cli.db, args).await,
         Some(Command::Memory(command)) => memory::memory(cli.db, command),
         Some(Command::Bench(command)) => bench::bench(command).await,
-        Some(Command::Apply { id, check }) => changes::apply(cli.db, &id, check),
+        Some(Command::Apply { id, check }) => changes::apply(cli.db, &id, check).await,
         Some(Command::Mcp(command)) => mcp::mcp(command).await,
         None => tui::open(cli.db, cli.theme.as_deref(), tui::Start::Home).await,
     }

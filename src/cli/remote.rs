@@ -31,32 +31,38 @@ fn id_in_path(id: &str) -> Option<&str> {
     plain.then_some(id)
 }
 
+/// A session's summary and events, through the owner.
+pub(super) async fn record(
+    client: &Client,
+    id: &str,
+) -> Result<(SessionSummary, Vec<Event>), (u8, String)> {
+    let Some(id) = id_in_path(id) else {
+        return Err((
+            exit::USAGE,
+            format!("no session `{}`; see `lucid sessions list`", sanitize(id)),
+        ));
+    };
+    client
+        .get_json::<Record>(&format!("/v1/sessions/{id}?view=record"))
+        .await
+        .map(|record| (record.summary, record.events))
+        .map_err(|err| failure(&err))
+}
+
 pub async fn sessions(client: &Client, command: SessionsCommand) -> u8 {
     let result = match command {
-        SessionsCommand::List { json } => match client.get_json::<Vec<SessionSummary>>("/v1/sessions").await {
-            Ok(sessions) => super::sessions::print_list(&sessions, json),
-            Err(err) => Err(failure(&err)),
-        },
-        SessionsCommand::Show { id, json } => match id_in_path(&id) {
-            None => Err((
-                exit::USAGE,
-                format!("no session `{}`; see `lucid sessions list`", sanitize(&id)),
-            )),
-            Some(id) => match client
-                .get_json::<Record>(&format!("/v1/sessions/{id}?view=record"))
-                .await
-            {
-                Ok(record) => super::sessions::print_show(&record.summary, &record.events, json),
+        SessionsCommand::List { json } => {
+            match client.get_json::<Vec<SessionSummary>>("/v1/sessions").await {
+                Ok(sessions) => super::sessions::print_list(&sessions, json),
                 Err(err) => Err(failure(&err)),
-            },
-        },
-        SessionsCommand::Diff { .. } => Err((
-            exit::RUNTIME,
-            format!(
-                "another lucid holds the store (serving it on {}); `sessions diff` does not go through it yet: run it when that lucid has stopped",
-                client.socket().display()
-            ),
-        )),
+            }
+        }
+        SessionsCommand::Show { id, json } => record(client, &id)
+            .await
+            .and_then(|(summary, events)| super::sessions::print_show(&summary, &events, json)),
+        SessionsCommand::Diff { id, stat } => record(client, &id)
+            .await
+            .and_then(|(summary, events)| super::changes::diff(&summary, events, stat)),
     };
     match result {
         Ok(()) => exit::OK,

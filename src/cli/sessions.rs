@@ -44,7 +44,8 @@ pub async fn sessions(db: Option<PathBuf>, command: SessionsCommand) -> u8 {
     let result = match command {
         SessionsCommand::List { json } => list(&store, json),
         SessionsCommand::Show { id, json } => show(&store, &id, json),
-        SessionsCommand::Diff { id, stat } => super::changes::diff(&store, &id, stat),
+        SessionsCommand::Diff { id, stat } => session_events(&store, &id)
+            .and_then(|(summary, events)| super::changes::diff(&summary, events, stat)),
     };
     match result {
         Ok(()) => exit::OK,
