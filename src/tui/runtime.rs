@@ -569,3 +569,96 @@ fn execute(
     }
     now
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+    use std::path::Path;
+
+    use super::*;
+
+    fn services(store: &Store, registry: &Registry) -> Services {
+        Services {
+            store: Some(store.clone()),
+            sessions_dir: std::path::PathBuf::from("sessions"),
+            memory: None,
+            registry: Some(registry.clone()),
+        }
+    }
+
+    fn lumara() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("sessions/lumara.toml")
+    }
+
+    #[tokio::test]
+    async fn a_busy_window_names_a_run_from_another_window_instead_of_switching() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let registry = Registry::default();
+        let services = services(&store, &registry);
+        let mut app = AppState::new(Default::default(), Default::default());
+        let (_tx, live) = broadcast::channel(4);
+        let mine = SessionId::generate();
+        let mut watching = Watching {
+            remote: Some(Remote {
+                session: mine,
+                live,
+            }),
+            ..Watching::default()
+        };
+        let other = SessionId::generate();
+        let news = Started {
+            session: other,
+            spec: "sessions/lumara.toml".into(),
+        };
+        assert!(on_started(&mut app, &services, &mut watching, news).is_empty());
+        assert_eq!(
+            app.notice.as_deref(),
+            Some(format!("a run from another window started: {other}").as_str())
+        );
+        assert_eq!(watching.remote.as_ref().map(|r| r.session), Some(mine));
+        assert!(matches!(app.source, Source::Idle));
+    }
+
+    #[tokio::test]
+    async fn cancelling_a_run_from_another_window_goes_through_the_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let registry = Registry::default();
+        let services = services(&store, &registry);
+        let mut run = live::start_file_tracked(&lumara(), &store, Some(&registry)).unwrap();
+        let (_, live) = registry.watch(run.session).unwrap();
+        let mut watching = Watching {
+            remote: Some(Remote {
+                session: run.session,
+                live,
+            }),
+            ..Watching::default()
+        };
+        let (tx, _results) = mpsc::unbounded_channel();
+        let id = crate::event::AgentId(1);
+        let now = execute(Command::CancelAgent(id), &services, &tx, &mut watching);
+        assert!(
+            matches!(&now[..], [Action::RunFailed(m)] if m.starts_with("cancelling the whole run")),
+            "{now:?}"
+        );
+        // The registry's cancel reached the run: it ends cancelled.
+        while run.events.recv().await.is_some() {}
+        let ended = run.handle.join().await;
+        if let Some(tracked) = run.tracked.take() {
+            tracked.finish(&ended).await;
+        }
+        assert!(
+            matches!(ended.result, Err(RunError::Cancelled)),
+            "{:?}",
+            ended.result.map(|r| r.passed)
+        );
+        // Once it has ended, the registry no longer knows it.
+        let now = execute(Command::CancelRun, &services, &tx, &mut watching);
+        assert!(
+            matches!(&now[..], [Action::RunFailed(m)] if m == "the run has already ended"),
+            "{now:?}"
+        );
+    }
+}
