@@ -2,7 +2,9 @@
 //! TUI; the test reads the screen through a vt100 parser until the commander, detector
 //! and navigator threads and the grader's criteria show, switches to the Memory view,
 //! dreams, approves a proposal, quits with `q`, and checks the store changed; then it
-//! replays the session and opens the home screen.
+//! replays the session and opens the home screen. Another test opens the home screen,
+//! runs `lucid run --headless` on the same store from "another terminal" (it becomes a
+//! client: the run executes in the TUI's process) and watches the TUI show it live.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
@@ -233,6 +235,43 @@ fn the_tui_shows_a_live_lumara_run_dreams_approves_and_replays() {
     home.press("x");
     home.press("q");
     assert!(home.wait());
+}
+
+#[test]
+fn a_run_from_another_terminal_executes_in_the_tui_and_shows_live() {
+    let db = tempfile::tempdir().unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let mut tui = Tui::spawn(db.path(), config.path(), &[]);
+    tui.wait_for(&["Sessions (0)"]);
+    // The TUI serves its store once its screen is up.
+    let socket = db.path().join("lucid.sock");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the TUI does not serve its store"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = lucid(
+        db.path(),
+        &["run", "sessions/lumara.toml", "--headless", "--quiet"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    // The client's run went to the TUI's process, whose Run view shows it.
+    tui.wait_for(&["commander #1", "detector #2", "soft_landing"]);
+    tui.wait_for(&["rubric met", "passed after"]);
+    tui.press("2");
+    tui.wait_for(&["Sessions (1)", "lumara-landing", "passed"]);
+    tui.press("q");
+    assert!(tui.wait(), "quitting the home screen exits 0");
+    assert!(!socket.exists(), "the socket goes when the TUI quits");
+    let out = lucid(db.path(), &["sessions", "list", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let sessions: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sessions = sessions.as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{sessions:#?}");
+    assert_eq!(sessions[0]["status"], "passed");
 }
 
 #[test]

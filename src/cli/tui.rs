@@ -2,6 +2,9 @@
 //! SPEC` (watch the run live) and `lucid replay ID`. Everything that can fail with a
 //! clear message (theme, keymap, store, session file, unknown id) fails before the
 //! terminal is taken over.
+//!
+//! While open, the TUI owns its store and serves it (`<store>/lucid.sock`): other
+//! commands become its clients, and a run they ask for executes here and shows live.
 
 use std::path::{Path, PathBuf};
 
@@ -40,17 +43,31 @@ pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 
         Err(code) => return code,
     };
     let mut app = AppState::new(keymap, theme);
+    // Serving the store is a convenience for other windows; without it the TUI still works.
+    let server = match crate::server::start(store.clone()) {
+        Ok(server) => Some(server),
+        Err(err) => {
+            app.notice = Some(format!(
+                "{}; other lucid commands cannot use the store while this window is open",
+                crate::event::sanitize(&err.to_string())
+            ));
+            None
+        }
+    };
+    let registry = server.as_ref().map(|server| server.registry().clone());
     let mut initial = vec![Command::LoadSessions];
     let mut live = None;
     match start {
         Start::Home => app.view = View::Sessions,
-        Start::Live { spec, path } => match crate::tui::live::start(*spec, &path, &store) {
-            Ok(run) => live = Some(run),
-            Err(message) => {
-                eprintln!("lucid: {message}");
-                return exit::USAGE;
+        Start::Live { spec, path } => {
+            match crate::tui::live::start_tracked(*spec, &path, &store, registry.as_ref()) {
+                Ok(run) => live = Some(run),
+                Err(message) => {
+                    eprintln!("lucid: {message}");
+                    return exit::USAGE;
+                }
             }
-        },
+        }
         Start::Replay(id) => match store.find_session(&id) {
             Ok(Some(summary)) => initial.push(Command::LoadReplay(summary.id)),
             Ok(None) => {
@@ -69,6 +86,7 @@ pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 
         store: Some(store),
         sessions_dir: Path::new("sessions").to_path_buf(),
         memory: Some(Arc::new(memory)),
+        registry,
     };
     let mut guard = match TerminalGuard::enter() {
         Ok(guard) => guard,
@@ -80,6 +98,9 @@ pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 
     let input = crossterm::event::EventStream::new().fuse();
     let result = run_app(&mut guard.terminal, app, services, live, input, initial).await;
     drop(guard);
+    if let Some(server) = server {
+        stop_serving(server).await;
+    }
     match result {
         Err(err) => {
             eprintln!("lucid: the terminal UI failed: {err}");
@@ -109,4 +130,21 @@ pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 
         },
         Ok(_) => exit::OK,
     }
+}
+
+/// How long quitting waits for runs started for other windows to record their end.
+const CLIENT_RUNS_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Stops serving the store: runs started for other windows are cancelled (each ends after
+/// the step in hand and records it) before the socket goes.
+async fn stop_serving(mut server: crate::server::ServerHandle) {
+    server.stop_accepting();
+    let registry = server.registry().clone();
+    if !registry.is_empty() {
+        eprintln!("lucid: cancelling the runs started from other windows");
+        registry.cancel_all();
+        // Past the grace the process ends; the runs resume with --resume.
+        let _ = tokio::time::timeout(CLIENT_RUNS_GRACE, registry.wait_idle()).await;
+    }
+    server.stop().await;
 }

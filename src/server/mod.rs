@@ -19,7 +19,7 @@ use tokio::net::UnixListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use registry::{Registry, RunEnd, Tracked};
+pub use registry::{Live, Registry, RunEnd, Started, Tracked};
 pub use routes::{CreateRun, Created, Record};
 
 use crate::store::Store;

@@ -2,6 +2,10 @@
 //! finished) and the run's cancel token. A run is tracked from launch until its last
 //! event and its end have been broadcast; then its entry (and the only sender) goes, and
 //! every event stream watching it ends.
+//!
+//! Runs the owner starts for its clients are announced on [`Registry::started`], so a
+//! window that holds the store (the TUI) can show them; [`Registry::watch`] gives a late
+//! watcher everything the run has said so far as well as what follows.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -56,13 +60,37 @@ pub enum Live {
 struct LiveRun {
     tx: broadcast::Sender<Live>,
     cancel: CancelToken,
+    /// Every event so far, for a watcher that arrives late.
+    history: Vec<Event>,
 }
 
+/// A run the owner started for a client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Started {
+    pub session: SessionId,
+    /// The session file, as the client named it.
+    pub spec: String,
+}
+
+/// How many announcements of new runs a slow listener may miss.
+const ANNOUNCEMENTS: usize = 64;
+
 /// The owner's live runs.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Registry {
     runs: Arc<Mutex<HashMap<SessionId, LiveRun>>>,
     idle: Arc<Notify>,
+    started: broadcast::Sender<Started>,
+}
+
+impl Default for Registry {
+    fn default() -> Registry {
+        Registry {
+            runs: Arc::default(),
+            idle: Arc::default(),
+            started: broadcast::channel(ANNOUNCEMENTS).0,
+        }
+    }
 }
 
 impl Registry {
@@ -76,6 +104,26 @@ impl Registry {
     /// Watches a live run: `None` when this owner is not running it.
     pub fn subscribe(&self, session: SessionId) -> Option<broadcast::Receiver<Live>> {
         self.lock().get(&session).map(|run| run.tx.subscribe())
+    }
+
+    /// Watches a live run from its first event: what it has said so far, then a receiver
+    /// of what follows (nothing lost or repeated between the two). `None` when this owner
+    /// is not running it.
+    pub fn watch(&self, session: SessionId) -> Option<(Vec<Event>, broadcast::Receiver<Live>)> {
+        self.lock()
+            .get(&session)
+            .map(|run| (run.history.clone(), run.tx.subscribe()))
+    }
+
+    /// Listens for the runs this owner starts for its clients (see [`Registry::announce`]).
+    pub fn started(&self) -> broadcast::Receiver<Started> {
+        self.started.subscribe()
+    }
+
+    /// Tells listeners that a tracked run was started for a client.
+    pub fn announce(&self, session: SessionId, spec: String) {
+        // Nobody listening (no TUI holds the store) is fine.
+        let _ = self.started.send(Started { session, spec });
     }
 
     /// Cancels a live run; false when this owner is not running it.
@@ -125,16 +173,26 @@ impl Registry {
             LiveRun {
                 tx: tx.clone(),
                 cancel: handle.cancel_token(),
+                history: Vec::new(),
             },
         );
         let (local_tx, local_rx) = unbounded_channel();
         let source = handle.events();
         let forward_tx = tx.clone();
+        let registry = self.clone();
         let forwarder = tokio::spawn(async move {
             let Some(mut source) = source else { return };
             while let Some(event) = source.recv().await {
-                // Nobody watching, or the local reader gone: the run goes on regardless.
-                let _ = forward_tx.send(Live::Event(event.clone()));
+                {
+                    // Recorded and sent under the lock, so `watch` sees each event once.
+                    let mut runs = registry.lock();
+                    if let Some(run) = runs.get_mut(&session) {
+                        run.history.push(event.clone());
+                    }
+                    // Nobody watching: the run goes on regardless.
+                    let _ = forward_tx.send(Live::Event(event.clone()));
+                }
+                // The local reader gone: the run goes on regardless.
                 let _ = local_tx.send(event);
             }
         });

@@ -157,6 +157,9 @@ async fn create(
     let session_id = handle.session();
     let (local, tracked) = state.registry.track(&mut handle);
     drop(local);
+    state
+        .registry
+        .announce(session_id, body.spec.display().to_string());
     tokio::spawn(async move {
         let finished = handle.join().await;
         tracked.finish(&finished).await;

@@ -3,6 +3,10 @@
 //! work. It draws only when something changed, at most every [`FRAME`], folding every
 //! event queued meanwhile into that one frame. Store reads run on blocking threads, never
 //! on the draw path.
+//!
+//! When the window serves its store, runs the server starts for other windows (`lucid
+//! run --headless` as a client) are announced by its [`Registry`]; an idle window
+//! switches its Run view to such a run and folds the registry's broadcast of its events.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +15,7 @@ use std::time::{Duration, Instant};
 use futures::{Stream, StreamExt};
 use ratatui::backend::Backend;
 use ratatui::Terminal;
+use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::mpsc;
 
 use super::app::{Action, AppState, Command, Source};
@@ -22,6 +27,7 @@ use crate::dream::{DreamError, DreamReport, Dreamer};
 use crate::event::{now_ms, Event, EventBus, EventSink, SessionId};
 use crate::outcome::SessionResult;
 use crate::run::RunError;
+use crate::server::{Live, Registry, RunEnd, Started, Tracked};
 use crate::session::{Finished, Op, SessionHandle};
 use crate::store::Store;
 
@@ -47,6 +53,8 @@ pub struct Services {
     /// Where `n` looks for session files.
     pub sessions_dir: PathBuf,
     pub memory: Option<Arc<dyn MemoryBackend>>,
+    /// The live runs of the server this window runs for its store, if it serves it.
+    pub registry: Option<Registry>,
 }
 
 /// How the loop ended.
@@ -62,8 +70,59 @@ pub struct Outcome {
 #[derive(Default)]
 struct Watching {
     run: Option<SessionHandle>,
+    /// The own run's entry in the registry, finished when the run ends.
+    tracked: Option<Tracked>,
     dream: Option<DreamTask>,
     events: Option<mpsc::UnboundedReceiver<Event>>,
+    /// A run the server started for another window.
+    remote: Option<Remote>,
+}
+
+impl Watching {
+    fn is_busy(&self) -> bool {
+        self.run.is_some() || self.dream.is_some() || self.remote.is_some()
+    }
+}
+
+/// A run of another window's, watched through the registry.
+struct Remote {
+    session: SessionId,
+    live: broadcast::Receiver<Live>,
+}
+
+/// What a remote run said next.
+enum RemoteNews {
+    Event(Event),
+    /// It ended (how, unless the broadcast closed without saying).
+    Ended(Option<RunEnd>),
+}
+
+async fn next_remote(remote: &mut Option<Remote>) -> RemoteNews {
+    let Some(remote) = remote.as_mut() else {
+        return std::future::pending().await;
+    };
+    loop {
+        match remote.live.recv().await {
+            Ok(Live::Event(event)) => return RemoteNews::Event(event),
+            Ok(Live::Ended(end)) => return RemoteNews::Ended(Some(end)),
+            // Fell behind: the store has the whole run; the view goes on from here.
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return RemoteNews::Ended(None),
+        }
+    }
+}
+
+async fn next_started(started: &mut Option<broadcast::Receiver<Started>>) -> Option<Started> {
+    let Some(rx) = started.as_mut() else {
+        return std::future::pending().await;
+    };
+    loop {
+        match rx.recv().await {
+            Ok(started) => return Some(started),
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return None,
+        }
+    }
 }
 
 async fn next_event(events: &mut Option<mpsc::UnboundedReceiver<Event>>) -> Option<Event> {
@@ -109,6 +168,7 @@ where
     let (tx, mut results) = mpsc::unbounded_channel::<Action>();
     let mut outcome = Outcome::default();
     let mut watching = Watching::default();
+    let mut started = services.registry.as_ref().map(Registry::started);
     if let Some(run) = live {
         update(
             &mut app,
@@ -179,6 +239,10 @@ where
             },
             ended = run_end(&mut watching.run) => {
                 watching.run = None;
+                // Every event passed on (to `watching.events` too) before it is drained.
+                if let Some(tracked) = watching.tracked.take() {
+                    tracked.finish(&ended).await;
+                }
                 if let Some(rx) = watching.events.as_mut() {
                     while let Ok(event) = rx.try_recv() {
                         pending.extend(update(&mut app, Action::Event(event)));
@@ -194,6 +258,38 @@ where
                 outcome.dream = ended.dream;
                 pending.extend(update(&mut app, Action::RunEnded));
                 dirty = true;
+            },
+            news = next_remote(&mut watching.remote) => {
+                match news {
+                    RemoteNews::Event(event) => {
+                        pending.extend(update(&mut app, Action::Event(event)));
+                    }
+                    RemoteNews::Ended(end) => {
+                        watching.remote = None;
+                        if let Some(end) = end {
+                            if let Some(err) = &end.error {
+                                app.notice = Some(format!(
+                                    "the run ended: {}",
+                                    crate::event::sanitize(err)
+                                ));
+                            }
+                            if let Some(note) = &end.dream {
+                                app.notice = Some(crate::event::sanitize(note));
+                            }
+                        }
+                        pending.extend(update(&mut app, Action::RunEnded));
+                    }
+                }
+                dirty = true;
+            },
+            news = next_started(&mut started) => {
+                match news {
+                    Some(news) => {
+                        pending.extend(on_started(&mut app, &services, &mut watching, news));
+                        dirty = true;
+                    }
+                    None => started = None,
+                }
             },
             ended = dream_end(&mut watching.dream) => {
                 watching.dream = None;
@@ -246,6 +342,9 @@ where
     if let Some(run) = watching.run.take() {
         run.submit(Op::Cancel);
         let ended = run.join().await;
+        if let Some(tracked) = watching.tracked.take() {
+            tracked.finish(&ended).await;
+        }
         outcome.run = Some(ended.result);
         outcome.dream = ended.dream;
     }
@@ -262,9 +361,54 @@ fn replay_position(app: &AppState) -> Option<usize> {
 fn watch(run: LiveRun) -> Watching {
     Watching {
         run: Some(run.handle),
+        tracked: run.tracked,
         events: Some(run.events),
         dream: None,
+        remote: None,
     }
+}
+
+/// A run started for another window: an idle window shows it, a busy one says so.
+fn on_started(
+    app: &mut AppState,
+    services: &Services,
+    watching: &mut Watching,
+    started: Started,
+) -> Vec<Command> {
+    if watching.is_busy() {
+        app.notice = Some(format!(
+            "a run from another window started: {}",
+            started.session
+        ));
+        return Vec::new();
+    }
+    let Some(registry) = &services.registry else {
+        return Vec::new();
+    };
+    let Some((history, live)) = registry.watch(started.session) else {
+        app.notice = Some(format!(
+            "a run from another window started and ended: {}",
+            started.session
+        ));
+        return Vec::new();
+    };
+    let mut commands = update(
+        app,
+        Action::RunStarted {
+            spec: crate::event::sanitize(&started.spec),
+        },
+    );
+    for event in history {
+        commands.extend(update(app, Action::Event(event)));
+    }
+    *watching = Watching {
+        remote: Some(Remote {
+            session: started.session,
+            live,
+        }),
+        ..Watching::default()
+    };
+    commands
 }
 
 /// Starts a command's work. What is known at once is returned (and applied before any
@@ -286,6 +430,18 @@ fn execute(
     };
     let no_store = || "no store is open".to_string();
     match command {
+        Command::CancelAgent(_) | Command::CancelRun if watching.remote.is_some() => {
+            // The registry cancels a whole run; it was started from another window.
+            let cancelled = match (&watching.remote, &services.registry) {
+                (Some(remote), Some(registry)) => registry.cancel(remote.session),
+                _ => false,
+            };
+            send(Action::RunFailed(if cancelled {
+                "cancelling the whole run (it was started from another window)".into()
+            } else {
+                "the run has already ended".into()
+            }));
+        }
         Command::CancelAgent(id) => {
             if let Some(run) = &watching.run {
                 if !run.submit(Op::CancelThread(id)) {
@@ -334,7 +490,7 @@ fn execute(
             }));
         }
         Command::StartRun(path) => {
-            if watching.run.is_some() || watching.dream.is_some() {
+            if watching.is_busy() {
                 send(Action::RunFailed("a run is already live".into()));
                 return now;
             }
@@ -342,7 +498,7 @@ fn execute(
                 send(Action::RunFailed(no_store()));
                 return now;
             };
-            match live::start_file(&path, store) {
+            match live::start_file_tracked(&path, store, services.registry.as_ref()) {
                 Ok(run) => {
                     send(Action::RunStarted {
                         spec: run.spec_path.clone(),
@@ -353,7 +509,7 @@ fn execute(
             }
         }
         Command::Memory(MemoryCommand::DreamNow { team }) => {
-            if watching.run.is_some() || watching.dream.is_some() {
+            if watching.is_busy() {
                 send(Action::Memory(MemoryUpdate::Failed(
                     "a run or dream is already live".into(),
                 )));
@@ -412,4 +568,97 @@ fn execute(
         }
     }
     now
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+    use std::path::Path;
+
+    use super::*;
+
+    fn services(store: &Store, registry: &Registry) -> Services {
+        Services {
+            store: Some(store.clone()),
+            sessions_dir: std::path::PathBuf::from("sessions"),
+            memory: None,
+            registry: Some(registry.clone()),
+        }
+    }
+
+    fn lumara() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("sessions/lumara.toml")
+    }
+
+    #[tokio::test]
+    async fn a_busy_window_names_a_run_from_another_window_instead_of_switching() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let registry = Registry::default();
+        let services = services(&store, &registry);
+        let mut app = AppState::new(Default::default(), Default::default());
+        let (_tx, live) = broadcast::channel(4);
+        let mine = SessionId::generate();
+        let mut watching = Watching {
+            remote: Some(Remote {
+                session: mine,
+                live,
+            }),
+            ..Watching::default()
+        };
+        let other = SessionId::generate();
+        let news = Started {
+            session: other,
+            spec: "sessions/lumara.toml".into(),
+        };
+        assert!(on_started(&mut app, &services, &mut watching, news).is_empty());
+        assert_eq!(
+            app.notice.as_deref(),
+            Some(format!("a run from another window started: {other}").as_str())
+        );
+        assert_eq!(watching.remote.as_ref().map(|r| r.session), Some(mine));
+        assert!(matches!(app.source, Source::Idle));
+    }
+
+    #[tokio::test]
+    async fn cancelling_a_run_from_another_window_goes_through_the_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let registry = Registry::default();
+        let services = services(&store, &registry);
+        let mut run = live::start_file_tracked(&lumara(), &store, Some(&registry)).unwrap();
+        let (_, live) = registry.watch(run.session).unwrap();
+        let mut watching = Watching {
+            remote: Some(Remote {
+                session: run.session,
+                live,
+            }),
+            ..Watching::default()
+        };
+        let (tx, _results) = mpsc::unbounded_channel();
+        let id = crate::event::AgentId(1);
+        let now = execute(Command::CancelAgent(id), &services, &tx, &mut watching);
+        assert!(
+            matches!(&now[..], [Action::RunFailed(m)] if m.starts_with("cancelling the whole run")),
+            "{now:?}"
+        );
+        // The registry's cancel reached the run: it ends cancelled.
+        while run.events.recv().await.is_some() {}
+        let ended = run.handle.join().await;
+        if let Some(tracked) = run.tracked.take() {
+            tracked.finish(&ended).await;
+        }
+        assert!(
+            matches!(ended.result, Err(RunError::Cancelled)),
+            "{:?}",
+            ended.result.map(|r| r.passed)
+        );
+        // Once it has ended, the registry no longer knows it.
+        let now = execute(Command::CancelRun, &services, &tx, &mut watching);
+        assert!(
+            matches!(&now[..], [Action::RunFailed(m)] if m == "the run has already ended"),
+            "{now:?}"
+        );
+    }
 }
