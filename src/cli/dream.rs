@@ -94,7 +94,7 @@ pub async fn run(db: Option<PathBuf>, args: DreamArgs) -> u8 {
 }
 
 /// Teams with sessions no dream has read yet.
-fn teams_to_dream(store: &Store) -> Result<Vec<String>, String> {
+pub(super) fn teams_to_dream(store: &Store) -> Result<Vec<String>, String> {
     let mut teams: Vec<String> = store
         .sessions()
         .map_err(|err| err.to_string())?

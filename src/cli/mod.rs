@@ -91,7 +91,12 @@ pub enum Command {
     /// Serve the store to other lucid commands (on <store>/lucid.sock) with no window:
     /// they run sessions through it and read its history. Stops on Ctrl-C or SIGTERM,
     /// after the live runs finish the step in hand.
-    Serve,
+    Serve {
+        /// Dream every DURATION (e.g. 30s, 10m, 2h) for each team with sessions no dream
+        /// has read yet (offline dreamer); runs and other commands go on meanwhile.
+        #[arg(long, value_name = "DURATION", value_parser = dream::parse_duration)]
+        dream_every: Option<std::time::Duration>,
+    },
     /// Print figures: orchestration overhead, event store throughput, dreaming at scale,
     /// calibration of a baseline team, learning from dreams. Without a subcommand: all
     /// the scale figures.
@@ -134,7 +139,7 @@ async fn dispatch(cli: Cli) -> u8 {
             tui::open(cli.db, cli.theme.as_deref(), tui::Start::Replay(id)).await
         }
         Some(Command::Sessions(command)) => sessions::sessions(cli.db, command).await,
-        Some(Command::Serve) => serve::serve(cli.db).await,
+        Some(Command::Serve { dream_every }) => serve::serve(cli.db, dream_every).await,
         Some(Command::Dream(args)) => dream::run(cli.db, args).await,
         Some(Command::Memory(command)) => memory::memory(cli.db, command),
         Some(Command::Bench(command)) => bench::bench(command).await,

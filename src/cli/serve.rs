@@ -1,14 +1,19 @@
 //! `lucid serve`: an owner of the store with no window. It serves the store on
 //! `<store>/lucid.sock` until Ctrl-C or SIGTERM, then stops accepting, asks the live runs
-//! to stop after the step in hand, waits for them, and removes the socket.
+//! to stop after the step in hand, waits for them, and removes the socket. With
+//! `--dream-every`, it dreams on that schedule for every team with sessions no dream has
+//! read, while runs and other commands go on: a scheduled dream no longer holds the store
+//! against them.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::exit;
+use crate::event::sanitize;
 use crate::server;
 use crate::store::{Store, StoreError};
 
-pub async fn serve(db: Option<PathBuf>) -> u8 {
+pub async fn serve(db: Option<PathBuf>, dream_every: Option<Duration>) -> u8 {
     let path = db.unwrap_or_else(Store::default_path);
     let store = match Store::open(&path) {
         Ok(store) => store,
@@ -25,6 +30,7 @@ pub async fn serve(db: Option<PathBuf>) -> u8 {
             return exit::RUNTIME;
         }
     };
+    let store_for_dreams = store.clone();
     let mut server = match server::start(store) {
         Ok(server) => server,
         Err(err) => {
@@ -37,8 +43,15 @@ pub async fn serve(db: Option<PathBuf>) -> u8 {
         path.display(),
         server.path().display()
     );
+    let dreaming = dream_every.map(|every| {
+        eprintln!("lucid: dreaming every {}s", every.as_secs());
+        tokio::spawn(dream_on_schedule(store_for_dreams.clone(), every))
+    });
     if let Err(err) = stopped().await {
         eprintln!("lucid: cannot listen for Ctrl-C or SIGTERM: {err}");
+    }
+    if let Some(dreaming) = dreaming {
+        dreaming.abort();
     }
     server.stop_accepting();
     let registry = server.registry().clone();
@@ -50,6 +63,43 @@ pub async fn serve(db: Option<PathBuf>) -> u8 {
     }
     server.stop().await;
     exit::OK
+}
+
+/// Every `every`, dreams (offline) for each team with sessions no dream has read, and
+/// says on stderr what came of it. A failed dream is reported; the schedule goes on.
+async fn dream_on_schedule(store: Store, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let teams = match super::dream::teams_to_dream(&store) {
+            Ok(teams) => teams,
+            Err(message) => {
+                eprintln!("lucid: cannot tell which teams to dream for: {message}");
+                continue;
+            }
+        };
+        for team in teams {
+            let dreamed = crate::dream::dream(
+                &store,
+                &team,
+                &crate::dream::Dreamer::Offline,
+                &crate::env::catalog(),
+            )
+            .await;
+            match dreamed {
+                Ok(report) => eprintln!(
+                    "lucid: dreamed for team {} over {} session(s): {} proposal(s) wait for review",
+                    sanitize(&team),
+                    report.run.sessions.len(),
+                    report.proposals.len()
+                ),
+                Err(err) => eprintln!(
+                    "lucid: dreaming for team {} failed: {}",
+                    sanitize(&team),
+                    sanitize(&err.to_string())
+                ),
+            }
+        }
+    }
 }
 
 /// Waits for Ctrl-C or SIGTERM.
