@@ -98,9 +98,10 @@ async fn list(path: &Path, json: bool) -> u8 {
     for (server, tools) in &listing {
         println!("{server}: {} tool(s)", tools.len());
         for tool in tools {
+            // A tool's name is the server's word: shown like any text from outside.
             println!(
                 "  {server}.{:<28} {}",
-                tool.name,
+                one_line(&tool.name, 64),
                 one_line(&tool.description, 90)
             );
         }
