@@ -18,7 +18,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use check::{CheckExpr, Facts};
-pub use real_work::{ArgPiece, CommandTool, FactCommand, FactKind, ISOLATIONS, SANDBOX_MODES};
+pub use real_work::{ArgPiece, CommandTool, FactCommand, FactKind, ISOLATIONS};
 pub use types::{
     CommandLine, EnvironmentSpec, Limits, ModelProfile, ProviderKind, DEFAULT_MODEL, TEST_MODEL,
 };

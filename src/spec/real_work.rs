@@ -14,12 +14,11 @@ use toml::Spanned;
 use super::types::{CommandLine, CommandToolEntry, EnvironmentSpec};
 use super::validate::Reporter;
 use super::{EnvironmentCapabilities, SpecError};
+use crate::sandbox::SandboxMode;
 use crate::tool::mcp::{McpServerEntry, McpServerSpec};
 
 /// The values `[environment] isolation` takes; the first is the default.
 pub const ISOLATIONS: [&str; 3] = ["copy", "worktree", "in_place"];
-/// The values `[environment] sandbox` takes; the first is the default.
-pub const SANDBOX_MODES: [&str; 4] = ["required", "landlock", "bubblewrap", "off"];
 
 /// Longest time limit a command may be given, in seconds (a day).
 const MAX_TIMEOUT_S: u64 = 86_400;
@@ -204,13 +203,15 @@ pub(super) fn environment(
         own_setting("exclude", None)?;
     }
     if let Some(sandbox) = &environment.sandbox {
-        if !SANDBOX_MODES.contains(&sandbox.get_ref().as_str()) {
+        // The sandbox's own parser decides, so the two can never disagree.
+        if sandbox.get_ref().parse::<SandboxMode>().is_err() {
+            let choices: Vec<&str> = SandboxMode::ALL.iter().map(|m| m.as_str()).collect();
             return Err(report.at_span(
                 sandbox,
                 format!(
                     "unknown sandbox `{}` (choose one of: {})",
                     sandbox.get_ref(),
-                    SANDBOX_MODES.join(", ")
+                    choices.join(", ")
                 ),
             ));
         }
