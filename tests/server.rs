@@ -4,11 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Output};
 
 use serde_json::Value;
+
+mod owner;
+
+use owner::Serving;
 
 fn lucid(db: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lucid"))
@@ -18,64 +21,6 @@ fn lucid(db: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-/// A `lucid serve` in the background, killed when dropped (also when a test fails).
-struct Serving {
-    child: Child,
-    socket: PathBuf,
-}
-
-impl Serving {
-    fn start(db: &Path) -> Serving {
-        let child = Command::new(env!("CARGO_BIN_EXE_lucid"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .arg("--db")
-            .arg(db)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let serving = Serving {
-            child,
-            socket: db.join("lucid.sock"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::os::unix::net::UnixStream::connect(&serving.socket).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "lucid serve never answered on its socket"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        serving
-    }
-
-    /// SIGTERM, then waits for it to exit.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id() as libc::pid_t;
-        // SAFETY: signalling our own child by its pid.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "lucid serve did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn stdout_json(output: &Output) -> Value {
@@ -116,7 +61,7 @@ fn verdicts(report: &Value) -> (bool, Vec<Vec<(String, bool)>>) {
 fn commands_on_a_served_store_go_through_its_owner() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("served");
-    let serving = Serving::start(&db);
+    let serving = Serving::start(&db, &[]);
     let mode = std::fs::metadata(&serving.socket)
         .unwrap()
         .permissions()

@@ -4,10 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+mod owner;
+
+use owner::Serving;
 
 fn lucid(db: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lucid"))
@@ -20,36 +24,11 @@ fn lucid(db: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// Kills the owner when dropped, whatever happened to the test.
-struct Owner(Child);
-
-impl Drop for Owner {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn scheduled_dreams_and_client_runs_coexist() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store");
-    let _owner = Owner(
-        Command::new(env!("CARGO_BIN_EXE_lucid"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .arg("--db")
-            .arg(&db)
-            .args(["serve", "--dream-every", "1s"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::os::unix::net::UnixStream::connect(db.join("lucid.sock")).is_err() {
-        assert!(Instant::now() < deadline, "lucid serve never answered");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let _owner = Serving::start(&db, &["--dream-every", "1s"]);
     for seed in ["1", "2", "3"] {
         let run = lucid(
             &db,

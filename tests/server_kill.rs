@@ -5,10 +5,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
+
+mod owner;
+
+use owner::Serving;
 
 fn lucid(db: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_lucid"));
@@ -18,16 +22,6 @@ fn lucid(db: &Path) -> Command {
         .arg("--db")
         .arg(db);
     command
-}
-
-/// Kills a child when dropped, whatever happened to the test.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
@@ -46,19 +40,7 @@ fn a_client_run_survives_its_owner_being_killed() {
     let spec = dir.path().join("slow.toml");
     std::fs::write(&spec, text).unwrap();
 
-    let mut owner = Killed(
-        lucid(&db)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::os::unix::net::UnixStream::connect(db.join("lucid.sock")).is_err() {
-        assert!(Instant::now() < deadline, "lucid serve never answered");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut owner = Serving::start(&db, &[]);
     let client = lucid(&db)
         .args(["run", spec.to_str().unwrap(), "--headless"])
         .stdout(Stdio::null())
@@ -67,8 +49,8 @@ fn a_client_run_survives_its_owner_being_killed() {
         .unwrap();
     // Let a few steps complete, then kill the owner outright.
     std::thread::sleep(Duration::from_millis(1500));
-    owner.0.kill().unwrap();
-    owner.0.wait().unwrap();
+    owner.child.kill().unwrap();
+    owner.child.wait().unwrap();
     let output = client.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");

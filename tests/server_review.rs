@@ -5,10 +5,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 use serde_json::Value;
+
+mod owner;
+
+use owner::Serving;
 
 fn lucid(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lucid"))
@@ -59,24 +62,10 @@ check = "files_changed == 1"
     let report: Value = serde_json::from_slice(&run.stdout).unwrap();
     let session = report["session_id"].as_str().unwrap().to_string();
 
-    let mut owner = Command::new(env!("CARGO_BIN_EXE_lucid"))
-        .current_dir(dir.path())
-        .arg("--db")
-        .arg(dir.path().join("store"))
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::os::unix::net::UnixStream::connect(dir.path().join("store/lucid.sock")).is_err() {
-        assert!(Instant::now() < deadline, "lucid serve never answered");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let owner = Serving::start(&dir.path().join("store"), &[]);
     let diff = lucid(dir.path(), &["sessions", "diff", &session]);
     let applied = lucid(dir.path(), &["apply", &session]);
-    let _ = owner.kill();
-    let _ = owner.wait();
+    drop(owner);
     let diff_text = String::from_utf8_lossy(&diff.stdout);
     assert_eq!(
         diff.status.code(),
