@@ -1,38 +1,6 @@
-//! lucid: a terminal workbench for teams of LLM agents that check their own work and
-//! learn from their history.
-//!
-//! Data flows down this list; a module depends only on modules above it:
-//!
-//! | module | owns |
-//! |---|---|
-//! | [`spec`] | session files: types, loading, validation with positions |
-//! | [`event`] | the `Event` vocabulary and the in-process bus |
-//! | [`store`] | sled: sessions, events, memories, dreams, schema version |
-//! | [`model`] | the provider trait, request/response types, the scripted provider |
-//! | [`tool`] | the tool trait and registry; the MCP client (`tool::mcp`) |
-//! | [`sandbox`] | running commands confined to a root: Landlock or bubblewrap, no network, no secrets, limits |
-//! | [`env`] | built-in environments (lumara, fleet, build-triage, workspace, project): tools, result facts, scripted policies; facts from commands and `[tools]` commands |
-//! | [`run`] | agent loop, delegation, advisor, parallelism, budgets |
-//! | [`outcome`] | the grader and the revise loop |
-//! | [`memory`] | memory records, versions, diffs, approval, Agent Skills export/import |
-//! | [`dream`] | digesting sessions, mining patterns, proposing playbooks |
-//! | [`session`] | the front door: load a session file, launch it, its handle (events, ops, join) |
-//! | [`server`] | the store's owner serves it on `<store>/lucid.sock` (axum); the client other commands use |
-//! | [`cli`] | the `lucid` command line |
+//! The `lucid` command line: clap commands, the headless printer, bench printing and exit
+//! codes, over the workspace's crates — `lucid-core` (the run), `lucid-envs` (the built-in
+//! worlds), `lucid-server` (the store owner's local API), `lucid-tui` (the terminal UI) and
+//! `lucid-testkit` (the loopback policy server the fleet bench measures against).
 
 pub mod cli;
-pub mod dream;
-pub mod env;
-pub mod event;
-pub mod memory;
-pub mod model;
-pub mod outcome;
-pub mod run;
-pub mod sandbox;
-pub mod serve;
-pub mod server;
-pub mod session;
-pub mod spec;
-pub mod store;
-pub mod tool;
-pub mod tui;

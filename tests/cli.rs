@@ -197,7 +197,7 @@ fn source_line_of(path: &Path, needle: &str) -> usize {
 fn a_store_held_by_another_process_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store");
-    let _held = lucid::store::Store::open(&db).unwrap();
+    let _held = lucid_core::store::Store::open(&db).unwrap();
     let output = lucid(&db, &["sessions", "list"]);
     assert_eq!(output.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -13,7 +13,9 @@ use serde_json::Value;
 
 #[test]
 fn facts_from_commands_are_checked_and_a_failing_command_is_quoted() {
-    if lucid::sandbox::Sandbox::new(lucid::sandbox::SandboxPolicy::new("/tmp", "/tmp")).is_err() {
+    if lucid_core::sandbox::Sandbox::new(lucid_core::sandbox::SandboxPolicy::new("/tmp", "/tmp"))
+        .is_err()
+    {
         eprintln!("SKIPPED: no sandbox on this machine (neither Landlock nor bubblewrap)");
         return;
     }
@@ -113,7 +115,9 @@ check = "spelling_ok"
 
 #[test]
 fn commands_cannot_read_lucids_environment_through_proc() {
-    if lucid::sandbox::Sandbox::new(lucid::sandbox::SandboxPolicy::new("/tmp", "/tmp")).is_err() {
+    if lucid_core::sandbox::Sandbox::new(lucid_core::sandbox::SandboxPolicy::new("/tmp", "/tmp"))
+        .is_err()
+    {
         eprintln!("SKIPPED: no sandbox on this machine (neither Landlock nor bubblewrap)");
         return;
     }

@@ -10,21 +10,21 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use lucid::dream::{dream, Dreamer};
-use lucid::env::rules::Rule;
-use lucid::event::{EventBus, EventKind, EventSink, MemoryId, SessionId};
-use lucid::memory::{Author, Change, Memory, MemoryBook, MemoryKind, MemoryStatus};
-use lucid::model::scripted::ResponseBuilder;
-use lucid::model::{ModelRequest, ModelResponse, Policy, ScriptedProvider};
-use lucid::outcome::{run_session, SessionOrigin, SessionResult};
-use lucid::run::report::SessionReport;
-use lucid::run::{CancelToken, Playbook, TeamRun};
-use lucid::spec::SessionSpec;
-use lucid::store::Store;
+use lucid_core::dream::{dream, Dreamer};
+use lucid_core::event::{EventBus, EventKind, EventSink, MemoryId, SessionId};
+use lucid_core::memory::{Author, Change, Memory, MemoryBook, MemoryKind, MemoryStatus};
+use lucid_core::model::scripted::ResponseBuilder;
+use lucid_core::model::{ModelRequest, ModelResponse, Policy, ScriptedProvider};
+use lucid_core::outcome::{run_session, SessionOrigin, SessionResult};
+use lucid_core::run::report::SessionReport;
+use lucid_core::run::{CancelToken, Playbook, TeamRun};
+use lucid_core::spec::SessionSpec;
+use lucid_core::store::Store;
+use lucid_core::world::rules::Rule;
 
 fn lumara() -> SessionSpec {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("sessions/lumara.toml");
-    lucid::spec::load(&path, &lucid::env::catalog()).unwrap()
+    lucid_core::spec::load(&path, &lucid_envs::catalog()).unwrap()
 }
 
 /// Runs one recorded Lumara session on `seed` with the team's approved playbooks.
@@ -35,7 +35,7 @@ async fn run_recorded(
 ) -> (SessionResult, SessionReport) {
     let mut spec = spec.clone();
     spec.environment.seed = seed;
-    let env = lucid::env::build(&spec.environment, seed, spec.environment.world).unwrap();
+    let env = lucid_envs::build(&spec.environment, seed, spec.environment.world).unwrap();
     let playbooks = MemoryBook::new(store.clone())
         .active_playbooks(&spec.team)
         .unwrap();
@@ -88,7 +88,7 @@ async fn a_dream_proposes_from_data_and_only_approval_changes_behaviour() {
         &store,
         &spec.team,
         &Dreamer::Offline,
-        &lucid::env::catalog(),
+        &lucid_envs::catalog(),
     )
     .await
     .unwrap();
@@ -135,30 +135,33 @@ async fn a_dream_proposes_from_data_and_only_approval_changes_behaviour() {
     assert_eq!(comparable(unapproved), comparable(before.clone()));
 
     // Curating the same sessions' drafts again against what the dream wrote: nothing new.
-    let facts: Vec<String> = lucid::env::catalog()
+    let facts: Vec<String> = lucid_envs::catalog()
         .values()
         .flat_map(|c| c.facts.clone())
         .collect();
-    let digests: Vec<lucid::dream::digest::SessionDigest> = report
+    let digests: Vec<lucid_core::dream::digest::SessionDigest> = report
         .run
         .sessions
         .iter()
         .filter_map(|id| {
-            lucid::dream::digest::SessionDigest::from_events(&store.events(*id).unwrap(), &facts)
+            lucid_core::dream::digest::SessionDigest::from_events(
+                &store.events(*id).unwrap(),
+                &facts,
+            )
         })
         .collect();
-    let refs: Vec<&lucid::dream::digest::SessionDigest> = digests.iter().collect();
-    let capabilities = lucid::env::catalog()["lumara"].clone();
-    let patterns = lucid::dream::mine::mine(
+    let refs: Vec<&lucid_core::dream::digest::SessionDigest> = digests.iter().collect();
+    let capabilities = lucid_envs::catalog()["lumara"].clone();
+    let patterns = lucid_core::dream::mine::mine(
         "lumara",
         &refs,
         &capabilities.observations,
         &capabilities.choices,
-        &lucid::dream::mine::MiningLimits::default(),
+        &lucid_core::dream::mine::MiningLimits::default(),
     );
-    let again = lucid::dream::synth::drafts(&patterns, &refs);
+    let again = lucid_core::dream::synth::drafts(&patterns, &refs);
     let memories = MemoryBook::new(store.clone()).list().unwrap();
-    assert!(lucid::dream::curate::curate(again, &memories, &refs).is_empty());
+    assert!(lucid_core::dream::curate::curate(again, &memories, &refs).is_empty());
 
     // Dreaming again proposes nothing new.
     let count = MemoryBook::new(store.clone()).list().unwrap().len();
@@ -166,7 +169,7 @@ async fn a_dream_proposes_from_data_and_only_approval_changes_behaviour() {
         &store,
         &spec.team,
         &Dreamer::Offline,
-        &lucid::env::catalog(),
+        &lucid_envs::catalog(),
     )
     .await
     .unwrap();
@@ -185,7 +188,7 @@ async fn a_dream_proposes_from_data_and_only_approval_changes_behaviour() {
         &store,
         &spec.team,
         &Dreamer::Offline,
-        &lucid::env::catalog(),
+        &lucid_envs::catalog(),
     )
     .await
     .unwrap();
@@ -237,7 +240,7 @@ async fn approved_playbooks_render_into_their_scope_and_are_recorded() {
         rules: vec![],
         agent: Some("worker".into()),
     };
-    let sink = Arc::new(lucid::event::NullSink);
+    let sink = Arc::new(lucid_core::event::NullSink);
     let bus = Arc::new(EventBus::new(SessionId::generate(), sink));
     let mut events = bus.subscribe();
     let team = TeamRun::new(
@@ -401,7 +404,7 @@ async fn an_approved_rule_the_sessions_contradict_is_proposed_for_retirement() {
         &store,
         &spec.team,
         &Dreamer::Offline,
-        &lucid::env::catalog(),
+        &lucid_envs::catalog(),
     )
     .await
     .unwrap();
@@ -470,7 +473,7 @@ async fn the_model_dreamer_drops_invented_citations() {
         &store,
         &spec.team,
         &Dreamer::Model(provider),
-        &lucid::env::catalog(),
+        &lucid_envs::catalog(),
     )
     .await
     .unwrap();

@@ -20,7 +20,8 @@ fn every_bundled_session_completes_a_dry_run() {
     files.sort();
     assert!(files.len() >= 5, "{files:?}");
     let sandboxed =
-        lucid::sandbox::Sandbox::new(lucid::sandbox::SandboxPolicy::new("/tmp", "/tmp")).is_ok();
+        lucid_core::sandbox::Sandbox::new(lucid_core::sandbox::SandboxPolicy::new("/tmp", "/tmp"))
+            .is_ok();
     let npx = Command::new("npx").arg("--version").output().is_ok();
     let dir = tempfile::tempdir().unwrap();
     for file in files {

@@ -8,10 +8,10 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lucid::event::{EventBus, EventKind, EventSink, SessionId};
-use lucid::outcome::{run_session, SessionOrigin};
-use lucid::run::{CancelToken, TeamRun};
-use lucid::store::{SessionStatus, Store};
+use lucid_core::event::{EventBus, EventKind, EventSink, SessionId};
+use lucid_core::outcome::{run_session, SessionOrigin};
+use lucid_core::run::{CancelToken, TeamRun};
+use lucid_core::store::{SessionStatus, Store};
 use support::{workshop_toml, Recorder, Workshop};
 
 const CRITERIA: &str = r#"

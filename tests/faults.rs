@@ -1,5 +1,5 @@
 //! Fault tolerance through the real OpenAI provider: Lumara and the fleet run against
-//! the loopback policy server (`lucid::serve`) while it injects 429, 529, 500 and cut
+//! the loopback policy server (`lucid_testkit`) while it injects 429, 529, 500 and cut
 //! streams at 30 % of requests, and end with the same verdicts and facts as clean
 //! runs, every retry recorded as a `retry` event. A server that goes down mid-run and
 //! stays down ends the run with exit 3 after bounded retries, keeping what was
@@ -16,16 +16,16 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use lucid::event::EventKind;
-use lucid::serve::{session_router, Faults, PolicyServer, ServeOptions};
-use lucid::store::{SessionStatus, Store};
+use lucid_core::event::EventKind;
+use lucid_core::store::{SessionStatus, Store};
+use lucid_testkit::{session_router, Faults, PolicyServer, ServeOptions};
 
 /// Starts a policy server for `spec_path` on a thread of its own; it serves until the
 /// test process ends.
 fn serve(spec_path: &str, options: ServeOptions) -> Arc<PolicyServer> {
-    let spec = lucid::spec::load_with(
+    let spec = lucid_core::spec::load_with(
         Path::new(spec_path),
-        &lucid::env::catalog(),
+        &lucid_envs::catalog(),
         &Default::default(),
     )
     .unwrap();
@@ -37,7 +37,7 @@ fn serve(spec_path: &str, options: ServeOptions) -> Arc<PolicyServer> {
             .build()
             .unwrap();
         runtime.block_on(async move {
-            let env = lucid::env::build(
+            let env = lucid_envs::build(
                 &spec.environment,
                 spec.environment.seed,
                 spec.environment.world,

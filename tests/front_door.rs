@@ -9,9 +9,9 @@
 
 use std::path::Path;
 
-use lucid::event::EventKind;
-use lucid::session::{self, LaunchOptions, Op, Recorder};
-use lucid::store::Store;
+use lucid_core::event::EventKind;
+use lucid_core::session::{self, LaunchOptions, Op, Recorder};
+use lucid_core::store::Store;
 
 /// Lumara with every agent on profile `cfg`, which only the user's config file defines,
 /// and a dream after every session.
@@ -40,7 +40,7 @@ async fn the_tuis_picker_uses_config_profiles_and_dreams_when_due() {
     let dir = tempfile::tempdir().unwrap();
     let spec = session_on_config_profile(dir.path());
     let store = Store::open(&dir.path().join("store")).unwrap();
-    let mut run = lucid::tui::live::start_file(&spec, &store).unwrap();
+    let mut run = lucid_tui::live::start_file(&spec, &store).unwrap();
     let mut models = Vec::new();
     while let Some(event) = run.events.recv().await {
         if let EventKind::AgentSpawned { model, .. } = event.kind {
@@ -64,6 +64,7 @@ async fn the_tuis_picker_uses_config_profiles_and_dreams_when_due() {
 async fn cancelling_through_the_handle_ends_the_run_as_cancelled() {
     let dir = tempfile::tempdir().unwrap();
     let spec = session::load(
+        lucid_envs::worlds().as_ref(),
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("sessions/lumara.toml"),
         None,
         None,
@@ -77,6 +78,7 @@ async fn cancelling_through_the_handle_ends_the_run_as_cancelled() {
         profile.latency_ms = 200;
     }
     let mut handle = session::launch(
+        lucid_envs::worlds(),
         spec,
         Recorder::Store(store.clone()),
         LaunchOptions {
@@ -93,11 +95,11 @@ async fn cancelling_through_the_handle_ends_the_run_as_cancelled() {
         }
     }
     assert!(handle.submit(Op::Cancel));
-    assert!(!handle.submit(Op::CancelThread(lucid::event::AgentId(999))));
+    assert!(!handle.submit(Op::CancelThread(lucid_core::event::AgentId(999))));
     let finished = handle.join().await;
     assert_eq!(
         finished.result.unwrap_err(),
-        lucid::run::RunError::Cancelled
+        lucid_core::run::RunError::Cancelled
     );
     assert!(finished.dream.is_none());
 }

@@ -10,8 +10,8 @@ use proptest::prelude::*;
 const LUMARA: &str = include_str!("../sessions/lumara.toml");
 
 fn load(text: &str) {
-    let catalog = lucid::env::catalog();
-    if let Err(err) = lucid::spec::parse(Path::new("fuzz.toml"), text, &catalog) {
+    let catalog = lucid_envs::catalog();
+    if let Err(err) = lucid_core::spec::parse(Path::new("fuzz.toml"), text, &catalog) {
         let shown = err.to_string();
         assert!(
             shown.starts_with("fuzz.toml"),

@@ -21,9 +21,9 @@ use futures::StreamExt;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use lucid::model::http::{Decoder, Fault};
-use lucid::model::{anthropic, collect, openai, ContentBlock, ModelDelta, ModelError};
-use lucid::model::{ModelResponse, StopReason, Usage};
+use lucid_core::model::http::{Decoder, Fault};
+use lucid_core::model::{anthropic, collect, openai, ContentBlock, ModelDelta, ModelError};
+use lucid_core::model::{ModelResponse, StopReason, Usage};
 
 #[derive(Debug, Clone, Copy)]
 enum Protocol {

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lucid::tool::mcp::{McpError, McpServerEntry, McpServerSpec, McpServers, SEPARATOR};
-use lucid::tool::{Tool, ToolOutput};
+use lucid_core::tool::mcp::{McpError, McpServerEntry, McpServerSpec, McpServers, SEPARATOR};
+use lucid_core::tool::{Tool, ToolOutput};
 use serde_json::json;
 
 const EVERYTHING: &str = "@modelcontextprotocol/server-everything@2026.8.31";

@@ -8,8 +8,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use lucid::event::EventKind;
-use lucid::store::{SessionStatus, Store};
+use lucid_core::event::EventKind;
+use lucid_core::store::{SessionStatus, Store};
 
 /// The Lumara demo with an MCP server `fault` (the in-repo fault server in `mode`) whose
 /// `tools` the commander lists.

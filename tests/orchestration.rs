@@ -7,9 +7,9 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use lucid::event::{AgentId, Event, EventBus, EventKind, EventSink, SessionId, SinkError};
-use lucid::outcome::{run_session, SessionOrigin, SessionResult};
-use lucid::run::{CancelToken, TeamRun};
+use lucid_core::event::{AgentId, Event, EventBus, EventKind, EventSink, SessionId, SinkError};
+use lucid_core::outcome::{run_session, SessionOrigin, SessionResult};
+use lucid_core::run::{CancelToken, TeamRun};
 use support::{
     request_text, workshop_toml, Recorder, Workshop, LEAD_SECRET, LEAD_THOUGHT, WORKER_THOUGHT,
 };
@@ -284,7 +284,7 @@ async fn cancellation_reaches_every_thread() {
         .await
         .expect("cancellation ends the run promptly")
         .unwrap();
-    assert_eq!(result.unwrap_err(), lucid::run::RunError::Cancelled);
+    assert_eq!(result.unwrap_err(), lucid_core::run::RunError::Cancelled);
     let events = sink.0.lock().unwrap().clone();
     let cancelled = events
         .iter()
@@ -292,7 +292,7 @@ async fn cancellation_reaches_every_thread() {
             matches!(
                 e.kind,
                 EventKind::AgentFinished {
-                    status: lucid::event::AgentStatus::Cancelled,
+                    status: lucid_core::event::AgentStatus::Cancelled,
                     ..
                 }
             )
@@ -327,7 +327,7 @@ fn workshop_with(limits: &str, worker_extra: &str, lead_extra: &str, latency: u6
 async fn run_result(
     toml: &str,
 ) -> (
-    Result<SessionResult, lucid::run::RunError>,
+    Result<SessionResult, lucid_core::run::RunError>,
     Vec<Event>,
     Recorder,
 ) {
@@ -534,7 +534,7 @@ async fn cancelling_one_thread_stops_it_and_leaves_its_siblings_and_the_run() {
             matches!(
                 e.kind,
                 EventKind::AgentFinished {
-                    status: lucid::event::AgentStatus::Cancelled,
+                    status: lucid_core::event::AgentStatus::Cancelled,
                     ..
                 }
             )

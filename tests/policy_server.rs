@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use lucid::model::openai::{OpenAiConfig, OpenAiProvider};
-use lucid::model::{
+use lucid_core::model::openai::{OpenAiConfig, OpenAiProvider};
+use lucid_core::model::{
     collect_observed, ContentBlock, Message, ModelError, ModelRequest, ModelResponse, Policy,
     Provider, StopReason, ToolChoice, ToolSpec, Usage,
 };
-use lucid::serve::{Fault, Faults, PolicyRouter, PolicyServer, ServeOptions};
+use lucid_testkit::{Fault, Faults, PolicyRouter, PolicyServer, ServeOptions};
 
 /// Calls `lookup` until it has a tool result, then answers with what it learned.
 struct Lookup;
@@ -106,11 +106,11 @@ fn request(system: &str, question: &str, tools: &[&str]) -> ModelRequest {
 fn follow_up(first: &ModelRequest, answer: &ModelResponse) -> ModelRequest {
     let mut next = first.clone();
     next.messages.push(Message {
-        role: lucid::model::Role::Assistant,
+        role: lucid_core::model::Role::Assistant,
         content: answer.content.clone(),
     });
     next.messages.push(Message {
-        role: lucid::model::Role::User,
+        role: lucid_core::model::Role::User,
         content: vec![ContentBlock::ToolResult {
             tool_use_id: "call_1".into(),
             content: "42 rows".into(),

@@ -20,10 +20,10 @@ use fake_server::wire::{anthropic_events, anthropic_request, openai_chunks, open
 use fake_server::{FakeServer, Recorded, Reply};
 use serde_json::{json, Value};
 
-use lucid::event::EventKind;
-use lucid::model::scripted::ResponseBuilder;
-use lucid::model::{ContentBlock, ModelRequest, ModelResponse, Policy, Role};
-use lucid::serve::PolicyRouter;
+use lucid_core::event::EventKind;
+use lucid_core::model::scripted::ResponseBuilder;
+use lucid_core::model::{ContentBlock, ModelRequest, ModelResponse, Policy, Role};
+use lucid_testkit::PolicyRouter;
 
 /// The bundled session and project, copied into `dir`.
 fn bundled(dir: &Path) -> PathBuf {
@@ -164,16 +164,16 @@ enum Protocol {
 
 /// A loopback model server of `protocol` behind which the team's script plays the model.
 fn serve(protocol: Protocol) -> FakeServer {
-    let spec = lucid::spec::load(
+    let spec = lucid_core::spec::load(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("sessions/fix-tests.toml"),
-        &lucid::env::catalog(),
+        &lucid_envs::catalog(),
     )
     .unwrap();
     let router = PolicyRouter::new()
         .system(spec.agents["lead"].prompt.clone(), Arc::new(Lead))
         .system(spec.agents["coder"].prompt.clone(), Arc::new(Coder))
         .system(spec.agents["reviewer"].prompt.clone(), Arc::new(Reviewer))
-        .system(lucid::outcome::grader::GRADER_SYSTEM, Arc::new(Grader));
+        .system(lucid_core::outcome::grader::GRADER_SYSTEM, Arc::new(Grader));
     FakeServer::start_blocking(Arc::new(move |recorded: &Recorded, _| {
         let request = match protocol {
             Protocol::Anthropic => anthropic_request(&recorded.body),
@@ -261,7 +261,9 @@ fn a_scripted_team_fixes_the_project_through_openai_and_apply_brings_the_fix_ove
 }
 
 fn fix_and_apply(protocol: Protocol) {
-    if lucid::sandbox::Sandbox::new(lucid::sandbox::SandboxPolicy::new("/tmp", "/tmp")).is_err() {
+    if lucid_core::sandbox::Sandbox::new(lucid_core::sandbox::SandboxPolicy::new("/tmp", "/tmp"))
+        .is_err()
+    {
         eprintln!("SKIPPED: no sandbox on this machine (neither Landlock nor bubblewrap)");
         return;
     }
@@ -304,7 +306,7 @@ fn fix_and_apply(protocol: Protocol) {
 
     // The reviewer read the fixed file through the MCP filesystem server, and the coder's
     // own `[tools]` command ran one test.
-    let store = lucid::store::Store::open(&dir.path().join("store")).unwrap();
+    let store = lucid_core::store::Store::open(&dir.path().join("store")).unwrap();
     let events = store.events(session.parse().unwrap()).unwrap();
     drop(store);
     let returned = |tool: &str| -> Vec<String> {
@@ -419,9 +421,9 @@ check = "tool_errors == 0"
 "#;
     let path = dir.path().join("s.toml");
     std::fs::write(&path, spec_text).unwrap();
-    let mut spec = lucid::spec::load(&path, &lucid::env::catalog()).unwrap();
+    let mut spec = lucid_core::spec::load(&path, &lucid_envs::catalog()).unwrap();
     spec.environment.work_dir = Some(dir.path().join("work"));
-    let env = match lucid::env::build(&spec.environment, 1, 1) {
+    let env = match lucid_envs::build(&spec.environment, 1, 1) {
         Ok(env) => env,
         Err(err) => {
             eprintln!("SKIPPED: no sandbox here: {err}");
@@ -429,9 +431,11 @@ check = "tool_errors == 0"
         }
     };
     let folder = env.folder().unwrap();
-    let tool =
-        lucid::env::command_tool::CommandTool::new(spec.command_tools["say"].clone(), folder);
-    use lucid::tool::Tool;
+    let tool = lucid_core::world::command_tool::CommandTool::new(
+        spec.command_tools["say"].clone(),
+        folder,
+    );
+    use lucid_core::tool::Tool;
     let hostile = "x; touch pwned $(touch pwned2) `touch pwned3` && rm -rf .";
     let output = tool.call(json!({ "text": hostile })).await;
     assert!(!output.is_error, "{}", output.content);

@@ -12,9 +12,9 @@ use fake_server::wire::{anthropic_events, openai_chunks};
 use fake_server::{FakeServer, Reply};
 use serde_json::{json, Value};
 
-use lucid::model::anthropic::{AnthropicConfig, AnthropicProvider};
-use lucid::model::openai::{OpenAiConfig, OpenAiProvider};
-use lucid::model::{
+use lucid_core::model::anthropic::{AnthropicConfig, AnthropicProvider};
+use lucid_core::model::openai::{OpenAiConfig, OpenAiProvider};
+use lucid_core::model::{
     complete_observed, ContentBlock, Message, ModelError, ModelRequest, ModelResponse, Provider,
     RetryNotice, Role, StopReason, ToolChoice, ToolSpec, Usage,
 };
@@ -286,7 +286,7 @@ async fn forced_tool_choice_maps_to_each_protocol() {
             name: "survey_site".into(),
         };
         let provider = protocol.provider(&server.url, 0);
-        lucid::model::complete(provider.as_ref(), req)
+        lucid_core::model::complete(provider.as_ref(), req)
             .await
             .unwrap();
         let choice = server.requests()[0].body["tool_choice"].clone();
@@ -423,7 +423,8 @@ async fn malformed_arguments_reach_the_agent_as_text() {
         let response = result.unwrap();
         let (_, _, input) = response.tool_uses().next().unwrap();
         assert_eq!(input, &Value::String("{\"site\": \"A\",".into()));
-        let output = lucid::tool::parse_args::<Value>("survey_site", input.clone()).unwrap_err();
+        let output =
+            lucid_core::tool::parse_args::<Value>("survey_site", input.clone()).unwrap_err();
         assert!(output.is_error && output.content.contains("not valid JSON"));
     }
 }

@@ -16,7 +16,7 @@ use fake_server::wire::{anthropic_events, anthropic_request, openai_chunks, open
 use fake_server::{FakeServer, Recorded, Reply, Responder};
 use serde_json::Value;
 
-use lucid::model::{ModelRequest, ToolChoice};
+use lucid_core::model::{ModelRequest, ToolChoice};
 
 const SPEC: &str = "sessions/doc-review.toml";
 const KEY_VAR: &str = "LUCID_TEST_DOCREVIEW_KEY";
@@ -45,8 +45,8 @@ fn role_of(request: &ModelRequest) -> &'static str {
 }
 
 fn brain(protocol: Protocol) -> Responder {
-    let spec = lucid::spec::load(Path::new(SPEC), &lucid::env::catalog()).unwrap();
-    let env = lucid::env::build(
+    let spec = lucid_core::spec::load(Path::new(SPEC), &lucid_envs::catalog()).unwrap();
+    let env = lucid_envs::build(
         &spec.environment,
         spec.environment.seed,
         spec.environment.world,
@@ -60,7 +60,7 @@ fn brain(protocol: Protocol) -> Responder {
         let role = role_of(&request);
         if role == "grader" {
             request.tool_choice = ToolChoice::Tool {
-                name: lucid::outcome::grader::VERDICT_TOOL.into(),
+                name: lucid_core::outcome::grader::VERDICT_TOOL.into(),
             };
         }
         let response = env.policy(role).unwrap().respond(&request);

@@ -13,8 +13,8 @@ use fake_server::wire::anthropic_events;
 use fake_server::{FakeServer, Reply};
 use serde_json::json;
 
-use lucid::event::EventKind;
-use lucid::model::{ContentBlock, ModelResponse, StopReason, Usage};
+use lucid_core::event::EventKind;
+use lucid_core::model::{ContentBlock, ModelResponse, StopReason, Usage};
 
 const KEY_VAR: &str = "LUCID_TEST_DREAM_KEY";
 const KEY: &str = "sk-dream-NEVER-STORED-90ab";
@@ -82,7 +82,7 @@ fn the_dreamers_retries_are_recorded() {
         requests[1].body["tool_choice"],
         json!({"type": "tool", "name": "propose_memories"})
     );
-    let store = lucid::store::Store::open(&dir.path().join("store")).unwrap();
+    let store = lucid_core::store::Store::open(&dir.path().join("store")).unwrap();
     let retries: usize = store
         .sessions()
         .unwrap()

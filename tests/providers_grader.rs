@@ -13,9 +13,9 @@ use fake_server::wire::{anthropic_events, openai_chunks};
 use fake_server::{FakeServer, Reply};
 use serde_json::{json, Value};
 
-use lucid::model::anthropic::{AnthropicConfig, AnthropicProvider};
-use lucid::model::openai::{OpenAiConfig, OpenAiProvider};
-use lucid::model::{ContentBlock, ModelResponse, Provider, StopReason, Usage};
+use lucid_core::model::anthropic::{AnthropicConfig, AnthropicProvider};
+use lucid_core::model::openai::{OpenAiConfig, OpenAiProvider};
+use lucid_core::model::{ContentBlock, ModelResponse, Provider, StopReason, Usage};
 
 #[derive(Clone, Copy)]
 enum Protocol {
@@ -86,7 +86,7 @@ fn verdicts(call_id: &str, verdicts: Value) -> ModelResponse {
     ModelResponse {
         content: vec![ContentBlock::ToolUse {
             id: call_id.into(),
-            name: lucid::outcome::grader::VERDICT_TOOL.into(),
+            name: lucid_core::outcome::grader::VERDICT_TOOL.into(),
             input: json!({ "verdicts": verdicts }),
         }],
         stop: StopReason::ToolUse,
@@ -96,9 +96,9 @@ fn verdicts(call_id: &str, verdicts: Value) -> ModelResponse {
 
 #[tokio::test]
 async fn the_grader_forces_its_tool_reasks_once_and_records_retries() {
-    use lucid::event::{EventBus, EventKind, NullSink, SessionId};
-    use lucid::outcome::Grader;
-    use lucid::spec::{Criterion, Rubric};
+    use lucid_core::event::{EventBus, EventKind, NullSink, SessionId};
+    use lucid_core::outcome::Grader;
+    use lucid_core::spec::{Criterion, Rubric};
 
     for protocol in BOTH {
         // 1: overloaded (retried); 2: one criterion missing (re-asked); 3: valid.

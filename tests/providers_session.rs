@@ -18,8 +18,8 @@ use fake_server::wire::{anthropic_events, anthropic_request, openai_chunks, open
 use fake_server::{FakeServer, Recorded, Reply, Responder};
 use serde_json::Value;
 
-use lucid::event::EventKind;
-use lucid::model::{ContentBlock, ModelRequest, Policy};
+use lucid_core::event::EventKind;
+use lucid_core::model::{ContentBlock, ModelRequest, Policy};
 
 const KEY_VAR: &str = "LUCID_TEST_PROVIDER_KEY";
 const KEY: &str = "sk-live-DO-NOT-STORE-7f3a9c";
@@ -59,8 +59,8 @@ type Policies = Arc<dyn Fn(&str) -> Arc<dyn Policy> + Send + Sync>;
 
 fn policies() -> Policies {
     let spec =
-        lucid::spec::load(Path::new("sessions/lumara.toml"), &lucid::env::catalog()).unwrap();
-    let env = lucid::env::build(
+        lucid_core::spec::load(Path::new("sessions/lumara.toml"), &lucid_envs::catalog()).unwrap();
+    let env = lucid_envs::build(
         &spec.environment,
         spec.environment.seed,
         spec.environment.world,
@@ -98,7 +98,7 @@ fn brain_at(protocol: Protocol, faults: bool, special: Option<(usize, Reply)>) -
             Protocol::OpenAi => openai_request(&recorded.body),
         };
         let mut response = policy(role_of(&request)).respond(&request);
-        response.usage = lucid::model::Usage {
+        response.usage = lucid_core::model::Usage {
             input_tokens: 1000,
             output_tokens: 100,
         };
@@ -269,7 +269,7 @@ fn run_through(protocol: Protocol, faults: bool) {
         "the key is in the store"
     );
     // Retries are events in the store too, and each retried turn is recorded once.
-    let store = lucid::store::Store::open(&dir.path().join("store")).unwrap();
+    let store = lucid_core::store::Store::open(&dir.path().join("store")).unwrap();
     let session = store.sessions().unwrap()[0].id;
     let events = store.events(session).unwrap();
     let retries = events
@@ -450,13 +450,13 @@ fn a_refused_specialist_ends_the_whole_run() {
 
 #[test]
 fn malformed_tool_arguments_go_back_to_the_model_as_a_tool_error() {
-    let broken = lucid::model::ModelResponse {
+    let broken = lucid_core::model::ModelResponse {
         content: vec![ContentBlock::ToolUse {
             id: "call_broken".into(),
             name: "delegate".into(),
             input: Value::String("{\"specialist\": \"detector\", \"subtask\": ".into()),
         }],
-        stop: lucid::model::StopReason::ToolUse,
+        stop: lucid_core::model::StopReason::ToolUse,
         usage: Default::default(),
     };
     for protocol in [Protocol::Anthropic, Protocol::OpenAi] {

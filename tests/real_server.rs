@@ -17,9 +17,11 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::json;
 
-use lucid::event::EventKind;
-use lucid::model::openai::{OpenAiConfig, OpenAiProvider};
-use lucid::model::{collect, Message, ModelDelta, ModelRequest, Provider, ToolChoice, ToolSpec};
+use lucid_core::event::EventKind;
+use lucid_core::model::openai::{OpenAiConfig, OpenAiProvider};
+use lucid_core::model::{
+    collect, Message, ModelDelta, ModelRequest, Provider, ToolChoice, ToolSpec,
+};
 
 const URL_VAR: &str = "LUCID_REAL_OPENAI_URL";
 
@@ -175,7 +177,12 @@ fn real_profile(url: &str) -> String {
 
 /// Runs `spec` headless with every agent on the `real` profile, in `cwd`, with a store in
 /// `dir`; asserts the run ended with a verdict (exit 0 or 1) and returns its events.
-fn run_on_real_model(dir: &Path, cwd: &Path, spec: &Path, label: &str) -> Vec<lucid::event::Event> {
+fn run_on_real_model(
+    dir: &Path,
+    cwd: &Path,
+    spec: &Path,
+    label: &str,
+) -> Vec<lucid_core::event::Event> {
     let db = dir.join("store");
     let output = Command::new(env!("CARGO_BIN_EXE_lucid"))
         .current_dir(cwd)
@@ -199,7 +206,7 @@ fn run_on_real_model(dir: &Path, cwd: &Path, spec: &Path, label: &str) -> Vec<lu
         "exit {:?}:\n{stderr}",
         output.status.code()
     );
-    let store = lucid::store::Store::open(&db).unwrap();
+    let store = lucid_core::store::Store::open(&db).unwrap();
     let session = store.sessions().unwrap()[0].id;
     store.events(session).unwrap()
 }

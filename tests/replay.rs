@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use lucid::event::{EventKind, SessionId};
+use lucid_core::event::{EventKind, SessionId};
 
 fn lucid(dir: &Path, config: Option<&Path>, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_lucid"));
@@ -51,7 +51,7 @@ fn replay_config(dir: &Path, session: &str) -> std::path::PathBuf {
 type Threads = BTreeMap<u32, (String, String, Vec<(String, Value)>)>;
 
 fn threads(dir: &Path, session: &str) -> Threads {
-    let store = lucid::store::Store::open(&dir.join("store")).unwrap();
+    let store = lucid_core::store::Store::open(&dir.join("store")).unwrap();
     let id: SessionId = session.parse().unwrap();
     let mut threads = Threads::new();
     for event in store.events(id).unwrap() {

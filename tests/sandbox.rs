@@ -1,4 +1,4 @@
-//! The sandbox, tested from outside through `lucid::sandbox`: every confinement test runs
+//! The sandbox, tested from outside through `lucid_core::sandbox`: every confinement test runs
 //! against each backend available here (Landlock, bubblewrap), skipping visibly when one
 //! is missing. Escape attempts are counted in `escapes`.
 
@@ -14,7 +14,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::{fixture, CONFINED};
-use lucid::sandbox::{Backend, CommandSpec, Program, Sandbox, SandboxMode, SandboxPolicy};
+use lucid_core::sandbox::{Backend, CommandSpec, Program, Sandbox, SandboxMode, SandboxPolicy};
 
 #[tokio::test]
 async fn writes_stay_inside_the_root() {

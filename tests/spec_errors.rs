@@ -6,10 +6,10 @@ mod support;
 
 use std::path::Path;
 
-use lucid::spec::SpecError;
+use lucid_core::spec::SpecError;
 
 fn error(source: &str) -> SpecError {
-    lucid::spec::parse(Path::new("team.toml"), source, &support::catalog()).unwrap_err()
+    lucid_core::spec::parse(Path::new("team.toml"), source, &support::catalog()).unwrap_err()
 }
 
 const VALID: &str = r#"name = "t"
@@ -51,7 +51,7 @@ fn assert_error(source: &str, line: usize, column: usize, needle: &str) {
 
 #[test]
 fn the_template_is_valid() {
-    let spec = lucid::spec::parse(Path::new("team.toml"), VALID, &support::catalog()).unwrap();
+    let spec = lucid_core::spec::parse(Path::new("team.toml"), VALID, &support::catalog()).unwrap();
     assert_eq!(spec.lead, "lead");
     assert_eq!(spec.agents["worker"].role, "worker");
     assert_eq!(spec.rubric.max_iterations, 3);
@@ -216,7 +216,8 @@ fn limits_and_rubric_are_checked() {
 
 #[test]
 fn a_missing_file_is_named() {
-    let err = lucid::spec::load(Path::new("no/such/file.toml"), &support::catalog()).unwrap_err();
+    let err =
+        lucid_core::spec::load(Path::new("no/such/file.toml"), &support::catalog()).unwrap_err();
     assert_eq!(err.position, None);
     assert!(
         err.to_string()
@@ -228,7 +229,8 @@ fn a_missing_file_is_named() {
 #[test]
 fn replay_profiles_name_a_session_and_only_they_do() {
     let replay = format!("{VALID}\n[models.rec]\nprovider = \"replay\"\nsession = \"01ABC\"\n");
-    let spec = lucid::spec::parse(Path::new("team.toml"), &replay, &support::catalog()).unwrap();
+    let spec =
+        lucid_core::spec::parse(Path::new("team.toml"), &replay, &support::catalog()).unwrap();
     assert_eq!(spec.models["rec"].session.as_deref(), Some("01ABC"));
     assert_eq!(spec.models["rec"].model, None);
     assert_error(

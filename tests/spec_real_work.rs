@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use lucid::spec::SpecError;
+use lucid_core::spec::SpecError;
 
 const VALID: &str = r#"name = "t"
 task = "Fix it."
@@ -41,8 +41,8 @@ description = "Tests pass."
 check = "tests_pass"
 "#;
 
-fn parse(source: &str) -> Result<lucid::spec::SessionSpec, SpecError> {
-    lucid::spec::parse(Path::new("team.toml"), source, &lucid::env::catalog())
+fn parse(source: &str) -> Result<lucid_core::spec::SessionSpec, SpecError> {
+    lucid_core::spec::parse(Path::new("team.toml"), source, &lucid_envs::catalog())
 }
 
 fn with(from: &str, to: &str) -> String {

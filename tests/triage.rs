@@ -11,16 +11,16 @@ use serde_json::Value;
 
 use lucid::cli::bench::run_seeds;
 use lucid::cli::learning::learning;
-use lucid::dream::{dream, Dreamer};
-use lucid::memory::{Author, Change, MemoryBook, MemoryStatus};
-use lucid::spec::SessionSpec;
-use lucid::store::Store;
+use lucid_core::dream::{dream, Dreamer};
+use lucid_core::memory::{Author, Change, MemoryBook, MemoryStatus};
+use lucid_core::spec::SessionSpec;
+use lucid_core::store::Store;
 
 const SPEC: &str = "sessions/build-triage.toml";
 
 fn spec_with_logs(logs: i64) -> SessionSpec {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(SPEC);
-    let mut spec = lucid::spec::load(&path, &lucid::env::catalog()).unwrap();
+    let mut spec = lucid_core::spec::load(&path, &lucid_envs::catalog()).unwrap();
     spec.environment
         .options
         .insert("logs".into(), toml::Value::Integer(logs));
@@ -106,7 +106,7 @@ async fn a_second_dream_updates_signature_playbooks_instead_of_duplicating_them(
     run_seeds(&spec, &[1, 2, 3, 4], &[], Some(&store))
         .await
         .unwrap();
-    let catalog = lucid::env::catalog();
+    let catalog = lucid_envs::catalog();
     let first = dream(&store, &spec.team, &Dreamer::Offline, &catalog)
         .await
         .unwrap();

@@ -11,11 +11,11 @@ use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
-use lucid::server::client::Client;
-use lucid::server::{self, CreateRun, Created, Live};
-use lucid::store::Store;
-use lucid::tui::app::{AppState, View};
-use lucid::tui::runtime::{run_app, Services};
+use lucid_core::store::Store;
+use lucid_server::client::Client;
+use lucid_server::{CreateRun, Created, Live};
+use lucid_tui::app::{AppState, View};
+use lucid_tui::runtime::{run_app, Services};
 
 fn lumara() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sessions/lumara.toml")
@@ -35,7 +35,7 @@ fn create_run() -> CreateRun {
 async fn a_client_run_is_announced_and_a_late_watcher_gets_every_event_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("store")).unwrap();
-    let server = server::start(store.clone()).unwrap();
+    let server = lucid_server::start(store.clone(), lucid_envs::worlds()).unwrap();
     let registry = server.registry().clone();
     let mut started = registry.started();
     let client = Client::new(store.path());
@@ -74,7 +74,7 @@ fn key(c: char) -> std::io::Result<TermEvent> {
 async fn an_idle_tui_shows_a_run_started_for_another_window() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("store")).unwrap();
-    let server = server::start(store.clone()).unwrap();
+    let server = lucid_server::start(store.clone(), lucid_envs::worlds()).unwrap();
     let registry = server.registry().clone();
     let (keys, input) = futures::channel::mpsc::unbounded();
     let mut app = AppState::new(Default::default(), Default::default());

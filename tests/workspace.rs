@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-use lucid::event::{Event, EventBus, EventSink, SessionId, SinkError};
-use lucid::model::ScriptedProvider;
-use lucid::outcome::{run_session, Grader, SessionOrigin};
-use lucid::run::{CancelToken, Playbook, TeamRun};
+use lucid_core::event::{Event, EventBus, EventSink, SessionId, SinkError};
+use lucid_core::model::ScriptedProvider;
+use lucid_core::outcome::{run_session, Grader, SessionOrigin};
+use lucid_core::run::{CancelToken, Playbook, TeamRun};
 
 const MODEL_GRADED: [&str; 3] = ["grounded", "actionable", "cross_document"];
 
@@ -216,8 +216,8 @@ impl EventSink for Collect {
 #[tokio::test]
 async fn a_playbook_rule_makes_the_first_pass_compare_documents() {
     let (_dir, path) = copied_session(|s| s);
-    let spec = lucid::spec::load(&path, &lucid::env::catalog()).unwrap();
-    let env = lucid::env::build(&spec.environment, 1, 1).unwrap();
+    let spec = lucid_core::spec::load(&path, &lucid_envs::catalog()).unwrap();
+    let env = lucid_envs::build(&spec.environment, 1, 1).unwrap();
     let team_env = Arc::clone(&env);
     let rule = serde_json::from_value(json!({"when": {}, "then": {"cross_check": true}})).unwrap();
     let playbook = Playbook {
@@ -252,7 +252,7 @@ async fn a_playbook_rule_makes_the_first_pass_compare_documents() {
 
     // The grader's verdicts follow the output: regrade edited versions of the passing
     // review against the same facts, through the real grader.
-    let spec = lucid::spec::load(&path, &lucid::env::catalog()).unwrap();
+    let spec = lucid_core::spec::load(&path, &lucid_envs::catalog()).unwrap();
     let policy = env.policy("grader").unwrap();
     let grader = Grader::new(
         spec.task.clone(),
@@ -263,7 +263,7 @@ async fn a_playbook_rule_makes_the_first_pass_compare_documents() {
             Arc::new(Collect::default()),
         )),
     );
-    let failed = |verdict: &lucid::outcome::Verdict| -> Vec<String> {
+    let failed = |verdict: &lucid_core::outcome::Verdict| -> Vec<String> {
         verdict
             .criteria
             .iter()

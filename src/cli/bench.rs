@@ -10,11 +10,11 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::exit;
-use crate::event::NullSink;
-use crate::run::Playbook;
-use crate::session::{LaunchOptions, Playbooks, Recorder};
-use crate::spec::SessionSpec;
-use crate::store::Store;
+use lucid_core::event::NullSink;
+use lucid_core::run::Playbook;
+use lucid_core::session::{LaunchOptions, Playbooks, Recorder};
+use lucid_core::spec::SessionSpec;
+use lucid_core::store::Store;
 
 /// `lucid bench [FIGURE]`: one figure, or (without a subcommand) all the scale figures.
 #[derive(Debug, clap::Args)]
@@ -197,7 +197,7 @@ pub async fn bench(args: BenchArgs) -> u8 {
                 eprintln!("lucid: --size: expected COLUMNSxROWS of at least 20x8, like 200x60");
                 return exit::USAGE;
             };
-            let figures = crate::tui::bench::measure(nodes, lines, frames.max(1), width, height);
+            let figures = lucid_tui::bench::measure(nodes, lines, frames.max(1), width, height);
             report(figures, json, print_tui)
         }
         BenchCommand::Lumara {
@@ -213,14 +213,21 @@ pub async fn bench(args: BenchArgs) -> u8 {
                     return exit::USAGE;
                 }
             };
-            let spec_file =
-                match crate::session::load(&spec, None, None, world).map_err(|e| e.to_string()) {
-                    Ok(spec) => spec,
-                    Err(message) => {
-                        eprintln!("lucid: {message}");
-                        return exit::USAGE;
-                    }
-                };
+            let spec_file = match lucid_core::session::load(
+                lucid_envs::worlds().as_ref(),
+                &spec,
+                None,
+                None,
+                world,
+            )
+            .map_err(|e| e.to_string())
+            {
+                Ok(spec) => spec,
+                Err(message) => {
+                    eprintln!("lucid: {message}");
+                    return exit::USAGE;
+                }
+            };
             match calibrate(&spec_file, &seeds).await {
                 Ok(figures) => {
                     print_calibration(&figures, json);
@@ -252,7 +259,7 @@ pub async fn run_seeds(
     let mut first_passes = 0u32;
     let mut final_passes = 0u32;
     let mut iterations = 0u32;
-    let figure_names: Vec<String> = crate::env::catalog()
+    let figure_names: Vec<String> = lucid_envs::catalog()
         .get(spec.environment.kind.get_ref())
         .map(|c| c.figures.iter().map(|f| f.fact.clone()).collect())
         .unwrap_or_default();
@@ -276,7 +283,7 @@ pub async fn run_seeds(
             no_scheduled_dream: true,
             ..LaunchOptions::default()
         };
-        let result = crate::session::launch(seeded, recorder, options)
+        let result = lucid_core::session::launch(lucid_envs::worlds(), seeded, recorder, options)
             .map_err(|err| err.to_string())?
             .join()
             .await
@@ -376,14 +383,21 @@ async fn bench_learning(args: LearningArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    let mut spec =
-        match crate::session::load(&args.spec, None, None, None).map_err(|e| e.to_string()) {
-            Ok(spec) => spec,
-            Err(message) => {
-                eprintln!("lucid: {message}");
-                return exit::USAGE;
-            }
-        };
+    let mut spec = match lucid_core::session::load(
+        lucid_envs::worlds().as_ref(),
+        &args.spec,
+        None,
+        None,
+        None,
+    )
+    .map_err(|e| e.to_string())
+    {
+        Ok(spec) => spec,
+        Err(message) => {
+            eprintln!("lucid: {message}");
+            return exit::USAGE;
+        }
+    };
     for option in &args.options {
         let Some((key, value)) = option.split_once('=') else {
             eprintln!("lucid: --option: `{option}` is not KEY=VALUE");
@@ -395,7 +409,7 @@ async fn bench_learning(args: LearningArgs) -> u8 {
         );
     }
     // Options are the environment's to check: fail before any run starts.
-    if let Err(err) = crate::env::build(&spec.environment, 1, 1) {
+    if let Err(err) = lucid_envs::build(&spec.environment, 1, 1) {
         eprintln!("lucid: {}: {err}", args.spec.display());
         return exit::USAGE;
     }
@@ -429,7 +443,14 @@ async fn bench_learning(args: LearningArgs) -> u8 {
 }
 
 fn load(path: &str) -> Result<SessionSpec, String> {
-    crate::session::load(std::path::Path::new(path), None, None, None).map_err(|e| e.to_string())
+    lucid_core::session::load(
+        lucid_envs::worlds().as_ref(),
+        std::path::Path::new(path),
+        None,
+        None,
+        None,
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// Prints figures as a table or JSON; a failure is one sentence and exit 3.
@@ -507,7 +528,7 @@ fn print_dream(f: &super::figures::DreamFigures) {
     );
 }
 
-fn print_tui(f: &crate::tui::bench::FrameFigures) {
+fn print_tui(f: &lucid_tui::bench::FrameFigures) {
     println!(
         "TUI Run view · {} threads, {} transcript lines, {}x{} cells, {} frames",
         f.nodes, f.transcript_lines, f.width, f.height, f.frames
@@ -541,7 +562,7 @@ async fn bench_all(json: bool) -> u8 {
     let dream = super::figures::dream_scale(&lumara, 1000).await;
     let calibration = calibrate(&lumara, &(1..=30).collect::<Vec<_>>()).await;
     eprintln!("measuring TUI frames (10,000 threads, 100,000 transcript lines)…");
-    let tui = match crate::tui::bench::measure(10_000, 100_000, 100, 200, 60) {
+    let tui = match lucid_tui::bench::measure(10_000, 100_000, 100, 200, 60) {
         Ok(tui) => tui,
         Err(m) => {
             eprintln!("lucid: {m}");

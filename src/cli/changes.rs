@@ -12,8 +12,8 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use super::{exit, open_or_owner, Opened};
-use crate::event::{sanitize, Event, EventKind, FileChange};
-use crate::store::{SessionStatus, SessionSummary};
+use lucid_core::event::{sanitize, Event, EventKind, FileChange};
+use lucid_core::store::{SessionStatus, SessionSummary};
 
 /// The change a session recorded last.
 struct Recorded {
@@ -152,7 +152,7 @@ fn apply_in(summary: &SessionSummary, events: Vec<Event>, check: bool) -> Result
     }
     if check {
         let plan =
-            crate::env::project::changes::check(&change.files, &change.work_root, &change.project)
+            lucid_envs::project::changes::check(&change.files, &change.work_root, &change.project)
                 .map_err(|err| (exit::RUBRIC_NOT_MET, err.to_string()))?;
         println!(
             "session {}: {} file(s) would change in {} ({} already as the session left them)",
@@ -163,7 +163,7 @@ fn apply_in(summary: &SessionSummary, events: Vec<Event>, check: bool) -> Result
         );
         return Ok(exit::OK);
     }
-    match crate::env::project::apply(&change.files, &change.work_root, &change.project) {
+    match lucid_envs::project::apply(&change.files, &change.work_root, &change.project) {
         Ok(applied) if applied.changed.is_empty() => {
             println!(
                 "session {}: already applied; {} is as the session left it",
@@ -184,7 +184,7 @@ fn apply_in(summary: &SessionSummary, events: Vec<Event>, check: bool) -> Result
             );
             Ok(exit::OK)
         }
-        Err(err @ crate::env::project::ApplyError::Io { .. }) => {
+        Err(err @ lucid_envs::project::ApplyError::Io { .. }) => {
             Err((exit::RUNTIME, err.to_string()))
         }
         Err(err) => Err((exit::RUBRIC_NOT_MET, err.to_string())),

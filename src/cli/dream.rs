@@ -6,11 +6,11 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{exit, open_store};
-use crate::dream::{
+use lucid_core::dream::{
     dream, dreamer_for, undreamt_sessions, DreamReport, Dreamer, DREAM_ENVIRONMENT,
 };
-use crate::event::one_line;
-use crate::store::Store;
+use lucid_core::event::one_line;
+use lucid_core::store::Store;
 
 #[derive(Debug, Args)]
 pub struct DreamArgs {
@@ -53,20 +53,23 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 pub async fn run(db: Option<PathBuf>, args: DreamArgs) -> u8 {
     let (team_from_spec, dreamer) = match &args.spec {
-        Some(path) => match crate::session::load(path, None, None, None).map_err(|e| e.to_string())
-        {
-            Ok(spec) => match dreamer_for(&spec) {
-                Ok(dreamer) => (Some(spec.team.clone()), dreamer),
+        Some(path) => {
+            match lucid_core::session::load(lucid_envs::worlds().as_ref(), path, None, None, None)
+                .map_err(|e| e.to_string())
+            {
+                Ok(spec) => match dreamer_for(&spec) {
+                    Ok(dreamer) => (Some(spec.team.clone()), dreamer),
+                    Err(message) => {
+                        eprintln!("lucid: {message}");
+                        return exit::USAGE;
+                    }
+                },
                 Err(message) => {
                     eprintln!("lucid: {message}");
                     return exit::USAGE;
                 }
-            },
-            Err(message) => {
-                eprintln!("lucid: {message}");
-                return exit::USAGE;
             }
-        },
+        }
         None => (None, Dreamer::Offline),
     };
     let team = args.team.clone().or(team_from_spec);
@@ -133,7 +136,7 @@ async fn dream_once(store: &Store, team: Option<&str>, dreamer: &Dreamer, json: 
     }
     let mut reports = Vec::new();
     for team in &teams {
-        match dream(store, team, dreamer, &crate::env::catalog()).await {
+        match dream(store, team, dreamer, &lucid_envs::catalog()).await {
             Ok(report) => {
                 if !json {
                     print_report(&report);

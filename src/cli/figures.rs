@@ -10,11 +10,11 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::bench::run_seeds;
-use crate::dream::{dream, Dreamer};
-use crate::event::{AgentId, Event, EventKind, EventSink, NullSink, SessionId};
-use crate::run::report::SessionReport;
-use crate::spec::SessionSpec;
-use crate::store::Store;
+use lucid_core::dream::{dream, Dreamer};
+use lucid_core::event::{AgentId, Event, EventKind, EventSink, NullSink, SessionId};
+use lucid_core::run::report::SessionReport;
+use lucid_core::spec::SessionSpec;
+use lucid_core::store::Store;
 
 /// CPU seconds this process has used (user + system), where the OS tells.
 pub fn cpu_seconds() -> Option<f64> {
@@ -39,7 +39,7 @@ fn scratch_dir(label: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!(
         "lucid-bench-{label}-{}-{}",
         std::process::id(),
-        crate::event::now_ms()
+        lucid_core::event::now_ms()
     ))
 }
 
@@ -72,16 +72,20 @@ pub(super) async fn run_fleet(
     spec: &SessionSpec,
     sink: Arc<dyn EventSink>,
 ) -> Result<(f64, u64), String> {
-    let options = crate::session::LaunchOptions {
+    let options = lucid_core::session::LaunchOptions {
         spec_path: "fleet".into(),
-        playbooks: crate::session::Playbooks::Given(Vec::new()),
+        playbooks: lucid_core::session::Playbooks::Given(Vec::new()),
         no_scheduled_dream: true,
         ..Default::default()
     };
     let started = Instant::now();
-    let mut handle =
-        crate::session::launch(spec.clone(), crate::session::Recorder::Sink(sink), options)
-            .map_err(|e| e.to_string())?;
+    let mut handle = lucid_core::session::launch(
+        lucid_envs::worlds(),
+        spec.clone(),
+        lucid_core::session::Recorder::Sink(sink),
+        options,
+    )
+    .map_err(|e| e.to_string())?;
     let mut events = handle
         .events()
         .ok_or_else(|| "the fleet's events are already taken".to_string())?;
@@ -241,7 +245,7 @@ pub async fn dream_scale(lumara: &SessionSpec, sessions: u64) -> Result<DreamFig
             &store,
             &lumara.team,
             &Dreamer::Offline,
-            &crate::env::catalog(),
+            &lucid_envs::catalog(),
         )
         .await
         .map_err(|e| e.to_string())?;

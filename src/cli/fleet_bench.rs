@@ -9,9 +9,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::figures::{cpu_seconds, fleet_spec, peak_memory_mib, run_fleet};
-use crate::event::NullSink;
-use crate::serve::{session_router, PolicyServer, ServeOptions};
-use crate::spec::{ProviderKind, SessionSpec};
+use lucid_core::event::NullSink;
+use lucid_core::spec::{ProviderKind, SessionSpec};
+use lucid_testkit::{session_router, PolicyServer, ServeOptions};
 
 /// The fleet over loopback HTTP.
 #[derive(Debug, Clone, Serialize)]
@@ -54,7 +54,7 @@ pub async fn fleet(
 ) -> Result<FleetFigures, String> {
     let mut spec = fleet_spec(fleet, agents, steps);
     spec.limits.max_parallel = usize::try_from(agents).unwrap_or(usize::MAX).max(1);
-    let env = crate::env::build(&spec.environment, 1, 1).map_err(|e| e.to_string())?;
+    let env = lucid_envs::build(&spec.environment, 1, 1).map_err(|e| e.to_string())?;
     let router = session_router(&spec, env.as_ref());
     let options = ServeOptions {
         latency: Duration::from_millis(latency_ms),

@@ -7,7 +7,7 @@ use std::io::Write;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 
-use crate::event::{one_line, sanitize, AgentId, AgentStatus, Event, EventKind};
+use lucid_core::event::{one_line, sanitize, AgentId, AgentStatus, Event, EventKind};
 
 /// How much of a tool input or output a progress line shows.
 const DETAIL_CHARS: usize = 110;
@@ -70,7 +70,7 @@ impl ProgressFormatter {
                 return Some(format!("{header}{indent}{agent}{id} started on {model}{why}"));
             }
             // A delegation shows as the child's start line and its answer.
-            EventKind::ToolCalled { tool, .. } if tool == crate::spec::DELEGATE_TOOL => {
+            EventKind::ToolCalled { tool, .. } if tool == lucid_core::spec::DELEGATE_TOOL => {
                 return None
             }
             EventKind::ToolReturned {
@@ -78,7 +78,7 @@ impl ProgressFormatter {
                 output,
                 is_error,
                 ..
-            } if tool == crate::spec::DELEGATE_TOOL => format!(
+            } if tool == lucid_core::spec::DELEGATE_TOOL => format!(
                 "{indent}{name} {} got the answer: {}",
                 if *is_error { "✗" } else { "←" },
                 one_line(output, DETAIL_CHARS)

@@ -6,10 +6,10 @@
 use serde::Serialize;
 
 use super::bench::{run_seeds, Calibration};
-use crate::dream::{dream, Dreamer};
-use crate::memory::{Author, MemoryBook, MemoryStatus};
-use crate::spec::SessionSpec;
-use crate::store::Store;
+use lucid_core::dream::{dream, Dreamer};
+use lucid_core::memory::{Author, MemoryBook, MemoryStatus};
+use lucid_core::spec::SessionSpec;
+use lucid_core::store::Store;
 
 /// One world's before/after figures.
 #[derive(Debug, Clone, Serialize)]
@@ -67,7 +67,7 @@ pub async fn learning(
     let dir = std::env::temp_dir().join(format!(
         "lucid-bench-learning-{}-{world}-{}",
         std::process::id(),
-        crate::event::now_ms()
+        lucid_core::event::now_ms()
     ));
     let result = learn_in(&spec, world, train, test, &dir).await;
     // The store is scratch space; failing to delete it loses nothing.
@@ -88,7 +88,7 @@ async fn learn_in(
         &store,
         &spec.team,
         &Dreamer::Offline,
-        &crate::env::catalog(),
+        &lucid_envs::catalog(),
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -125,7 +125,7 @@ async fn learn_in(
 
 /// For each benchmark figure of an environment kind, whether higher is better.
 fn figure_directions(kind: &str) -> std::collections::BTreeMap<String, bool> {
-    crate::env::catalog()
+    lucid_envs::catalog()
         .get(kind)
         .map(|c| {
             c.figures

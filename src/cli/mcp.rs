@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 
 use super::exit;
-use crate::event::one_line;
-use crate::tool::mcp::McpServers;
+use lucid_core::event::one_line;
+use lucid_core::tool::mcp::McpServers;
 
 #[derive(Debug, Subcommand)]
 pub enum McpCommand {
@@ -31,14 +31,14 @@ pub async fn mcp(command: McpCommand) -> u8 {
 }
 
 async fn list(path: &Path, json: bool) -> u8 {
-    let user = match crate::spec::config::user_config() {
+    let user = match lucid_core::spec::config::user_config() {
         Ok(user) => user,
         Err(err) => {
             eprintln!("lucid: {err}");
             return exit::USAGE;
         }
     };
-    let spec = match crate::spec::load_with(path, &crate::env::catalog(), &user) {
+    let spec = match lucid_core::spec::load_with(path, &lucid_envs::catalog(), &user) {
         Ok(spec) => spec,
         Err(err) => {
             eprintln!("lucid: {err}");
@@ -70,7 +70,7 @@ async fn list(path: &Path, json: bool) -> u8 {
     let started = match McpServers::start(specs).await {
         Ok(started) => started,
         Err(err) => {
-            eprintln!("lucid: {}", crate::event::sanitize(&err.to_string()));
+            eprintln!("lucid: {}", lucid_core::event::sanitize(&err.to_string()));
             return exit::RUNTIME;
         }
     };

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 
 use super::{exit, open_store};
-use crate::env::rules::{parse_rules, render_rules};
-use crate::event::{format_time, one_line, sanitize};
-use crate::memory::skill::{self, strip_rules_block};
-use crate::memory::{Author, Memory, MemoryBook, MemoryError, MemoryStatus};
+use lucid_core::event::{format_time, one_line, sanitize};
+use lucid_core::memory::skill::{self, strip_rules_block};
+use lucid_core::memory::{Author, Memory, MemoryBook, MemoryError, MemoryStatus};
+use lucid_core::world::rules::{parse_rules, render_rules};
 
 #[derive(Debug, Subcommand)]
 pub enum MemoryCommand {
@@ -199,9 +199,9 @@ fn show(book: &MemoryBook, id: &str, diff: bool, json: bool) -> Result<(), Failu
         format_time(memory.updated_at_ms)
     );
     match memory.change {
-        crate::memory::Change::New => {}
-        crate::memory::Change::Update { target } => println!("proposes an update of {target}"),
-        crate::memory::Change::Retire { target } => println!("proposes retiring {target}"),
+        lucid_core::memory::Change::New => {}
+        lucid_core::memory::Change::Update { target } => println!("proposes an update of {target}"),
+        lucid_core::memory::Change::Retire { target } => println!("proposes retiring {target}"),
     }
     println!("\n{}\n", sanitize(memory.body.trim_end()));
     if !memory.rules.is_empty() {

@@ -22,7 +22,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::store::Store;
+use lucid_core::store::Store;
 
 /// Exit codes shared by every command.
 pub mod exit {
@@ -151,9 +151,9 @@ async fn dispatch(cli: Cli) -> u8 {
 
 /// The exit code of a store failure: an ambiguous id is the user's to fix (2), the
 /// rest are runtime failures (3).
-fn store_error_code(err: &crate::store::StoreError) -> u8 {
+fn store_error_code(err: &lucid_core::store::StoreError) -> u8 {
     match err {
-        crate::store::StoreError::Ambiguous { .. } => exit::USAGE,
+        lucid_core::store::StoreError::Ambiguous { .. } => exit::USAGE,
         _ => exit::RUNTIME,
     }
 }
@@ -170,7 +170,7 @@ fn open_store(db: Option<PathBuf>) -> Result<Store, u8> {
 /// A store opened here, or the lucid that holds it and serves it.
 enum Opened {
     Store(Store),
-    Owner(crate::server::client::Client),
+    Owner(lucid_server::client::Client),
 }
 
 /// Opens the store; when another lucid holds it and answers on its socket, gives a
@@ -179,8 +179,8 @@ fn open_or_owner(db: Option<PathBuf>) -> Result<Opened, u8> {
     let path = db.unwrap_or_else(Store::default_path);
     match Store::open(&path) {
         Ok(store) => Ok(Opened::Store(store)),
-        Err(crate::store::StoreError::Locked { .. }) if crate::server::is_served(&path) => {
-            Ok(Opened::Owner(crate::server::client::Client::new(&path)))
+        Err(lucid_core::store::StoreError::Locked { .. }) if lucid_server::is_served(&path) => {
+            Ok(Opened::Owner(lucid_server::client::Client::new(&path)))
         }
         Err(err) => {
             eprintln!("lucid: {err}");

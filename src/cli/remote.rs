@@ -6,11 +6,11 @@ use futures::StreamExt;
 use super::exit;
 use super::run::RunArgs;
 use super::sessions::SessionsCommand;
-use crate::event::{sanitize, Event, EventKind};
-use crate::run::report::SessionReport;
-use crate::server::client::{Client, ClientError, Streamed};
-use crate::server::{CreateRun, Created, Record, RunEnd};
-use crate::store::SessionSummary;
+use lucid_core::event::{sanitize, Event, EventKind};
+use lucid_core::run::report::SessionReport;
+use lucid_core::store::SessionSummary;
+use lucid_server::client::{Client, ClientError, Streamed};
+use lucid_server::{CreateRun, Created, Record, RunEnd};
 
 /// The exit code and sentence of a failed request.
 fn failure(err: &ClientError) -> (u8, String) {
@@ -176,7 +176,7 @@ pub async fn run(client: &Client, args: &RunArgs) -> u8 {
     code
 }
 
-fn owner_stopped(session: crate::event::SessionId, args: &RunArgs) -> u8 {
+fn owner_stopped(session: lucid_core::event::SessionId, args: &RunArgs) -> u8 {
     eprintln!(
         "lucid: the lucid serving the store stopped before session {session} finished; its completed steps are saved: continue it with `lucid run {} --resume {session} --headless`",
         sanitize(&args.spec.display().to_string())

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{exit, headless, open_or_owner, Opened};
-use crate::run::report::SessionReport;
-use crate::session::{self, LaunchError, LaunchOptions, Recorder};
+use lucid_core::run::report::SessionReport;
+use lucid_core::session::{self, LaunchError, LaunchOptions, Recorder};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -41,7 +41,13 @@ pub struct RunArgs {
 }
 
 pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 {
-    let spec = match session::load(&args.spec, args.model.as_deref(), args.seed, args.world) {
+    let spec = match session::load(
+        lucid_envs::worlds().as_ref(),
+        &args.spec,
+        args.model.as_deref(),
+        args.seed,
+        args.world,
+    ) {
         Ok(spec) => spec,
         Err(err) => {
             eprintln!("lucid: {err}");
@@ -63,13 +69,13 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
         Err(code) => return code,
     };
     // While the run goes, this process owns the store: it serves it to other commands.
-    let server = match crate::server::start(store.clone()) {
+    let server = match lucid_server::start(store.clone(), lucid_envs::worlds()) {
         Ok(server) => Some(server),
         Err(err) => {
             if !args.quiet {
                 eprintln!(
                     "lucid: {}; other lucid commands cannot use the store during this run",
-                    crate::event::sanitize(&err.to_string())
+                    lucid_core::event::sanitize(&err.to_string())
                 );
             }
             None
@@ -80,10 +86,15 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
         resume: args.resume.clone(),
         ..LaunchOptions::default()
     };
-    let mut handle = match session::launch(spec, Recorder::Store(store.clone()), options) {
+    let mut handle = match session::launch(
+        lucid_envs::worlds(),
+        spec,
+        Recorder::Store(store.clone()),
+        options,
+    ) {
         Ok(handle) => handle,
         Err(err) => {
-            eprintln!("lucid: {}", crate::event::sanitize(&err.to_string()));
+            eprintln!("lucid: {}", lucid_core::event::sanitize(&err.to_string()));
             return match err {
                 LaunchError::Usage(_) => exit::USAGE,
                 LaunchError::Runtime(_) => exit::RUNTIME,
@@ -109,7 +120,7 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
         eprintln!("lucid: interrupted; stopping every agent (Ctrl-C again to quit at once)");
         cancel.cancel();
         if tokio::signal::ctrl_c().await.is_ok() {
-            crate::tool::mcp::kill_every_server();
+            lucid_core::tool::mcp::kill_every_server();
             eprintln!("lucid: quit; completed steps are saved, resume with --resume");
             std::process::exit(130);
         }
@@ -134,11 +145,11 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
     if let Err(err) = &finished.result {
         eprintln!(
             "lucid: the run failed: {}",
-            crate::event::sanitize(&err.to_string())
+            lucid_core::event::sanitize(&err.to_string())
         );
     }
     if let Some(note) = finished.dream.as_deref().filter(|_| !args.quiet) {
-        eprintln!("{}", crate::event::sanitize(note));
+        eprintln!("{}", lucid_core::event::sanitize(note));
     }
     if args.json {
         match store.events(finished.session) {

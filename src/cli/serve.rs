@@ -9,19 +9,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::exit;
-use crate::event::sanitize;
-use crate::server;
-use crate::store::{Store, StoreError};
+use lucid_core::event::sanitize;
+use lucid_core::store::{Store, StoreError};
 
 pub async fn serve(db: Option<PathBuf>, dream_every: Option<Duration>) -> u8 {
     let path = db.unwrap_or_else(Store::default_path);
     let store = match Store::open(&path) {
         Ok(store) => store,
-        Err(StoreError::Locked { .. }) if server::is_served(&path) => {
+        Err(StoreError::Locked { .. }) if lucid_server::is_served(&path) => {
             eprintln!(
                 "lucid: another lucid already serves the store at {} on {}; stop it first, or use another store with --db PATH",
                 path.display(),
-                server::socket_path(&path).display()
+                lucid_server::socket_path(&path).display()
             );
             return exit::RUNTIME;
         }
@@ -31,7 +30,7 @@ pub async fn serve(db: Option<PathBuf>, dream_every: Option<Duration>) -> u8 {
         }
     };
     let store_for_dreams = store.clone();
-    let mut server = match server::start(store) {
+    let mut server = match lucid_server::start(store, lucid_envs::worlds()) {
         Ok(server) => server,
         Err(err) => {
             eprintln!("lucid: {err}");
@@ -78,11 +77,11 @@ async fn dream_on_schedule(store: Store, every: Duration) {
             }
         };
         for team in teams {
-            let dreamed = crate::dream::dream(
+            let dreamed = lucid_core::dream::dream(
                 &store,
                 &team,
-                &crate::dream::Dreamer::Offline,
-                &crate::env::catalog(),
+                &lucid_core::dream::Dreamer::Offline,
+                &lucid_envs::catalog(),
             )
             .await;
             match dreamed {

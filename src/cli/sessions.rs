@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use super::{exit, open_or_owner, Opened};
-use crate::event::{format_time, one_line};
-use crate::run::report::SessionReport;
-use crate::store::{SessionSummary, Store};
+use lucid_core::event::{format_time, one_line};
+use lucid_core::run::report::SessionReport;
+use lucid_core::store::{SessionSummary, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum SessionsCommand {
@@ -100,7 +100,7 @@ pub(super) fn print_list(sessions: &[SessionSummary], json: bool) -> Result<(), 
 pub(super) fn session_events(
     store: &Store,
     id: &str,
-) -> Result<(SessionSummary, Vec<crate::event::Event>), (u8, String)> {
+) -> Result<(SessionSummary, Vec<lucid_core::event::Event>), (u8, String)> {
     let summary: SessionSummary = store
         .find_session(id)
         .map_err(|err| (super::store_error_code(&err), err.to_string()))?
@@ -124,10 +124,10 @@ fn show(store: &Store, id: &str, json: bool) -> Result<(), (u8, String)> {
 /// Prints one session: its report (as JSON, or readable lines).
 pub(super) fn print_show(
     summary: &SessionSummary,
-    events: &[crate::event::Event],
+    events: &[lucid_core::event::Event],
     json: bool,
 ) -> Result<(), (u8, String)> {
-    let live = summary.status == crate::store::SessionStatus::Running;
+    let live = summary.status == lucid_core::store::SessionStatus::Running;
     let report = SessionReport::fold(events, live);
     if json {
         let text = serde_json::to_string_pretty(&report)
@@ -197,7 +197,7 @@ pub(super) fn print_show(
     Ok(())
 }
 
-fn depth_of(report: &SessionReport, id: crate::event::AgentId) -> usize {
+fn depth_of(report: &SessionReport, id: lucid_core::event::AgentId) -> usize {
     let mut depth = 0;
     let mut current = report.agents.iter().find(|a| a.id == id);
     while let Some(parent) = current.and_then(|a| a.parent) {

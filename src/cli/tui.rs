@@ -13,12 +13,12 @@ use std::sync::Arc;
 use futures::StreamExt;
 
 use super::{exit, open_store};
-use crate::run::RunError;
-use crate::spec::SessionSpec;
-use crate::tui::app::{AppState, Command, View};
-use crate::tui::memory_backend::StoreMemory;
-use crate::tui::runtime::{run_app, Services};
-use crate::tui::terminal::TerminalGuard;
+use lucid_core::run::RunError;
+use lucid_core::spec::SessionSpec;
+use lucid_tui::app::{AppState, Command, View};
+use lucid_tui::memory_backend::StoreMemory;
+use lucid_tui::runtime::{run_app, Services};
+use lucid_tui::terminal::TerminalGuard;
 
 /// What the TUI opens on.
 pub enum Start {
@@ -31,7 +31,7 @@ pub enum Start {
 }
 
 pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 {
-    let (theme, keymap) = match crate::tui::config::load(theme) {
+    let (theme, keymap) = match lucid_tui::config::load(theme) {
         Ok(settings) => settings,
         Err(message) => {
             eprintln!("lucid: {message}");
@@ -44,12 +44,12 @@ pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 
     };
     let mut app = AppState::new(keymap, theme);
     // Serving the store is a convenience for other windows; without it the TUI still works.
-    let server = match crate::server::start(store.clone()) {
+    let server = match lucid_server::start(store.clone(), lucid_envs::worlds()) {
         Ok(server) => Some(server),
         Err(err) => {
             app.notice = Some(format!(
                 "{}; other lucid commands cannot use the store while this window is open",
-                crate::event::sanitize(&err.to_string())
+                lucid_core::event::sanitize(&err.to_string())
             ));
             None
         }
@@ -60,7 +60,7 @@ pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 
     match start {
         Start::Home => app.view = View::Sessions,
         Start::Live { spec, path } => {
-            match crate::tui::live::start_tracked(*spec, &path, &store, registry.as_ref()) {
+            match lucid_tui::live::start_tracked(*spec, &path, &store, registry.as_ref()) {
                 Ok(run) => live = Some(run),
                 Err(message) => {
                     eprintln!("lucid: {message}");
@@ -110,7 +110,7 @@ pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 
             Some(Ok(result)) => {
                 // The front door dreamed if `[dreaming] every_sessions` said so.
                 if let Some(note) = &outcome.dream {
-                    eprintln!("{}", crate::event::sanitize(note));
+                    eprintln!("{}", lucid_core::event::sanitize(note));
                 }
                 if result.passed {
                     exit::OK
@@ -137,7 +137,7 @@ const CLIENT_RUNS_GRACE: std::time::Duration = std::time::Duration::from_secs(10
 
 /// Stops serving the store: runs started for other windows are cancelled (each ends after
 /// the step in hand and records it) before the socket goes.
-async fn stop_serving(mut server: crate::server::ServerHandle) {
+async fn stop_serving(mut server: lucid_server::ServerHandle) {
     server.stop_accepting();
     let registry = server.registry().clone();
     if !registry.is_empty() {

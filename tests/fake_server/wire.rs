@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use lucid::model::{
+use lucid_core::model::{
     ContentBlock, Message, ModelRequest, ModelResponse, Role, ToolChoice, ToolSpec,
 };
 
@@ -103,7 +103,7 @@ pub fn openai_chunks(response: &ModelResponse, n: usize) -> Vec<String> {
     out
 }
 
-use lucid::serve::wire::text_of;
+use lucid_testkit::wire::text_of;
 
 fn tool_specs(tools: Option<&Value>, schema_key: &str, nested: bool) -> Vec<ToolSpec> {
     tools
@@ -173,5 +173,5 @@ pub fn anthropic_request(body: &Value) -> ModelRequest {
 /// message of tool results.
 pub fn openai_request(body: &Value) -> ModelRequest {
     // The policy server's decoder reads the same wire format; one copy serves both.
-    lucid::serve::wire::decode_request(body)
+    lucid_testkit::wire::decode_request(body)
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lucid::sandbox::{
+use lucid_core::sandbox::{
     CommandOutput, CommandSpec, Sandbox, SandboxError, SandboxMode, SandboxPolicy,
 };
 use tempfile::TempDir;

@@ -314,7 +314,7 @@ async fn known_gaps_are_reported() {
             .await;
         let chmod = out.stdout.contains("CHANGED");
         let late = f.root().join("late");
-        let mut spec = lucid::sandbox::CommandSpec::shell(format!(
+        let mut spec = lucid_core::sandbox::CommandSpec::shell(format!(
             "setsid sh -c 'sleep 1; touch {}' </dev/null >/dev/null 2>&1 & sleep 100",
             late.display()
         ));

@@ -10,12 +10,12 @@ use std::sync::{Arc, Mutex};
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
-use lucid::env::{Environment, Episode};
-use lucid::event::Facts;
-use lucid::model::scripted::ResponseBuilder;
-use lucid::model::{ContentBlock, ModelRequest, ModelResponse, Policy, Role};
-use lucid::spec::{EnvironmentCapabilities, EnvironmentCatalog, SessionSpec};
-use lucid::tool::{Tool, ToolOutput, ToolSpec};
+use lucid_core::event::Facts;
+use lucid_core::model::scripted::ResponseBuilder;
+use lucid_core::model::{ContentBlock, ModelRequest, ModelResponse, Policy, Role};
+use lucid_core::spec::{EnvironmentCapabilities, EnvironmentCatalog, SessionSpec};
+use lucid_core::tool::{Tool, ToolOutput, ToolSpec};
+use lucid_core::world::{Environment, Episode};
 
 pub const LEAD_SECRET: &str = "LEAD-SECRET-CONTEXT";
 pub const WORKER_THOUGHT: &str = "WORKER-PRIVATE-THOUGHT";
@@ -152,7 +152,7 @@ pub fn catalog() -> EnvironmentCatalog {
 }
 
 pub fn spec(source: &str) -> SessionSpec {
-    lucid::spec::parse(Path::new("workshop.toml"), source, &catalog()).unwrap()
+    lucid_core::spec::parse(Path::new("workshop.toml"), source, &catalog()).unwrap()
 }
 
 struct WorkshopPolicy {

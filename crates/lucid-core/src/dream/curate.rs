@@ -1,0 +1,399 @@
+//! Curation: deciding what a dream's drafts become, given the memories the team
+//! already has. A claim already on record is not proposed again; a changed claim
+//! becomes a new version (of a pending proposal) or an update proposal (of an approved
+//! memory); a person's rejection stands; an approved rule the new sessions contradict
+//! is proposed for retirement.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::digest::SessionDigest;
+use super::synth::Draft;
+use crate::event::MemoryId;
+use crate::memory::{Author, Change, Citation, Memory, MemoryStatus};
+use crate::world::rules::{Directive, Rule};
+
+/// Share of contradicting attempts that makes an approved rule a retirement candidate.
+const CONTRADICTION_RATE: f64 = 0.6;
+/// Fewest contradicting attempts before retirement is proposed.
+const MIN_CONTRADICTIONS: u32 = 3;
+
+/// The key segment of drafts learned from per-case records (see `synth::case_drafts`).
+pub const CASES_KEY: &str = "|cases|";
+
+/// Signatures learned from cases accumulate: a new draft keeps the rules of the version
+/// on record that the new sessions did not derive again (they rest on earlier sessions'
+/// evidence), so a revision or update never silently forgets one. Rules stay sorted so
+/// that the same set is the same claim.
+fn keep_learned_rules(base: &Memory, draft: &mut Draft) {
+    let kept: Vec<Rule> = base
+        .rules
+        .iter()
+        .filter(|rule| !draft.rules.contains(rule))
+        .cloned()
+        .collect();
+    draft
+        .rules
+        .sort_by_key(|rule| serde_json::to_string(rule).unwrap_or_default());
+    if kept.is_empty() {
+        return;
+    }
+    draft
+        .body
+        .push_str("\nKept from the version on record (earlier sessions' evidence):\n");
+    for rule in &kept {
+        let when: Vec<String> = rule
+            .when
+            .values()
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+            .collect();
+        draft.body.push_str(&format!("- `{}`\n", when.join(", ")));
+    }
+    draft.rules.extend(kept);
+    draft
+        .rules
+        .sort_by_key(|rule| serde_json::to_string(rule).unwrap_or_default());
+}
+
+/// What curation decided for one draft.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// A new proposal.
+    Propose(Draft),
+    /// A new version of a pending proposal.
+    Revise { id: MemoryId, draft: Draft },
+    /// A proposal to replace an approved memory's content.
+    ProposeUpdate { target: MemoryId, draft: Draft },
+    /// A proposal to retire an approved memory.
+    ProposeRetire {
+        target: MemoryId,
+        title: String,
+        body: String,
+        citations: Vec<Citation>,
+    },
+}
+
+fn same_claim(memory: &Memory, draft: &Draft) -> bool {
+    memory.title == draft.title && memory.rules == draft.rules && memory.agent == draft.agent
+}
+
+/// Decides each draft's fate, and proposes retirements of contradicted rules.
+pub fn curate(
+    drafts: Vec<Draft>,
+    memories: &[Memory],
+    new_sessions: &[&SessionDigest],
+) -> Vec<Action> {
+    let base_of = |key: &str| -> Option<&Memory> {
+        memories
+            .iter()
+            .rfind(|m| m.key.as_deref() == Some(key) && m.change == Change::New)
+    };
+    let updates_of = |target: MemoryId| {
+        memories
+            .iter()
+            .filter(move |m| m.change == Change::Update { target })
+    };
+    let mut actions = Vec::new();
+    for mut draft in drafts {
+        let Some(base) = base_of(&draft.key) else {
+            actions.push(Action::Propose(draft));
+            continue;
+        };
+        if draft.key.contains(CASES_KEY) {
+            keep_learned_rules(base, &mut draft);
+        }
+        match base.status {
+            // A person's edit of a pending proposal stands: a dream never overwrites it.
+            MemoryStatus::Proposed if !same_claim(base, &draft) && !edited_by_person(base) => {
+                actions.push(Action::Revise { id: base.id, draft })
+            }
+            MemoryStatus::Approved if !same_claim(base, &draft) => {
+                // The same update, proposed before in any state (pending, rejected,
+                // approved), is not proposed again: a person's rejection stands.
+                if updates_of(base.id).any(|u| same_claim(u, &draft)) {
+                    continue;
+                }
+                let pending = updates_of(base.id).rfind(|m| m.status == MemoryStatus::Proposed);
+                match pending {
+                    Some(update) if !edited_by_person(update) => actions.push(Action::Revise {
+                        id: update.id,
+                        draft,
+                    }),
+                    Some(_) => {}
+                    None => actions.push(Action::ProposeUpdate {
+                        target: base.id,
+                        draft,
+                    }),
+                }
+            }
+            // Already on record, or a person said no: nothing new to propose.
+            _ => {}
+        }
+    }
+    let updated: Vec<MemoryId> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::ProposeUpdate { target, .. } => Some(*target),
+            _ => None,
+        })
+        .collect();
+    for memory in memories
+        .iter()
+        .filter(|m| m.is_active() && !updated.contains(&m.id))
+    {
+        let retirement_on_record = memories.iter().any(|m| {
+            m.status != MemoryStatus::Approved && m.change == Change::Retire { target: memory.id }
+        });
+        if retirement_on_record {
+            continue;
+        }
+        if let Some(action) = contradiction(memory, new_sessions) {
+            actions.push(action);
+        }
+    }
+    actions
+}
+
+fn edited_by_person(memory: &Memory) -> bool {
+    matches!(memory.author, Author::Person { .. })
+}
+
+/// Whether a rule's directive was followed by a fact value.
+fn followed(rule: &Rule, facts: &BTreeMap<String, Value>) -> Option<bool> {
+    let (parameter, _) = rule.then.iter().find(|(k, _)| k.as_str() != "avoid")?;
+    let value = facts.get(parameter)?;
+    Some(match rule.number(parameter) {
+        Some(Directive::AtLeast(min)) => value.as_f64()? >= min,
+        Some(Directive::AtMost(max)) => value.as_f64()? <= max,
+        Some(Directive::Set(x)) => value.as_f64().is_some_and(|v| (v - x).abs() < 1e-9),
+        None => Some(value) == rule.then.get(parameter),
+    })
+}
+
+/// A retirement proposal when sessions that applied the memory, met its condition and
+/// followed its rule still failed its criterion most of the time.
+fn contradiction(memory: &Memory, sessions: &[&SessionDigest]) -> Option<Action> {
+    let criterion = memory.key.as_deref()?.split('|').nth(1)?.to_string();
+    let id = memory.id.to_string();
+    let mut failed = 0u32;
+    let mut total = 0u32;
+    let mut cited = Vec::new();
+    for session in sessions.iter().filter(|s| s.playbooks.contains(&id)) {
+        for iteration in &session.iterations {
+            let Some(passed) = iteration.criteria.get(&criterion) else {
+                continue;
+            };
+            let applies = memory.rules.iter().any(|rule| {
+                rule.applies(&iteration.facts) && followed(rule, &iteration.facts) == Some(true)
+            });
+            if !applies {
+                continue;
+            }
+            total += 1;
+            if !passed {
+                failed += 1;
+                cited.push(Citation {
+                    session: session.session,
+                    events: vec![iteration.graded_at_seq],
+                    summary: format!(
+                        "iteration {}: {criterion} failed although the rule was followed",
+                        iteration.iteration
+                    ),
+                });
+            }
+        }
+    }
+    if failed < MIN_CONTRADICTIONS
+        || f64::from(failed) / f64::from(total.max(1)) < CONTRADICTION_RATE
+    {
+        return None;
+    }
+    Some(Action::ProposeRetire {
+        target: memory.id,
+        title: format!("Retire \"{}\"", memory.title),
+        body: format!(
+            "Sessions that applied this playbook and followed its rule still failed `{criterion}` in {failed} of {total} attempts, so the rule does not hold. Retire it.\n"
+        ),
+        citations: cited,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::DreamId;
+    use crate::memory::MemoryKind;
+    use serde_json::json;
+
+    fn draft(title: &str, min: f64) -> Draft {
+        Draft {
+            kind: MemoryKind::Playbook,
+            agent: Some("navigator".into()),
+            title: title.into(),
+            body: "evidence".into(),
+            rules: vec![serde_json::from_value(
+                json!({"when": {"terrain": "dune"}, "then": {"burn_margin_m": {"min": min}}}),
+            )
+            .unwrap()],
+            citations: vec![],
+            key: "lumara|soft_landing|terrain=dune".into(),
+        }
+    }
+
+    fn memory(from: &Draft, status: MemoryStatus, change: Change, author: Author) -> Memory {
+        Memory {
+            id: MemoryId::generate(),
+            version: 1,
+            kind: from.kind,
+            team: "t".into(),
+            agent: from.agent.clone(),
+            title: from.title.clone(),
+            body: from.body.clone(),
+            rules: from.rules.clone(),
+            status,
+            provenance: vec![],
+            author,
+            change,
+            key: Some(from.key.clone()),
+            created_at_ms: 0,
+            updated_at_ms: 0,
+            reason: String::new(),
+        }
+    }
+
+    fn dream_author() -> Author {
+        Author::Dream {
+            dream: DreamId::generate(),
+        }
+    }
+
+    #[test]
+    fn a_claim_on_record_is_not_proposed_again() {
+        let old = draft("Keep the margin at least 120", 120.0);
+        let base = memory(&old, MemoryStatus::Approved, Change::New, dream_author());
+        assert!(curate(vec![old.clone()], std::slice::from_ref(&base), &[]).is_empty());
+        let pending = memory(&old, MemoryStatus::Proposed, Change::New, dream_author());
+        assert!(curate(vec![old], &[pending], &[]).is_empty());
+    }
+
+    #[test]
+    fn a_changed_claim_updates_an_approved_memory_once() {
+        let old = draft("Keep the margin at least 120", 120.0);
+        let new = draft("Keep the margin at least 150", 150.0);
+        let base = memory(&old, MemoryStatus::Approved, Change::New, dream_author());
+        let actions = curate(vec![new.clone()], std::slice::from_ref(&base), &[]);
+        assert!(
+            matches!(&actions[..], [Action::ProposeUpdate { target, .. }] if *target == base.id)
+        );
+        // Rejected by a person: the same update does not come back.
+        let rejected = memory(
+            &new,
+            MemoryStatus::Rejected,
+            Change::Update { target: base.id },
+            dream_author(),
+        );
+        assert!(curate(vec![new.clone()], &[base.clone(), rejected], &[]).is_empty());
+        // A pending update is revised, not duplicated.
+        let pending = memory(
+            &old,
+            MemoryStatus::Proposed,
+            Change::Update { target: base.id },
+            dream_author(),
+        );
+        let actions = curate(vec![new], &[base, pending.clone()], &[]);
+        assert!(matches!(&actions[..], [Action::Revise { id, .. }] if *id == pending.id));
+    }
+
+    #[test]
+    fn a_pending_retirement_is_never_revised_into_an_update() {
+        let old = draft("Keep the margin at least 120", 120.0);
+        let new = draft("Keep the margin at least 150", 150.0);
+        let base = memory(&old, MemoryStatus::Approved, Change::New, dream_author());
+        let retirement = memory(
+            &old,
+            MemoryStatus::Proposed,
+            Change::Retire { target: base.id },
+            dream_author(),
+        );
+        let actions = curate(vec![new], &[base.clone(), retirement.clone()], &[]);
+        assert!(
+            actions
+                .iter()
+                .all(|a| !matches!(a, Action::Revise { id, .. } if *id == retirement.id)),
+            "{actions:?}"
+        );
+        assert!(
+            matches!(&actions[..], [Action::ProposeUpdate { target, .. }] if *target == base.id)
+        );
+    }
+
+    #[test]
+    fn a_persons_edit_of_a_proposal_stands() {
+        let old = draft("Keep the margin at least 120", 120.0);
+        let edited = memory(
+            &old,
+            MemoryStatus::Proposed,
+            Change::New,
+            Author::Person { name: "ana".into() },
+        );
+        let new = draft("Keep the margin at least 150", 150.0);
+        assert!(curate(vec![new.clone()], &[edited], &[]).is_empty());
+        let by_dream = memory(&old, MemoryStatus::Proposed, Change::New, dream_author());
+        assert!(
+            matches!(&curate(vec![new], std::slice::from_ref(&by_dream), &[])[..], [Action::Revise { id, .. }] if *id == by_dream.id)
+        );
+    }
+
+    fn rule(text: &str) -> Rule {
+        serde_json::from_value(json!({"when": {"log_contains": text}, "then": {"cause": "oom"}}))
+            .unwrap()
+    }
+
+    fn case_draft(rules: Vec<Rule>) -> Draft {
+        Draft {
+            kind: MemoryKind::Playbook,
+            agent: None,
+            title: "Failure signatures of cause oom".into(),
+            body: "counts".into(),
+            rules,
+            citations: Vec::new(),
+            key: format!("triage{CASES_KEY}cause=oom"),
+        }
+    }
+
+    #[test]
+    fn learned_signatures_accumulate_instead_of_being_forgotten_or_duplicated() {
+        let on_record = memory(
+            &case_draft(vec![rule("Killed process"), rule("The build container")]),
+            MemoryStatus::Approved,
+            Change::New,
+            dream_author(),
+        );
+        // The same signatures found again (other counts, other order): nothing to do.
+        let again = case_draft(vec![rule("The build container"), rule("Killed process")]);
+        assert!(curate(vec![again], std::slice::from_ref(&on_record), &[]).is_empty());
+        // Fewer found: the others rest on earlier evidence and are kept.
+        let fewer = case_draft(vec![rule("Killed process")]);
+        assert!(curate(vec![fewer], std::slice::from_ref(&on_record), &[]).is_empty());
+        // A new one: an update proposal holding all three, sorted.
+        let more = case_draft(vec![
+            rule("fatal error: Killed signal"),
+            rule("Killed process"),
+        ]);
+        let actions = curate(vec![more], std::slice::from_ref(&on_record), &[]);
+        let [Action::ProposeUpdate { target, draft }] = actions.as_slice() else {
+            panic!("{actions:?}");
+        };
+        assert_eq!(*target, on_record.id);
+        assert_eq!(
+            draft.rules,
+            vec![
+                rule("Killed process"),
+                rule("The build container"),
+                rule("fatal error: Killed signal")
+            ]
+        );
+        assert!(draft.body.contains("Kept from the version on record"));
+    }
+}

@@ -1,0 +1,177 @@
+//! The offline model: a deterministic policy answers each request.
+//!
+//! A [`Policy`] receives exactly what an LLM would (system prompt with rendered
+//! playbooks, messages, tool schemas) and answers with the same response types. The
+//! provider streams that answer in small pieces so everything downstream runs the real
+//! collecting code. Policies live with their environments; this module only runs them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::{self, BoxStream, StreamExt};
+
+use super::collect::to_deltas;
+use super::{ContentBlock, ModelDelta, ModelError, ModelRequest, ModelResponse, Provider};
+use super::{StopReason, Usage};
+
+/// A deterministic stand-in for a language model in one role.
+pub trait Policy: Send + Sync {
+    /// Answers one request. Must depend on nothing but the request.
+    fn respond(&self, request: &ModelRequest) -> ModelResponse;
+}
+
+/// Runs a [`Policy`] behind the [`Provider`] interface.
+pub struct ScriptedProvider {
+    role: String,
+    policy: Arc<dyn Policy>,
+    latency: Duration,
+}
+
+impl ScriptedProvider {
+    pub fn new(role: impl Into<String>, policy: Arc<dyn Policy>) -> Self {
+        ScriptedProvider {
+            role: role.into(),
+            policy,
+            latency: Duration::ZERO,
+        }
+    }
+
+    /// Waits this long before answering, like a remote model would.
+    pub fn with_latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+}
+
+impl Provider for ScriptedProvider {
+    fn label(&self) -> String {
+        format!("scripted:{}", self.role)
+    }
+
+    fn stream(&self, request: ModelRequest) -> BoxStream<'static, Result<ModelDelta, ModelError>> {
+        let mut response = self.policy.respond(&request);
+        response.usage = estimate_usage(&request, &response);
+        let deltas = to_deltas(&response, 48).into_iter().map(Ok);
+        let latency = self.latency;
+        if latency.is_zero() {
+            stream::iter(deltas).boxed()
+        } else {
+            stream::once(tokio::time::sleep(latency))
+                .flat_map(move |()| stream::iter(deltas.clone()))
+                .boxed()
+        }
+    }
+}
+
+/// Token counts as a real tokenizer would roughly give them: four characters a token.
+pub fn estimate_usage(request: &ModelRequest, response: &ModelResponse) -> Usage {
+    let mut chars_in = request.system.len();
+    for message in &request.messages {
+        chars_in += message.content.iter().map(block_len).sum::<usize>();
+    }
+    for tool in &request.tools {
+        chars_in += tool.name.len() + tool.description.len() + tool.input_schema.to_string().len();
+    }
+    let chars_out: usize = response.content.iter().map(block_len).sum();
+    Usage {
+        input_tokens: chars_in.div_ceil(4) as u64,
+        output_tokens: chars_out.div_ceil(4) as u64,
+    }
+}
+
+fn block_len(block: &ContentBlock) -> usize {
+    match block {
+        ContentBlock::Text { text } => text.len(),
+        ContentBlock::ToolUse { name, input, .. } => name.len() + input.to_string().len(),
+        ContentBlock::ToolResult { content, .. } => content.len(),
+    }
+}
+
+/// Builds responses in policies without repeating the block plumbing.
+#[derive(Default)]
+pub struct ResponseBuilder {
+    content: Vec<ContentBlock>,
+    calls: usize,
+    call_prefix: String,
+}
+
+impl ResponseBuilder {
+    /// `call_prefix` keeps tool call ids unique within a conversation, e.g. `t3`.
+    pub fn new(call_prefix: impl Into<String>) -> Self {
+        ResponseBuilder {
+            call_prefix: call_prefix.into(),
+            ..Default::default()
+        }
+    }
+
+    pub fn text(mut self, text: impl Into<String>) -> Self {
+        self.content.push(ContentBlock::Text { text: text.into() });
+        self
+    }
+
+    pub fn tool(mut self, name: &str, input: serde_json::Value) -> Self {
+        self.calls += 1;
+        self.content.push(ContentBlock::ToolUse {
+            id: format!("{}_{}", self.call_prefix, self.calls),
+            name: name.to_string(),
+            input,
+        });
+        self
+    }
+
+    pub fn build(self) -> ModelResponse {
+        let stop = if self.calls > 0 {
+            StopReason::ToolUse
+        } else {
+            StopReason::EndTurn
+        };
+        ModelResponse {
+            content: self.content,
+            stop,
+            usage: Usage::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{complete, Message, ToolChoice};
+
+    struct Echo;
+
+    impl Policy for Echo {
+        fn respond(&self, request: &ModelRequest) -> ModelResponse {
+            let last = request
+                .messages
+                .last()
+                .map(Message::text)
+                .unwrap_or_default();
+            ResponseBuilder::new("t1")
+                .text(format!("heard: {last}"))
+                .build()
+        }
+    }
+
+    fn request(text: &str) -> ModelRequest {
+        ModelRequest {
+            system: "You echo.".into(),
+            messages: vec![Message::user_text(text)],
+            tools: vec![],
+            tool_choice: ToolChoice::Auto,
+            max_tokens: 100,
+            temperature: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn scripted_answers_stream_through_the_collector() {
+        let provider = ScriptedProvider::new("echo", Arc::new(Echo));
+        let long = "x".repeat(500);
+        let response = complete(&provider, request(&long)).await.unwrap();
+        assert_eq!(response.text(), format!("heard: {long}"));
+        assert_eq!(response.stop, StopReason::EndTurn);
+        assert!(response.usage.input_tokens > 100);
+        assert!(response.usage.output_tokens > 100);
+    }
+}

@@ -1,0 +1,383 @@
+//! The grader: an independent judge in a fresh context.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{CriterionVerdict, Verdict};
+use crate::event::{EventBus, EventKind, Facts};
+use crate::model::{
+    complete_observed, ContentBlock, Message, ModelError, ModelRequest, Provider, RetryNotice,
+    Role, ToolChoice, ToolSpec,
+};
+use crate::spec::{Criterion, Rubric};
+use crate::world::command_facts::CommandReport;
+
+/// The tool the grader model must answer through.
+pub const VERDICT_TOOL: &str = "submit_verdicts";
+
+pub const GRADER_SYSTEM: &str = "You are an independent grader. Judge the output against each \
+listed criterion on its own, using only the task, the rubric, the output and the facts you are \
+given. For every criterion say whether it passed, why, and (if it failed) exactly what must \
+change. Answer by calling submit_verdicts once with one verdict per listed criterion.";
+
+/// Why grading could not finish.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GraderError {
+    #[error("the grader model is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the grader model refused the request: {0}")]
+    Refused(String),
+    #[error("the grader's answer was malformed twice: {0}")]
+    Malformed(String),
+}
+
+/// Judges outputs against one rubric.
+pub struct Grader {
+    task: String,
+    rubric: Rubric,
+    model: Option<Arc<dyn Provider>>,
+    bus: Arc<EventBus>,
+}
+
+#[derive(Deserialize)]
+struct VerdictsArgs {
+    verdicts: Vec<VerdictArg>,
+}
+
+#[derive(Deserialize)]
+struct VerdictArg {
+    criterion: String,
+    passed: bool,
+    reason: String,
+    #[serde(default)]
+    fix: String,
+}
+
+impl Grader {
+    /// `model` judges criteria without a check; it may be `None` when every criterion has one.
+    pub fn new(
+        task: String,
+        rubric: Rubric,
+        model: Option<Arc<dyn Provider>>,
+        bus: Arc<EventBus>,
+    ) -> Self {
+        Grader {
+            task,
+            rubric,
+            model,
+            bus,
+        }
+    }
+
+    /// Judges one iteration's output and facts, recording each criterion's verdict.
+    pub async fn judge(
+        &self,
+        iteration: u32,
+        output: &str,
+        facts: &Facts,
+        evidence: &[CommandReport],
+    ) -> Result<Verdict, GraderError> {
+        self.bus.emit(None, EventKind::GradingStarted { iteration });
+        let modelled: Vec<&Criterion> = self
+            .rubric
+            .criteria
+            .iter()
+            .filter(|c| c.check.is_none())
+            .collect();
+        let mut from_model = if modelled.is_empty() {
+            Vec::new()
+        } else {
+            self.ask_model(&modelled, output, facts, evidence).await?
+        };
+        let mut criteria = Vec::new();
+        for criterion in &self.rubric.criteria {
+            let verdict = match &criterion.check {
+                Some(check) => judge_check(criterion, check, facts, evidence),
+                None => match from_model.iter().position(|v| v.id == criterion.id) {
+                    Some(i) => from_model.swap_remove(i),
+                    None => CriterionVerdict {
+                        id: criterion.id.clone(),
+                        passed: false,
+                        reason: "the grader gave no verdict".into(),
+                        fix: "the criterion must be judged".into(),
+                    },
+                },
+            };
+            self.bus.emit(
+                None,
+                EventKind::CriterionJudged {
+                    iteration,
+                    criterion: verdict.id.clone(),
+                    passed: verdict.passed,
+                    reason: verdict.reason.clone(),
+                    fix: verdict.fix.clone(),
+                },
+            );
+            criteria.push(verdict);
+        }
+        let verdict = Verdict {
+            iteration,
+            criteria,
+        };
+        self.bus.emit(
+            None,
+            EventKind::GradingFinished {
+                iteration,
+                passed: verdict.passed(),
+                facts: facts.clone(),
+            },
+        );
+        Ok(verdict)
+    }
+
+    /// Asks the grader model for the criteria it judges; re-asks once on a malformed answer.
+    async fn ask_model(
+        &self,
+        criteria: &[&Criterion],
+        output: &str,
+        facts: &Facts,
+        evidence: &[CommandReport],
+    ) -> Result<Vec<CriterionVerdict>, GraderError> {
+        let Some(model) = &self.model else {
+            return Err(GraderError::Unavailable(
+                "no grader model is configured".into(),
+            ));
+        };
+        let mut request =
+            grader_request(&self.task, &self.rubric, criteria, output, facts, evidence);
+        let mut last_problem = String::new();
+        for _attempt in 0..2 {
+            let on_retry = |notice: &RetryNotice| {
+                self.bus.emit(
+                    None,
+                    EventKind::Retry {
+                        attempt: notice.attempt,
+                        reason: notice.reason.clone(),
+                        delay_ms: notice.delay_ms,
+                    },
+                );
+            };
+            let response = complete_observed(model.as_ref(), request.clone(), on_retry)
+                .await
+                .map_err(|err| match err {
+                    ModelError::Refused(m) => GraderError::Refused(m),
+                    other => GraderError::Unavailable(other.to_string()),
+                })?;
+            match parse_verdicts(&response.content, criteria) {
+                Ok(verdicts) => return Ok(verdicts),
+                Err(problem) => {
+                    last_problem = problem.clone();
+                    request.messages.push(Message {
+                        role: Role::Assistant,
+                        content: response.content.clone(),
+                    });
+                    let answers = response.content.iter().filter_map(|block| match block {
+                        ContentBlock::ToolUse { id, .. } => Some(ContentBlock::ToolResult {
+                            tool_use_id: id.clone(),
+                            content: problem.clone(),
+                            is_error: true,
+                        }),
+                        _ => None,
+                    });
+                    let mut content: Vec<ContentBlock> = answers.collect();
+                    content.push(ContentBlock::Text {
+                        text: format!("Your answer could not be used: {problem}. Call {VERDICT_TOOL} again with one verdict per listed criterion."),
+                    });
+                    request.messages.push(Message {
+                        role: Role::User,
+                        content,
+                    });
+                }
+            }
+        }
+        Err(GraderError::Malformed(last_problem))
+    }
+}
+
+/// Judges a criterion with a programmatic check. A failed check over a fact from a
+/// command quotes the end of that command's output in what must change.
+fn judge_check(
+    criterion: &Criterion,
+    check: &crate::spec::CheckExpr,
+    facts: &Facts,
+    evidence: &[CommandReport],
+) -> CriterionVerdict {
+    match check.eval(facts) {
+        Ok(passed) => CriterionVerdict {
+            id: criterion.id.clone(),
+            passed,
+            reason: check.explain(facts),
+            fix: if passed {
+                String::new()
+            } else {
+                let mut fix = check.what_must_change(facts).join("; ");
+                for report in related_reports(check, evidence) {
+                    fix.push_str(&format!("\n{}", quote_report(report)));
+                }
+                fix
+            },
+        },
+        Err(err) => CriterionVerdict {
+            id: criterion.id.clone(),
+            passed: false,
+            reason: format!(
+                "the check `{}` could not be evaluated: {err}",
+                check.source()
+            ),
+            fix: "the environment must report the facts the check reads".into(),
+        },
+    }
+}
+
+/// The fact commands a check reads (`tests_pass`, or `report` for `report.field`).
+fn related_reports<'a>(
+    check: &crate::spec::CheckExpr,
+    evidence: &'a [CommandReport],
+) -> impl Iterator<Item = &'a CommandReport> {
+    let named: Vec<String> = check.facts().into_iter().map(|(fact, _)| fact).collect();
+    evidence.iter().filter(move |report| {
+        named.iter().any(|fact| {
+            fact == &report.fact
+                || fact
+                    .strip_prefix(report.fact.as_str())
+                    .is_some_and(|r| r.starts_with('.'))
+        })
+    })
+}
+
+/// A fact command's status and the end of its output, as the team reads it.
+fn quote_report(report: &CommandReport) -> String {
+    let mut text = format!(
+        "`{}` (fact `{}`): {}",
+        report.command, report.fact, report.status
+    );
+    if !report.tail.trim().is_empty() {
+        text.push_str(&format!(
+            "; its output ends:\n```\n{}\n```",
+            report.tail.trim_end()
+        ));
+    }
+    text
+}
+
+/// The grader model's whole context: task, rubric, output, facts and the fact commands'
+/// results, nothing else.
+pub fn grader_request(
+    task: &str,
+    rubric: &Rubric,
+    criteria: &[&Criterion],
+    output: &str,
+    facts: &Facts,
+    evidence: &[CommandReport],
+) -> ModelRequest {
+    let rubric_lines: Vec<String> = rubric
+        .criteria
+        .iter()
+        .map(|c| format!("- {}: {}", c.id, c.description))
+        .collect();
+    let to_judge: Vec<String> = criteria.iter().map(|c| format!("- {}", c.id)).collect();
+    let facts_json = serde_json::to_string_pretty(facts).unwrap_or_else(|_| "{}".into());
+    let commands = if evidence.is_empty() {
+        String::new()
+    } else {
+        let quoted: Vec<String> = evidence.iter().map(quote_report).collect();
+        format!(
+            "## Commands run after the attempt\n{}\n\n",
+            quoted.join("\n")
+        )
+    };
+    let text = format!(
+        "## Task\n{task}\n\n## Rubric\n{}\n\n## Output\n{output}\n\n## Facts\n{facts_json}\n\n{commands}## Criteria to judge\n{}\n",
+        rubric_lines.join("\n"),
+        to_judge.join("\n")
+    );
+    let ids: Vec<&str> = criteria.iter().map(|c| c.id.as_str()).collect();
+    ModelRequest {
+        system: GRADER_SYSTEM.into(),
+        messages: vec![Message::user_text(text)],
+        tools: vec![ToolSpec {
+            name: VERDICT_TOOL.into(),
+            description: "Record one verdict per criterion.".into(),
+            input_schema: json!({
+                "type": "object",
+                "properties": {
+                    "verdicts": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "criterion": {"type": "string", "enum": ids},
+                                "passed": {"type": "boolean"},
+                                "reason": {"type": "string", "description": "Why, citing the output or facts."},
+                                "fix": {"type": "string", "description": "What must change; empty if passed."}
+                            },
+                            "required": ["criterion", "passed", "reason", "fix"],
+                            "additionalProperties": false
+                        }
+                    }
+                },
+                "required": ["verdicts"],
+                "additionalProperties": false
+            }),
+        }],
+        tool_choice: ToolChoice::Tool {
+            name: VERDICT_TOOL.into(),
+        },
+        max_tokens: 2048,
+        temperature: None,
+    }
+}
+
+/// Validates the grader's answer: one `submit_verdicts` call judging each criterion once.
+fn parse_verdicts(
+    content: &[ContentBlock],
+    criteria: &[&Criterion],
+) -> Result<Vec<CriterionVerdict>, String> {
+    let input = content
+        .iter()
+        .find_map(|block| match block {
+            ContentBlock::ToolUse { name, input, .. } if name == VERDICT_TOOL => {
+                Some(input.clone())
+            }
+            _ => None,
+        })
+        .ok_or_else(|| format!("no {VERDICT_TOOL} call"))?;
+    let args: VerdictsArgs =
+        serde_json::from_value(input).map_err(|err| format!("{VERDICT_TOOL} arguments: {err}"))?;
+    let mut verdicts = Vec::new();
+    for criterion in criteria {
+        let mut matching = args.verdicts.iter().filter(|v| v.criterion == criterion.id);
+        let found = matching
+            .next()
+            .ok_or_else(|| format!("no verdict for criterion `{}`", criterion.id))?;
+        if matching.next().is_some() {
+            return Err(format!("criterion `{}` was judged twice", criterion.id));
+        }
+        if found.reason.trim().is_empty() {
+            return Err(format!(
+                "the verdict for `{}` gives no reason",
+                criterion.id
+            ));
+        }
+        verdicts.push(CriterionVerdict {
+            id: found.criterion.clone(),
+            passed: found.passed,
+            reason: found.reason.clone(),
+            fix: if found.passed {
+                String::new()
+            } else {
+                found.fix.clone()
+            },
+        });
+    }
+    if let Some(extra) = args
+        .verdicts
+        .iter()
+        .find(|v| !criteria.iter().any(|c| c.id == v.criterion))
+    {
+        return Err(format!("`{}` is not a criterion to judge", extra.criterion));
+    }
+    Ok(verdicts)
+}

@@ -1,0 +1,378 @@
+//! The agent loop: ask the model, run the tools it calls, feed the results back, until
+//! it answers without calling a tool, runs out of turns, or is cancelled.
+
+use std::sync::Arc;
+
+use futures::future::{join_all, BoxFuture};
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::{RunError, TeamRun};
+use crate::event::{AgentId, AgentStatus, EventKind};
+use crate::model::{ContentBlock, Message, ModelRequest, Role, ToolChoice};
+use crate::spec::AgentSpec;
+use crate::tool::{ToolOutput, ToolRegistry};
+use crate::world::Episode;
+
+/// One agent thread: who it is and what it works in.
+pub(super) struct AgentThread {
+    pub id: AgentId,
+    pub spec: Arc<AgentSpec>,
+    /// 0 for the lead, 1 for its specialists, …
+    pub depth: u32,
+    pub iteration: u32,
+    pub cancel: super::CancelToken,
+    pub episode: Arc<dyn Episode>,
+}
+
+/// How an agent thread ended.
+pub(super) struct AgentEnd {
+    pub status: AgentStatus,
+    pub answer: Option<String>,
+    /// A failure that must end the whole run (the store failed, the lead's model is down).
+    pub fatal: Option<RunError>,
+}
+
+/// A tool call as the model made it.
+pub(super) struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub input: serde_json::Value,
+}
+
+impl TeamRun {
+    /// Runs an agent until it ends; records `AgentFinished`. `permit` is the parallelism
+    /// slot a delegated agent holds while it works (the lead holds none).
+    pub(super) async fn run_agent(
+        self: &Arc<Self>,
+        thread: &AgentThread,
+        messages: &mut Vec<Message>,
+        turns: &mut u32,
+        mut permit: Option<OwnedSemaphorePermit>,
+    ) -> AgentEnd {
+        let end = self.agent_loop(thread, messages, turns, &mut permit).await;
+        self.bus.emit(
+            Some(thread.id),
+            EventKind::AgentFinished {
+                status: end.status,
+                turns: *turns,
+                answer: end.answer.clone(),
+            },
+        );
+        end
+    }
+
+    async fn agent_loop(
+        self: &Arc<Self>,
+        thread: &AgentThread,
+        messages: &mut Vec<Message>,
+        turns: &mut u32,
+        permit: &mut Option<OwnedSemaphorePermit>,
+    ) -> AgentEnd {
+        let agent = &thread.spec;
+        let mut tools: ToolRegistry = thread
+            .episode
+            .tools()
+            .into_iter()
+            .chain(self.session_tools().iter().cloned())
+            .filter(|tool| agent.tools.contains(&tool.spec().name))
+            .collect();
+        let mut tool_specs = tools.specs(&agent.tools);
+        for tool in self.mcp_tools_of(&agent.name) {
+            tool_specs.push(tool.spec());
+            tools.insert(Arc::clone(tool));
+        }
+        tool_specs.extend(self.orchestration_specs(agent));
+        let system = self.prompts.get(&agent.name).cloned().unwrap_or_default();
+        let provider = match self.providers.agent(&agent.name) {
+            Some(provider) => provider,
+            None => {
+                let message = format!("no model for agent `{}`", agent.name);
+                return self.fail(
+                    thread,
+                    message.clone(),
+                    None,
+                    Some(RunError::Provider(message)),
+                );
+            }
+        };
+        let profile = self.providers.profile(&agent.model);
+        let mut last_text = None;
+        let mut turns_this_run = 0;
+        loop {
+            if thread.cancel.is_cancelled() {
+                return AgentEnd {
+                    status: AgentStatus::Cancelled,
+                    answer: last_text,
+                    fatal: None,
+                };
+            }
+            if turns_this_run >= agent.max_turns {
+                return self.fail(
+                    thread,
+                    format!(
+                        "agent `{}` used all {} of its turns without finishing",
+                        agent.name, agent.max_turns
+                    ),
+                    last_text,
+                    None,
+                );
+            }
+            if !self.budget.take() {
+                // The whole session is out of turns: each thread stops at its next
+                // turn (every call made so far still gets its answer), and the lead's
+                // stop ends the attempt, which is graded as it stands.
+                let message = format!(
+                    "the session's budget of {} model turns is used up (limits.max_total_turns)",
+                    self.spec.limits.max_total_turns
+                );
+                return self.fail(
+                    thread,
+                    message.clone(),
+                    last_text,
+                    Some(RunError::Budget(message)),
+                );
+            }
+            let request = ModelRequest {
+                system: system.clone(),
+                messages: messages.clone(),
+                tools: tool_specs.clone(),
+                tool_choice: ToolChoice::Auto,
+                max_tokens: profile.map_or(4096, |p| p.max_tokens),
+                temperature: profile.and_then(|p| p.temperature),
+            };
+            // Retries happen inside the provider; each is recorded as it starts. Nothing
+            // else of a turn is recorded before the turn is whole, so a retried turn
+            // never duplicates events.
+            let on_retry = |notice: &crate::model::RetryNotice| {
+                self.bus.emit(Some(thread.id), retry_event(notice));
+            };
+            let response = tokio::select! {
+                response = crate::model::complete_observed(provider.as_ref(), request, on_retry) => response,
+                () = thread.cancel.cancelled() => continue,
+            };
+            let response = match response {
+                Ok(response) => response,
+                // A refused request (bad key, bad request) fails the same way for every
+                // agent: the run ends.
+                Err(err @ crate::model::ModelError::Refused(_)) => {
+                    return self
+                        .fail_with(thread, RunError::Refused(format!("model error: {err}")));
+                }
+                Err(err) => {
+                    // The lead cannot go on without its model; a specialist's failure
+                    // goes back to its parent as a tool error.
+                    let message = format!("model error: {err}");
+                    let fatal = (thread.depth == 0).then(|| RunError::Provider(message.clone()));
+                    return self.fail(thread, message, last_text, fatal);
+                }
+            };
+            *turns += 1;
+            turns_this_run += 1;
+            self.bus.emit(
+                Some(thread.id),
+                EventKind::ModelTurn {
+                    turn: *turns,
+                    tokens_in: response.usage.input_tokens,
+                    tokens_out: response.usage.output_tokens,
+                    stop: response.stop.as_str().to_string(),
+                    cost_usd: profile.and_then(|p| {
+                        p.cost_usd(response.usage.input_tokens, response.usage.output_tokens)
+                    }),
+                },
+            );
+            let text = response.text();
+            if !text.trim().is_empty() {
+                self.bus
+                    .emit(Some(thread.id), EventKind::Text { text: text.clone() });
+                last_text = Some(text);
+            }
+            let calls: Vec<ToolCall> = response
+                .tool_uses()
+                .map(|(id, name, input)| ToolCall {
+                    id: id.to_string(),
+                    name: name.to_string(),
+                    input: input.clone(),
+                })
+                .collect();
+            messages.push(Message {
+                role: Role::Assistant,
+                content: response.content,
+            });
+            if calls.is_empty() {
+                if let Err(err) = self.bus.checkpoint().await {
+                    return self.fatal(RunError::Store(err.0));
+                }
+                return AgentEnd {
+                    status: AgentStatus::Done,
+                    answer: last_text,
+                    fatal: None,
+                };
+            }
+            // While waiting on its own sub-agents an agent gives its slot back, so nested
+            // delegation can never deadlock on the parallelism bound.
+            let delegates = calls.iter().any(|c| c.name == crate::spec::DELEGATE_TOOL);
+            if delegates {
+                permit.take();
+            }
+            let transcript = if calls.iter().any(|c| c.name == crate::spec::ADVISOR_TOOL) {
+                super::orchestration::compact_transcript(messages)
+            } else {
+                String::new()
+            };
+            let results = join_all(
+                calls
+                    .iter()
+                    .map(|call| self.call_tool(thread, &tools, call, &transcript)),
+            )
+            .await;
+            if delegates && thread.depth > 0 {
+                *permit = Arc::clone(&self.parallel).acquire_owned().await.ok();
+            }
+            let mut fatal = None;
+            let content = calls
+                .iter()
+                .zip(results)
+                .map(|(call, result)| {
+                    let output = match result {
+                        Ok(output) => output,
+                        Err(err) => {
+                            let output = ToolOutput::error(err.to_string());
+                            fatal.get_or_insert(err);
+                            output
+                        }
+                    };
+                    ContentBlock::ToolResult {
+                        tool_use_id: call.id.clone(),
+                        content: output.content,
+                        is_error: output.is_error,
+                    }
+                })
+                .collect();
+            messages.push(Message {
+                role: Role::User,
+                content,
+            });
+            if let Some(fatal) = fatal {
+                return self.fatal(fatal);
+            }
+            // A step is done: make it durable before the next one starts.
+            if let Err(err) = self.bus.checkpoint().await {
+                return self.fatal(RunError::Store(err.0));
+            }
+        }
+    }
+
+    /// Runs one tool call, recording the call and its result.
+    ///
+    /// Boxed as a `Send` future: delegation recurses into `run_agent` on another task,
+    /// and the compiler needs the recursion's type spelled out.
+    fn call_tool<'a>(
+        self: &'a Arc<Self>,
+        thread: &'a AgentThread,
+        tools: &'a ToolRegistry,
+        call: &'a ToolCall,
+        transcript: &'a str,
+    ) -> BoxFuture<'a, Result<ToolOutput, RunError>> {
+        Box::pin(async move {
+            self.bus.emit(
+                Some(thread.id),
+                EventKind::ToolCalled {
+                    call_id: call.id.clone(),
+                    tool: call.name.clone(),
+                    input: call.input.clone(),
+                },
+            );
+            let output = match call.name.as_str() {
+                crate::spec::DELEGATE_TOOL => self.delegate(thread, call).await?,
+                crate::spec::ADVISOR_TOOL => self.consult_advisor(thread, call, transcript).await?,
+                name => match tools.get(name) {
+                    Some(tool) => {
+                        let future = tool.call(call.input.clone());
+                        let output = tokio::select! {
+                            output = future => output,
+                            () = thread.cancel.cancelled() => ToolOutput::error("cancelled"),
+                        };
+                        if output.fatal {
+                            self.bus.emit(
+                                Some(thread.id),
+                                EventKind::Error {
+                                    message: output.content.clone(),
+                                },
+                            );
+                            return Err(RunError::Tool(output.content));
+                        }
+                        output
+                    }
+                    None => ToolOutput::error(format!(
+                        "there is no tool `{name}` here; available: {}",
+                        tools
+                            .names()
+                            .map(str::to_string)
+                            .chain(self.orchestration_names(&thread.spec).map(str::to_string))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                },
+            };
+            // A call cut short by cancellation did not return: leaving its result out
+            // of the record keeps the step incomplete, so a resumed run does it again.
+            if thread.cancel.is_cancelled() {
+                return Ok(output);
+            }
+            self.bus.emit(
+                Some(thread.id),
+                EventKind::ToolReturned {
+                    call_id: call.id.clone(),
+                    tool: call.name.clone(),
+                    output: output.content.clone(),
+                    is_error: output.is_error,
+                },
+            );
+            Ok(output)
+        })
+    }
+
+    /// Ends a thread as failed, keeping what it last said for its parent.
+    fn fail(
+        &self,
+        thread: &AgentThread,
+        message: String,
+        last_text: Option<String>,
+        fatal: Option<RunError>,
+    ) -> AgentEnd {
+        self.bus.emit(Some(thread.id), EventKind::Error { message });
+        AgentEnd {
+            status: AgentStatus::Failed,
+            answer: last_text,
+            fatal,
+        }
+    }
+
+    /// Records the error and ends the agent and the run with it.
+    fn fail_with(&self, thread: &AgentThread, err: RunError) -> AgentEnd {
+        self.bus.emit(
+            Some(thread.id),
+            EventKind::Error {
+                message: err.to_string(),
+            },
+        );
+        self.fatal(err)
+    }
+
+    fn fatal(&self, err: RunError) -> AgentEnd {
+        AgentEnd {
+            status: AgentStatus::Failed,
+            answer: None,
+            fatal: Some(err),
+        }
+    }
+}
+
+/// The event that shows a provider's retry to the user.
+pub(super) fn retry_event(notice: &crate::model::RetryNotice) -> EventKind {
+    EventKind::Retry {
+        attempt: notice.attempt,
+        reason: notice.reason.clone(),
+        delay_ms: notice.delay_ms,
+    }
+}

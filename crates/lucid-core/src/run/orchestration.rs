@@ -1,0 +1,271 @@
+//! The orchestration tools: `delegate` starts a specialist in a fresh context and
+//! returns only its final answer; `ask_advisor` consults a stronger model and returns
+//! its advice.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::agent::{AgentThread, ToolCall};
+use super::{RunError, TeamRun};
+use crate::event::{AgentStatus, EventKind};
+use crate::model::{ContentBlock, Message, ModelRequest, ToolChoice, ToolSpec};
+use crate::spec::{AgentSpec, ADVISOR_TOOL, DELEGATE_TOOL};
+use crate::tool::{parse_args, ToolOutput};
+
+#[derive(Deserialize)]
+struct DelegateArgs {
+    specialist: String,
+    subtask: String,
+    #[serde(default)]
+    purpose: String,
+}
+
+#[derive(Deserialize)]
+struct AdvisorArgs {
+    question: String,
+}
+
+/// How many of the executor's latest message blocks the advisor sees.
+const ADVISOR_TRANSCRIPT_BLOCKS: usize = 8;
+/// How many characters of each block the advisor sees.
+const ADVISOR_BLOCK_CHARS: usize = 400;
+
+pub const ADVISOR_SYSTEM: &str = "You are an advisor to an agent working on a task. Answer its \
+question with concrete, actionable advice in a few sentences. You see only the question and a \
+compact view of the agent's recent work; the agent will continue on its own.";
+
+impl TeamRun {
+    /// The declarations of the orchestration tools this agent may call.
+    pub(super) fn orchestration_specs(&self, agent: &AgentSpec) -> Vec<ToolSpec> {
+        let mut specs = Vec::new();
+        if !agent.delegates.is_empty() {
+            specs.push(ToolSpec {
+                name: DELEGATE_TOOL.into(),
+                description: "Hand a subtask to a specialist. The specialist starts with a fresh \
+                    context holding only the subtask, works with its own tools, and returns its \
+                    final answer. Several delegations in one turn run in parallel."
+                    .into(),
+                input_schema: json!({
+                    "type": "object",
+                    "properties": {
+                        "specialist": {"type": "string", "enum": agent.delegates, "description": "Which specialist to hand the subtask to."},
+                        "subtask": {"type": "string", "description": "Everything the specialist needs to know: it sees nothing else."},
+                        "purpose": {"type": "string", "description": "Why this delegation, in one line (recorded for tracing)."}
+                    },
+                    "required": ["specialist", "subtask", "purpose"]
+                }),
+            });
+        }
+        if agent.advisor.is_some() {
+            specs.push(ToolSpec {
+                name: ADVISOR_TOOL.into(),
+                description: "Ask a stronger advisor model for guidance; you continue the work yourself.".into(),
+                input_schema: json!({
+                    "type": "object",
+                    "properties": {"question": {"type": "string", "description": "What you want advice on, with the relevant numbers."}},
+                    "required": ["question"]
+                }),
+            });
+        }
+        specs
+    }
+
+    pub(super) fn orchestration_names(
+        &self,
+        agent: &AgentSpec,
+    ) -> impl Iterator<Item = &'static str> {
+        let delegate = (!agent.delegates.is_empty()).then_some(DELEGATE_TOOL);
+        let advisor = agent.advisor.is_some().then_some(ADVISOR_TOOL);
+        delegate.into_iter().chain(advisor)
+    }
+
+    /// Runs a specialist on a subtask and returns its final answer as the tool result.
+    pub(super) async fn delegate(
+        self: &Arc<Self>,
+        parent: &AgentThread,
+        call: &ToolCall,
+    ) -> Result<ToolOutput, RunError> {
+        let args: DelegateArgs = match parse_args(DELEGATE_TOOL, call.input.clone()) {
+            Ok(args) => args,
+            Err(output) => return Ok(output),
+        };
+        if !parent.spec.delegates.contains(&args.specialist) {
+            return Ok(ToolOutput::error(format!(
+                "`{}` is not one of your specialists; you can delegate to: {}",
+                args.specialist,
+                parent.spec.delegates.join(", ")
+            )));
+        }
+        if parent.depth + 1 > self.spec.limits.max_depth {
+            return Ok(ToolOutput::error(format!(
+                "delegation is limited to {} levels; do this subtask yourself",
+                self.spec.limits.max_depth
+            )));
+        }
+        let Some(child_spec) = self.spec.agents.get(&args.specialist).cloned() else {
+            return Ok(ToolOutput::error(format!("no agent `{}`", args.specialist)));
+        };
+        let child_id = self.new_agent_id();
+        self.bus.emit(
+            Some(parent.id),
+            EventKind::Delegated {
+                call_id: call.id.clone(),
+                child: child_id,
+                specialist: args.specialist.clone(),
+                subtask: args.subtask.clone(),
+                purpose: args.purpose.clone(),
+            },
+        );
+        self.bus.emit(
+            Some(child_id),
+            EventKind::AgentSpawned {
+                name: child_spec.name.clone(),
+                role: child_spec.role.clone(),
+                parent: Some(parent.id),
+                model: child_spec.model.clone(),
+                purpose: Some(args.purpose),
+                iteration: parent.iteration,
+            },
+        );
+        let child = AgentThread {
+            id: child_id,
+            spec: Arc::new(child_spec),
+            depth: parent.depth + 1,
+            iteration: parent.iteration,
+            cancel: parent.cancel.child(),
+            episode: Arc::clone(&parent.episode),
+        };
+        self.register_cancel(child_id, &child.cancel);
+        // The child runs on its own task so specialists use every core; its context is
+        // fresh: nothing of the parent's conversation but the subtask.
+        let team = Arc::clone(self);
+        let subtask = args.subtask;
+        let handle = tokio::spawn(async move {
+            let permit = Arc::clone(&team.parallel).acquire_owned().await.ok();
+            let mut messages = vec![Message::user_text(subtask)];
+            let mut turns = 0;
+            team.run_agent(&child, &mut messages, &mut turns, permit)
+                .await
+        });
+        let end = match handle.await {
+            Ok(end) => end,
+            Err(join) => {
+                return Ok(ToolOutput::error(format!(
+                    "specialist `{}` crashed: {join}",
+                    args.specialist
+                )))
+            }
+        };
+        match end.fatal {
+            Some(fatal @ (RunError::Store(_) | RunError::Refused(_))) => return Err(fatal),
+            // Out of turns: the parent hears why, and stops at its own next turn.
+            Some(RunError::Budget(reason)) => {
+                return Ok(ToolOutput::error(format!(
+                    "specialist `{}` stopped: {reason}",
+                    args.specialist
+                )))
+            }
+            _ => {}
+        }
+        Ok(match end.status {
+            AgentStatus::Done => ToolOutput::ok(end.answer.unwrap_or_default()),
+            AgentStatus::Cancelled => {
+                ToolOutput::error(format!("specialist `{}` was cancelled", args.specialist))
+            }
+            AgentStatus::Failed | AgentStatus::Running => ToolOutput::error(format!(
+                "specialist `{}` did not finish{}",
+                args.specialist,
+                end.answer
+                    .map(|a| format!("; its last words: {a}"))
+                    .unwrap_or_default()
+            )),
+        })
+    }
+
+    /// Asks the agent's advisor model; the answer comes back as the tool result.
+    pub(super) async fn consult_advisor(
+        self: &Arc<Self>,
+        thread: &AgentThread,
+        call: &ToolCall,
+        transcript: &str,
+    ) -> Result<ToolOutput, RunError> {
+        let args: AdvisorArgs = match parse_args(ADVISOR_TOOL, call.input.clone()) {
+            Ok(args) => args,
+            Err(output) => return Ok(output),
+        };
+        let Some(provider) = self.providers.advisor(&thread.spec.name) else {
+            return Ok(ToolOutput::error("you have no advisor"));
+        };
+        let request = ModelRequest {
+            system: ADVISOR_SYSTEM.into(),
+            messages: vec![Message::user_text(format!(
+                "## Question\n{}\n\n## Recent work of the agent asking\n{}",
+                args.question, transcript
+            ))],
+            tools: vec![],
+            tool_choice: ToolChoice::Auto,
+            max_tokens: 1024,
+            temperature: None,
+        };
+        let on_retry = |notice: &crate::model::RetryNotice| {
+            self.bus
+                .emit(Some(thread.id), super::agent::retry_event(notice));
+        };
+        let answer =
+            match crate::model::complete_observed(provider.as_ref(), request, on_retry).await {
+                Ok(response) => response.text(),
+                Err(err @ crate::model::ModelError::Refused(_)) => {
+                    return Err(RunError::Refused(format!("the advisor's model: {err}")));
+                }
+                Err(err) => {
+                    return Ok(ToolOutput::error(format!(
+                        "the advisor is unavailable: {err}"
+                    )))
+                }
+            };
+        self.bus.emit(
+            Some(thread.id),
+            EventKind::AdvisorConsulted {
+                advisor: thread.spec.advisor.clone().unwrap_or_default(),
+                question: args.question,
+                answer: answer.clone(),
+            },
+        );
+        Ok(ToolOutput::ok(answer))
+    }
+}
+
+/// A compact view of a conversation's latest blocks, for the advisor.
+pub(super) fn compact_transcript(messages: &[Message]) -> String {
+    let blocks: Vec<String> = messages
+        .iter()
+        .flat_map(|m| m.content.iter())
+        .map(|block| {
+            let line = match block {
+                ContentBlock::Text { text } => text.clone(),
+                ContentBlock::ToolUse { name, input, .. } => format!("called {name} {input}"),
+                ContentBlock::ToolResult {
+                    content, is_error, ..
+                } => {
+                    format!(
+                        "{}{content}",
+                        if *is_error {
+                            "tool error: "
+                        } else {
+                            "result: "
+                        }
+                    )
+                }
+            };
+            let mut short: String = line.chars().take(ADVISOR_BLOCK_CHARS).collect();
+            if short.len() < line.len() {
+                short.push('…');
+            }
+            format!("- {}", short.replace('\n', " "))
+        })
+        .collect();
+    let start = blocks.len().saturating_sub(ADVISOR_TRANSCRIPT_BLOCKS);
+    blocks[start..].join("\n")
+}

@@ -1,0 +1,446 @@
+//! The commander's scripted policy: split the survey between two detectors (in
+//! parallel), compare their recommendations, hand the chosen site to the navigator, and
+//! end with a mission report; on grader feedback, revise.
+//!
+//! The policy is stateless: every turn it re-reads the conversation, splits it into
+//! attempts at the grader-feedback messages, and works out where the current attempt
+//! stands from its own `delegate` calls and their results. Revisions follow the failed
+//! facts named in the feedback: slope or hazards → exclude that site, survey again and
+//! verify the new pick with a low pass; touchdown speed → same site, navigator told the
+//! previous telemetry so it adds margin; propellant → same site, navigator told the
+//! shortfall so it trims margin (or another site if it cannot). Playbook rules in its
+//! prompt may `avoid` a terrain when choosing between recommendations.
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use super::history::{
+    attempts, briefing_sites, candidates, previous_candidate, specialists, Attempt, Candidate,
+    Delegation, DELEGATE,
+};
+use super::text::{self, Feedback};
+use lucid_core::model::{ModelRequest, ModelResponse, Policy, ResponseBuilder};
+use lucid_core::world::rules::{parse_rules, Rule};
+
+/// Delegations one attempt may make before the commander reports what it has.
+const MAX_DELEGATIONS_PER_ATTEMPT: usize = 10;
+/// Turns one attempt may take before the commander reports what it has, so that it
+/// finishes within a modest `max_turns` (the example session allows 8).
+const MAX_TURNS_BEFORE_REPORT: usize = 6;
+
+pub(super) struct Commander;
+
+impl Policy for Commander {
+    fn respond(&self, request: &ModelRequest) -> ModelResponse {
+        if text::tool_spec(request, DELEGATE).is_none() {
+            return text::answer(request, "I have no specialists to delegate to, so I cannot run the landing. No descent was committed.");
+        }
+        let (detector, navigator) = specialists(request);
+        let sites = briefing_sites(&text::first_user_text(request));
+        let rules = parse_rules(&request.system);
+        let history = attempts(&request.messages);
+        let Some((current, prior)) = history.split_last() else {
+            return text::answer(request, "No descent was committed.");
+        };
+        let team = Team {
+            detector: &detector,
+            navigator: &navigator,
+            rules: &rules,
+        };
+        team.next(request, current, prior, &sites)
+    }
+}
+
+struct Team<'a> {
+    detector: &'a str,
+    navigator: &'a str,
+    rules: &'a [Rule],
+}
+
+impl Team<'_> {
+    fn next(
+        &self,
+        request: &ModelRequest,
+        current: &Attempt,
+        prior: &[Attempt],
+        sites: &[String],
+    ) -> ModelResponse {
+        let number = prior.len() + 1;
+        if current.delegations.len() >= MAX_DELEGATIONS_PER_ATTEMPT
+            || current.turns >= MAX_TURNS_BEFORE_REPORT
+        {
+            return self.report(request, current, number);
+        }
+        // Sites whose ground failed in an earlier attempt are out.
+        let excluded: BTreeSet<String> = prior
+            .iter()
+            .filter(|a| {
+                a.feedback
+                    .as_ref()
+                    .is_some_and(Feedback::clear_ground_failed)
+            })
+            .filter_map(|a| {
+                a.touchdown(self.navigator)
+                    .and_then(|t| text::word(&t, "site").map(str::to_string))
+            })
+            .collect();
+        // Keep the previous site when its ground was fine; otherwise survey again.
+        let reuse = prior.last().and_then(|last| {
+            let touchdown = last.touchdown(self.navigator)?;
+            let ground_failed = last
+                .feedback
+                .as_ref()
+                .is_some_and(Feedback::clear_ground_failed);
+            (!ground_failed).then_some(touchdown)
+        });
+        let verify = !prior.is_empty();
+        let detector_answers: Vec<&str> = current
+            .by(self.detector)
+            .filter_map(|d| match &d.result {
+                Some(Ok(answer)) => Some(answer.as_str()),
+                _ => None,
+            })
+            .collect();
+        if reuse.is_none()
+            && (current.by(self.detector).next().is_none()
+                || (detector_answers.is_empty()
+                    && current.by(self.detector).count() < 4
+                    && current.by(self.detector).all(|d| d.result.is_some())))
+        {
+            return self.survey(request, sites, &excluded, verify, number);
+        }
+        // Candidates: this attempt's surveys, or (keeping the site) the latest earlier
+        // ones; later answers, such as verifications, supersede earlier ones.
+        let mut answers: Vec<&str> = Vec::new();
+        if reuse.is_some() {
+            answers = prior
+                .iter()
+                .rev()
+                .map(|a| {
+                    a.by(self.detector)
+                        .filter_map(|d| d.result.as_ref()?.as_ref().ok().map(String::as_str))
+                        .collect::<Vec<_>>()
+                })
+                .find(|answers| !answers.is_empty())
+                .unwrap_or_default();
+        }
+        answers.extend(detector_answers);
+        let mut pool = candidates(&answers);
+        pool.retain(|c| !excluded.contains(&c.site));
+        pool.retain(|c| !self.avoided(c));
+        if verify && reuse.is_none() {
+            pool.sort_by(|a, b| {
+                (a.rejected, !a.verified)
+                    .cmp(&(b.rejected, !b.verified))
+                    .then(a.score.total_cmp(&b.score))
+            });
+        } else {
+            pool.sort_by(|a, b| {
+                a.rejected
+                    .cmp(&b.rejected)
+                    .then(a.score.total_cmp(&b.score))
+            });
+        }
+        if let Some(touchdown) = &reuse {
+            let site = text::word(touchdown, "site").unwrap_or("").to_string();
+            pool.retain(|c| c.site != site);
+            pool.insert(
+                0,
+                previous_candidate(prior, self.navigator, &site, touchdown),
+            );
+        }
+
+        // Where does the navigator stand in this attempt?
+        let runs: Vec<&Delegation> = current.by(self.navigator).collect();
+        if current.touchdown(self.navigator).is_some() {
+            return self.report(request, current, number);
+        }
+        if runs.iter().any(|d| d.result.is_none()) {
+            return self.report(request, current, number);
+        }
+        let tried: BTreeSet<String> = runs
+            .iter()
+            .filter_map(|d| text::last_tagged(&d.subtask, "SITE"))
+            .filter_map(|p| text::word(&p, "site").map(str::to_string))
+            .collect();
+        let forced = runs
+            .iter()
+            .any(|d| d.subtask.lines().any(|l| l.trim() == "FORCE"));
+        if let Some(next) = pool
+            .iter()
+            .find(|c| !tried.contains(&c.site) && !c.rejected)
+        {
+            // After a failed attempt, nothing unverified is flown without a low pass first.
+            if verify && !next.verified && current.by(self.detector).count() < 4 {
+                return self.verify(request, next, &excluded, number);
+            }
+            return self.fly(request, next, prior, false, number);
+        }
+        if !forced {
+            if let Some(first) = pool.first() {
+                return self.fly(request, first, prior, true, number);
+            }
+        }
+        self.report(request, current, number)
+    }
+
+    fn avoided(&self, candidate: &Candidate) -> bool {
+        let features = text::site_features(&candidate.site, Some(&candidate.terrain));
+        text::applicable(self.rules, &features)
+            .iter()
+            .any(|rule| rule.flag("avoid") == Some(true))
+    }
+
+    fn survey(
+        &self,
+        request: &ModelRequest,
+        sites: &[String],
+        excluded: &BTreeSet<String>,
+        verify: bool,
+        number: usize,
+    ) -> ModelResponse {
+        let mut open: Vec<String> = sites
+            .iter()
+            .filter(|s| !excluded.contains(*s))
+            .cloned()
+            .collect();
+        if open.is_empty() {
+            open = sites.to_vec();
+        }
+        let halves: Vec<Vec<String>> = if open.len() < 2 {
+            vec![open]
+        } else {
+            let (a, b) = open.split_at(open.len().div_ceil(2));
+            vec![a.to_vec(), b.to_vec()]
+        };
+        let exclude: Vec<&str> = excluded.iter().map(String::as_str).collect();
+        let mut intro = if number == 1 {
+            "I split the candidate sites between two detectors so they survey in parallel."
+                .to_string()
+        } else if exclude.is_empty() {
+            "The last attempt did not land, so the detectors survey again and verify their picks with a low-pass survey."
+                .to_string()
+        } else {
+            format!(
+                "Site {} failed the clear-ground check, so I rule it out, survey the remaining sites again and have the pick verified with a low-pass survey.",
+                exclude.join(", ")
+            )
+        };
+        if halves.len() == 1 {
+            intro = "One group of sites remains; one detector surveys it.".into();
+        }
+        let mut builder = ResponseBuilder::new(text::turn_prefix(request)).text(intro);
+        for half in halves {
+            let list = half.join(", ");
+            let mut subtask = format!(
+                "Survey candidate landing sites {list} and recommend the best one for a soft landing on clear ground \
+                 (slope at most 8°, no hazards) with the least propellant for the approach and the return.{}\n\
+                 SURVEY sites={}",
+                if verify { " Verify your pick with a low_pass survey before recommending it." } else { "" },
+                half.join(",")
+            );
+            if !exclude.is_empty() {
+                subtask.push_str(&format!(" exclude={}", exclude.join(",")));
+            }
+            if verify {
+                subtask.push_str(" verify=low_pass");
+            }
+            subtask.push_str("\nEnd with a line: RECOMMEND site=… terrain=… slope_deg=… hazards=… survey=… approach_fuel_kg=… return_fuel_kg=…");
+            builder = builder.tool(
+                DELEGATE,
+                json!({"specialist": self.detector, "subtask": subtask, "purpose": format!("Survey sites {list} and recommend a landing site")}),
+            );
+        }
+        builder.build()
+    }
+
+    fn verify(
+        &self,
+        request: &ModelRequest,
+        candidate: &Candidate,
+        excluded: &BTreeSet<String>,
+        number: usize,
+    ) -> ModelResponse {
+        let site = &candidate.site;
+        let mut subtask = format!(
+            "Verify candidate landing site {site} with a low_pass survey: is the ground clear (slope at most 8°, no hazards)?\n\
+             SURVEY sites={site} verify=low_pass"
+        );
+        if !excluded.is_empty() {
+            subtask.push_str(&format!(
+                " exclude={}",
+                excluded.iter().cloned().collect::<Vec<_>>().join(",")
+            ));
+        }
+        subtask.push_str(
+            "\nEnd with a line: RECOMMEND site=… (or RECOMMEND none) with the low_pass readings.",
+        );
+        ResponseBuilder::new(text::turn_prefix(request))
+            .text(format!("Attempt {number}: site {site} is next but unverified; a detector checks it with a low pass before we fly there."))
+            .tool(
+                DELEGATE,
+                json!({"specialist": self.detector, "subtask": subtask, "purpose": format!("Verify site {site} with a low-pass survey")}),
+            )
+            .build()
+    }
+
+    fn fly(
+        &self,
+        request: &ModelRequest,
+        candidate: &Candidate,
+        prior: &[Attempt],
+        force: bool,
+        number: usize,
+    ) -> ModelResponse {
+        let site = &candidate.site;
+        let mut line = format!("SITE site={site} terrain={}", candidate.terrain);
+        for key in [
+            "slope_deg",
+            "hazards",
+            "survey",
+            "approach_fuel_kg",
+            "return_fuel_kg",
+        ] {
+            text::put(&mut line, key, candidate.line.get(key).map(String::as_str));
+        }
+        let mut notes = Vec::new();
+        for attempt in prior {
+            let Some(t) = attempt.touchdown(self.navigator) else {
+                continue;
+            };
+            let same_site = text::word(&t, "site") == Some(site.as_str());
+            let same_terrain = candidate.terrain != "unknown"
+                && text::word(&t, "terrain") == Some(candidate.terrain.as_str());
+            if !same_site && !same_terrain {
+                continue;
+            }
+            let failed = attempt
+                .feedback
+                .as_ref()
+                .map(|f| f.failed_facts().join(","))
+                .unwrap_or_default();
+            let mut note = "PREVIOUS".to_string();
+            for key in [
+                "site",
+                "terrain",
+                "burn_altitude_m",
+                "burn_margin_m",
+                "throttle",
+                "touchdown_speed_mps",
+                "altimeter_at_contact_m",
+                "fuel_remaining_kg",
+                "fuel_return_kg",
+            ] {
+                text::put(&mut note, key, t.get(key).map(String::as_str));
+            }
+            text::put(&mut note, "failed", Some(&failed));
+            notes.push(note);
+        }
+        let mut subtask = format!(
+            "Plan and fly the powered descent to site {site} ({} terrain): touch down at 2 m/s or less and keep enough propellant for the return to orbit. \
+             Check the plan with simulate_descent, commit it once with commit_descent, and report the touchdown telemetry.",
+            candidate.terrain
+        );
+        if !notes.is_empty() {
+            subtask.push_str(" Earlier descents at this site or on this terrain are below; correct for what failed.");
+        }
+        subtask.push('\n');
+        subtask.push_str(&line);
+        for note in &notes {
+            subtask.push('\n');
+            subtask.push_str(note);
+        }
+        if force {
+            subtask.push_str("\nFORCE");
+        }
+        let intro = if notes.is_empty() {
+            format!(
+                "Attempt {number}: site {site} ({}) looks best; handing it to the navigator.",
+                candidate.terrain
+            )
+        } else {
+            format!("Attempt {number}: site {site}; the navigator gets the telemetry of earlier descents here or on {} terrain to correct for.", candidate.terrain)
+        };
+        ResponseBuilder::new(text::turn_prefix(request))
+            .text(intro)
+            .tool(
+                DELEGATE,
+                json!({"specialist": self.navigator, "subtask": subtask, "purpose": format!("Plan and fly the descent to site {site}")}),
+            )
+            .build()
+    }
+
+    fn report(&self, request: &ModelRequest, current: &Attempt, number: usize) -> ModelResponse {
+        let Some(t) = current.touchdown(self.navigator) else {
+            let why: Vec<String> = current
+                .by(self.navigator)
+                .filter_map(|d| match &d.result {
+                    Some(Ok(answer)) => text::last_tagged(answer, "NO_COMMIT").map(|p| {
+                        format!(
+                            "site {}: {}",
+                            text::word(&p, "site").unwrap_or("?"),
+                            text::word(&p, "reason").unwrap_or("unknown")
+                        )
+                    }),
+                    Some(Err(error)) => Some(format!(
+                        "navigator failed: {}",
+                        error.lines().next().unwrap_or("")
+                    )),
+                    None => None,
+                })
+                .collect();
+            return text::answer(
+                request,
+                format!(
+                    "Mission report (attempt {number}): no descent was committed, so the lander did not land.{}\nREPORT landed=false",
+                    if why.is_empty() { String::new() } else { format!(" Reasons: {}.", why.join("; ")) }
+                ),
+            );
+        };
+        let get = |k: &str| t.get(k).map_or("?", String::as_str);
+        let reserve = text::num(&t, "fuel_remaining_kg")
+            .zip(text::num(&t, "fuel_return_kg"))
+            .map(|(a, b)| a - b);
+        let soft = text::num(&t, "touchdown_speed_mps").is_some_and(|v| v <= 2.0);
+        let mut report = format!(
+            "Mission report (attempt {number}): the lander {} at site {} ({} terrain).\n\
+             - Touchdown speed: {} m/s{}.\n\
+             - Ground at the touchdown point: slope {}°, {} hazard(s).\n\
+             - Propellant: {} kg left; the return to orbit needs {} kg ({}).\n\
+             - Descent: burn at {} m altimeter, {} m margin, throttle {}; the altimeter read {} m at contact.\n",
+            if get("landed") == "true" { "touched down" } else { "hit the ground hard" },
+            get("site"),
+            get("terrain"),
+            get("touchdown_speed_mps"),
+            if soft { ", within the 2 m/s limit" } else { ", above the 2 m/s limit" },
+            get("slope_deg"),
+            get("hazards"),
+            get("fuel_remaining_kg"),
+            get("fuel_return_kg"),
+            match reserve {
+                Some(r) if r >= 0.0 => format!("reserve met, {r:.1} kg to spare"),
+                Some(r) => format!("short by {:.1} kg", -r),
+                None => "reserve unknown".into(),
+            },
+            get("burn_altitude_m"),
+            get("burn_margin_m"),
+            get("throttle"),
+            get("altimeter_at_contact_m"),
+        );
+        let mut line = "REPORT".to_string();
+        for key in [
+            "site",
+            "terrain",
+            "touchdown_speed_mps",
+            "slope_deg",
+            "hazards",
+            "fuel_remaining_kg",
+            "fuel_return_kg",
+        ] {
+            text::put(&mut line, key, t.get(key).map(String::as_str));
+        }
+        report.push_str(&line);
+        text::answer(request, report)
+    }
+}

@@ -1,0 +1,185 @@
+//! The store's owner serves it: HTTP/1.1 over the Unix socket `<store>/lucid.sock`
+//! (mode 0600, removed when the server stops), with axum. Nothing listens on the network.
+//!
+//! [`start`] binds the socket (replacing a stale one left by a killed process, refusing
+//! when another owner answers on it) and serves the store's sessions ([`routes`]); the
+//! runs the owner starts are tracked in a [`Registry`] so clients can watch them live.
+//! [`client`] is the other side: what a `lucid` command uses when another process holds
+//! the store.
+
+pub mod client;
+mod registry;
+mod routes;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UnixListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use registry::{Live, Registry, RunEnd, Started, Tracked};
+pub use routes::{CreateRun, Created, Record};
+
+use lucid_core::store::Store;
+use lucid_core::world::Worlds;
+
+/// The socket's file name inside the store's directory.
+pub const SOCKET_NAME: &str = "lucid.sock";
+
+/// How long a stopping server waits for its open connections before closing them.
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// Why the store could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Another lucid answers on the socket.
+    #[error("another lucid already serves this store on {}", path.display())]
+    AlreadyServed { path: PathBuf },
+    /// The socket could not be bound or prepared.
+    #[error("cannot serve the store on {}: {source}", path.display())]
+    Socket {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The socket of the store at `store_dir`.
+pub fn socket_path(store_dir: &Path) -> PathBuf {
+    store_dir.join(SOCKET_NAME)
+}
+
+/// Whether a lucid answers on the socket of the store at `store_dir`.
+pub fn is_served(store_dir: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(socket_path(store_dir)).is_ok()
+}
+
+/// Removes the socket file when dropped.
+struct SocketGuard(PathBuf);
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        // Already gone is fine; anything else leaves a stale socket the next owner replaces.
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A serving owner. [`ServerHandle::stop`] stops it; dropping it stops accepting at once.
+pub struct ServerHandle {
+    path: PathBuf,
+    registry: Registry,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    _guard: SocketGuard,
+}
+
+impl ServerHandle {
+    /// The socket it serves on.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The owner's live runs (runs started in this process are tracked here too).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Stops accepting new connections; open ones go on until [`ServerHandle::stop`].
+    pub fn stop_accepting(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            // The server already gone has stopped accepting too.
+            let _ = shutdown.send(());
+        }
+    }
+
+    /// Stops accepting, lets open requests finish for a moment, and removes the socket.
+    pub async fn stop(mut self) {
+        self.stop_accepting();
+        if let Some(mut task) = self.task.take() {
+            if tokio::time::timeout(DRAIN, &mut task).await.is_err() {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Serves `store` on its socket until stopped. Must be called inside a tokio runtime.
+pub fn start(store: Store, worlds: Arc<dyn Worlds>) -> Result<ServerHandle, ServerError> {
+    let path = socket_path(store.path());
+    let socket_error = |source| ServerError::Socket {
+        path: path.clone(),
+        source,
+    };
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+            return Err(ServerError::AlreadyServed { path });
+        }
+        // Nobody answers: a stale socket from a process that was killed.
+        std::fs::remove_file(&path).map_err(socket_error)?;
+    }
+    let listener = UnixListener::bind(&path).map_err(socket_error)?;
+    let guard = SocketGuard(path.clone());
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .map_err(socket_error)?;
+    let registry = Registry::default();
+    let app = routes::router(routes::AppState {
+        store,
+        worlds,
+        registry: registry.clone(),
+    });
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        });
+        // The listener failing ends serving; clients then see the socket refuse.
+        let _ = served.await;
+    });
+    Ok(ServerHandle {
+        path,
+        registry,
+        shutdown: Some(shutdown),
+        task: Some(task),
+        _guard: guard,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_socket_is_private_replaces_a_stale_one_and_goes_when_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let path = socket_path(store.path());
+        // A stale socket: bound, then its listener dropped.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        assert!(path.exists());
+        let server = start(store.clone(), lucid_envs::worlds()).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(is_served(store.path()));
+        match start(store.clone(), lucid_envs::worlds()) {
+            Err(ServerError::AlreadyServed { path: named }) => assert_eq!(named, path),
+            other => panic!("expected AlreadyServed, got {:?}", other.err()),
+        }
+        let client = client::Client::new(store.path());
+        let sessions: Vec<lucid_core::store::SessionSummary> =
+            client.get_json("/v1/sessions").await.unwrap();
+        assert!(sessions.is_empty());
+        server.stop().await;
+        assert!(!path.exists());
+    }
+}

@@ -1,0 +1,235 @@
+//! The owner's live runs: session id → a broadcast of the run's events (then how it
+//! finished) and the run's cancel token. A run is tracked from launch until its last
+//! event and its end have been broadcast; then its entry (and the only sender) goes, and
+//! every event stream watching it ends.
+//!
+//! Runs the owner starts for its clients are announced on [`Registry::started`], so a
+//! window that holds the store (the TUI) can show them; [`Registry::watch`] gives a late
+//! watcher everything the run has said so far as well as what follows.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+use tokio::sync::{broadcast, Notify};
+use tokio::task::JoinHandle;
+
+use lucid_core::event::{Event, SessionId};
+use lucid_core::run::CancelToken;
+use lucid_core::session::{Finished, SessionHandle};
+
+/// How many messages a slow watcher may fall behind before it re-reads the store.
+const BACKLOG: usize = 4096;
+
+/// How a run ended, as the owner tells its clients (the SSE event `finished`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunEnd {
+    /// The rubric was met.
+    pub passed: bool,
+    /// The run failed (the sentence), if it did.
+    pub error: Option<String>,
+    /// One sentence about the scheduled dream that followed, if one ran.
+    pub dream: Option<String>,
+}
+
+impl RunEnd {
+    pub fn of(finished: &Finished) -> RunEnd {
+        match &finished.result {
+            Ok(result) => RunEnd {
+                passed: result.passed,
+                error: None,
+                dream: finished.dream.clone(),
+            },
+            Err(err) => RunEnd {
+                passed: false,
+                error: Some(err.to_string()),
+                dream: finished.dream.clone(),
+            },
+        }
+    }
+}
+
+/// What a live run broadcasts.
+#[derive(Debug, Clone)]
+pub enum Live {
+    Event(Event),
+    Ended(RunEnd),
+}
+
+struct LiveRun {
+    tx: broadcast::Sender<Live>,
+    cancel: CancelToken,
+    /// Every event so far, for a watcher that arrives late.
+    history: Vec<Event>,
+}
+
+/// A run the owner started for a client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Started {
+    pub session: SessionId,
+    /// The session file, as the client named it.
+    pub spec: String,
+}
+
+/// How many announcements of new runs a slow listener may miss.
+const ANNOUNCEMENTS: usize = 64;
+
+/// The owner's live runs.
+#[derive(Clone)]
+pub struct Registry {
+    runs: Arc<Mutex<HashMap<SessionId, LiveRun>>>,
+    idle: Arc<Notify>,
+    started: broadcast::Sender<Started>,
+}
+
+impl Default for Registry {
+    fn default() -> Registry {
+        Registry {
+            runs: Arc::default(),
+            idle: Arc::default(),
+            started: broadcast::channel(ANNOUNCEMENTS).0,
+        }
+    }
+}
+
+impl Registry {
+    fn lock(&self) -> MutexGuard<'_, HashMap<SessionId, LiveRun>> {
+        // A panic while holding the map leaves it consistent (single inserts/removes).
+        self.runs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Watches a live run: `None` when this owner is not running it.
+    pub fn subscribe(&self, session: SessionId) -> Option<broadcast::Receiver<Live>> {
+        self.lock().get(&session).map(|run| run.tx.subscribe())
+    }
+
+    /// Watches a live run from its first event: what it has said so far, then a receiver
+    /// of what follows (nothing lost or repeated between the two). `None` when this owner
+    /// is not running it.
+    pub fn watch(&self, session: SessionId) -> Option<(Vec<Event>, broadcast::Receiver<Live>)> {
+        self.lock()
+            .get(&session)
+            .map(|run| (run.history.clone(), run.tx.subscribe()))
+    }
+
+    /// Listens for the runs this owner starts for its clients (see [`Registry::announce`]).
+    pub fn started(&self) -> broadcast::Receiver<Started> {
+        self.started.subscribe()
+    }
+
+    /// Tells listeners that a tracked run was started for a client.
+    pub fn announce(&self, session: SessionId, spec: String) {
+        // Nobody listening (no TUI holds the store) is fine.
+        let _ = self.started.send(Started { session, spec });
+    }
+
+    /// Cancels a live run; false when this owner is not running it.
+    pub fn cancel(&self, session: SessionId) -> bool {
+        match self.lock().get(&session) {
+            Some(run) => {
+                run.cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Cancels every live run (each ends after the step in hand).
+    pub fn cancel_all(&self) {
+        for run in self.lock().values() {
+            run.cancel.cancel();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Waits until no run is live.
+    pub async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.is_empty() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Tracks a launched run: its events go to the returned receiver (for a local
+    /// printer) and to every watcher. Call [`Tracked::finish`] with how it ended.
+    pub fn track(&self, handle: &mut SessionHandle) -> (UnboundedReceiver<Event>, Tracked) {
+        let session = handle.session();
+        let (tx, _) = broadcast::channel(BACKLOG);
+        self.lock().insert(
+            session,
+            LiveRun {
+                tx: tx.clone(),
+                cancel: handle.cancel_token(),
+                history: Vec::new(),
+            },
+        );
+        let (local_tx, local_rx) = unbounded_channel();
+        let source = handle.events();
+        let forward_tx = tx.clone();
+        let registry = self.clone();
+        let forwarder = tokio::spawn(async move {
+            let Some(mut source) = source else { return };
+            while let Some(event) = source.recv().await {
+                {
+                    // Recorded and sent under the lock, so `watch` sees each event once.
+                    let mut runs = registry.lock();
+                    if let Some(run) = runs.get_mut(&session) {
+                        run.history.push(event.clone());
+                    }
+                    // Nobody watching: the run goes on regardless.
+                    let _ = forward_tx.send(Live::Event(event.clone()));
+                }
+                // The local reader gone: the run goes on regardless.
+                let _ = local_tx.send(event);
+            }
+        });
+        (
+            local_rx,
+            Tracked {
+                registry: self.clone(),
+                session,
+                tx,
+                forwarder,
+            },
+        )
+    }
+
+    fn remove(&self, session: SessionId) {
+        self.lock().remove(&session);
+        self.idle.notify_waiters();
+    }
+}
+
+/// A run being tracked; see [`Registry::track`].
+pub struct Tracked {
+    registry: Registry,
+    session: SessionId,
+    tx: broadcast::Sender<Live>,
+    forwarder: JoinHandle<()>,
+}
+
+impl Tracked {
+    /// After every event has been passed on, tells watchers how the run ended and stops
+    /// tracking it.
+    pub async fn finish(self, finished: &Finished) {
+        // The forwarder ends with the run's event stream; it cannot fail but by a panic,
+        // after which there is nothing more to pass on.
+        let _ = self.forwarder.await;
+        let _ = self.tx.send(Live::Ended(RunEnd::of(finished)));
+        drop(self.tx);
+        self.registry.remove(self.session);
+    }
+}

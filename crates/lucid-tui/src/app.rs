@@ -1,0 +1,236 @@
+//! The TUI's one state, what goes into the reducer ([`Action`]) and what comes out of it
+//! ([`Command`]). The reducer (`update`) is the only writer of [`AppState`]; the views
+//! only read it; the runtime turns commands into work (store reads, runs, cancels) and
+//! the results back into actions. Nothing here touches the terminal or the store.
+
+use std::cell::Cell;
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use crossterm::event::{KeyEvent, MouseEvent};
+use ratatui::layout::Rect;
+
+use super::keymap::{Context, Keymap};
+use super::memory_state::{MemoryCommand, MemoryState, MemoryUpdate};
+use super::run_state::RunState;
+use super::theme::Theme;
+use lucid_core::event::{AgentId, Event, SessionId};
+use lucid_core::store::SessionSummary;
+
+/// The three tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Run,
+    Sessions,
+    Memory,
+}
+
+impl View {
+    pub fn context(self) -> Context {
+        match self {
+            View::Run => Context::Run,
+            View::Sessions => Context::Sessions,
+            View::Memory => Context::Memory,
+        }
+    }
+}
+
+/// The panes of the Run view that take keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Tree,
+    Transcript,
+    Grader,
+}
+
+/// Where the Run view's events come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// Nothing to show yet.
+    Idle,
+    /// A run (or a dream) this process started; events arrive from its bus.
+    Live { spec: String },
+    /// A stored session played back.
+    Replay(Replay),
+}
+
+/// A stored session being played back through the Run view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replay {
+    pub session: SessionId,
+    pub events: Vec<Event>,
+    /// The next event to apply.
+    pub next: usize,
+    pub paused: bool,
+    /// 1.0 is recorded pace (gaps clamped, see `update`).
+    pub speed: f64,
+    /// Replay time banked towards the next event, in milliseconds.
+    pub banked_ms: f64,
+}
+
+/// A question the user must answer before anything else happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirm {
+    /// `q` while a run is live.
+    QuitWhileLive,
+}
+
+/// The `n` picker over session files.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Picker {
+    pub specs: Vec<PathBuf>,
+    pub selected: usize,
+}
+
+/// The Run view's cursor and folding; the run itself is in [`RunState`].
+#[derive(Debug, Clone, Default)]
+pub struct RunUi {
+    pub selected: Option<AgentId>,
+    /// The transcript's cursor: an entry index of the selected thread.
+    pub cursor: usize,
+    /// The cursor sticks to the newest entry.
+    pub follow: bool,
+    /// Expanded transcript entries, by thread and index.
+    pub expanded: HashSet<(AgentId, usize)>,
+    /// Every tool call expanded.
+    pub expand_all: bool,
+    /// The grader iteration on show; `None` follows the latest.
+    pub grading: Option<usize>,
+    /// The diff overlay's first visible row; `None` while it is closed.
+    pub diff_scroll: Option<usize>,
+    /// First visible row of the tree and the transcript, remembered between frames so
+    /// the view scrolls only when the cursor leaves it (a drawing memo, not state).
+    pub tree_scroll: Cell<usize>,
+    pub transcript_scroll: Cell<usize>,
+}
+
+/// The Sessions view.
+#[derive(Debug, Clone, Default)]
+pub struct SessionsUi {
+    pub list: Vec<SessionSummary>,
+    pub selected: usize,
+    pub loaded: bool,
+    pub error: Option<String>,
+    pub scroll: Cell<usize>,
+}
+
+/// Where the clickable lists were drawn last frame (inner areas), so a mouse click can
+/// be mapped to a row. A drawing memo written by the views, read by the reducer.
+#[derive(Debug, Clone, Default)]
+pub struct HitAreas {
+    pub tree: Cell<Rect>,
+    pub transcript: Cell<Rect>,
+    pub grader: Cell<Rect>,
+    /// The diff overlay's text (its height is the page the scroll keys move).
+    pub diff: Cell<Rect>,
+    /// The session table's rows (below its header).
+    pub sessions: Cell<Rect>,
+    pub memory_list: Cell<Rect>,
+    pub memory_detail: Cell<Rect>,
+}
+
+/// Everything the TUI shows.
+pub struct AppState {
+    pub view: View,
+    pub pane: Pane,
+    pub run: RunState,
+    pub source: Source,
+    pub run_ui: RunUi,
+    pub sessions: SessionsUi,
+    pub memory: MemoryState,
+    pub picker: Option<Picker>,
+    pub help: bool,
+    pub confirm: Option<Confirm>,
+    /// A one-line message for the footer (errors, acknowledgements).
+    pub notice: Option<String>,
+    /// Wall clock of the latest tick (for elapsed times of running threads).
+    pub now_ms: u64,
+    pub keymap: Keymap,
+    pub theme: Theme,
+    pub quit: bool,
+    pub hits: HitAreas,
+}
+
+/// What the reducer is told.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    /// An event of the live run.
+    Event(Event),
+    /// Time passed: `now_ms` is the wall clock, `elapsed_ms` the time since the last tick.
+    Tick {
+        now_ms: u64,
+        elapsed_ms: u64,
+    },
+    SessionsLoaded(Result<Vec<SessionSummary>, String>),
+    ReplayLoaded(SessionId, Result<Vec<Event>, String>),
+    SpecsListed(Vec<PathBuf>),
+    /// A run was started (from the picker or the command line).
+    RunStarted {
+        spec: String,
+    },
+    /// A dream started; its dreamer thread streams into the run state (shown in the
+    /// Memory view and the Run view) without changing the view.
+    DreamStarted,
+    /// Starting or running the live session failed.
+    RunFailed(String),
+    /// The live session's task ended.
+    RunEnded,
+    Memory(MemoryUpdate),
+}
+
+/// What the reducer asks the runtime to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Cancel one thread of the live run and its children.
+    CancelAgent(AgentId),
+    /// Cancel the whole live run.
+    CancelRun,
+    LoadSessions,
+    LoadReplay(SessionId),
+    ListSpecs,
+    StartRun(PathBuf),
+    Memory(MemoryCommand),
+}
+
+impl AppState {
+    pub fn new(keymap: Keymap, theme: Theme) -> AppState {
+        AppState {
+            view: View::Run,
+            pane: Pane::Tree,
+            run: RunState::default(),
+            source: Source::Idle,
+            run_ui: RunUi {
+                follow: true,
+                ..RunUi::default()
+            },
+            sessions: SessionsUi::default(),
+            memory: MemoryState::default(),
+            picker: None,
+            help: false,
+            confirm: None,
+            notice: None,
+            now_ms: 0,
+            keymap,
+            theme,
+            quit: false,
+            hits: HitAreas::default(),
+        }
+    }
+
+    /// A live run is being shown and has not finished.
+    pub fn run_is_live(&self) -> bool {
+        matches!(self.source, Source::Live { .. }) && self.run.finish.is_none()
+    }
+
+    /// The clock for elapsed times: the wall clock while live, the replayed time otherwise.
+    pub fn clock_ms(&self) -> u64 {
+        match self.source {
+            Source::Live { .. } if self.run.finish.is_none() => {
+                self.now_ms.max(self.run.last_event_ms)
+            }
+            _ => self.run.last_event_ms,
+        }
+    }
+}

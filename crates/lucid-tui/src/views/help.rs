@@ -1,0 +1,55 @@
+//! The help overlay: every key of the current view (global keys first), as bound now,
+//! so a keymap file's overrides show here too.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph};
+use ratatui::Frame;
+
+use super::{bordered, centered};
+use crate::app::{AppState, View};
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
+    let theme = &app.theme;
+    let keys = app.keymap.help(app.view.context());
+    let width = keys
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(4)
+        + 2;
+    let mut lines: Vec<Line> = keys
+        .into_iter()
+        .map(|(key, help)| {
+            Line::from(vec![
+                Span::styled(format!("{key:>width$}  "), theme.key),
+                Span::styled(help, theme.text),
+            ])
+        })
+        .collect();
+    if app.view == View::Run {
+        lines.push(Line::styled(
+            "  in the diff: the movement keys scroll, esc or q closes",
+            theme.dim,
+        ));
+    }
+    if app.view == View::Memory {
+        lines.push(Line::styled(
+            "  in the editor: ctrl-s saves a new version, esc leaves (asks first)",
+            theme.dim,
+        ));
+    }
+    lines.push(Line::styled("  any key closes this help", theme.dim));
+    let name = match app.view {
+        View::Run => "Keys: Run",
+        View::Sessions => "Keys: Sessions",
+        View::Memory => "Keys: Memory",
+    };
+    let height = lines.len() as u16 + 2;
+    let popup = centered(area, 84, height);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(bordered(name, true, app)),
+        popup,
+    );
+}

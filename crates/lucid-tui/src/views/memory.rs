@@ -1,0 +1,227 @@
+//! The Memory view: playbooks and notes with status badges, the active filters and
+//! search, and a detail pane with the body, rules and provenance (or the versions and the
+//! diff against the previous one); the editor draws over the detail pane.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::{bordered, scroll_to, tree_rows};
+use crate::app::AppState;
+use crate::app::Source;
+use crate::memory_state::{diff, DiffLine, MemoryPane, MemoryStatus};
+use crate::theme::Theme;
+use crate::update::DREAM_SOURCE;
+use lucid_core::event::one_line;
+
+fn badge(status: MemoryStatus, theme: &Theme) -> Style {
+    match status {
+        MemoryStatus::Proposed => theme.proposed,
+        MemoryStatus::Approved => theme.approved,
+        MemoryStatus::Rejected => theme.rejected,
+        MemoryStatus::Retired => theme.retired,
+    }
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
+    let memory = &app.memory;
+    let theme = &app.theme;
+    let dreaming = matches!(&app.source, Source::Live { spec } if spec == DREAM_SOURCE);
+    let [area, dream_area] = Layout::vertical([
+        Constraint::Min(3),
+        Constraint::Length(if dreaming { 4 } else { 0 }),
+    ])
+    .areas(area);
+    if dreaming {
+        let block = bordered("Dreamer", false, app);
+        let inner = block.inner(dream_area);
+        frame.render_widget(block, dream_area);
+        let order = app.run.tree_order();
+        let mut rows = tree_rows(app, &order, 0, 1);
+        let latest = order
+            .first()
+            .and_then(|(id, _)| app.run.threads.get(id))
+            .and_then(|t| super::transcript::latest_line(app, t, usize::from(inner.width)));
+        rows.extend(latest);
+        frame.render_widget(Paragraph::new(rows), inner);
+    }
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(area);
+    let visible = memory.visible();
+    let filters = format!(
+        "status {} · scope {} · kind {}{}",
+        memory.status_filter.map_or("all", MemoryStatus::as_str),
+        memory.scope_filter.as_deref().unwrap_or("all"),
+        memory.kind_filter.as_deref().unwrap_or("all"),
+        if memory.searching || !memory.search.is_empty() {
+            format!(
+                " · /{}{}",
+                memory.search,
+                if memory.searching { "▏" } else { "" }
+            )
+        } else {
+            String::new()
+        }
+    );
+    let title = format!("Memory ({}/{})", visible.len(), memory.items.len());
+    let block = bordered(&title, memory.pane == MemoryPane::List, app);
+    let inner = block.inner(left);
+    frame.render_widget(block, left);
+    let [filter_row, list_area] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
+    frame.render_widget(Line::styled(filters, theme.dim), filter_row);
+    app.hits.memory_list.set(list_area);
+    app.hits.memory_detail.set(right);
+    if let Some(error) = &memory.error {
+        frame.render_widget(
+            Paragraph::new(Line::styled(error.clone(), theme.warning)).wrap(Wrap { trim: false }),
+            list_area,
+        );
+    } else if visible.is_empty() {
+        let text = if !memory.loaded {
+            "Loading…"
+        } else if memory.items.is_empty() {
+            "No memories yet. Run a few sessions, then press D to dream."
+        } else {
+            "Nothing matches the filters."
+        };
+        frame.render_widget(Line::styled(text, theme.dim), list_area);
+    } else {
+        let rows = list_area.height as usize;
+        // The list scrolls only as far as the cursor needs (clicks map rows the same way).
+        let first = scroll_to(0, memory.selected, rows);
+        let lines: Vec<Line> = visible
+            .iter()
+            .enumerate()
+            .skip(first)
+            .take(rows)
+            .map(|(i, m)| {
+                let line = Line::from(vec![
+                    Span::styled(format!("{:<9}", m.status.as_str()), badge(m.status, theme)),
+                    Span::styled(format!("{:<9}", m.kind), theme.dim),
+                    Span::styled(
+                        format!("{} v{}", one_line(&m.title, 60), m.version),
+                        theme.text,
+                    ),
+                ]);
+                if i == memory.selected {
+                    line.style(theme.selected)
+                } else {
+                    line
+                }
+            })
+            .collect();
+        frame.render_widget(Paragraph::new(lines), list_area);
+    }
+    draw_detail(frame, right, app);
+}
+
+fn draw_detail(frame: &mut Frame, area: Rect, app: &AppState) {
+    let memory = &app.memory;
+    let theme = &app.theme;
+    if let Some(editor) = &memory.editor {
+        let title = if editor.confirm_drop {
+            format!(
+                "Editing {}: drop your changes? y drops, any other key keeps editing",
+                editor.id
+            )
+        } else {
+            format!(
+                "Editing {} (ctrl-s saves a new version, esc leaves)",
+                editor.id
+            )
+        };
+        let block = bordered(&title, true, app);
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        frame.render_widget(&editor.textarea, inner);
+        return;
+    }
+    let focused = memory.pane == MemoryPane::Detail;
+    let Some(item) = memory.current() else {
+        frame.render_widget(bordered("Detail", focused, app), area);
+        return;
+    };
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(item.title.clone(), theme.header),
+            Span::styled(
+                format!("  {} · {} · v{} · ", item.kind, item.scope, item.version),
+                theme.dim,
+            ),
+            Span::styled(item.status.as_str(), badge(item.status, theme)),
+        ]),
+        Line::styled(format!("id {} · by {}", item.id, item.author), theme.dim),
+        Line::raw(""),
+    ];
+    if memory.show_versions {
+        let versions: Vec<String> = item
+            .versions
+            .iter()
+            .map(|v| format!("v{}", v.version))
+            .collect();
+        lines.push(Line::styled(
+            format!("versions: {}", versions.join(" ")),
+            theme.title,
+        ));
+        let n = item.versions.len();
+        match (
+            n.checked_sub(2).and_then(|i| item.versions.get(i)),
+            item.versions.last(),
+        ) {
+            (Some(old), Some(new)) => {
+                lines.push(Line::styled(
+                    format!("diff v{} → v{}", old.version, new.version),
+                    theme.title,
+                ));
+                for line in diff(&old.body, &new.body) {
+                    lines.push(match line {
+                        DiffLine::Same(l) => Line::styled(format!("  {l}"), theme.dim),
+                        DiffLine::Added(l) => Line::styled(format!("+ {l}"), theme.added),
+                        DiffLine::Removed(l) => Line::styled(format!("- {l}"), theme.removed),
+                    });
+                }
+            }
+            _ => lines.push(Line::styled("only one version so far", theme.dim)),
+        }
+    } else {
+        lines.extend(
+            item.body
+                .lines()
+                .map(|l| Line::styled(l.to_string(), theme.text)),
+        );
+        if !item.rules.is_empty() {
+            lines.push(Line::raw(""));
+            lines.push(Line::styled("rules", theme.title));
+            lines.extend(
+                item.rules
+                    .iter()
+                    .map(|r| Line::styled(format!("  {r}"), theme.text)),
+            );
+        }
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(
+            "provenance (enter replays the session)",
+            theme.title,
+        ));
+        if item.provenance.is_empty() {
+            lines.push(Line::styled("  none recorded", theme.dim));
+        }
+        for (i, cite) in item.provenance.iter().enumerate() {
+            let line = Line::styled(format!("  {} {}", cite.session, cite.note), theme.text);
+            lines.push(if focused && i == memory.citation {
+                line.style(theme.selected)
+            } else {
+                line
+            });
+        }
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(bordered("Detail", focused, app)),
+        area,
+    );
+}
