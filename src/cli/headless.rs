@@ -1,34 +1,36 @@
-//! The headless printer: one readable line per step on stderr, indented by thread depth.
-//! It only listens to events, like the TUI.
+//! The headless printer: one readable line per step on stderr, indented by thread depth
+//! (read off the session's projection). It only listens to events, like the TUI.
 
-use std::collections::HashMap;
 use std::io::Write;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 
-use lucid_core::event::{one_line, sanitize, AgentId, AgentStatus, Event, EventKind};
+use lucid_core::event::{one_line, sanitize, AgentStatus, Event, EventKind, Projection};
 
 /// How much of a tool input or output a progress line shows.
 const DETAIL_CHARS: usize = 110;
 
-/// Formats events as progress lines, remembering each thread's name and depth.
+/// Formats events as progress lines; each thread's name and depth come from the
+/// session's projection.
 #[derive(Default)]
 pub struct ProgressFormatter {
-    threads: HashMap<AgentId, (String, usize)>,
+    view: Projection,
 }
 
 impl ProgressFormatter {
     /// The line for an event, if it deserves one.
     pub fn line(&mut self, event: &Event) -> Option<String> {
-        let who = |threads: &HashMap<AgentId, (String, usize)>| match event.agent {
-            Some(id) => threads
+        self.view.apply(event);
+        let (name, depth) = match event.agent {
+            Some(id) => self
+                .view
+                .agents
                 .get(&id)
-                .map(|(name, depth)| (format!("{name}{id}"), *depth))
+                .map(|agent| (format!("{}{id}", agent.name), agent.depth))
                 .unwrap_or_else(|| (format!("agent{id}"), 1)),
             None => (String::new(), 0),
         };
-        let (name, depth) = who(&self.threads);
         let indent = "  ".repeat(depth + 1);
         let text = match &event.kind {
             EventKind::SessionStarted {
@@ -50,12 +52,6 @@ impl ProgressFormatter {
                 iteration,
                 ..
             } => {
-                let depth = parent
-                    .and_then(|p| self.threads.get(&p).map(|(_, d)| d + 1))
-                    .unwrap_or(0);
-                if let Some(id) = event.agent {
-                    self.threads.insert(id, (agent.clone(), depth));
-                }
                 let indent = "  ".repeat(depth + 1);
                 let id = event.agent.map(|a| a.to_string()).unwrap_or_default();
                 let why = purpose

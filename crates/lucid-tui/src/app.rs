@@ -221,16 +221,16 @@ impl AppState {
 
     /// A live run is being shown and has not finished.
     pub fn run_is_live(&self) -> bool {
-        matches!(self.source, Source::Live { .. }) && self.run.finish.is_none()
+        matches!(self.source, Source::Live { .. }) && self.run.view.finish.is_none()
     }
 
     /// The clock for elapsed times: the wall clock while live, the replayed time otherwise.
     pub fn clock_ms(&self) -> u64 {
         match self.source {
-            Source::Live { .. } if self.run.finish.is_none() => {
-                self.now_ms.max(self.run.last_event_ms)
+            Source::Live { .. } if self.run.view.finish.is_none() => {
+                self.now_ms.max(self.run.view.last_event_ms)
             }
-            _ => self.run.last_event_ms,
+            _ => self.run.view.last_event_ms,
         }
     }
 }

@@ -152,7 +152,7 @@ pub fn measure(
     let fold_s = fold_start.elapsed().as_secs_f64();
     let transcript_lines = app
         .run
-        .threads
+        .transcripts
         .get(&AgentId(1))
         .map_or(0, |t| t.folded_lines);
     let mut terminal = Terminal::new(TestBackend::new(width, height)).map_err(|e| e.to_string())?;
@@ -183,9 +183,9 @@ pub fn measure(
             app.run_ui.follow = true;
             app.run_ui.cursor = app
                 .run
-                .threads
+                .transcripts
                 .get(&AgentId(1))
-                .map_or(0, |t| t.transcript.len().saturating_sub(1));
+                .map_or(0, |t| t.entries.len().saturating_sub(1));
         } else {
             app.run_ui.selected = Some(AgentId((nodes as u32 / 2).max(1)));
         }

@@ -198,7 +198,7 @@ fn reset_run(app: &mut AppState) {
 fn apply_event(app: &mut AppState, event: &Event) {
     app.run.apply(event);
     if app.run_ui.selected.is_none() {
-        app.run_ui.selected = app.run.roots.first().copied();
+        app.run_ui.selected = app.run.view.roots.first().copied();
     }
     if app.run_ui.follow {
         app.run_ui.cursor = selected_len(app).saturating_sub(1);
@@ -267,8 +267,8 @@ fn advance_replay(app: &mut AppState, elapsed_ms: u64) {
 fn selected_len(app: &AppState) -> usize {
     app.run_ui
         .selected
-        .and_then(|id| app.run.threads.get(&id))
-        .map_or(0, |t| t.transcript.len())
+        .and_then(|id| app.run.transcripts.get(&id))
+        .map_or(0, |t| t.entries.len())
 }
 
 fn on_key(app: &mut AppState, key: &KeyEvent) -> Vec<Command> {
@@ -362,9 +362,9 @@ fn dream_now(app: &mut AppState) -> Vec<Command> {
         app.notice = Some("a run is live; dream when it has finished".into());
         return Vec::new();
     }
-    let on_show = (!app.run.team.is_empty()
-        && app.run.environment != lucid_core::dream::DREAM_ENVIRONMENT)
-        .then(|| app.run.team.clone());
+    let on_show = (!app.run.view.team.is_empty()
+        && app.run.view.environment != lucid_core::dream::DREAM_ENVIRONMENT)
+        .then(|| app.run.view.team.clone());
     let newest = app
         .sessions
         .list
@@ -433,7 +433,8 @@ fn run_action(app: &mut AppState, action: KeyAction) -> Vec<Command> {
             }
             let finished = app
                 .run
-                .threads
+                .view
+                .agents
                 .get(&id)
                 .is_none_or(|t| t.phase.is_finished());
             if finished {
@@ -449,7 +450,7 @@ fn run_action(app: &mut AppState, action: KeyAction) -> Vec<Command> {
             app.run_ui.expanded.clear();
         }
         KeyAction::PrevIteration | KeyAction::NextIteration => {
-            let count = app.run.gradings.len();
+            let count = app.run.view.gradings.len();
             if count == 0 {
                 return Vec::new();
             }

@@ -1,12 +1,12 @@
 //! Digests: each recorded session boiled down to what a dream mines — its outcome,
-//! every iteration's facts and verdicts, what changed between a failing and a passing
-//! iteration, tool errors and tool-call sequences.
+//! every iteration's facts and verdicts (read off the session's projection), what changed
+//! between a failing and a passing iteration, tool errors and tool-call sequences.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::event::{AgentId, Event, EventKind, Facts, SessionId};
+use crate::event::{Event, EventKind, Facts, Projection, SessionId};
 
 /// One tool call as a digest keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -76,58 +76,30 @@ pub struct Change {
 }
 
 impl SessionDigest {
-    /// Folds a session's events. `fact_names` lists the facts whose mentions to track.
+    /// Folds a session's events: the iterations' verdicts and facts come from the
+    /// session's [`Projection`]; the tool calls of each graded iteration and the facts each
+    /// agent mentions are gathered alongside. `fact_names` lists the facts whose mentions
+    /// to track. `None` for a session that did not finish cleanly or was never graded.
     pub fn from_events(events: &[Event], fact_names: &[String]) -> Option<SessionDigest> {
         let first = events.first()?;
-        let mut digest = SessionDigest {
-            session: first.session,
-            team: String::new(),
-            environment: String::new(),
-            passed: false,
-            iterations: Vec::new(),
-            playbooks: BTreeSet::new(),
-            mentions: BTreeMap::new(),
-        };
-        let mut names: BTreeMap<AgentId, String> = BTreeMap::new();
-        let mut current = IterationDigest {
-            iteration: 1,
-            passed: false,
-            criteria: BTreeMap::new(),
-            fixes: BTreeMap::new(),
-            facts: Facts::new(),
-            tools: Vec::new(),
-            graded_at_seq: 0,
-        };
-        let mut finished = false;
+        let mut view = Projection::default();
+        // The tool calls before each grading pass finished, one bucket per pass.
+        let mut tools: Vec<Vec<ToolUse>> = vec![Vec::new()];
+        let mut mentions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for event in events {
-            let agent = event
-                .agent
-                .and_then(|id| names.get(&id).cloned())
-                .unwrap_or_default();
+            view.apply(event);
+            let agent = || {
+                event
+                    .agent
+                    .and_then(|id| view.name_of(id))
+                    .unwrap_or_default()
+                    .to_string()
+            };
             match &event.kind {
-                EventKind::SessionStarted {
-                    team, environment, ..
-                } => {
-                    digest.team = team.clone();
-                    digest.environment = environment.clone();
-                }
-                EventKind::AgentSpawned { name, .. } => {
-                    if let Some(id) = event.agent {
-                        names.insert(id, name.clone());
-                    }
-                }
-                EventKind::PlaybookApplied { memory_id, .. } => {
-                    digest.playbooks.insert(memory_id.clone());
-                }
-                EventKind::RevisionStarted { iteration, .. } => current.iteration = *iteration,
                 EventKind::ToolCalled { input, .. } => {
                     if let Some(keys) = input.as_object() {
                         for key in keys.keys().filter(|k| fact_names.contains(k)) {
-                            digest
-                                .mentions
-                                .entry(agent.clone())
-                                .or_default()
-                                .insert(key.clone());
+                            mentions.entry(agent()).or_default().insert(key.clone());
                         }
                     }
                 }
@@ -137,62 +109,67 @@ impl SessionDigest {
                     is_error,
                     ..
                 } => {
-                    current.tools.push(ToolUse {
-                        agent: agent.clone(),
-                        tool: tool.clone(),
-                        is_error: *is_error,
-                    });
+                    let agent = agent();
                     for fact in fact_names {
                         if output.contains(&format!("{fact}=")) {
-                            digest
-                                .mentions
+                            mentions
                                 .entry(agent.clone())
                                 .or_default()
                                 .insert(fact.clone());
                         }
                     }
-                }
-                EventKind::CriterionJudged {
-                    criterion,
-                    passed,
-                    fix,
-                    ..
-                } => {
-                    current.criteria.insert(criterion.clone(), *passed);
-                    if !passed {
-                        current.fixes.insert(criterion.clone(), fix.clone());
+                    if let Some(bucket) = tools.last_mut() {
+                        bucket.push(ToolUse {
+                            agent,
+                            tool: tool.clone(),
+                            is_error: *is_error,
+                        });
                     }
                 }
-                EventKind::GradingFinished {
-                    iteration,
-                    passed,
-                    facts,
-                } => {
-                    current.iteration = *iteration;
-                    current.passed = *passed;
-                    current.facts = facts.clone();
-                    current.graded_at_seq = event.seq;
-                    let next = IterationDigest {
-                        iteration: iteration + 1,
-                        passed: false,
-                        criteria: BTreeMap::new(),
-                        fixes: BTreeMap::new(),
-                        facts: Facts::new(),
-                        tools: Vec::new(),
-                        graded_at_seq: 0,
-                    };
-                    digest
-                        .iterations
-                        .push(std::mem::replace(&mut current, next));
-                }
-                EventKind::SessionFinished { passed, error, .. } => {
-                    finished = error.is_none();
-                    digest.passed = *passed;
-                }
+                EventKind::GradingFinished { .. } => tools.push(Vec::new()),
                 _ => {}
             }
         }
-        (finished && !digest.iterations.is_empty()).then_some(digest)
+        let finished = view.finish.as_ref()?;
+        if finished.error.is_some() {
+            return None;
+        }
+        let iterations: Vec<IterationDigest> = view
+            .gradings
+            .iter()
+            .filter_map(|g| Some((g, g.passed?, g.graded_at_seq?)))
+            .zip(tools)
+            .map(|((grading, passed, seq), tools)| IterationDigest {
+                iteration: grading.iteration,
+                passed,
+                criteria: grading
+                    .criteria
+                    .iter()
+                    .map(|c| (c.id.clone(), c.passed))
+                    .collect(),
+                fixes: grading
+                    .criteria
+                    .iter()
+                    .filter(|c| !c.passed)
+                    .map(|c| (c.id.clone(), c.fix.clone()))
+                    .collect(),
+                facts: grading.facts.clone(),
+                tools,
+                graded_at_seq: seq,
+            })
+            .collect();
+        if iterations.is_empty() {
+            return None;
+        }
+        Some(SessionDigest {
+            session: first.session,
+            team: view.team.clone(),
+            environment: view.environment.clone(),
+            passed: finished.passed,
+            iterations,
+            playbooks: view.playbooks.iter().map(|p| p.memory_id.clone()).collect(),
+            mentions,
+        })
     }
 
     /// What changed between each failing iteration and the next when a criterion went

@@ -2,13 +2,15 @@
 //! world what happened, and the in-process bus that orders events and fans them out.
 //!
 //! Every event of a session gets the next sequence number, is handed to the recorder
-//! (the store) and then to every listener (headless printer, TUI), in that order. This
-//! module does not know how events are stored or shown.
+//! (the store) and then to every listener (headless printer, TUI), in that order. Every
+//! reader folds a session's events through the one [`Projection`]. This module does not
+//! know how events are stored or shown.
 
 mod bus;
 mod changes;
 mod id;
 mod kind;
+pub mod projection;
 mod sanitize;
 mod time;
 mod verdict;
@@ -17,6 +19,7 @@ pub use bus::{EventBus, EventSink, NullSink, SinkError};
 pub use changes::{ChangeKind, FileChange};
 pub use id::{now_ms, AgentId, DreamId, MemoryId, ParseIdError, SessionId};
 pub use kind::{AgentStatus, EventKind, Facts};
+pub use projection::{Projection, Standing, ThreadPhase};
 pub use sanitize::{one_line, sanitize};
 pub use time::format_time;
 pub use verdict::{CriterionVerdict, Verdict};

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use super::{CriterionVerdict, Grader, Verdict};
-use crate::event::{now_ms, Event, EventKind, Facts, SessionId};
+use super::{Grader, Verdict};
+use crate::event::{now_ms, Event, EventKind, Facts, Projection, SessionId};
 use crate::model::Message;
 use crate::run::{resume_point, RunError, TeamRun};
 
@@ -97,7 +97,7 @@ pub async fn resume_session(
     );
     let start = Start {
         iteration: point.iteration,
-        verdicts: recorded_verdicts(events),
+        verdicts: Projection::of(events).verdicts(),
         conversation: point.lead_conversation,
         lead_turns: point.lead_turns,
         replay: point.replay,
@@ -105,43 +105,6 @@ pub async fn resume_session(
         feedback_recorded: point.feedback_recorded,
     };
     finish(&team, start, started).await
-}
-
-/// The verdicts of every graded iteration, from the events.
-fn recorded_verdicts(events: &[Event]) -> Vec<Verdict> {
-    let mut verdicts: Vec<Verdict> = Vec::new();
-    let mut judged: Vec<(u32, CriterionVerdict)> = Vec::new();
-    for event in events {
-        match &event.kind {
-            // A grading cut off by a kill is done again from the start.
-            EventKind::GradingStarted { iteration } => judged.retain(|(i, _)| i != iteration),
-            EventKind::CriterionJudged {
-                iteration,
-                criterion,
-                passed,
-                reason,
-                fix,
-            } => judged.push((
-                *iteration,
-                CriterionVerdict {
-                    id: criterion.clone(),
-                    passed: *passed,
-                    reason: reason.clone(),
-                    fix: fix.clone(),
-                },
-            )),
-            EventKind::GradingFinished { iteration, .. } => verdicts.push(Verdict {
-                iteration: *iteration,
-                criteria: judged
-                    .iter()
-                    .filter(|(i, _)| i == iteration)
-                    .map(|(_, v)| v.clone())
-                    .collect(),
-            }),
-            _ => {}
-        }
-    }
-    verdicts
 }
 
 /// Runs the loop from `start` and records how the session ended.

@@ -1,10 +1,10 @@
-//! The report of a session, folded from its events: what `run --json` and
-//! `sessions show --json` print. A pure function of the event stream, so a live run and
-//! a stored one report alike.
+//! The report of a session: what `run --json` and `sessions show --json` print, read off
+//! the session's [`Projection`]. A pure function of the event stream, so a live run and a
+//! stored one report alike.
 
 use serde::Serialize;
 
-use crate::event::{AgentId, AgentStatus, Event, EventKind, Facts, SessionId};
+use crate::event::{AgentId, AgentStatus, Event, Facts, Projection, SessionId, Standing};
 
 /// A criterion's verdict as the report shows it: the protocol's own type.
 pub use crate::event::CriterionVerdict as CriterionReport;
@@ -81,178 +81,65 @@ impl SessionReport {
     /// Folds a session's events, in order. `live` says whether the session may still be
     /// running; a finished-less stream that is not live reads as interrupted.
     pub fn fold<'a>(events: impl IntoIterator<Item = &'a Event>, live: bool) -> SessionReport {
-        let mut report = SessionReport {
-            session_id: None,
-            team: String::new(),
-            spec: String::new(),
-            status: ReportStatus::Running,
-            outcome: OutcomeReport {
-                passed: false,
-                iterations: Vec::new(),
-            },
-            agents: Vec::new(),
-            playbooks_applied: Vec::new(),
-            facts: Facts::new(),
-            duration_ms: 0,
-            retries: 0,
-            cost_usd: None,
-            error: None,
+        SessionReport::of(&Projection::of(events), live)
+    }
+
+    /// The report of a projected session.
+    pub fn of(view: &Projection, live: bool) -> SessionReport {
+        let status = match view.standing(live) {
+            Standing::Running => ReportStatus::Running,
+            Standing::Passed => ReportStatus::Passed,
+            Standing::Failed => ReportStatus::Failed,
+            Standing::Error => ReportStatus::Error,
+            Standing::Interrupted => ReportStatus::Interrupted,
         };
-        let mut first_at = None;
-        let mut finished = false;
-        for event in events {
-            report.session_id.get_or_insert(event.session);
-            let started = *first_at.get_or_insert(event.at_ms);
-            report.duration_ms = event.at_ms.saturating_sub(started);
-            report.apply(event, &mut finished);
-        }
-        if !finished && !live {
-            report.status = ReportStatus::Interrupted;
-        }
-        report
-    }
-
-    fn agent_mut(&mut self, id: Option<AgentId>) -> Option<&mut AgentReport> {
-        let id = id?;
-        self.agents.iter_mut().find(|a| a.id == id)
-    }
-
-    fn apply(&mut self, event: &Event, finished: &mut bool) {
-        match &event.kind {
-            EventKind::SessionStarted {
-                team, spec_path, ..
-            } => {
-                self.team = team.clone();
-                self.spec = spec_path.clone();
-            }
-            EventKind::SessionFinished {
-                passed,
-                duration_ms,
-                error,
-                ..
-            } => {
-                *finished = true;
-                self.outcome.passed = *passed;
-                self.duration_ms = *duration_ms;
-                self.error = error.clone();
-                self.status = match (error, passed) {
-                    (Some(_), _) => ReportStatus::Error,
-                    (None, true) => ReportStatus::Passed,
-                    (None, false) => ReportStatus::Failed,
-                };
-            }
-            EventKind::AgentSpawned {
-                name,
-                parent,
-                purpose,
-                ..
-            } => {
-                if let Some(id) = event.agent {
-                    self.agents.push(AgentReport {
-                        id,
-                        name: name.clone(),
-                        parent: *parent,
-                        purpose: purpose.clone(),
-                        status: AgentStatus::Running,
-                        turns: 0,
-                        tool_calls: 0,
-                        tokens_in: 0,
-                        tokens_out: 0,
-                    });
-                }
-            }
-            EventKind::ModelTurn {
-                tokens_in,
-                tokens_out,
-                cost_usd,
-                ..
-            } => {
-                if let Some(cost) = cost_usd {
-                    *self.cost_usd.get_or_insert(0.0) += cost;
-                }
-                if let Some(agent) = self.agent_mut(event.agent) {
-                    agent.status = AgentStatus::Running;
-                    agent.turns += 1;
-                    agent.tokens_in += tokens_in;
-                    agent.tokens_out += tokens_out;
-                }
-            }
-            EventKind::ToolCalled { .. } => {
-                if let Some(agent) = self.agent_mut(event.agent) {
-                    agent.tool_calls += 1;
-                }
-            }
-            EventKind::AgentFinished { status, .. } => {
-                if let Some(agent) = self.agent_mut(event.agent) {
-                    agent.status = *status;
-                }
-            }
-            EventKind::GradingStarted { iteration } => {
-                self.outcome
-                    .iterations
-                    .retain(|i| i.iteration != *iteration);
-            }
-            EventKind::SessionResumed { .. } => {
-                *finished = false;
-                self.status = ReportStatus::Running;
-                self.error = None;
-            }
-            EventKind::CriterionJudged {
-                iteration,
-                criterion,
-                passed,
-                reason,
-                fix,
-            } => {
-                let judged = CriterionReport {
-                    id: criterion.clone(),
-                    passed: *passed,
-                    reason: reason.clone(),
-                    fix: fix.clone(),
-                };
-                match self
-                    .outcome
-                    .iterations
-                    .iter_mut()
-                    .find(|i| i.iteration == *iteration)
-                {
-                    Some(it) => it.criteria.push(judged),
-                    None => self.outcome.iterations.push(IterationReport {
-                        iteration: *iteration,
-                        passed: false,
-                        criteria: vec![judged],
-                    }),
-                }
-            }
-            EventKind::GradingFinished {
-                iteration,
-                passed,
-                facts,
-            } => {
-                if let Some(it) = self
-                    .outcome
-                    .iterations
-                    .iter_mut()
-                    .find(|i| i.iteration == *iteration)
-                {
-                    it.passed = *passed;
-                }
-                self.outcome.passed = *passed;
-                self.facts = facts.clone();
-            }
-            EventKind::PlaybookApplied {
-                memory_id, version, ..
-            } if !self.playbooks_applied.iter().any(|p| &p.id == memory_id) => {
-                self.playbooks_applied.push(PlaybookReport {
-                    id: memory_id.clone(),
-                    version: *version,
-                });
-            }
-            EventKind::Error { message } if event.agent.is_none() => {
-                self.error = Some(message.clone());
-            }
-            EventKind::Retry { .. } => self.retries += 1,
-            _ => {}
+        SessionReport {
+            session_id: view.session,
+            team: view.team.clone(),
+            spec: view.spec_path.clone(),
+            status,
+            outcome: OutcomeReport {
+                passed: view.passed(),
+                iterations: view
+                    .gradings
+                    .iter()
+                    .filter(|g| g.passed.is_some() || !g.criteria.is_empty())
+                    .map(|g| IterationReport {
+                        iteration: g.iteration,
+                        passed: g.passed.unwrap_or(false),
+                        criteria: g.criteria.clone(),
+                    })
+                    .collect(),
+            },
+            agents: view
+                .spawned
+                .iter()
+                .filter_map(|id| view.agents.get(id))
+                .map(|agent| AgentReport {
+                    id: agent.id,
+                    name: agent.name.clone(),
+                    parent: agent.parent,
+                    purpose: agent.purpose.clone(),
+                    status: agent.phase.status(),
+                    turns: agent.turns,
+                    tool_calls: agent.tool_calls,
+                    tokens_in: agent.tokens_in,
+                    tokens_out: agent.tokens_out,
+                })
+                .collect(),
+            playbooks_applied: view
+                .distinct_playbooks()
+                .into_iter()
+                .map(|p| PlaybookReport {
+                    id: p.memory_id.clone(),
+                    version: p.version,
+                })
+                .collect(),
+            facts: view.facts.clone(),
+            duration_ms: view.duration_ms(),
+            retries: view.retries,
+            cost_usd: view.cost_usd,
+            error: view.error().map(str::to_string),
         }
     }
 }

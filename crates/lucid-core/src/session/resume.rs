@@ -3,7 +3,7 @@
 //! playbooks the session started with.
 
 use super::LaunchError;
-use crate::event::{Event, EventKind, SessionId};
+use crate::event::{Event, Projection, SessionId};
 use crate::memory::MemoryBook;
 use crate::run::Playbook;
 use crate::spec::SessionSpec;
@@ -57,27 +57,20 @@ pub(super) fn load(store: &Store, id: &str, spec: &mut SessionSpec) -> Result<Re
     let next_seq = store.next_seq(summary.id).map_err(store_error)?;
     let book = MemoryBook::new(store.clone());
     let mut playbooks: Vec<Playbook> = Vec::new();
-    for event in &events {
-        if let EventKind::PlaybookApplied {
-            memory_id, version, ..
-        } = &event.kind
-        {
-            if playbooks.iter().any(|p| &p.id == memory_id) {
-                continue;
-            }
-            let playbook = memory_id
-                .parse()
-                .ok()
-                .and_then(|id| book.playbook_version(id, *version).transpose())
-                .transpose()
-                .map_err(|err| LaunchError::Runtime(err.to_string()))?
-                .ok_or_else(|| {
-                    LaunchError::Usage(format!(
-                        "playbook {memory_id} v{version}, which the session applied, is gone"
-                    ))
-                })?;
-            playbooks.push(playbook);
-        }
+    for applied in Projection::of(&events).distinct_playbooks() {
+        let (memory_id, version) = (&applied.memory_id, applied.version);
+        let playbook = memory_id
+            .parse()
+            .ok()
+            .and_then(|id| book.playbook_version(id, version).transpose())
+            .transpose()
+            .map_err(|err| LaunchError::Runtime(err.to_string()))?
+            .ok_or_else(|| {
+                LaunchError::Usage(format!(
+                    "playbook {memory_id} v{version}, which the session applied, is gone"
+                ))
+            })?;
+        playbooks.push(playbook);
     }
     Ok(Resume {
         session: summary.id,

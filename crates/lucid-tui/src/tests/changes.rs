@@ -155,10 +155,10 @@ fn files_changed_folds_the_latest_set_and_replay_folds_the_same() {
 #[test]
 fn a_shell_call_reads_as_its_command_and_exit_status() {
     let mut app = live_app(&project_events());
-    let lead = app.run.roots[0];
-    let thread = &app.run.threads[&lead];
+    let lead = app.run.view.roots[0];
+    let thread = &app.run.transcripts[&lead];
     let at = thread
-        .transcript
+        .entries
         .iter()
         .position(|e| matches!(e, Entry::Tool { tool, .. } if tool == "shell"))
         .unwrap();

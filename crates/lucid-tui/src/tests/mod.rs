@@ -152,28 +152,32 @@ fn the_recorded_run_folds_into_a_tree_transcripts_and_verdicts() {
     let events = recorded();
     let app = live_app(&events);
     let run = &app.run;
-    assert_eq!(run.team, "lumara-landing");
-    let names: Vec<&str> = run.threads.values().map(|t| t.name.as_str()).collect();
+    assert_eq!(run.view.team, "lumara-landing");
+    let names: Vec<&str> = run.view.agents.values().map(|t| t.name.as_str()).collect();
     for name in ["commander", "detector", "navigator"] {
         assert!(names.contains(&name), "{names:?}");
     }
-    let lead = &run.threads[&run.roots[0]];
+    let lead = &run.view.agents[&run.view.roots[0]];
     assert!(
         lead.children.len() >= 3,
         "the commander delegated: {:?}",
         lead.children
     );
-    assert!(run.threads.values().all(|t| t.phase.is_finished()));
-    assert!(!run.gradings.is_empty());
+    assert!(run.view.agents.values().all(|t| t.phase.is_finished()));
+    assert!(!run.view.gradings.is_empty());
     assert!(run
+        .view
         .gradings
         .iter()
         .all(|g| g.passed.is_some() && !g.criteria.is_empty()));
-    assert!(run.finish.is_some());
+    assert!(run.view.finish.is_some());
     assert!(!app.run_is_live());
     // The commander is selected and the transcript follows it.
-    assert_eq!(app.run_ui.selected, Some(run.roots[0]));
-    assert_eq!(app.run_ui.cursor, lead.transcript.len() - 1);
+    assert_eq!(app.run_ui.selected, Some(run.view.roots[0]));
+    assert_eq!(
+        app.run_ui.cursor,
+        run.transcripts[&lead.id].entries.len() - 1
+    );
 }
 
 #[test]
@@ -183,7 +187,7 @@ fn phases_follow_tool_calls_and_delegations() {
     let mut saw = std::collections::HashSet::new();
     for event in &events {
         update(&mut app, Action::Event(event.clone()));
-        for thread in app.run.threads.values() {
+        for thread in app.run.view.agents.values() {
             saw.insert(thread.phase);
         }
     }
@@ -220,7 +224,7 @@ fn keys_move_focus_select_threads_expand_and_step_iterations() {
     assert!(app.run_ui.follow);
     press(&mut app, KeyCode::Tab);
     assert_eq!(app.pane, Pane::Grader);
-    let count = app.run.gradings.len();
+    let count = app.run.view.gradings.len();
     press(&mut app, KeyCode::Char('['));
     if count > 1 {
         assert_eq!(app.run_ui.grading, Some(count - 2));
@@ -331,7 +335,7 @@ fn a_replay_plays_paced_pauses_steps_and_changes_speed() {
         );
     }
     assert_eq!(next(&app), events.len());
-    assert_eq!(app.run.events as usize, events.len());
+    assert_eq!(app.run.view.events as usize, events.len());
     assert_eq!(
         app.run,
         live_app(&events).run,

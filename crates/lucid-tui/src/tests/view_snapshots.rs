@@ -15,7 +15,8 @@ fn snapshot_run_view_with_a_specialist_selected_and_calls_expanded() {
     // The navigator, whose tool calls carry the descent.
     let navigator = app
         .run
-        .threads
+        .view
+        .agents
         .values()
         .find(|t| t.name == "navigator")
         .unwrap()
@@ -83,7 +84,7 @@ fn snapshot_run_view_on_a_small_terminal() {
 fn escape_sequences_in_model_text_never_reach_the_screen() {
     let events = recorded();
     let mut app = live_app(&events[..3]);
-    let lead = app.run.roots[0];
+    let lead = app.run.view.roots[0];
     let evil = "take over \u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}[31mRED\u{1b}[0m \u{9b}6n done";
     for kind in [
         EventKind::Text { text: evil.into() },

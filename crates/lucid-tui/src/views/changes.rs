@@ -53,7 +53,7 @@ pub fn draw_summary(frame: &mut Frame, area: Rect, app: &AppState) {
         spans.push(Span::styled(" diff", theme.hint));
     }
     if !changes.in_place() {
-        if let Some(session) = app.run.session {
+        if let Some(session) = app.run.view.session {
             spans.push(Span::styled(" · apply with: ", theme.dim));
             spans.push(Span::styled(format!("lucid apply {session}"), theme.text));
         }

@@ -8,16 +8,17 @@ use ratatui::Frame;
 
 use super::bordered;
 use crate::app::AppState;
+use lucid_core::event::one_line;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &AppState, focused: bool) {
     let theme = &app.theme;
     app.hits.grader.set(area);
     let run = &app.run;
-    let count = run.gradings.len();
+    let count = run.view.gradings.len();
     let index = app.run_ui.grading.unwrap_or(count.saturating_sub(1));
-    let Some(grading) = run.gradings.get(index) else {
+    let Some(grading) = run.view.gradings.get(index) else {
         let block = bordered("Grader", focused, app);
-        let text = if run.session.is_some() {
+        let text = if run.view.session.is_some() {
             "The grader judges when the team finishes an iteration."
         } else {
             ""
@@ -36,7 +37,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState, focused: bool) {
     let title = format!(
         "Grader · iteration {} of {} · {verdict}{}",
         grading.iteration,
-        run.max_iterations.max(grading.iteration),
+        run.view.max_iterations.max(grading.iteration),
         if count > 1 {
             format!(" · [ ] {}/{count}", index + 1)
         } else {
@@ -52,11 +53,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState, focused: bool) {
         };
         lines.push(Line::from(vec![
             Span::styled(format!("{mark} {}", criterion.id), style),
-            Span::styled(format!("  {}", criterion.reason), theme.reason),
+            Span::styled(
+                format!("  {}", one_line(&criterion.reason, 1000)),
+                theme.reason,
+            ),
         ]));
         if !criterion.passed && !criterion.fix.is_empty() {
             lines.push(Line::styled(
-                format!("    fix: {}", criterion.fix),
+                format!("    fix: {}", one_line(&criterion.fix, 1000)),
                 theme.fix,
             ));
         }

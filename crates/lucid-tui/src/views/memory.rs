@@ -42,7 +42,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
         let mut rows = tree_rows(app, &order, 0, 1);
         let latest = order
             .first()
-            .and_then(|(id, _)| app.run.threads.get(id))
+            .and_then(|(id, _)| app.run.thread(*id))
             .and_then(|t| super::transcript::latest_line(app, t, usize::from(inner.width)));
         rows.extend(latest);
         frame.render_widget(Paragraph::new(rows), inner);

@@ -132,7 +132,7 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &AppState) {
     }
     let state = match &app.source {
         Source::Idle => "no run".to_string(),
-        Source::Live { .. } => match &app.run.finish {
+        Source::Live { .. } => match &app.run.view.finish {
             None => "live".to_string(),
             Some(f) if f.error.is_some() => "live · ended with an error".to_string(),
             Some(f) => format!(
@@ -159,9 +159,9 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &AppState) {
 
     let run = &app.run;
     let mut parts = Vec::new();
-    if let Some(session) = run.session {
+    if let Some(session) = run.view.session {
         parts.push(format!("session {session}"));
-        parts.push(format!("team {}", run.team));
+        parts.push(format!("team {}", run.view.team));
         parts.push(format!(
             "models {}",
             if run.models.is_empty() {
@@ -172,16 +172,28 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &AppState) {
         ));
         parts.push(format!(
             "playbooks {}",
-            if run.playbooks.is_empty() {
+            if run.view.playbooks.is_empty() {
                 "none".into()
             } else {
-                run.playbooks.join("; ")
+                run.view
+                    .playbooks
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{} v{} → {}",
+                            lucid_core::event::one_line(&p.title, 60),
+                            p.version,
+                            p.agent_name
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
             }
         ));
-        if run.resumed > 0 {
-            parts.push(format!("resumed ×{}", run.resumed));
+        if run.view.resumed > 0 {
+            parts.push(format!("resumed ×{}", run.view.resumed));
         }
-        if let Some(finish) = &run.finish {
+        if let Some(finish) = &run.view.finish {
             parts.push(format!(
                 "{} after {} iteration{} in {}",
                 if finish.passed { "passed" } else { "not met" },
@@ -277,6 +289,7 @@ fn draw_run(frame: &mut Frame, area: Rect, app: &AppState) {
     // terminal: `min` before `max`, not `clamp`, whose bounds could cross).
     let criteria = app
         .run
+        .view
         .gradings
         .iter()
         .map(|g| g.criteria.len())

@@ -16,8 +16,8 @@ use crate::run_state::{Entry, Thread};
 use lucid_core::event::AgentStatus;
 
 /// Whether an entry is shown expanded.
-fn expanded(app: &AppState, thread: &Thread, index: usize) -> bool {
-    let toggled = app.run_ui.expanded.contains(&(thread.id, index));
+fn expanded(app: &AppState, thread: Thread<'_>, index: usize) -> bool {
+    let toggled = app.run_ui.expanded.contains(&(thread.agent.id, index));
     toggled != app.run_ui.expand_all
 }
 
@@ -183,19 +183,19 @@ fn lines(entry: &Entry, open: bool, width: usize, app: &AppState) -> Vec<Line<'s
 }
 
 /// The first line of a thread's newest entry (the Memory view's dreamer strip).
-pub fn latest_line(app: &AppState, thread: &Thread, width: usize) -> Option<Line<'static>> {
-    let entry = thread.transcript.last()?;
+pub fn latest_line(app: &AppState, thread: Thread<'_>, width: usize) -> Option<Line<'static>> {
+    let entry = thread.transcript.entries.last()?;
     lines(entry, false, width, app).into_iter().next()
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &AppState, focused: bool) {
-    let thread = app.run_ui.selected.and_then(|id| app.run.threads.get(&id));
+    let thread = app.run_ui.selected.and_then(|id| app.run.thread(id));
     let title = match thread {
         Some(t) => format!(
             "Transcript: {} {} · {} entries",
-            t.name,
-            t.id,
-            t.transcript.len()
+            t.agent.name,
+            t.agent.id,
+            t.transcript.entries.len()
         ),
         None => "Transcript".to_string(),
     };
@@ -211,14 +211,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState, focused: bool) {
     let cursor = app
         .run_ui
         .cursor
-        .min(thread.transcript.len().saturating_sub(1));
+        .min(thread.transcript.entries.len().saturating_sub(1));
     // The cursor entry's first row, and the last.
     let mut cursor_row = 0;
-    for (i, entry) in thread.transcript.iter().enumerate().take(cursor) {
+    for (i, entry) in thread.transcript.entries.iter().enumerate().take(cursor) {
         cursor_row += height(entry, expanded(app, thread, i), width);
     }
     let cursor_height = thread
         .transcript
+        .entries
         .get(cursor)
         .map_or(1, |e| height(e, expanded(app, thread, cursor), width));
     let bottom = cursor_row + cursor_height.min(rows).max(1) - 1;
@@ -229,7 +230,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState, focused: bool) {
     // Walk to the entry holding row `first`, then collect rows until the pane is full.
     let mut out = Vec::with_capacity(rows);
     let mut row = 0;
-    for (i, entry) in thread.transcript.iter().enumerate() {
+    for (i, entry) in thread.transcript.entries.iter().enumerate() {
         let open = expanded(app, thread, i);
         let h = height(entry, open, width);
         if row + h <= first {

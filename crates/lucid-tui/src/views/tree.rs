@@ -10,8 +10,9 @@ use ratatui::Frame;
 
 use super::{bordered, duration, row_style, scroll_to, tokens};
 use crate::app::AppState;
-use crate::run_state::{RunState, Thread, ThreadPhase};
+use crate::run_state::{RunState, ThreadPhase};
 use crate::theme::Theme;
+use lucid_core::event::projection::Agent;
 use lucid_core::event::{one_line, AgentId};
 
 /// The glyph and style of a phase.
@@ -28,13 +29,13 @@ pub fn glyph(phase: ThreadPhase, theme: &Theme) -> (&'static str, Style) {
 }
 
 /// The branch drawing in front of a thread: `│  ├─ ` and the like.
-fn prefix(run: &RunState, thread: &Thread, depth: usize) -> String {
+fn prefix(run: &RunState, thread: &Agent, depth: usize) -> String {
     if depth == 0 {
         return String::new();
     }
-    let is_last = |t: &Thread| {
+    let is_last = |t: &Agent| {
         t.parent
-            .and_then(|p| run.threads.get(&p))
+            .and_then(|p| run.view.agents.get(&p))
             .is_none_or(|p| p.children.last() == Some(&t.id))
     };
     let mut parts = vec![if is_last(thread) {
@@ -42,13 +43,13 @@ fn prefix(run: &RunState, thread: &Thread, depth: usize) -> String {
     } else {
         "├─ "
     }];
-    let mut up = thread.parent.and_then(|p| run.threads.get(&p));
+    let mut up = thread.parent.and_then(|p| run.view.agents.get(&p));
     while let Some(ancestor) = up {
         if ancestor.parent.is_none() {
             break;
         }
         parts.push(if is_last(ancestor) { "   " } else { "│  " });
-        up = ancestor.parent.and_then(|p| run.threads.get(&p));
+        up = ancestor.parent.and_then(|p| run.view.agents.get(&p));
     }
     parts.reverse();
     parts.concat()
@@ -70,7 +71,7 @@ pub fn tree_rows(
         .skip(first)
         .take(count)
         .filter_map(|&(id, depth)| {
-            let thread = run.threads.get(&id)?;
+            let thread = run.view.agents.get(&id)?;
             let (mark, style) = glyph(thread.phase, theme);
             let selected = app.run_ui.selected == Some(id);
             let mut spans = vec![
@@ -78,7 +79,7 @@ pub fn tree_rows(
                 Span::styled(format!("{mark} "), style),
                 Span::styled(format!("{} {id}", thread.name), theme.text),
                 Span::styled(
-                    if run.iteration > 1 {
+                    if run.view.iteration > 1 {
                         format!(" it{}", thread.iteration)
                     } else {
                         String::new()
@@ -89,7 +90,7 @@ pub fn tree_rows(
                     format!(
                         "  {} · {}t · {} tok · {}",
                         thread.phase.label(),
-                        thread.turns,
+                        thread.last_turn,
                         tokens(thread.tokens_in + thread.tokens_out),
                         duration(thread.elapsed_ms(now))
                     ),
