@@ -1,5 +1,8 @@
 //! The client side of the local API: a `lucid` command talking to the store's owner over
 //! `<store>/lucid.sock` (hyper's HTTP/1.1 client on a Unix stream, one connection a request).
+//! Typed calls for memories and dreams are in `memories`.
+
+mod memories;
 
 use std::path::{Path, PathBuf};
 
@@ -185,8 +188,14 @@ impl Client {
 }
 
 impl ClientError {
-    /// Whether the owner refused it as a usage error (exit code 2 at the CLI).
+    /// Whether the owner refused it as a usage error (exit code 2 at the CLI): a bad
+    /// request, something that is not there, or a state that forbids it (409).
     pub fn is_usage(&self) -> bool {
-        matches!(self, ClientError::Refused { status, .. } if *status == StatusCode::BAD_REQUEST.as_u16() || *status == StatusCode::NOT_FOUND.as_u16())
+        const USAGE: [StatusCode; 3] = [
+            StatusCode::BAD_REQUEST,
+            StatusCode::NOT_FOUND,
+            StatusCode::CONFLICT,
+        ];
+        matches!(self, ClientError::Refused { status, .. } if USAGE.iter().any(|s| s.as_u16() == *status))
     }
 }

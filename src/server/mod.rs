@@ -2,12 +2,14 @@
 //! (mode 0600, removed when the server stops), with axum. Nothing listens on the network.
 //!
 //! [`start`] binds the socket (replacing a stale one left by a killed process, refusing
-//! when another owner answers on it) and serves the store's sessions ([`routes`]); the
-//! runs the owner starts are tracked in a [`Registry`] so clients can watch them live.
-//! [`client`] is the other side: what a `lucid` command uses when another process holds
-//! the store.
+//! when another owner answers on it) and serves the store's sessions ([`routes`]), its
+//! memories ([`memories`]) and dreams ([`dreams`]); the runs the owner starts are
+//! tracked in a [`Registry`] so clients can watch them live. [`client`] is the other
+//! side: what a `lucid` command uses when another process holds the store.
 
 pub mod client;
+pub mod dreams;
+mod memories;
 mod registry;
 mod routes;
 
@@ -19,6 +21,8 @@ use tokio::net::UnixListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use dreams::CreateDream;
+pub use memories::{ImportMemories, MemoryRecord, NewVersion, Review};
 pub use registry::{Live, Registry, RunEnd, Started, Tracked};
 pub use routes::{CreateRun, Created, Record};
 

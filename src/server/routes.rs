@@ -9,6 +9,23 @@
 //! - `GET /v1/sessions/{id}/events`: SSE: every recorded event, then each new event of a
 //!   run this owner is running, then `finished` with how it ended; the stream then ends.
 //! - `POST /v1/sessions/{id}/cancel`: cancels a live run (404 when not live here).
+//!
+//! Memories and dreams ([`super::memories`], [`super::dreams`]); `{id}` is a memory id or
+//! a unique prefix; usage errors answer `{"error"}` with 400, 404 or 409:
+//!
+//! - `GET /v1/memories?status=&team=`: the memories (the `memory list --json` array);
+//!   with `&view=records`: `[{"memory", "versions"}]`.
+//! - `GET /v1/memories/{id}`: `{"memory", "versions"}` (the `memory show --json` document).
+//! - `GET /v1/memories/{id}/diff?from=&to=`: `[{"same"|"added"|"removed": line}]`, by
+//!   default the previous version against the current one.
+//! - `POST /v1/memories/{id}/approve`, `…/reject`: `{"by"?}` → the records that changed
+//!   (approve: the proposal, then the memory it updates or retires) / the rejected record.
+//! - `POST /v1/memories/{id}/versions`: `{"base_version"?, "title"?, "body"?, "rules"?,
+//!   "by"?}` → the new version (409 if the memory moved on from `base_version`).
+//! - `POST /v1/memories`: `{"proposals": [memory…]}` (read from skill folders by the
+//!   client) → per proposal `{"created": memory}` or `"duplicate"`; all arrive proposed.
+//! - `POST /v1/dreams`: `{"team"?, "spec"?}` → the dream reports (the `dream --json`
+//!   array); `GET /v1/dreams?team=`: the dreams on record.
 
 use std::convert::Infallible;
 use std::path::PathBuf;
@@ -25,6 +42,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
 use super::registry::{Live, Registry};
+use super::{dreams, memories};
 use crate::event::{Event, SessionId};
 use crate::run::report::SessionReport;
 use crate::session::{self, LaunchError, LaunchOptions, Recorder};
@@ -42,11 +60,18 @@ pub(super) fn router(state: AppState) -> Router {
         .route("/v1/sessions/{id}", get(show))
         .route("/v1/sessions/{id}/events", get(events))
         .route("/v1/sessions/{id}/cancel", post(cancel))
+        .route("/v1/memories", get(memories::list).post(memories::import))
+        .route("/v1/memories/{id}", get(memories::show))
+        .route("/v1/memories/{id}/diff", get(memories::diff))
+        .route("/v1/memories/{id}/approve", post(memories::approve))
+        .route("/v1/memories/{id}/reject", post(memories::reject))
+        .route("/v1/memories/{id}/versions", post(memories::revise))
+        .route("/v1/dreams", get(dreams::list).post(dreams::create))
         .with_state(state)
 }
 
 /// A failed request: a status and one sentence.
-struct Failure(StatusCode, String);
+pub(super) struct Failure(pub(super) StatusCode, pub(super) String);
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
@@ -54,12 +79,12 @@ impl IntoResponse for Failure {
     }
 }
 
-fn internal(err: impl std::fmt::Display) -> Failure {
+pub(super) fn internal(err: impl std::fmt::Display) -> Failure {
     Failure(StatusCode::INTERNAL_SERVER_ERROR, err.to_string())
 }
 
 /// Runs store work off the async threads (sled is synchronous).
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, Failure> + Send + 'static,
 ) -> Result<T, Failure> {
     tokio::task::spawn_blocking(work).await.map_err(internal)?
