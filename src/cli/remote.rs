@@ -13,7 +13,7 @@ use crate::server::{CreateRun, Created, Record, RunEnd};
 use crate::store::SessionSummary;
 
 /// The exit code and sentence of a failed request.
-fn failure(err: &ClientError) -> (u8, String) {
+pub(super) fn failure(err: &ClientError) -> (u8, String) {
     let code = if err.is_usage() {
         exit::USAGE
     } else {
