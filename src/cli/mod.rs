@@ -5,6 +5,7 @@
 pub mod bench;
 mod changes;
 mod dream;
+mod dream_schedule;
 mod figures;
 mod fleet_bench;
 mod headless;
