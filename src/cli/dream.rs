@@ -1,14 +1,14 @@
-//! `lucid dream`: review a team's history and propose memories, once or on a schedule.
+//! `lucid dream`: review a team's history and propose memories, once or on a schedule
+//! (where the dream runs, in the store or through its owner, is [`super::dream_schedule`]'s).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 
-use super::{exit, open_store};
-use lucid_core::dream::{
-    dream, dreamer_for, undreamt_sessions, DreamReport, Dreamer, DREAM_ENVIRONMENT,
-};
+use super::dream_schedule::{self, Dreaming};
+use super::exit;
+use lucid_core::dream::{dream, dreamer_for, teams_to_dream, DreamReport, Dreamer};
 use lucid_core::event::one_line;
 use lucid_core::store::Store;
 
@@ -23,10 +23,14 @@ pub struct DreamArgs {
     /// Print one JSON document describing the dream(s) on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Keep dreaming every DURATION (e.g. 30s, 10m, 2h) until stopped with Ctrl-C.
+    /// Keep dreaming every DURATION (e.g. 30s, 10m, 2h) until stopped with Ctrl-C; the
+    /// store is held only while a dream runs, so other commands go on between ticks.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "json")]
     pub every: Option<Duration>,
 }
+
+const NOTHING_TO_DREAM: &str =
+    "No team has sessions that no dream has read; nothing to dream about.";
 
 /// `90s`, `10m`, `2h`, `1d`, or plain seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -72,66 +76,42 @@ pub async fn run(db: Option<PathBuf>, args: DreamArgs) -> u8 {
         }
         None => (None, Dreamer::Offline),
     };
-    let team = args.team.clone().or(team_from_spec);
-    let store = match open_store(db) {
-        Ok(store) => store,
-        Err(code) => return code,
+    let dreaming = Dreaming {
+        team: args.team.clone().or(team_from_spec),
+        spec: args
+            .spec
+            .as_ref()
+            .map(|spec| std::path::absolute(spec).unwrap_or_else(|_| spec.clone())),
+        dreamer,
+        json: args.json,
     };
-    let Some(every) = args.every else {
-        return dream_once(&store, team.as_deref(), &dreamer, args.json).await;
-    };
-    eprintln!("dreaming every {}s; Ctrl-C stops", every.as_secs());
-    loop {
-        let code = dream_once(&store, team.as_deref(), &dreamer, args.json).await;
-        if code != exit::OK {
-            return code;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("stopped");
-                return exit::OK;
-            }
-        }
+    let path = db.unwrap_or_else(Store::default_path);
+    match args.every {
+        None => dream_schedule::once(&path, &dreaming).await,
+        Some(every) => dream_schedule::every(&path, &dreaming, every).await,
     }
 }
 
-/// Teams with sessions no dream has read yet.
-pub(super) fn teams_to_dream(store: &Store) -> Result<Vec<String>, String> {
-    let mut teams: Vec<String> = store
-        .sessions()
-        .map_err(|err| err.to_string())?
-        .into_iter()
-        .filter(|s| s.environment != DREAM_ENVIRONMENT)
-        .map(|s| s.team)
-        .collect();
-    teams.sort();
-    teams.dedup();
-    let mut out = Vec::new();
-    for team in teams {
-        if !undreamt_sessions(store, &team)
-            .map_err(|e| e.to_string())?
-            .is_empty()
-        {
-            out.push(team);
-        }
-    }
-    Ok(out)
-}
-
-async fn dream_once(store: &Store, team: Option<&str>, dreamer: &Dreamer, json: bool) -> u8 {
+/// Dreams in the open `store` for `team` (or every team with sessions no dream has
+/// read), printing each report as it comes.
+pub(super) async fn dream_once(
+    store: &Store,
+    team: Option<&str>,
+    dreamer: &Dreamer,
+    json: bool,
+) -> u8 {
     let teams = match team {
         Some(team) => vec![team.to_string()],
         None => match teams_to_dream(store) {
             Ok(teams) => teams,
-            Err(message) => {
-                eprintln!("lucid: {message}");
+            Err(err) => {
+                eprintln!("lucid: {err}");
                 return exit::RUNTIME;
             }
         },
     };
     if teams.is_empty() && !json {
-        println!("No team has sessions that no dream has read; nothing to dream about.");
+        println!("{NOTHING_TO_DREAM}");
         return exit::OK;
     }
     let mut reports = Vec::new();
@@ -161,12 +141,34 @@ async fn dream_once(store: &Store, team: Option<&str>, dreamer: &Dreamer, json: 
     exit::OK
 }
 
+/// Prints the reports of a dream made elsewhere (by the store's owner) as
+/// [`dream_once`] prints its own.
+pub(super) fn print_reports(reports: &[DreamReport], json: bool) -> u8 {
+    if json {
+        return match serde_json::to_string_pretty(reports) {
+            Ok(text) => {
+                println!("{text}");
+                exit::OK
+            }
+            Err(err) => {
+                eprintln!("lucid: cannot encode the report: {err}");
+                exit::RUNTIME
+            }
+        };
+    }
+    if reports.is_empty() {
+        println!("{NOTHING_TO_DREAM}");
+    }
+    reports.iter().for_each(print_report);
+    exit::OK
+}
+
 fn print_report(report: &DreamReport) {
     let run = &report.run;
     println!(
         "dream {} · team {} · {} session(s) read · {} pattern(s) · recorded as session {}",
         run.id,
-        run.team,
+        lucid_core::event::sanitize(&run.team),
         run.sessions.len(),
         run.patterns,
         run.session

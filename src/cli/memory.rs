@@ -1,13 +1,18 @@
-//! `lucid memory`: list, inspect, approve, reject, edit, export and import memories.
+//! `lucid memory`: list, inspect, approve, reject, edit, export and import memories, in
+//! the store or, when another lucid holds it, through that owner ([`Memories`]): same
+//! output and exit codes either way. Skill folders are read and written here, and
+//! `$EDITOR` runs here, with nothing holding the store while it is open.
 
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
-use super::{exit, open_store};
+use super::exit;
+use super::memories::Memories;
 use lucid_core::event::{format_time, one_line, sanitize};
 use lucid_core::memory::skill::{self, strip_rules_block};
-use lucid_core::memory::{Author, Memory, MemoryBook, MemoryError, MemoryStatus};
+use lucid_core::memory::{Edit, Imported, Memory, MemoryStatus};
+use lucid_core::store::Store;
 use lucid_core::world::rules::{parse_rules, render_rules};
 
 #[derive(Debug, Subcommand)]
@@ -84,47 +89,41 @@ pub struct ExportArgs {
 
 type Failure = (u8, String);
 
-fn memory_failure(err: MemoryError) -> Failure {
-    let code = match err {
-        MemoryError::Store(_) => exit::RUNTIME,
-        _ => exit::USAGE,
+pub async fn memory(db: Option<PathBuf>, command: MemoryCommand) -> u8 {
+    let path = db.unwrap_or_else(Store::default_path);
+    let result = match Memories::open(&path) {
+        Ok(memories) => on(memories, &path, command).await,
+        Err(failure) => Err(failure),
     };
-    (code, err.to_string())
-}
-
-pub fn memory(db: Option<PathBuf>, command: MemoryCommand) -> u8 {
-    let store = match open_store(db) {
-        Ok(store) => store,
-        Err(code) => return code,
-    };
-    let book = MemoryBook::new(store.clone());
-    let result = match command {
-        MemoryCommand::List { status, team, json } => {
-            list(&book, status.as_deref(), team.as_deref(), json)
-        }
-        MemoryCommand::Show { id, diff, json } => show(&book, &id, diff, json),
-        MemoryCommand::Approve(selection) => approve(&book, selection),
-        MemoryCommand::Reject { ids } => reject(&book, &ids),
-        MemoryCommand::Edit { id } => edit(&book, &id),
-        MemoryCommand::Export(args) => export(&book, args),
-        MemoryCommand::Import { dir, team } => import(&book, &dir, team.as_deref()),
-    };
-    let flushed = store.flush();
-    match (result, flushed) {
-        (Ok(()), Ok(())) => exit::OK,
-        (Err((code, message)), _) => {
+    match result {
+        Ok(()) => exit::OK,
+        Err((code, message)) => {
             eprintln!("lucid: {message}");
             code
-        }
-        (Ok(()), Err(err)) => {
-            eprintln!("lucid: {err}");
-            exit::RUNTIME
         }
     }
 }
 
-fn list(
-    book: &MemoryBook,
+/// The command, on the memories of the store at `path` (opened here, or its owner's).
+async fn on(memories: Memories, path: &Path, command: MemoryCommand) -> Result<(), Failure> {
+    let m = &memories;
+    let result = match command {
+        MemoryCommand::List { status, team, json } => {
+            list(m, status.as_deref(), team.as_deref(), json).await
+        }
+        MemoryCommand::Show { id, diff, json } => show(m, &id, diff, json).await,
+        MemoryCommand::Approve(selection) => approve(m, selection).await,
+        MemoryCommand::Reject { ids } => reject(m, &ids).await,
+        MemoryCommand::Export(args) => export(m, args).await,
+        MemoryCommand::Import { dir, team } => import(m, &dir, team.as_deref()).await,
+        MemoryCommand::Edit { id } => return edit(memories, path, &id).await,
+    };
+    let flushed = memories.flush();
+    result.and(flushed)
+}
+
+async fn list(
+    memories: &Memories,
     status: Option<&str>,
     team: Option<&str>,
     json: bool,
@@ -138,13 +137,7 @@ fn list(
         })?),
         None => None,
     };
-    let memories: Vec<Memory> = book
-        .list()
-        .map_err(memory_failure)?
-        .into_iter()
-        .filter(|m| wanted.is_none_or(|s| m.status == s))
-        .filter(|m| team.is_none_or(|t| m.team == t))
-        .collect();
+    let memories: Vec<Memory> = memories.list(wanted, team).await?;
     if json {
         let text =
             serde_json::to_string_pretty(&memories).map_err(|e| (exit::RUNTIME, e.to_string()))?;
@@ -178,9 +171,8 @@ fn list(
     Ok(())
 }
 
-fn show(book: &MemoryBook, id: &str, diff: bool, json: bool) -> Result<(), Failure> {
-    let memory = book.find(id).map_err(memory_failure)?;
-    let versions = book.versions(memory.id).map_err(memory_failure)?;
+async fn show(memories: &Memories, id: &str, diff: bool, json: bool) -> Result<(), Failure> {
+    let (memory, versions) = memories.record(id).await?;
     if json {
         let doc = serde_json::json!({"memory": memory, "versions": versions});
         let text =
@@ -229,37 +221,33 @@ fn show(book: &MemoryBook, id: &str, diff: bool, json: bool) -> Result<(), Failu
             memory.version.saturating_sub(1),
             memory.version
         );
-        for line in book.diff(memory.id, None, None).map_err(memory_failure)? {
+        for line in memories.diff(memory.id).await? {
             println!("{}", sanitize(&line.render()));
         }
     }
     Ok(())
 }
 
-fn approve(book: &MemoryBook, selection: Selection) -> Result<(), Failure> {
+async fn approve(memories: &Memories, selection: Selection) -> Result<(), Failure> {
     let ids = if selection.all_proposed {
-        book.list()
-            .map_err(memory_failure)?
+        memories
+            .list(Some(MemoryStatus::Proposed), selection.team.as_deref())
+            .await?
             .into_iter()
-            .filter(|m| m.status == MemoryStatus::Proposed)
-            .filter(|m| selection.team.as_deref().is_none_or(|t| m.team == t))
             .map(|m| m.id)
             .collect()
     } else {
-        selection
-            .ids
-            .iter()
-            .map(|id| book.find(id).map(|m| m.id))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(memory_failure)?
+        let mut ids = Vec::new();
+        for id in &selection.ids {
+            ids.push(memories.find(id).await?.id);
+        }
+        ids
     };
     if ids.is_empty() {
         println!("Nothing to approve.");
     }
     for id in ids {
-        let changed = book
-            .approve(id, Author::current_person())
-            .map_err(memory_failure)?;
+        let changed = memories.approve(id).await?;
         for m in changed {
             println!(
                 "{} {} v{}: {}",
@@ -273,12 +261,10 @@ fn approve(book: &MemoryBook, selection: Selection) -> Result<(), Failure> {
     Ok(())
 }
 
-fn reject(book: &MemoryBook, ids: &[String]) -> Result<(), Failure> {
+async fn reject(memories: &Memories, ids: &[String]) -> Result<(), Failure> {
     for id in ids {
-        let memory = book.find(id).map_err(memory_failure)?;
-        let rejected = book
-            .reject(memory.id, Author::current_person())
-            .map_err(memory_failure)?;
+        let memory = memories.find(id).await?;
+        let rejected = memories.reject(memory.id).await?;
         println!(
             "rejected {} v{}: {}",
             rejected.id,
@@ -299,13 +285,33 @@ fn editable_text(memory: &Memory) -> String {
     text
 }
 
-fn edit(book: &MemoryBook, id: &str) -> Result<(), Failure> {
-    let memory = book.find(id).map_err(memory_failure)?;
+/// Edits a memory in `$EDITOR`. The store (if opened here) is let go while the editor
+/// is open and opened again to save, so runs and other commands (or a TUI) can take it
+/// meanwhile; the edit names the version it was made from, and is refused if the memory
+/// moved on.
+async fn edit(memories: Memories, path: &Path, id: &str) -> Result<(), Failure> {
+    let memory = memories.find(id).await?;
+    drop(memories);
+    let Some(edit) = edit_in_editor(&memory)? else {
+        println!("No changes.");
+        return Ok(());
+    };
+    let memories = Memories::open(path)?;
+    let revised = memories.edit(memory.id, edit).await;
+    let flushed = memories.flush();
+    let revised = revised?;
+    flushed?;
+    println!("saved {} as version {}", revised.id, revised.version);
+    Ok(())
+}
+
+/// Runs `$VISUAL`/`$EDITOR` on the memory's text; the edit, or `None` if nothing changed.
+fn edit_in_editor(memory: &Memory) -> Result<Option<Edit>, Failure> {
     let dir = std::env::temp_dir().join(format!("lucid-edit-{}", std::process::id()));
     std::fs::create_dir_all(&dir)
         .map_err(|e| (exit::RUNTIME, format!("{}: {e}", dir.display())))?;
     let file = dir.join(format!("{}.md", memory.id));
-    let before = editable_text(&memory);
+    let before = editable_text(memory);
     std::fs::write(&file, &before)
         .map_err(|e| (exit::RUNTIME, format!("{}: {e}", file.display())))?;
     let editor = ["VISUAL", "EDITOR"]
@@ -336,8 +342,7 @@ fn edit(book: &MemoryBook, id: &str) -> Result<(), Failure> {
     }
     let after = after?;
     if after == before {
-        println!("No changes.");
-        return Ok(());
+        return Ok(None);
     }
     let (title, body) = match after.trim_start().strip_prefix("# ") {
         Some(rest) => {
@@ -352,30 +357,25 @@ fn edit(book: &MemoryBook, id: &str) -> Result<(), Failure> {
             "the title (first line, `# …`) must not be empty; nothing changed".into(),
         ));
     }
-    let rules = parse_rules(body);
-    let body = strip_rules_block(body);
-    let revised = book
-        .revise(memory.id, Author::current_person(), "edited", |m| {
-            m.title = title;
-            m.body = body;
-            m.rules = rules;
-        })
-        .map_err(memory_failure)?;
-    println!("saved {} as version {}", revised.id, revised.version);
-    Ok(())
+    Ok(Some(Edit {
+        base_version: Some(memory.version),
+        title: Some(title),
+        body: Some(strip_rules_block(body)),
+        rules: Some(parse_rules(body)),
+    }))
 }
 
-fn export(book: &MemoryBook, args: ExportArgs) -> Result<(), Failure> {
+async fn export(from: &Memories, args: ExportArgs) -> Result<(), Failure> {
     let memories: Vec<Memory> = if args.all {
-        book.list()
-            .map_err(memory_failure)?
+        from.list(None, None)
+            .await?
             .into_iter()
             .filter(Memory::is_active)
             .collect()
     } else {
         let mut chosen = Vec::new();
         for id in &args.ids {
-            let memory = book.find(id).map_err(memory_failure)?;
+            let memory = from.find(id).await?;
             if !memory.is_active() {
                 return Err((
                     exit::USAGE,
@@ -402,7 +402,7 @@ fn export(book: &MemoryBook, args: ExportArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn import(book: &MemoryBook, dir: &Path, team: Option<&str>) -> Result<(), Failure> {
+async fn import(memories: &Memories, dir: &Path, team: Option<&str>) -> Result<(), Failure> {
     let folders = skill::skill_folders(dir).map_err(|e| (exit::USAGE, e.to_string()))?;
     if folders.is_empty() {
         return Err((
@@ -422,22 +422,16 @@ fn import(book: &MemoryBook, dir: &Path, team: Option<&str>) -> Result<(), Failu
             skill::to_proposal(&skill, team, folder).map_err(|e| (exit::USAGE, e.to_string()))?;
         proposals.push((folder, proposal));
     }
-    let existing = book.list().map_err(memory_failure)?;
-    for (folder, proposal) in proposals {
-        let duplicate = existing.iter().any(|m| {
-            m.team == proposal.team
-                && m.title == proposal.title
-                && m.body == proposal.body
-                && m.rules == proposal.rules
-        });
-        if duplicate {
+    let (folders, proposals): (Vec<_>, Vec<_>) = proposals.into_iter().unzip();
+    let results = memories.import(proposals).await?;
+    for (folder, result) in folders.into_iter().zip(results) {
+        let Imported::Created(created) = result else {
             println!(
                 "skipped {}: the team already has this memory",
                 folder.display()
             );
             continue;
-        }
-        let created = book.create(proposal).map_err(memory_failure)?;
+        };
         println!(
             "proposed {} from {}: {}",
             created.id,

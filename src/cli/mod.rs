@@ -5,11 +5,13 @@
 pub mod bench;
 mod changes;
 mod dream;
+mod dream_schedule;
 mod figures;
 mod fleet_bench;
 mod headless;
 pub mod learning;
 mod mcp;
+mod memories;
 mod memory;
 mod remote;
 mod run;
@@ -141,7 +143,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Some(Command::Sessions(command)) => sessions::sessions(cli.db, command).await,
         Some(Command::Serve { dream_every }) => serve::serve(cli.db, dream_every).await,
         Some(Command::Dream(args)) => dream::run(cli.db, args).await,
-        Some(Command::Memory(command)) => memory::memory(cli.db, command),
+        Some(Command::Memory(command)) => memory::memory(cli.db, command).await,
         Some(Command::Bench(command)) => bench::bench(command).await,
         Some(Command::Apply { id, check }) => changes::apply(cli.db, &id, check).await,
         Some(Command::Mcp(command)) => mcp::mcp(command).await,
@@ -177,14 +179,24 @@ enum Opened {
 /// client of that owner instead. Failure is reported as one sentence.
 fn open_or_owner(db: Option<PathBuf>) -> Result<Opened, u8> {
     let path = db.unwrap_or_else(Store::default_path);
-    match Store::open(&path) {
+    locate(&path).map_err(|err| {
+        eprintln!("lucid: {err}");
+        exit::RUNTIME
+    })
+}
+
+/// The store at `path`, opened here, or a client of the lucid that holds and serves it.
+/// A served store is not tried first: opening a held store waits a second for its lock.
+fn locate(path: &std::path::Path) -> Result<Opened, lucid_core::store::StoreError> {
+    let owner = || Opened::Owner(lucid_server::client::Client::new(path));
+    if lucid_server::is_served(path) {
+        return Ok(owner());
+    }
+    match Store::open(path) {
         Ok(store) => Ok(Opened::Store(store)),
-        Err(lucid_core::store::StoreError::Locked { .. }) if lucid_server::is_served(&path) => {
-            Ok(Opened::Owner(lucid_server::client::Client::new(&path)))
+        Err(lucid_core::store::StoreError::Locked { .. }) if lucid_server::is_served(path) => {
+            Ok(owner())
         }
-        Err(err) => {
-            eprintln!("lucid: {err}");
-            Err(exit::RUNTIME)
-        }
+        Err(err) => Err(err),
     }
 }

@@ -10,10 +10,10 @@ use lucid_core::event::{sanitize, Event, EventKind};
 use lucid_core::run::report::SessionReport;
 use lucid_core::store::SessionSummary;
 use lucid_server::client::{Client, ClientError, Streamed};
-use lucid_server::{CreateRun, Created, Record, RunEnd};
+use lucid_server::{CreateRun, Record, RunEnd};
 
 /// The exit code and sentence of a failed request.
-fn failure(err: &ClientError) -> (u8, String) {
+pub(super) fn failure(err: &ClientError) -> (u8, String) {
     let code = if err.is_usage() {
         exit::USAGE
     } else {
@@ -73,9 +73,18 @@ pub async fn sessions(client: &Client, command: SessionsCommand) -> u8 {
     }
 }
 
+/// How a run through the owner went.
+pub enum Through {
+    /// It ran (or was refused); the exit code.
+    Done(u8),
+    /// The owner was letting the store go, or had just gone, before it took the run:
+    /// find the store's holder again and retry.
+    Retry,
+}
+
 /// `lucid run SPEC --headless` through the owner: it runs the session, this prints its
 /// events as they come and ends with the same report and exit code.
-pub async fn run(client: &Client, args: &RunArgs) -> u8 {
+pub async fn run(client: &Client, args: &RunArgs) -> Through {
     let spec = std::path::absolute(&args.spec).unwrap_or_else(|_| args.spec.clone());
     let body = CreateRun {
         spec,
@@ -84,22 +93,17 @@ pub async fn run(client: &Client, args: &RunArgs) -> u8 {
         world: args.world,
         resume: args.resume.clone(),
     };
-    let created: Created = match client.post_json("/v1/sessions", &body).await {
-        Ok(created) => created,
+    let (session, stream) = match client.run_watched(&body).await {
+        Ok(started) => started,
+        Err(ClientError::Unreachable { .. }) => return Through::Retry,
+        Err(ClientError::Refused { status: 503, .. }) => return Through::Retry,
         Err(err) => {
             let (code, message) = failure(&err);
             eprintln!("lucid: {message}");
-            return code;
+            return Through::Done(code);
         }
     };
-    let session = created.session_id;
-    let mut stream = match client.events(&session.to_string()).await {
-        Ok(stream) => Box::pin(stream),
-        Err(err) => {
-            eprintln!("lucid: {}", sanitize(&err.to_string()));
-            return owner_stopped(session, args);
-        }
-    };
+    let mut stream = Box::pin(stream);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let printer = (!args.quiet).then(|| super::headless::spawn_printer(rx));
     let canceller = client.clone();
@@ -129,6 +133,7 @@ pub async fn run(client: &Client, args: &RunArgs) -> u8 {
                 end = Some(finished);
                 break;
             }
+            Ok(Streamed::Created(_)) => {}
             Err(_) => break,
         }
     }
@@ -150,7 +155,7 @@ pub async fn run(client: &Client, args: &RunArgs) -> u8 {
         })
     });
     let Some(end) = end else {
-        return owner_stopped(session, args);
+        return Through::Done(owner_stopped(session, args));
     };
     let code = match (&end.error, end.passed) {
         (Some(error), _) => {
@@ -169,11 +174,11 @@ pub async fn run(client: &Client, args: &RunArgs) -> u8 {
             Ok(json) => println!("{json}"),
             Err(err) => {
                 eprintln!("lucid: cannot encode the report: {err}");
-                return exit::RUNTIME;
+                return Through::Done(exit::RUNTIME);
             }
         }
     }
-    code
+    Through::Done(code)
 }
 
 fn owner_stopped(session: lucid_core::event::SessionId, args: &RunArgs) -> u8 {

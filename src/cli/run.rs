@@ -40,6 +40,14 @@ pub struct RunArgs {
     pub resume: Option<String>,
 }
 
+/// How often, and how far apart, a run looks for the store again while its holder lets
+/// it go.
+const HANDOVER_ATTEMPTS: u32 = 50;
+const HANDOVER_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// How long Ctrl-C while waiting for other windows' runs waits for them to record their end.
+const CLIENT_RUNS_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 {
     let spec = match session::load(
         lucid_envs::worlds().as_ref(),
@@ -63,10 +71,24 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
         };
         return super::tui::open(db, theme, start).await;
     }
-    let store = match open_or_owner(db) {
-        Ok(Opened::Store(store)) => store,
-        Ok(Opened::Owner(client)) => return super::remote::run(&client, &args).await,
-        Err(code) => return code,
+    let mut attempts = 0;
+    let store = loop {
+        match open_or_owner(db.clone()) {
+            Ok(Opened::Store(store)) => break store,
+            Ok(Opened::Owner(client)) => match super::remote::run(&client, &args).await {
+                super::remote::Through::Done(code) => return code,
+                // The owner is letting the store go: it is about to be free, or served anew.
+                super::remote::Through::Retry if attempts < HANDOVER_ATTEMPTS => {
+                    attempts += 1;
+                    tokio::time::sleep(HANDOVER_PAUSE).await;
+                }
+                super::remote::Through::Retry => {
+                    eprintln!("lucid: the lucid holding the store keeps letting it go; try again");
+                    return exit::RUNTIME;
+                }
+            },
+            Err(code) => return code,
+        }
     };
     // While the run goes, this process owns the store: it serves it to other commands.
     let server = match lucid_server::start(store.clone(), lucid_envs::worlds()) {
@@ -131,6 +153,22 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
         tracked.finish(&finished).await;
     }
     if let Some(server) = server {
+        // Runs other windows started here finish before the store is let go.
+        if !server.registry().is_empty() && !args.quiet {
+            eprintln!(
+                "lucid: waiting for {} run(s) started from other windows to finish",
+                server.registry().len()
+            );
+        }
+        let registry = server.registry().clone();
+        tokio::select! {
+            () = registry.let_go() => {}
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("lucid: interrupted; cancelling the runs started from other windows");
+                registry.cancel_all();
+                let _ = tokio::time::timeout(CLIENT_RUNS_GRACE, registry.wait_idle()).await;
+            }
+        }
         server.stop().await;
     }
     if let Some(printer) = printer {

@@ -69,10 +69,12 @@ pub async fn serve(db: Option<PathBuf>, dream_every: Option<Duration>) -> u8 {
 async fn dream_on_schedule(store: Store, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
-        let teams = match super::dream::teams_to_dream(&store) {
+        // Not beside a dream a client asked for (POST /v1/dreams) over the same sessions.
+        let _turn = lucid_server::dreams::one_at_a_time().await;
+        let teams = match lucid_core::dream::teams_to_dream(&store) {
             Ok(teams) => teams,
-            Err(message) => {
-                eprintln!("lucid: cannot tell which teams to dream for: {message}");
+            Err(err) => {
+                eprintln!("lucid: cannot tell which teams to dream for: {err}");
                 continue;
             }
         };

@@ -1,5 +1,8 @@
 //! The client side of the local API: a `lucid` command talking to the store's owner over
 //! `<store>/lucid.sock` (hyper's HTTP/1.1 client on a Unix stream, one connection a request).
+//! Typed calls for memories and dreams are in `memories`.
+
+mod memories;
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +17,8 @@ use serde::Serialize;
 use tokio::net::UnixStream;
 
 use super::registry::RunEnd;
-use lucid_core::event::Event;
+use super::routes::{CreateRun, Created};
+use lucid_core::event::{Event, SessionId};
 
 /// Why a request to the owner failed.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +37,8 @@ pub enum ClientError {
 /// What a session's event stream brings.
 #[derive(Debug)]
 pub enum Streamed {
+    /// The run was started (only from [`Client::run_watched`], first).
+    Created(SessionId),
     Event(Box<Event>),
     Finished(RunEnd),
 }
@@ -155,8 +161,37 @@ impl Client {
     ) -> Result<impl Stream<Item = Result<Streamed, ClientError>>, ClientError> {
         let path = format!("/v1/sessions/{session}/events");
         let response = self.send(Method::GET, &path, None).await?;
+        Ok(self.streamed(response))
+    }
+
+    /// Starts a run in the owner and watches it on the same connection
+    /// (`POST /v1/sessions?watch=true`): its session id, then its event stream as
+    /// [`Client::events`] gives it. A refusal with 503 means the owner is letting the
+    /// store go: try again (the store is about to be free).
+    pub async fn run_watched(
+        &self,
+        body: &CreateRun,
+    ) -> Result<(SessionId, impl Stream<Item = Result<Streamed, ClientError>>), ClientError> {
+        let body = serde_json::to_vec(body).map_err(|err| self.protocol(err))?;
+        let response = self
+            .send(Method::POST, "/v1/sessions?watch=true", Some(body))
+            .await?;
+        let mut stream = Box::pin(self.streamed(response));
+        match stream.next().await {
+            Some(Ok(Streamed::Created(session))) => Ok((session, stream)),
+            Some(Err(err)) => Err(err),
+            Some(Ok(_)) | None => {
+                Err(self.protocol("the run's stream did not open with `created`"))
+            }
+        }
+    }
+
+    fn streamed(
+        &self,
+        response: hyper::Response<hyper::body::Incoming>,
+    ) -> impl Stream<Item = Result<Streamed, ClientError>> {
         let this = self.clone();
-        let stream = response
+        response
             .into_body()
             .into_data_stream()
             .eventsource()
@@ -165,6 +200,11 @@ impl Client {
                 async move {
                     match item {
                         Err(err) => Some(Err(this.unreachable(err))),
+                        Ok(sse) if sse.event == "created" => Some(
+                            serde_json::from_str::<Created>(&sse.data)
+                                .map(|created| Streamed::Created(created.session_id))
+                                .map_err(|err| this.protocol(err)),
+                        ),
                         Ok(sse) if sse.event == "finished" => Some(
                             serde_json::from_str(&sse.data)
                                 .map(Streamed::Finished)
@@ -179,14 +219,19 @@ impl Client {
                         Ok(_) => None,
                     }
                 }
-            });
-        Ok(stream)
+            })
     }
 }
 
 impl ClientError {
-    /// Whether the owner refused it as a usage error (exit code 2 at the CLI).
+    /// Whether the owner refused it as a usage error (exit code 2 at the CLI): a bad
+    /// request, something that is not there, or a state that forbids it (409).
     pub fn is_usage(&self) -> bool {
-        matches!(self, ClientError::Refused { status, .. } if *status == StatusCode::BAD_REQUEST.as_u16() || *status == StatusCode::NOT_FOUND.as_u16())
+        const USAGE: [StatusCode; 3] = [
+            StatusCode::BAD_REQUEST,
+            StatusCode::NOT_FOUND,
+            StatusCode::CONFLICT,
+        ];
+        matches!(self, ClientError::Refused { status, .. } if USAGE.iter().any(|s| s.as_u16() == *status))
     }
 }

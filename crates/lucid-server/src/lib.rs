@@ -2,12 +2,14 @@
 //! (mode 0600, removed when the server stops), with axum. Nothing listens on the network.
 //!
 //! [`start`] binds the socket (replacing a stale one left by a killed process, refusing
-//! when another owner answers on it) and serves the store's sessions ([`routes`]); the
-//! runs the owner starts are tracked in a [`Registry`] so clients can watch them live.
-//! [`client`] is the other side: what a `lucid` command uses when another process holds
-//! the store.
+//! when another owner answers on it) and serves the store's sessions ([`routes`]), its
+//! memories ([`memories`]) and dreams ([`dreams`]); the runs the owner starts are
+//! tracked in a [`Registry`] so clients can watch them live. [`client`] is the other
+//! side: what a `lucid` command uses when another process holds the store.
 
 pub mod client;
+pub mod dreams;
+mod memories;
 mod registry;
 mod routes;
 
@@ -20,7 +22,9 @@ use tokio::net::UnixListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use registry::{Live, Registry, RunEnd, Started, Tracked};
+pub use dreams::CreateDream;
+pub use memories::{ImportMemories, MemoryRecord, NewVersion, Review};
+pub use registry::{Live, Registry, RunEnd, Slot, Started, Tracked};
 pub use routes::{CreateRun, Created, Record};
 
 use lucid_core::store::Store;
@@ -93,6 +97,13 @@ impl ServerHandle {
             // The server already gone has stopped accepting too.
             let _ = shutdown.send(());
         }
+    }
+
+    /// Lets the store go without losing a client's run: waits for the live runs to end
+    /// (serving newcomers meanwhile), then refuses new runs and stops.
+    pub async fn let_go(self) {
+        self.registry.let_go().await;
+        self.stop().await;
     }
 
     /// Stops accepting, lets open requests finish for a moment, and removes the socket.
@@ -181,5 +192,59 @@ mod tests {
         assert!(sessions.is_empty());
         server.stop().await;
         assert!(!path.exists());
+    }
+
+    /// The session file every test run uses, from the workspace's top.
+    fn lumara() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sessions/lumara.toml")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_watched_run_streams_on_its_own_connection_and_a_letting_go_owner_refuses_new_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let server = start(store.clone(), lucid_envs::worlds()).unwrap();
+        let client = client::Client::new(store.path());
+        let body = CreateRun {
+            spec: lumara(),
+            model: None,
+            seed: Some(2),
+            world: None,
+            resume: None,
+        };
+        let (session, stream) = client.run_watched(&body).await.unwrap();
+        let items: Vec<_> = futures::StreamExt::collect::<Vec<_>>(stream).await;
+        let mut events = 0;
+        let mut end = None;
+        for item in items {
+            match item.unwrap() {
+                client::Streamed::Event(event) => {
+                    assert_eq!(event.session, session);
+                    events += 1;
+                }
+                client::Streamed::Finished(finished) => end = Some(finished),
+                client::Streamed::Created(_) => panic!("`created` comes once, first"),
+            }
+        }
+        assert!(events > 10, "{events} events");
+        assert!(end.unwrap().passed);
+
+        // A slot held (a client's run being launched) keeps the owner from letting go.
+        let slot = server.registry().reserve().unwrap();
+        let registry = server.registry().clone();
+        let letting_go = tokio::spawn(async move { registry.let_go().await });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(!letting_go.is_finished());
+        drop(slot);
+        letting_go.await.unwrap();
+        // Once it lets go, new runs are refused with 503 and nothing is launched.
+        assert!(server.registry().reserve().is_none());
+        match client.run_watched(&body).await {
+            Err(client::ClientError::Refused { status: 503, .. }) => {}
+            Err(other) => panic!("expected 503, got {other}"),
+            Ok(_) => panic!("expected 503, got a run"),
+        }
+        assert_eq!(store.sessions().unwrap().len(), 1);
+        server.stop().await;
     }
 }

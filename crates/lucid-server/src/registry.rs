@@ -75,10 +75,35 @@ pub struct Started {
 /// How many announcements of new runs a slow listener may miss.
 const ANNOUNCEMENTS: usize = 64;
 
+/// The runs, and the slots reserved for runs clients are starting.
+#[derive(Default)]
+struct Runs {
+    live: HashMap<SessionId, LiveRun>,
+    /// Client runs being launched: not live yet, but the owner must not let go.
+    reserved: usize,
+    /// The owner is letting the store go: clients' new runs are refused.
+    closing: bool,
+}
+
+/// A reserved place for a client's run (see [`Registry::reserve`]); dropping it after the
+/// run is tracked (or failed to launch) gives the place back.
+pub struct Slot {
+    registry: Registry,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut runs = self.registry.lock();
+        runs.reserved = runs.reserved.saturating_sub(1);
+        drop(runs);
+        self.registry.idle.notify_waiters();
+    }
+}
+
 /// The owner's live runs.
 #[derive(Clone)]
 pub struct Registry {
-    runs: Arc<Mutex<HashMap<SessionId, LiveRun>>>,
+    runs: Arc<Mutex<Runs>>,
     idle: Arc<Notify>,
     started: broadcast::Sender<Started>,
 }
@@ -94,7 +119,7 @@ impl Default for Registry {
 }
 
 impl Registry {
-    fn lock(&self) -> MutexGuard<'_, HashMap<SessionId, LiveRun>> {
+    fn lock(&self) -> MutexGuard<'_, Runs> {
         // A panic while holding the map leaves it consistent (single inserts/removes).
         self.runs
             .lock()
@@ -103,7 +128,7 @@ impl Registry {
 
     /// Watches a live run: `None` when this owner is not running it.
     pub fn subscribe(&self, session: SessionId) -> Option<broadcast::Receiver<Live>> {
-        self.lock().get(&session).map(|run| run.tx.subscribe())
+        self.lock().live.get(&session).map(|run| run.tx.subscribe())
     }
 
     /// Watches a live run from its first event: what it has said so far, then a receiver
@@ -111,6 +136,7 @@ impl Registry {
     /// is not running it.
     pub fn watch(&self, session: SessionId) -> Option<(Vec<Event>, broadcast::Receiver<Live>)> {
         self.lock()
+            .live
             .get(&session)
             .map(|run| (run.history.clone(), run.tx.subscribe()))
     }
@@ -128,7 +154,7 @@ impl Registry {
 
     /// Cancels a live run; false when this owner is not running it.
     pub fn cancel(&self, session: SessionId) -> bool {
-        match self.lock().get(&session) {
+        match self.lock().live.get(&session) {
             Some(run) => {
                 run.cancel.cancel();
                 true
@@ -139,17 +165,46 @@ impl Registry {
 
     /// Cancels every live run (each ends after the step in hand).
     pub fn cancel_all(&self) {
-        for run in self.lock().values() {
+        for run in self.lock().live.values() {
             run.cancel.cancel();
         }
     }
 
+    /// Live runs, and client runs being launched.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        let runs = self.lock();
+        runs.live.len() + runs.reserved
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Reserves a place for a client's run before it is launched, so the owner does not
+    /// let the store go under it; `None` once the owner is letting go (see
+    /// [`Registry::let_go`]).
+    pub fn reserve(&self) -> Option<Slot> {
+        let mut runs = self.lock();
+        if runs.closing {
+            return None;
+        }
+        runs.reserved += 1;
+        Some(Slot {
+            registry: self.clone(),
+        })
+    }
+
+    /// Waits until no run is live or being launched, then refuses clients' new runs:
+    /// when it returns, nothing runs here and nothing will.
+    pub async fn let_go(&self) {
+        loop {
+            self.wait_idle().await;
+            let mut runs = self.lock();
+            if runs.live.is_empty() && runs.reserved == 0 {
+                runs.closing = true;
+                return;
+            }
+        }
     }
 
     /// Waits until no run is live.
@@ -168,7 +223,7 @@ impl Registry {
     pub fn track(&self, handle: &mut SessionHandle) -> (UnboundedReceiver<Event>, Tracked) {
         let session = handle.session();
         let (tx, _) = broadcast::channel(BACKLOG);
-        self.lock().insert(
+        self.lock().live.insert(
             session,
             LiveRun {
                 tx: tx.clone(),
@@ -186,7 +241,7 @@ impl Registry {
                 {
                     // Recorded and sent under the lock, so `watch` sees each event once.
                     let mut runs = registry.lock();
-                    if let Some(run) = runs.get_mut(&session) {
+                    if let Some(run) = runs.live.get_mut(&session) {
                         run.history.push(event.clone());
                     }
                     // Nobody watching: the run goes on regardless.
@@ -208,7 +263,7 @@ impl Registry {
     }
 
     fn remove(&self, session: SessionId) {
-        self.lock().remove(&session);
+        self.lock().live.remove(&session);
         self.idle.notify_waiters();
     }
 }

@@ -5,10 +5,31 @@
 //! - `GET /v1/sessions/{id}`: the session's report (the `sessions show ID --json`
 //!   document); with `?view=record`: `{"summary", "events"}` for clients that fold it.
 //! - `POST /v1/sessions`: `{"spec", "model"?, "seed"?, "world"?, "resume"?}` → the owner
-//!   loads and launches the run → `{"session_id"}` (400 with `{"error"}` for a usage error).
+//!   loads and launches the run → `{"session_id"}` (400 with `{"error"}` for a usage error,
+//!   503 while the owner is letting the store go: try again, the store is about to be
+//!   free). With `?watch=true` the answer is the run's event stream on the same
+//!   connection, opening with the SSE event `created` (`{"session_id"}`), so a client
+//!   never misses its run however soon the owner lets go after it.
 //! - `GET /v1/sessions/{id}/events`: SSE: every recorded event, then each new event of a
 //!   run this owner is running, then `finished` with how it ended; the stream then ends.
 //! - `POST /v1/sessions/{id}/cancel`: cancels a live run (404 when not live here).
+//!
+//! Memories and dreams ([`super::memories`], [`super::dreams`]); `{id}` is a memory id or
+//! a unique prefix; usage errors answer `{"error"}` with 400, 404 or 409:
+//!
+//! - `GET /v1/memories?status=&team=`: the memories (the `memory list --json` array);
+//!   with `&view=records`: `[{"memory", "versions"}]`.
+//! - `GET /v1/memories/{id}`: `{"memory", "versions"}` (the `memory show --json` document).
+//! - `GET /v1/memories/{id}/diff?from=&to=`: `[{"same"|"added"|"removed": line}]`, by
+//!   default the previous version against the current one.
+//! - `POST /v1/memories/{id}/approve`, `…/reject`: `{"by"?}` → the records that changed
+//!   (approve: the proposal, then the memory it updates or retires) / the rejected record.
+//! - `POST /v1/memories/{id}/versions`: `{"base_version"?, "title"?, "body"?, "rules"?,
+//!   "by"?}` → the new version (409 if the memory moved on from `base_version`).
+//! - `POST /v1/memories`: `{"proposals": [memory…]}` (read from skill folders by the
+//!   client) → per proposal `{"created": memory}` or `"duplicate"`; all arrive proposed.
+//! - `POST /v1/dreams`: `{"team"?, "spec"?}` → the dream reports (the `dream --json`
+//!   array); `GET /v1/dreams?team=`: the dreams on record.
 
 use std::convert::Infallible;
 use std::path::PathBuf;
@@ -22,10 +43,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
 use super::registry::{Live, Registry};
+use super::{dreams, memories};
 use lucid_core::event::{Event, SessionId};
 use lucid_core::run::report::SessionReport;
 use lucid_core::session::{self, LaunchError, LaunchOptions, Recorder};
@@ -45,11 +68,18 @@ pub(super) fn router(state: AppState) -> Router {
         .route("/v1/sessions/{id}", get(show))
         .route("/v1/sessions/{id}/events", get(events))
         .route("/v1/sessions/{id}/cancel", post(cancel))
+        .route("/v1/memories", get(memories::list).post(memories::import))
+        .route("/v1/memories/{id}", get(memories::show))
+        .route("/v1/memories/{id}/diff", get(memories::diff))
+        .route("/v1/memories/{id}/approve", post(memories::approve))
+        .route("/v1/memories/{id}/reject", post(memories::reject))
+        .route("/v1/memories/{id}/versions", post(memories::revise))
+        .route("/v1/dreams", get(dreams::list).post(dreams::create))
         .with_state(state)
 }
 
 /// A failed request: a status and one sentence.
-struct Failure(StatusCode, String);
+pub(super) struct Failure(pub(super) StatusCode, pub(super) String);
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
@@ -57,12 +87,12 @@ impl IntoResponse for Failure {
     }
 }
 
-fn internal(err: impl std::fmt::Display) -> Failure {
+pub(super) fn internal(err: impl std::fmt::Display) -> Failure {
     Failure(StatusCode::INTERNAL_SERVER_ERROR, err.to_string())
 }
 
 /// Runs store work off the async threads (sled is synchronous).
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, Failure> + Send + 'static,
 ) -> Result<T, Failure> {
     tokio::task::spawn_blocking(work).await.map_err(internal)?
@@ -140,10 +170,24 @@ pub struct Created {
     pub session_id: SessionId,
 }
 
+#[derive(Debug, Default, Deserialize)]
+struct CreateQuery {
+    #[serde(default)]
+    watch: bool,
+}
+
 async fn create(
     State(state): State<AppState>,
+    Query(query): Query<CreateQuery>,
     Json(body): Json<CreateRun>,
-) -> Result<Json<Created>, Failure> {
+) -> Result<Response, Failure> {
+    // Held until the run is tracked: the owner does not let go of the store meanwhile.
+    let Some(_slot) = state.registry.reserve() else {
+        return Err(Failure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this lucid is letting the store go; try again".into(),
+        ));
+    };
     let failure = |err: LaunchError| match err {
         LaunchError::Usage(message) => Failure(StatusCode::BAD_REQUEST, message),
         LaunchError::Runtime(message) => Failure(StatusCode::INTERNAL_SERVER_ERROR, message),
@@ -178,7 +222,15 @@ async fn create(
         let finished = handle.join().await;
         tracked.finish(&finished).await;
     });
-    Ok(Json(Created { session_id }))
+    if !query.watch {
+        return Ok(Json(Created { session_id }).into_response());
+    }
+    let opening = SseEvent::default()
+        .event("created")
+        .json_data(Created { session_id })
+        .map_err(internal)?;
+    let live = state.registry.subscribe(session_id);
+    Ok(session_stream(state.store.clone(), session_id, live, Some(opening)).into_response())
 }
 
 async fn cancel(
@@ -211,9 +263,24 @@ async fn events(
     // Watch first, then read what is recorded: nothing falls between the two (the store
     // records an event before it is passed on); duplicates are skipped by sequence number.
     let live = state.registry.subscribe(session);
+    Ok(session_stream(state.store.clone(), session, live, None))
+}
+
+/// A session's events as SSE: `opening` (if any), every recorded event, then each new
+/// event of the live run `live` watches, then `finished` with how it ended.
+fn session_stream(
+    store: Store,
+    session: SessionId,
+    live: Option<broadcast::Receiver<Live>>,
+    opening: Option<SseEvent>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let (tx, rx) = mpsc::channel::<SseEvent>(64);
-    let store = state.store.clone();
     tokio::spawn(async move {
+        if let Some(opening) = opening {
+            if tx.send(opening).await.is_err() {
+                return;
+            }
+        }
         let mut next = 0u64;
         if !send_recorded(&store, session, &mut next, &tx).await {
             return;
@@ -249,7 +316,7 @@ async fn events(
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|event| (Ok(event), rx))
     });
-    Ok(Sse::new(stream))
+    Sse::new(stream)
 }
 
 /// Sends the recorded events from `next` on; false when the watcher has gone or the

@@ -15,6 +15,7 @@
 //! from the store), `views/` (tree, transcript, grader, changes and the diff overlay,
 //! sessions, memory, help), `keymap`, `theme`, `config`, `terminal` (setup and teardown),
 //! `live` (starting a run), `runtime` (the loop), `bench` (frame-time figures).
+//! `memory_remote` gives the Memory view its records from the store's owner instead.
 
 pub mod app;
 pub mod bench;
@@ -23,6 +24,7 @@ pub mod config;
 pub mod keymap;
 pub mod live;
 pub mod memory_backend;
+pub mod memory_remote;
 pub mod memory_state;
 pub mod run_state;
 pub mod runtime;

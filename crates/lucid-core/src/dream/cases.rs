@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::digest::SessionDigest;
@@ -49,7 +49,7 @@ impl Default for CaseLimits {
 }
 
 /// An observed value that predicts a label.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CasePattern {
     pub environment: String,
     /// The rule feature, e.g. `log_contains`.

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::cases::CasePattern;
@@ -50,7 +50,7 @@ impl Default for MiningLimits {
 }
 
 /// One iteration cited as evidence.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
     pub session: SessionId,
     pub iteration: u32,
@@ -61,7 +61,7 @@ pub struct Evidence {
 }
 
 /// What to do about a failure condition.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Remedy {
     /// Passes under the condition all had `choice ≥ threshold`; most failures had less.
@@ -90,7 +90,7 @@ pub enum Remedy {
 }
 
 /// A criterion that fails under an observed condition.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailurePattern {
     pub environment: String,
     pub criterion: String,
@@ -106,7 +106,7 @@ pub struct FailurePattern {
 }
 
 /// A tool-call sequence successful iterations share.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkflowPattern {
     pub environment: String,
     pub agent: String,
@@ -119,7 +119,7 @@ pub struct WorkflowPattern {
 }
 
 /// Something the grader keeps asking for.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeedbackPattern {
     pub environment: String,
     pub criterion: String,
@@ -129,7 +129,7 @@ pub struct FeedbackPattern {
     pub evidence: Vec<Evidence>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Patterns {
     pub failures: Vec<FailurePattern>,
     pub workflows: Vec<WorkflowPattern>,

@@ -78,8 +78,8 @@ pub struct DreamRun {
     pub considered: Vec<SessionId>,
 }
 
-/// What a dream did.
-#[derive(Debug, Clone, Serialize)]
+/// What a dream did (also what `POST /v1/dreams` answers, so it reads back too).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DreamReport {
     pub run: DreamRun,
     pub patterns: Patterns,
@@ -118,6 +118,25 @@ pub fn undreamt_sessions(store: &Store, team: &str) -> Result<Vec<SessionId>, Dr
         .filter(|s| !read.contains(&s.id))
         .map(|s| s.id)
         .collect())
+}
+
+/// Teams with sessions no dream has read yet, in name order.
+pub fn teams_to_dream(store: &Store) -> Result<Vec<String>, DreamError> {
+    let mut teams: Vec<String> = store
+        .sessions()?
+        .into_iter()
+        .filter(|s| s.environment != DREAM_ENVIRONMENT)
+        .map(|s| s.team)
+        .collect();
+    teams.sort();
+    teams.dedup();
+    let mut out = Vec::new();
+    for team in teams {
+        if !undreamt_sessions(store, &team)?.is_empty() {
+            out.push(team);
+        }
+    }
+    Ok(out)
 }
 
 /// Dreams over a team's new sessions, records the dream, and writes its proposals.

@@ -3,8 +3,9 @@
 /// The largest comparison table a diff builds (about 32 MiB).
 const MAX_TABLE_CELLS: usize = 4_000_000;
 
-/// One line of a diff.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One line of a diff (as JSON: `{"same": line}`, `{"added": line}` or `{"removed": line}`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DiffLine {
     Same(String),
     Added(String),

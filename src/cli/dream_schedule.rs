@@ -1,0 +1,170 @@
+//! Where `lucid dream` dreams, and when. When no lucid serves the store, the dream runs
+//! here with the store open only for the dream, and served meanwhile as every holder
+//! serves it, so a run or a `lucid memory` started then becomes a client instead of being
+//! refused; runs started through it finish before the store is let go (and newcomers are
+//! served until then). When another
+//! lucid holds and serves the store, the dream runs in that owner (`POST /v1/dreams`)
+//! and the report prints the same.
+//!
+//! `--every` repeats that per tick (open, dream, close, sleep), so between ticks the store
+//! is free for anyone to take. A tick that finds the store held by a lucid that does not
+//! serve it, or its owner going away, says so and tries again at the next tick; a dream
+//! that fails, or a bad request, ends the schedule with its exit code.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::dream::{dream_once, print_reports};
+use super::{exit, Opened};
+use lucid_core::dream::{DreamReport, Dreamer};
+use lucid_core::event::sanitize;
+use lucid_core::store::{Store, StoreError};
+use lucid_server::client::{Client, ClientError};
+use lucid_server::CreateDream;
+
+/// What to dream, as the command line asked.
+pub(super) struct Dreaming {
+    pub team: Option<String>,
+    /// The session file naming the dreamer (absolute, for an owner elsewhere).
+    pub spec: Option<PathBuf>,
+    /// The dreamer when the dream runs here.
+    pub dreamer: Dreamer,
+    pub json: bool,
+}
+
+/// Who can dream over the store right now.
+enum Holder {
+    /// Nobody: this process opened it.
+    Here(Store),
+    /// A lucid that serves it.
+    Owner(Client),
+    /// A lucid that holds it without serving it (why, in the store's words).
+    Busy(StoreError),
+}
+
+/// Finds who holds the store at `path`; the error is an exit code, already reported.
+fn holder(path: &Path) -> Result<Holder, u8> {
+    match super::locate(path) {
+        Ok(Opened::Store(store)) => Ok(Holder::Here(store)),
+        Ok(Opened::Owner(client)) => Ok(Holder::Owner(client)),
+        Err(err @ StoreError::Locked { .. }) => Ok(Holder::Busy(err)),
+        Err(err) => {
+            eprintln!("lucid: {err}");
+            Err(exit::RUNTIME)
+        }
+    }
+}
+
+/// Dreams in the store this process opened, serving it meanwhile; the store is let go
+/// when this returns.
+async fn here(store: Store, dreaming: &Dreaming) -> u8 {
+    let served = match lucid_server::start(store.clone(), lucid_envs::worlds()) {
+        Ok(served) => Some(served),
+        Err(err) => {
+            eprintln!(
+                "lucid: {}; other lucid commands cannot use the store during this dream",
+                sanitize(&err.to_string())
+            );
+            None
+        }
+    };
+    let code = {
+        let _turn = lucid_server::dreams::one_at_a_time().await;
+        dream_once(
+            &store,
+            dreaming.team.as_deref(),
+            &dreaming.dreamer,
+            dreaming.json,
+        )
+        .await
+    };
+    if let Some(served) = served {
+        // Runs that came in meanwhile finish first; until then newcomers are still
+        // served rather than refused.
+        let registry = served.registry().clone();
+        if !registry.is_empty() {
+            eprintln!(
+                "lucid: waiting for {} run(s) started through this lucid to finish",
+                registry.len()
+            );
+        }
+        served.let_go().await;
+    }
+    code
+}
+
+/// Asks the owner to dream.
+async fn through(client: &Client, dreaming: &Dreaming) -> Result<Vec<DreamReport>, ClientError> {
+    let request = CreateDream {
+        team: dreaming.team.clone(),
+        spec: dreaming.spec.clone(),
+    };
+    client.dream(&request).await
+}
+
+/// `lucid dream`: one dream, here or through the owner.
+pub(super) async fn once(path: &Path, dreaming: &Dreaming) -> u8 {
+    match holder(path) {
+        Ok(Holder::Here(store)) => here(store, dreaming).await,
+        Ok(Holder::Owner(client)) => match through(&client, dreaming).await {
+            Ok(reports) => print_reports(&reports, dreaming.json),
+            Err(err) => report(&err),
+        },
+        Ok(Holder::Busy(err)) => {
+            eprintln!("lucid: {err}");
+            exit::RUNTIME
+        }
+        Err(code) => code,
+    }
+}
+
+fn report(err: &ClientError) -> u8 {
+    let (code, message) = super::remote::failure(err);
+    eprintln!("lucid: {message}");
+    code
+}
+
+/// `lucid dream --every DURATION`: a dream per tick until Ctrl-C, never holding the store
+/// between ticks.
+pub(super) async fn every(path: &Path, dreaming: &Dreaming, every: Duration) -> u8 {
+    eprintln!("dreaming every {}s; Ctrl-C stops", every.as_secs());
+    // Ctrl-C during a tick's dream lets the dream finish, then stops.
+    let stop = tokio::signal::ctrl_c();
+    tokio::pin!(stop);
+    loop {
+        let code = match holder(path) {
+            Ok(Holder::Here(store)) => here(store, dreaming).await,
+            Ok(Holder::Owner(client)) => match through(&client, dreaming).await {
+                Ok(reports) => print_reports(&reports, dreaming.json),
+                Err(err @ ClientError::Unreachable { .. }) => {
+                    eprintln!(
+                        "lucid: {}; dreaming again in {}s",
+                        sanitize(&err.to_string()),
+                        every.as_secs()
+                    );
+                    exit::OK
+                }
+                Err(err) => report(&err),
+            },
+            Ok(Holder::Busy(err)) => {
+                eprintln!(
+                    "lucid: {}; it is not served, so dreaming again in {}s",
+                    sanitize(&err.to_string()),
+                    every.as_secs()
+                );
+                exit::OK
+            }
+            Err(code) => code,
+        };
+        if code != exit::OK {
+            return code;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = &mut stop => {
+                eprintln!("stopped");
+                return exit::OK;
+            }
+        }
+    }
+}
