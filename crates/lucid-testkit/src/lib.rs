@@ -3,13 +3,17 @@
 //!
 //! - [`policy`]: an OpenAI-compatible policy server whose answers come from scripted
 //!   policies, with latency, fault injection and an outage switch ([`PolicyServer`]).
-//! - [`wire`]: the Chat Completions wire format as a server sees it.
+//! - [`fake`]: fake Anthropic and OpenAI servers that record what lucid sends and answer
+//!   whatever a test scripts, down to chunk boundaries and cut streams ([`fake::FakeServer`]).
+//! - [`wire`]: the Chat Completions wire format as a server sees it (also
+//!   [`fake::wire`] for both protocols' streams).
 //!
-//! The server stands on hyper (`loopback`: the listener, chunked and cut bodies).
+//! Both servers stand on hyper (`loopback`: the listener, chunked and cut bodies).
 //! Tests use everything here; the `lucid` binary also depends on this crate (not only
 //! as a dev-dependency) because `lucid bench fleet` measures the network path through
 //! the policy server. Nothing here is part of a normal run.
 
+pub mod fake;
 mod loopback;
 pub mod policy;
 pub mod wire;

@@ -1,4 +1,4 @@
-//! The HTTP layer of the loopback servers: a hyper HTTP/1.1 listener on 127.0.0.1
+//! The HTTP layer both loopback servers share: a hyper HTTP/1.1 listener on 127.0.0.1
 //! that hands every request to an async handler, and the response bodies those handlers
 //! send: whole, or in pieces that each leave as their own HTTP chunk, optionally cut.
 //!
@@ -7,7 +7,8 @@
 //! declared `Content-Length`), which is what a client sees when a server dies mid-answer.
 //! A handler that returns [`Cut`] closes the connection without answering at all.
 //!
-//! What to answer is the servers' business ([`crate::policy`]), not this module's.
+//! What to answer is the servers' business ([`crate::policy`], [`crate::fake`]), not
+//! this module's.
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -1,8 +1,8 @@
-//! What the loopback policy server puts on the wire, read with a raw TCP client so
-//! nothing hides it: a cut stream really stops mid-answer (the events before it arrive,
-//! `[DONE]` and the closing chunk never do, the connection ends), a cut whole answer
-//! falls short of its `Content-Length`, and clean answers stream in several chunks over
-//! a connection kept alive between them.
+//! What the loopback servers put on the wire, read with a raw TCP client so nothing
+//! hides it: every streamed piece is an HTTP chunk of its own, a cut stream really stops
+//! mid-answer (the pieces before it arrive, the closing chunk never does, the connection
+//! ends), a cut whole answer falls short of its `Content-Length`, a stall closes without
+//! a word, and the policy server keeps connections alive between clean answers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
@@ -14,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use lucid_core::model::{ContentBlock, ModelRequest, ModelResponse, Policy, StopReason, Usage};
+use lucid_testkit::fake::{FakeServer, Reply};
 use lucid_testkit::{Fault, Faults, PolicyRouter, PolicyServer, ServeOptions};
 
 /// Sends one POST and reads until the server closes the connection.
@@ -34,6 +35,67 @@ async fn exchange(addr: &str, path: &str, body: &str) -> String {
 
 fn host(url: &str) -> &str {
     url.trim_start_matches("http://").trim_end_matches("/v1")
+}
+
+fn streamed(pieces: &[&str], cut_after: Option<usize>) -> Reply {
+    Reply::Stream {
+        pieces: pieces.iter().map(|p| p.to_string()).collect(),
+        cut_after,
+    }
+}
+
+#[tokio::test]
+async fn each_piece_is_a_chunk_of_its_own_and_the_stream_ends_cleanly() {
+    let server = FakeServer::start(Arc::new(|_, _| {
+        streamed(&["data: {\"a\"", ":1}\n\n"], None)
+    }))
+    .await;
+    let answer = exchange(host(&server.url), "/v1/messages", "{}").await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(
+        answer.contains("content-type: text/event-stream"),
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with("\r\n\r\nA\r\ndata: {\"a\"\r\n5\r\n:1}\n\n\r\n0\r\n\r\n"),
+        "{answer:?}"
+    );
+    assert_eq!(server.requests()[0].path, "/v1/messages");
+}
+
+#[tokio::test]
+async fn a_cut_stream_stops_after_its_pieces_without_the_closing_chunk() {
+    let server = FakeServer::start(Arc::new(|_, _| {
+        streamed(&["one\n\n", "two\n\n", "three\n\n"], Some(2))
+    }))
+    .await;
+    let answer = exchange(host(&server.url), "/", "{}").await;
+    assert!(
+        answer.ends_with("\r\n\r\n5\r\none\n\n\r\n5\r\ntwo\n\n\r\n"),
+        "{answer:?}"
+    );
+    assert!(!answer.contains("three"), "{answer:?}");
+}
+
+#[tokio::test]
+async fn a_stall_closes_the_connection_unanswered() {
+    let server = FakeServer::start(Arc::new(|_, _| Reply::Stall(Duration::from_millis(50)))).await;
+    assert_eq!(exchange(host(&server.url), "/", "{}").await, "");
+}
+
+#[tokio::test]
+async fn whole_replies_carry_any_status_and_headers() {
+    let server = FakeServer::start(Arc::new(|_, _| {
+        Reply::status(529, "{}").with_header("retry-after-ms", "7")
+    }))
+    .await;
+    let answer = exchange(host(&server.url), "/", "{}").await;
+    assert!(
+        answer.starts_with("HTTP/1.1 529 Overloaded\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("retry-after-ms: 7\r\n"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n{}"), "{answer}");
 }
 
 /// Always answers the same few words.
