@@ -10,10 +10,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-#[path = "fake_server/wire.rs"]
-#[allow(dead_code)]
-mod wire;
-
 use std::time::Duration;
 
 use eventsource_stream::Eventsource;
@@ -24,6 +20,7 @@ use serde_json::{json, Value};
 use lucid_core::model::http::{Decoder, Fault};
 use lucid_core::model::{anthropic, collect, openai, ContentBlock, ModelDelta, ModelError};
 use lucid_core::model::{ModelResponse, StopReason, Usage};
+use lucid_testkit::fake::wire;
 
 #[derive(Debug, Clone, Copy)]
 enum Protocol {

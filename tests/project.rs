@@ -10,19 +10,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-mod fake_server;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use fake_server::wire::{anthropic_events, anthropic_request, openai_chunks, openai_request};
-use fake_server::{FakeServer, Recorded, Reply};
 use serde_json::{json, Value};
 
 use lucid_core::event::EventKind;
 use lucid_core::model::scripted::ResponseBuilder;
 use lucid_core::model::{ContentBlock, ModelRequest, ModelResponse, Policy, Role};
+use lucid_testkit::fake::wire::{
+    anthropic_events, anthropic_request, openai_chunks, openai_request,
+};
+use lucid_testkit::fake::{FakeServer, Recorded, Reply};
 use lucid_testkit::PolicyRouter;
 
 /// The bundled session and project, copied into `dir`.

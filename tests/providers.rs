@@ -3,13 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-mod fake_server;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fake_server::wire::{anthropic_events, openai_chunks};
-use fake_server::{FakeServer, Reply};
 use serde_json::{json, Value};
 
 use lucid_core::model::anthropic::{AnthropicConfig, AnthropicProvider};
@@ -18,6 +14,8 @@ use lucid_core::model::{
     complete_observed, ContentBlock, Message, ModelError, ModelRequest, ModelResponse, Provider,
     RetryNotice, Role, StopReason, ToolChoice, ToolSpec, Usage,
 };
+use lucid_testkit::fake::wire::{anthropic_events, openai_chunks};
+use lucid_testkit::fake::{FakeServer, Reply};
 
 const KEY: &str = "sk-test-SECRET-0123456789";
 

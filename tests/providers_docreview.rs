@@ -6,17 +6,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-mod fake_server;
-
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use fake_server::wire::{anthropic_events, anthropic_request, openai_chunks, openai_request};
-use fake_server::{FakeServer, Recorded, Reply, Responder};
 use serde_json::Value;
 
 use lucid_core::model::{ModelRequest, ToolChoice};
+use lucid_testkit::fake::wire::{
+    anthropic_events, anthropic_request, openai_chunks, openai_request,
+};
+use lucid_testkit::fake::{FakeServer, Recorded, Reply, Responder};
 
 const SPEC: &str = "sessions/doc-review.toml";
 const KEY_VAR: &str = "LUCID_TEST_DOCREVIEW_KEY";

@@ -3,18 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-mod fake_server;
-
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use fake_server::wire::anthropic_events;
-use fake_server::{FakeServer, Reply};
 use serde_json::json;
 
 use lucid_core::event::EventKind;
 use lucid_core::model::{ContentBlock, ModelResponse, StopReason, Usage};
+use lucid_testkit::fake::wire::anthropic_events;
+use lucid_testkit::fake::{FakeServer, Reply};
 
 const KEY_VAR: &str = "LUCID_TEST_DREAM_KEY";
 const KEY: &str = "sk-dream-NEVER-STORED-90ab";

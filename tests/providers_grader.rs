@@ -4,18 +4,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-mod fake_server;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use fake_server::wire::{anthropic_events, openai_chunks};
-use fake_server::{FakeServer, Reply};
 use serde_json::{json, Value};
 
 use lucid_core::model::anthropic::{AnthropicConfig, AnthropicProvider};
 use lucid_core::model::openai::{OpenAiConfig, OpenAiProvider};
 use lucid_core::model::{ContentBlock, ModelResponse, Provider, StopReason, Usage};
+use lucid_testkit::fake::wire::{anthropic_events, openai_chunks};
+use lucid_testkit::fake::{FakeServer, Reply};
 
 #[derive(Clone, Copy)]
 enum Protocol {

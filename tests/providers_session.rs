@@ -5,8 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-mod fake_server;
-
 mod support;
 
 use std::collections::HashSet;
@@ -14,12 +12,14 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
-use fake_server::wire::{anthropic_events, anthropic_request, openai_chunks, openai_request};
-use fake_server::{FakeServer, Recorded, Reply, Responder};
 use serde_json::Value;
 
 use lucid_core::event::EventKind;
 use lucid_core::model::{ContentBlock, ModelRequest, Policy};
+use lucid_testkit::fake::wire::{
+    anthropic_events, anthropic_request, openai_chunks, openai_request,
+};
+use lucid_testkit::fake::{FakeServer, Recorded, Reply, Responder};
 
 const KEY_VAR: &str = "LUCID_TEST_PROVIDER_KEY";
 const KEY: &str = "sk-live-DO-NOT-STORE-7f3a9c";

@@ -1,11 +1,14 @@
 //! Both protocols' JSON, as a server sees it: requests decoded into lucid's types (so a
-//! scripted policy can answer them) and answers encoded as server-sent events.
+//! scripted policy can answer them) and answers encoded as server-sent events, one
+//! event per piece (a test may split pieces further to cut events in two).
 
 use serde_json::{json, Value};
 
 use lucid_core::model::{
     ContentBlock, Message, ModelRequest, ModelResponse, Role, ToolChoice, ToolSpec,
 };
+
+use crate::wire::text_of;
 
 /// Splits text into pieces of at most `n` characters.
 fn pieces(text: &str, n: usize) -> Vec<String> {
@@ -103,29 +106,58 @@ pub fn openai_chunks(response: &ModelResponse, n: usize) -> Vec<String> {
     out
 }
 
-use lucid_testkit::wire::text_of;
-
-fn tool_specs(tools: Option<&Value>, schema_key: &str, nested: bool) -> Vec<ToolSpec> {
+fn anthropic_tools(tools: Option<&Value>) -> Vec<ToolSpec> {
     tools
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .map(|t| {
-            let t = if nested { &t["function"] } else { t };
-            ToolSpec {
-                name: t["name"].as_str().unwrap_or_default().into(),
-                description: t["description"].as_str().unwrap_or_default().into(),
-                input_schema: t[schema_key].clone(),
-            }
+        .map(|t| ToolSpec {
+            name: t["name"].as_str().unwrap_or_default().into(),
+            description: t["description"].as_str().unwrap_or_default().into(),
+            input_schema: t["input_schema"].clone(),
         })
         .collect()
 }
 
+/// The string at `key`, which a Messages request must have there.
+fn required(value: &Value, key: &str) -> String {
+    match value[key].as_str() {
+        Some(text) => text.into(),
+        None => panic!("not a Messages request: no string `{key}` in {value}"),
+    }
+}
+
+fn anthropic_block(block: &Value) -> ContentBlock {
+    match block["type"].as_str() {
+        Some("text") => ContentBlock::Text {
+            text: required(block, "text"),
+        },
+        Some("tool_use") => ContentBlock::ToolUse {
+            id: required(block, "id"),
+            name: required(block, "name"),
+            input: block["input"].clone(),
+        },
+        Some("tool_result") => ContentBlock::ToolResult {
+            tool_use_id: required(block, "tool_use_id"),
+            content: text_of(&block["content"]),
+            is_error: block["is_error"].as_bool().unwrap_or(false),
+        },
+        other => panic!("unexpected block type {other:?}"),
+    }
+}
+
 /// An Anthropic request body as lucid's request.
+///
+/// # Panics
+///
+/// When `body` is not a Messages request (no `messages` list, a block of an unknown
+/// type or without its fields): lucid sent what a real server would refuse, and the
+/// answer the test waits for never comes.
 pub fn anthropic_request(body: &Value) -> ModelRequest {
-    let messages = body["messages"]
-        .as_array()
-        .unwrap()
+    let Some(listed) = body["messages"].as_array() else {
+        panic!("not a Messages request: no `messages` list in {body}");
+    };
+    let messages = listed
         .iter()
         .map(|m| {
             let role = if m["role"] == "assistant" {
@@ -135,36 +167,19 @@ pub fn anthropic_request(body: &Value) -> ModelRequest {
             };
             let content = match &m["content"] {
                 Value::String(s) => vec![ContentBlock::Text { text: s.clone() }],
-                Value::Array(blocks) => blocks
-                    .iter()
-                    .map(|b| match b["type"].as_str().unwrap() {
-                        "text" => ContentBlock::Text {
-                            text: b["text"].as_str().unwrap().into(),
-                        },
-                        "tool_use" => ContentBlock::ToolUse {
-                            id: b["id"].as_str().unwrap().into(),
-                            name: b["name"].as_str().unwrap().into(),
-                            input: b["input"].clone(),
-                        },
-                        "tool_result" => ContentBlock::ToolResult {
-                            tool_use_id: b["tool_use_id"].as_str().unwrap().into(),
-                            content: text_of(&b["content"]),
-                            is_error: b["is_error"].as_bool().unwrap_or(false),
-                        },
-                        other => panic!("unexpected block type {other}"),
-                    })
-                    .collect(),
+                Value::Array(blocks) => blocks.iter().map(anthropic_block).collect(),
                 other => panic!("unexpected content {other}"),
             };
             Message { role, content }
         })
         .collect();
+    let max_tokens = body["max_tokens"].as_u64().unwrap_or(0);
     ModelRequest {
         system: body["system"].as_str().unwrap_or_default().into(),
         messages,
-        tools: tool_specs(body.get("tools"), "input_schema", false),
+        tools: anthropic_tools(body.get("tools")),
         tool_choice: ToolChoice::Auto,
-        max_tokens: body["max_tokens"].as_u64().unwrap_or(0) as u32,
+        max_tokens: u32::try_from(max_tokens).unwrap_or(u32::MAX),
         temperature: None,
     }
 }
@@ -173,5 +188,5 @@ pub fn anthropic_request(body: &Value) -> ModelRequest {
 /// message of tool results.
 pub fn openai_request(body: &Value) -> ModelRequest {
     // The policy server's decoder reads the same wire format; one copy serves both.
-    lucid_testkit::wire::decode_request(body)
+    crate::wire::decode_request(body)
 }
