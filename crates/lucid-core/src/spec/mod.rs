@@ -8,7 +8,6 @@
 //! module does not run anything.
 
 pub mod check;
-pub mod config;
 mod real_work;
 mod types;
 mod validate;
@@ -225,7 +224,7 @@ pub fn parse(
     source: &str,
     catalog: &EnvironmentCatalog,
 ) -> Result<SessionSpec, SpecError> {
-    parse_with(path, source, catalog, &config::UserConfig::default())
+    parse_with(path, source, catalog, &crate::config::UserConfig::default())
 }
 
 /// Reads and validates a session file whose `[models]` and `[mcp_servers]` are merged
@@ -233,7 +232,7 @@ pub fn parse(
 pub fn load_with(
     path: &Path,
     catalog: &EnvironmentCatalog,
-    user: &config::UserConfig,
+    user: &crate::config::UserConfig,
 ) -> Result<SessionSpec, SpecError> {
     let source = std::fs::read_to_string(path).map_err(|err| SpecError {
         path: path.to_path_buf(),
@@ -248,7 +247,7 @@ pub fn parse_with(
     path: &Path,
     source: &str,
     catalog: &EnvironmentCatalog,
-    user: &config::UserConfig,
+    user: &crate::config::UserConfig,
 ) -> Result<SessionSpec, SpecError> {
     let file: types::SessionFile = toml::from_str(source).map_err(|err| SpecError {
         path: path.to_path_buf(),
