@@ -55,11 +55,11 @@ pub fn parse_config(path: &Path, source: &str) -> Result<UserConfig, SpecError> 
     }
     let mut mcp_servers = BTreeMap::new();
     for (name, entry) in file.mcp_servers {
-        if let Err(message) = entry.resolve(name.get_ref()) {
+        if let Err(err) = entry.resolve(name.get_ref()) {
             return Err(SpecError {
                 path: path.to_path_buf(),
                 position: Some(line_column(source, name.span().start)),
-                message,
+                message: err.to_string(),
             });
         }
         mcp_servers.insert(name.into_inner(), entry);
