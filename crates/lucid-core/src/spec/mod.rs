@@ -123,13 +123,12 @@ impl SessionSpec {
     }
 
     /// Puts every agent, the grader and the dreamer on one model profile.
-    pub fn use_model_everywhere(&mut self, profile: &str) -> Result<(), String> {
+    pub fn use_model_everywhere(&mut self, profile: &str) -> Result<(), UnknownProfile> {
         if !self.models.contains_key(profile) {
-            let known: Vec<&str> = self.models.keys().map(String::as_str).collect();
-            return Err(format!(
-                "no model profile `{profile}` (known: {})",
-                known.join(", ")
-            ));
+            return Err(UnknownProfile {
+                profile: profile.to_string(),
+                known: self.models.keys().cloned().collect(),
+            });
         }
         for agent in self.agents.values_mut() {
             agent.model = profile.to_string();
@@ -141,6 +140,15 @@ impl SessionSpec {
         self.dreaming.model = profile.to_string();
         Ok(())
     }
+}
+
+/// A model profile the session (with the user's config) does not define.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no model profile `{profile}` (known: {})", .known.join(", "))]
+pub struct UnknownProfile {
+    pub profile: String,
+    /// The profiles there are, in name order.
+    pub known: Vec<String>,
 }
 
 /// One agent of the team, resolved.
@@ -265,4 +273,21 @@ pub fn line_column(source: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
     (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_profile_names_the_known_ones() {
+        let err = UnknownProfile {
+            profile: "gpt-9".into(),
+            known: vec!["scripted".into(), "test".into()],
+        };
+        assert_eq!(
+            err.to_string(),
+            "no model profile `gpt-9` (known: scripted, test)"
+        );
+    }
 }
