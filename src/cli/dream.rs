@@ -85,7 +85,7 @@ pub async fn run(db: Option<PathBuf>, args: DreamArgs) -> u8 {
         dreamer,
         json: args.json,
     };
-    let path = db.unwrap_or_else(Store::default_path);
+    let path = db.unwrap_or_else(|| lucid_core::config::Paths::from_env().default_store);
     match args.every {
         None => dream_schedule::once(&path, &dreaming).await,
         Some(every) => dream_schedule::every(&path, &dreaming, every).await,

@@ -31,7 +31,7 @@ pub async fn mcp(command: McpCommand) -> u8 {
 }
 
 async fn list(path: &Path, json: bool) -> u8 {
-    let user = match lucid_core::spec::config::user_config() {
+    let user = match lucid_core::config::user_config() {
         Ok(user) => user,
         Err(err) => {
             eprintln!("lucid: {err}");

@@ -12,7 +12,6 @@ use super::memories::Memories;
 use lucid_core::event::{format_time, one_line, sanitize};
 use lucid_core::memory::skill::{self, strip_rules_block};
 use lucid_core::memory::{Edit, Imported, Memory, MemoryStatus};
-use lucid_core::store::Store;
 use lucid_core::world::rules::{parse_rules, render_rules};
 
 #[derive(Debug, Subcommand)]
@@ -90,7 +89,7 @@ pub struct ExportArgs {
 type Failure = (u8, String);
 
 pub async fn memory(db: Option<PathBuf>, command: MemoryCommand) -> u8 {
-    let path = db.unwrap_or_else(Store::default_path);
+    let path = db.unwrap_or_else(|| lucid_core::config::Paths::from_env().default_store);
     let result = match Memories::open(&path) {
         Ok(memories) => on(memories, &path, command).await,
         Err(failure) => Err(failure),

@@ -49,7 +49,7 @@ pub mod exit {
 pub struct Cli {
     /// The store (a sled directory). Default: the user's data directory, e.g.
     /// ~/.local/share/lucid/store.
-    #[arg(long, global = true, env = "LUCID_DB", value_name = "PATH")]
+    #[arg(long, global = true, env = lucid_core::config::DB_ENV, value_name = "PATH")]
     pub db: Option<PathBuf>,
 
     /// The TUI's theme: dark (default), light, high-contrast, or themes/NAME.toml.
@@ -162,7 +162,7 @@ fn store_error_code(err: &lucid_core::store::StoreError) -> u8 {
 
 /// Opens the store, reporting failure as one sentence.
 fn open_store(db: Option<PathBuf>) -> Result<Store, u8> {
-    let path = db.unwrap_or_else(Store::default_path);
+    let path = db.unwrap_or_else(|| lucid_core::config::Paths::from_env().default_store);
     Store::open(&path).map_err(|err| {
         eprintln!("lucid: {err}");
         exit::RUNTIME
@@ -178,7 +178,7 @@ enum Opened {
 /// Opens the store; when another lucid holds it and answers on its socket, gives a
 /// client of that owner instead. Failure is reported as one sentence.
 fn open_or_owner(db: Option<PathBuf>) -> Result<Opened, u8> {
-    let path = db.unwrap_or_else(Store::default_path);
+    let path = db.unwrap_or_else(|| lucid_core::config::Paths::from_env().default_store);
     locate(&path).map_err(|err| {
         eprintln!("lucid: {err}");
         exit::RUNTIME

@@ -13,7 +13,7 @@ use lucid_core::event::sanitize;
 use lucid_core::store::{Store, StoreError};
 
 pub async fn serve(db: Option<PathBuf>, dream_every: Option<Duration>) -> u8 {
-    let path = db.unwrap_or_else(Store::default_path);
+    let path = db.unwrap_or_else(|| lucid_core::config::Paths::from_env().default_store);
     let store = match Store::open(&path) {
         Ok(store) => store,
         Err(StoreError::Locked { .. }) if lucid_server::is_served(&path) => {

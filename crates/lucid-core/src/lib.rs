@@ -6,7 +6,8 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`spec`] | session files: types, loading, validation with positions; the user's config |
+//! | [`spec`] | session files: types, loading, validation with positions |
+//! | [`config`] | where lucid's files are (config file, keymap, themes, default store) and the user's config file, in the session file's terms |
 //! | [`event`] | the `Event` vocabulary, verdicts, sanitising, and the in-process bus |
 //! | [`store`] | sled: sessions, events, memories, dreams, schema version |
 //! | [`model`] | the provider trait, request/response types, the scripted provider |
@@ -22,6 +23,7 @@
 //! The built-in worlds are in `lucid-envs`, the store owner's local API in
 //! `lucid-server`, the terminal UI in `lucid-tui`, the command line in `lucid`.
 
+pub mod config;
 pub mod dream;
 pub mod event;
 pub mod memory;

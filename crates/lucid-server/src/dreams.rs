@@ -49,7 +49,7 @@ pub(super) async fn create(
         Some(path) => {
             let spec = lucid_core::session::load(state.worlds.as_ref(), path, None, None, None)
                 .map_err(|err| usage(err.to_string()))?;
-            let dreamer = dreamer_for(&spec).map_err(usage)?;
+            let dreamer = dreamer_for(&spec).map_err(|err| usage(err.to_string()))?;
             (Some(spec.team), dreamer)
         }
         None => (None, Dreamer::Offline),

@@ -50,6 +50,16 @@ pub enum DreamError {
     Record(String),
 }
 
+/// Why a session file's `[dreaming] model` gives no dreamer.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DreamerError {
+    #[error("no model profile `{profile}`")]
+    UnknownProfile { profile: String },
+    /// The profile's model client cannot be made (a missing API key, …).
+    #[error(transparent)]
+    Provider(#[from] crate::run::RunError),
+}
+
 /// Who writes the drafts.
 #[derive(Clone)]
 pub enum Dreamer {
@@ -88,16 +98,21 @@ pub struct DreamReport {
 
 /// The dreamer a session file asks for: offline for offline profiles (scripted, test,
 /// replay), else a model client for its `[dreaming] model` profile.
-pub fn dreamer_for(spec: &crate::spec::SessionSpec) -> Result<Dreamer, String> {
+pub fn dreamer_for(spec: &crate::spec::SessionSpec) -> Result<Dreamer, DreamerError> {
     let Some(profile) = spec.models.get(&spec.dreaming.model) else {
-        return Err(format!("no model profile `{}`", spec.dreaming.model));
+        return Err(DreamerError::UnknownProfile {
+            profile: spec.dreaming.model.clone(),
+        });
     };
     if profile.is_offline() {
         return Ok(Dreamer::Offline);
     }
-    crate::run::provider_for(&spec.dreaming.model, profile, "dreamer", None)
-        .map(Dreamer::Model)
-        .map_err(|err| err.to_string())
+    Ok(Dreamer::Model(crate::run::provider_for(
+        &spec.dreaming.model,
+        profile,
+        "dreamer",
+        None,
+    )?))
 }
 
 /// The team's finished sessions that no dream has read yet, oldest first. (A session
@@ -520,4 +535,49 @@ fn apply(
             ))?
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn spec(models: &str) -> crate::spec::SessionSpec {
+        let catalog: EnvironmentCatalog = [(
+            "k".to_string(),
+            crate::world::capabilities(&[], &["done"], &["lead"]),
+        )]
+        .into_iter()
+        .collect();
+        let source = format!(
+            "name = \"t\"\ntask = \"do it\"\n[environment]\nkind = \"k\"\n{models}\n[agents.lead]\nlead = true\nprompt = \"p\"\n[[outcome.criteria]]\nid = \"c\"\ndescription = \"d\"\ncheck = \"done\"\n"
+        );
+        crate::spec::parse(Path::new("s.toml"), &source, &catalog).unwrap()
+    }
+
+    #[test]
+    fn the_dreamer_is_offline_for_offline_profiles_and_errors_name_the_profile() {
+        let mut offline = spec("");
+        assert!(matches!(dreamer_for(&offline), Ok(Dreamer::Offline)));
+        offline.dreaming.model = "gone".into();
+        let err = dreamer_for(&offline).err().unwrap();
+        assert_eq!(
+            err,
+            DreamerError::UnknownProfile {
+                profile: "gone".into()
+            }
+        );
+        assert_eq!(err.to_string(), "no model profile `gone`");
+
+        let mut keyless = spec(
+            "[models.remote]\nprovider = \"openai\"\nmodel = \"m\"\napi_key_env = \"LUCID_TEST_DREAMER_KEY_NEVER_SET\"\n",
+        );
+        keyless.dreaming.model = "remote".into();
+        let err = dreamer_for(&keyless).err().unwrap();
+        assert!(matches!(err, DreamerError::Provider(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("LUCID_TEST_DREAMER_KEY_NEVER_SET"),
+            "{err}"
+        );
+    }
 }

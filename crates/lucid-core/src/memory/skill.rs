@@ -20,9 +20,12 @@ const MAX_DESCRIPTION: usize = 1024;
 /// Why a skill folder could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum SkillError {
-    #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
-    #[error("{path}: {source}")]
+    #[error("{}: {problem}", .path.display())]
+    Invalid {
+        path: PathBuf,
+        problem: SkillProblem,
+    },
+    #[error("{}: {source}", .path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -30,10 +33,46 @@ pub enum SkillError {
     },
 }
 
-fn invalid(path: &Path, message: impl Into<String>) -> SkillError {
+/// What makes a `SKILL.md` unusable. `line` is the file's 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SkillProblem {
+    #[error("SKILL.md must start with `---` front matter")]
+    NoFrontMatter,
+    #[error("the front matter has no closing `---`")]
+    UnclosedFrontMatter,
+    #[error("line {line}: expected `key: value`")]
+    NotKeyValue { line: usize },
+    #[error("line {line}: {problem}")]
+    BadValue { line: usize, problem: QuoteProblem },
+    #[error("line {line}: unexpected indentation")]
+    Indented { line: usize },
+    #[error("the front matter has no `{key}`")]
+    MissingKey { key: &'static str },
+    #[error(
+        "`{name}` is not a valid skill name (1-64 lowercase letters, digits and single hyphens)"
+    )]
+    BadName { name: String },
+    #[error("the skill is named `{name}` but its folder is `{folder}`")]
+    FolderMismatch { name: String, folder: String },
+    #[error("`description` is longer than {MAX_DESCRIPTION} characters")]
+    LongDescription,
+    #[error("the skill names no team; pass --team NAME")]
+    NoTeam,
+}
+
+/// What is wrong with a quoted front-matter value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuoteProblem {
+    #[error("unterminated quoted string")]
+    Unterminated,
+    #[error("a quoted string ends in `\\`")]
+    TrailingBackslash,
+}
+
+fn invalid(path: &Path, problem: SkillProblem) -> SkillError {
     SkillError::Invalid {
         path: path.to_path_buf(),
-        message: message.into(),
+        problem,
     }
 }
 
@@ -206,11 +245,11 @@ pub fn read_skill(folder: &Path) -> Result<SkillFolder, SkillError> {
         .replace("\r\n", "\n");
     let rest = text
         .strip_prefix("---\n")
-        .ok_or_else(|| invalid(&file, "SKILL.md must start with `---` front matter"))?;
+        .ok_or_else(|| invalid(&file, SkillProblem::NoFrontMatter))?;
     let end = rest
         .find("\n---\n")
         .or_else(|| rest.strip_suffix("\n---").map(str::len))
-        .ok_or_else(|| invalid(&file, "the front matter has no closing `---`"))?;
+        .ok_or_else(|| invalid(&file, SkillProblem::UnclosedFrontMatter))?;
     let (front, body) = (&rest[..end], rest.get(end + 5..).unwrap_or(""));
     let mut fields = BTreeMap::new();
     let mut metadata = BTreeMap::new();
@@ -224,16 +263,20 @@ pub fn read_skill(folder: &Path) -> Result<SkillFolder, SkillError> {
         let (key, value) = line
             .trim()
             .split_once(':')
-            .ok_or_else(|| invalid(&file, format!("line {line_no}: expected `key: value`")))?;
-        let value =
-            unquote(value.trim()).map_err(|m| invalid(&file, format!("line {line_no}: {m}")))?;
+            .ok_or_else(|| invalid(&file, SkillProblem::NotKeyValue { line: line_no }))?;
+        let value = unquote(value.trim()).map_err(|problem| {
+            invalid(
+                &file,
+                SkillProblem::BadValue {
+                    line: line_no,
+                    problem,
+                },
+            )
+        })?;
         if indented && in_metadata {
             metadata.insert(key.trim().to_string(), value);
         } else if indented {
-            return Err(invalid(
-                &file,
-                format!("line {line_no}: unexpected indentation"),
-            ));
+            return Err(invalid(&file, SkillProblem::Indented { line: line_no }));
         } else {
             in_metadata = key.trim() == "metadata" && value.is_empty();
             if !in_metadata {
@@ -243,26 +286,26 @@ pub fn read_skill(folder: &Path) -> Result<SkillFolder, SkillError> {
     }
     let name = fields
         .remove("name")
-        .ok_or_else(|| invalid(&file, "the front matter has no `name`"))?;
+        .ok_or_else(|| invalid(&file, SkillProblem::MissingKey { key: "name" }))?;
     if !valid_name(&name) {
-        return Err(invalid(&file, format!("`{name}` is not a valid skill name (1-64 lowercase letters, digits and single hyphens)")));
+        return Err(invalid(&file, SkillProblem::BadName { name }));
     }
     let folder_name = folder.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if folder_name != name {
         return Err(invalid(
             &file,
-            format!("the skill is named `{name}` but its folder is `{folder_name}`"),
+            SkillProblem::FolderMismatch {
+                name,
+                folder: folder_name.to_string(),
+            },
         ));
     }
     let description = fields
         .remove("description")
         .filter(|d| !d.trim().is_empty())
-        .ok_or_else(|| invalid(&file, "the front matter has no `description`"))?;
+        .ok_or_else(|| invalid(&file, SkillProblem::MissingKey { key: "description" }))?;
     if description.chars().count() > MAX_DESCRIPTION {
-        return Err(invalid(
-            &file,
-            "`description` is longer than 1024 characters",
-        ));
+        return Err(invalid(&file, SkillProblem::LongDescription));
     }
     let body = body.trim();
     let (title, body) = match body.strip_prefix("# ") {
@@ -281,13 +324,11 @@ pub fn read_skill(folder: &Path) -> Result<SkillFolder, SkillError> {
     })
 }
 
-fn unquote(value: &str) -> Result<String, String> {
+fn unquote(value: &str) -> Result<String, QuoteProblem> {
     let Some(inner) = value.strip_prefix('"') else {
         return Ok(value.trim_matches('\'').to_string());
     };
-    let inner = inner
-        .strip_suffix('"')
-        .ok_or("unterminated quoted string")?;
+    let inner = inner.strip_suffix('"').ok_or(QuoteProblem::Unterminated)?;
     let mut out = String::new();
     let mut chars = inner.chars();
     while let Some(c) = chars.next() {
@@ -299,7 +340,7 @@ fn unquote(value: &str) -> Result<String, String> {
             Some('n') => out.push('\n'),
             Some('t') => out.push('\t'),
             Some(other) => out.push(other),
-            None => return Err("a quoted string ends in `\\`".into()),
+            None => return Err(QuoteProblem::TrailingBackslash),
         }
     }
     Ok(out)
@@ -314,7 +355,7 @@ pub fn to_proposal(
     let team = team
         .map(str::to_string)
         .or_else(|| skill.metadata.get("team").cloned())
-        .ok_or_else(|| invalid(from, "the skill names no team; pass --team NAME"))?;
+        .ok_or_else(|| invalid(from, SkillProblem::NoTeam))?;
     let rules = parse_rules(&skill.body);
     let body = strip_rules_block(&skill.body);
     let kind = match skill.metadata.get("kind").map(String::as_str) {
@@ -476,7 +517,49 @@ mod tests {
             err.contains("SKILL.md") && err.contains("folder is `wrong-name`"),
             "{err}"
         );
-        std::fs::write(folder.join(SKILL_FILE), "no front matter").unwrap();
-        assert!(read_skill(&folder).is_err());
+        let problem = |text: &str| {
+            std::fs::write(folder.join(SKILL_FILE), text).unwrap();
+            match read_skill(&folder).unwrap_err() {
+                SkillError::Invalid { path, problem } => {
+                    assert_eq!(path, folder.join(SKILL_FILE));
+                    problem
+                }
+                other => panic!("expected an invalid skill, got {other:?}"),
+            }
+        };
+        assert_eq!(problem("no front matter"), SkillProblem::NoFrontMatter);
+        assert_eq!(
+            problem("---\nname: wrong-name\ndescription: \"open\n---\n"),
+            SkillProblem::BadValue {
+                line: 3,
+                problem: QuoteProblem::Unterminated
+            }
+        );
+        assert_eq!(
+            problem("---\nname: \"wrong-name\\\"\n---\n").to_string(),
+            "line 2: a quoted string ends in `\\`"
+        );
+        assert_eq!(
+            problem("---\nname: wrong-name\n---\n").to_string(),
+            "the front matter has no `description`"
+        );
+        assert_eq!(
+            problem("---\nname: Wrong\ndescription: x\n---\n"),
+            SkillProblem::BadName {
+                name: "Wrong".into()
+            }
+        );
+        let skill = SkillFolder {
+            name: "s".into(),
+            description: "d".into(),
+            metadata: BTreeMap::new(),
+            title: "t".into(),
+            body: String::new(),
+        };
+        let err = to_proposal(&skill, None, &folder).unwrap_err().to_string();
+        assert!(
+            err.ends_with("wrong-name: the skill names no team; pass --team NAME"),
+            "{err}"
+        );
     }
 }

@@ -57,6 +57,22 @@ pub struct RecordedAnswer {
     pub calls: Vec<RecordedCall>,
 }
 
+/// Why a live agent request has no recorded thread to answer from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ThreadNotRecorded {
+    /// No thread of the agent began with the request's first message (quoted, cut to
+    /// 120 characters).
+    #[error("no recorded thread of agent `{agent}` begins with the message \"{quoted}\"")]
+    NoOpening { agent: String, quoted: String },
+    /// The agent began fewer threads with this message than the live run has.
+    #[error("agent `{agent}` began {recorded} thread(s) with this message in the recording, and this is thread {wanted}")]
+    TooFewThreads {
+        agent: String,
+        recorded: usize,
+        wanted: usize,
+    },
+}
+
 /// One recorded agent thread and every answer its model gave, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedThread {
@@ -246,7 +262,7 @@ impl ReplayProvider {
             Some(thread) => thread,
             None => match self.thread_by_opening(name, request, turn) {
                 Ok(thread) => thread,
-                Err(missing) => return self.not_found(&missing),
+                Err(missing) => return self.not_found(&missing.to_string()),
             },
         };
         match thread.answers.get(turn) {
@@ -287,7 +303,7 @@ impl ReplayProvider {
         name: &str,
         request: &ModelRequest,
         turn: usize,
-    ) -> Result<&RecordedThread, String> {
+    ) -> Result<&RecordedThread, ThreadNotRecorded> {
         let opening = request
             .messages
             .iter()
@@ -305,7 +321,10 @@ impl ReplayProvider {
             if quoted.len() < opening.len() {
                 quoted.push('…');
             }
-            format!("no recorded thread of agent `{name}` begins with the message \"{quoted}\"")
+            ThreadNotRecorded::NoOpening {
+                agent: name.to_string(),
+                quoted,
+            }
         };
         if turn == 0 {
             let mut state = self.state();
@@ -315,11 +334,11 @@ impl ReplayProvider {
             return match candidates.get(index) {
                 Some(thread) => Ok(thread),
                 None if candidates.is_empty() => Err(missing()),
-                None => Err(format!(
-                    "agent `{name}` began {} thread(s) with this message in the recording, and this is thread {}",
-                    candidates.len(),
-                    index + 1
-                )),
+                None => Err(ThreadNotRecorded::TooFewThreads {
+                    agent: name.to_string(),
+                    recorded: candidates.len(),
+                    wanted: index + 1,
+                }),
             };
         }
         let said: Vec<String> = request

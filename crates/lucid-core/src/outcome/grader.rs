@@ -30,7 +30,25 @@ pub enum GraderError {
     #[error("the grader model refused the request: {0}")]
     Refused(String),
     #[error("the grader's answer was malformed twice: {0}")]
-    Malformed(String),
+    Malformed(VerdictProblem),
+}
+
+/// What makes a grader model's answer unusable; the sentence is also what the model is
+/// told when it is asked again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerdictProblem {
+    #[error("no {} call", VERDICT_TOOL)]
+    NoCall,
+    #[error("{} arguments: {reason}", VERDICT_TOOL)]
+    BadArguments { reason: String },
+    #[error("no verdict for criterion `{criterion}`")]
+    Missing { criterion: String },
+    #[error("criterion `{criterion}` was judged twice")]
+    JudgedTwice { criterion: String },
+    #[error("the verdict for `{criterion}` gives no reason")]
+    NoReason { criterion: String },
+    #[error("`{criterion}` is not a criterion to judge")]
+    NotToJudge { criterion: String },
 }
 
 /// Judges outputs against one rubric.
@@ -147,7 +165,7 @@ impl Grader {
         };
         let mut request =
             grader_request(&self.task, &self.rubric, criteria, output, facts, evidence);
-        let mut last_problem = String::new();
+        let mut last_problem = VerdictProblem::NoCall;
         for _attempt in 0..2 {
             let on_retry = |notice: &RetryNotice| {
                 self.bus.emit(
@@ -176,7 +194,7 @@ impl Grader {
                     let answers = response.content.iter().filter_map(|block| match block {
                         ContentBlock::ToolUse { id, .. } => Some(ContentBlock::ToolResult {
                             tool_use_id: id.clone(),
-                            content: problem.clone(),
+                            content: problem.to_string(),
                             is_error: true,
                         }),
                         _ => None,
@@ -334,7 +352,7 @@ pub fn grader_request(
 fn parse_verdicts(
     content: &[ContentBlock],
     criteria: &[&Criterion],
-) -> Result<Vec<CriterionVerdict>, String> {
+) -> Result<Vec<CriterionVerdict>, VerdictProblem> {
     let input = content
         .iter()
         .find_map(|block| match block {
@@ -343,23 +361,26 @@ fn parse_verdicts(
             }
             _ => None,
         })
-        .ok_or_else(|| format!("no {VERDICT_TOOL} call"))?;
+        .ok_or(VerdictProblem::NoCall)?;
     let args: VerdictsArgs =
-        serde_json::from_value(input).map_err(|err| format!("{VERDICT_TOOL} arguments: {err}"))?;
+        serde_json::from_value(input).map_err(|err| VerdictProblem::BadArguments {
+            reason: err.to_string(),
+        })?;
     let mut verdicts = Vec::new();
     for criterion in criteria {
         let mut matching = args.verdicts.iter().filter(|v| v.criterion == criterion.id);
-        let found = matching
-            .next()
-            .ok_or_else(|| format!("no verdict for criterion `{}`", criterion.id))?;
+        let found = matching.next().ok_or_else(|| VerdictProblem::Missing {
+            criterion: criterion.id.clone(),
+        })?;
         if matching.next().is_some() {
-            return Err(format!("criterion `{}` was judged twice", criterion.id));
+            return Err(VerdictProblem::JudgedTwice {
+                criterion: criterion.id.clone(),
+            });
         }
         if found.reason.trim().is_empty() {
-            return Err(format!(
-                "the verdict for `{}` gives no reason",
-                criterion.id
-            ));
+            return Err(VerdictProblem::NoReason {
+                criterion: criterion.id.clone(),
+            });
         }
         verdicts.push(CriterionVerdict {
             id: found.criterion.clone(),
@@ -377,7 +398,81 @@ fn parse_verdicts(
         .iter()
         .find(|v| !criteria.iter().any(|c| c.id == v.criterion))
     {
-        return Err(format!("`{}` is not a criterion to judge", extra.criterion));
+        return Err(VerdictProblem::NotToJudge {
+            criterion: extra.criterion.clone(),
+        });
     }
     Ok(verdicts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn criterion(id: &str) -> Criterion {
+        Criterion {
+            id: id.into(),
+            description: "d".into(),
+            check: None,
+        }
+    }
+
+    fn call(input: serde_json::Value) -> Vec<ContentBlock> {
+        vec![ContentBlock::ToolUse {
+            id: "t1".into(),
+            name: VERDICT_TOOL.into(),
+            input,
+        }]
+    }
+
+    fn verdict(id: &str, reason: &str) -> serde_json::Value {
+        json!({"criterion": id, "passed": true, "reason": reason})
+    }
+
+    #[test]
+    fn each_malformed_answer_names_its_problem() {
+        let (a, b) = (criterion("a"), criterion("b"));
+        let criteria = [&a, &b];
+        let problem = |content: &[ContentBlock]| parse_verdicts(content, &criteria).unwrap_err();
+        let text = [ContentBlock::Text { text: "ok".into() }];
+        assert_eq!(problem(&text), VerdictProblem::NoCall);
+        assert_eq!(problem(&text).to_string(), "no submit_verdicts call");
+        let bad = problem(&call(json!({"verdicts": 3})));
+        assert!(matches!(bad, VerdictProblem::BadArguments { .. }), "{bad}");
+        assert!(bad.to_string().starts_with("submit_verdicts arguments: "));
+        assert_eq!(
+            problem(&call(json!({"verdicts": [verdict("a", "r")]}))).to_string(),
+            "no verdict for criterion `b`"
+        );
+        assert_eq!(
+            problem(&call(
+                json!({"verdicts": [verdict("a", "r"), verdict("a", "r"), verdict("b", "r")]})
+            ))
+            .to_string(),
+            "criterion `a` was judged twice"
+        );
+        assert_eq!(
+            problem(&call(
+                json!({"verdicts": [verdict("a", " "), verdict("b", "r")]})
+            ))
+            .to_string(),
+            "the verdict for `a` gives no reason"
+        );
+        assert_eq!(
+            problem(&call(
+                json!({"verdicts": [verdict("a", "r"), verdict("b", "r"), verdict("z", "r")]})
+            )),
+            VerdictProblem::NotToJudge {
+                criterion: "z".into()
+            }
+        );
+        let verdicts = parse_verdicts(
+            &call(json!({"verdicts": [verdict("b", "r"), verdict("a", "r")]})),
+            &criteria,
+        )
+        .unwrap();
+        assert_eq!(verdicts.len(), 2);
+        assert_eq!(verdicts[0].id, "a");
+    }
 }

@@ -9,7 +9,7 @@
 pub mod grader;
 pub mod revise;
 
-pub use grader::{Grader, GraderError};
+pub use grader::{Grader, GraderError, VerdictProblem};
 pub use revise::{feedback_message, resume_session, run_session, SessionOrigin, SessionResult};
 
 pub use crate::event::{CriterionVerdict, Verdict};

@@ -53,9 +53,22 @@ pub fn args(root: &Path, tmp: &Path, cwd: &Path, network: bool) -> Vec<OsString>
     args
 }
 
+/// Why `bwrap` does not work here.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("cannot run {}: {source}", .bwrap.display())]
+    Spawn {
+        bwrap: PathBuf,
+        source: std::io::Error,
+    },
+    /// bwrap ran and failed; its complaint, on one line.
+    #[error("{complaint}")]
+    Refused { complaint: String },
+}
+
 /// Checks that `bwrap` really works here (it needs user namespaces or privileges) by
 /// running `/bin/sh -c :` under the same flags. Returns bwrap's complaint when it fails.
-pub fn probe(bwrap: &Path, root: &Path, tmp: &Path, network: bool) -> Result<(), String> {
+pub fn probe(bwrap: &Path, root: &Path, tmp: &Path, network: bool) -> Result<(), ProbeError> {
     let output = Command::new(bwrap)
         .args(args(root, tmp, root, network))
         .args(["/bin/sh", "-c", ":"])
@@ -63,11 +76,16 @@ pub fn probe(bwrap: &Path, root: &Path, tmp: &Path, network: bool) -> Result<(),
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()
-        .map_err(|e| format!("cannot run {}: {e}", bwrap.display()))?;
+        .map_err(|source| ProbeError::Spawn {
+            bwrap: bwrap.to_path_buf(),
+            source,
+        })?;
     if output.status.success() {
         Ok(())
     } else {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        Err(crate::event::one_line(&stderr, 200))
+        Err(ProbeError::Refused {
+            complaint: crate::event::one_line(&stderr, 200),
+        })
     }
 }

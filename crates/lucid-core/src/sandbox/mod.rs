@@ -43,6 +43,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use bwrap::ProbeError;
 pub use child::NetCut;
 pub use env::{child_env, looks_secret, SECRET_MARKERS};
 pub use output::{Capture, CommandOutput};
@@ -207,7 +208,10 @@ pub enum SandboxError {
     #[error("unknown sandbox mode {given:?}: choose one of \"required\", \"landlock\", \"bubblewrap\" or \"off\"")]
     UnknownMode { given: String },
     #[error("no sandbox available for mode \"{mode}\": {reason}. Commands need a kernel ≥ 5.13 with Landlock enabled, or bubblewrap (`apt-get install bubblewrap`); set `sandbox = \"off\"` to run them unconfined explicitly")]
-    Unavailable { mode: SandboxMode, reason: String },
+    Unavailable {
+        mode: SandboxMode,
+        reason: BackendErrors,
+    },
     #[error("sandbox root {path}: {message}")]
     BadRoot { path: PathBuf, message: String },
     #[error("working directory {cwd}: {reason}")]
@@ -222,6 +226,38 @@ pub enum SandboxError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Why one backend cannot confine commands here.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("the kernel has no Landlock (not built in or not enabled at boot)")]
+    NoLandlock,
+    #[error("cannot cut the network: namespaces are not permitted and Landlock ABI {abi} < 4 has no TCP rules")]
+    NoNetworkCut { abi: i32 },
+    /// The kernel has Landlock but refused the ruleset (a [`SandboxError::Landlock`]).
+    #[error(transparent)]
+    Ruleset(Box<SandboxError>),
+    #[error("`bwrap` is not installed (not found on PATH)")]
+    NoBwrap,
+    #[error("`bwrap` does not work here: {0}")]
+    Bwrap(#[source] bwrap::ProbeError),
+}
+
+/// Why every backend the mode allows failed, in the order they were tried.
+#[derive(Debug)]
+pub struct BackendErrors(pub Vec<BackendError>);
+
+impl std::fmt::Display for BackendErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (n, reason) in self.0.iter().enumerate() {
+            if n > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{reason}")?;
+        }
+        Ok(())
+    }
 }
 
 /// A probed, ready-to-use confinement for one policy.
@@ -261,46 +297,47 @@ impl Sandbox {
                 libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
             }
         }
-        let unavailable = |reason: String| SandboxError::Unavailable { mode, reason };
+        let unavailable = |reasons: Vec<BackendError>| SandboxError::Unavailable {
+            mode,
+            reason: BackendErrors(reasons),
+        };
         match mode {
             SandboxMode::Off => {}
-            SandboxMode::Landlock => sandbox.use_landlock().map_err(unavailable)?,
-            SandboxMode::Bubblewrap => sandbox.use_bwrap().map_err(unavailable)?,
+            SandboxMode::Landlock => sandbox
+                .use_landlock()
+                .map_err(|err| unavailable(vec![err]))?,
+            SandboxMode::Bubblewrap => sandbox.use_bwrap().map_err(|err| unavailable(vec![err]))?,
             SandboxMode::Required => {
                 if let Err(landlock) = sandbox.use_landlock() {
                     sandbox
                         .use_bwrap()
-                        .map_err(|bwrap| unavailable(format!("{landlock}; {bwrap}")))?;
+                        .map_err(|bwrap| unavailable(vec![landlock, bwrap]))?;
                 }
             }
         }
         Ok(sandbox)
     }
 
-    fn use_landlock(&mut self) -> Result<(), String> {
-        let abi = landlock::kernel_abi()
-            .ok_or("the kernel has no Landlock (not built in or not enabled at boot)")?;
+    fn use_landlock(&mut self) -> Result<(), BackendError> {
+        let abi = landlock::kernel_abi().ok_or(BackendError::NoLandlock)?;
         let net = if self.policy.network {
             NetCut::Allowed
         } else {
-            child::probe_net_cut(abi >= 4).ok_or_else(|| {
-                format!("cannot cut the network: namespaces are not permitted and Landlock ABI {abi} < 4 has no TCP rules")
-            })?
+            child::probe_net_cut(abi >= 4).ok_or(BackendError::NoNetworkCut { abi })?
         };
         let writable = [self.policy.root.as_path(), self.policy.tmp.as_path()];
-        let ruleset =
-            landlock::build_ruleset(&writable, self.policy.network).map_err(|e| e.to_string())?;
+        let ruleset = landlock::build_ruleset(&writable, self.policy.network)
+            .map_err(|err| BackendError::Ruleset(Box::new(err)))?;
         self.backend = Backend::Landlock { abi };
         self.net = net;
         self.ruleset = Some(ruleset);
         Ok(())
     }
 
-    fn use_bwrap(&mut self) -> Result<(), String> {
-        let bwrap = bwrap::find().ok_or("`bwrap` is not installed (not found on PATH)")?;
+    fn use_bwrap(&mut self) -> Result<(), BackendError> {
+        let bwrap = bwrap::find().ok_or(BackendError::NoBwrap)?;
         let (root, tmp) = (&self.policy.root, &self.policy.tmp);
-        bwrap::probe(&bwrap, root, tmp, self.policy.network)
-            .map_err(|e| format!("`bwrap` does not work here: {e}"))?;
+        bwrap::probe(&bwrap, root, tmp, self.policy.network).map_err(BackendError::Bwrap)?;
         self.backend = Backend::Bubblewrap;
         self.net = if self.policy.network {
             NetCut::Allowed

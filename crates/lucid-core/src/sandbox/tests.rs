@@ -22,9 +22,13 @@ fn modes_parse_and_unknown_lists_choices() {
 fn unavailable_error_says_how_to_get_a_sandbox() {
     let err = SandboxError::Unavailable {
         mode: SandboxMode::Required,
-        reason: "no Landlock".into(),
+        reason: BackendErrors(vec![BackendError::NoLandlock, BackendError::NoBwrap]),
     }
     .to_string();
+    assert!(
+        err.contains("enabled at boot); `bwrap` is not installed"),
+        "the reasons are joined in order: {err}"
+    );
     for needle in [
         "5.13",
         "Landlock",

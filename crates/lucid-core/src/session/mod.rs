@@ -156,8 +156,7 @@ pub fn load(
     seed: Option<u64>,
     world: Option<u64>,
 ) -> Result<SessionSpec, LaunchError> {
-    let user =
-        crate::spec::config::user_config().map_err(|err| LaunchError::Usage(err.to_string()))?;
+    let user = crate::config::user_config().map_err(|err| LaunchError::Usage(err.to_string()))?;
     let mut spec = crate::spec::load_with(path, &worlds.catalog(), &user)
         .map_err(|err| LaunchError::Usage(err.to_string()))?;
     if let Some(profile) = model {

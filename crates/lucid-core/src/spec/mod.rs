@@ -8,7 +8,6 @@
 //! module does not run anything.
 
 pub mod check;
-pub mod config;
 mod real_work;
 mod types;
 mod validate;
@@ -124,13 +123,12 @@ impl SessionSpec {
     }
 
     /// Puts every agent, the grader and the dreamer on one model profile.
-    pub fn use_model_everywhere(&mut self, profile: &str) -> Result<(), String> {
+    pub fn use_model_everywhere(&mut self, profile: &str) -> Result<(), UnknownProfile> {
         if !self.models.contains_key(profile) {
-            let known: Vec<&str> = self.models.keys().map(String::as_str).collect();
-            return Err(format!(
-                "no model profile `{profile}` (known: {})",
-                known.join(", ")
-            ));
+            return Err(UnknownProfile {
+                profile: profile.to_string(),
+                known: self.models.keys().cloned().collect(),
+            });
         }
         for agent in self.agents.values_mut() {
             agent.model = profile.to_string();
@@ -142,6 +140,15 @@ impl SessionSpec {
         self.dreaming.model = profile.to_string();
         Ok(())
     }
+}
+
+/// A model profile the session (with the user's config) does not define.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no model profile `{profile}` (known: {})", .known.join(", "))]
+pub struct UnknownProfile {
+    pub profile: String,
+    /// The profiles there are, in name order.
+    pub known: Vec<String>,
 }
 
 /// One agent of the team, resolved.
@@ -225,7 +232,7 @@ pub fn parse(
     source: &str,
     catalog: &EnvironmentCatalog,
 ) -> Result<SessionSpec, SpecError> {
-    parse_with(path, source, catalog, &config::UserConfig::default())
+    parse_with(path, source, catalog, &crate::config::UserConfig::default())
 }
 
 /// Reads and validates a session file whose `[models]` and `[mcp_servers]` are merged
@@ -233,7 +240,7 @@ pub fn parse(
 pub fn load_with(
     path: &Path,
     catalog: &EnvironmentCatalog,
-    user: &config::UserConfig,
+    user: &crate::config::UserConfig,
 ) -> Result<SessionSpec, SpecError> {
     let source = std::fs::read_to_string(path).map_err(|err| SpecError {
         path: path.to_path_buf(),
@@ -248,7 +255,7 @@ pub fn parse_with(
     path: &Path,
     source: &str,
     catalog: &EnvironmentCatalog,
-    user: &config::UserConfig,
+    user: &crate::config::UserConfig,
 ) -> Result<SessionSpec, SpecError> {
     let file: types::SessionFile = toml::from_str(source).map_err(|err| SpecError {
         path: path.to_path_buf(),
@@ -266,4 +273,21 @@ pub fn line_column(source: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
     (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_profile_names_the_known_ones() {
+        let err = UnknownProfile {
+            profile: "gpt-9".into(),
+            known: vec!["scripted".into(), "test".into()],
+        };
+        assert_eq!(
+            err.to_string(),
+            "no model profile `gpt-9` (known: scripted, test)"
+        );
+    }
 }

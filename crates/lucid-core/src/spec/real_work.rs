@@ -398,7 +398,7 @@ pub(super) fn mcp_servers(
         }
         let spec = entry
             .resolve(server)
-            .map_err(|message| report.at_span(name, message))?;
+            .map_err(|err| report.at_span(name, err.to_string()))?;
         out.insert(server.clone(), spec);
     }
     Ok(out)

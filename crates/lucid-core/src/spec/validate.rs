@@ -72,7 +72,7 @@ pub fn validate(
         source,
         file,
         catalog,
-        &super::config::UserConfig::default(),
+        &crate::config::UserConfig::default(),
     )
 }
 
@@ -83,7 +83,7 @@ pub fn validate_with(
     source: &str,
     file: SessionFile,
     catalog: &EnvironmentCatalog,
-    user: &super::config::UserConfig,
+    user: &crate::config::UserConfig,
 ) -> Result<SessionSpec, SpecError> {
     let user_models = &user.models;
     let report = Reporter { path, source };

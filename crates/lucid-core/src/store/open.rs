@@ -1,11 +1,11 @@
 //! Opening a store: creating its directory, taking sled's lock (one process at a time),
-//! opening the trees, checking the schema version, and the default location.
+//! opening the trees, and checking the schema version. Where the default store is, is
+//! `config`'s business.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -55,18 +55,6 @@ impl Store {
             inner: Arc::new(inner),
         })
     }
-
-    /// `$XDG_DATA_HOME/lucid/store`, else `$HOME/.local/share/lucid/store`, else
-    /// `./.lucid/store`.
-    pub fn default_path() -> PathBuf {
-        default_path_from(std::env::var_os("XDG_DATA_HOME"), std::env::var_os("HOME"))
-    }
-}
-
-fn default_path_from(xdg_data_home: Option<OsString>, home: Option<OsString>) -> PathBuf {
-    crate::spec::config::xdg_base_from(xdg_data_home, home, &[".local", "share"])
-        .map_or_else(|| PathBuf::from(".lucid"), |base| base.join("lucid"))
-        .join("store")
 }
 
 /// One attempt at opening the sled database.
@@ -152,6 +140,7 @@ fn check_schema(inner: &Inner) -> Result<(), StoreError> {
 mod tests {
     use super::*;
     use crate::store::testing::{open_in, temp_store};
+    use std::path::PathBuf;
 
     #[test]
     fn a_second_open_while_the_first_is_open_is_locked_and_names_the_path() {
@@ -263,26 +252,5 @@ mod tests {
         let message = err.to_string();
         assert!(message.contains("plain-file"), "{message}");
         assert!(message.contains("--db"), "{message}");
-    }
-
-    #[test]
-    fn the_default_path_follows_xdg_then_home_then_the_working_directory() {
-        assert_eq!(
-            default_path_from(Some("/data".into()), Some("/home/u".into())),
-            PathBuf::from("/data/lucid/store")
-        );
-        assert_eq!(
-            default_path_from(Some("relative".into()), Some("/home/u".into())),
-            PathBuf::from("/home/u/.local/share/lucid/store")
-        );
-        assert_eq!(
-            default_path_from(None, Some("/home/u".into())),
-            PathBuf::from("/home/u/.local/share/lucid/store")
-        );
-        assert_eq!(default_path_from(None, None), PathBuf::from(".lucid/store"));
-        assert_eq!(
-            default_path_from(None, Some("".into())),
-            PathBuf::from(".lucid/store")
-        );
     }
 }

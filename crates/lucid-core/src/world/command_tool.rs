@@ -16,6 +16,17 @@ use crate::spec::{ArgPiece, CommandTool as CommandToolSpec};
 use crate::tool::{Tool, ToolOutput, ToolSpec};
 use crate::world::folder::WorkFolder;
 
+/// Why a call's arguments do not make a command line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArgumentError {
+    #[error("the arguments must be a JSON object")]
+    NotAnObject,
+    #[error("the argument `{name}` is missing")]
+    Missing { name: String },
+    #[error("the argument `{name}` must be a string, number or boolean")]
+    NotAScalar { name: String },
+}
+
 /// A `[tools.NAME]` command bound to the folder it runs in.
 pub struct CommandTool {
     spec: CommandToolSpec,
@@ -27,12 +38,12 @@ impl CommandTool {
         CommandTool { spec, folder }
     }
 
-    /// The argument list for one call, or the sentence saying what is wrong with it.
-    pub fn argv(spec: &CommandToolSpec, input: &Value) -> Result<Vec<String>, String> {
+    /// The argument list for one call, or what is wrong with the call's arguments.
+    pub fn argv(spec: &CommandToolSpec, input: &Value) -> Result<Vec<String>, ArgumentError> {
         let args = match input {
             Value::Object(map) => map.clone(),
             Value::Null => serde_json::Map::new(),
-            _ => return Err("the arguments must be a JSON object".into()),
+            _ => return Err(ArgumentError::NotAnObject),
         };
         spec.argv
             .iter()
@@ -46,13 +57,9 @@ impl CommandTool {
                             Some(Value::Number(n)) => out.push_str(&n.to_string()),
                             Some(Value::Bool(b)) => out.push_str(&b.to_string()),
                             Some(Value::Null) | None => {
-                                return Err(format!("the argument `{name}` is missing"))
+                                return Err(ArgumentError::Missing { name })
                             }
-                            Some(_) => {
-                                return Err(format!(
-                                    "the argument `{name}` must be a string, number or boolean"
-                                ))
-                            }
+                            Some(_) => return Err(ArgumentError::NotAScalar { name }),
                         },
                     }
                 }
@@ -79,7 +86,7 @@ impl Tool for CommandTool {
         Box::pin(async move {
             let argv = match argv {
                 Ok(argv) => argv,
-                Err(message) => return ToolOutput::error(format!("{name}: {message}")),
+                Err(err) => return ToolOutput::error(format!("{name}: {err}")),
             };
             match folder
                 .run(Program::Argv(argv), timeout, std::future::pending())
@@ -118,8 +125,19 @@ mod tests {
             vec!["grep", "-n", "; rm -rf / $(id)", "--max=3", "{literal}"]
         );
         let err = CommandTool::argv(&tool, &json!({"n": 3})).unwrap_err();
-        assert!(err.contains("`pattern` is missing"), "{err}");
+        assert_eq!(
+            err,
+            ArgumentError::Missing {
+                name: "pattern".into()
+            }
+        );
+        assert!(err.to_string().contains("`pattern` is missing"), "{err}");
         let err = CommandTool::argv(&tool, &json!({"pattern": ["a"], "n": 1})).unwrap_err();
-        assert!(err.contains("string, number or boolean"), "{err}");
+        assert!(
+            err.to_string().contains("string, number or boolean"),
+            "{err}"
+        );
+        let err = CommandTool::argv(&tool, &json!([1])).unwrap_err();
+        assert_eq!(err.to_string(), "the arguments must be a JSON object");
     }
 }

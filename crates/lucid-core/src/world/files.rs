@@ -5,6 +5,32 @@
 use regex::Regex;
 use serde::Deserialize;
 
+/// Why a range of lines cannot be shown or a search pattern cannot be used; the
+/// sentence is the tool error the model reads.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FileToolError {
+    #[error("`{name}` has {total} lines; start_line {start} is past its end")]
+    PastTheEnd {
+        name: String,
+        total: usize,
+        start: usize,
+    },
+    #[error("end_line {end} is before start_line {start}")]
+    EndBeforeStart { start: usize, end: usize },
+    #[error("`{pattern}` is not a valid regular expression: {}", last_line(.source))]
+    BadPattern {
+        pattern: String,
+        #[source]
+        source: regex::Error,
+    },
+}
+
+/// The regex crate's message ends with its one-line reason, after a picture of the
+/// pattern.
+fn last_line(err: &regex::Error) -> String {
+    err.to_string().lines().last().unwrap_or("").to_string()
+}
+
 /// `read_file`'s arguments.
 #[derive(Deserialize)]
 pub struct ReadArgs {
@@ -37,7 +63,7 @@ pub fn numbered(
     text: &str,
     start_line: Option<usize>,
     end_line: Option<usize>,
-) -> Result<(String, (usize, usize)), String> {
+) -> Result<(String, (usize, usize)), FileToolError> {
     let lines: Vec<&str> = text.lines().collect();
     let total = lines.len();
     if total == 0 {
@@ -45,15 +71,17 @@ pub fn numbered(
     }
     let start = start_line.unwrap_or(1).max(1);
     if start > total {
-        return Err(format!(
-            "`{name}` has {total} lines; start_line {start} is past its end"
-        ));
+        return Err(FileToolError::PastTheEnd {
+            name: name.to_string(),
+            total,
+            start,
+        });
     }
     let end = end_line
         .unwrap_or(start + MAX_LINES_PER_READ - 1)
         .min(total);
     if end < start {
-        return Err(format!("end_line {end} is before start_line {start}"));
+        return Err(FileToolError::EndBeforeStart { start, end });
     }
     let end = end.min(start + MAX_LINES_PER_READ - 1);
     let width = end.to_string().len().max(4);
@@ -127,15 +155,13 @@ impl SearchHits {
     }
 }
 
-/// A search pattern compiled with bounds, or the sentence saying why it is not one.
-pub fn pattern(text: &str) -> Result<Regex, String> {
+/// A search pattern compiled with bounds, or why it is not one.
+pub fn pattern(text: &str) -> Result<Regex, FileToolError> {
     regex::RegexBuilder::new(text)
         .size_limit(1 << 20)
         .build()
-        .map_err(|err| {
-            format!(
-                "`{text}` is not a valid regular expression: {}",
-                err.to_string().lines().last().unwrap_or("")
-            )
+        .map_err(|source| FileToolError::BadPattern {
+            pattern: text.to_string(),
+            source,
         })
 }

@@ -234,22 +234,36 @@ pub fn inventory(root: &Path, start: &Path, skip: Option<&Path>) -> (Vec<FileEnt
     (out, cut)
 }
 
+/// Why a file's text cannot be read by the tools. The sentences say "it …": callers put
+/// the file's name before them.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("it is not a regular file")]
+    NotAFile,
+    #[error("it is {size} bytes, more than the {MAX_FILE_BYTES} bytes the tools read")]
+    TooBig { size: u64 },
+    #[error("it is a binary file")]
+    Binary,
+    #[error("it is not UTF-8 text")]
+    NotUtf8(#[source] std::string::FromUtf8Error),
+}
+
 /// A file's text, refused when too big or not UTF-8.
-pub fn read_text(path: &Path) -> Result<String, String> {
-    let meta = fs::metadata(path).map_err(|e| e.to_string())?;
+pub fn read_text(path: &Path) -> Result<String, ReadError> {
+    let meta = fs::metadata(path)?;
     if !meta.is_file() {
         // A fifo or a device would block or never end.
-        return Err("it is not a regular file".into());
+        return Err(ReadError::NotAFile);
     }
     let size = meta.len();
     if size > MAX_FILE_BYTES {
-        return Err(format!(
-            "it is {size} bytes, more than the {MAX_FILE_BYTES} bytes the tools read"
-        ));
+        return Err(ReadError::TooBig { size });
     }
-    let bytes = fs::read(path).map_err(|e| e.to_string())?;
+    let bytes = fs::read(path)?;
     if bytes.contains(&0) {
-        return Err("it is a binary file".into());
+        return Err(ReadError::Binary);
     }
-    String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())
+    String::from_utf8(bytes).map_err(ReadError::NotUtf8)
 }

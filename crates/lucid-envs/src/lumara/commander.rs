@@ -383,9 +383,9 @@ impl Team<'_> {
                             text::word(&p, "reason").unwrap_or("unknown")
                         )
                     }),
-                    Some(Err(error)) => Some(format!(
+                    Some(Err(failed)) => Some(format!(
                         "navigator failed: {}",
-                        error.lines().next().unwrap_or("")
+                        failed.reason.lines().next().unwrap_or("")
                     )),
                     None => None,
                 })

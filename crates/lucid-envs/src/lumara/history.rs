@@ -18,8 +18,16 @@ const FUEL_WEIGHT_PER_KG: f64 = 1.0 / 250.0;
 pub(super) struct Delegation {
     pub specialist: String,
     pub subtask: String,
-    /// The child's final answer; `Err` if the child failed.
-    pub result: Option<Result<String, String>>,
+    /// The child's final answer; `Err` if the child failed. `None` while it has not
+    /// answered.
+    pub result: Option<Result<String, DelegationFailed>>,
+}
+
+/// A delegation whose tool result came back as an error, with the runner's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub(super) struct DelegationFailed {
+    pub reason: String,
 }
 
 /// One pass of the team, between grader feedbacks.
@@ -83,10 +91,13 @@ fn delegation(exchange: &Exchange) -> Delegation {
     Delegation {
         specialist: exchange.input_str("specialist").unwrap_or("").to_string(),
         subtask: exchange.input_str("subtask").unwrap_or("").to_string(),
-        result: exchange
-            .result
-            .clone()
-            .map(|(content, is_error)| if is_error { Err(content) } else { Ok(content) }),
+        result: exchange.result.clone().map(|(content, is_error)| {
+            if is_error {
+                Err(DelegationFailed { reason: content })
+            } else {
+                Ok(content)
+            }
+        }),
     }
 }
 

@@ -98,10 +98,11 @@ impl ProjectEpisode {
         }
     }
 
-    fn change_set(&self) -> Result<ChangeSet, String> {
+    /// What the working folder changed against the project as the session found it.
+    /// Callers treat a comparison that fails as no changes (facts) or none to show.
+    fn change_set(&self) -> std::io::Result<ChangeSet> {
         let work = &self.shared.work;
         compare(&work.base, &work.root, &self.shared.exclude)
-            .map_err(|err| format!("cannot compare the working folder with the project: {err}"))
     }
 }
 

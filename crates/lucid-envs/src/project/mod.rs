@@ -33,7 +33,7 @@ use lucid_core::world::{EnvError, Environment, Episode};
 pub use changes::{apply, compare, Applied, ApplyError, ChangeSet};
 pub use episode::FACT_NAMES;
 pub use tools::{ALL as TOOLS, SHELL};
-pub use workdir::{Isolation, WorkDir};
+pub use workdir::{Isolation, WorkDir, WorkDirError};
 
 pub const KIND: &str = "project";
 
@@ -118,7 +118,7 @@ impl Project {
             exclude.push(inside.to_string_lossy().into_owned());
         }
         let work = WorkDir::prepare(&project, &work_dir, isolation, &exclude)
-            .map_err(|message| bad("root", message))?;
+            .map_err(|err| bad("root", err.to_string()))?;
         let folder = WorkFolder::new(spec, work.root.clone(), work.tmp.clone())?;
         Ok(Project {
             work: Arc::new(work),

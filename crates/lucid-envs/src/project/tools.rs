@@ -209,12 +209,14 @@ fn read_file(root: &Path, input: Value) -> Result<String, Refusal> {
     }
     let name = paths::normalize(&args.path).unwrap_or_default();
     let text = paths::read_text(&real).map_err(|why| format!("`{name}` cannot be read: {why}"))?;
-    files::numbered(&name, &text, args.start_line, args.end_line).map(|(out, _)| out)
+    files::numbered(&name, &text, args.start_line, args.end_line)
+        .map(|(out, _)| out)
+        .map_err(|err| err.to_string())
 }
 
 fn search(root: &Path, input: Value) -> Result<String, Refusal> {
     let args: SearchArgs = parse_args(SEARCH, input).map_err(|e| e.content)?;
-    let regex = files::pattern(&args.pattern)?;
+    let regex = files::pattern(&args.pattern).map_err(|err| err.to_string())?;
     let wanted = args.path.unwrap_or_default();
     let start = paths::resolve_existing(root, &wanted).map_err(|e| path_refusal(e, &wanted))?;
     let candidates = if start.is_dir() {

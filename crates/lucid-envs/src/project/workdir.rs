@@ -43,6 +43,32 @@ impl Isolation {
     }
 }
 
+/// Why a session's folders could not be made or found.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkDirError {
+    #[error("the project folder `{}` cannot be used: {source}", .project.display())]
+    Project { project: PathBuf, source: io::Error },
+    /// `what` is the folder's role, e.g. "the commands' temporary folder".
+    #[error("cannot create {what} under `{}`: {source}", .work.display())]
+    Create {
+        what: &'static str,
+        work: PathBuf,
+        source: io::Error,
+    },
+    #[error("cannot copy the project into `{}`: {source}", .root.display())]
+    Copy { root: PathBuf, source: io::Error },
+    #[error("isolation = \"worktree\" needs git, which cannot be run: {source}")]
+    NoGit { source: io::Error },
+    /// `git worktree add` failed; `stderr` is git's complaint on one line.
+    #[error("isolation = \"worktree\": `git worktree add` failed in `{}` (is it a git repository with a commit?): {stderr}", .project.display())]
+    Worktree { project: PathBuf, stderr: String },
+    #[error("cannot snapshot the project into `{}`: {source}", .base.display())]
+    Snapshot { base: PathBuf, source: io::Error },
+    /// A folder just made cannot be resolved to its canonical path.
+    #[error("{source}")]
+    Resolve { path: PathBuf, source: io::Error },
+}
+
 /// The folders of one session.
 #[derive(Debug, Clone)]
 pub struct WorkDir {
@@ -66,15 +92,15 @@ impl WorkDir {
         work: &Path,
         isolation: Isolation,
         exclude: &[String],
-    ) -> Result<WorkDir, String> {
-        let project = fs::canonicalize(project).map_err(|err| {
-            format!(
-                "the project folder `{}` cannot be used: {err}",
-                project.display()
-            )
+    ) -> Result<WorkDir, WorkDirError> {
+        let project = fs::canonicalize(project).map_err(|source| WorkDirError::Project {
+            project: project.to_path_buf(),
+            source,
         })?;
-        let created = |what: &str, err: io::Error| {
-            format!("cannot create {what} under `{}`: {err}", work.display())
+        let created = |what: &'static str, source: io::Error| WorkDirError::Create {
+            what,
+            work: work.to_path_buf(),
+            source,
         };
         fs::create_dir_all(work).map_err(|err| created("the session's work folder", err))?;
         // Absolute from here on: git resolves a relative worktree path against the project.
@@ -92,8 +118,9 @@ impl WorkDir {
                     let _ = fs::remove_dir_all(root.with_extension("partial"));
                     copy_tree(&project, &root.with_extension("partial"), exclude, true)
                         .and_then(|()| fs::rename(root.with_extension("partial"), &root))
-                        .map_err(|err| {
-                            format!("cannot copy the project into `{}`: {err}", root.display())
+                        .map_err(|source| WorkDirError::Copy {
+                            root: root.clone(),
+                            source,
                         })?;
                 }
                 root
@@ -117,15 +144,19 @@ impl WorkDir {
             let _ = fs::remove_dir_all(&partial);
             copy_tree(from, &partial, exclude, false)
                 .and_then(|()| fs::rename(&partial, &base))
-                .map_err(|err| {
-                    format!(
-                        "cannot snapshot the project into `{}`: {err}",
-                        base.display()
-                    )
+                .map_err(|source| WorkDirError::Snapshot {
+                    base: base.clone(),
+                    source,
                 })?;
         }
-        let root = fs::canonicalize(&root).map_err(|err| err.to_string())?;
-        let tmp = fs::canonicalize(&tmp).map_err(|err| err.to_string())?;
+        let resolved = |path: &Path| {
+            fs::canonicalize(path).map_err(|source| WorkDirError::Resolve {
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        let root = resolved(&root)?;
+        let tmp = resolved(&tmp)?;
         Ok(WorkDir {
             project,
             root,
@@ -137,7 +168,7 @@ impl WorkDir {
 }
 
 /// `git worktree add --detach ROOT HEAD` in the project.
-fn add_worktree(project: &Path, root: &Path) -> Result<(), String> {
+fn add_worktree(project: &Path, root: &Path) -> Result<(), WorkDirError> {
     let output = Command::new("git")
         .arg("-C")
         .arg(project)
@@ -145,16 +176,15 @@ fn add_worktree(project: &Path, root: &Path) -> Result<(), String> {
         .arg(root)
         .arg("HEAD")
         .output()
-        .map_err(|err| format!("isolation = \"worktree\" needs git, which cannot be run: {err}"))?;
+        .map_err(|source| WorkDirError::NoGit { source })?;
     if output.status.success() {
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
-    Err(format!(
-        "isolation = \"worktree\": `git worktree add` failed in `{}` (is it a git repository with a commit?): {}",
-        project.display(),
-        lucid_core::event::one_line(&stderr, 300)
-    ))
+    Err(WorkDirError::Worktree {
+        project: project.to_path_buf(),
+        stderr: lucid_core::event::one_line(&stderr, 300),
+    })
 }
 
 /// Copies a folder tree: files with their permissions, symlinks as symlinks, folders
@@ -277,7 +307,29 @@ mod tests {
         assert!(work.base.join("a.txt").exists());
         let err = WorkDir::prepare(&project, &dir.path().join("w2"), Isolation::Worktree, &[])
             .unwrap_err();
-        assert!(err.contains("worktree"), "{err}");
+        match &err {
+            WorkDirError::Worktree { project: at, .. } => {
+                assert_eq!(at, &fs::canonicalize(&project).unwrap())
+            }
+            other => panic!("expected a failed worktree, got {other:?}"),
+        }
+        assert!(
+            err.to_string()
+                .starts_with("isolation = \"worktree\": `git worktree add` failed in `"),
+            "{err}"
+        );
+        let err = WorkDir::prepare(
+            &dir.path().join("nowhere"),
+            &dir.path().join("w3"),
+            Isolation::Copy,
+            &[],
+        )
+        .unwrap_err();
+        assert!(matches!(err, WorkDirError::Project { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("nowhere` cannot be used: "),
+            "{err}"
+        );
     }
 
     #[test]

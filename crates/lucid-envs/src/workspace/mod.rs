@@ -74,6 +74,28 @@ pub fn capabilities() -> EnvironmentCapabilities {
     }
 }
 
+/// Why an attempt's output folder could not be made ready; `label` is the folder as the
+/// session file names it. `write_file` answers with the sentence.
+#[derive(Debug, thiserror::Error)]
+enum OutputError {
+    #[error("the output folder `{label}` cannot be prepared: {source}")]
+    Prepare {
+        label: String,
+        source: std::io::Error,
+    },
+    #[error("{source}")]
+    List {
+        label: String,
+        source: std::io::Error,
+    },
+    #[error("the old `{label}/{name}` cannot be removed: {source}")]
+    RemoveStale {
+        label: String,
+        name: String,
+        source: std::io::Error,
+    },
+}
+
 /// The workspace environment for one root and output folder.
 pub struct Workspace {
     root: PathBuf,
@@ -209,7 +231,8 @@ impl Workspace {
 
     /// Prepares the output folder for attempt `n`: marks it as lucid's, and at the first
     /// attempt removes the attempts of earlier runs.
-    fn prepare_output(&self, n: u32) -> Result<(), String> {
+    fn prepare_output(&self, n: u32) -> Result<(), OutputError> {
+        let label = || self.output_label.clone();
         std::fs::create_dir_all(&self.output)
             .and_then(|()| {
                 std::fs::write(
@@ -217,26 +240,28 @@ impl Workspace {
                     "Written by lucid; the attempt-* folders are replaced by the next run.\n",
                 )
             })
-            .map_err(|err| {
-                format!(
-                    "the output folder `{}` cannot be prepared: {err}",
-                    self.output_label
-                )
+            .map_err(|source| OutputError::Prepare {
+                label: label(),
+                source,
             })?;
         let stale = |name: &str| {
             name.strip_prefix("attempt-")
                 .and_then(|k| k.parse::<u32>().ok())
                 .is_some_and(|k| n == 1 || k == n)
         };
-        let entries = std::fs::read_dir(&self.output).map_err(|err| err.to_string())?;
+        let entries = std::fs::read_dir(&self.output).map_err(|source| OutputError::List {
+            label: label(),
+            source,
+        })?;
         for entry in entries.filter_map(Result::ok) {
             let name = entry.file_name().to_string_lossy().into_owned();
             if stale(&name) {
-                std::fs::remove_dir_all(entry.path()).map_err(|err| {
-                    format!(
-                        "the old `{}/{name}` cannot be removed: {err}",
-                        self.output_label
-                    )
+                std::fs::remove_dir_all(entry.path()).map_err(|source| {
+                    OutputError::RemoveStale {
+                        label: label(),
+                        name: name.clone(),
+                        source,
+                    }
                 })?;
             }
         }
@@ -293,7 +318,7 @@ impl Environment for Workspace {
 
     fn episode(&self) -> Arc<dyn Episode> {
         let n = self.attempts.fetch_add(1, Ordering::SeqCst) + 1;
-        let setup_error = self.prepare_output(n).err();
+        let setup_error = self.prepare_output(n).err().map(|err| err.to_string());
         let skip = std::fs::canonicalize(&self.output).ok();
         let (files, _) = paths::inventory(&self.root, &self.root, skip.as_deref());
         let layout = Layout {

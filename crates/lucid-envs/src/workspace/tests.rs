@@ -436,6 +436,22 @@ async fn each_attempt_writes_a_fresh_folder_and_a_new_run_replaces_old_ones() {
     assert!(!fixture.path("out/attempt-1/note.md").exists());
 }
 
+#[tokio::test]
+async fn an_output_folder_that_cannot_be_prepared_refuses_writes_and_says_why() {
+    let fixture = Fixture::new();
+    let workspace = fixture.workspace();
+    // Something takes the output folder's place after the session was built.
+    std::fs::write(fixture.path("out"), "a file now").unwrap();
+    let episode = workspace.episode();
+    let output = call(
+        &episode,
+        "write_file",
+        json!({"path": "a.md", "content": "x"}),
+    )
+    .await;
+    refused(&output, "the output folder `out` cannot be prepared: ");
+}
+
 #[test]
 fn options_are_checked() {
     let fixture = Fixture::new();

@@ -186,7 +186,7 @@ impl ReadFile {
         let text = paths::read_text(&real)
             .map_err(|why| (format!("`{name}` cannot be read: {why}"), false))?;
         let (out, range) = files::numbered(&name, &text, args.start_line, args.end_line)
-            .map_err(|message| (message, false))?;
+            .map_err(|err| (err.to_string(), false))?;
         self.0.state().ranges.entry(name).or_default().push(range);
         Ok(out)
     }
@@ -223,7 +223,7 @@ struct Search(Shared);
 impl Search {
     fn run(&self, input: Value) -> Result<String, (String, bool)> {
         let args: SearchArgs = parse_args(SEARCH, input).map_err(|e| (e.content, false))?;
-        let regex = files::pattern(&args.pattern).map_err(|message| (message, false))?;
+        let regex = files::pattern(&args.pattern).map_err(|err| (err.to_string(), false))?;
         let layout = &self.0.layout;
         let wanted = args.path.unwrap_or_default();
         let start = paths::resolve_existing(&layout.root, &wanted).map_err(|err| {

@@ -1,7 +1,7 @@
 //! Feedback wording: the sentences behind [`CheckExpr::what_must_change`] and
 //! [`CheckExpr::explain`], and how values and numbers are formatted in them.
 
-use super::{comparison, has_facts, logic, CheckExpr, Facts, Kind, Node, Value};
+use super::{comparison, has_facts, logic, CheckEvalError, CheckExpr, Facts, Kind, Node, Value};
 
 /// A leaf described for feedback: what must change, the explanation, and whether it
 /// reads no facts.
@@ -54,7 +54,12 @@ impl CheckExpr {
         let (or, items) = match (&node.kind, logic(node)) {
             (Kind::Not(inner), _) => return self.changes(inner, !want, facts, out),
             (_, Some(logic)) => logic,
-            _ => return out.push(self.leaf(node, want, facts).map_or_else(|e| e, |l| l.0)),
+            _ => {
+                return out.push(
+                    self.leaf(node, want, facts)
+                        .map_or_else(|err| err.to_string(), |l| l.0),
+                )
+            }
         };
         if or != want {
             // Every operand must be `want` (`and` made true, `or` made false). An error
@@ -107,16 +112,16 @@ impl CheckExpr {
             }
             _ => out.push(match self.leaf(node, want, facts) {
                 Ok((_, explain, constant)) => (constant, explain),
-                Err(e) => (false, e),
+                Err(err) => (false, err.to_string()),
             }),
         }
     }
 
     /// Describes a leaf that should evaluate to `want`, or says why it cannot be evaluated.
-    fn leaf(&self, node: &Node, want: bool, facts: &Facts) -> Result<Described, String> {
+    fn leaf(&self, node: &Node, want: bool, facts: &Facts) -> Result<Described, CheckEvalError> {
         let text = self.text(node);
         let Kind::Cmp(op, lhs, rhs) = &node.kind else {
-            let b = self.boolean(node, facts).map_err(|e| e.to_string())?;
+            let b = self.boolean(node, facts)?;
             let constant = !has_facts(node);
             let actual = if constant {
                 String::new()
@@ -126,10 +131,10 @@ impl CheckExpr {
             let must = format!("{text} must be {want}{actual}");
             return Ok((must, format!("{text} = {b}, needs {want}"), constant));
         };
-        self.value(node, facts).map_err(|e| e.to_string())?;
+        self.value(node, facts)?;
         let (l, r) = match (self.value(lhs, facts), self.value(rhs, facts)) {
             (Ok(l), Ok(r)) => (l, r),
-            (Err(e), _) | (_, Err(e)) => return Err(e.to_string()),
+            (Err(err), _) | (_, Err(err)) => return Err(err),
         };
         let op = if want { *op } else { comparison(op).1 };
         // Phrase the sentence about the side that reads facts: `2 >= x` as `x <= 2`.

@@ -41,6 +41,27 @@ pub struct McpServerEntry {
     pub tool_timeout_s: Option<u64>,
 }
 
+/// Why an `[mcp_servers.NAME]` entry cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum McpEntryError {
+    #[error("an MCP server needs a non-empty name")]
+    NoName,
+    #[error("MCP server `{name}` needs either `command` (a stdio server) or `url` (streamable HTTP), not both")]
+    CommandOrUrl { name: String },
+    #[error("MCP server `{name}`: `command` is empty")]
+    EmptyCommand { name: String },
+    #[error("MCP server `{name}`: `bearer_token_env` is for HTTP servers (`url`), not stdio ones")]
+    TokenOnStdio { name: String },
+    #[error("MCP server `{name}`: `args`, `env` and `cwd` are for stdio servers (`command`), not HTTP ones")]
+    StdioKeysOnHttp { name: String },
+    #[error("MCP server `{name}`: `url` must start with http:// or https://")]
+    NotHttp { name: String, url: String },
+    #[error("MCP server `{name}`: `bearer_token_env` must name an environment variable")]
+    BadTokenVariable { name: String, variable: String },
+    #[error("MCP server `{name}`: `{key}` must be at least 1")]
+    ZeroTimeout { name: String, key: &'static str },
+}
+
 /// A server ready to start: its name, how to reach it, and its time bounds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct McpServerSpec {
@@ -76,30 +97,25 @@ pub enum McpTransport {
 
 impl McpServerEntry {
     /// Checks the entry and gives the spec for server `name`.
-    pub fn resolve(&self, name: &str) -> Result<McpServerSpec, String> {
+    pub fn resolve(&self, name: &str) -> Result<McpServerSpec, McpEntryError> {
         if name.is_empty() {
-            return Err("an MCP server needs a non-empty name".into());
+            return Err(McpEntryError::NoName);
         }
+        let owned = || name.to_string();
         let stdio_only = !self.args.is_empty()
             || !self.env.is_empty()
             || !self.env_vars.is_empty()
             || self.cwd.is_some();
         let transport = match (&self.command, &self.url) {
             (Some(_), Some(_)) | (None, None) => {
-                return Err(format!(
-                    "MCP server `{name}` needs either `command` (a stdio server) or `url` \
-                     (streamable HTTP), not both"
-                ));
+                return Err(McpEntryError::CommandOrUrl { name: owned() });
             }
             (Some(command), None) => {
                 if command.trim().is_empty() {
-                    return Err(format!("MCP server `{name}`: `command` is empty"));
+                    return Err(McpEntryError::EmptyCommand { name: owned() });
                 }
                 if self.bearer_token_env.is_some() {
-                    return Err(format!(
-                        "MCP server `{name}`: `bearer_token_env` is for HTTP servers (`url`), \
-                         not stdio ones"
-                    ));
+                    return Err(McpEntryError::TokenOnStdio { name: owned() });
                 }
                 McpTransport::Stdio {
                     command: command.clone(),
@@ -112,22 +128,20 @@ impl McpServerEntry {
             }
             (None, Some(url)) => {
                 if stdio_only {
-                    return Err(format!(
-                        "MCP server `{name}`: `args`, `env` and `cwd` are for stdio servers \
-                         (`command`), not HTTP ones"
-                    ));
+                    return Err(McpEntryError::StdioKeysOnHttp { name: owned() });
                 }
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(format!(
-                        "MCP server `{name}`: `url` must start with http:// or https://"
-                    ));
+                    return Err(McpEntryError::NotHttp {
+                        name: owned(),
+                        url: url.clone(),
+                    });
                 }
                 if let Some(var) = &self.bearer_token_env {
                     if var.is_empty() || var.contains('=') || var.contains('\0') {
-                        return Err(format!(
-                            "MCP server `{name}`: `bearer_token_env` must name an environment \
-                             variable"
-                        ));
+                        return Err(McpEntryError::BadTokenVariable {
+                            name: owned(),
+                            variable: var.clone(),
+                        });
                     }
                 }
                 McpTransport::Http {
@@ -136,10 +150,11 @@ impl McpServerEntry {
                 }
             }
         };
-        let seconds = |value: Option<u64>, default: u64, key: &str| match value.unwrap_or(default) {
-            0 => Err(format!("MCP server `{name}`: `{key}` must be at least 1")),
-            s => Ok(Duration::from_secs(s)),
-        };
+        let seconds =
+            |value: Option<u64>, default: u64, key: &'static str| match value.unwrap_or(default) {
+                0 => Err(McpEntryError::ZeroTimeout { name: owned(), key }),
+                s => Ok(Duration::from_secs(s)),
+            };
         Ok(McpServerSpec {
             name: name.to_string(),
             transport,
@@ -237,25 +252,42 @@ mod tests {
 
     #[test]
     fn bad_entries_are_refused_with_a_reason() {
-        let both = entry("command = \"x\"\nurl = \"http://h\"").unwrap();
-        let err = both.resolve("s").unwrap_err();
-        assert!(
-            err.contains("needs either `command`") && err.contains("`s`"),
-            "{err}"
+        let refusal = |toml_text: &str| entry(toml_text).unwrap().resolve("s").unwrap_err();
+        assert_eq!(
+            refusal("command = \"x\"\nurl = \"http://h\"").to_string(),
+            "MCP server `s` needs either `command` (a stdio server) or `url` (streamable HTTP), not both"
         );
-        let neither = entry("args = [\"a\"]").unwrap();
-        assert!(neither.resolve("s").unwrap_err().contains("needs either"));
-        let mixed = entry("url = \"http://h\"\ncwd = \"/\"").unwrap();
-        assert!(mixed.resolve("s").unwrap_err().contains("stdio servers"));
-        let token_on_stdio = entry("command = \"x\"\nbearer_token_env = \"T\"").unwrap();
-        assert!(token_on_stdio
-            .resolve("s")
-            .unwrap_err()
-            .contains("bearer_token_env"));
-        let zero = entry("command = \"x\"\ntool_timeout_s = 0").unwrap();
-        assert!(zero.resolve("s").unwrap_err().contains("tool_timeout_s"));
-        let scheme = entry("url = \"ftp://h\"").unwrap();
-        assert!(scheme.resolve("s").unwrap_err().contains("http://"));
+        assert_eq!(
+            refusal("args = [\"a\"]"),
+            McpEntryError::CommandOrUrl { name: "s".into() }
+        );
+        assert_eq!(
+            refusal("url = \"http://h\"\ncwd = \"/\"").to_string(),
+            "MCP server `s`: `args`, `env` and `cwd` are for stdio servers (`command`), not HTTP ones"
+        );
+        assert_eq!(
+            refusal("command = \"x\"\nbearer_token_env = \"T\"").to_string(),
+            "MCP server `s`: `bearer_token_env` is for HTTP servers (`url`), not stdio ones"
+        );
+        assert_eq!(
+            refusal("command = \"x\"\ntool_timeout_s = 0"),
+            McpEntryError::ZeroTimeout {
+                name: "s".into(),
+                key: "tool_timeout_s"
+            }
+        );
+        assert_eq!(
+            refusal("url = \"ftp://h\"").to_string(),
+            "MCP server `s`: `url` must start with http:// or https://"
+        );
+        assert_eq!(
+            refusal("url = \"http://h\"\nbearer_token_env = \"A=B\"").to_string(),
+            "MCP server `s`: `bearer_token_env` must name an environment variable"
+        );
+        assert_eq!(
+            entry("command = \"x\"").unwrap().resolve("").unwrap_err(),
+            McpEntryError::NoName
+        );
         let unknown = entry("command = \"x\"\nbearer_token = \"secret\"").unwrap_err();
         assert!(unknown.to_string().contains("bearer_token"), "{unknown}");
     }

@@ -26,7 +26,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 pub use config::{
-    McpServerEntry, McpServerSpec, McpTransport, DEFAULT_STARTUP_TIMEOUT_S, DEFAULT_TOOL_TIMEOUT_S,
+    McpEntryError, McpServerEntry, McpServerSpec, McpTransport, DEFAULT_STARTUP_TIMEOUT_S,
+    DEFAULT_TOOL_TIMEOUT_S,
 };
 pub use process::kill_every_group as kill_every_server;
 pub use result::MAX_RESULT_BYTES;
