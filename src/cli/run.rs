@@ -93,6 +93,10 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
     let (events, tracked) = match &server {
         Some(server) => {
             let (events, tracked) = server.registry().track(&mut handle);
+            // A window that is this store's client shows the run live.
+            server
+                .registry()
+                .announce(handle.session(), args.spec.display().to_string());
             (Some(events), Some(tracked))
         }
         None => (handle.events(), None),

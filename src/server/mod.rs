@@ -3,13 +3,15 @@
 //!
 //! [`start`] binds the socket (replacing a stale one left by a killed process, refusing
 //! when another owner answers on it) and serves the store's sessions ([`routes`]); the
-//! runs the owner starts are tracked in a [`Registry`] so clients can watch them live.
+//! runs the owner starts are tracked in a [`Registry`] so clients can watch them live,
+//! hear of new ones and cancel them or one of their threads ([`runs`]).
 //! [`client`] is the other side: what a `lucid` command uses when another process holds
 //! the store.
 
 pub mod client;
 mod registry;
 mod routes;
+mod runs;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -85,8 +87,10 @@ impl ServerHandle {
         &self.registry
     }
 
-    /// Stops accepting new connections; open ones go on until [`ServerHandle::stop`].
+    /// Stops accepting new connections; open ones go on until [`ServerHandle::stop`],
+    /// but the streams of announcements (`GET /v1/events`) end now.
     pub fn stop_accepting(&mut self) {
+        self.registry.stop_announcing();
         if let Some(shutdown) = self.shutdown.take() {
             // The server already gone has stopped accepting too.
             let _ = shutdown.send(());

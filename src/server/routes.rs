@@ -9,6 +9,8 @@
 //! - `GET /v1/sessions/{id}/events`: SSE: every recorded event, then each new event of a
 //!   run this owner is running, then `finished` with how it ended; the stream then ends.
 //! - `POST /v1/sessions/{id}/cancel`: cancels a live run (404 when not live here).
+//!
+//! The owner's news (`GET /v1/events`) and thread cancels are in [`super::runs`].
 
 use std::convert::Infallible;
 use std::path::PathBuf;
@@ -42,11 +44,12 @@ pub(super) fn router(state: AppState) -> Router {
         .route("/v1/sessions/{id}", get(show))
         .route("/v1/sessions/{id}/events", get(events))
         .route("/v1/sessions/{id}/cancel", post(cancel))
+        .merge(super::runs::routes())
         .with_state(state)
 }
 
 /// A failed request: a status and one sentence.
-struct Failure(StatusCode, String);
+pub(super) struct Failure(pub StatusCode, pub String);
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
@@ -59,7 +62,7 @@ fn internal(err: impl std::fmt::Display) -> Failure {
 }
 
 /// Runs store work off the async threads (sled is synchronous).
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, Failure> + Send + 'static,
 ) -> Result<T, Failure> {
     tokio::task::spawn_blocking(work).await.map_err(internal)?
@@ -73,7 +76,7 @@ async fn list(State(state): State<AppState>) -> Result<Json<Vec<SessionSummary>>
 }
 
 /// A session by id or unique prefix.
-fn find(store: &Store, id: &str) -> Result<SessionSummary, Failure> {
+pub(super) fn find(store: &Store, id: &str) -> Result<SessionSummary, Failure> {
     store
         .find_session(id)
         .map_err(|err| match err {
