@@ -53,7 +53,12 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
     if !args.headless && !args.json && args.resume.is_none() && interactive {
         let start = super::tui::Start::Live {
             spec: Box::new(spec),
-            path: args.spec.clone(),
+            request: crate::tui::backend::StartRequest {
+                spec: args.spec.clone(),
+                model: args.model.clone(),
+                seed: args.seed,
+                world: args.world,
+            },
         };
         return super::tui::open(db, theme, start).await;
     }

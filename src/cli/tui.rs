@@ -5,6 +5,8 @@
 //!
 //! While open, the TUI owns its store and serves it (`<store>/lucid.sock`): other
 //! commands become its clients, and a run they ask for executes here and shows live.
+//! When another lucid already serves the store, the TUI is its client instead
+//! ([`super::tui_client`]).
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +19,7 @@ use crate::run::RunError;
 use crate::spec::SessionSpec;
 use crate::store::Store;
 use crate::tui::app::{AppState, Command, View};
-use crate::tui::backend::{Ending, Feed, LocalSessions};
+use crate::tui::backend::{Ending, Feed, LocalSessions, StartRequest};
 use crate::tui::memory_backend::StoreMemory;
 use crate::tui::runtime::{run_app, Outcome, Services};
 use crate::tui::terminal::TerminalGuard;
@@ -26,8 +28,10 @@ use crate::tui::terminal::TerminalGuard;
 pub enum Start {
     Home,
     Live {
+        /// The session file, loaded with the user's config and the overrides applied.
         spec: Box<SessionSpec>,
-        path: PathBuf,
+        /// The same run as a request, for the lucid that holds the store if another does.
+        request: StartRequest,
     },
     Replay(String),
 }
@@ -42,6 +46,9 @@ pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 
     };
     let app = AppState::new(keymap, theme);
     let path = db.unwrap_or_else(Store::default_path);
+    if crate::server::is_served(&path) {
+        return super::tui_client::open(&path, app, start).await;
+    }
     open_here(path, app, start).await
 }
 
@@ -67,8 +74,8 @@ async fn open_here(path: PathBuf, mut app: AppState, start: Start) -> u8 {
     let mut live = None;
     match start {
         Start::Home => app.view = View::Sessions,
-        Start::Live { spec, path } => {
-            match crate::tui::live::start_tracked(*spec, &path, &store, registry.as_ref()) {
+        Start::Live { spec, request } => {
+            match crate::tui::live::start_tracked(*spec, &request.spec, &store, registry.as_ref()) {
                 Ok(run) => live = Some(LocalSessions::adopt(run)),
                 Err(message) => {
                     eprintln!("lucid: {message}");
@@ -104,7 +111,7 @@ async fn open_here(path: PathBuf, mut app: AppState, start: Start) -> u8 {
 
 /// Runs the TUI in the terminal until it quits; the exit code is the run's when it was
 /// opened on one (`live`), else 0.
-async fn in_terminal(
+pub(super) async fn in_terminal(
     app: AppState,
     services: Services,
     live: Option<Feed>,
