@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
@@ -15,6 +16,7 @@ use lucid_core::store::Store;
 use lucid_server::client::Client;
 use lucid_server::{CreateRun, Created, Live};
 use lucid_tui::app::{AppState, View};
+use lucid_tui::backend::LocalSessions;
 use lucid_tui::runtime::{run_app, Services};
 
 fn lumara() -> PathBuf {
@@ -80,10 +82,10 @@ async fn an_idle_tui_shows_a_run_started_for_another_window() {
     let mut app = AppState::new(Default::default(), Default::default());
     app.view = View::Sessions;
     let services = Services {
+        sessions: Arc::new(LocalSessions::new(store.clone(), Some(registry.clone()))),
         store: Some(store.clone()),
         sessions_dir: dir.path().to_path_buf(),
         memory: None,
-        registry: Some(registry.clone()),
     };
     let tui = tokio::spawn(async move {
         let mut terminal = Terminal::new(TestBackend::new(150, 40)).unwrap();

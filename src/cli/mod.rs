@@ -18,6 +18,7 @@ mod run;
 mod serve;
 mod sessions;
 mod tui;
+mod tui_client;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

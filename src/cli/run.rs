@@ -67,7 +67,12 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
     if !args.headless && !args.json && args.resume.is_none() && interactive {
         let start = super::tui::Start::Live {
             spec: Box::new(spec),
-            path: args.spec.clone(),
+            request: lucid_tui::backend::StartRequest {
+                spec: args.spec.clone(),
+                model: args.model.clone(),
+                seed: args.seed,
+                world: args.world,
+            },
         };
         return super::tui::open(db, theme, start).await;
     }
@@ -126,6 +131,10 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
     let (events, tracked) = match &server {
         Some(server) => {
             let (events, tracked) = server.registry().track(&mut handle);
+            // A window that is this store's client shows the run live.
+            server
+                .registry()
+                .announce(handle.session(), args.spec.display().to_string());
             (Some(events), Some(tracked))
         }
         None => (handle.events(), None),

@@ -5,6 +5,8 @@
 //!
 //! While open, the TUI owns its store and serves it (`<store>/lucid.sock`): other
 //! commands become its clients, and a run they ask for executes here and shows live.
+//! When another lucid already serves the store, the TUI is its client instead
+//! ([`super::tui_client`]).
 
 use std::path::{Path, PathBuf};
 
@@ -16,16 +18,19 @@ use super::{exit, open_store};
 use lucid_core::run::RunError;
 use lucid_core::spec::SessionSpec;
 use lucid_tui::app::{AppState, Command, View};
+use lucid_tui::backend::{Ending, Feed, LocalSessions, StartRequest};
 use lucid_tui::memory_backend::StoreMemory;
-use lucid_tui::runtime::{run_app, Services};
+use lucid_tui::runtime::{run_app, Outcome, Services};
 use lucid_tui::terminal::TerminalGuard;
 
 /// What the TUI opens on.
 pub enum Start {
     Home,
     Live {
+        /// The session file, loaded with the user's config and the overrides applied.
         spec: Box<SessionSpec>,
-        path: PathBuf,
+        /// The same run as a request, for the lucid that holds the store if another does.
+        request: StartRequest,
     },
     Replay(String),
 }
@@ -38,11 +43,20 @@ pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 
             return exit::USAGE;
         }
     };
-    let store = match open_store(db) {
+    let app = AppState::new(keymap, theme);
+    let path = db.unwrap_or_else(|| lucid_core::config::Paths::from_env().default_store);
+    if lucid_server::is_served(&path) {
+        return super::tui_client::open(&path, app, start).await;
+    }
+    open_here(path, app, start).await
+}
+
+/// The TUI holding the store: it serves it while open.
+async fn open_here(path: PathBuf, mut app: AppState, start: Start) -> u8 {
+    let store = match open_store(Some(path)) {
         Ok(store) => store,
         Err(code) => return code,
     };
-    let mut app = AppState::new(keymap, theme);
     // Serving the store is a convenience for other windows; without it the TUI still works.
     let server = match lucid_server::start(store.clone(), lucid_envs::worlds()) {
         Ok(server) => Some(server),
@@ -59,9 +73,9 @@ pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 
     let mut live = None;
     match start {
         Start::Home => app.view = View::Sessions,
-        Start::Live { spec, path } => {
-            match lucid_tui::live::start_tracked(*spec, &path, &store, registry.as_ref()) {
-                Ok(run) => live = Some(run),
+        Start::Live { spec, request } => {
+            match lucid_tui::live::start_tracked(*spec, &request.spec, &store, registry.as_ref()) {
+                Ok(run) => live = Some(LocalSessions::adopt(run)),
                 Err(message) => {
                     eprintln!("lucid: {message}");
                     return exit::USAGE;
@@ -80,14 +94,29 @@ pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 
             }
         },
     }
-    let watching_live = live.is_some();
     let memory = StoreMemory::new(store.clone(), Path::new("skills").to_path_buf());
     let services = Services {
+        sessions: Arc::new(LocalSessions::new(store.clone(), registry)),
         store: Some(store),
         sessions_dir: Path::new("sessions").to_path_buf(),
         memory: Some(Arc::new(memory)),
-        registry,
     };
+    let code = in_terminal(app, services, live, initial).await;
+    if let Some(server) = server {
+        stop_serving(server).await;
+    }
+    code
+}
+
+/// Runs the TUI in the terminal until it quits; the exit code is the run's when it was
+/// opened on one (`live`), else 0.
+pub(super) async fn in_terminal(
+    app: AppState,
+    services: Services,
+    live: Option<Feed>,
+    initial: Vec<Command>,
+) -> u8 {
+    let watching_live = live.is_some();
     let mut guard = match TerminalGuard::enter() {
         Ok(guard) => guard,
         Err(err) => {
@@ -98,37 +127,58 @@ pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 
     let input = crossterm::event::EventStream::new().fuse();
     let result = run_app(&mut guard.terminal, app, services, live, input, initial).await;
     drop(guard);
-    if let Some(server) = server {
-        stop_serving(server).await;
-    }
     match result {
         Err(err) => {
             eprintln!("lucid: the terminal UI failed: {err}");
             exit::RUNTIME
         }
-        Ok(outcome) if watching_live => match outcome.run {
-            Some(Ok(result)) => {
-                // The front door dreamed if `[dreaming] every_sessions` said so.
-                if let Some(note) = &outcome.dream {
-                    eprintln!("{}", lucid_core::event::sanitize(note));
-                }
-                if result.passed {
-                    exit::OK
-                } else {
-                    exit::RUBRIC_NOT_MET
-                }
-            }
-            Some(Err(RunError::Cancelled)) => {
+        Ok(outcome) if watching_live => run_exit_code(outcome),
+        Ok(_) => exit::OK,
+    }
+}
+
+/// The exit code of `lucid run SPEC` in the TUI, with a sentence on stderr for anything
+/// but a met rubric.
+fn run_exit_code(outcome: Outcome) -> u8 {
+    let Some(ending) = outcome.run else {
+        // Only a client's window closes before its run ends: the run goes on there.
+        eprintln!(
+            "lucid: the window closed before the run ended; it goes on in the lucid serving the store (lucid sessions list)"
+        );
+        return exit::RUNTIME;
+    };
+    // The front door dreamed if `[dreaming] every_sessions` said so.
+    if let Some(note) = ending.dream() {
+        eprintln!("{}", lucid_core::event::sanitize(note));
+    }
+    match ending {
+        Ending::Here(finished) => match finished.result {
+            Ok(result) if result.passed => exit::OK,
+            Ok(_) => exit::RUBRIC_NOT_MET,
+            Err(RunError::Cancelled) => {
                 eprintln!("lucid: the run was cancelled");
                 exit::RUNTIME
             }
-            Some(Err(err)) => {
+            Err(err) => {
                 eprintln!("lucid: the run failed: {err}");
                 exit::RUNTIME
             }
-            None => exit::RUNTIME,
         },
-        Ok(_) => exit::OK,
+        Ending::There(end) => match (&end.error, end.passed) {
+            (Some(error), _) => {
+                eprintln!(
+                    "lucid: the run failed: {}",
+                    lucid_core::event::sanitize(error)
+                );
+                exit::RUNTIME
+            }
+            (None, true) => exit::OK,
+            (None, false) => exit::RUBRIC_NOT_MET,
+        },
+        Ending::Lost(message) => {
+            eprintln!("lucid: {message}");
+            exit::RUNTIME
+        }
     }
 }
 

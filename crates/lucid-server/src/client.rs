@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::net::UnixStream;
 
-use super::registry::RunEnd;
+use super::registry::{RunEnd, Started};
 use super::routes::{CreateRun, Created};
 use lucid_core::event::{Event, SessionId};
 
@@ -220,6 +220,34 @@ impl Client {
                     }
                 }
             })
+    }
+
+    /// The owner's announcements of its runs (`GET /v1/events`): those live when it
+    /// opens, then each new one. The stream ends (or its last item is an error) when the
+    /// owner stops or goes away.
+    pub async fn announcements(
+        &self,
+    ) -> Result<impl Stream<Item = Result<Started, ClientError>>, ClientError> {
+        let response = self.send(Method::GET, "/v1/events", None).await?;
+        let this = self.clone();
+        let stream = response
+            .into_body()
+            .into_data_stream()
+            .eventsource()
+            .filter_map(move |item| {
+                let this = this.clone();
+                async move {
+                    match item {
+                        Err(err) => Some(Err(this.unreachable(err))),
+                        Ok(sse) if sse.event == "started" => {
+                            Some(serde_json::from_str(&sse.data).map_err(|err| this.protocol(err)))
+                        }
+                        // Keep-alives and kinds this client does not know.
+                        Ok(_) => None,
+                    }
+                }
+            });
+        Ok(stream)
     }
 }
 

@@ -4,14 +4,16 @@
 //! [`start`] binds the socket (replacing a stale one left by a killed process, refusing
 //! when another owner answers on it) and serves the store's sessions ([`routes`]), its
 //! memories ([`memories`]) and dreams ([`dreams`]); the runs the owner starts are
-//! tracked in a [`Registry`] so clients can watch them live. [`client`] is the other
-//! side: what a `lucid` command uses when another process holds the store.
+//! tracked in a [`Registry`] so clients can watch them live, hear of new ones and cancel
+//! them or one of their threads ([`runs`]). [`client`] is the other side: what a `lucid`
+//! command uses when another process holds the store.
 
 pub mod client;
 pub mod dreams;
 mod memories;
 mod registry;
 mod routes;
+mod runs;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -91,8 +93,10 @@ impl ServerHandle {
         &self.registry
     }
 
-    /// Stops accepting new connections; open ones go on until [`ServerHandle::stop`].
+    /// Stops accepting new connections; open ones go on until [`ServerHandle::stop`],
+    /// but the streams of announcements (`GET /v1/events`) end now.
     pub fn stop_accepting(&mut self) {
+        self.registry.stop_announcing();
         if let Some(shutdown) = self.shutdown.take() {
             // The server already gone has stopped accepting too.
             let _ = shutdown.send(());

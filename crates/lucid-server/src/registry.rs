@@ -1,11 +1,14 @@
 //! The owner's live runs: session id → a broadcast of the run's events (then how it
-//! finished) and the run's cancel token. A run is tracked from launch until its last
+//! finished) and the run's [`Control`] (cancel it, or one of its threads). A run is tracked from launch until its last
 //! event and its end have been broadcast; then its entry (and the only sender) goes, and
 //! every event stream watching it ends.
 //!
-//! Runs the owner starts for its clients are announced on [`Registry::started`], so a
-//! window that holds the store (the TUI) can show them; [`Registry::watch`] gives a late
-//! watcher everything the run has said so far as well as what follows.
+//! The runs the owner starts (for its clients, or its own) are announced on
+//! [`Registry::started`] and listed by [`Registry::live`], so a window (the TUI holding
+//! the store, or a client's TUI through `GET /v1/events`) can show them;
+//! [`Registry::watch`] gives a late watcher everything the run has said so far as well
+//! as what follows. When the server stops, [`Registry::stop_announcing`] ends every
+//! listener's stream.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -15,9 +18,8 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio::sync::{broadcast, Notify};
 use tokio::task::JoinHandle;
 
-use lucid_core::event::{Event, SessionId};
-use lucid_core::run::CancelToken;
-use lucid_core::session::{Finished, SessionHandle};
+use lucid_core::event::{AgentId, Event, SessionId};
+use lucid_core::session::{Control, Finished, Op, SessionHandle};
 
 /// How many messages a slow watcher may fall behind before it re-reads the store.
 const BACKLOG: usize = 4096;
@@ -59,16 +61,19 @@ pub enum Live {
 
 struct LiveRun {
     tx: broadcast::Sender<Live>,
-    cancel: CancelToken,
+    control: Control,
     /// Every event so far, for a watcher that arrives late.
     history: Vec<Event>,
+    /// The session file, once the run has been announced.
+    spec: Option<String>,
 }
 
-/// A run the owner started for a client.
-#[derive(Debug, Clone, PartialEq)]
+/// A run the owner started (the SSE event `started` of `GET /v1/events`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Started {
+    #[serde(rename = "session_id")]
     pub session: SessionId,
-    /// The session file, as the client named it.
+    /// The session file, as whoever started the run named it.
     pub spec: String,
 }
 
@@ -105,7 +110,8 @@ impl Drop for Slot {
 pub struct Registry {
     runs: Arc<Mutex<Runs>>,
     idle: Arc<Notify>,
-    started: broadcast::Sender<Started>,
+    /// `None` once the server has stopped: listeners' streams have ended.
+    started: Arc<Mutex<Option<broadcast::Sender<Started>>>>,
 }
 
 impl Default for Registry {
@@ -113,7 +119,7 @@ impl Default for Registry {
         Registry {
             runs: Arc::default(),
             idle: Arc::default(),
-            started: broadcast::channel(ANNOUNCEMENTS).0,
+            started: Arc::new(Mutex::new(Some(broadcast::channel(ANNOUNCEMENTS).0))),
         }
     }
 }
@@ -141,32 +147,88 @@ impl Registry {
             .map(|run| (run.history.clone(), run.tx.subscribe()))
     }
 
-    /// Listens for the runs this owner starts for its clients (see [`Registry::announce`]).
-    pub fn started(&self) -> broadcast::Receiver<Started> {
-        self.started.subscribe()
+    fn announcer(&self) -> MutexGuard<'_, Option<broadcast::Sender<Started>>> {
+        // A panic while holding it leaves it consistent (a single take).
+        self.started
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Tells listeners that a tracked run was started for a client.
+    /// Listens for the runs this owner starts (see [`Registry::announce`]). The receiver
+    /// closes when the server stops ([`Registry::stop_announcing`]).
+    pub fn started(&self) -> broadcast::Receiver<Started> {
+        match self.announcer().as_ref() {
+            Some(tx) => tx.subscribe(),
+            // Stopped: a receiver that is closed already.
+            None => broadcast::channel(1).1,
+        }
+    }
+
+    /// Tells listeners that a tracked run started (for a client, or the owner's own),
+    /// and lists it in [`Registry::live`] from now on.
     pub fn announce(&self, session: SessionId, spec: String) {
-        // Nobody listening (no TUI holds the store) is fine.
-        let _ = self.started.send(Started { session, spec });
+        if let Some(run) = self.lock().live.get_mut(&session) {
+            run.spec = Some(spec.clone());
+        }
+        if let Some(tx) = self.announcer().as_ref() {
+            // Nobody listening (no window watches) is fine.
+            let _ = tx.send(Started { session, spec });
+        }
+    }
+
+    /// The announced runs that are live now, oldest first.
+    pub fn live(&self) -> Vec<Started> {
+        let mut live: Vec<Started> = self
+            .lock()
+            .live
+            .iter()
+            .filter_map(|(session, run)| {
+                run.spec.as_ref().map(|spec| Started {
+                    session: *session,
+                    spec: spec.clone(),
+                })
+            })
+            .collect();
+        live.sort_by_key(|run| run.session);
+        live
+    }
+
+    /// Ends every listener's stream of announcements; nothing is announced after this.
+    pub fn stop_announcing(&self) {
+        self.announcer().take();
+    }
+
+    fn control(&self, session: SessionId) -> Option<Control> {
+        self.lock()
+            .live
+            .get(&session)
+            .map(|run| run.control.clone())
     }
 
     /// Cancels a live run; false when this owner is not running it.
     pub fn cancel(&self, session: SessionId) -> bool {
-        match self.lock().live.get(&session) {
-            Some(run) => {
-                run.cancel.cancel();
-                true
-            }
-            None => false,
-        }
+        self.control(session)
+            .is_some_and(|control| control.submit(Op::Cancel))
+    }
+
+    /// Cancels one thread of a live run and every thread it delegated to (the lead: the
+    /// whole run). `None` when this owner is not running the session; `Some(false)` when
+    /// no thread with that id has run in it.
+    pub fn cancel_thread(&self, session: SessionId, thread: AgentId) -> Option<bool> {
+        self.control(session)
+            .map(|control| control.submit(Op::CancelThread(thread)))
     }
 
     /// Cancels every live run (each ends after the step in hand).
     pub fn cancel_all(&self) {
-        for run in self.lock().live.values() {
-            run.cancel.cancel();
+        let controls: Vec<Control> = self
+            .lock()
+            .live
+            .values()
+            .map(|r| r.control.clone())
+            .collect();
+        for control in controls {
+            control.submit(Op::Cancel);
         }
     }
 
@@ -227,8 +289,9 @@ impl Registry {
             session,
             LiveRun {
                 tx: tx.clone(),
-                cancel: handle.cancel_token(),
+                control: handle.control(),
                 history: Vec::new(),
+                spec: None,
             },
         );
         let (local_tx, local_rx) = unbounded_channel();

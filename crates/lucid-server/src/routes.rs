@@ -30,6 +30,8 @@
 //!   client) → per proposal `{"created": memory}` or `"duplicate"`; all arrive proposed.
 //! - `POST /v1/dreams`: `{"team"?, "spec"?}` → the dream reports (the `dream --json`
 //!   array); `GET /v1/dreams?team=`: the dreams on record.
+//!
+//! The owner's news (`GET /v1/events`) and thread cancels are in [`super::runs`].
 
 use std::convert::Infallible;
 use std::path::PathBuf;
@@ -75,6 +77,7 @@ pub(super) fn router(state: AppState) -> Router {
         .route("/v1/memories/{id}/reject", post(memories::reject))
         .route("/v1/memories/{id}/versions", post(memories::revise))
         .route("/v1/dreams", get(dreams::list).post(dreams::create))
+        .merge(super::runs::routes())
         .with_state(state)
 }
 
@@ -106,7 +109,7 @@ async fn list(State(state): State<AppState>) -> Result<Json<Vec<SessionSummary>>
 }
 
 /// A session by id or unique prefix.
-fn find(store: &Store, id: &str) -> Result<SessionSummary, Failure> {
+pub(super) fn find(store: &Store, id: &str) -> Result<SessionSummary, Failure> {
     store
         .find_session(id)
         .map_err(|err| match err {

@@ -52,6 +52,9 @@ pub enum Source {
     Live { spec: String },
     /// A stored session played back.
     Replay(Replay),
+    /// A live run whose events stopped without an end (the lucid running it went away):
+    /// it reads back as interrupted.
+    Interrupted { spec: String },
 }
 
 /// A stored session being played back through the Run view.
@@ -129,6 +132,14 @@ pub struct HitAreas {
     pub memory_detail: Cell<Rect>,
 }
 
+/// This window is the client of another lucid that holds the store: live runs execute
+/// there, so quitting leaves them running.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientStatus {
+    /// Once the owner has gone: the sentence the footer keeps when it has nothing newer.
+    pub owner_gone: Option<String>,
+}
+
 /// Everything the TUI shows.
 pub struct AppState {
     pub view: View,
@@ -149,6 +160,8 @@ pub struct AppState {
     pub theme: Theme,
     pub quit: bool,
     pub hits: HitAreas,
+    /// Set when this window is another lucid's client.
+    pub client: Option<ClientStatus>,
 }
 
 /// What the reducer is told.
@@ -177,6 +190,10 @@ pub enum Action {
     RunFailed(String),
     /// The live session's task ended.
     RunEnded,
+    /// The live session's events stopped without an end: the sentence for the footer.
+    RunInterrupted(String),
+    /// The lucid this window is the client of has gone: the sentence for the footer.
+    OwnerGone(String),
     Memory(MemoryUpdate),
 }
 
@@ -216,6 +233,7 @@ impl AppState {
             theme,
             quit: false,
             hits: HitAreas::default(),
+            client: None,
         }
     }
 

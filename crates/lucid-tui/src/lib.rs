@@ -8,16 +8,20 @@
 //! input and the background work the reducer asks for ([`app::Command`]). The TUI only
 //! listens to events and sends commands (cancel a thread, start a run); it never reaches
 //! into the runner, and the store is read on blocking threads, never while drawing.
+//! Sessions and live runs come through a `backend` (this window's store, or the lucid
+//! that holds it), so the loop works the same when this window is another lucid's client.
 //!
 //! Files: `app` (state, actions, commands), `update` (the reducer), `run_state` (the fold
 //! of a session's events), `change_state` (the files a project session changed, and its
 //! diff), `memory_state` (the Memory view's model and keys), `memory_backend` (its records
 //! from the store), `views/` (tree, transcript, grader, changes and the diff overlay,
 //! sessions, memory, help), `keymap`, `theme`, `config`, `terminal` (setup and teardown),
-//! `live` (starting a run), `runtime` (the loop), `bench` (frame-time figures).
+//! `live` (starting a run), `backend` (where sessions are: local or through the owner),
+//! `runtime` (the loop), `work` (what commands start), `bench` (frame-time figures).
 //! `memory_remote` gives the Memory view its records from the store's owner instead.
 
 pub mod app;
+pub mod backend;
 pub mod bench;
 pub mod change_state;
 pub mod config;
@@ -32,6 +36,7 @@ pub mod terminal;
 pub mod theme;
 pub mod update;
 pub mod views;
+mod work;
 
 #[cfg(test)]
 mod tests;

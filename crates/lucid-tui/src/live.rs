@@ -2,7 +2,7 @@
 //! the same session as `lucid run` (the user's config, the store's playbooks, recordings,
 //! work folders, scheduled dreams), with its events handed to the TUI instead of the
 //! headless printer. When the TUI serves its store, its runs are tracked in the server's
-//! [`Registry`] too, so other windows can watch and cancel them.
+//! [`Registry`] too and announced, so other windows can watch and cancel them.
 
 use std::path::Path;
 
@@ -50,6 +50,7 @@ pub fn start_tracked(
     let (events, tracked) = match registry {
         Some(registry) => {
             let (events, tracked) = registry.track(&mut handle);
+            registry.announce(handle.session(), spec_path.display().to_string());
             (events, Some(tracked))
         }
         None => (

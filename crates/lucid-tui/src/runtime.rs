@@ -1,40 +1,41 @@
-//! The event loop: terminal input, the live run's events and the results of background
+//! The event loop: terminal input, the live run's news and the results of background
 //! work become [`Action`]s for the reducer; the reducer's [`Command`]s become background
-//! work. It draws only when something changed, at most every [`FRAME`], folding every
-//! event queued meanwhile into that one frame. Store reads run on blocking threads, never
-//! on the draw path.
+//! work ([`super::work`]). It draws only when something changed, at most every
+//! [`FRAME`], folding every event queued meanwhile into that one frame. Store reads run
+//! on blocking threads, never on the draw path.
 //!
-//! When the window serves its store, runs the server starts for other windows (`lucid
-//! run --headless` as a client) are announced by its [`Registry`]; an idle window
-//! switches its Run view to such a run and folds the registry's broadcast of its events.
+//! Sessions come from a [`SessionsBackend`]: this window's store, or the lucid that holds
+//! it (this window is then its client). Either way a live run is a [`Feed`] of news the
+//! loop folds and steers with ops, and runs started elsewhere are announced: an idle
+//! window switches its Run view to such a run, a busy one names it in the footer.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use ratatui::backend::Backend;
 use ratatui::Terminal;
-use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::mpsc;
 
 use super::app::{Action, AppState, Command, Source};
-use super::live::{self, LiveRun};
-use super::memory_state::{MemoryCommand, MemoryItem, MemoryUpdate};
+use super::backend::{Announcement, Ending, Feed, News, SessionsBackend};
+use super::memory_state::{MemoryItem, MemoryUpdate};
 use super::update::update;
 use super::views;
-use lucid_core::dream::{DreamError, DreamReport, Dreamer};
-use lucid_core::event::{now_ms, Event, EventBus, EventSink, SessionId};
-use lucid_core::outcome::SessionResult;
-use lucid_core::run::RunError;
-use lucid_core::session::{Finished, Op, SessionHandle};
+use super::work::{self, Channels, Watching};
+use lucid_core::event::{now_ms, sanitize, Event};
+use lucid_core::session::Op;
 use lucid_core::store::Store;
-use lucid_server::{Live, Registry, RunEnd, Started, Tracked};
+use lucid_server::Started;
 
 /// The shortest time between two frames (about 60 per second).
 pub const FRAME: Duration = Duration::from_millis(16);
 /// How often elapsed times refresh while a run is live.
 const LIVE_TICK: Duration = Duration::from_millis(250);
+/// How long quitting waits for requests still on their way to the owner (a cancel).
+const REQUESTS_GRACE: Duration = Duration::from_secs(5);
 
 /// Where the Memory view's records live and how they change. Calls block (they may read
 /// and write the store); the runtime makes them on blocking threads.
@@ -49,105 +50,51 @@ pub trait MemoryBackend: Send + Sync {
 
 /// What the loop can reach beyond the state.
 pub struct Services {
+    /// The sessions and their runs: this window's store, or the lucid that holds it.
+    pub sessions: Arc<dyn SessionsBackend>,
+    /// The store, when this window holds it: dreams (`D`) run on it.
     pub store: Option<Store>,
     /// Where `n` looks for session files.
     pub sessions_dir: PathBuf,
     pub memory: Option<Arc<dyn MemoryBackend>>,
-    /// The live runs of the server this window runs for its store, if it serves it.
-    pub registry: Option<Registry>,
 }
 
 /// How the loop ended.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Outcome {
-    /// The result of the last live run, if one ran to its end.
-    pub run: Option<Result<SessionResult, RunError>>,
-    /// What the scheduled dream after it did, if one ran.
-    pub dream: Option<String>,
+    /// How the last run this window started ended, if it did.
+    pub run: Option<Ending>,
 }
 
-/// The live run the loop is watching.
-#[derive(Default)]
-struct Watching {
-    run: Option<SessionHandle>,
-    /// The own run's entry in the registry, finished when the run ends.
-    tracked: Option<Tracked>,
-    dream: Option<DreamTask>,
-    events: Option<mpsc::UnboundedReceiver<Event>>,
-    /// A run the server started for another window.
-    remote: Option<Remote>,
-}
-
-impl Watching {
-    fn is_busy(&self) -> bool {
-        self.run.is_some() || self.dream.is_some() || self.remote.is_some()
+async fn next_news(feed: &mut Option<Feed>) -> News {
+    match feed.as_mut() {
+        Some(feed) => feed.next().await,
+        None => std::future::pending().await,
     }
 }
 
-/// A run of another window's, watched through the registry.
-struct Remote {
-    session: SessionId,
-    live: broadcast::Receiver<Live>,
-}
-
-/// What a remote run said next.
-enum RemoteNews {
-    Event(Event),
-    /// It ended (how, unless the broadcast closed without saying).
-    Ended(Option<RunEnd>),
-}
-
-async fn next_remote(remote: &mut Option<Remote>) -> RemoteNews {
-    let Some(remote) = remote.as_mut() else {
-        return std::future::pending().await;
-    };
-    loop {
-        match remote.live.recv().await {
-            Ok(Live::Event(event)) => return RemoteNews::Event(event),
-            Ok(Live::Ended(end)) => return RemoteNews::Ended(Some(end)),
-            // Fell behind: the store has the whole run; the view goes on from here.
-            Err(RecvError::Lagged(_)) => continue,
-            Err(RecvError::Closed) => return RemoteNews::Ended(None),
-        }
+async fn next_announcement(
+    announcements: &mut Option<BoxStream<'static, Announcement>>,
+) -> Option<Announcement> {
+    match announcements.as_mut() {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
     }
 }
 
-async fn next_started(started: &mut Option<broadcast::Receiver<Started>>) -> Option<Started> {
-    let Some(rx) = started.as_mut() else {
-        return std::future::pending().await;
-    };
-    loop {
-        match rx.recv().await {
-            Ok(started) => return Some(started),
-            Err(RecvError::Lagged(_)) => continue,
-            Err(RecvError::Closed) => return None,
-        }
-    }
-}
-
-async fn next_event(events: &mut Option<mpsc::UnboundedReceiver<Event>>) -> Option<Event> {
+async fn next_dream_event(events: &mut Option<mpsc::UnboundedReceiver<Event>>) -> Option<Event> {
     match events.as_mut() {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
 }
 
-type DreamTask = tokio::task::JoinHandle<Result<DreamReport, DreamError>>;
-
-async fn dream_end(
-    task: &mut Option<DreamTask>,
-) -> Result<Result<DreamReport, DreamError>, String> {
-    match task.as_mut() {
-        Some(task) => task
-            .await
-            .map_err(|err| format!("the dream crashed: {err}")),
-        None => std::future::pending().await,
-    }
-}
-
-async fn run_end(run: &mut Option<SessionHandle>) -> Finished {
-    match run.as_mut() {
-        Some(run) => run.wait().await,
+async fn next_arrival(
+    arrivals: &mut mpsc::UnboundedReceiver<Result<Feed, String>>,
+) -> Result<Feed, String> {
+    match arrivals.recv().await {
+        Some(arrival) => arrival,
+        // The loop holds a sender: this does not happen.
         None => std::future::pending().await,
     }
 }
@@ -157,7 +104,7 @@ pub async fn run_app<B, I>(
     terminal: &mut Terminal<B>,
     mut app: AppState,
     services: Services,
-    live: Option<LiveRun>,
+    live: Option<Feed>,
     mut input: I,
     initial: Vec<Command>,
 ) -> std::io::Result<Outcome>
@@ -165,27 +112,23 @@ where
     B: Backend,
     I: Stream<Item = std::io::Result<crossterm::event::Event>> + Unpin,
 {
-    let (tx, mut results) = mpsc::unbounded_channel::<Action>();
+    let (actions, mut results) = mpsc::unbounded_channel::<Action>();
+    let (arrivals, mut arrived) = mpsc::unbounded_channel::<Result<Feed, String>>();
+    let channels = Channels { actions, arrivals };
     let mut outcome = Outcome::default();
     let mut watching = Watching::default();
-    let mut started = services.registry.as_ref().map(Registry::started);
-    if let Some(run) = live {
-        update(
-            &mut app,
-            Action::RunStarted {
-                spec: run.spec_path.clone(),
-            },
-        );
-        watching = watch(run);
-    }
+    let mut announcements = Some(services.sessions.announcements());
     let mut pending = initial;
+    if let Some(feed) = live {
+        pending.extend(show(&mut app, &mut watching, feed, true));
+    }
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
     let mut last_tick = Instant::now();
     loop {
         while !pending.is_empty() {
             for command in std::mem::take(&mut pending) {
-                for action in execute(command, &services, &tx, &mut watching) {
+                for action in work::execute(command, &services, &channels, &mut watching) {
                     pending.extend(update(&mut app, action));
                 }
             }
@@ -224,76 +167,49 @@ where
                 Some(Err(err)) => return Err(err),
                 None => break,
             },
-            event = next_event(&mut watching.events) => match event {
+            news = next_news(&mut watching.feed) => {
+                pending.extend(on_news(&mut app, &mut watching, &mut outcome, news));
+                // Fold everything already queued into the same frame.
+                while let Some(news) = watching.feed.as_mut().and_then(Feed::try_next) {
+                    pending.extend(on_news(&mut app, &mut watching, &mut outcome, news));
+                }
+                dirty = true;
+            },
+            arrival = next_arrival(&mut arrived) => {
+                watching.starting = false;
+                match arrival {
+                    Ok(feed) => pending.extend(show(&mut app, &mut watching, feed, true)),
+                    Err(message) => pending.extend(update(&mut app, Action::RunFailed(message))),
+                }
+                dirty = true;
+            },
+            news = next_announcement(&mut announcements) => {
+                match news {
+                    Some(Announcement::Started(run)) => {
+                        pending.extend(on_started(&mut app, &services, &mut watching, run));
+                    }
+                    Some(Announcement::OwnerGone(message)) => {
+                        pending.extend(update(&mut app, Action::OwnerGone(message)));
+                    }
+                    None => announcements = None,
+                }
+                dirty = true;
+            },
+            event = next_dream_event(&mut watching.dream_events) => match event {
                 Some(event) => {
                     pending.extend(update(&mut app, Action::Event(event)));
-                    // Fold everything already queued into the same frame.
-                    if let Some(rx) = watching.events.as_mut() {
+                    if let Some(rx) = watching.dream_events.as_mut() {
                         while let Ok(event) = rx.try_recv() {
                             pending.extend(update(&mut app, Action::Event(event)));
                         }
                     }
                     dirty = true;
                 }
-                None => watching.events = None,
+                None => watching.dream_events = None,
             },
-            ended = run_end(&mut watching.run) => {
-                watching.run = None;
-                // Every event passed on (to `watching.events` too) before it is drained.
-                if let Some(tracked) = watching.tracked.take() {
-                    tracked.finish(&ended).await;
-                }
-                if let Some(rx) = watching.events.as_mut() {
-                    while let Ok(event) = rx.try_recv() {
-                        pending.extend(update(&mut app, Action::Event(event)));
-                    }
-                }
-                if let Err(err) = &ended.result {
-                    app.notice = Some(format!("the run ended: {err}"));
-                }
-                if let Some(note) = &ended.dream {
-                    app.notice = Some(lucid_core::event::sanitize(note));
-                }
-                outcome.run = Some(ended.result);
-                outcome.dream = ended.dream;
-                pending.extend(update(&mut app, Action::RunEnded));
-                dirty = true;
-            },
-            news = next_remote(&mut watching.remote) => {
-                match news {
-                    RemoteNews::Event(event) => {
-                        pending.extend(update(&mut app, Action::Event(event)));
-                    }
-                    RemoteNews::Ended(end) => {
-                        watching.remote = None;
-                        if let Some(end) = end {
-                            if let Some(err) = &end.error {
-                                app.notice = Some(format!(
-                                    "the run ended: {}",
-                                    lucid_core::event::sanitize(err)
-                                ));
-                            }
-                            if let Some(note) = &end.dream {
-                                app.notice = Some(lucid_core::event::sanitize(note));
-                            }
-                        }
-                        pending.extend(update(&mut app, Action::RunEnded));
-                    }
-                }
-                dirty = true;
-            },
-            news = next_started(&mut started) => {
-                match news {
-                    Some(news) => {
-                        pending.extend(on_started(&mut app, &services, &mut watching, news));
-                        dirty = true;
-                    }
-                    None => started = None,
-                }
-            },
-            ended = dream_end(&mut watching.dream) => {
+            ended = work::dream_end(&mut watching.dream) => {
                 watching.dream = None;
-                if let Some(rx) = watching.events.as_mut() {
+                if let Some(rx) = watching.dream_events.as_mut() {
                     while let Ok(event) = rx.try_recv() {
                         pending.extend(update(&mut app, Action::Event(event)));
                     }
@@ -338,16 +254,26 @@ where
     if let Some(task) = watching.dream.take() {
         let _ = task.await;
     }
-    // Quitting while a run is live cancels it; wait for it to record its end.
-    if let Some(run) = watching.run.take() {
-        run.submit(Op::Cancel);
-        let ended = run.join().await;
-        if let Some(tracked) = watching.tracked.take() {
-            tracked.finish(&ended).await;
+    // Quitting while a run of this process is live cancels it; wait for it to record
+    // its end. A run another lucid runs goes on there.
+    if let Some(mut feed) = watching.feed.take().filter(Feed::is_running_here) {
+        // Refused only when it has ended already; its end is on the feed either way.
+        let _ = feed.submit(Op::Cancel).await;
+        loop {
+            if let News::Ended(ending) = feed.next().await {
+                if watching.ours {
+                    outcome.run = Some(ending);
+                }
+                break;
+            }
         }
-        outcome.run = Some(ended.result);
-        outcome.dream = ended.dream;
     }
+    // A cancel on its way to the owner is sent before the window goes.
+    let requests = &mut watching.requests;
+    let _ = tokio::time::timeout(REQUESTS_GRACE, async {
+        while requests.join_next().await.is_some() {}
+    })
+    .await;
     Ok(outcome)
 }
 
@@ -358,23 +284,85 @@ fn replay_position(app: &AppState) -> Option<usize> {
     }
 }
 
-fn watch(run: LiveRun) -> Watching {
-    Watching {
-        run: Some(run.handle),
-        tracked: run.tracked,
-        events: Some(run.events),
-        dream: None,
-        remote: None,
-    }
+/// Puts a live run on show; `ours` when this window started it (its end is the outcome).
+fn show(app: &mut AppState, watching: &mut Watching, feed: Feed, ours: bool) -> Vec<Command> {
+    let commands = update(
+        app,
+        Action::RunStarted {
+            spec: sanitize(&feed.spec),
+        },
+    );
+    watching.feed = Some(feed);
+    watching.ours = ours;
+    commands
 }
 
-/// A run started for another window: an idle window shows it, a busy one says so.
+/// Folds a followed run's news into the state; its end frees the Run view.
+fn on_news(
+    app: &mut AppState,
+    watching: &mut Watching,
+    outcome: &mut Outcome,
+    news: News,
+) -> Vec<Command> {
+    let ending = match news {
+        News::Event(event) => return update(app, Action::Event(event)),
+        News::Ended(ending) => ending,
+    };
+    watching.feed = None;
+    let mut notice = match &ending {
+        Ending::Here(finished) => finished
+            .result
+            .as_ref()
+            .err()
+            .map(|err| format!("the run ended: {}", sanitize(&err.to_string()))),
+        Ending::There(end) => end
+            .error
+            .as_ref()
+            .map(|err| format!("the run ended: {}", sanitize(err))),
+        Ending::Lost(message) => Some(message.clone()),
+    };
+    if let Some(note) = ending.dream() {
+        notice = Some(sanitize(note));
+    }
+    // The owner stopping is the news; how the run ended follows it.
+    let owner_gone = app.client.as_ref().and_then(|c| c.owner_gone.as_ref());
+    if let (Some(gone), Some(said)) = (owner_gone, &notice) {
+        if !matches!(ending, Ending::Lost(_)) {
+            notice = Some(format!("{gone}; {said}"));
+        }
+    }
+    let commands = match (&ending, notice) {
+        (Ending::Lost(_), Some(message)) if app.run.view.finish.is_none() => {
+            update(app, Action::RunInterrupted(message))
+        }
+        (_, notice) => {
+            if notice.is_some() {
+                app.notice = notice;
+            }
+            update(app, Action::RunEnded)
+        }
+    };
+    if std::mem::take(&mut watching.ours) {
+        outcome.run = Some(ending);
+    }
+    commands
+}
+
+/// A run started elsewhere: an idle window shows it, a busy one says so.
 fn on_started(
     app: &mut AppState,
     services: &Services,
     watching: &mut Watching,
     started: Started,
 ) -> Vec<Command> {
+    let on_show = watching
+        .feed
+        .as_ref()
+        .is_some_and(|feed| feed.session == started.session);
+    // This window's own run, announced by its owner (the arrival says the same).
+    if on_show || watching.starting {
+        return Vec::new();
+    }
     if watching.is_busy() {
         app.notice = Some(format!(
             "a run from another window started: {}",
@@ -382,285 +370,18 @@ fn on_started(
         ));
         return Vec::new();
     }
-    let Some(registry) = &services.registry else {
-        return Vec::new();
-    };
-    let Some((history, live)) = registry.watch(started.session) else {
-        app.notice = Some(format!(
-            "a run from another window started and ended: {}",
-            started.session
-        ));
-        return Vec::new();
-    };
-    let mut commands = update(
-        app,
-        Action::RunStarted {
-            spec: lucid_core::event::sanitize(&started.spec),
-        },
-    );
-    for event in history {
-        commands.extend(update(app, Action::Event(event)));
-    }
-    *watching = Watching {
-        remote: Some(Remote {
-            session: started.session,
-            live,
-        }),
-        ..Watching::default()
-    };
-    commands
-}
-
-/// Starts a command's work. What is known at once is returned (and applied before any
-/// other input, so a new run's first events find the view ready); later results come
-/// back through `tx` as actions.
-fn execute(
-    command: Command,
-    services: &Services,
-    tx: &mpsc::UnboundedSender<Action>,
-    watching: &mut Watching,
-) -> Vec<Action> {
-    let mut now = Vec::new();
-    let mut send = |action: Action| now.push(action);
-    let blocking = |job: Box<dyn FnOnce() -> Action + Send>| {
-        let tx = tx.clone();
-        tokio::task::spawn_blocking(move || {
-            let _ = tx.send(job());
-        });
-    };
-    let no_store = || "no store is open".to_string();
-    match command {
-        Command::CancelAgent(_) | Command::CancelRun if watching.remote.is_some() => {
-            // The registry cancels a whole run; it was started from another window.
-            let cancelled = match (&watching.remote, &services.registry) {
-                (Some(remote), Some(registry)) => registry.cancel(remote.session),
-                _ => false,
-            };
-            send(Action::RunFailed(if cancelled {
-                "cancelling the whole run (it was started from another window)".into()
-            } else {
-                "the run has already ended".into()
-            }));
-        }
-        Command::CancelAgent(id) => {
-            if let Some(run) = &watching.run {
-                if !run.submit(Op::CancelThread(id)) {
-                    send(Action::RunFailed(format!("thread {id} has not run yet")));
-                }
-            }
-        }
-        Command::CancelRun => {
-            if let Some(run) = &watching.run {
-                run.submit(Op::Cancel);
-            }
-        }
-        Command::LoadSessions => {
-            let store = services.store.clone();
-            blocking(Box::new(move || {
-                Action::SessionsLoaded(match store {
-                    Some(store) => store.sessions().map_err(|e| e.to_string()),
-                    None => Err(no_store()),
-                })
-            }));
-        }
-        Command::LoadReplay(id) => {
-            let store = services.store.clone();
-            blocking(Box::new(move || {
-                Action::ReplayLoaded(
-                    id,
-                    match store {
-                        Some(store) => store.events(id).map_err(|e| e.to_string()),
-                        None => Err(no_store()),
-                    },
-                )
-            }));
-        }
-        Command::ListSpecs => {
-            let dir = services.sessions_dir.clone();
-            blocking(Box::new(move || {
-                let mut specs: Vec<PathBuf> = std::fs::read_dir(&dir)
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .map(|entry| entry.path())
-                    .filter(|path| path.extension().is_some_and(|e| e == "toml"))
-                    .collect();
-                specs.sort();
-                Action::SpecsListed(specs)
-            }));
-        }
-        Command::StartRun(path) => {
-            if watching.is_busy() {
-                send(Action::RunFailed("a run is already live".into()));
-                return now;
-            }
-            let Some(store) = &services.store else {
-                send(Action::RunFailed(no_store()));
-                return now;
-            };
-            match live::start_file_tracked(&path, store, services.registry.as_ref()) {
-                Ok(run) => {
-                    send(Action::RunStarted {
-                        spec: run.spec_path.clone(),
-                    });
-                    *watching = watch(run);
-                }
-                Err(message) => send(Action::RunFailed(message)),
-            }
-        }
-        Command::Memory(MemoryCommand::DreamNow { team }) => {
-            if watching.is_busy() {
-                send(Action::Memory(MemoryUpdate::Failed(
-                    "a run or dream is already live".into(),
-                )));
-                return now;
-            }
-            let Some(store) = services.store.clone() else {
-                send(Action::Memory(MemoryUpdate::Failed(no_store())));
-                return now;
-            };
-            let sink: Arc<dyn EventSink> = Arc::new(store.clone());
-            let bus = EventBus::new(SessionId::generate(), sink);
-            watching.events = Some(bus.subscribe());
-            watching.dream = Some(tokio::spawn(async move {
-                lucid_core::dream::dream_on_bus(
-                    &store,
-                    &team,
-                    &Dreamer::Offline,
-                    &lucid_envs::catalog(),
-                    &bus,
-                )
-                .await
-            }));
-            send(Action::DreamStarted);
-        }
-        Command::Memory(command) => {
-            let Some(backend) = services.memory.clone() else {
-                send(Action::Memory(match command {
-                    MemoryCommand::Load => MemoryUpdate::Loaded(Err(
-                        "Memory records are not available in this build: the memory store \
-                         arrives with the dreaming work."
-                            .into(),
-                    )),
-                    _ => MemoryUpdate::Failed("memory is not available in this build".into()),
-                }));
-                return now;
-            };
-            blocking(Box::new(move || {
-                let done = |result: Result<String, String>| {
-                    Action::Memory(match result {
-                        Ok(message) => MemoryUpdate::Done(message),
-                        Err(message) => MemoryUpdate::Failed(message),
-                    })
-                };
-                match command {
-                    MemoryCommand::Load => Action::Memory(MemoryUpdate::Loaded(backend.list())),
-                    MemoryCommand::Approve(id) => done(backend.approve(&id)),
-                    MemoryCommand::Reject(id) => done(backend.reject(&id)),
-                    MemoryCommand::SaveEdit { id, body } => done(backend.save_edit(&id, &body)),
-                    MemoryCommand::Export(id) => done(backend.export(&id)),
-                    // Handled above: a dream is a live session, not a blocking call.
-                    MemoryCommand::DreamNow { .. } => {
-                        Action::Memory(MemoryUpdate::Failed("dreams run as live sessions".into()))
-                    }
-                }
-            }));
+    match services.sessions.follow(&started) {
+        Some(feed) => show(app, watching, feed, false),
+        None => {
+            app.notice = Some(format!(
+                "a run from another window started and ended: {}",
+                started.session
+            ));
+            Vec::new()
         }
     }
-    now
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
-
-    use std::path::Path;
-
-    use super::*;
-
-    fn services(store: &Store, registry: &Registry) -> Services {
-        Services {
-            store: Some(store.clone()),
-            sessions_dir: std::path::PathBuf::from("sessions"),
-            memory: None,
-            registry: Some(registry.clone()),
-        }
-    }
-
-    fn lumara() -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../..")
-            .join("sessions/lumara.toml")
-    }
-
-    #[tokio::test]
-    async fn a_busy_window_names_a_run_from_another_window_instead_of_switching() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("store")).unwrap();
-        let registry = Registry::default();
-        let services = services(&store, &registry);
-        let mut app = AppState::new(Default::default(), Default::default());
-        let (_tx, live) = broadcast::channel(4);
-        let mine = SessionId::generate();
-        let mut watching = Watching {
-            remote: Some(Remote {
-                session: mine,
-                live,
-            }),
-            ..Watching::default()
-        };
-        let other = SessionId::generate();
-        let news = Started {
-            session: other,
-            spec: "sessions/lumara.toml".into(),
-        };
-        assert!(on_started(&mut app, &services, &mut watching, news).is_empty());
-        assert_eq!(
-            app.notice.as_deref(),
-            Some(format!("a run from another window started: {other}").as_str())
-        );
-        assert_eq!(watching.remote.as_ref().map(|r| r.session), Some(mine));
-        assert!(matches!(app.source, Source::Idle));
-    }
-
-    #[tokio::test]
-    async fn cancelling_a_run_from_another_window_goes_through_the_registry() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("store")).unwrap();
-        let registry = Registry::default();
-        let services = services(&store, &registry);
-        let mut run = live::start_file_tracked(&lumara(), &store, Some(&registry)).unwrap();
-        let (_, live) = registry.watch(run.session).unwrap();
-        let mut watching = Watching {
-            remote: Some(Remote {
-                session: run.session,
-                live,
-            }),
-            ..Watching::default()
-        };
-        let (tx, _results) = mpsc::unbounded_channel();
-        let id = lucid_core::event::AgentId(1);
-        let now = execute(Command::CancelAgent(id), &services, &tx, &mut watching);
-        assert!(
-            matches!(&now[..], [Action::RunFailed(m)] if m.starts_with("cancelling the whole run")),
-            "{now:?}"
-        );
-        // The registry's cancel reached the run: it ends cancelled.
-        while run.events.recv().await.is_some() {}
-        let ended = run.handle.join().await;
-        if let Some(tracked) = run.tracked.take() {
-            tracked.finish(&ended).await;
-        }
-        assert!(
-            matches!(ended.result, Err(RunError::Cancelled)),
-            "{:?}",
-            ended.result.map(|r| r.passed)
-        );
-        // Once it has ended, the registry no longer knows it.
-        let now = execute(Command::CancelRun, &services, &tx, &mut watching);
-        assert!(
-            matches!(&now[..], [Action::RunFailed(m)] if m == "the run has already ended"),
-            "{now:?}"
-        );
-    }
-}
+#[path = "runtime_tests.rs"]
+mod tests;

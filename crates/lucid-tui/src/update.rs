@@ -129,6 +129,22 @@ pub fn update(app: &mut AppState, action: Action) -> Vec<Command> {
             app.confirm = None;
             vec![Command::LoadSessions]
         }
+        Action::OwnerGone(message) => {
+            // A run that lost its owner has said so already, with its id.
+            if !matches!(app.source, Source::Interrupted { .. }) {
+                app.notice = Some(message.clone());
+            }
+            app.client.get_or_insert_with(Default::default).owner_gone = Some(message);
+            Vec::new()
+        }
+        Action::RunInterrupted(message) => {
+            app.confirm = None;
+            app.notice = Some(message);
+            if let (Source::Live { spec }, None) = (&app.source, &app.run.view.finish) {
+                app.source = Source::Interrupted { spec: spec.clone() };
+            }
+            vec![Command::LoadSessions]
+        }
         Action::Memory(update) => app.memory.apply(update, &mut app.notice),
     }
 }
@@ -321,7 +337,8 @@ fn on_action(app: &mut AppState, action: KeyAction) -> Vec<Command> {
     app.notice = None;
     match action {
         KeyAction::Quit => {
-            if app.run_is_live() {
+            // A client's live run goes on in the lucid that runs it.
+            if app.run_is_live() && app.client.is_none() {
                 app.confirm = Some(Confirm::QuitWhileLive);
             } else {
                 app.quit = true;

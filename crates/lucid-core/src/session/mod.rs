@@ -9,8 +9,10 @@
 //! dreams if `[dreaming] every_sessions` says a dream is due. The [`SessionHandle`] it
 //! returns is all a caller holds: [`SessionHandle::events`] (the event stream),
 //! [`SessionHandle::submit`] ([`Op`]s: cancel the run or one thread) and
-//! [`SessionHandle::join`]. This module prints nothing; callers decide what to show.
+//! [`SessionHandle::join`]; [`SessionHandle::control`] hands the ops to someone else
+//! (the server's registry). This module prints nothing; callers decide what to show.
 
+mod control;
 mod resume;
 
 use std::path::Path;
@@ -26,6 +28,8 @@ use crate::run::{CancelToken, Playbook, RunError, TeamRun};
 use crate::spec::SessionSpec;
 use crate::store::Store;
 use crate::world::Worlds;
+
+pub use control::Control;
 
 /// Why a session could not start.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -112,16 +116,13 @@ impl SessionHandle {
     /// Asks something of the running session; false when it cannot be done (a thread
     /// that has not run).
     pub fn submit(&self, op: Op) -> bool {
-        match op {
-            Op::Cancel => {
-                self.cancel.cancel();
-                true
-            }
-            Op::CancelThread(id) => self
-                .team
-                .upgrade()
-                .is_some_and(|team| team.cancel_agent(id)),
-        }
+        self.control().submit(op)
+    }
+
+    /// A control that carries out [`Op`]s on this run from elsewhere, without keeping
+    /// it alive.
+    pub fn control(&self) -> Control {
+        Control::new(self.team.clone(), self.cancel.clone())
     }
 
     /// A token that cancels the run when cancelled (for signal handlers).

@@ -140,6 +140,7 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &AppState) {
                 if f.passed { "passed" } else { "rubric not met" }
             ),
         },
+        Source::Interrupted { .. } => "interrupted".to_string(),
         Source::Replay(replay) => format!(
             "replay {}/{} · {} · {}×",
             replay.next,
@@ -213,7 +214,8 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &AppState) {
 
 fn draw_footer(frame: &mut Frame, area: Rect, app: &AppState) {
     let theme = &app.theme;
-    if let Some(notice) = &app.notice {
+    let owner_gone = app.client.as_ref().and_then(|c| c.owner_gone.as_ref());
+    if let Some(notice) = app.notice.as_ref().or(owner_gone) {
         frame.render_widget(Line::styled(format!(" {notice}"), theme.warning), area);
         return;
     }
