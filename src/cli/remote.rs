@@ -107,10 +107,14 @@ pub async fn run(client: &Client, args: &RunArgs) -> Through {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let printer = (!args.quiet).then(|| super::headless::spawn_printer(rx));
     let canceller = client.clone();
+    // Whether this client asked for the cancel (Ctrl-C), or the owner cancelled the run.
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let asking = std::sync::Arc::clone(&asked);
     let interrupt = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
         }
+        asking.store(true, std::sync::atomic::Ordering::SeqCst);
         eprintln!("lucid: interrupted; asking the owner to stop every agent");
         let path = format!("/v1/sessions/{session}/cancel");
         if let Err(err) = canceller
@@ -150,6 +154,7 @@ pub async fn run(client: &Client, args: &RunArgs) -> Through {
                 passed: *passed,
                 error: error.clone(),
                 dream: None,
+                cancelled: false,
             }),
             _ => None,
         })
@@ -157,6 +162,11 @@ pub async fn run(client: &Client, args: &RunArgs) -> Through {
     let Some(end) = end else {
         return Through::Done(owner_stopped(session, args));
     };
+    if end.cancelled && !asked.load(std::sync::atomic::Ordering::SeqCst) {
+        // The owner stopped (Ctrl-C or SIGTERM there) and ended its runs after the step
+        // in hand.
+        return Through::Done(owner_stopped(session, args));
+    }
     let code = match (&end.error, end.passed) {
         (Some(error), _) => {
             eprintln!("lucid: the run failed: {}", sanitize(error));

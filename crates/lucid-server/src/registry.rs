@@ -33,6 +33,9 @@ pub struct RunEnd {
     pub error: Option<String>,
     /// One sentence about the scheduled dream that followed, if one ran.
     pub dream: Option<String>,
+    /// It ended because it was cancelled (by a client, or by the owner stopping).
+    #[serde(default)]
+    pub cancelled: bool,
 }
 
 impl RunEnd {
@@ -42,11 +45,13 @@ impl RunEnd {
                 passed: result.passed,
                 error: None,
                 dream: finished.dream.clone(),
+                cancelled: false,
             },
             Err(err) => RunEnd {
                 passed: false,
                 error: Some(err.to_string()),
                 dream: finished.dream.clone(),
+                cancelled: matches!(err, lucid_core::run::RunError::Cancelled),
             },
         }
     }

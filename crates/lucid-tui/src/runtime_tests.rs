@@ -252,6 +252,7 @@ async fn the_owner_stopping_is_said_before_how_the_run_ended() {
         passed: false,
         error: Some("the run was cancelled".into()),
         dream: None,
+        cancelled: false,
     };
     on_news(
         &mut app,

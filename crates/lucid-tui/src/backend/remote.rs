@@ -157,6 +157,7 @@ async fn relay(client: Client, session: SessionId, tx: UnboundedSender<News>) {
                                 passed: *passed,
                                 error: error.clone(),
                                 dream: None,
+                                cancelled: false,
                             });
                         }
                         if tx.send(News::Event(*event)).is_err() {
