@@ -173,6 +173,13 @@ fn print_report(report: &DreamReport) {
         run.patterns,
         run.session
     );
+    if report.patterns.tests > 0 {
+        println!(
+            "  {} failure condition(s) tested; those kept hold at a false-discovery rate of {}%",
+            report.patterns.tests,
+            report.patterns.fdr * 100.0
+        );
+    }
     if report.proposals.is_empty() {
         println!("  nothing new to propose");
         return;

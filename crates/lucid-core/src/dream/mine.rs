@@ -3,10 +3,15 @@
 //! Every graded iteration is one data point: the facts the environment reported and
 //! each criterion's verdict. The miner looks for
 //! - **failure conditions**: an observed fact value (e.g. `terrain = dune`) under which a
-//!   criterion fails far more often than elsewhere (one-sided hypergeometric test);
+//!   criterion fails far more often than elsewhere (one-sided hypergeometric test). Every
+//!   condition with enough failures is a test; a condition is kept only when the
+//!   Benjamini–Hochberg adjusted p-value over all of the dream's tests is within the
+//!   false-discovery rate, so many features never produce chance rules;
 //! - **remedies** for each condition: a choice fact whose values separate the passes from
-//!   the failures under it (`burn_margin_m ≥ 131`, `survey = low_pass`), or, when none
-//!   does, avoiding the condition;
+//!   the failures under it (`burn_margin_m ≥ 138`, `survey = low_pass`), or, when none
+//!   does, avoiding the condition. A numeric threshold rests on the bulk of the passing
+//!   values (their lower or upper quartile, moved a quarter of the way further from the
+//!   failures, at most to their median), not on the luckiest pass;
 //! - **workflows** successful iterations share (an agent's tool-call sequence);
 //! - **feedback the grader repeats** across sessions.
 //!
@@ -20,7 +25,10 @@ use serde_json::Value;
 
 use super::cases::CasePattern;
 use super::digest::{IterationDigest, SessionDigest};
+use super::stats::{bh_adjust, quantile};
 use crate::event::SessionId;
+
+pub use super::stats::hypergeometric_tail;
 
 /// Thresholds of the miner.
 #[derive(Debug, Clone)]
@@ -29,6 +37,8 @@ pub struct MiningLimits {
     pub min_failures: u32,
     /// Highest p-value of the condition's failure excess.
     pub max_p_value: f64,
+    /// Highest false-discovery rate over all of a dream's tests (Benjamini–Hochberg).
+    pub max_fdr: f64,
     /// Fewest passes under a condition that a remedy must rest on.
     pub min_remedy_passes: u32,
     /// Share of the failures a remedy must separate from the passes.
@@ -42,6 +52,7 @@ impl Default for MiningLimits {
         MiningLimits {
             min_failures: 3,
             max_p_value: 0.01,
+            max_fdr: 0.05,
             min_remedy_passes: 2,
             min_separation: 0.8,
             min_feedback_sessions: 3,
@@ -101,6 +112,9 @@ pub struct FailurePattern {
     pub failed_elsewhere: u32,
     pub total_elsewhere: u32,
     pub p_value: f64,
+    /// The p-value adjusted for every test of the dream (Benjamini–Hochberg).
+    #[serde(default)]
+    pub q_value: f64,
     pub remedy: Remedy,
     pub evidence: Vec<Evidence>,
 }
@@ -136,6 +150,12 @@ pub struct Patterns {
     pub feedback: Vec<FeedbackPattern>,
     /// Signatures learned from per-case records (see `cases`).
     pub cases: Vec<CasePattern>,
+    /// How many failure conditions were tested (the Benjamini–Hochberg `m`).
+    #[serde(default)]
+    pub tests: u32,
+    /// The false-discovery rate the failure conditions were held to.
+    #[serde(default)]
+    pub fdr: f64,
 }
 
 impl Patterns {
@@ -201,20 +221,35 @@ pub fn mine(
         .collect();
     criteria.sort();
     criteria.dedup();
-    let mut patterns = Patterns::default();
+    let mut patterns = Patterns {
+        fdr: limits.max_fdr,
+        ..Patterns::default()
+    };
+    let mut p_values = Vec::new();
+    let mut candidates = Vec::new();
     for criterion in criteria {
-        patterns.failures.extend(failure_patterns(
+        candidates.extend(failure_patterns(
             environment,
             criterion,
             &points,
             observations,
             choices,
             limits,
+            &mut p_values,
         ));
         if let Some(feedback) = repeated_feedback(environment, criterion, &points, limits) {
             patterns.feedback.push(feedback);
         }
     }
+    let q_values = bh_adjust(&p_values);
+    patterns.tests = p_values.len() as u32;
+    patterns.failures = candidates
+        .into_iter()
+        .filter_map(|(test, mut pattern)| {
+            pattern.q_value = q_values.get(test).copied().unwrap_or(1.0);
+            (pattern.q_value <= limits.max_fdr).then_some(pattern)
+        })
+        .collect();
     patterns.workflows = workflows(environment, &points, limits);
     patterns
 }
@@ -227,6 +262,8 @@ fn usable(value: &Value) -> bool {
     }
 }
 
+/// The failure conditions of one criterion that pass the raw p-value cap, each with the
+/// index of its test in `p_values` (where every test's p-value is appended).
 fn failure_patterns(
     environment: &str,
     criterion: &str,
@@ -234,7 +271,8 @@ fn failure_patterns(
     observations: &[String],
     choices: &[String],
     limits: &MiningLimits,
-) -> Vec<FailurePattern> {
+    p_values: &mut Vec<f64>,
+) -> Vec<(usize, FailurePattern)> {
     let judged: Vec<&Point> = points
         .iter()
         .filter(|p| p.iteration.criteria.contains_key(criterion))
@@ -263,13 +301,13 @@ fn failure_patterns(
             if failed < limits.min_failures || total == 0 {
                 continue;
             }
+            // Every condition with enough failures is a test, excess or not.
+            let p_value = hypergeometric_tail(judged.len() as u32, total_fails, total, failed);
+            let test = p_values.len();
+            p_values.push(p_value);
             let rate = f64::from(failed) / f64::from(total);
             let rate_elsewhere = f64::from(failed_elsewhere) / f64::from(total_elsewhere.max(1));
-            if rate <= rate_elsewhere {
-                continue;
-            }
-            let p_value = hypergeometric_tail(judged.len() as u32, total_fails, total, failed);
-            if p_value > limits.max_p_value {
+            if rate <= rate_elsewhere || p_value > limits.max_p_value {
                 continue;
             }
             let remedy = find_remedy(criterion, &under, choices, limits);
@@ -279,22 +317,26 @@ fn failure_patterns(
                 | Remedy::Use { choice, .. } => Some(choice.as_str()),
                 Remedy::Avoid => None,
             };
-            found.push(FailurePattern {
-                environment: environment.to_string(),
-                criterion: criterion.to_string(),
-                feature: feature.clone(),
-                value: value.clone(),
-                failed,
-                total,
-                failed_elsewhere,
-                total_elsewhere,
-                p_value,
-                evidence: under
-                    .iter()
-                    .map(|p| p.evidence(Some(criterion), choice))
-                    .collect(),
-                remedy,
-            });
+            found.push((
+                test,
+                FailurePattern {
+                    environment: environment.to_string(),
+                    criterion: criterion.to_string(),
+                    feature: feature.clone(),
+                    value: value.clone(),
+                    failed,
+                    total,
+                    failed_elsewhere,
+                    total_elsewhere,
+                    p_value,
+                    q_value: p_value,
+                    evidence: under
+                        .iter()
+                        .map(|p| p.evidence(Some(criterion), choice))
+                        .collect(),
+                    remedy,
+                },
+            ));
         }
     }
     found
@@ -335,34 +377,38 @@ fn find_remedy(
         }
         let pass_numbers: Option<Vec<f64>> = passes.iter().map(|v| v.as_f64()).collect();
         let fail_numbers: Option<Vec<f64>> = failures.iter().map(|v| v.as_f64()).collect();
-        if let (Some(ps), Some(fs)) = (pass_numbers, fail_numbers) {
-            let low = ps.iter().copied().fold(f64::INFINITY, f64::min);
-            let high = ps.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let below = fs.iter().filter(|f| **f < low).count() as u32;
-            let above = fs.iter().filter(|f| **f > high).count() as u32;
+        if let (Some(mut ps), Some(fs)) = (pass_numbers, fail_numbers) {
+            ps.sort_by(f64::total_cmp);
+            let (Some(&low), Some(&high)) = (ps.first(), ps.last()) else {
+                continue;
+            };
+            let below: Vec<f64> = fs.iter().copied().filter(|f| *f < low).collect();
+            let above: Vec<f64> = fs.iter().copied().filter(|f| *f > high).collect();
             let n = ps.len() as u32;
-            let share = |k: u32| f64::from(k) / fs.len() as f64;
-            if share(below) >= limits.min_separation {
+            let share = |k: usize| k as f64 / fs.len() as f64;
+            if share(below.len()) >= limits.min_separation {
+                let edge = below.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 consider(
-                    share(below),
+                    share(below.len()),
                     n,
                     Remedy::AtLeast {
                         choice: choice.clone(),
-                        threshold: low,
+                        threshold: conservative_min(&ps, edge),
                         passes: n,
-                        separated: below,
+                        separated: below.len() as u32,
                     },
                 );
             }
-            if share(above) >= limits.min_separation {
+            if share(above.len()) >= limits.min_separation {
+                let edge = above.iter().copied().fold(f64::INFINITY, f64::min);
                 consider(
-                    share(above),
+                    share(above.len()),
                     n,
                     Remedy::AtMost {
                         choice: choice.clone(),
-                        threshold: high,
+                        threshold: conservative_max(&ps, edge),
                         passes: n,
-                        separated: above,
+                        separated: above.len() as u32,
                     },
                 );
             }
@@ -390,30 +436,23 @@ fn find_remedy(
     best.map_or(Remedy::Avoid, |(_, _, remedy)| remedy)
 }
 
-/// P(X ≥ k) for X ~ Hypergeometric(population n_total, successes k_total, draws n).
-pub fn hypergeometric_tail(n_total: u32, k_total: u32, n: u32, k: u32) -> f64 {
-    if k == 0 {
-        return 1.0;
-    }
-    let ln_fact: Vec<f64> = std::iter::once(0.0)
-        .chain((1..=n_total).scan(0.0, |acc, i| {
-            *acc += f64::from(i).ln();
-            Some(*acc)
-        }))
-        .collect();
-    let ln_choose = |a: u32, b: u32| -> Option<f64> {
-        (b <= a).then(|| ln_fact[a as usize] - ln_fact[b as usize] - ln_fact[(a - b) as usize])
+/// The least value a choice should keep when passes (ascending `passes`) lay above the
+/// failures (the highest of them `failure_edge`): the passes' lower quartile, moved a
+/// quarter of the way further from the failures, at most to the passes' median.
+fn conservative_min(passes: &[f64], failure_edge: f64) -> f64 {
+    let (Some(bound), Some(median)) = (quantile(passes, 0.25), quantile(passes, 0.5)) else {
+        return failure_edge;
     };
-    let Some(denominator) = ln_choose(n_total, n) else {
-        return 1.0;
+    (bound + 0.25 * (bound - failure_edge)).min(median)
+}
+
+/// The mirror of [`conservative_min`] for passes below the failures (the lowest of them
+/// `failure_edge`).
+fn conservative_max(passes: &[f64], failure_edge: f64) -> f64 {
+    let (Some(bound), Some(median)) = (quantile(passes, 0.75), quantile(passes, 0.5)) else {
+        return failure_edge;
     };
-    let mut p = 0.0;
-    for x in k..=n.min(k_total) {
-        if let (Some(a), Some(b)) = (ln_choose(k_total, x), ln_choose(n_total - k_total, n - x)) {
-            p += (a + b - denominator).exp();
-        }
-    }
-    p.min(1.0)
+    (bound - 0.25 * (failure_edge - bound)).max(median)
 }
 
 fn workflows(environment: &str, points: &[Point], limits: &MiningLimits) -> Vec<WorkflowPattern> {
@@ -513,17 +552,5 @@ fn repeated_feedback(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_hypergeometric_tail_matches_hand_computed_values() {
-        // 6 of 6 draws are failures when 10 of 32 are: C(10,6)/C(32,6).
-        let p = hypergeometric_tail(32, 10, 6, 6);
-        assert!((p - 210.0 / 906_192.0).abs() < 1e-9, "{p}");
-        // 3 or more of 4 draws: (C(10,3)·C(22,1) + C(10,4)) / C(32,4).
-        let p = hypergeometric_tail(32, 10, 4, 3);
-        assert!((p - 2850.0 / 35_960.0).abs() < 1e-9, "{p}");
-        assert_eq!(hypergeometric_tail(5, 2, 1, 0), 1.0);
-    }
-}
+#[path = "mine_tests.rs"]
+mod tests;

@@ -15,6 +15,7 @@ pub mod curate;
 pub mod digest;
 pub mod mine;
 pub mod model;
+pub mod stats;
 pub mod synth;
 
 use std::collections::BTreeMap;

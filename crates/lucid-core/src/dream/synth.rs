@@ -220,8 +220,8 @@ fn failure_draft(pattern: &FailurePattern, owner: &dyn Fn(&str) -> Option<String
         )
     });
     let mut body = format!(
-        "`{criterion}` failed in {} of {} attempts where {condition}, against {} of {} elsewhere (p = {:.1e}).\n\n{remedy_text}\n\nEvidence:\n",
-        pattern.failed, pattern.total, pattern.failed_elsewhere, pattern.total_elsewhere, pattern.p_value
+        "`{criterion}` failed in {} of {} attempts where {condition}, against {} of {} elsewhere (p = {:.1e}; {:.1e} after correcting for every condition the dream tested).\n\n{remedy_text}\n\nEvidence:\n",
+        pattern.failed, pattern.total, pattern.failed_elsewhere, pattern.total_elsewhere, pattern.p_value, pattern.q_value
     );
     for citation in &cited {
         body.push_str(&format!("- {}: {}\n", citation.session, citation.summary));

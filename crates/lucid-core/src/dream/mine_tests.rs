@@ -1,0 +1,162 @@
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{json, Value};
+
+use super::*;
+use crate::dream::digest::IterationDigest;
+use crate::event::Facts;
+
+/// One session of one graded iteration with these facts and this verdict on `landed`.
+fn session(n: u64, facts: Facts, landed: bool) -> SessionDigest {
+    SessionDigest {
+        session: SessionId(u128::from(n) + 1),
+        team: "t".into(),
+        environment: "world".into(),
+        passed: landed,
+        iterations: vec![IterationDigest {
+            iteration: 1,
+            passed: landed,
+            criteria: BTreeMap::from([("landed".to_string(), landed)]),
+            fixes: BTreeMap::new(),
+            facts,
+            tools: Vec::new(),
+            graded_at_seq: 10,
+        }],
+        playbooks: BTreeSet::new(),
+        mentions: BTreeMap::new(),
+    }
+}
+
+/// A deterministic stream of numbers in 0..n (an LCG: the test needs noise, not quality).
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// 90 sessions: landing fails on dune (a real regularity), rarely elsewhere; 150 noise
+/// features with four values each vary at random and do not matter.
+fn sessions_with_noise() -> (Vec<SessionDigest>, Vec<String>) {
+    let mut noise = Noise(7);
+    let features: Vec<String> = (0..150).map(|k| format!("noise_{k}")).collect();
+    let sessions = (0..90)
+        .map(|i| {
+            let dune = i % 3 == 0;
+            let landed = !dune && i % 11 != 1;
+            let mut facts = Facts::new();
+            facts.insert("terrain".into(), json!(if dune { "dune" } else { "flat" }));
+            for feature in &features {
+                facts.insert(
+                    feature.clone(),
+                    json!(["a", "b", "c", "d"][noise.next(4) as usize]),
+                );
+            }
+            session(i, facts, landed)
+        })
+        .collect();
+    let mut observations = features;
+    observations.push("terrain".into());
+    (sessions, observations)
+}
+
+fn condition(pattern: &FailurePattern) -> String {
+    format!("{}={}", pattern.feature, pattern.value)
+}
+
+#[test]
+fn false_discoveries_are_controlled_over_every_test_of_a_dream() {
+    let (sessions, observations) = sessions_with_noise();
+    let digests: Vec<&SessionDigest> = sessions.iter().collect();
+    let mine_with = |max_fdr: f64| {
+        let limits = MiningLimits {
+            max_fdr,
+            ..MiningLimits::default()
+        };
+        mine("world", &digests, &observations, &[], &limits)
+    };
+    // Without the correction, chance alone passes the raw p-value cap somewhere among
+    // the noise features: this is what the correction must remove.
+    let uncorrected = mine_with(1.0);
+    let chance: Vec<String> = uncorrected
+        .failures
+        .iter()
+        .filter(|p| p.feature.starts_with("noise_"))
+        .map(condition)
+        .collect();
+    assert!(
+        !chance.is_empty(),
+        "the noise should fool a raw p-value cap"
+    );
+
+    let corrected = mine_with(MiningLimits::default().max_fdr);
+    let found: Vec<String> = corrected.failures.iter().map(condition).collect();
+    assert_eq!(found, vec!["terrain=\"dune\"".to_string()], "{found:?}");
+    assert!(corrected.tests >= 150, "{} tests", corrected.tests);
+    assert_eq!(corrected.fdr, 0.05);
+    let dune = &corrected.failures[0];
+    assert!(
+        dune.q_value <= 0.05 && dune.q_value >= dune.p_value,
+        "{dune:?}"
+    );
+}
+
+#[test]
+fn a_threshold_rests_on_the_bulk_of_the_passes_not_the_luckiest_one() {
+    // On dune, landing needs a burn margin; one lucky pass at 100 sits among failures.
+    let margins_passed = [100.0, 140.0, 150.0, 160.0, 170.0, 180.0];
+    let margins_failed = [30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0];
+    let mut sessions = Vec::new();
+    let mut n = 0;
+    for (margins, landed) in [(&margins_passed[..], true), (&margins_failed[..], false)] {
+        for margin in margins {
+            let mut facts = Facts::new();
+            facts.insert("terrain".into(), json!("dune"));
+            facts.insert("burn_margin_m".into(), json!(margin));
+            sessions.push(session(n, facts, landed));
+            n += 1;
+        }
+    }
+    // Elsewhere landing goes well.
+    for _ in 0..12 {
+        let mut facts = Facts::new();
+        facts.insert("terrain".into(), json!("flat"));
+        facts.insert("burn_margin_m".into(), json!(60.0));
+        sessions.push(session(n, facts, true));
+        n += 1;
+    }
+    let digests: Vec<&SessionDigest> = sessions.iter().collect();
+    let patterns = mine(
+        "world",
+        &digests,
+        &["terrain".to_string()],
+        &["burn_margin_m".to_string()],
+        &MiningLimits::default(),
+    );
+    let dune = patterns
+        .failures
+        .iter()
+        .find(|p| p.value == Value::from("dune"))
+        .expect("the dune condition");
+    let Remedy::AtLeast { threshold, .. } = dune.remedy else {
+        panic!("expected an at-least remedy: {:?}", dune.remedy);
+    };
+    // Not the luckiest pass (100), nor beyond the passes' median (155).
+    assert!(threshold > 140.0 && threshold <= 155.0, "{threshold}");
+}
+
+#[test]
+fn conservative_bounds_move_away_from_the_failures_up_to_the_median() {
+    let passes = [100.0, 140.0, 150.0, 160.0, 170.0];
+    // Lower quartile 140, failures end at 80: 140 + 15 = 155, capped at the median 150.
+    assert_eq!(conservative_min(&passes, 80.0), 150.0);
+    // Failures end at 130: 140 + 2.5.
+    assert_eq!(conservative_min(&passes, 130.0), 142.5);
+    // Upper quartile 160, failures start at 180: 160 − 5.
+    assert_eq!(conservative_max(&passes, 180.0), 155.0);
+}
