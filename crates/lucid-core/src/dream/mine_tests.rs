@@ -1,6 +1,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::*;
 use crate::dream::digest::IterationDigest;
@@ -141,7 +141,7 @@ fn a_threshold_rests_on_the_bulk_of_the_passes_not_the_luckiest_one() {
     let dune = patterns
         .failures
         .iter()
-        .find(|p| p.value == Value::from("dune"))
+        .find(|p| p.value == "dune")
         .expect("the dune condition");
     let Remedy::AtLeast { threshold, .. } = dune.remedy else {
         panic!("expected an at-least remedy: {:?}", dune.remedy);
