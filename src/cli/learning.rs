@@ -23,14 +23,19 @@ pub struct LearningFigures {
 }
 
 impl LearningFigures {
-    /// Whether the goal is met: the first-attempt pass rate at least doubles or rises
-    /// by 30 points or more; mean iterations fall (or, when a session allows a single
-    /// iteration, stay at one); and every figure the environment declares (e.g.
-    /// accuracy, tool calls per log) moves the better way.
+    /// Whether the goal is met: the first-attempt pass rate rises, and at least doubles
+    /// or rises by 30 points or more (a rate of 0 that stays 0 has not doubled); mean
+    /// iterations fall (or, when a session allows a single iteration, stay at one); and
+    /// every figure the environment declares (e.g. accuracy, tool calls per log) moves
+    /// the better way.
     pub fn meets_goal(&self) -> bool {
         let (before, after) = (&self.held_out_baseline, &self.held_out_with_playbooks);
-        let rises = after.first_attempt_pass_rate >= 2.0 * before.first_attempt_pass_rate
-            || after.first_attempt_pass_rate - before.first_attempt_pass_rate >= 0.30;
+        let (first_before, first_after) = (
+            before.first_attempt_pass_rate,
+            after.first_attempt_pass_rate,
+        );
+        let rises = first_after > first_before
+            && (first_after >= 2.0 * first_before || first_after - first_before >= 0.30);
         let single_iteration = before.mean_iterations <= 1.0 && after.mean_iterations <= 1.0;
         let fewer_iterations = after.mean_iterations < before.mean_iterations;
         rises && (fewer_iterations || single_iteration) && self.figures_improve()
@@ -204,6 +209,7 @@ pub(super) fn option_value(text: &str) -> toml::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     #[test]
     fn option_values_are_typed() {
@@ -211,5 +217,42 @@ mod tests {
         assert_eq!(option_value("2.5"), toml::Value::Float(2.5));
         assert_eq!(option_value("true"), toml::Value::Boolean(true));
         assert_eq!(option_value("x"), toml::Value::String("x".into()));
+    }
+
+    fn calibration(first: f64, accuracy: f64) -> Calibration {
+        Calibration {
+            spec: "s".into(),
+            environment: "build-triage".into(),
+            world: 1,
+            seeds: vec![1],
+            first_attempt_pass_rate: first,
+            final_pass_rate: first,
+            mean_iterations: 1.0,
+            first_attempt_failures: Vec::new(),
+            figures: BTreeMap::from([("accuracy".to_string(), accuracy)]),
+            wall_ms: 0,
+        }
+    }
+
+    fn figures(before: Calibration, after: Calibration) -> LearningFigures {
+        LearningFigures {
+            world: 1,
+            train: before.clone(),
+            proposals: 1,
+            playbooks: Vec::new(),
+            held_out_baseline: before,
+            held_out_with_playbooks: after,
+        }
+    }
+
+    #[test]
+    fn the_goal_needs_the_first_attempt_pass_rate_to_rise() {
+        // Better accuracy alone, with no session passing before or after, is not it.
+        assert!(!figures(calibration(0.0, 0.4), calibration(0.0, 0.7)).meets_goal());
+        assert!(figures(calibration(0.0, 0.4), calibration(0.4, 0.9)).meets_goal());
+        assert!(figures(calibration(0.2, 0.4), calibration(0.4, 0.9)).meets_goal());
+        assert!(!figures(calibration(0.4, 0.4), calibration(0.5, 0.9)).meets_goal());
+        // A figure that moves the wrong way fails it.
+        assert!(!figures(calibration(0.0, 0.9), calibration(0.6, 0.8)).meets_goal());
     }
 }

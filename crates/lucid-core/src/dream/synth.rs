@@ -60,7 +60,7 @@ pub fn drafts(patterns: &Patterns, digests: &[&SessionDigest]) -> Vec<Draft> {
 }
 
 /// One playbook per learned label: every signature of it as a rule, best supported
-/// first, with the counts and the sessions they rest on.
+/// first, with the grader's verdicts behind each and the sessions they rest on.
 pub fn case_drafts(patterns: &[CasePattern]) -> Vec<Draft> {
     let mut groups: BTreeMap<(&str, &str, &str), Vec<&CasePattern>> = BTreeMap::new();
     for pattern in patterns {
@@ -71,17 +71,24 @@ pub fn case_drafts(patterns: &[CasePattern]) -> Vec<Draft> {
     }
     groups
         .into_iter()
-        .map(|((environment, label, truth), mut signatures)| {
+        .map(|((environment, label, meaning), mut signatures)| {
             signatures.sort_by(|a, b| b.support.cmp(&a.support).then(a.value.cmp(&b.value)));
             let feature = signatures.first().map_or("", |p| p.feature.as_str());
             let mut body = format!(
-                "Graded sessions show these signatures of `{label}` = `{truth}`: when `{feature}` matches one, \
-                 the true {label} was `{truth}` in (nearly) every recorded case. Check for them first.\n\n"
+                "The grader's verdicts show these signatures of `{label}` = `{meaning}`: when `{feature}` \
+                 matched one and the team said `{meaning}`, the grader judged it right, and (nearly) never \
+                 judged another {label} right on such a case. Check for them first.\n\n"
             );
             for p in &signatures {
                 body.push_str(&format!(
-                    "- `{}`: {} of {} cases in {} sessions ({} labelled otherwise by the team)\n",
-                    p.value, p.support, p.observed, p.sessions, p.mistakes
+                    "- `{}`: judged right as `{meaning}` {} times in {} sessions; ruled out {} times \
+                     (judged right as another {label}, or wrong as `{meaning}`); labelled otherwise \
+                     and judged wrong {} times\n",
+                    p.value,
+                    p.support,
+                    p.sessions,
+                    p.observed.saturating_sub(p.support),
+                    p.mistakes
                 ));
             }
             let evidence: Vec<Evidence> = signatures
@@ -90,7 +97,7 @@ pub fn case_drafts(patterns: &[CasePattern]) -> Vec<Draft> {
                 .collect();
             let cited = citations(&evidence, |e| {
                 format!(
-                    "iteration {}: graded cases whose {feature} matched a signature of {label} {truth}",
+                    "iteration {}: cases whose {feature} matched a signature, labelled {label} {meaning} and judged right",
                     e.iteration
                 )
             });
@@ -110,11 +117,11 @@ pub fn case_drafts(patterns: &[CasePattern]) -> Vec<Draft> {
             Draft {
                 kind: MemoryKind::Playbook,
                 agent: None,
-                title: format!("Failure signatures of {label} {truth}"),
+                title: format!("Failure signatures of {label} {meaning}"),
                 body,
                 rules,
                 citations: cited,
-                key: format!("{environment}{}{label}={truth}", super::curate::CASES_KEY),
+                key: format!("{environment}{}{label}={meaning}", super::curate::CASES_KEY),
             }
         })
         .collect()

@@ -53,8 +53,9 @@ pub struct EnvironmentCapabilities {
 /// Where an environment reports per-case records and what they hold.
 ///
 /// The fact named `fact` is an array of objects `{"observed": [feature values…],
-/// "chosen": label, "truth": label}`, revealed after grading. A learned rule reads
-/// `{"when": {feature: value}, "then": {label: truth}}`.
+/// "chosen": label, "verdict": "right" | "wrong", "reason": text}`, the grader's
+/// verdict on each case, revealed after grading. A case's true label is never in it.
+/// A learned rule reads `{"when": {feature: value}, "then": {label: value}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaseLearning {
     /// The fact holding the records.

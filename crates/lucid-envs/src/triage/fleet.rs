@@ -9,7 +9,9 @@
 //! others rare), so regularities exist per world that nobody is told about. The seed
 //! draws the logs. Deterministic for a world and seed.
 //!
-//! This module owns the ground truth; tools and facts read it, policies never do.
+//! This module owns the ground truth. Tools read the log text; only the grader's
+//! verdict (`verdict`) compares a finding with a log's cause. Policies, facts, the store
+//! and dreams never see the cause.
 
 use crate::lumara::rng::{mix, SplitMix64};
 

@@ -9,13 +9,18 @@
 //! `read_log` and `grep_log` and files `report_cause` (cause and evidence line).
 //!
 //! The world number seeds which textual signatures each cause tends to show; nobody is
-//! told. The episode reveals per-log records after grading (fact `cases`: the signature
-//! phrases each triager saw, its choice, the truth), from which a dream learns rules
-//! `{"when": {"log_contains": TEXT}, "then": {"cause": CAUSE}}` that the triager reads
-//! from its prompt.
+//! told. The scripted grader (`verdict`) scores each finding against the log's hidden
+//! cause, and what the episode reveals after grading is its verdict, not the cause: per
+//! log (fact `cases`) the signature phrases the triager saw, the cause it chose, `right`
+//! or `wrong`, and the grader's stated reason (which line shows the failure, whether
+//! the cited one does; never the hidden cause of a log the team got wrong). From those
+//! verdicts a dream learns rules `{"when": {"log_contains": TEXT}, "then": {"cause":
+//! CAUSE}}` that the triager reads from its prompt. The hidden causes themselves reach
+//! only [`ground_truth`], for benchmarks and audits, never a policy, the store or a dream.
 //!
 //! Files: `fleet` (ground truth and log text), `tools` (tools, episode state and facts),
-//! `policy` (the scripted commander and triager).
+//! `verdict` (the grader's per-log verdict), `policy` (the scripted commander and
+//! triager).
 //!
 //! # Options (`[environment]` table)
 //! - `logs` (integer, 1–2000, default 200): how many build logs the fleet has.
@@ -25,6 +30,7 @@
 mod fleet;
 mod policy;
 mod tools;
+mod verdict;
 
 #[cfg(test)]
 mod tests;
@@ -82,6 +88,17 @@ pub fn capabilities() -> EnvironmentCapabilities {
         ],
         ..lucid_core::world::capabilities(&TOOLS, &FACT_NAMES, &ROLES)
     }
+}
+
+/// The hidden cause of every log of the fleet of `logs` logs a session of `world` and
+/// `seed` triages, in log order (log 1 first). For benchmarks and tests that audit
+/// what is recorded: nothing a policy, the store or a dream reads comes from here.
+pub fn ground_truth(world: u64, seed: u64, logs: u32) -> Vec<Cause> {
+    Fleet::generate(world, seed, logs)
+        .logs
+        .iter()
+        .map(|log| log.cause)
+        .collect()
 }
 
 /// The build-triage environment for one world and seed.

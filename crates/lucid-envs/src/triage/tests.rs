@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::fleet::{phrase, preferred, signature_phrases, Cause, Fleet};
 use super::policy::{Triager, THOROUGH};
 use super::tools::TriageEpisode;
+use super::verdict::judge;
 use super::{capabilities, BuildTriage, DEFAULT_LOGS};
 use lucid_core::model::{ContentBlock, Message, ModelRequest, Policy, Role, ToolChoice};
 use lucid_core::tool::Tool;
@@ -280,6 +281,132 @@ async fn tools_read_grep_and_report_and_say_what_is_wrong() {
         .unwrap()
         .contains(&json!("Checking out")));
     assert_eq!(cases[0]["chosen"], json!("oom"));
+    assert_eq!(cases[0]["line"], json!(5000));
+    assert!(cases[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("line 5000 does not exist"));
+    // A log without a finding is judged wrong, and says so.
+    assert_eq!(cases[1]["chosen"], json!(""));
+    assert_eq!(cases[1]["line"], Value::Null);
+    assert_eq!(cases[1]["verdict"], json!("wrong"));
+    assert!(cases[1]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("no cause was filed"));
+}
+
+/// Whether a grader's text names a cause: its name, the name in words, or its
+/// description.
+fn names(text: &str, cause: Cause) -> bool {
+    let text = text.to_lowercase();
+    text.contains(cause.name())
+        || text.contains(&cause.name().replace('_', " "))
+        || text.contains(cause.description())
+}
+
+#[test]
+fn the_grader_says_right_or_wrong_and_why_without_naming_the_hidden_cause() {
+    let fleet = Fleet::generate(1, 3, 120);
+    for log in &fleet.logs {
+        let failure = *log.evidence.last().unwrap();
+        let elsewhere = (1..=log.lines.len() as u32)
+            .find(|n| !log.evidence.contains(n))
+            .unwrap();
+        for cause in Cause::ALL {
+            for line in [failure, elsewhere, 9999] {
+                let verdict = judge(log, Some((cause, line)));
+                assert_eq!(verdict.right, cause == log.cause);
+                assert_eq!(verdict.cites_failure, log.evidence.contains(&line));
+                assert_eq!(
+                    verdict.word(),
+                    if verdict.right { "right" } else { "wrong" }
+                );
+                assert!(
+                    verdict.reason.starts_with(verdict.word()),
+                    "{}",
+                    verdict.reason
+                );
+                // The team's own choice is named; the hidden cause only when it is
+                // the team's choice.
+                assert!(verdict.reason.contains(&format!("`{}`", cause.name())));
+                if !verdict.right {
+                    assert!(!names(&verdict.reason, log.cause), "{}", verdict.reason);
+                }
+                // What the log shows: where the failure is, when the citation missed.
+                if !verdict.cites_failure {
+                    assert!(
+                        verdict.reason.contains(&format!("line {failure}")),
+                        "{}",
+                        verdict.reason
+                    );
+                }
+            }
+        }
+        let none = judge(log, None);
+        assert!(
+            !none.right && !names(&none.reason, log.cause),
+            "{}",
+            none.reason
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_revealed_records_carry_verdicts_never_the_hidden_cause() {
+    let fleet = Arc::new(Fleet::generate(2, 4, 60));
+    let ep = TriageEpisode::new(fleet.clone());
+    triage_all(&ep, 60, "You triage a log.", false).await;
+    let facts = ep.facts();
+    let text = serde_json::to_string(&facts).unwrap().to_lowercase();
+    assert!(!text.contains("truth"), "{text}");
+    let cases = facts["cases"].as_array().unwrap();
+    let (mut right, mut wrong) = (0, 0);
+    for (log, case) in fleet.logs.iter().zip(cases) {
+        let keys: BTreeSet<&str> = case
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from([
+                "log",
+                "observed",
+                "chosen",
+                "line",
+                "verdict",
+                "reason",
+                "tool_calls"
+            ])
+        );
+        let chosen = case["chosen"].as_str().unwrap();
+        let judged_right = case["verdict"] == json!("right");
+        assert_eq!(judged_right, chosen == log.cause.name());
+        if judged_right {
+            right += 1;
+            continue;
+        }
+        wrong += 1;
+        // Apart from the log text the triager read, nothing in a wrong record names
+        // the log's hidden cause.
+        let mut told = case.clone();
+        told.as_object_mut().unwrap().remove("observed");
+        assert!(!names(&told.to_string(), log.cause), "{told}");
+    }
+    assert!(right > 10 && wrong > 10, "{right} right, {wrong} wrong");
+    assert_eq!(facts["correct"], json!(right));
+    // Precision per cause the team filed: what the verdicts alone can say.
+    let precision = facts["per_cause_precision"].as_object().unwrap();
+    let filed: BTreeSet<&str> = cases.iter().filter_map(|c| c["chosen"].as_str()).collect();
+    assert_eq!(
+        precision
+            .keys()
+            .map(String::as_str)
+            .collect::<BTreeSet<_>>(),
+        filed
+    );
 }
 
 #[tokio::test]

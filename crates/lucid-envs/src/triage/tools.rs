@@ -1,7 +1,9 @@
 //! The triage tools, bound to one episode: `log_info`, `read_log`, `grep_log` to read a
 //! log (every call costs one tool call for that log), and `report_cause` to file the
 //! finding. The episode remembers which lines each log's reader saw, how many calls it
-//! made, and the report; [`TriageEpisode::facts`] turns that into result facts.
+//! made, and the report; [`TriageEpisode::facts`] turns that into result facts: counts,
+//! and one record per log with the grader's verdict on its finding (see `verdict`) —
+//! never the log's hidden cause, which no tool answer shows either.
 //!
 //! Answers are a readable text followed by one machine line (`INFO …`, `REPORTED …`);
 //! log lines are printed as `NUMBER| text`. Bad arguments are tool errors that say what
@@ -15,6 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::fleet::{phrase, Cause, Fleet};
+use super::verdict::judge;
 use lucid_core::event::Facts;
 use lucid_core::tool::{parse_args, Tool, ToolOutput, ToolSpec};
 use lucid_core::world::Episode;
@@ -40,7 +43,7 @@ pub const FACT_NAMES: [&str; 10] = [
     "evidence_on_signature",
     "tool_calls",
     "tool_calls_per_log",
-    "per_cause_accuracy",
+    "per_cause_precision",
     "cases",
 ];
 
@@ -323,22 +326,24 @@ impl Episode for TriageEpisode {
         let mut invalid = 0u32;
         let mut on_signature = 0u32;
         let mut calls = 0u32;
+        // Per cause the team filed: (judged right, filed).
         let mut per_cause: BTreeMap<&str, (u32, u32)> = BTreeMap::new();
         let mut cases = Vec::new();
         for log in &fleet.logs {
             let entry = state.get(&log.id).cloned().unwrap_or_default();
             calls += entry.calls;
-            let tally = per_cause.entry(log.cause.name()).or_default();
-            tally.1 += 1;
+            let verdict = judge(log, entry.report);
             if let Some((cause, line)) = entry.report {
                 reported += 1;
                 if log.line(line).is_none() {
                     invalid += 1;
                 }
-                if log.evidence.contains(&line) {
+                if verdict.cites_failure {
                     on_signature += 1;
                 }
-                if cause == log.cause {
+                let tally = per_cause.entry(cause.name()).or_default();
+                tally.1 += 1;
+                if verdict.right {
                     correct += 1;
                     tally.0 += 1;
                 }
@@ -350,15 +355,18 @@ impl Episode for TriageEpisode {
                 .collect();
             observed.sort();
             observed.dedup();
+            // The grader's verdict, not the log's hidden cause: see `verdict`.
             cases.push(json!({
                 "log": log.id,
                 "observed": observed,
                 "chosen": entry.report.map_or("", |(c, _)| c.name()),
-                "truth": log.cause.name(),
+                "line": entry.report.map(|(_, line)| line),
+                "verdict": verdict.word(),
+                "reason": verdict.reason,
                 "tool_calls": entry.calls,
             }));
         }
-        let per_cause_accuracy: serde_json::Map<String, Value> = per_cause
+        let per_cause_precision: serde_json::Map<String, Value> = per_cause
             .into_iter()
             .map(|(cause, (ok, all))| {
                 (
@@ -379,7 +387,7 @@ impl Episode for TriageEpisode {
         put("evidence_on_signature", json!(on_signature));
         put("tool_calls", json!(calls));
         put("tool_calls_per_log", json!(round(f64::from(calls) / n, 2)));
-        put("per_cause_accuracy", Value::Object(per_cause_accuracy));
+        put("per_cause_precision", Value::Object(per_cause_precision));
         put("cases", Value::Array(cases));
         facts
     }
