@@ -143,10 +143,19 @@ pub fn start(store: Store, worlds: Arc<dyn Worlds>) -> Result<ServerHandle, Serv
         // Nobody answers: a stale socket from a process that was killed.
         std::fs::remove_file(&path).map_err(socket_error)?;
     }
-    let listener = UnixListener::bind(&path).map_err(socket_error)?;
+    // Bound under a private name, made 0600, then moved into place: the socket is never
+    // reachable under its public name with looser permissions.
+    let private = path.with_file_name(format!(".{SOCKET_NAME}.{}", std::process::id()));
+    // A leftover from a killed process with the same pid: nobody can be listening on it.
+    let _ = std::fs::remove_file(&private);
+    let listener = UnixListener::bind(&private).map_err(socket_error)?;
+    let placed = std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| std::fs::rename(&private, &path));
+    if let Err(err) = placed {
+        let _ = std::fs::remove_file(&private);
+        return Err(socket_error(err));
+    }
     let guard = SocketGuard(path.clone());
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-        .map_err(socket_error)?;
     let registry = Registry::default();
     let app = routes::router(routes::AppState {
         store,
