@@ -170,8 +170,15 @@ mod tests {
         let current = book.get(proposed.id).unwrap().unwrap();
         assert_eq!(
             (current.status, current.body.as_str()),
-            (MemoryStatus::Approved, "Burn later.")
+            (MemoryStatus::Proposed, "Burn later."),
+            "an edit of an approved memory awaits approval again"
         );
+        call(&backend, {
+            let id = id.clone();
+            move |b| b.approve(&id)
+        })
+        .await
+        .unwrap();
 
         // The owner's refusal comes back as its sentence; nothing changes.
         let refused = call(&backend, {
@@ -180,7 +187,7 @@ mod tests {
         })
         .await
         .unwrap_err();
-        assert!(refused.contains("not proposed"), "{refused}");
+        assert!(refused.contains("retire it instead"), "{refused}");
         let other_id = other.id.to_string();
         let rejected = call(&backend, move |b| b.reject(&other_id)).await.unwrap();
         assert_eq!(rejected, "rejected “Burn early”");
