@@ -257,11 +257,15 @@ fn edit_and_reject_write_new_versions() {
     );
     let shown = json(&lucid(&db, &["memory", "show", &ids[1], "--json"]));
     assert_eq!(shown["memory"]["status"], "rejected");
-    let again = lucid(&db, &["memory", "approve", &ids[1]]);
-    assert_eq!(
-        again.status.code(),
-        Some(2),
-        "a rejected memory cannot be approved"
+    let again = lucid(&db, &["memory", "reject", &ids[1]]);
+    assert_eq!(again.status.code(), Some(2), "nothing to reject");
+    // A rejected memory can be approved again, and the output says so.
+    let back = lucid(&db, &["memory", "approve", &ids[1]]);
+    assert!(
+        String::from_utf8_lossy(&back.stdout)
+            .starts_with(&format!("re-approved {} v3 (was rejected)", ids[1])),
+        "{}",
+        String::from_utf8_lossy(&back.stderr)
     );
     let unknown = lucid(&db, &["memory", "show", "ZZZZ"]);
     assert_eq!(unknown.status.code(), Some(2));

@@ -189,9 +189,9 @@ fn memory_review_and_dreams_go_through_the_owner() {
 
     // Reject it; the owner's refusals are usage errors, as in-process.
     assert!(stdout(&run(&db, &["memory", "reject", &ids[1]])).contains("rejected"));
-    let refused = run(&db, &["memory", "approve", &ids[1]]);
+    let refused = run(&db, &["memory", "reject", &ids[1]]);
     assert_eq!(refused.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("not proposed"));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is rejected; nothing to reject"));
     assert_eq!(run(&db, &["memory", "show", "ZZZZ"]).status.code(), Some(2));
     assert_eq!(
         run(&db, &["memory", "list", "--status", "maybe"])

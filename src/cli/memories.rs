@@ -9,8 +9,8 @@ use std::path::Path;
 use super::{exit, Opened};
 use lucid_core::event::MemoryId;
 use lucid_core::memory::{
-    apply_edit, import_proposals, Author, DiffLine, Edit, Imported, Memory, MemoryBook,
-    MemoryError, MemoryStatus,
+    apply_edit, import_proposals, revert, Author, DiffLine, Edit, Imported, Memory, MemoryBook,
+    MemoryError, MemoryRecord, MemoryStatus, Revert,
 };
 use lucid_server::client::{Client, ClientError};
 
@@ -81,33 +81,33 @@ impl Memories {
         }
     }
 
-    /// A memory by id or unique prefix, and every version of it, oldest first.
-    pub(super) async fn record(&self, id: &str) -> Result<(Memory, Vec<Memory>), Failure> {
+    /// A memory by id or unique prefix, every version of it (oldest first) and its history.
+    pub(super) async fn record(&self, id: &str) -> Result<MemoryRecord, Failure> {
         match self {
-            Memories::Store(book) => {
-                let memory = book.find(id).map_err(local)?;
-                let versions = book.versions(memory.id).map_err(local)?;
-                Ok((memory, versions))
-            }
-            Memories::Owner(client) => {
-                let record = client.memory(id).await.map_err(remote)?;
-                Ok((record.memory, record.versions))
-            }
+            Memories::Store(book) => book.record(id).map_err(local),
+            Memories::Owner(client) => client.memory(id).await.map_err(remote),
         }
     }
 
-    /// The previous version of a memory against its current one.
-    pub(super) async fn diff(&self, id: MemoryId) -> Result<Vec<DiffLine>, Failure> {
+    /// Version `from` of a memory against version `to` (by default the current version
+    /// and the one before it).
+    pub(super) async fn diff(
+        &self,
+        id: MemoryId,
+        from: Option<u32>,
+        to: Option<u32>,
+    ) -> Result<Vec<DiffLine>, Failure> {
         match self {
-            Memories::Store(book) => book.diff(id, None, None).map_err(local),
+            Memories::Store(book) => book.diff(id, from, to).map_err(local),
             Memories::Owner(client) => client
-                .memory_diff(&id.to_string(), None, None)
+                .memory_diff(&id.to_string(), from, to)
                 .await
                 .map_err(remote),
         }
     }
 
-    /// Approves a proposal; every memory that changed.
+    /// Approves a proposal (or a rejected or retired memory again); every memory that
+    /// changed, the approved one first.
     pub(super) async fn approve(&self, id: MemoryId) -> Result<Vec<Memory>, Failure> {
         match self {
             Memories::Store(book) => book.approve(id, Author::current_person()).map_err(local),
@@ -124,6 +124,28 @@ impl Memories {
             Memories::Store(book) => book.reject(id, Author::current_person()).map_err(local),
             Memories::Owner(client) => client
                 .reject_memory(&id.to_string(), person())
+                .await
+                .map_err(remote),
+        }
+    }
+
+    /// Retires an approved memory.
+    pub(super) async fn retire(&self, id: MemoryId) -> Result<Memory, Failure> {
+        match self {
+            Memories::Store(book) => book.retire(id, Author::current_person()).map_err(local),
+            Memories::Owner(client) => client
+                .retire_memory(&id.to_string(), person())
+                .await
+                .map_err(remote),
+        }
+    }
+
+    /// Writes a new version with the content of an earlier one.
+    pub(super) async fn revert(&self, id: MemoryId, to: Revert) -> Result<Memory, Failure> {
+        match self {
+            Memories::Store(book) => revert(book, id, Author::current_person(), to).map_err(local),
+            Memories::Owner(client) => client
+                .revert_memory(&id.to_string(), to, person())
                 .await
                 .map_err(remote),
         }

@@ -1,7 +1,8 @@
-//! `lucid memory`: list, inspect, approve, reject, edit, export and import memories, in
+//! `lucid memory`: list and inspect memories (with their history and a diff of any two
+//! versions), govern them (approve, approve again, reject, retire, revert to an earlier
+//! version), edit them in `$EDITOR` ([`super::memory_edit`]), export and import them, in
 //! the store or, when another lucid holds it, through that owner ([`Memories`]): same
-//! output and exit codes either way. Skill folders are read and written here, and
-//! `$EDITOR` runs here, with nothing holding the store while it is open.
+//! output and exit codes either way. Skill folders are read and written here.
 
 use std::path::{Path, PathBuf};
 
@@ -10,9 +11,9 @@ use clap::{Args, Subcommand};
 use super::exit;
 use super::memories::Memories;
 use lucid_core::event::{format_time, one_line, sanitize};
-use lucid_core::memory::skill::{self, strip_rules_block};
-use lucid_core::memory::{Edit, Imported, Memory, MemoryStatus};
-use lucid_core::world::rules::{parse_rules, render_rules};
+use lucid_core::memory::skill;
+use lucid_core::memory::{Action, Change, Imported, Memory, MemoryStatus, Revert};
+use lucid_core::world::rules::render_rules;
 
 #[derive(Debug, Subcommand)]
 pub enum MemoryCommand {
@@ -27,25 +28,51 @@ pub enum MemoryCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Show one memory: body, rules, provenance and versions.
+    /// Show one memory: body, rules, provenance and its history (who did what, when).
     Show {
         /// The memory id, or a unique prefix of it.
         id: String,
-        /// Also show the diff against the previous version.
-        #[arg(long)]
-        diff: bool,
+        /// Also show a diff: alone, the previous version against the current one; `A..B`,
+        /// version A against version B (`A..`: against the current one; version 0 is
+        /// the empty text before the first).
+        #[arg(long, value_name = "A..B", num_args = 0..=1, default_missing_value = "..")]
+        diff: Option<String>,
         #[arg(long)]
         json: bool,
     },
-    /// Approve proposals: only approved memories steer runs.
+    /// Approve proposals, or rejected or retired memories again: only approved memories
+    /// steer runs.
     Approve(Selection),
-    /// Reject proposals: they will never have an effect.
+    /// Reject proposals: they have no effect (unless approved later).
     Reject {
         #[arg(required = true)]
         ids: Vec<String>,
     },
-    /// Edit a memory's title, body and rules in $EDITOR; saving makes a new version.
-    Edit { id: String },
+    /// Retire approved memories: still listed and shown, they no longer steer runs
+    /// (approve one again to bring it back).
+    Retire {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Write a new version whose content (title, body, rules, scope, evidence) is version
+    /// N's. An approved memory is then proposed again unless --approve.
+    Revert {
+        id: String,
+        /// The version whose content to restore.
+        #[arg(long, value_name = "N")]
+        to: u32,
+        /// Approve the result in the same step.
+        #[arg(long)]
+        approve: bool,
+    },
+    /// Edit a memory's title, body and rules in $EDITOR; saving makes a new version. An
+    /// approved memory is then proposed again unless --approve.
+    Edit {
+        id: String,
+        /// Approve the edited memory in the same step (it keeps steering runs).
+        #[arg(long)]
+        approve: bool,
+    },
     /// Export approved playbooks as Agent Skills folders (SKILL.md).
     Export(ExportArgs),
     /// Import Agent Skills folders as proposed playbooks.
@@ -110,12 +137,16 @@ async fn on(memories: Memories, path: &Path, command: MemoryCommand) -> Result<(
         MemoryCommand::List { status, team, json } => {
             list(m, status.as_deref(), team.as_deref(), json).await
         }
-        MemoryCommand::Show { id, diff, json } => show(m, &id, diff, json).await,
+        MemoryCommand::Show { id, diff, json } => show(m, &id, diff.as_deref(), json).await,
         MemoryCommand::Approve(selection) => approve(m, selection).await,
         MemoryCommand::Reject { ids } => reject(m, &ids).await,
+        MemoryCommand::Retire { ids } => retire(m, &ids).await,
+        MemoryCommand::Revert { id, to, approve } => revert(m, &id, Revert { to, approve }).await,
         MemoryCommand::Export(args) => export(m, args).await,
         MemoryCommand::Import { dir, team } => import(m, &dir, team.as_deref()).await,
-        MemoryCommand::Edit { id } => return edit(memories, path, &id).await,
+        MemoryCommand::Edit { id, approve } => {
+            return super::memory_edit::edit(memories, path, &id, approve).await
+        }
     };
     let flushed = memories.flush();
     result.and(flushed)
@@ -170,12 +201,54 @@ async fn list(
     Ok(())
 }
 
-async fn show(memories: &Memories, id: &str, diff: bool, json: bool) -> Result<(), Failure> {
-    let (memory, versions) = memories.record(id).await?;
+/// `A..B`, `A..` or `..B` (or `..` alone): the versions to diff, `None` for a default.
+fn diff_range(text: &str) -> Result<(Option<u32>, Option<u32>), Failure> {
+    let bad = || {
+        (
+            exit::USAGE,
+            format!(
+                "--diff `{}`: use A..B with version numbers, e.g. 1..3 (A.. diffs against \
+                 the current version, ..B against the one before B)",
+                sanitize(text)
+            ),
+        )
+    };
+    let (from, to) = text.trim().split_once("..").ok_or_else(bad)?;
+    let version = |part: &str| -> Result<Option<u32>, Failure> {
+        let part = part.trim();
+        if part.is_empty() {
+            return Ok(None);
+        }
+        part.trim_start_matches(['v', 'V'])
+            .parse()
+            .map(Some)
+            .map_err(|_| bad())
+    };
+    Ok((version(from)?, version(to)?))
+}
+
+async fn show(
+    memories: &Memories,
+    id: &str,
+    diff: Option<&str>,
+    json: bool,
+) -> Result<(), Failure> {
+    let range = diff.map(diff_range).transpose()?;
+    let record = memories.record(id).await?;
+    let memory = &record.memory;
+    // The diff is made before anything is printed: a bad version prints only the error.
+    let diff = match range {
+        Some((from, to)) => {
+            let to = to.unwrap_or(memory.version);
+            let from = from.unwrap_or(to.saturating_sub(1));
+            let lines = memories.diff(memory.id, Some(from), Some(to)).await?;
+            Some((from, to, lines))
+        }
+        None => None,
+    };
     if json {
-        let doc = serde_json::json!({"memory": memory, "versions": versions});
         let text =
-            serde_json::to_string_pretty(&doc).map_err(|e| (exit::RUNTIME, e.to_string()))?;
+            serde_json::to_string_pretty(&record).map_err(|e| (exit::RUNTIME, e.to_string()))?;
         println!("{text}");
         return Ok(());
     }
@@ -190,9 +263,16 @@ async fn show(memories: &Memories, id: &str, diff: bool, json: bool) -> Result<(
         format_time(memory.updated_at_ms)
     );
     match memory.change {
-        lucid_core::memory::Change::New => {}
-        lucid_core::memory::Change::Update { target } => println!("proposes an update of {target}"),
-        lucid_core::memory::Change::Retire { target } => println!("proposes retiring {target}"),
+        Change::New => {}
+        Change::Update { target } => println!("proposes an update of {target}"),
+        Change::Retire { target } => println!("proposes retiring {target}"),
+    }
+    if record.history.last().is_some_and(|h| h.needs_review()) {
+        println!(
+            "edited after it was approved: it steers no run until approved again \
+             (`lucid memory approve {}`)",
+            memory.id
+        );
     }
     println!("\n{}\n", sanitize(memory.body.trim_end()));
     if !memory.rules.is_empty() {
@@ -204,27 +284,44 @@ async fn show(memories: &Memories, id: &str, diff: bool, json: bool) -> Result<(
             println!("  {} {}", c.session, one_line(&c.summary, 100));
         }
     }
-    println!("\nversions:");
-    for v in &versions {
+    println!("\nhistory:");
+    for entry in &record.history {
         println!(
             "  v{} {} by {} — {}",
-            v.version,
-            format_time(v.updated_at_ms),
-            v.author.describe(),
-            one_line(&v.reason, 60)
+            entry.version,
+            format_time(entry.at_ms),
+            one_line(&entry.by.describe(), 60),
+            one_line(&entry.summary, 160)
         );
     }
-    if diff {
-        println!(
-            "\ndiff v{} → v{}:",
-            memory.version.saturating_sub(1),
-            memory.version
-        );
-        for line in memories.diff(memory.id).await? {
+    if let Some((from, to, lines)) = diff {
+        println!("\ndiff v{from} → v{to}:");
+        for line in lines {
             println!("{}", sanitize(&line.render()));
         }
     }
     Ok(())
+}
+
+/// One line for a memory a review changed: what happened to it, as its new version says.
+fn changed_line(m: &Memory) -> String {
+    let title = one_line(&m.title, 80);
+    let (id, version) = (m.id, m.version);
+    match Action::from_reason(m.version, &m.reason) {
+        Action::Reapproved { was } => {
+            format!(
+                "re-approved {id} v{version} (was {}): {title}",
+                was.as_str()
+            )
+        }
+        Action::UpdatedBy { proposal } => {
+            format!("updated {id} v{version} with {proposal}: {title}")
+        }
+        Action::RetiredBy { proposal } => {
+            format!("retired {id} v{version} by {proposal}: {title}; it no longer steers runs")
+        }
+        _ => format!("{} {id} v{version}: {title}", m.status.as_str()),
+    }
 }
 
 async fn approve(memories: &Memories, selection: Selection) -> Result<(), Failure> {
@@ -246,15 +343,8 @@ async fn approve(memories: &Memories, selection: Selection) -> Result<(), Failur
         println!("Nothing to approve.");
     }
     for id in ids {
-        let changed = memories.approve(id).await?;
-        for m in changed {
-            println!(
-                "{} {} v{}: {}",
-                m.status.as_str(),
-                m.id,
-                m.version,
-                one_line(&m.title, 80)
-            );
+        for m in memories.approve(id).await? {
+            println!("{}", changed_line(&m));
         }
     }
     Ok(())
@@ -274,94 +364,45 @@ async fn reject(memories: &Memories, ids: &[String]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The text a person edits: the title as a heading, the body, the rules block.
-fn editable_text(memory: &Memory) -> String {
-    let mut text = format!("# {}\n\n{}\n", memory.title, memory.body.trim_end());
-    if !memory.rules.is_empty() {
-        text.push('\n');
-        text.push_str(&render_rules(&memory.rules));
+async fn retire(memories: &Memories, ids: &[String]) -> Result<(), Failure> {
+    for id in ids {
+        let memory = memories.find(id).await?;
+        let retired = memories.retire(memory.id).await?;
+        println!(
+            "retired {} v{}: {}; it no longer steers runs",
+            retired.id,
+            retired.version,
+            one_line(&retired.title, 80)
+        );
     }
-    text
-}
-
-/// Edits a memory in `$EDITOR`. The store (if opened here) is let go while the editor
-/// is open and opened again to save, so runs and other commands (or a TUI) can take it
-/// meanwhile; the edit names the version it was made from, and is refused if the memory
-/// moved on.
-async fn edit(memories: Memories, path: &Path, id: &str) -> Result<(), Failure> {
-    let memory = memories.find(id).await?;
-    drop(memories);
-    let Some(edit) = edit_in_editor(&memory)? else {
-        println!("No changes.");
-        return Ok(());
-    };
-    let memories = Memories::open(path)?;
-    let revised = memories.edit(memory.id, edit).await;
-    let flushed = memories.flush();
-    let revised = revised?;
-    flushed?;
-    println!("saved {} as version {}", revised.id, revised.version);
     Ok(())
 }
 
-/// Runs `$VISUAL`/`$EDITOR` on the memory's text; the edit, or `None` if nothing changed.
-fn edit_in_editor(memory: &Memory) -> Result<Option<Edit>, Failure> {
-    let dir = std::env::temp_dir().join(format!("lucid-edit-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| (exit::RUNTIME, format!("{}: {e}", dir.display())))?;
-    let file = dir.join(format!("{}.md", memory.id));
-    let before = editable_text(memory);
-    std::fs::write(&file, &before)
-        .map_err(|e| (exit::RUNTIME, format!("{}: {e}", file.display())))?;
-    let editor = ["VISUAL", "EDITOR"]
-        .iter()
-        .filter_map(|name| std::env::var(name).ok())
-        .find(|value| !value.trim().is_empty())
-        .unwrap_or_else(|| "vi".into());
-    let status = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("{editor} \"$1\""))
-        .arg("lucid-edit")
-        .arg(&file)
-        .status()
-        .map_err(|e| {
-            (
-                exit::RUNTIME,
-                format!("cannot start the editor `{editor}`: {e}"),
-            )
-        })?;
-    let after = std::fs::read_to_string(&file)
-        .map_err(|e| (exit::RUNTIME, format!("{}: {e}", file.display())));
-    let _ = std::fs::remove_dir_all(&dir);
-    if !status.success() {
-        return Err((
-            exit::RUNTIME,
-            format!("the editor `{editor}` failed ({status}); nothing changed"),
-        ));
+async fn revert(memories: &Memories, id: &str, to: Revert) -> Result<(), Failure> {
+    let memory = memories.find(id).await?;
+    let reverted = memories.revert(memory.id, to).await?;
+    println!(
+        "reverted {} to v{} as version {}{}",
+        reverted.id,
+        to.to,
+        reverted.version,
+        status_note(memory.status, &reverted)
+    );
+    Ok(())
+}
+
+/// What a rewrite (an edit or a revert) did to a memory that was `before`: whether it
+/// still steers runs.
+pub(super) fn status_note(before: MemoryStatus, saved: &Memory) -> String {
+    match (before, saved.status) {
+        (MemoryStatus::Approved, MemoryStatus::Proposed) => format!(
+            "; it was approved, so it is proposed again and steers no run until approved \
+             (`lucid memory approve {}`, or --approve with the change)",
+            saved.id
+        ),
+        (_, MemoryStatus::Approved) => "; approved with the change".into(),
+        (_, status) => format!("; it is {}", status.as_str()),
     }
-    let after = after?;
-    if after == before {
-        return Ok(None);
-    }
-    let (title, body) = match after.trim_start().strip_prefix("# ") {
-        Some(rest) => {
-            let (title, body) = rest.split_once('\n').unwrap_or((rest, ""));
-            (title.trim().to_string(), body)
-        }
-        None => (memory.title.clone(), after.as_str()),
-    };
-    if title.is_empty() {
-        return Err((
-            exit::USAGE,
-            "the title (first line, `# …`) must not be empty; nothing changed".into(),
-        ));
-    }
-    Ok(Some(Edit {
-        base_version: Some(memory.version),
-        title: Some(title),
-        body: Some(strip_rules_block(body)),
-        rules: Some(parse_rules(body)),
-    }))
 }
 
 async fn export(from: &Memories, args: ExportArgs) -> Result<(), Failure> {

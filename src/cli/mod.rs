@@ -13,6 +13,7 @@ pub mod learning;
 mod mcp;
 mod memories;
 mod memory;
+mod memory_edit;
 mod remote;
 mod run;
 mod serve;

@@ -16,7 +16,7 @@
 //! | [`world`] | the `Environment`/`Episode`/`Worlds` traits and what every world shares: rules, command facts and tools, work folders and their changes |
 //! | [`run`] | agent loop, delegation, advisor, parallelism, budgets |
 //! | [`outcome`] | the grader and the revise loop |
-//! | [`memory`] | memory records, versions, diffs, approval, Agent Skills export/import |
+//! | [`memory`] | memory records, versions and their history, diffs, review (approve, reject, retire), edits and reverts, Agent Skills export/import |
 //! | [`dream`] | digesting sessions, mining patterns, proposing playbooks |
 //! | [`session`] | the front door: load a session file, launch it, its handle (events, ops, join) |
 //!

@@ -25,7 +25,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use dreams::CreateDream;
-pub use memories::{ImportMemories, MemoryRecord, NewVersion, Review};
+pub use lucid_core::memory::MemoryRecord;
+pub use memories::{ImportMemories, NewVersion, RevertTo, Review};
 pub use registry::{Live, Registry, RunEnd, Slot, Started, Tracked};
 pub use routes::{CreateRun, Created, Record};
 

@@ -3,7 +3,8 @@
 //! the [`MemoryBook`]'s, run off the async threads and flushed before answering; the
 //! client reads and writes skill folders and runs `$EDITOR` itself. A memory is named by
 //! its id or a unique prefix. Usage errors answer `{"error"}`: 400 (bad request, ambiguous
-//! prefix), 404 (no such memory), 409 (the memory's status or version forbids it).
+//! prefix, a rule that does not parse), 404 (no such memory or version), 409 (the
+//! memory's status or version forbids it, or it would not change).
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -13,19 +14,11 @@ use serde::{Deserialize, Serialize};
 
 use super::routes::{blocking, internal, AppState, Failure};
 use lucid_core::memory::{
-    apply_edit, import_proposals, Author, DiffLine, Edit, Imported, Memory, MemoryBook,
-    MemoryError, MemoryStatus,
+    apply_edit, import_proposals, revert, Author, DiffLine, Edit, Imported, Memory, MemoryBook,
+    MemoryError, MemoryRecord, MemoryStatus, Revert,
 };
 
-/// `GET /v1/memories/{id}`: a memory and every version of it, oldest first (the
-/// `lucid memory show --json` document).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MemoryRecord {
-    pub memory: Memory,
-    pub versions: Vec<Memory>,
-}
-
-/// The body of `POST /v1/memories/{id}/approve` and `…/reject`.
+/// The body of `POST /v1/memories/{id}/approve`, `…/reject` and `…/retire`.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Review {
     /// The person deciding (default: the owner's `$USER`).
@@ -39,6 +32,16 @@ pub struct NewVersion {
     #[serde(flatten)]
     pub edit: Edit,
     /// The person editing (default: the owner's `$USER`).
+    #[serde(default)]
+    pub by: Option<String>,
+}
+
+/// The body of `POST /v1/memories/{id}/revert`: `{"to": N, "approve"?, "by"?}`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct RevertTo {
+    #[serde(flatten)]
+    pub revert: Revert,
+    /// The person reverting (default: the owner's `$USER`).
     #[serde(default)]
     pub by: Option<String>,
 }
@@ -59,9 +62,12 @@ fn author(by: Option<String>) -> Author {
 
 fn failure(err: MemoryError) -> Failure {
     let status = match err {
-        MemoryError::NotFound(_) => StatusCode::NOT_FOUND,
-        MemoryError::Ambiguous { .. } => StatusCode::BAD_REQUEST,
-        MemoryError::Invalid(_) => StatusCode::CONFLICT,
+        MemoryError::NotFound(_) | MemoryError::NoVersion { .. } => StatusCode::NOT_FOUND,
+        MemoryError::Ambiguous { .. } | MemoryError::BadRule { .. } => StatusCode::BAD_REQUEST,
+        MemoryError::Invalid(_)
+        | MemoryError::Status { .. }
+        | MemoryError::ActedThrough { .. }
+        | MemoryError::Unchanged { .. } => StatusCode::CONFLICT,
         MemoryError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     Failure(status, err.to_string())
@@ -127,7 +133,7 @@ pub(super) async fn list(
             .into_iter()
             .map(|memory| {
                 let versions = book.versions(memory.id)?;
-                Ok(MemoryRecord { memory, versions })
+                Ok(MemoryRecord::new(memory, versions))
             })
             .collect::<Result<Vec<_>, MemoryError>>()?;
         Ok(Json(records).into_response())
@@ -141,12 +147,7 @@ pub(super) async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<MemoryRecord>, Failure> {
-    read_book(state, move |book| {
-        let memory = book.find(&id)?;
-        let versions = book.versions(memory.id)?;
-        Ok(Json(MemoryRecord { memory, versions }))
-    })
-    .await
+    read_book(state, move |book| book.record(&id).map(Json)).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -168,8 +169,9 @@ pub(super) async fn diff(
     .await
 }
 
-/// `POST /v1/memories/{id}/approve`: every memory that changed (the proposal first, then
-/// the memory it updates or retires, if any).
+/// `POST /v1/memories/{id}/approve` (a proposal, or a rejected or retired memory again):
+/// every memory that changed (the approved one first, then the memory it updates or
+/// retires, if any).
 pub(super) async fn approve(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -195,7 +197,34 @@ pub(super) async fn reject(
     .await
 }
 
-/// `POST /v1/memories/{id}/versions`: the new version.
+/// `POST /v1/memories/{id}/retire`: the retired memory.
+pub(super) async fn retire(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(review): Json<Review>,
+) -> Result<Json<Memory>, Failure> {
+    write_book(state, move |book| {
+        let memory = book.find(&id)?;
+        book.retire(memory.id, author(review.by)).map(Json)
+    })
+    .await
+}
+
+/// `POST /v1/memories/{id}/revert`: the new version, equal in content to version `to`.
+pub(super) async fn revert_to(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<RevertTo>,
+) -> Result<Json<Memory>, Failure> {
+    write_book(state, move |book| {
+        let memory = book.find(&id)?;
+        revert(book, memory.id, author(body.by), body.revert).map(Json)
+    })
+    .await
+}
+
+/// `POST /v1/memories/{id}/versions`: the new version (with `"approve": true`, approved
+/// in the same step; else an approved memory is proposed again).
 pub(super) async fn revise(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -313,6 +342,95 @@ mod tests {
         assert_eq!(created.status, MemoryStatus::Proposed);
         assert_eq!(imported[1], Imported::Duplicate);
         assert_eq!(book.list().unwrap().len(), 3);
+        server.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn memories_are_governed_through_the_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let book = MemoryBook::new(store.clone());
+        let a = book.create(proposal("t", "A")).unwrap();
+        let server = crate::start(store.clone(), lucid_envs::worlds()).unwrap();
+        let client = Client::new(store.path());
+        let id = a.id.to_string();
+        let ann = || Some("ann".to_string());
+
+        // Retire only what is approved; approve it again.
+        let early = client.retire_memory(&id, ann()).await.unwrap_err();
+        assert_eq!(status_of(&early), 409, "{early}");
+        client.approve_memory(&id, ann()).await.unwrap();
+        let retired = client.retire_memory(&id, ann()).await.unwrap();
+        assert_eq!(retired.status, MemoryStatus::Retired);
+        assert!(book.active_playbooks("t").unwrap().is_empty());
+        let back = client.approve_memory(&id, ann()).await.unwrap();
+        assert_eq!(back[0].reason, "re-approved (was retired)");
+
+        // An edit of an approved memory is proposed again unless approved with it.
+        let edit = |body: &str, approve| Edit {
+            body: Some(body.into()),
+            approve,
+            ..Edit::default()
+        };
+        let saved = client
+            .revise_memory(&id, edit("Burn early.", false), ann())
+            .await
+            .unwrap();
+        assert_eq!(saved.status, MemoryStatus::Proposed);
+        let saved = client
+            .revise_memory(&id, edit("Burn earlier.", true), ann())
+            .await
+            .unwrap();
+        assert_eq!((saved.status, saved.version), (MemoryStatus::Approved, 6));
+
+        // Revert to the first content; a version that does not exist is a 404.
+        let to = |to, approve| lucid_core::memory::Revert { to, approve };
+        let reverted = client.revert_memory(&id, to(1, true), ann()).await.unwrap();
+        assert_eq!(
+            (reverted.version, reverted.body.as_str()),
+            (7, "Burn late.")
+        );
+        assert_eq!(reverted.status, MemoryStatus::Approved);
+        let missing = client
+            .revert_memory(&id, to(40, false), ann())
+            .await
+            .unwrap_err();
+        assert_eq!(status_of(&missing), 404, "{missing}");
+        let same = client
+            .revert_memory(&id, to(1, false), ann())
+            .await
+            .unwrap_err();
+        assert_eq!(status_of(&same), 409, "{same}");
+        let diff = client.memory_diff(&id, Some(5), Some(6)).await.unwrap();
+        assert!(
+            diff.contains(&DiffLine::Removed("Burn early.".into())),
+            "{diff:?}"
+        );
+        assert!(
+            diff.contains(&DiffLine::Added("Burn earlier.".into())),
+            "{diff:?}"
+        );
+
+        // The record carries the history: who, when, what.
+        let record = client.memory(&id).await.unwrap();
+        let what: Vec<&str> = record.history.iter().map(|e| e.summary.as_str()).collect();
+        assert_eq!(
+            what,
+            [
+                "created as proposed",
+                "approved",
+                "retired",
+                "re-approved (was retired)",
+                "edited; it was approved, so it is proposed again and steers no run until approved",
+                "edited and approved",
+                "reverted to v1 and approved",
+            ]
+        );
+        assert!(record
+            .history
+            .iter()
+            .skip(1)
+            .all(|e| e.by == Author::Person { name: "ann".into() }));
         server.stop().await;
     }
 }

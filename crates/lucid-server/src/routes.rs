@@ -18,14 +18,20 @@
 //! a unique prefix; usage errors answer `{"error"}` with 400, 404 or 409:
 //!
 //! - `GET /v1/memories?status=&team=`: the memories (the `memory list --json` array);
-//!   with `&view=records`: `[{"memory", "versions"}]`.
-//! - `GET /v1/memories/{id}`: `{"memory", "versions"}` (the `memory show --json` document).
+//!   with `&view=records`: `[{"memory", "versions", "history"}]`.
+//! - `GET /v1/memories/{id}`: `{"memory", "versions", "history"}` (the `memory show
+//!   --json` document; `history`: per version who, when, what, and the status after).
 //! - `GET /v1/memories/{id}/diff?from=&to=`: `[{"same"|"added"|"removed": line}]`, by
-//!   default the previous version against the current one.
-//! - `POST /v1/memories/{id}/approve`, `…/reject`: `{"by"?}` → the records that changed
-//!   (approve: the proposal, then the memory it updates or retires) / the rejected record.
+//!   default the previous version against the current one (404: no such version).
+//! - `POST /v1/memories/{id}/approve`, `…/reject`, `…/retire`: `{"by"?}` → the records
+//!   that changed (approve: a proposal, or a rejected or retired memory again; then the
+//!   memory it updates or retires) / the rejected record / the retired record.
 //! - `POST /v1/memories/{id}/versions`: `{"base_version"?, "title"?, "body"?, "rules"?,
-//!   "by"?}` → the new version (409 if the memory moved on from `base_version`).
+//!   "approve"?, "by"?}` → the new version (409 if the memory moved on from
+//!   `base_version` or nothing changes; an approved memory is proposed again unless
+//!   `approve`).
+//! - `POST /v1/memories/{id}/revert`: `{"to", "approve"?, "by"?}` → the new version, with
+//!   version `to`'s content (as for an edit: proposed again unless `approve`).
 //! - `POST /v1/memories`: `{"proposals": [memory…]}` (read from skill folders by the
 //!   client) → per proposal `{"created": memory}` or `"duplicate"`; all arrive proposed.
 //! - `POST /v1/dreams`: `{"team"?, "spec"?}` → the dream reports (the `dream --json`
@@ -75,6 +81,8 @@ pub(super) fn router(state: AppState) -> Router {
         .route("/v1/memories/{id}/diff", get(memories::diff))
         .route("/v1/memories/{id}/approve", post(memories::approve))
         .route("/v1/memories/{id}/reject", post(memories::reject))
+        .route("/v1/memories/{id}/retire", post(memories::retire))
+        .route("/v1/memories/{id}/revert", post(memories::revert_to))
         .route("/v1/memories/{id}/versions", post(memories::revise))
         .route("/v1/dreams", get(dreams::list).post(dreams::create))
         .merge(super::runs::routes())

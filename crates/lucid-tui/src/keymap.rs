@@ -99,16 +99,17 @@ actions! {
     ShowDiff "show_diff" Run ["d"] "show the files the session changed and their diff";
     NewRun "new_run" Sessions ["n"] "start a new run from a session file";
     Refresh "refresh" Sessions ["r"] "reload the session list";
-    Approve "approve" Memory ["a"] "approve the selected proposal";
-    Reject "reject" Memory ["r"] "reject the selected proposal";
-    Edit "edit" Memory ["e"] "edit in an editor (saving makes a new version; Esc asks first)";
+    Approve "approve" Memory ["a"] "approve the selected proposal (or a rejected or retired memory again)";
+    Reject "reject" Memory ["r"] "reject the selected proposal (asks first)";
+    Retire "retire" Memory ["R"] "retire the selected approved memory: it no longer steers runs (asks first)";
+    Edit "edit" Memory ["e"] "edit title, body and rules (tab: next field; ctrl-s saves a new version; Esc asks first)";
     Export "export" Memory ["x"] "export as a skill";
     DreamNow "dream_now" Memory ["D"] "dream now";
     Search "search" Memory ["/"] "search";
     FilterStatus "filter_status" Memory ["s"] "cycle the status filter";
     FilterScope "filter_scope" Memory ["S"] "cycle the scope filter";
     FilterKind "filter_kind" Memory ["K"] "cycle the kind filter";
-    Versions "versions" Memory ["v"] "show versions and the diff against the previous one";
+    Versions "versions" Memory ["v"] "show the history (who did what, when) and the diff against the previous version";
 }
 
 /// A key with its modifiers, as written in keymap files: `q`, `G`, `ctrl-c`, `enter`.

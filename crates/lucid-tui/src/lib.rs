@@ -13,8 +13,8 @@
 //!
 //! Files: `app` (state, actions, commands), `update` (the reducer), `run_state` (the fold
 //! of a session's events), `change_state` (the files a project session changed, and its
-//! diff), `memory_state` (the Memory view's model and keys), `memory_backend` (its records
-//! from the store), `views/` (tree, transcript, grader, changes and the diff overlay,
+//! diff), `memory_state` (the Memory view's model and keys), `memory_editor` (its editor
+//! of title, body and rules), `memory_backend` (its records from the store), `views/` (tree, transcript, grader, changes and the diff overlay,
 //! sessions, memory, help), `keymap`, `theme`, `config`, `terminal` (setup and teardown),
 //! `live` (starting a run), `backend` (where sessions are: local or through the owner),
 //! `runtime` (the loop), `work` (what commands start), `bench` (frame-time figures).
@@ -28,6 +28,7 @@ pub mod config;
 pub mod keymap;
 pub mod live;
 pub mod memory_backend;
+pub mod memory_editor;
 pub mod memory_remote;
 pub mod memory_state;
 pub mod run_state;

@@ -1,19 +1,19 @@
 //! The Memory view's records from the lucid that holds the store: [`RemoteMemory`]
 //! implements the runtime's [`MemoryBackend`] over the owner's memory endpoints, for a
-//! TUI that is a client of another lucid. Items are built as from the store
-//! ([`memory_backend::item`], text sanitized); approve, reject and edit happen in the
-//! owner; export writes the skill folder here. The runtime calls it on blocking threads,
+//! TUI that is a client of another lucid. Items and messages are made as from the store
+//! ([`memory_backend::item`], text sanitized); approve, reject, retire and edit happen in
+//! the owner; export writes the skill folder here. The runtime calls it on blocking threads,
 //! so each call waits for its request on the runtime it was made from; this module does
 //! not decide when to be a client.
 
 use std::future::Future;
 use std::path::PathBuf;
 
-use super::memory_backend::item;
-use super::memory_state::MemoryItem;
+use super::memory_backend::{approved_message, item, retired_message, saved_message};
+use super::memory_state::{Edit, MemoryItem};
 use super::runtime::MemoryBackend;
 use lucid_core::event::{one_line, sanitize};
-use lucid_core::memory::{Author, Edit, Memory};
+use lucid_core::memory::{Author, Memory};
 use lucid_server::client::{Client, ClientError};
 
 /// Memories as the store's owner serves them.
@@ -55,22 +55,12 @@ fn person() -> Option<String> {
 impl MemoryBackend for RemoteMemory {
     fn list(&self) -> Result<Vec<MemoryItem>, String> {
         let records = self.wait(self.client.memory_records())?;
-        Ok(records
-            .iter()
-            .map(|record| item(&record.memory, &record.versions))
-            .collect())
+        Ok(records.iter().map(item).collect())
     }
 
     fn approve(&self, id: &str) -> Result<String, String> {
         let changed = self.wait(self.client.approve_memory(id, person()))?;
-        let title = changed
-            .first()
-            .map(|m| one_line(&m.title, 60))
-            .unwrap_or_default();
-        Ok(match changed.len() {
-            0 | 1 => format!("approved “{title}”; it steers the team's next run"),
-            n => format!("approved “{title}” ({n} memories changed)"),
-        })
+        Ok(approved_message(&changed))
     }
 
     fn reject(&self, id: &str) -> Result<String, String> {
@@ -78,17 +68,15 @@ impl MemoryBackend for RemoteMemory {
         Ok(format!("rejected “{}”", one_line(&rejected.title, 60)))
     }
 
-    fn save_edit(&self, id: &str, body: &str) -> Result<String, String> {
-        let edit = Edit {
-            body: Some(body.to_string()),
-            ..Edit::default()
-        };
+    fn retire(&self, id: &str) -> Result<String, String> {
+        let retired = self.wait(self.client.retire_memory(id, person()))?;
+        Ok(retired_message(&retired))
+    }
+
+    fn save_edit(&self, id: &str, edit: Edit) -> Result<String, String> {
         let saved = self.wait(self.client.revise_memory(id, edit, person()))?;
-        Ok(format!(
-            "saved “{}” as version {}",
-            one_line(&saved.title, 60),
-            saved.version
-        ))
+        let record = self.wait(self.client.memory(&saved.id.to_string()))?;
+        Ok(saved_message(&record))
     }
 
     fn export(&self, id: &str) -> Result<String, String> {
@@ -160,13 +148,33 @@ mod tests {
         .await
         .unwrap();
         assert!(approved.starts_with("approved “Land"), "{approved}");
+        // An edit of an approved memory is proposed again unless approved with it.
+        let edit = |body: &str, approve| Edit {
+            body: Some(body.into()),
+            approve,
+            ..Edit::default()
+        };
+        let unapproved = edit("Burn sooner.", false);
         let saved = call(&backend, {
             let id = id.clone();
-            move |b| b.save_edit(&id, "Burn later.")
+            move |b| b.save_edit(&id, unapproved)
         })
         .await
         .unwrap();
-        assert!(saved.ends_with("as version 3"), "{saved}");
+        assert!(
+            saved.starts_with(
+                "saved “Land softly” as version 3: it was approved, so it is proposed again"
+            ),
+            "{saved}"
+        );
+        let approved_edit = edit("Burn later.", true);
+        let saved = call(&backend, {
+            let id = id.clone();
+            move |b| b.save_edit(&id, approved_edit)
+        })
+        .await
+        .unwrap();
+        assert_eq!(saved, "saved and approved “Land softly” as version 4");
         let current = book.get(proposed.id).unwrap().unwrap();
         assert_eq!(
             (current.status, current.body.as_str()),
@@ -180,7 +188,29 @@ mod tests {
         })
         .await
         .unwrap_err();
-        assert!(refused.contains("not proposed"), "{refused}");
+        assert!(refused.contains("retire it instead"), "{refused}");
+        // Retire, and approve again.
+        let retired = call(&backend, {
+            let id = id.clone();
+            move |b| b.retire(&id)
+        })
+        .await
+        .unwrap();
+        assert!(retired.starts_with("retired “Land softly”"), "{retired}");
+        assert_eq!(
+            book.get(proposed.id).unwrap().unwrap().status,
+            MemoryStatus::Retired
+        );
+        let again = call(&backend, {
+            let id = id.clone();
+            move |b| b.approve(&id)
+        })
+        .await
+        .unwrap();
+        assert!(again.contains("again (it was retired)"), "{again}");
+        let items = call(&backend, |b| b.list()).await.unwrap();
+        assert_eq!(items[0].history.len(), 6);
+        assert!(items[0].history[2].needs_review);
         let other_id = other.id.to_string();
         let rejected = call(&backend, move |b| b.reject(&other_id)).await.unwrap();
         assert_eq!(rejected, "rejected “Burn early”");

@@ -1,19 +1,21 @@
 //! The Memory view's model: the memory records on show (plain data, filled by the
 //! runtime from whatever store backs them), filters, search, the detail pane (body,
-//! rules, provenance, versions with a diff) and the editor, and the reducer for its keys.
+//! rules, provenance, history, versions with a diff), the question before a reject or
+//! retire, and the editor ([`super::memory_editor`]), and the reducer for its keys.
 //!
 //! The records are the TUI's own copy ([`MemoryItem`]), so this view is testable without
 //! a store; the runtime converts from the memory module's records and carries out the
-//! [`MemoryCommand`]s (approve, reject, save an edit as a new version, export, dream).
+//! [`MemoryCommand`]s (approve or approve again, reject, retire, save an edit as a new
+//! version, export, dream).
 
 use crossterm::event::{KeyCode, KeyEvent};
-use tui_textarea::TextArea;
 
 use super::app::Command;
 use super::keymap::KeyAction;
+use super::memory_editor::{EditOutcome, Editor};
 use lucid_core::event::SessionId;
 
-pub use lucid_core::memory::{DiffLine, MemoryStatus};
+pub use lucid_core::memory::{DiffLine, Edit, MemoryStatus};
 
 /// The statuses the status filter cycles through.
 pub const STATUSES: [MemoryStatus; 4] = [
@@ -37,6 +39,18 @@ pub struct MemoryVersion {
     pub body: String,
 }
 
+/// One version in a memory's history: who wrote it, when, and what it did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryLine {
+    pub version: u32,
+    pub at_ms: u64,
+    pub by: String,
+    /// What happened, e.g. `approved`, `edited; it was approved, so it is proposed again…`.
+    pub summary: String,
+    /// The version took an approval back (an edit nobody approved with it).
+    pub needs_review: bool,
+}
+
 /// A playbook or note as the Memory view shows it (text already sanitized).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemoryItem {
@@ -49,24 +63,36 @@ pub struct MemoryItem {
     pub status: MemoryStatus,
     pub version: u32,
     pub body: String,
+    /// One JSON rule per line.
     pub rules: Vec<String>,
     pub provenance: Vec<Citation>,
     /// Every version, oldest first, the current one last.
     pub versions: Vec<MemoryVersion>,
     /// Who wrote the current version.
     pub author: String,
+    /// Who did what when, one line per version, oldest first.
+    pub history: Vec<HistoryLine>,
+}
+
+impl MemoryItem {
+    /// Whether its latest version took an approval back (it waits for approval again).
+    pub fn needs_review(&self) -> bool {
+        self.history.last().is_some_and(|h| h.needs_review)
+    }
 }
 
 /// What the Memory view asks the runtime to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MemoryCommand {
     Load,
+    /// Approve a proposal, or a rejected or retired memory again.
     Approve(String),
     Reject(String),
-    /// Save an edited body as a new version.
+    Retire(String),
+    /// Save an edit (title, body, rules; approved with it or not) as a new version.
     SaveEdit {
         id: String,
-        body: String,
+        edit: Edit,
     },
     Export(String),
     /// Dream over the team's new sessions (the team on show, else the latest session's).
@@ -93,19 +119,19 @@ pub enum MemoryPane {
     Detail,
 }
 
-/// The editor open on one memory.
-pub struct Editor {
-    pub id: String,
-    pub original: String,
-    pub textarea: TextArea<'static>,
-    /// Esc was pressed with unsaved changes: asking whether to drop them.
-    pub confirm_drop: bool,
+/// A review that waits for a yes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Reject,
+    Retire,
 }
 
-impl Editor {
-    pub fn text(&self) -> String {
-        self.textarea.lines().join("\n")
-    }
+/// The question asked before a reject or retire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirm {
+    pub verdict: Verdict,
+    pub id: String,
+    pub title: String,
 }
 
 /// The Memory view's state.
@@ -127,6 +153,8 @@ pub struct MemoryState {
     /// The citation under the cursor in the detail pane.
     pub citation: usize,
     pub editor: Option<Editor>,
+    /// Asking before a reject or retire; the next key answers.
+    pub confirm: Option<Confirm>,
 }
 
 fn cycle<T: Clone + PartialEq>(current: &Option<T>, options: &[T]) -> Option<T> {
@@ -200,23 +228,48 @@ impl MemoryState {
         self.citation = self.citation.min(cites.saturating_sub(1));
     }
 
-    /// Handles a key. The editor and the search box take raw keys first.
+    /// Whether the view takes raw keys (not the keymap's): the editor, the search box
+    /// or a question is open.
+    pub fn takes_raw_keys(&self) -> bool {
+        self.editor.is_some() || self.searching || self.confirm.is_some()
+    }
+
+    /// Handles a key. The question, the editor and the search box take raw keys first.
     pub fn on_key(
         &mut self,
         action: Option<KeyAction>,
         key: &KeyEvent,
         notice: &mut Option<String>,
     ) -> Vec<Command> {
+        if let Some(confirm) = self.confirm.take() {
+            if matches!(key.code, KeyCode::Char('y' | 'Y')) {
+                let command = match confirm.verdict {
+                    Verdict::Reject => MemoryCommand::Reject(confirm.id),
+                    Verdict::Retire => MemoryCommand::Retire(confirm.id),
+                };
+                return vec![Command::Memory(command)];
+            }
+            *notice = Some(format!(
+                "kept “{}”: nothing {}",
+                confirm.title,
+                match confirm.verdict {
+                    Verdict::Reject => "rejected",
+                    Verdict::Retire => "retired",
+                }
+            ));
+            return Vec::new();
+        }
         if let Some(editor) = &mut self.editor {
-            return edit_key(editor, key, notice).map_or_else(Vec::new, |outcome| {
-                let commands = match outcome {
-                    EditOutcome::Save(id, body) => {
-                        vec![Command::Memory(MemoryCommand::SaveEdit { id, body })]
+            // What the footer said about the last key is stale once another arrives.
+            *notice = None;
+            return editor.on_key(key, notice).map_or_else(Vec::new, |outcome| {
+                self.editor = None;
+                match outcome {
+                    EditOutcome::Save { id, edit } => {
+                        vec![Command::Memory(MemoryCommand::SaveEdit { id, edit })]
                     }
                     EditOutcome::Drop => Vec::new(),
-                };
-                self.editor = None;
-                commands
+                }
             });
         }
         if self.searching {
@@ -301,32 +354,16 @@ impl MemoryState {
                     self.pane = MemoryPane::Detail;
                 }
             }
-            KeyAction::Approve | KeyAction::Reject | KeyAction::Export | KeyAction::Edit => {
+            KeyAction::Approve
+            | KeyAction::Reject
+            | KeyAction::Retire
+            | KeyAction::Export
+            | KeyAction::Edit => {
                 let Some(item) = current else {
                     *notice = Some("nothing selected".into());
                     return Vec::new();
                 };
-                let command = match action {
-                    KeyAction::Approve if item.status == MemoryStatus::Approved => {
-                        *notice = Some(format!("{} is already approved", item.id));
-                        return Vec::new();
-                    }
-                    KeyAction::Approve => MemoryCommand::Approve(item.id),
-                    KeyAction::Reject => MemoryCommand::Reject(item.id),
-                    KeyAction::Export => MemoryCommand::Export(item.id),
-                    _ => {
-                        let mut textarea = TextArea::from(item.body.lines());
-                        textarea.set_cursor_line_style(ratatui::style::Style::new());
-                        self.editor = Some(Editor {
-                            id: item.id,
-                            original: item.body,
-                            textarea,
-                            confirm_drop: false,
-                        });
-                        return Vec::new();
-                    }
-                };
-                return vec![Command::Memory(command)];
+                return self.act_on(action, item, notice);
             }
             _ => {}
         }
@@ -334,60 +371,65 @@ impl MemoryState {
         Vec::new()
     }
 
+    /// A review, export or edit of the selected memory: the command, a question first
+    /// (reject, retire), or a notice saying why it does not apply.
+    fn act_on(
+        &mut self,
+        action: KeyAction,
+        item: MemoryItem,
+        notice: &mut Option<String>,
+    ) -> Vec<Command> {
+        let status = item.status;
+        let refused = match action {
+            KeyAction::Approve if status == MemoryStatus::Approved => Some("is approved already"),
+            KeyAction::Reject => match status {
+                MemoryStatus::Proposed => None,
+                MemoryStatus::Approved => Some("is approved: R retires it"),
+                MemoryStatus::Rejected => Some("is rejected already"),
+                MemoryStatus::Retired => Some("is retired: it has no effect already"),
+            },
+            KeyAction::Retire => match status {
+                MemoryStatus::Approved => None,
+                MemoryStatus::Proposed => {
+                    Some("is a proposal: only approved memories retire (r rejects it)")
+                }
+                MemoryStatus::Rejected => Some("is rejected: it has no effect already"),
+                MemoryStatus::Retired => Some("is retired already"),
+            },
+            _ => None,
+        };
+        if let Some(why) = refused {
+            *notice = Some(format!("“{}” {why}", item.title));
+            return Vec::new();
+        }
+        let command = match action {
+            KeyAction::Approve => MemoryCommand::Approve(item.id),
+            KeyAction::Export => MemoryCommand::Export(item.id),
+            KeyAction::Reject | KeyAction::Retire => {
+                self.confirm = Some(Confirm {
+                    verdict: if action == KeyAction::Reject {
+                        Verdict::Reject
+                    } else {
+                        Verdict::Retire
+                    },
+                    id: item.id,
+                    title: item.title,
+                });
+                return Vec::new();
+            }
+            _ => {
+                self.editor = Some(Editor::open(&item));
+                return Vec::new();
+            }
+        };
+        vec![Command::Memory(command)]
+    }
+
     fn distinct(&self, key: impl Fn(&MemoryItem) -> String) -> Vec<String> {
         let mut values: Vec<String> = self.items.iter().map(key).collect();
         values.sort();
         values.dedup();
         values
-    }
-}
-
-enum EditOutcome {
-    Save(String, String),
-    Drop,
-}
-
-/// Keys inside the editor: ctrl-s saves, Esc leaves (asking first if the text changed).
-fn edit_key(
-    editor: &mut Editor,
-    key: &KeyEvent,
-    notice: &mut Option<String>,
-) -> Option<EditOutcome> {
-    use crossterm::event::KeyModifiers;
-    if editor.confirm_drop {
-        return match key.code {
-            KeyCode::Char('y') => {
-                *notice = Some("edit dropped".into());
-                Some(EditOutcome::Drop)
-            }
-            _ => {
-                editor.confirm_drop = false;
-                None
-            }
-        };
-    }
-    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-    match key.code {
-        KeyCode::Char('s') if ctrl => {
-            let body = editor.text();
-            if body == editor.original {
-                *notice = Some("no changes to save".into());
-                return Some(EditOutcome::Drop);
-            }
-            Some(EditOutcome::Save(editor.id.clone(), body))
-        }
-        KeyCode::Esc => {
-            if editor.text() == editor.original {
-                Some(EditOutcome::Drop)
-            } else {
-                editor.confirm_drop = true;
-                None
-            }
-        }
-        _ => {
-            editor.textarea.input(*key);
-            None
-        }
     }
 }
 

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 use super::app::{Action, AppState, Command, Source};
 use super::backend::{Announcement, Ending, Feed, News, SessionsBackend};
-use super::memory_state::{MemoryItem, MemoryUpdate};
+use super::memory_state::{Edit, MemoryItem, MemoryUpdate};
 use super::update::update;
 use super::views;
 use super::work::{self, Channels, Watching};
@@ -42,9 +42,13 @@ const REQUESTS_GRACE: Duration = Duration::from_secs(5);
 pub trait MemoryBackend: Send + Sync {
     fn list(&self) -> Result<Vec<MemoryItem>, String>;
     /// Each returns the message for the footer.
+    /// Approves a proposal, or a rejected or retired memory again.
     fn approve(&self, id: &str) -> Result<String, String>;
     fn reject(&self, id: &str) -> Result<String, String>;
-    fn save_edit(&self, id: &str, body: &str) -> Result<String, String>;
+    fn retire(&self, id: &str) -> Result<String, String>;
+    /// Saves an edit as a new version; the message says whether the memory still steers
+    /// runs (an edited approved memory is proposed again unless the edit approves it).
+    fn save_edit(&self, id: &str, edit: Edit) -> Result<String, String>;
     fn export(&self, id: &str) -> Result<String, String>;
 }
 

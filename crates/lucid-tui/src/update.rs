@@ -44,6 +44,7 @@ pub fn update(app: &mut AppState, action: Action) -> Vec<Command> {
                 || app.confirm.is_some()
                 || app.picker.is_some()
                 || app.memory.editor.is_some()
+                || app.memory.confirm.is_some()
             {
                 return Vec::new();
             }
@@ -324,7 +325,7 @@ fn on_key(app: &mut AppState, key: &KeyEvent) -> Vec<Command> {
         return Vec::new();
     }
     let action = app.keymap.action(app.view.context(), key);
-    if app.view == View::Memory && (app.memory.editor.is_some() || app.memory.searching) {
+    if app.view == View::Memory && app.memory.takes_raw_keys() {
         return app.memory.on_key(action, key, &mut app.notice);
     }
     match action {

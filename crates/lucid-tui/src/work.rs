@@ -187,7 +187,8 @@ pub(super) fn execute(
                     MemoryCommand::Load => Action::Memory(MemoryUpdate::Loaded(backend.list())),
                     MemoryCommand::Approve(id) => done(backend.approve(&id)),
                     MemoryCommand::Reject(id) => done(backend.reject(&id)),
-                    MemoryCommand::SaveEdit { id, body } => done(backend.save_edit(&id, &body)),
+                    MemoryCommand::Retire(id) => done(backend.retire(&id)),
+                    MemoryCommand::SaveEdit { id, edit } => done(backend.save_edit(&id, edit)),
                     MemoryCommand::Export(id) => done(backend.export(&id)),
                     // Handled above: a dream is a live session, not a blocking call.
                     MemoryCommand::DreamNow { .. } => {

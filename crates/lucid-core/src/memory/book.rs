@@ -1,7 +1,11 @@
-//! The memory book: every memory operation over the store, each change a new version.
+//! The memory book: memories over the store, each change a new version that keeps the
+//! older ones readable: create, find, list, versions, history, diffs and the playbooks
+//! that steer a team's runs. Reviews (approve, reject, retire) are in [`super::review`],
+//! a person's edits and reverts in [`super::edit`].
 
 use super::diff::{diff_lines, DiffLine};
-use super::record::{Author, Change, Memory, MemoryStatus};
+use super::history::MemoryRecord;
+use super::record::{Author, Memory, MemoryStatus};
 use crate::event::{now_ms, MemoryId};
 use crate::run::Playbook;
 use crate::store::{Store, StoreError};
@@ -17,10 +21,40 @@ pub enum MemoryError {
     Ambiguous { prefix: String, count: usize },
     #[error("{0}")]
     Invalid(String),
+    /// The memory's status forbids the operation; `hint` says what to do instead.
+    #[error("memory {id} is {}; {hint}", status.as_str())]
+    Status {
+        id: MemoryId,
+        status: MemoryStatus,
+        hint: &'static str,
+    },
+    /// An approved update or retirement: it acted on its target and has no content of
+    /// its own that steers anything.
+    #[error(
+        "memory {id} was approved as {} of {target} and has no effect of its own; change {target} instead",
+        if *retires { "the retirement" } else { "an update" }
+    )]
+    ActedThrough {
+        id: MemoryId,
+        target: MemoryId,
+        retires: bool,
+    },
+    #[error("memory {id} has no version {version} (it has versions 1 to {latest})")]
+    NoVersion {
+        id: MemoryId,
+        version: u32,
+        latest: u32,
+    },
+    /// The change would write a version equal to the current one; `what` says why.
+    #[error("memory {id} {what}; nothing changed")]
+    Unchanged { id: MemoryId, what: String },
+    /// A rules line that is not a rule (one JSON object per line).
+    #[error("rules line {line}: {message}; nothing changed")]
+    BadRule { line: usize, message: String },
 }
 
 /// The version after `memory`, made by `change`.
-fn next_version(
+pub(super) fn next_version(
     mut memory: Memory,
     author: Author,
     reason: &str,
@@ -97,6 +131,29 @@ impl MemoryBook {
         Ok(self.store.memory_versions(id.to_bytes())?)
     }
 
+    /// A memory by id, or [`MemoryError::NotFound`].
+    pub(super) fn require(&self, id: MemoryId) -> Result<Memory, MemoryError> {
+        self.get(id)?
+            .ok_or_else(|| MemoryError::NotFound(id.to_string()))
+    }
+
+    /// A memory by full id or unique prefix, with every version and its history.
+    pub fn record(&self, prefix: &str) -> Result<MemoryRecord, MemoryError> {
+        let memory = self.find(prefix)?;
+        let versions = self.versions(memory.id)?;
+        Ok(MemoryRecord::new(memory, versions))
+    }
+
+    /// Stores new versions of one or more memories together, or none of them.
+    pub(super) fn put_all(&self, changed: &[Memory]) -> Result<(), MemoryError> {
+        let records: Vec<([u8; 16], u32, &Memory)> = changed
+            .iter()
+            .map(|m| (m.id.to_bytes(), m.version, m))
+            .collect();
+        self.store.put_memories(&records)?;
+        Ok(())
+    }
+
     /// Writes a new version made by `change`; the old one stays readable.
     pub fn revise(
         &self,
@@ -105,94 +162,10 @@ impl MemoryBook {
         reason: &str,
         change: impl FnOnce(&mut Memory),
     ) -> Result<Memory, MemoryError> {
-        let current = self
-            .get(id)?
-            .ok_or_else(|| MemoryError::NotFound(id.to_string()))?;
+        let current = self.require(id)?;
         let next = next_version(current, author, reason, change);
         self.store.put_memory(id.to_bytes(), next.version, &next)?;
         Ok(next)
-    }
-
-    /// Approves a proposal. An update writes its content into the target as the
-    /// target's new version; a retirement retires the target. The proposal and its
-    /// target change together or not at all. Returns every memory that changed.
-    pub fn approve(&self, id: MemoryId, author: Author) -> Result<Vec<Memory>, MemoryError> {
-        let proposal = self
-            .get(id)?
-            .ok_or_else(|| MemoryError::NotFound(id.to_string()))?;
-        if proposal.status != MemoryStatus::Proposed {
-            return Err(MemoryError::Invalid(format!(
-                "memory {id} is {}, not proposed",
-                proposal.status.as_str()
-            )));
-        }
-        let target = match proposal.change {
-            Change::New => None,
-            Change::Update { target } | Change::Retire { target } => {
-                let memory = self
-                    .get(target)?
-                    .ok_or_else(|| MemoryError::NotFound(target.to_string()))?;
-                if !memory.is_active() {
-                    return Err(MemoryError::Invalid(format!(
-                        "memory {id} changes {target}, which is {} now; reject the proposal instead",
-                        memory.status.as_str()
-                    )));
-                }
-                Some(memory)
-            }
-        };
-        let mut changed = vec![next_version(
-            proposal.clone(),
-            author.clone(),
-            "approved",
-            |m| {
-                m.status = MemoryStatus::Approved;
-            },
-        )];
-        if let Some(target) = target {
-            let reason = match proposal.change {
-                Change::Retire { .. } => format!("retired by {id}"),
-                _ => format!("updated by {id}"),
-            };
-            changed.push(next_version(target, author, &reason, |m| {
-                match proposal.change {
-                    Change::Retire { .. } => m.status = MemoryStatus::Retired,
-                    _ => {
-                        m.title = proposal.title.clone();
-                        m.body = proposal.body.clone();
-                        m.rules = proposal.rules.clone();
-                        m.agent = proposal.agent.clone();
-                        for citation in &proposal.provenance {
-                            if !m.provenance.contains(citation) {
-                                m.provenance.push(citation.clone());
-                            }
-                        }
-                    }
-                }
-            }));
-        }
-        let records: Vec<([u8; 16], u32, &Memory)> = changed
-            .iter()
-            .map(|m| (m.id.to_bytes(), m.version, m))
-            .collect();
-        self.store.put_memories(&records)?;
-        Ok(changed)
-    }
-
-    /// Rejects a proposal: it will never have an effect.
-    pub fn reject(&self, id: MemoryId, author: Author) -> Result<Memory, MemoryError> {
-        let memory = self
-            .get(id)?
-            .ok_or_else(|| MemoryError::NotFound(id.to_string()))?;
-        if memory.status != MemoryStatus::Proposed {
-            return Err(MemoryError::Invalid(format!(
-                "memory {id} is {}, not proposed",
-                memory.status.as_str()
-            )));
-        }
-        self.revise(id, author, "rejected", |m| {
-            m.status = MemoryStatus::Rejected
-        })
     }
 
     /// The diff from version `from` to version `to` (default: the previous version to
@@ -218,8 +191,10 @@ impl MemoryBook {
                 .iter()
                 .find(|m| m.version == version)
                 .map(Memory::content_text)
-                .ok_or_else(|| {
-                    MemoryError::Invalid(format!("memory {id} has no version {version}"))
+                .ok_or(MemoryError::NoVersion {
+                    id,
+                    version,
+                    latest,
                 })
         };
         Ok(diff_lines(&text_of(from)?, &text_of(to)?))

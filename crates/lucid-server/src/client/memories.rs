@@ -4,9 +4,9 @@
 //! memory, said as the owner would say it.
 
 use super::{Client, ClientError};
-use crate::{CreateDream, ImportMemories, MemoryRecord, NewVersion, Review};
+use crate::{CreateDream, ImportMemories, MemoryRecord, NewVersion, RevertTo, Review};
 use lucid_core::dream::{DreamReport, DreamRun};
-use lucid_core::memory::{DiffLine, Edit, Imported, Memory, MemoryError, MemoryStatus};
+use lucid_core::memory::{DiffLine, Edit, Imported, Memory, MemoryError, MemoryStatus, Revert};
 
 /// `id` as a path segment, if it can name a memory.
 fn memory_segment(id: &str) -> Result<&str, ClientError> {
@@ -93,7 +93,8 @@ impl Client {
         self.get_json(&path).await
     }
 
-    /// `POST /v1/memories/{id}/approve` by the person `by`: every memory that changed.
+    /// `POST /v1/memories/{id}/approve` by the person `by` (a proposal, or a rejected or
+    /// retired memory again): every memory that changed.
     pub async fn approve_memory(
         &self,
         id: &str,
@@ -109,6 +110,29 @@ impl Client {
         let id = memory_segment(id)?;
         self.post_json(&format!("/v1/memories/{id}/reject"), &Review { by })
             .await
+    }
+
+    /// `POST /v1/memories/{id}/retire` by the person `by`: the retired memory.
+    pub async fn retire_memory(&self, id: &str, by: Option<String>) -> Result<Memory, ClientError> {
+        let id = memory_segment(id)?;
+        self.post_json(&format!("/v1/memories/{id}/retire"), &Review { by })
+            .await
+    }
+
+    /// `POST /v1/memories/{id}/revert` by the person `by`: the new version, with the
+    /// content of version `revert.to`.
+    pub async fn revert_memory(
+        &self,
+        id: &str,
+        revert: Revert,
+        by: Option<String>,
+    ) -> Result<Memory, ClientError> {
+        let id = memory_segment(id)?;
+        self.post_json(
+            &format!("/v1/memories/{id}/revert"),
+            &RevertTo { revert, by },
+        )
+        .await
     }
 
     /// `POST /v1/memories/{id}/versions`: the edit as the memory's new version.

@@ -1,20 +1,22 @@
 //! The Memory view: playbooks and notes with status badges, the active filters and
-//! search, and a detail pane with the body, rules and provenance (or the versions and the
-//! diff against the previous one); the editor draws over the detail pane.
+//! search, and a detail pane with the body, rules, provenance and the last change (or,
+//! with `v`, the history of every version and the diff against the previous one); the
+//! editor draws over the detail pane ([`super::memory_editor`]), the question before a
+//! reject or retire over the view.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::{bordered, scroll_to, tree_rows};
+use super::{bordered, centered, scroll_to, tree_rows};
 use crate::app::AppState;
 use crate::app::Source;
-use crate::memory_state::{diff, DiffLine, MemoryPane, MemoryStatus};
+use crate::memory_state::{diff, Confirm, DiffLine, MemoryPane, MemoryStatus, Verdict};
 use crate::theme::Theme;
 use crate::update::DREAM_SOURCE;
-use lucid_core::event::one_line;
+use lucid_core::event::{format_time, one_line};
 
 fn badge(status: MemoryStatus, theme: &Theme) -> Style {
     match status {
@@ -116,27 +118,52 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
         frame.render_widget(Paragraph::new(lines), list_area);
     }
     draw_detail(frame, right, app);
+    if let Some(confirm) = &memory.confirm {
+        draw_confirm(frame, area, app, confirm);
+    }
+}
+
+/// The question before a reject or retire.
+fn draw_confirm(frame: &mut Frame, area: Rect, app: &AppState, confirm: &Confirm) {
+    let title = one_line(&confirm.title, 60);
+    let (heading, question, yes) = match confirm.verdict {
+        Verdict::Reject => (
+            "Reject?",
+            format!("Reject “{title}”? It will have no effect (a approves it again later)."),
+            " rejects   ",
+        ),
+        Verdict::Retire => (
+            "Retire?",
+            format!(
+                "Retire “{title}”? It stays listed but no longer steers runs (a approves it again)."
+            ),
+            " retires   ",
+        ),
+    };
+    let lines = vec![
+        Line::from(question),
+        Line::from(vec![
+            Span::styled("y", app.theme.key),
+            Span::raw(yes),
+            Span::styled("any other key", app.theme.key),
+            Span::raw(" keeps it"),
+        ]),
+    ];
+    let popup = centered(area, 64, 6);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(bordered(heading, true, app)),
+        popup,
+    );
 }
 
 fn draw_detail(frame: &mut Frame, area: Rect, app: &AppState) {
     let memory = &app.memory;
     let theme = &app.theme;
     if let Some(editor) = &memory.editor {
-        let title = if editor.confirm_drop {
-            format!(
-                "Editing {}: drop your changes? y drops, any other key keeps editing",
-                editor.id
-            )
-        } else {
-            format!(
-                "Editing {} (ctrl-s saves a new version, esc leaves)",
-                editor.id
-            )
-        };
-        let block = bordered(&title, true, app);
-        let inner = block.inner(area);
-        frame.render_widget(block, area);
-        frame.render_widget(&editor.textarea, inner);
+        super::memory_editor::draw(frame, area, app, editor);
         return;
     }
     let focused = memory.pane == MemoryPane::Detail;
@@ -154,18 +181,46 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &AppState) {
             Span::styled(item.status.as_str(), badge(item.status, theme)),
         ]),
         Line::styled(format!("id {} · by {}", item.id, item.author), theme.dim),
-        Line::raw(""),
     ];
+    if let Some(last) = item.history.last() {
+        let (text, style) = if last.needs_review {
+            (format!("{} (a approves it)", last.summary), theme.warning)
+        } else {
+            (
+                format!(
+                    "changed {}: {} (v: history)",
+                    format_time(last.at_ms),
+                    last.summary
+                ),
+                theme.dim,
+            )
+        };
+        lines.push(Line::styled(text, style));
+    }
+    lines.push(Line::raw(""));
     if memory.show_versions {
-        let versions: Vec<String> = item
-            .versions
-            .iter()
-            .map(|v| format!("v{}", v.version))
-            .collect();
-        lines.push(Line::styled(
-            format!("versions: {}", versions.join(" ")),
-            theme.title,
-        ));
+        lines.push(Line::styled("history", theme.title));
+        for entry in &item.history {
+            lines.push(Line::from(vec![
+                Span::styled(
+                    format!(
+                        "  v{} {} {}: ",
+                        entry.version,
+                        format_time(entry.at_ms),
+                        entry.by
+                    ),
+                    theme.dim,
+                ),
+                Span::styled(
+                    entry.summary.clone(),
+                    if entry.needs_review {
+                        theme.warning
+                    } else {
+                        theme.text
+                    },
+                ),
+            ]));
+        }
         let n = item.versions.len();
         match (
             n.checked_sub(2).and_then(|i| item.versions.get(i)),

@@ -7,6 +7,7 @@ mod changes;
 mod grader;
 mod help;
 mod memory;
+mod memory_editor;
 mod sessions;
 mod transcript;
 mod tree;
@@ -241,6 +242,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &AppState) {
         View::Memory => &[
             (KeyAction::Approve, "approve"),
             (KeyAction::Reject, "reject"),
+            (KeyAction::Retire, "retire"),
             (KeyAction::Edit, "edit"),
             (KeyAction::Versions, "versions"),
             (KeyAction::Search, "search"),
@@ -266,6 +268,8 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &AppState) {
         return;
     }
     if app.view == View::Memory && app.memory.editor.is_some() {
+        spans.push(Span::styled("tab", theme.key));
+        spans.push(Span::styled(" next field  ", theme.hint));
         spans.push(Span::styled("ctrl-s", theme.key));
         spans.push(Span::styled(" save as a new version  ", theme.hint));
         spans.push(Span::styled("esc", theme.key));
