@@ -9,9 +9,8 @@
 //!   false-discovery rate, so many features never produce chance rules;
 //! - **remedies** for each condition: a choice fact whose values separate the passes from
 //!   the failures under it (`burn_margin_m ≥ 138`, `survey = low_pass`), or, when none
-//!   does, avoiding the condition. A numeric threshold rests on the bulk of the passing
-//!   values (their lower or upper quartile, moved a quarter of the way further from the
-//!   failures, at most to their median), not on the luckiest pass;
+//!   does, avoiding the condition. A numeric threshold is the passing value nearest the
+//!   failures;
 //! - **workflows** successful iterations share (an agent's tool-call sequence);
 //! - **feedback the grader repeats** across sessions.
 //!
@@ -25,7 +24,7 @@ use serde_json::Value;
 
 use super::cases::CasePattern;
 use super::digest::{IterationDigest, SessionDigest};
-use super::stats::{bh_adjust, quantile};
+use super::stats::bh_adjust;
 use crate::event::SessionId;
 
 pub use super::stats::hypergeometric_tail;
@@ -387,26 +386,24 @@ fn find_remedy(
             let n = ps.len() as u32;
             let share = |k: usize| k as f64 / fs.len() as f64;
             if share(below.len()) >= limits.min_separation {
-                let edge = below.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 consider(
                     share(below.len()),
                     n,
                     Remedy::AtLeast {
                         choice: choice.clone(),
-                        threshold: conservative_min(&ps, edge),
+                        threshold: low,
                         passes: n,
                         separated: below.len() as u32,
                     },
                 );
             }
             if share(above.len()) >= limits.min_separation {
-                let edge = above.iter().copied().fold(f64::INFINITY, f64::min);
                 consider(
                     share(above.len()),
                     n,
                     Remedy::AtMost {
                         choice: choice.clone(),
-                        threshold: conservative_max(&ps, edge),
+                        threshold: high,
                         passes: n,
                         separated: above.len() as u32,
                     },
@@ -434,25 +431,6 @@ fn find_remedy(
         }
     }
     best.map_or(Remedy::Avoid, |(_, _, remedy)| remedy)
-}
-
-/// The least value a choice should keep when passes (ascending `passes`) lay above the
-/// failures (the highest of them `failure_edge`): the passes' lower quartile, moved a
-/// quarter of the way further from the failures, at most to the passes' median.
-fn conservative_min(passes: &[f64], failure_edge: f64) -> f64 {
-    let (Some(bound), Some(median)) = (quantile(passes, 0.25), quantile(passes, 0.5)) else {
-        return failure_edge;
-    };
-    (bound + 0.25 * (bound - failure_edge)).min(median)
-}
-
-/// The mirror of [`conservative_min`] for passes below the failures (the lowest of them
-/// `failure_edge`).
-fn conservative_max(passes: &[f64], failure_edge: f64) -> f64 {
-    let (Some(bound), Some(median)) = (quantile(passes, 0.75), quantile(passes, 0.5)) else {
-        return failure_edge;
-    };
-    (bound - 0.25 * (failure_edge - bound)).max(median)
 }
 
 fn workflows(environment: &str, points: &[Point], limits: &MiningLimits) -> Vec<WorkflowPattern> {

@@ -312,6 +312,8 @@ async fn dream_steps(
             &MiningLimits::default(),
         );
         patterns.failures.extend(found.failures);
+        patterns.tests += found.tests;
+        patterns.fdr = found.fdr;
         patterns.workflows.extend(found.workflows);
         patterns.feedback.extend(found.feedback);
         if let Some(learning) = &capabilities.cases {

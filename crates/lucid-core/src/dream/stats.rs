@@ -1,7 +1,6 @@
 //! The statistics a dream's mining rests on: the one-sided hypergeometric test of a
-//! condition's failure excess, Benjamini–Hochberg control of the false-discovery rate over
-//! every test a dream runs, and quantiles for thresholds that do not sit on the most
-//! extreme passing value.
+//! condition's failure excess, and Benjamini–Hochberg control of the false-discovery rate
+//! over every test a dream runs.
 
 /// P(X ≥ k) for X ~ Hypergeometric(population n_total, successes k_total, draws n).
 pub fn hypergeometric_tail(n_total: u32, k_total: u32, n: u32, k: u32) -> f64 {
@@ -46,17 +45,6 @@ pub fn bh_adjust(p_values: &[f64]) -> Vec<f64> {
     adjusted
 }
 
-/// The `q`-quantile of ascending `sorted` values by linear interpolation between closest
-/// ranks; `None` for no values.
-pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
-    let last = sorted.len().checked_sub(1)?;
-    let position = q.clamp(0.0, 1.0) * last as f64;
-    let below = position.floor() as usize;
-    let above = position.ceil() as usize;
-    let weight = position - below as f64;
-    Some(sorted[below] * (1.0 - weight) + sorted[above] * weight)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,15 +72,5 @@ mod tests {
         // One test: no adjustment.
         assert_eq!(bh_adjust(&[0.3]), vec![0.3]);
         assert!(bh_adjust(&[]).is_empty());
-    }
-
-    #[test]
-    fn quantiles_interpolate_between_ranks() {
-        let values = [100.0, 140.0, 150.0, 160.0, 170.0];
-        assert_eq!(quantile(&values, 0.0), Some(100.0));
-        assert_eq!(quantile(&values, 0.25), Some(140.0));
-        assert_eq!(quantile(&values, 0.5), Some(150.0));
-        assert_eq!(quantile(&[1.0, 2.0], 0.5), Some(1.5));
-        assert_eq!(quantile(&[], 0.5), None);
     }
 }
