@@ -27,6 +27,10 @@ use crate::event::SessionId;
 pub struct MiningLimits {
     /// Fewest failures under a condition before it is a pattern.
     pub min_failures: u32,
+    /// Fewest distinct missions (digested sessions: the dream keeps one run per mission)
+    /// those failures must come from: one mission, however often it failed, is one
+    /// observation of its own circumstances, not a pattern.
+    pub min_missions: u32,
     /// Highest p-value of the condition's failure excess.
     pub max_p_value: f64,
     /// Fewest passes under a condition that a remedy must rest on.
@@ -41,6 +45,7 @@ impl Default for MiningLimits {
     fn default() -> Self {
         MiningLimits {
             min_failures: 3,
+            min_missions: 2,
             max_p_value: 0.01,
             min_remedy_passes: 2,
             min_separation: 0.8,
@@ -261,6 +266,16 @@ fn failure_patterns(
             let (failed, total) = (fails(&under), under.len() as u32);
             let (failed_elsewhere, total_elsewhere) = (fails(&elsewhere), elsewhere.len() as u32);
             if failed < limits.min_failures || total == 0 {
+                continue;
+            }
+            let mut failing_missions: Vec<SessionId> = under
+                .iter()
+                .filter(|p| p.iteration.criteria.get(criterion) == Some(&false))
+                .map(|p| p.session)
+                .collect();
+            failing_missions.sort();
+            failing_missions.dedup();
+            if (failing_missions.len() as u32) < limits.min_missions {
                 continue;
             }
             let rate = f64::from(failed) / f64::from(total);
@@ -513,17 +528,5 @@ fn repeated_feedback(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_hypergeometric_tail_matches_hand_computed_values() {
-        // 6 of 6 draws are failures when 10 of 32 are: C(10,6)/C(32,6).
-        let p = hypergeometric_tail(32, 10, 6, 6);
-        assert!((p - 210.0 / 906_192.0).abs() < 1e-9, "{p}");
-        // 3 or more of 4 draws: (C(10,3)·C(22,1) + C(10,4)) / C(32,4).
-        let p = hypergeometric_tail(32, 10, 4, 3);
-        assert!((p - 2850.0 / 35_960.0).abs() < 1e-9, "{p}");
-        assert_eq!(hypergeometric_tail(5, 2, 1, 0), 1.0);
-    }
-}
+#[path = "mine_tests.rs"]
+mod tests;

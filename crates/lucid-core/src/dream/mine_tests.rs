@@ -1,0 +1,80 @@
+//! The miner's tests: its exact test, and what counts as a pattern.
+
+use super::*;
+use crate::event::Facts;
+use serde_json::json;
+use std::collections::BTreeSet;
+
+/// A session whose iterations each landed on `terrain` and passed or failed `landed`.
+fn session(attempts: &[(&str, bool)]) -> SessionDigest {
+    SessionDigest {
+        session: SessionId::generate(),
+        team: "t".into(),
+        environment: "e".into(),
+        passed: attempts.last().is_some_and(|(_, ok)| *ok),
+        iterations: attempts
+            .iter()
+            .enumerate()
+            .map(|(i, (terrain, ok))| IterationDigest {
+                iteration: i as u32 + 1,
+                passed: *ok,
+                criteria: BTreeMap::from([("landed".to_string(), *ok)]),
+                fixes: BTreeMap::new(),
+                facts: Facts::from([("terrain".to_string(), json!(terrain))]),
+                tools: Vec::new(),
+                graded_at_seq: 1,
+            })
+            .collect(),
+        playbooks: BTreeSet::new(),
+        mentions: BTreeMap::new(),
+    }
+}
+
+fn failures(digests: &[SessionDigest], limits: &MiningLimits) -> Vec<String> {
+    let refs: Vec<&SessionDigest> = digests.iter().collect();
+    mine("e", &refs, &["terrain".into()], &[], limits)
+        .failures
+        .iter()
+        .map(|f| format!("{}={}", f.feature, f.value))
+        .collect()
+}
+
+#[test]
+fn failures_of_one_mission_are_not_a_pattern_however_many() {
+    let passing = || session(&[("mare", true)]);
+    // One mission failed on dune in all three attempts; ten others passed on mare.
+    let mut digests: Vec<SessionDigest> = (0..10).map(|_| passing()).collect();
+    digests.push(session(&[
+        ("dune", false),
+        ("dune", false),
+        ("dune", false),
+    ]));
+    assert!(failures(&digests, &MiningLimits::default()).is_empty());
+    let one_mission_enough = MiningLimits {
+        min_missions: 1,
+        ..MiningLimits::default()
+    };
+    assert_eq!(
+        failures(&digests, &one_mission_enough),
+        ["terrain=\"dune\""]
+    );
+    // The same failures from two missions are a pattern.
+    digests.pop();
+    digests.push(session(&[("dune", false), ("dune", false)]));
+    digests.push(session(&[("dune", false), ("mare", true)]));
+    assert_eq!(
+        failures(&digests, &MiningLimits::default()),
+        ["terrain=\"dune\""]
+    );
+}
+
+#[test]
+fn the_hypergeometric_tail_matches_hand_computed_values() {
+    // 6 of 6 draws are failures when 10 of 32 are: C(10,6)/C(32,6).
+    let p = hypergeometric_tail(32, 10, 6, 6);
+    assert!((p - 210.0 / 906_192.0).abs() < 1e-9, "{p}");
+    // 3 or more of 4 draws: (C(10,3)·C(22,1) + C(10,4)) / C(32,4).
+    let p = hypergeometric_tail(32, 10, 4, 3);
+    assert!((p - 2850.0 / 35_960.0).abs() < 1e-9, "{p}");
+    assert_eq!(hypergeometric_tail(5, 2, 1, 0), 1.0);
+}
