@@ -352,3 +352,82 @@ async fn a_history_of_n_sessions_mines_the_latest_n() {
         "the whole history does show rules"
     );
 }
+
+fn lucid(db: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_lucid"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("LUCID_CONFIG")
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn lucid_dream_says_what_it_mined_and_rescans_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store");
+    for seed in ["1", "2", "2"] {
+        let run = [
+            "run",
+            "sessions/lumara.toml",
+            "--headless",
+            "--quiet",
+            "--seed",
+            seed,
+        ];
+        assert!(matches!(lucid(&db, &run).status.code(), Some(0 | 1)));
+    }
+    let first = stdout(&lucid(&db, &["dream"]));
+    assert!(
+        first.contains("· 3 new session(s) · 2 mission(s) mined ·"),
+        "{first}"
+    );
+    assert!(
+        first.contains(
+            "history all: 2 digested now, 0 from the cache; 1 repeat run(s) of a mission set aside"
+        ),
+        "{first}"
+    );
+    let idle = stdout(&lucid(&db, &["dream"]));
+    assert!(
+        idle.contains("nothing to dream about") && idle.contains("--rescan"),
+        "{idle}"
+    );
+
+    let rescan = stdout(&lucid(
+        &db,
+        &["dream", "--rescan", "--history", "2", "--json"],
+    ));
+    let reports: serde_json::Value = serde_json::from_str(&rescan).unwrap();
+    let run = &reports[0]["run"];
+    assert_eq!(run["rescan"], true);
+    assert_eq!(run["history"], "2");
+    // The latest two sessions are two runs of seed 2: one mission.
+    assert_eq!(run["mined"].as_array().unwrap().len(), 1, "{run:#}");
+    assert_eq!(run["repeats"], 1);
+
+    let bad = lucid(&db, &["dream", "--history", "0"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("a history of 0 sessions"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let help = stdout(&lucid(&db, &["dream", "--help"]));
+    assert!(
+        help.contains("--rescan") && help.contains("--history <WINDOW>"),
+        "{help}"
+    );
+}

@@ -28,8 +28,8 @@
 //!   "by"?}` → the new version (409 if the memory moved on from `base_version`).
 //! - `POST /v1/memories`: `{"proposals": [memory…]}` (read from skill folders by the
 //!   client) → per proposal `{"created": memory}` or `"duplicate"`; all arrive proposed.
-//! - `POST /v1/dreams`: `{"team"?, "spec"?}` → the dream reports (the `dream --json`
-//!   array); `GET /v1/dreams?team=`: the dreams on record.
+//! - `POST /v1/dreams`: `{"team"?, "spec"?, "rescan"?, "history"?}` → the dream reports
+//!   (the `dream --json` array); `GET /v1/dreams?team=`: the dreams on record.
 //!
 //! The owner's news (`GET /v1/events`) and thread cancels are in [`super::runs`].
 
