@@ -248,6 +248,11 @@ async fn digests_are_cached_and_a_rescan_digests_everything_again() {
         .unwrap();
     assert!(idle.run.sessions.is_empty() && idle.run.mined.is_empty());
     assert!(idle.proposals.is_empty());
+    assert!(
+        idle.why_nothing[0].starts_with("No session is new since the last dream"),
+        "{:?}",
+        idle.why_nothing
+    );
 
     // A cached digest in a format this build does not write is digested again.
     let stale = second.run.mined[0];
@@ -291,6 +296,24 @@ async fn digests_are_cached_and_a_rescan_digests_everything_again() {
     );
     assert_eq!(rescan.run.mined.len(), 13);
     assert!(rescan.proposals.is_empty(), "{:?}", rescan.proposals);
+    // A dream that proposes nothing says why: what is on record, and the nearest
+    // candidates with the evidence they lack.
+    assert!(
+        rescan.why_nothing[0].contains("already on record"),
+        "{:?}",
+        rescan.why_nothing
+    );
+    let nearest: Vec<&String> = rescan
+        .why_nothing
+        .iter()
+        .filter(|l| l.starts_with("Nearest candidate: ") && l.contains(": needs "))
+        .collect();
+    assert!(!nearest.is_empty(), "{:?}", rescan.why_nothing);
+    let events = store.events(rescan.run.session).unwrap();
+    assert!(events.iter().any(|e| matches!(
+        &e.kind,
+        lucid_core::event::EventKind::Text { text } if text == nearest[0]
+    )));
     assert!(rescan.run.withdrawn.is_empty());
     assert_eq!(claims(&store), pending);
 }
@@ -398,6 +421,12 @@ fn lucid_dream_says_what_it_mined_and_rescans_on_request() {
         first.contains(
             "history all: 2 digested now, 0 from the cache; 1 repeat run(s) of a mission set aside"
         ),
+        "{first}"
+    );
+    // Two missions teach nothing yet, and the dream says what evidence is missing.
+    assert!(
+        first.contains("  nothing new to propose\n  - Nearest candidate: `clear_ground` failed in 1 of 1 attempt(s) where")
+            && first.contains("from 1 more mission(s)."),
         "{first}"
     );
     let idle = stdout(&lucid(&db, &["dream"]));

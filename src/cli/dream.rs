@@ -207,6 +207,9 @@ fn print_report(report: &DreamReport) {
     }
     if report.proposals.is_empty() {
         println!("  nothing new to propose");
+        for line in &report.why_nothing {
+            println!("  - {}", lucid_core::event::sanitize(line));
+        }
         return;
     }
     for memory in &report.proposals {

@@ -21,6 +21,7 @@ pub mod digest;
 pub mod history;
 pub mod mine;
 pub mod model;
+pub mod near;
 mod pass;
 pub mod synth;
 pub mod withdraw;
@@ -143,6 +144,10 @@ pub struct DreamReport {
     pub run: DreamRun,
     pub patterns: Patterns,
     pub proposals: Vec<Memory>,
+    /// When it proposed nothing, why: what the history shows and the nearest candidates
+    /// with the evidence they lack (see [`near`]).
+    #[serde(default)]
+    pub why_nothing: Vec<String>,
 }
 
 /// The dreamer a session file asks for: offline for offline profiles (scripted, test,
@@ -309,6 +314,7 @@ pub async fn dream_on_bus_with(
         run,
         patterns: outcome.patterns,
         proposals: outcome.proposals,
+        why_nothing: outcome.why_nothing,
     })
 }
 

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::digest::SessionDigest;
 use super::mine::{MiningLimits, Patterns};
 use super::synth::Draft;
-use super::{cache, cases, curate, history, mine, model, synth, withdraw};
+use super::{cache, cases, curate, history, mine, model, near, synth, withdraw};
 use super::{DreamError, DreamOptions, Dreamer};
 use crate::event::{AgentId, DreamId, EventBus, EventKind, MemoryId, SessionId};
 use crate::memory::{Author, Change, Memory, MemoryBook, MemoryStatus};
@@ -44,6 +44,8 @@ pub(super) struct Outcome {
     pub repeats: u32,
     /// Pending proposals withdrawn because the history no longer supports them.
     pub withdrawn: Vec<MemoryId>,
+    /// When nothing was proposed, why.
+    pub why_nothing: Vec<String>,
 }
 
 const THREAD: Option<AgentId> = Some(AgentId(1));
@@ -56,12 +58,14 @@ impl Pass<'_> {
     /// The pass, given the sessions that are new to dreaming.
     pub(super) async fn run(&self, new_sessions: &[SessionId]) -> Result<Outcome, DreamError> {
         if new_sessions.is_empty() && !self.options.rescan {
-            self.say(
-                "No session is new since the last dream, so there is nothing new to mine \
-                 (`lucid dream --rescan` mines the history again)."
-                    .into(),
-            );
-            return Ok(Outcome::default());
+            let why = "No session is new since the last dream, so there is nothing new to \
+                       mine (`lucid dream --rescan` mines the history again)."
+                .to_string();
+            self.say(why.clone());
+            return Ok(Outcome {
+                why_nothing: vec![why],
+                ..Outcome::default()
+            });
         }
         let history = history::history(
             self.store,
@@ -90,6 +94,14 @@ impl Pass<'_> {
         let patterns = mine_all(self.catalog, &digests);
         self.emit_patterns(&patterns);
         let (patterns, proposals, withdrawn) = self.propose(patterns, &digests).await?;
+        let why_nothing = if proposals.is_empty() {
+            self.why_nothing(&patterns, &digests)
+        } else {
+            Vec::new()
+        };
+        for line in &why_nothing {
+            self.say(line.clone());
+        }
         Ok(Outcome {
             patterns,
             proposals,
@@ -98,7 +110,63 @@ impl Pass<'_> {
             cached: digested.cached,
             repeats: history.repeats as u32,
             withdrawn,
+            why_nothing,
         })
+    }
+
+    /// Why a pass that proposes nothing proposes nothing: the claims already on record,
+    /// and the conditions nearest to a pattern with the evidence they lack.
+    fn why_nothing(&self, patterns: &Patterns, digests: &[SessionDigest]) -> Vec<String> {
+        if digests.is_empty() {
+            return vec![
+                "No finished, graded session of the team is in the history window.".into(),
+            ];
+        }
+        let mut why = Vec::new();
+        if !patterns.is_empty() {
+            why.push(format!(
+                "The history shows {} pattern(s); every claim they make is already on record \
+                 (pending, approved, or rejected by a person).",
+                patterns.count()
+            ));
+        }
+        let found: BTreeSet<(String, String, String)> = patterns
+            .failures
+            .iter()
+            .map(|f| (f.criterion.clone(), f.feature.clone(), f.value.to_string()))
+            .collect();
+        let mut misses = Vec::new();
+        for (environment, group) in by_environment(digests) {
+            let Some(capabilities) = self.catalog.get(environment) else {
+                continue;
+            };
+            misses.extend(near::near_misses(
+                environment,
+                &group,
+                &capabilities.observations,
+                &MiningLimits::default(),
+                &found,
+                NEAR_MISSES,
+            ));
+        }
+        misses.sort_by(|a, b| {
+            (a.more_failures.unwrap_or(u32::MAX), a.more_missions)
+                .cmp(&(b.more_failures.unwrap_or(u32::MAX), b.more_missions))
+        });
+        misses.truncate(NEAR_MISSES);
+        if misses.is_empty() && patterns.is_empty() {
+            why.push(format!(
+                "In {} mission(s), no criterion failed more often under any observed condition \
+                 than elsewhere: there is no candidate to learn from yet.",
+                digests.len()
+            ));
+        }
+        why.extend(
+            misses
+                .iter()
+                .map(|miss| format!("Nearest candidate: {}.", miss.describe())),
+        );
+        why
     }
 
     fn emit_patterns(&self, patterns: &Patterns) {
@@ -273,17 +341,25 @@ impl Pass<'_> {
     }
 }
 
-/// Mines each environment kind over its own observations and choices.
-fn mine_all(catalog: &EnvironmentCatalog, digests: &[SessionDigest]) -> Patterns {
-    let mut by_environment: BTreeMap<&str, Vec<&SessionDigest>> = BTreeMap::new();
+/// How many near misses a dream that proposes nothing lists.
+const NEAR_MISSES: usize = 3;
+
+/// The digests of each environment kind.
+fn by_environment(digests: &[SessionDigest]) -> BTreeMap<&str, Vec<&SessionDigest>> {
+    let mut groups: BTreeMap<&str, Vec<&SessionDigest>> = BTreeMap::new();
     for digest in digests {
-        by_environment
+        groups
             .entry(digest.environment.as_str())
             .or_default()
             .push(digest);
     }
+    groups
+}
+
+/// Mines each environment kind over its own observations and choices.
+fn mine_all(catalog: &EnvironmentCatalog, digests: &[SessionDigest]) -> Patterns {
     let mut patterns = Patterns::default();
-    for (environment, group) in &by_environment {
+    for (environment, group) in &by_environment(digests) {
         let Some(capabilities) = catalog.get(*environment) else {
             continue;
         };
