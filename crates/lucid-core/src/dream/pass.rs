@@ -1,7 +1,8 @@
 //! One dream pass: read the history (the latest run of each distinct mission in the
 //! window), digest what the cache lacks, mine each environment kind over its own
-//! observations and choices, draft, curate the drafts against the team's memories, and
-//! write the proposals — saying on the dreamer thread what it did at each step.
+//! observations and choices, draft, withdraw the pending proposals the history no longer
+//! supports, curate the drafts against the team's memories, write the proposals, and,
+//! when there are none, say why — all of it said on the dreamer thread as it happens.
 
 use std::collections::{BTreeMap, BTreeSet};
 
