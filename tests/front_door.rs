@@ -55,7 +55,7 @@ async fn the_tuis_picker_uses_config_profiles_and_dreams_when_due() {
         "{models:?}"
     );
     let note = finished.dream.expect("a dream was due after one session");
-    assert!(note.starts_with("dreamed over 1 session(s)"), "{note}");
+    assert!(note.starts_with("dreamed over 1 new session(s)"), "{note}");
     let dreams: Vec<serde_json::Value> = store.dreams().unwrap();
     assert_eq!(dreams.len(), 1, "the dream is on record");
 }

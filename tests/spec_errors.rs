@@ -248,3 +248,42 @@ fn replay_profiles_name_a_session_and_only_they_do() {
         "uses provider `openai`, which takes no `session`",
     );
 }
+
+#[test]
+fn the_dreaming_history_is_all_a_count_or_a_duration() {
+    use lucid_core::spec::HistoryWindow;
+    use std::time::Duration;
+    let source = |value: &str| format!("{VALID}\n[dreaming]\nhistory = {value}\n");
+    let history = |value: &str| {
+        lucid_core::spec::parse(Path::new("team.toml"), &source(value), &support::catalog())
+            .unwrap()
+            .dreaming
+            .history
+    };
+    let valid = lucid_core::spec::parse(Path::new("team.toml"), VALID, &support::catalog());
+    assert_eq!(valid.unwrap().dreaming.history, HistoryWindow::All);
+    assert_eq!(history("\"all\""), HistoryWindow::All);
+    assert_eq!(history("24"), HistoryWindow::Sessions(24));
+    assert_eq!(
+        history("\"30d\""),
+        HistoryWindow::Within(Duration::from_secs(30 * 86_400))
+    );
+    // The value's own line and column, and what would be right.
+    let line = VALID.lines().count() + 3;
+    for (value, needle) in [
+        ("0", "a history of 0 sessions would mine nothing"),
+        ("-2", "is not a history: use \"all\", a number of sessions"),
+        ("\"soon\"", "is not a history"),
+        ("1.5", "is not a history"),
+        ("\"3y\"", "use s, m, h, d or w"),
+        ("\"0d\"", "must be more than zero"),
+    ] {
+        assert_error(&source(value), line, 11, needle);
+        assert!(
+            error(&source(value))
+                .message
+                .starts_with("`dreaming.history`: "),
+            "{value}"
+        );
+    }
+}

@@ -8,8 +8,12 @@ use clap::Args;
 
 use super::dream_schedule::{self, Dreaming};
 use super::exit;
-use lucid_core::dream::{dream, dreamer_for, teams_to_dream, DreamReport, Dreamer};
+use lucid_core::dream::{
+    dream_with, dreamer_for, teams_to_dream, teams_with_sessions, DreamOptions, DreamReport,
+    Dreamer,
+};
 use lucid_core::event::one_line;
+use lucid_core::spec::HistoryWindow;
 use lucid_core::store::Store;
 
 #[derive(Debug, Args)]
@@ -17,9 +21,19 @@ pub struct DreamArgs {
     /// The team to dream for (default: every team with sessions no dream has read).
     #[arg(long)]
     pub team: Option<String>,
-    /// A session file: its team, and its `[dreaming] model` as the dreamer.
+    /// A session file: its team, its `[dreaming] model` as the dreamer and its
+    /// `[dreaming] history` as the window.
     #[arg(long, value_name = "FILE")]
     pub spec: Option<PathBuf>,
+    /// How much of the team's history to mine: `all` (the default), the latest N
+    /// sessions (e.g. 24), or the sessions of a recent span (e.g. 30d, 12h). Overrides the
+    /// session file's `[dreaming] history`. Repeated runs of a mission count once.
+    #[arg(long, value_name = "WINDOW", value_parser = parse_history)]
+    pub history: Option<HistoryWindow>,
+    /// Digest every session again (ignoring cached digests) and mine the whole history
+    /// window, even when no session is new since the last dream.
+    #[arg(long)]
+    pub rescan: bool,
     /// Print one JSON document describing the dream(s) on stdout.
     #[arg(long)]
     pub json: bool,
@@ -30,39 +44,31 @@ pub struct DreamArgs {
 }
 
 const NOTHING_TO_DREAM: &str =
-    "No team has sessions that no dream has read; nothing to dream about.";
+    "No team has sessions that no dream has read; nothing to dream about (`lucid dream --rescan` mines the history again).";
 
-/// `90s`, `10m`, `2h`, `1d`, or plain seconds.
+/// `90s`, `10m`, `2h`, `1d`, `2w`, or plain seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 30s, 10m or 2h"))?;
-    let seconds = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => return Err(format!("`{text}`: use s, m, h or d")),
-    };
-    if seconds == 0 {
-        return Err("the duration must be more than zero".into());
-    }
-    Ok(Duration::from_secs(seconds))
+    lucid_core::spec::parse_duration(text).map_err(|err| err.to_string())
+}
+
+/// `all`, a number of sessions, or a duration.
+fn parse_history(text: &str) -> Result<HistoryWindow, String> {
+    text.parse()
+        .map_err(|err: lucid_core::spec::HistoryError| err.to_string())
 }
 
 pub async fn run(db: Option<PathBuf>, args: DreamArgs) -> u8 {
-    let (team_from_spec, dreamer) = match &args.spec {
+    let (team_from_spec, dreamer, mut options) = match &args.spec {
         Some(path) => {
             match lucid_core::session::load(lucid_envs::worlds().as_ref(), path, None, None, None)
                 .map_err(|e| e.to_string())
             {
                 Ok(spec) => match dreamer_for(&spec) {
-                    Ok(dreamer) => (Some(spec.team.clone()), dreamer),
+                    Ok(dreamer) => (
+                        Some(spec.team.clone()),
+                        dreamer,
+                        DreamOptions::for_spec(&spec),
+                    ),
                     Err(message) => {
                         eprintln!("lucid: {message}");
                         return exit::USAGE;
@@ -74,8 +80,12 @@ pub async fn run(db: Option<PathBuf>, args: DreamArgs) -> u8 {
                 }
             }
         }
-        None => (None, Dreamer::Offline),
+        None => (None, Dreamer::Offline, DreamOptions::default()),
     };
+    options.rescan = args.rescan;
+    if let Some(history) = args.history {
+        options.history = history;
+    }
     let dreaming = Dreaming {
         team: args.team.clone().or(team_from_spec),
         spec: args
@@ -83,6 +93,8 @@ pub async fn run(db: Option<PathBuf>, args: DreamArgs) -> u8 {
             .as_ref()
             .map(|spec| std::path::absolute(spec).unwrap_or_else(|_| spec.clone())),
         dreamer,
+        options,
+        history_flag: args.history,
         json: args.json,
     };
     let path = db.unwrap_or_else(|| lucid_core::config::Paths::from_env().default_store);
@@ -93,15 +105,23 @@ pub async fn run(db: Option<PathBuf>, args: DreamArgs) -> u8 {
 }
 
 /// Dreams in the open `store` for `team` (or every team with sessions no dream has
-/// read), printing each report as it comes.
+/// read; with a rescan, every team with sessions), printing each report as it comes.
 pub(super) async fn dream_once(
     store: &Store,
     team: Option<&str>,
     dreamer: &Dreamer,
+    options: DreamOptions,
     json: bool,
 ) -> u8 {
     let teams = match team {
         Some(team) => vec![team.to_string()],
+        None if options.rescan => match teams_with_sessions(store) {
+            Ok(teams) => teams,
+            Err(err) => {
+                eprintln!("lucid: {err}");
+                return exit::RUNTIME;
+            }
+        },
         None => match teams_to_dream(store) {
             Ok(teams) => teams,
             Err(err) => {
@@ -116,7 +136,7 @@ pub(super) async fn dream_once(
     }
     let mut reports = Vec::new();
     for team in &teams {
-        match dream(store, team, dreamer, &lucid_envs::catalog()).await {
+        match dream_with(store, team, dreamer, &lucid_envs::catalog(), options).await {
             Ok(report) => {
                 if !json {
                     print_report(&report);
@@ -166,13 +186,25 @@ pub(super) fn print_reports(reports: &[DreamReport], json: bool) -> u8 {
 fn print_report(report: &DreamReport) {
     let run = &report.run;
     println!(
-        "dream {} · team {} · {} session(s) read · {} pattern(s) · recorded as session {}",
+        "dream {} · team {} · {} new session(s) · {} mission(s) mined · {} pattern(s) · recorded as session {}",
         run.id,
         lucid_core::event::sanitize(&run.team),
-        run.sessions.len(),
+        run.considered.len(),
+        run.mined.len(),
         run.patterns,
         run.session
     );
+    println!(
+        "  history {}{}: {} digested now, {} from the cache; {} repeat run(s) of a mission set aside",
+        run.history,
+        if run.rescan { " (rescanned)" } else { "" },
+        run.sessions.len(),
+        run.cached,
+        run.repeats
+    );
+    for id in &run.withdrawn {
+        println!("  withdrew {id}: a proposal of an earlier dream the history no longer supports");
+    }
     if report.patterns.tests > 0 {
         println!(
             "  {} failure condition(s) tested; those kept hold at a false-discovery rate of {}%",
@@ -182,6 +214,9 @@ fn print_report(report: &DreamReport) {
     }
     if report.proposals.is_empty() {
         println!("  nothing new to propose");
+        for line in &report.why_nothing {
+            println!("  - {}", lucid_core::event::sanitize(line));
+        }
         return;
     }
     for memory in &report.proposals {

@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use super::dream::{dream_once, print_reports};
 use super::{exit, Opened};
-use lucid_core::dream::{DreamReport, Dreamer};
+use lucid_core::dream::{DreamOptions, DreamReport, Dreamer};
 use lucid_core::event::sanitize;
+use lucid_core::spec::HistoryWindow;
 use lucid_core::store::{Store, StoreError};
 use lucid_server::client::{Client, ClientError};
 use lucid_server::CreateDream;
@@ -29,6 +30,11 @@ pub(super) struct Dreaming {
     pub spec: Option<PathBuf>,
     /// The dreamer when the dream runs here.
     pub dreamer: Dreamer,
+    /// The window and rescan when the dream runs here (the session file's window, or
+    /// `--history`).
+    pub options: DreamOptions,
+    /// `--history`, for an owner that reads the session file's window itself.
+    pub history_flag: Option<HistoryWindow>,
     pub json: bool,
 }
 
@@ -74,6 +80,7 @@ async fn here(store: Store, dreaming: &Dreaming) -> u8 {
             &store,
             dreaming.team.as_deref(),
             &dreaming.dreamer,
+            dreaming.options,
             dreaming.json,
         )
         .await
@@ -98,6 +105,8 @@ async fn through(client: &Client, dreaming: &Dreaming) -> Result<Vec<DreamReport
     let request = CreateDream {
         team: dreaming.team.clone(),
         spec: dreaming.spec.clone(),
+        rescan: dreaming.options.rescan,
+        history: dreaming.history_flag,
     };
     client.dream(&request).await
 }

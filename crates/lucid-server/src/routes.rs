@@ -34,8 +34,8 @@
 //!   version `to`'s content (as for an edit: proposed again unless `approve`).
 //! - `POST /v1/memories`: `{"proposals": [memory…]}` (read from skill folders by the
 //!   client) → per proposal `{"created": memory}` or `"duplicate"`; all arrive proposed.
-//! - `POST /v1/dreams`: `{"team"?, "spec"?}` → the dream reports (the `dream --json`
-//!   array); `GET /v1/dreams?team=`: the dreams on record.
+//! - `POST /v1/dreams`: `{"team"?, "spec"?, "rescan"?, "history"?}` → the dream reports
+//!   (the `dream --json` array); `GET /v1/dreams?team=`: the dreams on record.
 //!
 //! The owner's news (`GET /v1/events`) and thread cancels are in [`super::runs`].
 

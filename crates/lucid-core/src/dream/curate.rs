@@ -1,8 +1,11 @@
 //! Curation: deciding what a dream's drafts become, given the memories the team
 //! already has. A claim already on record is not proposed again; a changed claim
 //! becomes a new version (of a pending proposal) or an update proposal (of an approved
-//! memory); a person's rejection stands; an approved rule the new sessions contradict
-//! is proposed for retirement.
+//! memory); a person's rejection stands; a proposal a dream withdrew (see [`super::withdraw`])
+//! comes back when the history supports it again; an approved rule the mined history
+//! contradicts is proposed for retirement. Dreams mine the whole history again and again,
+//! so every decision here is idempotent: the same drafts against the memories they
+//! produced propose nothing.
 
 use std::collections::BTreeMap;
 
@@ -23,7 +26,7 @@ const MIN_CONTRADICTIONS: u32 = 3;
 pub const CASES_KEY: &str = "|cases|";
 
 /// Signatures learned from cases accumulate: a new draft keeps the rules of the version
-/// on record that the new sessions did not derive again (they rest on earlier sessions'
+/// on record that the mined sessions did not derive again (they rest on earlier sessions'
 /// evidence), so a revision or update never silently forgets one. Rules stay sorted so
 /// that the same set is the same claim.
 fn keep_learned_rules(base: &Memory, draft: &mut Draft) {
@@ -63,6 +66,10 @@ pub enum Action {
     Propose(Draft),
     /// A new version of a pending proposal.
     Revise { id: MemoryId, draft: Draft },
+    /// A proposal a dream withdrew, proposed again with this content.
+    Restore { id: MemoryId, draft: Draft },
+    /// A dream's pending proposal the history no longer supports, withdrawn.
+    Withdraw { id: MemoryId, reason: String },
     /// A proposal to replace an approved memory's content.
     ProposeUpdate { target: MemoryId, draft: Draft },
     /// A proposal to retire an approved memory.
@@ -74,16 +81,12 @@ pub enum Action {
     },
 }
 
-fn same_claim(memory: &Memory, draft: &Draft) -> bool {
+pub(super) fn same_claim(memory: &Memory, draft: &Draft) -> bool {
     memory.title == draft.title && memory.rules == draft.rules && memory.agent == draft.agent
 }
 
 /// Decides each draft's fate, and proposes retirements of contradicted rules.
-pub fn curate(
-    drafts: Vec<Draft>,
-    memories: &[Memory],
-    new_sessions: &[&SessionDigest],
-) -> Vec<Action> {
+pub fn curate(drafts: Vec<Draft>, memories: &[Memory], sessions: &[&SessionDigest]) -> Vec<Action> {
     let base_of = |key: &str| -> Option<&Memory> {
         memories
             .iter()
@@ -108,20 +111,38 @@ pub fn curate(
             MemoryStatus::Proposed if !same_claim(base, &draft) && !edited_by_person(base) => {
                 actions.push(Action::Revise { id: base.id, draft })
             }
+            // Withdrawn by a dream, supported again: proposed again.
+            MemoryStatus::Rejected if withdrawn(base) => {
+                actions.push(Action::Restore { id: base.id, draft })
+            }
             MemoryStatus::Approved if !same_claim(base, &draft) => {
                 // The same update, proposed before in any state (pending, rejected,
-                // approved), is not proposed again: a person's rejection stands.
-                if updates_of(base.id).any(|u| same_claim(u, &draft)) {
+                // approved), is not proposed again: a person's rejection stands. One a
+                // dream withdrew comes back.
+                if let Some(update) = updates_of(base.id).find(|u| same_claim(u, &draft)) {
+                    if withdrawn(update) {
+                        actions.push(Action::Restore {
+                            id: update.id,
+                            draft,
+                        });
+                    }
                     continue;
                 }
                 let pending = updates_of(base.id).rfind(|m| m.status == MemoryStatus::Proposed);
-                match pending {
-                    Some(update) if !edited_by_person(update) => actions.push(Action::Revise {
+                let withdrawn_update = updates_of(base.id).rfind(|m| withdrawn(m));
+                match (pending, withdrawn_update) {
+                    (Some(update), _) if !edited_by_person(update) => {
+                        actions.push(Action::Revise {
+                            id: update.id,
+                            draft,
+                        })
+                    }
+                    (Some(_), _) => {}
+                    (None, Some(update)) => actions.push(Action::Restore {
                         id: update.id,
                         draft,
                     }),
-                    Some(_) => {}
-                    None => actions.push(Action::ProposeUpdate {
+                    (None, None) => actions.push(Action::ProposeUpdate {
                         target: base.id,
                         draft,
                     }),
@@ -148,7 +169,7 @@ pub fn curate(
         if retirement_on_record {
             continue;
         }
-        if let Some(action) = contradiction(memory, new_sessions) {
+        if let Some(action) = contradiction(memory, sessions) {
             actions.push(action);
         }
     }
@@ -157,6 +178,14 @@ pub fn curate(
 
 fn edited_by_person(memory: &Memory) -> bool {
     matches!(memory.author, Author::Person { .. })
+}
+
+/// Rejected by a dream (withdrawn when the history stopped supporting it), not by a
+/// person: a person's rejection stands, a dream's does not.
+pub fn withdrawn(memory: &Memory) -> bool {
+    memory.status == MemoryStatus::Rejected
+        && matches!(memory.author, Author::Dream { .. })
+        && memory.reason.starts_with(super::withdraw::WITHDRAWN)
 }
 
 /// Whether a rule's directive was followed by a fact value.
@@ -343,6 +372,58 @@ mod tests {
         assert!(
             matches!(&curate(vec![new], std::slice::from_ref(&by_dream), &[])[..], [Action::Revise { id, .. }] if *id == by_dream.id)
         );
+    }
+
+    #[test]
+    fn a_proposal_a_dream_withdrew_comes_back_but_a_persons_rejection_stands() {
+        let claim = draft("Keep the margin at least 120", 120.0);
+        let withdraw = |mut m: Memory| {
+            m.reason = format!("{} (test)", super::super::withdraw::WITHDRAWN);
+            m
+        };
+        let withdrawn_new = withdraw(memory(
+            &claim,
+            MemoryStatus::Rejected,
+            Change::New,
+            dream_author(),
+        ));
+        let actions = curate(
+            vec![claim.clone()],
+            std::slice::from_ref(&withdrawn_new),
+            &[],
+        );
+        assert!(
+            matches!(&actions[..], [Action::Restore { id, .. }] if *id == withdrawn_new.id),
+            "{actions:?}"
+        );
+        let mut rejected = withdraw(memory(
+            &claim,
+            MemoryStatus::Rejected,
+            Change::New,
+            Author::Person { name: "ana".into() },
+        ));
+        assert!(curate(vec![claim.clone()], std::slice::from_ref(&rejected), &[]).is_empty());
+        rejected.author = dream_author();
+        rejected.reason = "rejected".into();
+        assert!(curate(vec![claim.clone()], &[rejected], &[]).is_empty());
+
+        // An update a dream withdrew: the same one, or a changed one, comes back in it.
+        let base = memory(&claim, MemoryStatus::Approved, Change::New, dream_author());
+        let new = draft("Keep the margin at least 150", 150.0);
+        let withdrawn_update = withdraw(memory(
+            &new,
+            MemoryStatus::Rejected,
+            Change::Update { target: base.id },
+            dream_author(),
+        ));
+        let on_record = [base.clone(), withdrawn_update.clone()];
+        for again in [new, draft("Keep the margin at least 170", 170.0)] {
+            let actions = curate(vec![again], &on_record, &[]);
+            assert!(
+                matches!(&actions[..], [Action::Restore { id, .. }] if *id == withdrawn_update.id),
+                "{actions:?}"
+            );
+        }
     }
 
     fn rule(text: &str) -> Rule {

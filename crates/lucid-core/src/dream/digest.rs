@@ -4,12 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, EventKind, Facts, Projection, SessionId};
 
 /// One tool call as a digest keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolUse {
     pub agent: String,
     pub tool: String,
@@ -17,7 +17,7 @@ pub struct ToolUse {
 }
 
 /// One graded iteration.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IterationDigest {
     pub iteration: u32,
     pub passed: bool,
@@ -52,7 +52,7 @@ impl IterationDigest {
 }
 
 /// A whole session.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionDigest {
     pub session: SessionId,
     pub team: String,

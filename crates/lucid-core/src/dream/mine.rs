@@ -34,6 +34,10 @@ pub use super::stats::hypergeometric_tail;
 pub struct MiningLimits {
     /// Fewest failures under a condition before it is a pattern.
     pub min_failures: u32,
+    /// Fewest distinct missions (digested sessions: the dream keeps one run per mission)
+    /// those failures must come from: one mission, however often it failed, is one
+    /// observation of its own circumstances, not a pattern.
+    pub min_missions: u32,
     /// Highest p-value of the condition's failure excess.
     pub max_p_value: f64,
     /// Highest false-discovery rate over all of a dream's tests (Benjamini–Hochberg).
@@ -50,6 +54,7 @@ impl Default for MiningLimits {
     fn default() -> Self {
         MiningLimits {
             min_failures: 3,
+            min_missions: 2,
             max_p_value: 0.01,
             max_fdr: 0.05,
             min_remedy_passes: 2,
@@ -300,6 +305,16 @@ fn failure_patterns(
             if failed < limits.min_failures || total == 0 {
                 continue;
             }
+            let mut failing_missions: Vec<SessionId> = under
+                .iter()
+                .filter(|p| p.iteration.criteria.get(criterion) == Some(&false))
+                .map(|p| p.session)
+                .collect();
+            failing_missions.sort();
+            failing_missions.dedup();
+            if (failing_missions.len() as u32) < limits.min_missions {
+                continue;
+            }
             // Every condition with enough failures is a test, excess or not.
             let p_value = hypergeometric_tail(judged.len() as u32, total_fails, total, failed);
             let test = p_values.len();
@@ -532,3 +547,7 @@ fn repeated_feedback(
 #[cfg(test)]
 #[path = "mine_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "mine_fdr_tests.rs"]
+mod fdr_tests;

@@ -1,107 +1,80 @@
-use std::collections::{BTreeMap, BTreeSet};
-
-use serde_json::json;
+//! The miner's tests: its exact test, and what counts as a pattern.
 
 use super::*;
-use crate::dream::digest::IterationDigest;
 use crate::event::Facts;
+use serde_json::json;
+use std::collections::BTreeSet;
 
-/// One session of one graded iteration with these facts and this verdict on `landed`.
-fn session(n: u64, facts: Facts, landed: bool) -> SessionDigest {
+/// A session whose iterations each landed on `terrain` and passed or failed `landed`.
+fn session(attempts: &[(&str, bool)]) -> SessionDigest {
     SessionDigest {
-        session: SessionId(u128::from(n) + 1),
+        session: SessionId::generate(),
         team: "t".into(),
-        environment: "world".into(),
-        passed: landed,
-        iterations: vec![IterationDigest {
-            iteration: 1,
-            passed: landed,
-            criteria: BTreeMap::from([("landed".to_string(), landed)]),
-            fixes: BTreeMap::new(),
-            facts,
-            tools: Vec::new(),
-            graded_at_seq: 10,
-        }],
+        environment: "e".into(),
+        passed: attempts.last().is_some_and(|(_, ok)| *ok),
+        iterations: attempts
+            .iter()
+            .enumerate()
+            .map(|(i, (terrain, ok))| IterationDigest {
+                iteration: i as u32 + 1,
+                passed: *ok,
+                criteria: BTreeMap::from([("landed".to_string(), *ok)]),
+                fixes: BTreeMap::new(),
+                facts: Facts::from([("terrain".to_string(), json!(terrain))]),
+                tools: Vec::new(),
+                graded_at_seq: 1,
+            })
+            .collect(),
         playbooks: BTreeSet::new(),
         mentions: BTreeMap::new(),
     }
 }
 
-/// A deterministic stream of numbers in 0..n (an LCG: the test needs noise, not quality).
-struct Noise(u64);
-
-impl Noise {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n
-    }
-}
-
-/// 90 sessions: landing fails on dune (a real regularity), rarely elsewhere; 150 noise
-/// features with four values each vary at random and do not matter.
-fn sessions_with_noise() -> (Vec<SessionDigest>, Vec<String>) {
-    let mut noise = Noise(7);
-    let features: Vec<String> = (0..150).map(|k| format!("noise_{k}")).collect();
-    let sessions = (0..90)
-        .map(|i| {
-            let dune = i % 3 == 0;
-            let landed = !dune && i % 11 != 1;
-            let mut facts = Facts::new();
-            facts.insert("terrain".into(), json!(if dune { "dune" } else { "flat" }));
-            for feature in &features {
-                facts.insert(
-                    feature.clone(),
-                    json!(["a", "b", "c", "d"][noise.next(4) as usize]),
-                );
-            }
-            session(i, facts, landed)
-        })
-        .collect();
-    let mut observations = features;
-    observations.push("terrain".into());
-    (sessions, observations)
-}
-
-fn condition(pattern: &FailurePattern) -> String {
-    format!("{}={}", pattern.feature, pattern.value)
+fn failures(digests: &[SessionDigest], limits: &MiningLimits) -> Vec<String> {
+    let refs: Vec<&SessionDigest> = digests.iter().collect();
+    mine("e", &refs, &["terrain".into()], &[], limits)
+        .failures
+        .iter()
+        .map(|f| format!("{}={}", f.feature, f.value))
+        .collect()
 }
 
 #[test]
-fn false_discoveries_are_controlled_over_every_test_of_a_dream() {
-    let (sessions, observations) = sessions_with_noise();
-    let digests: Vec<&SessionDigest> = sessions.iter().collect();
-    let mine_with = |max_fdr: f64| {
-        let limits = MiningLimits {
-            max_fdr,
-            ..MiningLimits::default()
-        };
-        mine("world", &digests, &observations, &[], &limits)
+fn failures_of_one_mission_are_not_a_pattern_however_many() {
+    let passing = || session(&[("mare", true)]);
+    // One mission failed on dune in all three attempts; ten others passed on mare.
+    let mut digests: Vec<SessionDigest> = (0..10).map(|_| passing()).collect();
+    digests.push(session(&[
+        ("dune", false),
+        ("dune", false),
+        ("dune", false),
+    ]));
+    assert!(failures(&digests, &MiningLimits::default()).is_empty());
+    let one_mission_enough = MiningLimits {
+        min_missions: 1,
+        ..MiningLimits::default()
     };
-    // Without the correction, chance alone passes the raw p-value cap somewhere among
-    // the noise features: this is what the correction must remove.
-    let uncorrected = mine_with(1.0);
-    let chance: Vec<String> = uncorrected
-        .failures
-        .iter()
-        .filter(|p| p.feature.starts_with("noise_"))
-        .map(condition)
-        .collect();
-    assert!(
-        !chance.is_empty(),
-        "the noise should fool a raw p-value cap"
+    assert_eq!(
+        failures(&digests, &one_mission_enough),
+        ["terrain=\"dune\""]
     );
+    // The same failures from two missions are a pattern.
+    digests.pop();
+    digests.push(session(&[("dune", false), ("dune", false)]));
+    digests.push(session(&[("dune", false), ("mare", true)]));
+    assert_eq!(
+        failures(&digests, &MiningLimits::default()),
+        ["terrain=\"dune\""]
+    );
+}
 
-    let corrected = mine_with(MiningLimits::default().max_fdr);
-    let found: Vec<String> = corrected.failures.iter().map(condition).collect();
-    assert_eq!(found, vec!["terrain=\"dune\"".to_string()], "{found:?}");
-    assert!(corrected.tests >= 150, "{} tests", corrected.tests);
-    assert_eq!(corrected.fdr, 0.05);
-    let dune = &corrected.failures[0];
-    assert!(
-        dune.q_value <= 0.05 && dune.q_value >= dune.p_value,
-        "{dune:?}"
-    );
+#[test]
+fn the_hypergeometric_tail_matches_hand_computed_values() {
+    // 6 of 6 draws are failures when 10 of 32 are: C(10,6)/C(32,6).
+    let p = hypergeometric_tail(32, 10, 6, 6);
+    assert!((p - 210.0 / 906_192.0).abs() < 1e-9, "{p}");
+    // 3 or more of 4 draws: (C(10,3)·C(22,1) + C(10,4)) / C(32,4).
+    let p = hypergeometric_tail(32, 10, 4, 3);
+    assert!((p - 2850.0 / 35_960.0).abs() < 1e-9, "{p}");
+    assert_eq!(hypergeometric_tail(5, 2, 1, 0), 1.0);
 }

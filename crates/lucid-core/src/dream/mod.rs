@@ -1,24 +1,32 @@
 //! Dreaming: a pass over a team's recorded sessions that finds recurring mistakes and
 //! workflows that worked, and proposes memories a person reviews.
 //!
-//! [`dream`] reads the team's sessions since its last dream, [`digest`]s each, [`mine`]s
-//! patterns across them with support counts (and, where an environment reports per-case
-//! records, labelling signatures from them with [`cases`]), turns the patterns into drafts (offline by
-//! [`synth`], or by a model in [`model`]), [`curate`]s the drafts against the memories
-//! the team already has, and writes the surviving proposals. A proposal does nothing
-//! until a person approves it. The dream is itself recorded as a session with one
-//! `dreamer` thread, so it can be watched and replayed like any run. This module never
-//! changes an approved memory by itself.
+//! A dream is due when the team has sessions no dream has read, but it mines the team's
+//! whole [`history`] (or the window `[dreaming] history` sets), one run per distinct
+//! mission, so evidence accumulates across dreams: dreaming every few sessions reaches the
+//! claims one dream over the same sessions reaches. Each session is [`digest`]ed once and
+//! the digest kept in the store ([`cache`]); a rescan digests and mines everything again.
+//! The [`pass`] then [`mine`]s patterns across the digests with support counts (and,
+//! where an environment reports per-case records, labelling signatures with [`cases`]),
+//! turns them into drafts (offline by [`synth`], or by a model in [`model`]), [`curate`]s
+//! the drafts against the memories the team already has, [`withdraw`]s its own pending
+//! proposals the history no longer supports, and writes the surviving proposals. A proposal does nothing until a person approves it. The dream is itself
+//! recorded as a session with one `dreamer` thread, so it can be watched and replayed
+//! like any run. This module never changes an approved memory by itself.
 
+pub mod cache;
 pub mod cases;
 pub mod curate;
 pub mod digest;
+pub mod history;
 pub mod mine;
 pub mod model;
+pub mod near;
+mod pass;
 pub mod stats;
 pub mod synth;
+pub mod withdraw;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -26,14 +34,13 @@ use serde::{Deserialize, Serialize};
 use crate::event::{
     now_ms, AgentId, AgentStatus, DreamId, EventBus, EventKind, EventSink, MemoryId, SessionId,
 };
-use crate::memory::{Author, Change, Memory, MemoryBook, MemoryError, MemoryStatus};
+use crate::memory::{Memory, MemoryError};
 use crate::model::Provider;
-use crate::spec::EnvironmentCatalog;
-use crate::store::{SessionStatus, Store, StoreError};
-use curate::Action;
-use digest::SessionDigest;
-use mine::{MiningLimits, Patterns};
-use synth::Draft;
+use crate::spec::{EnvironmentCatalog, HistoryWindow};
+use crate::store::Store;
+use crate::store::StoreError;
+pub use history::{teams_to_dream, teams_with_sessions, undreamt_sessions};
+use mine::Patterns;
 
 /// The environment name dream sessions are recorded under.
 pub const DREAM_ENVIRONMENT: &str = "dream";
@@ -70,6 +77,28 @@ pub enum Dreamer {
     Model(Arc<dyn Provider>),
 }
 
+/// How a dream reads the history.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DreamOptions {
+    /// Which of the team's sessions it mines (`[dreaming] history`).
+    #[serde(default)]
+    pub history: HistoryWindow,
+    /// Digest every session again instead of using cached digests, and mine even when
+    /// no session is new (`lucid dream --rescan`).
+    #[serde(default)]
+    pub rescan: bool,
+}
+
+impl DreamOptions {
+    /// The options a session file's `[dreaming]` table sets.
+    pub fn for_spec(spec: &crate::spec::SessionSpec) -> DreamOptions {
+        DreamOptions {
+            history: spec.dreaming.history,
+            rescan: false,
+        }
+    }
+}
+
 /// A dream, as recorded in the store's `dreams` tree.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DreamRun {
@@ -79,14 +108,35 @@ pub struct DreamRun {
     pub session: SessionId,
     pub started_at_ms: u64,
     pub finished_at_ms: u64,
-    /// The sessions it digested.
+    /// The sessions it digested now, reading their events (the others it mined came from
+    /// the digest cache).
     pub sessions: Vec<SessionId>,
     pub patterns: u32,
     /// Memories it proposed or revised.
     pub proposals: Vec<MemoryId>,
-    /// Every session it considered (digested or not); later dreams skip them.
+    /// The sessions that were new to dreaming when it started; a dream is due again only
+    /// when others arrive.
     #[serde(default)]
     pub considered: Vec<SessionId>,
+    /// The runs it mined: the latest run of each distinct mission in its history window.
+    #[serde(default)]
+    pub mined: Vec<SessionId>,
+    /// Digests it read from the cache instead of the events.
+    #[serde(default)]
+    pub cached: u32,
+    /// Runs in the window it set aside as repeats of a mission it mined a later run of.
+    #[serde(default)]
+    pub repeats: u32,
+    /// The history window it mined.
+    #[serde(default)]
+    pub history: HistoryWindow,
+    /// Whether it digested and mined everything again.
+    #[serde(default)]
+    pub rescan: bool,
+    /// Pending proposals of earlier dreams it withdrew: the history no longer supports
+    /// them (see [`withdraw`]).
+    #[serde(default)]
+    pub withdrawn: Vec<MemoryId>,
 }
 
 /// What a dream did (also what `POST /v1/dreams` answers, so it reads back too).
@@ -95,6 +145,10 @@ pub struct DreamReport {
     pub run: DreamRun,
     pub patterns: Patterns,
     pub proposals: Vec<Memory>,
+    /// When it proposed nothing, why: what the history shows and the nearest candidates
+    /// with the evidence they lack (see [`near`]).
+    #[serde(default)]
+    pub why_nothing: Vec<String>,
 }
 
 /// The dreamer a session file asks for: offline for offline profiles (scripted, test,
@@ -116,55 +170,28 @@ pub fn dreamer_for(spec: &crate::spec::SessionSpec) -> Result<Dreamer, DreamerEr
     )?))
 }
 
-/// The team's finished sessions that no dream has read yet, oldest first. (A session
-/// interrupted and resumed after a dream finishes late, so it is checked by id, not by
-/// a time mark.)
-pub fn undreamt_sessions(store: &Store, team: &str) -> Result<Vec<SessionId>, DreamError> {
-    let read: std::collections::BTreeSet<SessionId> = store
-        .dreams::<DreamRun>()?
-        .into_iter()
-        .filter(|run| run.team == team)
-        .flat_map(|run| run.considered)
-        .collect();
-    Ok(store
-        .sessions()?
-        .into_iter()
-        .filter(|s| s.team == team && s.environment != DREAM_ENVIRONMENT)
-        .filter(|s| matches!(s.status, SessionStatus::Passed | SessionStatus::Failed))
-        .filter(|s| !read.contains(&s.id))
-        .map(|s| s.id)
-        .collect())
-}
-
-/// Teams with sessions no dream has read yet, in name order.
-pub fn teams_to_dream(store: &Store) -> Result<Vec<String>, DreamError> {
-    let mut teams: Vec<String> = store
-        .sessions()?
-        .into_iter()
-        .filter(|s| s.environment != DREAM_ENVIRONMENT)
-        .map(|s| s.team)
-        .collect();
-    teams.sort();
-    teams.dedup();
-    let mut out = Vec::new();
-    for team in teams {
-        if !undreamt_sessions(store, &team)?.is_empty() {
-            out.push(team);
-        }
-    }
-    Ok(out)
-}
-
-/// Dreams over a team's new sessions, records the dream, and writes its proposals.
+/// Dreams over a team's history with the default options (all of it, cached digests),
+/// records the dream, and writes its proposals.
 pub async fn dream(
     store: &Store,
     team: &str,
     dreamer: &Dreamer,
     catalog: &EnvironmentCatalog,
 ) -> Result<DreamReport, DreamError> {
+    dream_with(store, team, dreamer, catalog, DreamOptions::default()).await
+}
+
+/// [`dream`] with options (a history window, a rescan).
+pub async fn dream_with(
+    store: &Store,
+    team: &str,
+    dreamer: &Dreamer,
+    catalog: &EnvironmentCatalog,
+    options: DreamOptions,
+) -> Result<DreamReport, DreamError> {
     let sink: Arc<dyn EventSink> = Arc::new(store.clone());
     let bus = EventBus::new(SessionId::generate(), sink);
-    dream_on_bus(store, team, dreamer, catalog, &bus).await
+    dream_on_bus_with(store, team, dreamer, catalog, options, &bus).await
 }
 
 /// [`dream`] on a bus the caller made (recording into `store`), so it can subscribe
@@ -174,6 +201,18 @@ pub async fn dream_on_bus(
     team: &str,
     dreamer: &Dreamer,
     catalog: &EnvironmentCatalog,
+    bus: &EventBus,
+) -> Result<DreamReport, DreamError> {
+    dream_on_bus_with(store, team, dreamer, catalog, DreamOptions::default(), bus).await
+}
+
+/// [`dream_with`] on a bus the caller made.
+pub async fn dream_on_bus_with(
+    store: &Store,
+    team: &str,
+    dreamer: &Dreamer,
+    catalog: &EnvironmentCatalog,
+    options: DreamOptions,
     bus: &EventBus,
 ) -> Result<DreamReport, DreamError> {
     let started_at_ms = now_ms();
@@ -187,8 +226,14 @@ pub async fn dream_on_bus(
             team: team.to_string(),
             spec_path: "(dream)".into(),
             task: format!(
-                "Dream over {} new session(s) of team {team}",
-                new_sessions.len()
+                "Dream over team {team}'s history (window: {}): {} new session(s){}",
+                options.history,
+                new_sessions.len(),
+                if options.rescan {
+                    ", rescanning everything"
+                } else {
+                    ""
+                }
             ),
             environment: DREAM_ENVIRONMENT.into(),
             seed: 0,
@@ -211,7 +256,17 @@ pub async fn dream_on_bus(
         },
     );
 
-    let outcome = dream_steps(store, team, dreamer, catalog, &new_sessions, id, bus).await;
+    let pass = pass::Pass {
+        store,
+        team,
+        dreamer,
+        catalog,
+        options,
+        dream: id,
+        bus,
+        started_at_ms,
+    };
+    let outcome = pass.run(&new_sessions).await;
     let (status, error) = match &outcome {
         Ok(_) => (AgentStatus::Done, None),
         Err(err) => (AgentStatus::Failed, Some(err.to_string())),
@@ -236,307 +291,31 @@ pub async fn dream_on_bus(
     bus.checkpoint()
         .await
         .map_err(|err| DreamError::Record(err.0))?;
-    let (patterns, proposals, digested) = outcome?;
+    let outcome = outcome?;
     let run = DreamRun {
         id,
         team: team.to_string(),
         session,
         started_at_ms,
         finished_at_ms: now_ms(),
-        patterns: patterns.count() as u32,
-        proposals: proposals.iter().map(|m| m.id).collect(),
-        considered: new_sessions.clone(),
-        sessions: digested,
+        patterns: outcome.patterns.count() as u32,
+        proposals: outcome.proposals.iter().map(|m| m.id).collect(),
+        considered: new_sessions,
+        sessions: outcome.digested,
+        mined: outcome.mined,
+        cached: outcome.cached,
+        repeats: outcome.repeats,
+        history: options.history,
+        rescan: options.rescan,
+        withdrawn: outcome.withdrawn,
     };
     store.put_dream(id.to_bytes(), &run)?;
     store.flush()?;
     Ok(DreamReport {
         run,
-        patterns,
-        proposals,
-    })
-}
-
-type Steps = (Patterns, Vec<Memory>, Vec<SessionId>);
-
-async fn dream_steps(
-    store: &Store,
-    team: &str,
-    dreamer: &Dreamer,
-    catalog: &EnvironmentCatalog,
-    new_sessions: &[SessionId],
-    dream_id: DreamId,
-    bus: &EventBus,
-) -> Result<Steps, DreamError> {
-    let thread = Some(AgentId(1));
-    let all_facts: Vec<String> = catalog
-        .values()
-        .flat_map(|c| c.facts.iter().cloned())
-        .collect();
-    let mut digests = Vec::new();
-    for &id in new_sessions {
-        let events = store.events(id)?;
-        if let Some(digest) = SessionDigest::from_events(&events, &all_facts) {
-            digests.push(digest);
-        }
-    }
-    bus.emit(
-        thread,
-        EventKind::Text {
-            text: format!(
-                "Digested {} of {} new session(s).",
-                digests.len(),
-                new_sessions.len()
-            ),
-        },
-    );
-
-    // Mine each environment kind over its own observations and choices.
-    let mut by_environment: BTreeMap<&str, Vec<&SessionDigest>> = BTreeMap::new();
-    for digest in &digests {
-        by_environment
-            .entry(digest.environment.as_str())
-            .or_default()
-            .push(digest);
-    }
-    let mut patterns = Patterns::default();
-    for (environment, group) in &by_environment {
-        let Some(capabilities) = catalog.get(*environment) else {
-            continue;
-        };
-        let found = mine::mine(
-            environment,
-            group,
-            &capabilities.observations,
-            &capabilities.choices,
-            &MiningLimits::default(),
-        );
-        patterns.failures.extend(found.failures);
-        patterns.tests += found.tests;
-        patterns.fdr = found.fdr;
-        patterns.workflows.extend(found.workflows);
-        patterns.feedback.extend(found.feedback);
-        if let Some(learning) = &capabilities.cases {
-            patterns.cases.extend(cases::mine_cases(
-                environment,
-                group,
-                learning,
-                &cases::CaseLimits::default(),
-            ));
-        }
-    }
-    for failure in &patterns.failures {
-        bus.emit(
-            thread,
-            EventKind::PatternFound {
-                summary: format!(
-                    "{} fails when {} = {} ({} of {}; elsewhere {} of {}); remedy: {}",
-                    failure.criterion,
-                    failure.feature,
-                    synth::show(&failure.value),
-                    failure.failed,
-                    failure.total,
-                    failure.failed_elsewhere,
-                    failure.total_elsewhere,
-                    serde_json::to_string(&failure.remedy).unwrap_or_default()
-                ),
-                support: failure.failed,
-            },
-        );
-    }
-    for workflow in &patterns.workflows {
-        bus.emit(
-            thread,
-            EventKind::PatternFound {
-                summary: format!(
-                    "passing attempts share {}'s workflow: {}",
-                    workflow.agent,
-                    workflow.sequence.join(" → ")
-                ),
-                support: workflow.passing_with,
-            },
-        );
-    }
-    for feedback in &patterns.feedback {
-        bus.emit(
-            thread,
-            EventKind::PatternFound {
-                summary: format!(
-                    "the grader keeps asking for {}: {}",
-                    feedback.criterion, feedback.request
-                ),
-                support: feedback.count,
-            },
-        );
-    }
-
-    for case in &patterns.cases {
-        bus.emit(
-            thread,
-            EventKind::PatternFound {
-                summary: format!(
-                    "{} = {:?} signals {} = {} ({} of {} cases, {} sessions; {} were labelled otherwise)",
-                    case.feature,
-                    case.value,
-                    case.label,
-                    case.truth,
-                    case.support,
-                    case.observed,
-                    case.sessions,
-                    case.mistakes
-                ),
-                support: case.support,
-            },
-        );
-    }
-
-    let book = MemoryBook::new(store.clone());
-    let memories: Vec<Memory> = book
-        .list()?
-        .into_iter()
-        .filter(|m| m.team == team)
-        .collect();
-    let digest_refs: Vec<&SessionDigest> = digests.iter().collect();
-    let drafts: Vec<Draft> = if digests.is_empty() {
-        Vec::new()
-    } else {
-        match dreamer {
-            Dreamer::Offline => synth::drafts(&patterns, &digest_refs),
-            Dreamer::Model(provider) => {
-                let on_retry = |notice: &crate::model::RetryNotice| {
-                    bus.emit(
-                        thread,
-                        EventKind::Retry {
-                            attempt: notice.attempt,
-                            reason: notice.reason.clone(),
-                            delay_ms: notice.delay_ms,
-                        },
-                    );
-                };
-                model::model_drafts(
-                    provider.as_ref(),
-                    &digest_refs,
-                    &patterns,
-                    &memories,
-                    on_retry,
-                )
-                .await?
-            }
-        }
-    };
-    let actions = curate::curate(drafts, &memories, &digest_refs);
-    let mut proposals = Vec::new();
-    for action in actions {
-        let memory = apply(&book, team, dream_id, action, &memories)?;
-        bus.emit(
-            thread,
-            EventKind::MemoryProposed {
-                memory_id: memory.id.to_string(),
-                version: memory.version,
-                title: memory.title.clone(),
-                change: match memory.change {
-                    Change::New if memory.version > 1 => "revision".into(),
-                    Change::New => "new".into(),
-                    Change::Update { target } => format!("update of {target}"),
-                    Change::Retire { target } => format!("retirement of {target}"),
-                },
-            },
-        );
-        proposals.push(memory);
-    }
-    bus.emit(
-        thread,
-        EventKind::Text {
-            text: if proposals.is_empty() {
-                "Nothing new to propose.".into()
-            } else {
-                format!(
-                    "Proposed {} memor{} for review.",
-                    proposals.len(),
-                    if proposals.len() == 1 { "y" } else { "ies" }
-                )
-            },
-        },
-    );
-    Ok((
-        patterns,
-        proposals,
-        digests.iter().map(|d| d.session).collect(),
-    ))
-}
-
-fn new_memory(team: &str, dream: DreamId, draft: Draft, change: Change) -> Memory {
-    Memory {
-        id: MemoryId(0),
-        version: 1,
-        kind: draft.kind,
-        team: team.to_string(),
-        agent: draft.agent,
-        title: draft.title,
-        body: draft.body,
-        rules: draft.rules,
-        status: MemoryStatus::Proposed,
-        provenance: draft.citations,
-        author: Author::Dream { dream },
-        change,
-        key: Some(draft.key),
-        created_at_ms: 0,
-        updated_at_ms: 0,
-        reason: "proposed by a dream".into(),
-    }
-}
-
-fn apply(
-    book: &MemoryBook,
-    team: &str,
-    dream: DreamId,
-    action: Action,
-    memories: &[Memory],
-) -> Result<Memory, DreamError> {
-    Ok(match action {
-        Action::Propose(draft) => book.create(new_memory(team, dream, draft, Change::New))?,
-        Action::ProposeUpdate { target, draft } => {
-            book.create(new_memory(team, dream, draft, Change::Update { target }))?
-        }
-        Action::Revise { id, draft } => {
-            book.revise(id, Author::Dream { dream }, "revised by a dream", |m| {
-                m.title = draft.title;
-                m.body = draft.body;
-                m.rules = draft.rules;
-                m.agent = draft.agent;
-                m.provenance = draft.citations;
-            })?
-        }
-        Action::ProposeRetire {
-            target,
-            title,
-            body,
-            citations,
-        } => {
-            let kind = memories
-                .iter()
-                .find(|m| m.id == target)
-                .map_or(crate::memory::MemoryKind::Playbook, |m| m.kind);
-            let key = memories
-                .iter()
-                .find(|m| m.id == target)
-                .and_then(|m| m.key.clone())
-                .unwrap_or_default();
-            book.create(new_memory(
-                team,
-                dream,
-                Draft {
-                    kind,
-                    agent: None,
-                    title,
-                    body,
-                    rules: Vec::new(),
-                    citations,
-                    key,
-                },
-                Change::Retire { target },
-            ))?
-        }
+        patterns: outcome.patterns,
+        proposals: outcome.proposals,
+        why_nothing: outcome.why_nothing,
     })
 }
 

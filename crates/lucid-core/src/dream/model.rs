@@ -51,8 +51,20 @@ struct ProposedCitation {
     summary: String,
 }
 
+/// How many sessions the model reads in full; the mined patterns cover the rest.
+const MAX_PROMPT_SESSIONS: usize = 60;
+
 fn request(digests: &[&SessionDigest], patterns: &Patterns, memories: &[Memory]) -> ModelRequest {
-    let sessions: Vec<String> = digests.iter().map(|d| d.summary()).collect();
+    // The latest sessions in full (digests come oldest first); a long history reaches the
+    // model through the patterns mined over all of it.
+    let skipped = digests.len().saturating_sub(MAX_PROMPT_SESSIONS);
+    let mut sessions: Vec<String> = Vec::new();
+    if skipped > 0 {
+        sessions.push(format!(
+            "({skipped} earlier session(s) are not shown; the mined patterns count them)"
+        ));
+    }
+    sessions.extend(digests[skipped..].iter().map(|d| d.summary()));
     let known: Vec<String> = memories
         .iter()
         .map(|m| format!("- {} ({}, {})", m.title, m.kind.as_str(), m.status.as_str()))

@@ -296,10 +296,19 @@ async fn dream_if_due(store: &Store, spec: &SessionSpec, worlds: &dyn Worlds) ->
         Err(message) => return Some(format!("cannot dream: {message}")),
     };
     Some(
-        match crate::dream::dream(store, &spec.team, &dreamer, &worlds.catalog()).await {
+        match crate::dream::dream_with(
+            store,
+            &spec.team,
+            &dreamer,
+            &worlds.catalog(),
+            crate::dream::DreamOptions::for_spec(spec),
+        )
+        .await
+        {
             Ok(report) => format!(
-                "dreamed over {} session(s) (every_sessions = {every}): {} proposal(s) wait for review (lucid memory list --status proposed)",
-                report.run.sessions.len(),
+                "dreamed over {} new session(s) and {} mission(s) of history (every_sessions = {every}): {} proposal(s) wait for review (lucid memory list --status proposed)",
+                report.run.considered.len(),
+                report.run.mined.len(),
                 report.proposals.len()
             ),
             Err(err) => format!("the scheduled dream failed: {err}"),

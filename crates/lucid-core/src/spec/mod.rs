@@ -8,6 +8,7 @@
 //! module does not run anything.
 
 pub mod check;
+mod history;
 mod real_work;
 mod types;
 mod validate;
@@ -17,6 +18,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use check::{CheckExpr, Facts};
+pub use history::{parse_duration, DurationError, HistoryError, HistoryWindow};
 pub use real_work::{ArgPiece, CommandTool, FactCommand, FactKind, ISOLATIONS};
 pub use types::{
     CommandLine, EnvironmentSpec, Limits, ModelProfile, ProviderKind, DEFAULT_MODEL, TEST_MODEL,
@@ -192,6 +194,8 @@ pub struct Criterion {
 pub struct DreamingSpec {
     pub model: String,
     pub every_sessions: u32,
+    /// Which of the team's sessions a dream mines.
+    pub history: HistoryWindow,
 }
 
 /// A session file that cannot be used, and where the problem is.

@@ -356,6 +356,10 @@ pub struct DreamingEntry {
     /// Dream automatically after this many new sessions of the team (0: never).
     #[serde(default)]
     pub every_sessions: u32,
+    /// How much of the team's history a dream mines: `"all"`, a number of sessions or a
+    /// duration (checked by validation, which says where a bad one is).
+    #[serde(default)]
+    pub history: Option<Spanned<toml::Value>>,
 }
 
 impl Default for DreamingEntry {
@@ -363,6 +367,7 @@ impl Default for DreamingEntry {
         DreamingEntry {
             model: default_model(),
             every_sessions: 0,
+            history: None,
         }
     }
 }

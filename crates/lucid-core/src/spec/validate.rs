@@ -8,8 +8,8 @@ use toml::Spanned;
 use super::check::CheckExpr;
 use super::types::{ModelProfile, ProviderKind, SessionFile, DEFAULT_MODEL};
 use super::{
-    line_column, AgentSpec, Criterion, DreamingSpec, EnvironmentCatalog, Rubric, SessionSpec,
-    SpecError,
+    line_column, AgentSpec, Criterion, DreamingSpec, EnvironmentCatalog, HistoryError,
+    HistoryWindow, Rubric, SessionSpec, SpecError,
 };
 
 /// The orchestration tools the runner provides; agents get them through `delegates` and
@@ -375,6 +375,11 @@ pub fn validate_with(
     let dreaming = DreamingSpec {
         model: model_exists(&file.dreaming.model, "`dreaming.model`")?,
         every_sessions: file.dreaming.every_sessions,
+        history: match &file.dreaming.history {
+            None => HistoryWindow::All,
+            Some(value) => history_window(value.get_ref())
+                .map_err(|err| report.at_span(value, format!("`dreaming.history`: {err}")))?,
+        },
     };
     if file.limits.max_parallel == 0 || file.limits.max_parallel > MAX_PARALLEL {
         return Err(report.nowhere(format!(
@@ -415,6 +420,15 @@ pub fn validate_with(
 }
 
 /// Every variable a profile reads a key from, and the providers' default ones.
+/// `history = "all" | N | "DURATION"`.
+fn history_window(value: &toml::Value) -> Result<HistoryWindow, HistoryError> {
+    match value {
+        toml::Value::Integer(n) => HistoryWindow::sessions(*n),
+        toml::Value::String(text) => text.parse(),
+        other => Err(HistoryError::Invalid(other.to_string())),
+    }
+}
+
 fn secret_variables(models: &BTreeMap<String, ModelProfile>) -> Vec<String> {
     let mut names: BTreeSet<String> = [
         crate::model::anthropic::DEFAULT_KEY_ENV,

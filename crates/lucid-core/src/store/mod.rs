@@ -1,6 +1,6 @@
 //! The durable record: one sled database per store holding session summaries, every
-//! session's event stream, memories, memory versions and dream runs, under a schema
-//! version.
+//! session's event stream, memories, memory versions, dream runs and the dreams' cache
+//! of session digests, under a schema version.
 //!
 //! Layout (one sled tree each; keys big-endian so a scan visits them in order):
 //!
@@ -11,6 +11,7 @@
 //! | `memories` | memory id | current memory record |
 //! | `memory_versions` | memory id ++ version | one version of a memory record |
 //! | `dreams` | dream run id | dream run |
+//! | `digests` | session id | a dream's digest of the session, cached (the `dream` module owns its format and version) |
 //! | `meta` | `schema_version` | u32 |
 //!
 //! One process owns a store at a time (sled holds a file lock); a second gets
@@ -55,6 +56,7 @@ struct Inner {
     memories: sled::Tree,
     memory_versions: sled::Tree,
     dreams: sled::Tree,
+    digests: sled::Tree,
     meta: sled::Tree,
     /// Summaries of the sessions this handle has appended events to.
     live: Mutex<sessions::LiveSummaries>,

@@ -45,6 +45,7 @@ impl Store {
             memories: tree("memories")?,
             memory_versions: tree("memory_versions")?,
             dreams: tree("dreams")?,
+            digests: tree("digests")?,
             meta: tree("meta")?,
             path: path.to_path_buf(),
             db,

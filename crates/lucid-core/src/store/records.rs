@@ -1,10 +1,12 @@
-//! Memories and dream runs as stored records. The store keeps them as JSON under
-//! big-endian ids and knows nothing of their meaning; the `memory` and `dream` modules
-//! own the types.
+//! Memories, dream runs and cached session digests as stored records. The store keeps
+//! them as JSON under big-endian ids and knows nothing of their meaning; the `memory`
+//! and `dream` modules own the types.
 //!
 //! `memories`: memory id (16 bytes) → the current record. `memory_versions`: memory id
 //! ++ version (u32) → every version ever written, so history stays readable. A new
 //! version is written to both trees in one transaction. `dreams`: dream id → dream run.
+//! `digests`: session id → a dream's cached digest of that session (a cache: dropping it
+//! loses nothing a dream cannot recompute from the events).
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -130,6 +132,34 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Caches a dream's digest of a session (replacing an earlier one).
+    pub fn put_digest<T: Serialize>(
+        &self,
+        session: [u8; 16],
+        digest: &T,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .digests
+            .insert(session, encode("a session digest", digest)?)?;
+        Ok(())
+    }
+
+    /// The cached digest of a session, if any. [`StoreError::Corrupt`] when it does not
+    /// decode as `T` (e.g. written in an older format).
+    pub fn digest<T: DeserializeOwned>(&self, session: [u8; 16]) -> Result<Option<T>, StoreError> {
+        match self.inner.digests.get(session)? {
+            Some(bytes) => decode("a session digest", &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// How many session digests are cached.
+    pub fn digest_count(&self) -> usize {
+        self.inner.digests.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde::{Deserialize, Serialize};
@@ -175,6 +205,29 @@ mod tests {
         let all: Vec<Note> = store.memories().unwrap();
         assert_eq!(all.len(), 2);
         assert_eq!(store.memory::<Note>([9u8; 16]).unwrap(), None);
+    }
+
+    #[test]
+    fn digests_are_cached_per_session_and_a_foreign_format_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s")).unwrap();
+        let note = |text: &str| Note {
+            text: text.into(),
+            version: 1,
+        };
+        assert_eq!(store.digest::<Note>([4u8; 16]).unwrap(), None);
+        store.put_digest([4u8; 16], &note("first")).unwrap();
+        store.put_digest([4u8; 16], &note("second")).unwrap();
+        store.put_digest([5u8; 16], &note("other")).unwrap();
+        assert_eq!(
+            store.digest::<Note>([4u8; 16]).unwrap(),
+            Some(note("second"))
+        );
+        assert_eq!(store.digest_count(), 2);
+        assert!(matches!(
+            store.digest::<Vec<u32>>([4u8; 16]),
+            Err(crate::store::StoreError::Corrupt { .. })
+        ));
     }
 
     #[test]

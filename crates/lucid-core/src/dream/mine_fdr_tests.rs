@@ -1,0 +1,109 @@
+//! The false-discovery-rate control over a dream's tests.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::json;
+
+use super::*;
+use crate::dream::digest::IterationDigest;
+use crate::event::Facts;
+
+/// One session of one graded iteration with these facts and this verdict on `landed`.
+fn session(n: u64, facts: Facts, landed: bool) -> SessionDigest {
+    SessionDigest {
+        session: SessionId(u128::from(n) + 1),
+        team: "t".into(),
+        environment: "world".into(),
+        passed: landed,
+        iterations: vec![IterationDigest {
+            iteration: 1,
+            passed: landed,
+            criteria: BTreeMap::from([("landed".to_string(), landed)]),
+            fixes: BTreeMap::new(),
+            facts,
+            tools: Vec::new(),
+            graded_at_seq: 10,
+        }],
+        playbooks: BTreeSet::new(),
+        mentions: BTreeMap::new(),
+    }
+}
+
+/// A deterministic stream of numbers in 0..n (an LCG: the test needs noise, not quality).
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// 90 sessions: landing fails on dune (a real regularity), rarely elsewhere; 150 noise
+/// features with four values each vary at random and do not matter.
+fn sessions_with_noise() -> (Vec<SessionDigest>, Vec<String>) {
+    let mut noise = Noise(7);
+    let features: Vec<String> = (0..150).map(|k| format!("noise_{k}")).collect();
+    let sessions = (0..90)
+        .map(|i| {
+            let dune = i % 3 == 0;
+            let landed = !dune && i % 11 != 1;
+            let mut facts = Facts::new();
+            facts.insert("terrain".into(), json!(if dune { "dune" } else { "flat" }));
+            for feature in &features {
+                facts.insert(
+                    feature.clone(),
+                    json!(["a", "b", "c", "d"][noise.next(4) as usize]),
+                );
+            }
+            session(i, facts, landed)
+        })
+        .collect();
+    let mut observations = features;
+    observations.push("terrain".into());
+    (sessions, observations)
+}
+
+fn condition(pattern: &FailurePattern) -> String {
+    format!("{}={}", pattern.feature, pattern.value)
+}
+
+#[test]
+fn false_discoveries_are_controlled_over_every_test_of_a_dream() {
+    let (sessions, observations) = sessions_with_noise();
+    let digests: Vec<&SessionDigest> = sessions.iter().collect();
+    let mine_with = |max_fdr: f64| {
+        let limits = MiningLimits {
+            max_fdr,
+            ..MiningLimits::default()
+        };
+        mine("world", &digests, &observations, &[], &limits)
+    };
+    // Without the correction, chance alone passes the raw p-value cap somewhere among
+    // the noise features: this is what the correction must remove.
+    let uncorrected = mine_with(1.0);
+    let chance: Vec<String> = uncorrected
+        .failures
+        .iter()
+        .filter(|p| p.feature.starts_with("noise_"))
+        .map(condition)
+        .collect();
+    assert!(
+        !chance.is_empty(),
+        "the noise should fool a raw p-value cap"
+    );
+
+    let corrected = mine_with(MiningLimits::default().max_fdr);
+    let found: Vec<String> = corrected.failures.iter().map(condition).collect();
+    assert_eq!(found, vec!["terrain=\"dune\"".to_string()], "{found:?}");
+    assert!(corrected.tests >= 150, "{} tests", corrected.tests);
+    assert_eq!(corrected.fdr, 0.05);
+    let dune = &corrected.failures[0];
+    assert!(
+        dune.q_value <= 0.05 && dune.q_value >= dune.p_value,
+        "{dune:?}"
+    );
+}

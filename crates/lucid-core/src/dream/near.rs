@@ -1,0 +1,265 @@
+//! Near misses: when a dream proposes nothing, the conditions that came closest to a
+//! pattern and the evidence each lacks ("needs 2 more failing attempts where terrain =
+//! dune, from 1 more mission"), so a team knows whether to run more missions or to stop
+//! waiting for a rule.
+//!
+//! A near miss is an observed condition under which a criterion failed more often than
+//! elsewhere but that the miner did not keep: too few failures, failures from too few
+//! missions, or an excess not yet significant. What it lacks is counted with the miner's
+//! own limits and test: the fewest further failing attempts under the condition (the rest
+//! of the history unchanged) that would make it a pattern. Nothing here proposes anything.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::digest::{IterationDigest, SessionDigest};
+use super::mine::{hypergeometric_tail, MiningLimits};
+use super::synth::show;
+use crate::event::SessionId;
+
+/// The most further failures a near miss is judged against; beyond, it is far.
+const HORIZON: u32 = 50;
+
+/// A condition that almost made a pattern.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NearMiss {
+    pub environment: String,
+    pub criterion: String,
+    pub feature: String,
+    pub value: Value,
+    pub failed: u32,
+    pub total: u32,
+    pub failed_elsewhere: u32,
+    pub total_elsewhere: u32,
+    /// Distinct missions the failures under the condition come from.
+    pub missions: u32,
+    pub p_value: f64,
+    /// Further failing attempts under the condition that would make it a pattern
+    /// (`None`: more than the horizon).
+    pub more_failures: Option<u32>,
+    /// Further missions those failures must include.
+    pub more_missions: u32,
+}
+
+impl NearMiss {
+    /// One sentence: what happened and what evidence is lacking.
+    pub fn describe(&self) -> String {
+        let seen = format!(
+            "`{}` failed in {} of {} attempt(s) where {} = {} ({} mission(s)), against {} of {} elsewhere (p = {:.1e})",
+            self.criterion,
+            self.failed,
+            self.total,
+            self.feature,
+            show(&self.value),
+            self.missions,
+            self.failed_elsewhere,
+            self.total_elsewhere,
+            self.p_value
+        );
+        let missions = match self.more_missions {
+            0 => String::new(),
+            n => format!(", from {n} more mission(s)"),
+        };
+        match self.more_failures {
+            Some(n) => format!(
+                "{seen}: needs {n} more failing attempt(s) there{missions}"
+            ),
+            None => format!(
+                "{seen}: more than {HORIZON} further failures there would be needed; it is likely chance"
+            ),
+        }
+    }
+}
+
+/// The fewest further failing attempts under a condition (from enough new missions) that
+/// pass the miner's count and significance limits, the rest of the history unchanged.
+fn more_failures(miss: &NearMiss, limits: &MiningLimits) -> Option<u32> {
+    let judged = miss.total + miss.total_elsewhere;
+    let failed_all = miss.failed + miss.failed_elsewhere;
+    (0..=HORIZON).find(|&k| {
+        k >= miss.more_missions
+            && miss.failed + k >= limits.min_failures
+            && hypergeometric_tail(judged + k, failed_all + k, miss.total + k, miss.failed + k)
+                <= limits.max_p_value
+    })
+}
+
+/// One graded iteration and the session (mission) it belongs to.
+type Point<'a> = (SessionId, &'a IterationDigest);
+
+fn fails(point: &Point, criterion: &str) -> bool {
+    point.1.criteria.get(criterion) == Some(&false)
+}
+
+/// Values a condition can be stated on (as the miner uses them).
+fn usable(value: &Value) -> bool {
+    match value {
+        Value::String(s) => !s.is_empty(),
+        Value::Bool(_) | Value::Number(_) => true,
+        _ => false,
+    }
+}
+
+/// The nearest misses of one environment kind's digests, nearest first, at most `keep`.
+/// Conditions that are patterns (their `(criterion, feature, value)` in `found`) are not
+/// misses.
+pub fn near_misses(
+    environment: &str,
+    digests: &[&SessionDigest],
+    observations: &[String],
+    limits: &MiningLimits,
+    found: &BTreeSet<(String, String, String)>,
+    keep: usize,
+) -> Vec<NearMiss> {
+    let points: Vec<Point> = digests
+        .iter()
+        .flat_map(|d| d.iterations.iter().map(move |it| (d.session, it)))
+        .collect();
+    let mut criteria: Vec<&String> = points
+        .iter()
+        .flat_map(|(_, it)| it.criteria.keys())
+        .collect();
+    criteria.sort();
+    criteria.dedup();
+    let mut misses = Vec::new();
+    for criterion in criteria {
+        let judged: Vec<&Point> = points
+            .iter()
+            .filter(|(_, it)| it.criteria.contains_key(criterion))
+            .collect();
+        let failed_all = judged.iter().filter(|p| fails(p, criterion)).count() as u32;
+        for feature in observations {
+            let mut values: Vec<&Value> = judged
+                .iter()
+                .filter_map(|(_, it)| it.facts.get(feature))
+                .filter(|v| usable(v))
+                .collect();
+            values.sort_by_key(|v| v.to_string());
+            values.dedup();
+            for value in values {
+                let key = (criterion.clone(), feature.clone(), value.to_string());
+                if found.contains(&key) {
+                    continue;
+                }
+                let under: Vec<&Point> = judged
+                    .iter()
+                    .copied()
+                    .filter(|(_, it)| it.facts.get(feature) == Some(value))
+                    .collect();
+                let total = under.len() as u32;
+                let failing: Vec<&Point> = under
+                    .iter()
+                    .copied()
+                    .filter(|p| fails(p, criterion))
+                    .collect();
+                let failed = failing.len() as u32;
+                let total_elsewhere = judged.len() as u32 - total;
+                let failed_elsewhere = failed_all - failed;
+                let rate = f64::from(failed) / f64::from(total.max(1));
+                let rate_elsewhere =
+                    f64::from(failed_elsewhere) / f64::from(total_elsewhere.max(1));
+                if failed == 0 || rate <= rate_elsewhere {
+                    continue;
+                }
+                let missions = failing
+                    .iter()
+                    .map(|(session, _)| *session)
+                    .collect::<BTreeSet<_>>()
+                    .len() as u32;
+                let mut miss = NearMiss {
+                    environment: environment.to_string(),
+                    criterion: criterion.clone(),
+                    feature: feature.clone(),
+                    value: value.clone(),
+                    failed,
+                    total,
+                    failed_elsewhere,
+                    total_elsewhere,
+                    missions,
+                    p_value: hypergeometric_tail(judged.len() as u32, failed_all, total, failed),
+                    more_failures: None,
+                    more_missions: limits.min_missions.saturating_sub(missions),
+                };
+                miss.more_failures = more_failures(&miss, limits);
+                misses.push(miss);
+            }
+        }
+    }
+    misses.sort_by(|a, b| {
+        (a.more_failures.unwrap_or(u32::MAX), a.more_missions)
+            .cmp(&(b.more_failures.unwrap_or(u32::MAX), b.more_missions))
+            .then(a.p_value.total_cmp(&b.p_value))
+    });
+    misses.truncate(keep);
+    misses
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Facts;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    fn session(attempts: &[(&str, bool)]) -> SessionDigest {
+        SessionDigest {
+            session: SessionId::generate(),
+            team: "t".into(),
+            environment: "e".into(),
+            passed: attempts.last().is_some_and(|(_, ok)| *ok),
+            iterations: attempts
+                .iter()
+                .enumerate()
+                .map(|(i, (terrain, ok))| IterationDigest {
+                    iteration: i as u32 + 1,
+                    passed: *ok,
+                    criteria: BTreeMap::from([("landed".to_string(), *ok)]),
+                    fixes: BTreeMap::new(),
+                    facts: Facts::from([("terrain".to_string(), json!(terrain))]),
+                    tools: Vec::new(),
+                    graded_at_seq: 1,
+                })
+                .collect(),
+            playbooks: BTreeSet::new(),
+            mentions: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_near_miss_says_how_many_more_failures_and_missions_it_needs() {
+        let mut digests: Vec<SessionDigest> = (0..10).map(|_| session(&[("mare", true)])).collect();
+        digests.push(session(&[("dune", false), ("dune", false)]));
+        let refs: Vec<&SessionDigest> = digests.iter().collect();
+        let limits = MiningLimits::default();
+        let observations = ["terrain".to_string()];
+        let misses = near_misses("e", &refs, &observations, &limits, &BTreeSet::new(), 3);
+        assert_eq!(misses.len(), 1, "{misses:?}");
+        let dune = &misses[0];
+        assert_eq!((dune.failed, dune.total, dune.missions), (2, 2, 1));
+        // One more failure, from another mission: 3 of 3 against 0 of 10, p = 1/286.
+        assert_eq!((dune.more_failures, dune.more_missions), (Some(1), 1));
+        assert!(
+            dune.describe()
+                .ends_with("needs 1 more failing attempt(s) there, from 1 more mission(s)"),
+            "{}",
+            dune.describe()
+        );
+        // A condition that is a pattern is no miss.
+        let found = BTreeSet::from([(
+            "landed".to_string(),
+            "terrain".to_string(),
+            json!("dune").to_string(),
+        )]);
+        assert!(near_misses("e", &refs, &observations, &limits, &found, 3).is_empty());
+        // Failing about as often as elsewhere is far from a pattern.
+        let even: Vec<SessionDigest> = (0..40)
+            .map(|i| session(&[(if i % 2 == 0 { "dune" } else { "mare" }, i % 4 < 2)]))
+            .collect();
+        let refs: Vec<&SessionDigest> = even.iter().collect();
+        for miss in near_misses("e", &refs, &observations, &limits, &BTreeSet::new(), 3) {
+            assert!(miss.more_failures.is_none_or(|n| n > 3), "{miss:?}");
+        }
+    }
+}
