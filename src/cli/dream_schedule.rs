@@ -145,7 +145,7 @@ pub(super) async fn every(path: &Path, dreaming: &Dreaming, every: Duration) -> 
             Ok(Holder::Here(store)) => here(store, dreaming).await,
             Ok(Holder::Owner(client)) => match through(&client, dreaming).await {
                 Ok(reports) => print_reports(&reports, dreaming.json),
-                Err(err @ ClientError::Unreachable { .. }) => {
+                Err(err @ (ClientError::Unreachable { .. } | ClientError::NotConnected { .. })) => {
                     eprintln!(
                         "lucid: {}; dreaming again in {}s",
                         sanitize(&err.to_string()),

@@ -95,7 +95,9 @@ pub async fn run(client: &Client, args: &RunArgs) -> Through {
     };
     let (session, stream) = match client.run_watched(&body).await {
         Ok(started) => started,
-        Err(ClientError::Unreachable { .. }) => return Through::Retry,
+        // Only a request that never reached an owner is sent again: a broken connection
+        // may have started the run already.
+        Err(ClientError::NotConnected { .. }) => return Through::Retry,
         Err(ClientError::Refused { status: 503, .. }) => return Through::Retry,
         Err(err) => {
             let (code, message) = failure(&err);

@@ -174,6 +174,7 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
             () = registry.let_go() => {}
             _ = tokio::signal::ctrl_c() => {
                 eprintln!("lucid: interrupted; cancelling the runs started from other windows");
+                registry.close();
                 registry.cancel_all();
                 let _ = tokio::time::timeout(CLIENT_RUNS_GRACE, registry.wait_idle()).await;
             }

@@ -23,8 +23,12 @@ use lucid_core::event::{Event, SessionId};
 /// Why a request to the owner failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The owner could not be reached, or the connection broke.
+    /// Nobody accepted the connection: the request never reached an owner (safe to send
+    /// again, e.g. to the next owner).
     #[error("cannot reach the lucid serving {}: {message}", path.display())]
+    NotConnected { path: PathBuf, message: String },
+    /// The connection broke after it was made: the owner may have acted on the request.
+    #[error("lost the lucid serving {}: {message}", path.display())]
     Unreachable { path: PathBuf, message: String },
     /// The owner refused the request (a usage error when the status is 400).
     #[error("{message}")]
@@ -81,9 +85,13 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
-        let stream = UnixStream::connect(&self.socket)
-            .await
-            .map_err(|err| self.unreachable(err))?;
+        let stream =
+            UnixStream::connect(&self.socket)
+                .await
+                .map_err(|err| ClientError::NotConnected {
+                    path: self.socket.clone(),
+                    message: err.to_string(),
+                })?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|err| self.unreachable(err))?;

@@ -70,8 +70,16 @@ pub(super) async fn create(
         options.history = history;
     }
     let team = body.team.or(spec_team);
+    // Held until the dream ends: an owner letting the store go waits for it.
+    let Some(slot) = state.registry.reserve() else {
+        return Err(Failure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this lucid is letting the store go; try again".into(),
+        ));
+    };
     // On a task of its own: a client that goes away does not cut a dream short.
     let dreaming = tokio::spawn(async move {
+        let _slot = slot;
         let _turn = one_at_a_time().await;
         let teams = match team {
             Some(team) => vec![team],

@@ -96,7 +96,9 @@ impl ServerHandle {
 
     /// Stops accepting new connections; open ones go on until [`ServerHandle::stop`],
     /// but the streams of announcements (`GET /v1/events`) end now.
+    /// New runs are refused from now on, on connections already open too.
     pub fn stop_accepting(&mut self) {
+        self.registry.close();
         self.registry.stop_announcing();
         if let Some(shutdown) = self.shutdown.take() {
             // The server already gone has stopped accepting too.
@@ -130,6 +132,18 @@ impl Drop for ServerHandle {
     }
 }
 
+/// Binds a listener in `private_dir` (created 0700), restricts the socket to 0600 and
+/// renames it to `path`.
+fn bind_privately(private_dir: &Path, path: &Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().mode(0o700).create(private_dir)?;
+    let private = private_dir.join(SOCKET_NAME);
+    let listener = UnixListener::bind(&private)?;
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::rename(&private, path)?;
+    Ok(listener)
+}
+
 /// Serves `store` on its socket until stopped. Must be called inside a tokio runtime.
 pub fn start(store: Store, worlds: Arc<dyn Worlds>) -> Result<ServerHandle, ServerError> {
     let path = socket_path(store.path());
@@ -144,18 +158,15 @@ pub fn start(store: Store, worlds: Arc<dyn Worlds>) -> Result<ServerHandle, Serv
         // Nobody answers: a stale socket from a process that was killed.
         std::fs::remove_file(&path).map_err(socket_error)?;
     }
-    // Bound under a private name, made 0600, then moved into place: the socket is never
-    // reachable under its public name with looser permissions.
-    let private = path.with_file_name(format!(".{SOCKET_NAME}.{}", std::process::id()));
-    // A leftover from a killed process with the same pid: nobody can be listening on it.
-    let _ = std::fs::remove_file(&private);
-    let listener = UnixListener::bind(&private).map_err(socket_error)?;
-    let placed = std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600))
-        .and_then(|()| std::fs::rename(&private, &path));
-    if let Err(err) = placed {
-        let _ = std::fs::remove_file(&private);
-        return Err(socket_error(err));
-    }
+    // Bound inside a fresh folder only this user can enter, made 0600, then moved into
+    // place: no other user can reach the socket under any name before it is private.
+    let private_dir = path.with_file_name(format!(".{SOCKET_NAME}.{}", std::process::id()));
+    // A leftover from a killed process with the same pid: nobody can be listening there.
+    let _ = std::fs::remove_dir_all(&private_dir);
+    let listener = bind_privately(&private_dir, &path).map_err(socket_error);
+    // Empty once the socket has moved (or on failure): removing it is tidying up.
+    let _ = std::fs::remove_dir_all(&private_dir);
+    let listener = listener?;
     let guard = SocketGuard(path.clone());
     let registry = Registry::default();
     let app = routes::router(routes::AppState {
@@ -195,6 +206,18 @@ mod tests {
         let server = start(store.clone(), lucid_envs::worlds()).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        // The private folder it was bound in is gone.
+        let leftovers: Vec<_> = std::fs::read_dir(store.path())
+            .unwrap()
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| {
+                entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".lucid.sock")
+            })
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
         assert!(is_served(store.path()));
         match start(store.clone(), lucid_envs::worlds()) {
             Err(ServerError::AlreadyServed { path: named }) => assert_eq!(named, path),
@@ -259,6 +282,13 @@ mod tests {
             Ok(_) => panic!("expected 503, got a run"),
         }
         assert_eq!(store.sessions().unwrap().len(), 1);
+        server.stop().await;
+
+        // Stopping to accept refuses new runs on connections already open as well.
+        let mut server = start(store.clone(), lucid_envs::worlds()).unwrap();
+        assert!(server.registry().reserve().is_some());
+        server.stop_accepting();
+        assert!(server.registry().reserve().is_none());
         server.stop().await;
     }
 }

@@ -261,6 +261,11 @@ impl Registry {
         })
     }
 
+    /// Refuses clients' new runs from now on (runs already live go on).
+    pub fn close(&self) {
+        self.lock().closing = true;
+    }
+
     /// Waits until no run is live or being launched, then refuses clients' new runs:
     /// when it returns, nothing runs here and nothing will.
     pub async fn let_go(&self) {

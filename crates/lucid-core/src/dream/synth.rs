@@ -227,7 +227,7 @@ fn failure_draft(pattern: &FailurePattern, owner: &dyn Fn(&str) -> Option<String
         )
     });
     let mut body = format!(
-        "`{criterion}` failed in {} of {} attempts where {condition}, against {} of {} elsewhere (p = {:.1e}; {:.1e} after correcting for every condition the dream tested).\n\n{remedy_text}\n\nEvidence:\n",
+        "`{criterion}` failed in {} of {} attempts where {condition}, against {} of {} elsewhere (p = {:.1e}; {:.1e} after correcting for every condition the dream tested in this environment).\n\n{remedy_text}\n\nEvidence:\n",
         pattern.failed, pattern.total, pattern.failed_elsewhere, pattern.total_elsewhere, pattern.p_value, pattern.q_value
     );
     for citation in &cited {
