@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{exit, headless, open_or_owner, Opened};
+use super::{exit, headless, Opened};
 use lucid_core::run::report::SessionReport;
 use lucid_core::session::{self, LaunchError, LaunchOptions, Recorder};
 
@@ -76,9 +76,13 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
         };
         return super::tui::open(db, theme, start).await;
     }
+    let path = db
+        .clone()
+        .unwrap_or_else(|| lucid_core::config::Paths::from_env().default_store);
+    // Retries after an owner said it is letting the store go (or stopped listening).
     let mut attempts = 0;
     let store = loop {
-        match open_or_owner(db.clone()) {
+        match super::locate(&path) {
             Ok(Opened::Store(store)) => break store,
             Ok(Opened::Owner(client)) => match super::remote::run(&client, &args).await {
                 super::remote::Through::Done(code) => return code,
@@ -92,7 +96,18 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
                     return exit::RUNTIME;
                 }
             },
-            Err(code) => return code,
+            // Mid hand-over the old owner may still hold the store a moment after it
+            // stopped listening: wait for it rather than fail.
+            Err(lucid_core::store::StoreError::Locked { .. })
+                if attempts > 0 && attempts < HANDOVER_ATTEMPTS =>
+            {
+                attempts += 1;
+                tokio::time::sleep(HANDOVER_PAUSE).await;
+            }
+            Err(err) => {
+                eprintln!("lucid: {err}");
+                return exit::RUNTIME;
+            }
         }
     };
     // While the run goes, this process owns the store: it serves it to other commands.
