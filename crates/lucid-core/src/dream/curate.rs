@@ -249,7 +249,7 @@ fn contradiction(memory: &Memory, sessions: &[&SessionDigest]) -> Option<Action>
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::event::DreamId;
     use crate::memory::MemoryKind;
@@ -270,7 +270,13 @@ mod tests {
         }
     }
 
-    fn memory(from: &Draft, status: MemoryStatus, change: Change, author: Author) -> Memory {
+    /// A version-1 record of `from` (the dream tests' fixture).
+    pub(in crate::dream) fn memory(
+        from: &Draft,
+        status: MemoryStatus,
+        change: Change,
+        author: Author,
+    ) -> Memory {
         Memory {
             id: MemoryId::generate(),
             version: 1,
@@ -291,7 +297,7 @@ mod tests {
         }
     }
 
-    fn dream_author() -> Author {
+    pub(in crate::dream) fn dream_author() -> Author {
         Author::Dream {
             dream: DreamId::generate(),
         }

@@ -75,7 +75,8 @@ pub fn withdrawals(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{DreamId, MemoryId};
+    use crate::dream::curate::tests::{dream_author as dream, memory};
+    use crate::event::MemoryId;
     use crate::memory::MemoryKind;
     use serde_json::json;
 
@@ -91,33 +92,6 @@ mod tests {
             .unwrap()],
             citations: vec![],
             key: key.into(),
-        }
-    }
-
-    fn memory(from: &Draft, status: MemoryStatus, change: Change, author: Author) -> Memory {
-        Memory {
-            id: MemoryId::generate(),
-            version: 1,
-            kind: from.kind,
-            team: "t".into(),
-            agent: from.agent.clone(),
-            title: from.title.clone(),
-            body: from.body.clone(),
-            rules: from.rules.clone(),
-            status,
-            provenance: vec![],
-            author,
-            change,
-            key: Some(from.key.clone()),
-            created_at_ms: 0,
-            updated_at_ms: 0,
-            reason: String::new(),
-        }
-    }
-
-    fn dream() -> Author {
-        Author::Dream {
-            dream: DreamId::generate(),
         }
     }
 
