@@ -20,6 +20,8 @@ pub struct LearningFigures {
     pub playbooks: Vec<String>,
     pub held_out_baseline: Calibration,
     pub held_out_with_playbooks: Calibration,
+    /// The approved rules against the world generator's truth (Lumara only).
+    pub rules: Option<super::rule_truth::RuleScore>,
 }
 
 impl LearningFigures {
@@ -118,7 +120,12 @@ async fn learn_in(
         .map_err(|e| e.to_string())?;
     let baseline = run_seeds(spec, test, &[], None).await?;
     let with_playbooks = run_seeds(spec, test, &playbooks, None).await?;
+    let rules: Vec<lucid_core::world::rules::Rule> =
+        playbooks.iter().flat_map(|p| p.rules.clone()).collect();
+    let scored = (spec.environment.kind.get_ref() == lucid_envs::lumara::KIND)
+        .then(|| super::rule_truth::score(&rules, &super::rule_truth::lumara_sites(world, test)));
     Ok(LearningFigures {
+        rules: scored,
         world,
         train: train_figures,
         proposals: report.proposals.len(),
@@ -144,13 +151,22 @@ fn figure_directions(kind: &str) -> std::collections::BTreeMap<String, bool> {
 pub fn print_learning(figures: &[LearningFigures]) {
     println!("learning from dreams: train, dream, approve all, then held-out seeds without → with playbooks");
     println!(
-        "{:>5}  {:>9}  {:>15}  {:>15}  {:>13}  goal",
-        "world", "proposals", "first attempt", "final", "mean iters"
+        "{:>5}  {:>9}  {:>15}  {:>15}  {:>13}  {:>5}  {:>9}  {:>6}  goal",
+        "world",
+        "proposals",
+        "first attempt",
+        "final",
+        "mean iters",
+        "rules",
+        "precision",
+        "recall"
     );
+    let percent = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{:.0}%", x * 100.0));
     for f in figures {
         let (b, a) = (&f.held_out_baseline, &f.held_out_with_playbooks);
+        let rules = f.rules.clone().unwrap_or_default();
         println!(
-            "{:>5}  {:>9}  {:>6.0}% → {:>4.0}%  {:>6.0}% → {:>4.0}%  {:>5.2} → {:>4.2}  {}",
+            "{:>5}  {:>9}  {:>6.0}% → {:>4.0}%  {:>6.0}% → {:>4.0}%  {:>5.2} → {:>4.2}  {:>5}  {:>9}  {:>6}  {}",
             f.world,
             f.proposals,
             b.first_attempt_pass_rate * 100.0,
@@ -159,7 +175,26 @@ pub fn print_learning(figures: &[LearningFigures]) {
             a.final_pass_rate * 100.0,
             b.mean_iterations,
             a.mean_iterations,
+            rules.rules,
+            percent(rules.precision()),
+            percent(rules.recall()),
             if f.meets_goal() { "met" } else { "NOT met" }
+        );
+    }
+    // Worlds without a hidden regularity (Lumara's world 0): every rule there is false.
+    let null: Vec<&LearningFigures> = figures
+        .iter()
+        .filter(|f| f.rules.as_ref().is_some_and(|r| r.regularities == 0))
+        .collect();
+    if !null.is_empty() {
+        let false_rules: usize = null
+            .iter()
+            .filter_map(|f| f.rules.as_ref())
+            .map(|r| r.rules)
+            .sum();
+        println!(
+            "null worlds (no hidden regularity): {false_rules} false rule(s) over {} dream(s)",
+            null.len()
         );
     }
     let names: std::collections::BTreeSet<&String> = figures
@@ -242,6 +277,7 @@ mod tests {
             playbooks: Vec::new(),
             held_out_baseline: before,
             held_out_with_playbooks: after,
+            rules: None,
         }
     }
 

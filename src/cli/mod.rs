@@ -15,6 +15,7 @@ mod memories;
 mod memory;
 mod memory_edit;
 mod remote;
+pub mod rule_truth;
 mod run;
 mod serve;
 mod sessions;

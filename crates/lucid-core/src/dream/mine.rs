@@ -1,30 +1,36 @@
 //! Mining: patterns across many digested sessions, each with its support.
 //!
-//! Every graded iteration is one data point: the facts the environment reported and
-//! each criterion's verdict. The miner looks for
-//! - **failure conditions**: an observed fact value (e.g. `terrain = dune`) under which a
-//!   criterion fails far more often than elsewhere (one-sided hypergeometric test). Every
-//!   condition with enough failures is a test; a condition is kept only when the
-//!   Benjamini–Hochberg adjusted p-value over all of the dream's tests is within the
-//!   false-discovery rate, so many features never produce chance rules;
-//! - **remedies** for each condition: a choice fact whose values separate the passes from
-//!   the failures under it (`burn_margin_m ≥ 138`, `survey = low_pass`), or, when none
-//!   does, avoiding the condition. A numeric threshold is the passing value nearest the
-//!   failures;
-//! - **workflows** successful iterations share (an agent's tool-call sequence);
-//! - **feedback the grader repeats** across sessions.
+//! Every graded iteration is one data point: the facts the sessions recorded and each
+//! criterion's verdict. The miner looks for
+//! - **failure conditions**: a condition on any recorded fact that is neither a choice
+//!   nor a result (see `conditions`: `terrain = dune`, `orbital_slope_deg ≥ 5.1`) under
+//!   which a criterion fails far more often than elsewhere (one-sided hypergeometric
+//!   test). Every condition with enough attempts under it, from enough missions, is a
+//!   test — whatever its outcome, so the count does not flatter the data — and a
+//!   condition is kept only when its Benjamini–Hochberg adjusted p-value over every test
+//!   of the dream (all criteria, all environments) is within the false-discovery rate;
+//! - **combinations**: each kept condition is then refined by every condition on another
+//!   feature (`terrain = dune` and `orbital_slope_deg ≥ 5.1`), tested within the kept
+//!   condition's attempts with the false-discovery rate controlled over its refinements;
+//!   a refinement that concentrates the failures replaces the condition;
+//! - **remedies** for each condition (see `remedy`), and what else differs under it
+//!   (see `mechanism`);
+//! - **workflows** and **feedback the grader repeats** (see `habits`).
 //!
-//! Nothing here knows any environment: the observed and chosen facts come from the
-//! environment's declared capabilities, everything else from the data.
+//! Nothing here knows any environment: which facts are choices and which are results
+//! come from the environment's declared capabilities; every other fact is a candidate.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::cases::CasePattern;
+use super::conditions::{conditions, Condition};
 use super::digest::{IterationDigest, SessionDigest};
+pub use super::mechanism::Mechanism;
 use super::stats::bh_adjust;
+use super::{habits, mechanism, remedy};
 use crate::event::SessionId;
 
 pub use super::stats::hypergeometric_tail;
@@ -121,6 +127,13 @@ pub struct FailurePattern {
     pub q_value: f64,
     pub remedy: Remedy,
     pub evidence: Vec<Evidence>,
+    /// Every condition of the pattern, `feature = value` first; a second one when a
+    /// combination explains the failures better than the first alone.
+    #[serde(default)]
+    pub when: BTreeMap<String, Value>,
+    /// What else the data shows differs under the condition.
+    #[serde(default)]
+    pub mechanism: Option<Mechanism>,
 }
 
 /// A tool-call sequence successful iterations share.
@@ -157,6 +170,9 @@ pub struct Patterns {
     /// How many failure conditions were tested (the Benjamini–Hochberg `m`).
     #[serde(default)]
     pub tests: u32,
+    /// How many combinations refining a discovered condition were tested.
+    #[serde(default)]
+    pub refinements: u32,
     /// The false-discovery rate the failure conditions were held to.
     #[serde(default)]
     pub fdr: f64,
@@ -176,14 +192,14 @@ impl Patterns {
     }
 }
 
-struct Point<'a> {
-    session: SessionId,
-    iteration: &'a IterationDigest,
+pub(super) struct Point<'a> {
+    pub session: SessionId,
+    pub iteration: &'a IterationDigest,
 }
 
 impl Point<'_> {
     /// The iteration as evidence about `criterion` (`None`: about the whole iteration).
-    fn evidence(&self, criterion: Option<&str>, choice: Option<&str>) -> Evidence {
+    pub(super) fn evidence(&self, criterion: Option<&str>, choice: Option<&str>) -> Evidence {
         Evidence {
             session: self.session,
             iteration: self.iteration.iteration,
@@ -200,348 +216,318 @@ impl Point<'_> {
             choice_value: choice.and_then(|c| self.iteration.facts.get(c).cloned()),
         }
     }
+
+    fn fails(&self, criterion: &str) -> bool {
+        self.iteration.criteria.get(criterion) == Some(&false)
+    }
 }
 
-/// Mines the digests of one environment kind.
-pub fn mine(
-    environment: &str,
-    digests: &[&SessionDigest],
-    observations: &[String],
-    choices: &[String],
-    limits: &MiningLimits,
-) -> Patterns {
-    let points: Vec<Point> = digests
+/// What an environment kind declares about its facts: which record the team's choices
+/// and which measure the attempt's result. Every other fact may be a condition.
+#[derive(Debug, Clone, Copy)]
+pub struct Vocabulary<'a> {
+    pub choices: &'a [String],
+    pub outcomes: &'a [String],
+}
+
+impl Vocabulary<'_> {
+    fn excluded(&self) -> BTreeSet<&str> {
+        self.choices
+            .iter()
+            .chain(self.outcomes)
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+/// One environment kind's digests and vocabulary.
+pub struct Group<'a> {
+    pub environment: &'a str,
+    pub digests: Vec<&'a SessionDigest>,
+    pub vocabulary: Vocabulary<'a>,
+}
+
+/// A condition's attempts and failures within some set of judged attempts.
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    failed: u32,
+    total: u32,
+    failed_elsewhere: u32,
+    total_elsewhere: u32,
+    missions: u32,
+    p_value: f64,
+}
+
+impl Counts {
+    fn of(under: &[&Point], within: &[&Point], criterion: &str) -> Counts {
+        let fails = |ps: &[&Point]| ps.iter().filter(|p| p.fails(criterion)).count() as u32;
+        let (failed, total) = (fails(under), under.len() as u32);
+        let (failed_all, total_all) = (fails(within), within.len() as u32);
+        let missions = under
+            .iter()
+            .filter(|p| p.fails(criterion))
+            .map(|p| p.session)
+            .collect::<BTreeSet<_>>()
+            .len() as u32;
+        Counts {
+            failed,
+            total,
+            failed_elsewhere: failed_all - failed,
+            total_elsewhere: total_all - total,
+            missions,
+            p_value: hypergeometric_tail(total_all, failed_all, total, failed),
+        }
+    }
+
+    /// Whether a condition this size, from this many missions, is worth a test: decided
+    /// without looking at its verdicts.
+    fn testable(under: &[&Point], within: usize, limits: &MiningLimits) -> bool {
+        let missions = under
+            .iter()
+            .map(|p| p.session)
+            .collect::<BTreeSet<_>>()
+            .len() as u32;
+        under.len() as u32 >= limits.min_failures
+            && missions >= limits.min_missions
+            && under.len() < within
+    }
+
+    /// Enough failures, from enough missions, failing more than elsewhere.
+    fn is_pattern(&self, limits: &MiningLimits) -> bool {
+        let rate = f64::from(self.failed) / f64::from(self.total.max(1));
+        let elsewhere = f64::from(self.failed_elsewhere) / f64::from(self.total_elsewhere.max(1));
+        self.failed >= limits.min_failures
+            && self.missions >= limits.min_missions
+            && rate > elsewhere
+            && self.p_value <= limits.max_p_value
+    }
+}
+
+/// One tested condition of the first stage.
+struct Test<'a> {
+    group: usize,
+    criterion: &'a str,
+    condition: &'a Condition,
+    under: Vec<&'a Point<'a>>,
+    judged: Vec<&'a Point<'a>>,
+    counts: Counts,
+}
+
+/// Mines the digests of every environment kind of a dream together.
+pub fn mine(groups: &[Group], limits: &MiningLimits) -> Patterns {
+    let points: Vec<Vec<Point>> = groups
         .iter()
-        .flat_map(|d| {
-            d.iterations.iter().map(move |it| Point {
-                session: d.session,
-                iteration: it,
-            })
+        .map(|g| {
+            g.digests
+                .iter()
+                .flat_map(|d| {
+                    d.iterations.iter().map(move |it| Point {
+                        session: d.session,
+                        iteration: it,
+                    })
+                })
+                .collect()
         })
         .collect();
-    let mut criteria: Vec<&String> = points
+    let offered: Vec<Vec<Condition>> = groups
         .iter()
-        .flat_map(|p| p.iteration.criteria.keys())
+        .zip(&points)
+        .map(|(g, ps)| {
+            let iterations: Vec<&IterationDigest> = ps.iter().map(|p| p.iteration).collect();
+            conditions(&iterations, &g.vocabulary.excluded())
+        })
         .collect();
-    criteria.sort();
-    criteria.dedup();
     let mut patterns = Patterns {
         fdr: limits.max_fdr,
         ..Patterns::default()
     };
-    let mut p_values = Vec::new();
-    let mut candidates = Vec::new();
-    for criterion in criteria {
-        candidates.extend(failure_patterns(
-            environment,
-            criterion,
-            &points,
-            observations,
-            choices,
-            limits,
-            &mut p_values,
-        ));
-        if let Some(feedback) = repeated_feedback(environment, criterion, &points, limits) {
-            patterns.feedback.push(feedback);
+    let mut tests: Vec<Test> = Vec::new();
+    for (index, group) in groups.iter().enumerate() {
+        let points = &points[index];
+        for criterion in criteria(points) {
+            let judged: Vec<&Point> = points
+                .iter()
+                .filter(|p| p.iteration.criteria.contains_key(criterion))
+                .collect();
+            for condition in &offered[index] {
+                let under: Vec<&Point> = judged
+                    .iter()
+                    .copied()
+                    .filter(|p| condition.holds(p.iteration))
+                    .collect();
+                if !Counts::testable(&under, judged.len(), limits) {
+                    continue;
+                }
+                tests.push(Test {
+                    group: index,
+                    criterion,
+                    condition,
+                    counts: Counts::of(&under, &judged, criterion),
+                    under,
+                    judged: judged.clone(),
+                });
+            }
+            if let Some(feedback) =
+                habits::repeated_feedback(group.environment, criterion, points, limits)
+            {
+                patterns.feedback.push(feedback);
+            }
+        }
+        patterns
+            .workflows
+            .extend(habits::workflows(group.environment, points, limits));
+    }
+    let q_values = bh_adjust(&tests.iter().map(|t| t.counts.p_value).collect::<Vec<_>>());
+    patterns.tests = tests.len() as u32;
+    let mut seen: BTreeSet<(String, String, String)> = BTreeSet::new();
+    for (test, q_value) in tests.iter().zip(q_values) {
+        if q_value > limits.max_fdr || !test.counts.is_pattern(limits) {
+            continue;
+        }
+        let group = &groups[test.group];
+        let (refinement, tried) = refine(test, &offered[test.group], limits);
+        patterns.refinements += tried;
+        let pattern = failure_pattern(group, test, q_value, refinement, limits);
+        let key = (
+            group.environment.to_string(),
+            pattern.criterion.clone(),
+            serde_json::to_string(&pattern.when).unwrap_or_default(),
+        );
+        if seen.insert(key) {
+            patterns.failures.push(pattern);
         }
     }
-    let q_values = bh_adjust(&p_values);
-    patterns.tests = p_values.len() as u32;
-    patterns.failures = candidates
-        .into_iter()
-        .filter_map(|(test, mut pattern)| {
-            pattern.q_value = q_values.get(test).copied().unwrap_or(1.0);
-            (pattern.q_value <= limits.max_fdr).then_some(pattern)
-        })
-        .collect();
-    patterns.workflows = workflows(environment, &points, limits);
+    patterns
+        .failures
+        .sort_by(|a, b| a.p_value.total_cmp(&b.p_value));
     patterns
 }
 
-fn usable(value: &Value) -> bool {
-    match value {
-        Value::String(s) => !s.is_empty(),
-        Value::Bool(_) | Value::Number(_) => true,
-        _ => false,
-    }
-}
-
-/// The failure conditions of one criterion that pass the raw p-value cap, each with the
-/// index of its test in `p_values` (where every test's p-value is appended).
-fn failure_patterns(
+/// Mines one environment kind's digests alone.
+pub fn mine_environment(
     environment: &str,
-    criterion: &str,
-    points: &[Point],
-    observations: &[String],
-    choices: &[String],
+    digests: &[&SessionDigest],
+    vocabulary: Vocabulary,
     limits: &MiningLimits,
-    p_values: &mut Vec<f64>,
-) -> Vec<(usize, FailurePattern)> {
-    let judged: Vec<&Point> = points
-        .iter()
-        .filter(|p| p.iteration.criteria.contains_key(criterion))
-        .collect();
-    let fails = |ps: &[&Point]| {
-        ps.iter()
-            .filter(|p| p.iteration.criteria.get(criterion) == Some(&false))
-            .count() as u32
-    };
-    let total_fails = fails(&judged);
-    let mut found = Vec::new();
-    for feature in observations {
-        let mut values: Vec<&Value> = judged
-            .iter()
-            .filter_map(|p| p.iteration.facts.get(feature))
-            .filter(|v| usable(v))
-            .collect();
-        values.sort_by_key(|v| v.to_string());
-        values.dedup();
-        for value in values {
-            let (under, elsewhere): (Vec<&Point>, Vec<&Point>) = judged
-                .iter()
-                .partition(|p| p.iteration.facts.get(feature) == Some(value));
-            let (failed, total) = (fails(&under), under.len() as u32);
-            let (failed_elsewhere, total_elsewhere) = (fails(&elsewhere), elsewhere.len() as u32);
-            if failed < limits.min_failures || total == 0 {
-                continue;
-            }
-            let mut failing_missions: Vec<SessionId> = under
-                .iter()
-                .filter(|p| p.iteration.criteria.get(criterion) == Some(&false))
-                .map(|p| p.session)
-                .collect();
-            failing_missions.sort();
-            failing_missions.dedup();
-            if (failing_missions.len() as u32) < limits.min_missions {
-                continue;
-            }
-            // Every condition with enough failures is a test, excess or not.
-            let p_value = hypergeometric_tail(judged.len() as u32, total_fails, total, failed);
-            let test = p_values.len();
-            p_values.push(p_value);
-            let rate = f64::from(failed) / f64::from(total);
-            let rate_elsewhere = f64::from(failed_elsewhere) / f64::from(total_elsewhere.max(1));
-            if rate <= rate_elsewhere || p_value > limits.max_p_value {
-                continue;
-            }
-            let remedy = find_remedy(criterion, &under, choices, limits);
-            let choice = match &remedy {
-                Remedy::AtLeast { choice, .. }
-                | Remedy::AtMost { choice, .. }
-                | Remedy::Use { choice, .. } => Some(choice.as_str()),
-                Remedy::Avoid => None,
-            };
-            found.push((
-                test,
-                FailurePattern {
-                    environment: environment.to_string(),
-                    criterion: criterion.to_string(),
-                    feature: feature.clone(),
-                    value: value.clone(),
-                    failed,
-                    total,
-                    failed_elsewhere,
-                    total_elsewhere,
-                    p_value,
-                    q_value: p_value,
-                    evidence: under
-                        .iter()
-                        .map(|p| p.evidence(Some(criterion), choice))
-                        .collect(),
-                    remedy,
-                },
-            ));
-        }
-    }
-    found
+) -> Patterns {
+    mine(
+        &[Group {
+            environment,
+            digests: digests.to_vec(),
+            vocabulary,
+        }],
+        limits,
+    )
 }
 
-/// The choice that best separates passes from failures under a condition.
-fn find_remedy(
-    criterion: &str,
-    under: &[&Point],
-    choices: &[String],
-    limits: &MiningLimits,
-) -> Remedy {
-    let mut best: Option<(f64, u32, Remedy)> = None;
-    let mut consider = |score: f64, passes: u32, remedy: Remedy| {
-        if best
-            .as_ref()
-            .is_none_or(|(s, p, _)| (score, passes) > (*s, *p))
-        {
-            best = Some((score, passes, remedy));
-        }
-    };
-    for choice in choices {
-        let with: Vec<(&Value, bool)> = under
-            .iter()
-            .filter_map(|p| {
-                let value = p.iteration.facts.get(choice).filter(|v| usable(v))?;
-                Some((value, p.iteration.criteria.get(criterion) == Some(&true)))
-            })
-            .collect();
-        let passes: Vec<&Value> = with.iter().filter(|(_, ok)| *ok).map(|(v, _)| *v).collect();
-        let failures: Vec<&Value> = with
-            .iter()
-            .filter(|(_, ok)| !*ok)
-            .map(|(v, _)| *v)
-            .collect();
-        if (passes.len() as u32) < limits.min_remedy_passes || failures.is_empty() {
-            continue;
-        }
-        let pass_numbers: Option<Vec<f64>> = passes.iter().map(|v| v.as_f64()).collect();
-        let fail_numbers: Option<Vec<f64>> = failures.iter().map(|v| v.as_f64()).collect();
-        if let (Some(mut ps), Some(fs)) = (pass_numbers, fail_numbers) {
-            ps.sort_by(f64::total_cmp);
-            let (Some(&low), Some(&high)) = (ps.first(), ps.last()) else {
-                continue;
-            };
-            let below: Vec<f64> = fs.iter().copied().filter(|f| *f < low).collect();
-            let above: Vec<f64> = fs.iter().copied().filter(|f| *f > high).collect();
-            let n = ps.len() as u32;
-            let share = |k: usize| k as f64 / fs.len() as f64;
-            if share(below.len()) >= limits.min_separation {
-                consider(
-                    share(below.len()),
-                    n,
-                    Remedy::AtLeast {
-                        choice: choice.clone(),
-                        threshold: low,
-                        passes: n,
-                        separated: below.len() as u32,
-                    },
-                );
-            }
-            if share(above.len()) >= limits.min_separation {
-                consider(
-                    share(above.len()),
-                    n,
-                    Remedy::AtMost {
-                        choice: choice.clone(),
-                        threshold: high,
-                        passes: n,
-                        separated: above.len() as u32,
-                    },
-                );
-            }
-            continue;
-        }
-        // A categorical choice: one value all passes share, which most failures lack.
-        let first = passes[0];
-        if passes.iter().all(|v| *v == first) {
-            let separated = failures.iter().filter(|v| **v != first).count() as u32;
-            let share = f64::from(separated) / failures.len() as f64;
-            if share >= limits.min_separation {
-                consider(
-                    share,
-                    passes.len() as u32,
-                    Remedy::Use {
-                        choice: choice.clone(),
-                        value: first.clone(),
-                        passes: passes.len() as u32,
-                        separated,
-                    },
-                );
-            }
-        }
-    }
-    best.map_or(Remedy::Avoid, |(_, _, remedy)| remedy)
+fn criteria<'a>(points: &'a [Point]) -> Vec<&'a str> {
+    let set: BTreeSet<&str> = points
+        .iter()
+        .flat_map(|p| p.iteration.criteria.keys().map(String::as_str))
+        .collect();
+    set.into_iter().collect()
 }
 
-fn workflows(environment: &str, points: &[Point], limits: &MiningLimits) -> Vec<WorkflowPattern> {
-    let mut agents: Vec<&String> = points
+/// A refinement of a kept condition: the second condition, the attempts under both, and
+/// its q-value among the condition's refinements.
+struct Refinement<'a> {
+    condition: &'a Condition,
+    under: Vec<&'a Point<'a>>,
+    q_value: f64,
+}
+
+/// The refinement of `test` that concentrates its failures most, if one is significant
+/// among all of its refinements; and how many were tested.
+fn refine<'a>(
+    test: &Test<'a>,
+    offered: &'a [Condition],
+    limits: &MiningLimits,
+) -> (Option<Refinement<'a>>, u32) {
+    let mut candidates: Vec<(&Condition, Vec<&Point>, Counts)> = Vec::new();
+    for other in offered
         .iter()
-        .flat_map(|p| p.iteration.tools.iter().map(|t| &t.agent))
-        .collect();
-    agents.sort();
-    agents.dedup();
-    let passing: Vec<&Point> = points.iter().filter(|p| p.iteration.passed).collect();
-    let failing: Vec<&Point> = points.iter().filter(|p| !p.iteration.passed).collect();
-    let mut found = Vec::new();
-    for agent in agents {
-        let mut counts: BTreeMap<Vec<String>, u32> = BTreeMap::new();
-        for point in &passing {
-            let sequence = point.iteration.sequence_of(agent);
-            if !sequence.is_empty() {
-                *counts.entry(sequence).or_default() += 1;
-            }
-        }
-        let Some((sequence, passing_with)) = counts
-            .into_iter()
-            .max_by_key(|(seq, n)| (*n, std::cmp::Reverse(seq.len())))
-        else {
-            continue;
-        };
-        let failing_with = failing
+        .filter(|c| c.feature != test.condition.feature)
+    {
+        let under: Vec<&Point> = test
+            .under
             .iter()
-            .filter(|p| p.iteration.sequence_of(agent) == sequence)
-            .count() as u32;
-        let share_passing = f64::from(passing_with) / passing.len().max(1) as f64;
-        let share_failing = f64::from(failing_with) / failing.len().max(1) as f64;
-        if passing_with < limits.min_feedback_sessions
-            || share_passing < 0.6
-            || share_passing - share_failing < 0.25
-        {
+            .copied()
+            .filter(|p| other.holds(p.iteration))
+            .collect();
+        if !Counts::testable(&under, test.under.len(), limits) {
             continue;
         }
-        found.push(WorkflowPattern {
-            environment: environment.to_string(),
-            agent: agent.clone(),
-            evidence: passing
-                .iter()
-                .filter(|p| p.iteration.sequence_of(agent) == sequence)
-                .map(|p| p.evidence(None, None))
-                .collect(),
-            sequence,
-            passing_with,
-            passing_total: passing.len() as u32,
-            failing_with,
-            failing_total: failing.len() as u32,
+        let counts = Counts::of(&under, &test.under, test.criterion);
+        candidates.push((other, under, counts));
+    }
+    let q_values = bh_adjust(&candidates.iter().map(|c| c.2.p_value).collect::<Vec<_>>());
+    let tried = candidates.len() as u32;
+    let best = candidates
+        .into_iter()
+        .zip(q_values)
+        .filter(|((_, _, counts), q)| *q <= limits.max_fdr && counts.is_pattern(limits))
+        .min_by(|a, b| a.0 .2.p_value.total_cmp(&b.0 .2.p_value))
+        .map(|((condition, under, _), q_value)| Refinement {
+            condition,
+            under,
+            q_value,
         });
-    }
-    found
+    (best, tried)
 }
 
-/// The grader's most repeated request for a criterion, with the values it quoted cut
-/// off ("… (it was 4.31)").
-fn repeated_feedback(
-    environment: &str,
-    criterion: &str,
-    points: &[Point],
+fn failure_pattern(
+    group: &Group,
+    test: &Test,
+    q_value: f64,
+    refinement: Option<Refinement>,
     limits: &MiningLimits,
-) -> Option<FeedbackPattern> {
-    let mut requests: BTreeMap<String, Vec<&Point>> = BTreeMap::new();
-    for point in points {
-        if let Some(fix) = point.iteration.fixes.get(criterion) {
-            for part in fix.split("; ").filter(|p| !p.trim().is_empty()) {
-                let request = part
-                    .split(" (it was")
-                    .next()
-                    .unwrap_or(part)
-                    .trim()
-                    .to_string();
-                requests.entry(request).or_default().push(point);
-            }
+) -> FailurePattern {
+    let mut when = BTreeMap::from([(test.condition.feature.clone(), test.condition.value.clone())]);
+    let (under, counts, q_value) = match refinement {
+        Some(refined) => {
+            when.insert(
+                refined.condition.feature.clone(),
+                refined.condition.value.clone(),
+            );
+            let counts = Counts::of(&refined.under, &test.judged, test.criterion);
+            (refined.under, counts, q_value.max(refined.q_value))
         }
-    }
-    let (request, cited) = requests.into_iter().max_by_key(|(_, ps)| ps.len())?;
-    let mut sessions: Vec<SessionId> = cited.iter().map(|p| p.session).collect();
-    sessions.sort();
-    sessions.dedup();
-    if (sessions.len() as u32) < limits.min_feedback_sessions {
-        return None;
-    }
-    Some(FeedbackPattern {
-        environment: environment.to_string(),
-        criterion: criterion.to_string(),
-        request,
-        count: cited.len() as u32,
-        sessions: sessions.len() as u32,
-        evidence: cited
+        None => (test.under.clone(), test.counts, q_value),
+    };
+    let remedy = remedy::find_remedy(test.criterion, &under, group.vocabulary.choices, limits);
+    let choice = match &remedy {
+        Remedy::AtLeast { choice, .. }
+        | Remedy::AtMost { choice, .. }
+        | Remedy::Use { choice, .. } => Some(choice.as_str()),
+        Remedy::Avoid => None,
+    };
+    let elsewhere: Vec<&Point> = test
+        .judged
+        .iter()
+        .copied()
+        .filter(|p| !under.iter().any(|u| std::ptr::eq(*u, *p)))
+        .collect();
+    let mut skip: BTreeSet<&str> = when.keys().map(String::as_str).collect();
+    skip.extend(group.vocabulary.choices.iter().map(String::as_str));
+    FailurePattern {
+        environment: group.environment.to_string(),
+        criterion: test.criterion.to_string(),
+        feature: test.condition.feature.clone(),
+        value: test.condition.value.clone(),
+        failed: counts.failed,
+        total: counts.total,
+        failed_elsewhere: counts.failed_elsewhere,
+        total_elsewhere: counts.total_elsewhere,
+        p_value: counts.p_value,
+        q_value,
+        evidence: under
             .iter()
-            .map(|p| p.evidence(Some(criterion), None))
+            .map(|p| p.evidence(Some(test.criterion), choice))
             .collect(),
-    })
+        mechanism: mechanism::mechanism(&under, &elsewhere, &skip),
+        remedy,
+        when,
+    }
 }
 
 #[cfg(test)]

@@ -44,10 +44,10 @@ impl Noise {
 
 /// 90 sessions: landing fails on dune (a real regularity), rarely elsewhere; 150 noise
 /// features with four values each vary at random and do not matter.
-fn sessions_with_noise() -> (Vec<SessionDigest>, Vec<String>) {
+fn sessions_with_noise() -> Vec<SessionDigest> {
     let mut noise = Noise(7);
     let features: Vec<String> = (0..150).map(|k| format!("noise_{k}")).collect();
-    let sessions = (0..90)
+    (0..90)
         .map(|i| {
             let dune = i % 3 == 0;
             let landed = !dune && i % 11 != 1;
@@ -61,10 +61,7 @@ fn sessions_with_noise() -> (Vec<SessionDigest>, Vec<String>) {
             }
             session(i, facts, landed)
         })
-        .collect();
-    let mut observations = features;
-    observations.push("terrain".into());
-    (sessions, observations)
+        .collect()
 }
 
 fn condition(pattern: &FailurePattern) -> String {
@@ -73,14 +70,22 @@ fn condition(pattern: &FailurePattern) -> String {
 
 #[test]
 fn false_discoveries_are_controlled_over_every_test_of_a_dream() {
-    let (sessions, observations) = sessions_with_noise();
+    let sessions = sessions_with_noise();
     let digests: Vec<&SessionDigest> = sessions.iter().collect();
     let mine_with = |max_fdr: f64| {
         let limits = MiningLimits {
             max_fdr,
             ..MiningLimits::default()
         };
-        mine("world", &digests, &observations, &[], &limits)
+        mine_environment(
+            "world",
+            &digests,
+            Vocabulary {
+                choices: &[],
+                outcomes: &[],
+            },
+            &limits,
+        )
     };
     // Without the correction, chance alone passes the raw p-value cap somewhere among
     // the noise features: this is what the correction must remove.
@@ -106,4 +111,78 @@ fn false_discoveries_are_controlled_over_every_test_of_a_dream() {
         dune.q_value <= 0.05 && dune.q_value >= dune.p_value,
         "{dune:?}"
     );
+}
+
+/// 60 sessions: landing fails on dune only where the orbital reading is smooth (below
+/// 3°); dune read rougher is fine; albedo and dust vary and do not matter.
+fn sessions_with_a_combination() -> Vec<SessionDigest> {
+    let mut noise = Noise(11);
+    (0..60)
+        .map(|i| {
+            let dune = i % 2 == 0;
+            let reading = 0.5 + noise.next(60) as f64 / 10.0; // 0.5 ..= 6.4
+            let landed = !(dune && reading < 3.0);
+            let facts = Facts::from([
+                (
+                    "terrain".to_string(),
+                    json!(if dune { "dune" } else { "mare" }),
+                ),
+                ("orbital_slope_deg".to_string(), json!(reading)),
+                ("albedo".to_string(), json!(noise.next(30) as f64 / 100.0)),
+                (
+                    "dust".to_string(),
+                    json!(["light", "heavy"][noise.next(2) as usize]),
+                ),
+            ]);
+            session(i, facts, landed)
+        })
+        .collect()
+}
+
+#[test]
+fn a_regularity_keyed_on_a_combination_is_found_as_one() {
+    let sessions = sessions_with_a_combination();
+    let digests: Vec<&SessionDigest> = sessions.iter().collect();
+    let patterns = mine_environment(
+        "world",
+        &digests,
+        Vocabulary {
+            choices: &[],
+            outcomes: &[],
+        },
+        &MiningLimits::default(),
+    );
+    let combined: Vec<&FailurePattern> = patterns
+        .failures
+        .iter()
+        .filter(|p| p.when.len() == 2)
+        .collect();
+    assert!(
+        !combined.is_empty(),
+        "{:?}",
+        patterns
+            .failures
+            .iter()
+            .map(|p| &p.when)
+            .collect::<Vec<_>>()
+    );
+    for pattern in &combined {
+        assert_eq!(
+            pattern.when.get("terrain"),
+            Some(&json!("dune")),
+            "{pattern:?}"
+        );
+        let band = pattern.when.get("orbital_slope_deg").unwrap();
+        // The band is on the smooth side: it excludes the rough readings.
+        assert!(band.get("min").is_none(), "{band}");
+        assert!(band["max"].as_f64().unwrap() <= 3.5, "{band}");
+        // Under both conditions it failed far more than elsewhere.
+        assert!(pattern.failed * 2 > pattern.total, "{pattern:?}");
+    }
+    assert!(patterns.refinements > 0);
+    // Nothing is said about the distractors.
+    assert!(patterns
+        .failures
+        .iter()
+        .all(|p| !p.when.contains_key("albedo") && !p.when.contains_key("dust")));
 }

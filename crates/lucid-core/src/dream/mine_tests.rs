@@ -32,11 +32,19 @@ fn session(attempts: &[(&str, bool)]) -> SessionDigest {
 
 fn failures(digests: &[SessionDigest], limits: &MiningLimits) -> Vec<String> {
     let refs: Vec<&SessionDigest> = digests.iter().collect();
-    mine("e", &refs, &["terrain".into()], &[], limits)
-        .failures
-        .iter()
-        .map(|f| format!("{}={}", f.feature, f.value))
-        .collect()
+    mine_environment(
+        "e",
+        &refs,
+        Vocabulary {
+            choices: &[],
+            outcomes: &[],
+        },
+        limits,
+    )
+    .failures
+    .iter()
+    .map(|f| format!("{}={}", f.feature, f.value))
+    .collect()
 }
 
 #[test]

@@ -16,13 +16,18 @@
 
 pub mod cache;
 pub mod cases;
+pub mod conditions;
 pub mod curate;
 pub mod digest;
+mod failure_draft;
+mod habits;
 pub mod history;
+pub mod mechanism;
 pub mod mine;
 pub mod model;
 pub mod near;
 mod pass;
+mod remedy;
 pub mod stats;
 pub mod synth;
 pub mod withdraw;

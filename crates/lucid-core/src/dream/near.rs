@@ -14,8 +14,9 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::conditions::conditions;
 use super::digest::{IterationDigest, SessionDigest};
-use super::mine::{hypergeometric_tail, MiningLimits};
+use super::mine::{hypergeometric_tail, MiningLimits, Vocabulary};
 use super::synth::show;
 use crate::event::SessionId;
 
@@ -93,22 +94,13 @@ fn fails(point: &Point, criterion: &str) -> bool {
     point.1.criteria.get(criterion) == Some(&false)
 }
 
-/// Values a condition can be stated on (as the miner uses them).
-fn usable(value: &Value) -> bool {
-    match value {
-        Value::String(s) => !s.is_empty(),
-        Value::Bool(_) | Value::Number(_) => true,
-        _ => false,
-    }
-}
-
 /// The nearest misses of one environment kind's digests, nearest first, at most `keep`.
 /// Conditions that are patterns (their `(criterion, feature, value)` in `found`) are not
 /// misses.
 pub fn near_misses(
     environment: &str,
     digests: &[&SessionDigest],
-    observations: &[String],
+    vocabulary: Vocabulary,
     limits: &MiningLimits,
     found: &BTreeSet<(String, String, String)>,
     keep: usize,
@@ -130,61 +122,59 @@ pub fn near_misses(
             .filter(|(_, it)| it.criteria.contains_key(criterion))
             .collect();
         let failed_all = judged.iter().filter(|p| fails(p, criterion)).count() as u32;
-        for feature in observations {
-            let mut values: Vec<&Value> = judged
-                .iter()
-                .filter_map(|(_, it)| it.facts.get(feature))
-                .filter(|v| usable(v))
-                .collect();
-            values.sort_by_key(|v| v.to_string());
-            values.dedup();
-            for value in values {
-                let key = (criterion.clone(), feature.clone(), value.to_string());
-                if found.contains(&key) {
-                    continue;
-                }
-                let under: Vec<&Point> = judged
-                    .iter()
-                    .copied()
-                    .filter(|(_, it)| it.facts.get(feature) == Some(value))
-                    .collect();
-                let total = under.len() as u32;
-                let failing: Vec<&Point> = under
-                    .iter()
-                    .copied()
-                    .filter(|p| fails(p, criterion))
-                    .collect();
-                let failed = failing.len() as u32;
-                let total_elsewhere = judged.len() as u32 - total;
-                let failed_elsewhere = failed_all - failed;
-                let rate = f64::from(failed) / f64::from(total.max(1));
-                let rate_elsewhere =
-                    f64::from(failed_elsewhere) / f64::from(total_elsewhere.max(1));
-                if failed == 0 || rate <= rate_elsewhere {
-                    continue;
-                }
-                let missions = failing
-                    .iter()
-                    .map(|(session, _)| *session)
-                    .collect::<BTreeSet<_>>()
-                    .len() as u32;
-                let mut miss = NearMiss {
-                    environment: environment.to_string(),
-                    criterion: criterion.clone(),
-                    feature: feature.clone(),
-                    value: value.clone(),
-                    failed,
-                    total,
-                    failed_elsewhere,
-                    total_elsewhere,
-                    missions,
-                    p_value: hypergeometric_tail(judged.len() as u32, failed_all, total, failed),
-                    more_failures: None,
-                    more_missions: limits.min_missions.saturating_sub(missions),
-                };
-                miss.more_failures = more_failures(&miss, limits);
-                misses.push(miss);
+        let iterations: Vec<&IterationDigest> = judged.iter().map(|(_, it)| *it).collect();
+        let excluded: BTreeSet<&str> = vocabulary
+            .choices
+            .iter()
+            .chain(vocabulary.outcomes)
+            .map(String::as_str)
+            .collect();
+        for condition in conditions(&iterations, &excluded) {
+            let (feature, value) = (&condition.feature, &condition.value);
+            let key = (criterion.clone(), feature.clone(), value.to_string());
+            if found.contains(&key) {
+                continue;
             }
+            let under: Vec<&Point> = judged
+                .iter()
+                .copied()
+                .filter(|(_, it)| condition.holds(it))
+                .collect();
+            let total = under.len() as u32;
+            let failing: Vec<&Point> = under
+                .iter()
+                .copied()
+                .filter(|p| fails(p, criterion))
+                .collect();
+            let failed = failing.len() as u32;
+            let total_elsewhere = judged.len() as u32 - total;
+            let failed_elsewhere = failed_all - failed;
+            let rate = f64::from(failed) / f64::from(total.max(1));
+            let rate_elsewhere = f64::from(failed_elsewhere) / f64::from(total_elsewhere.max(1));
+            if failed == 0 || rate <= rate_elsewhere {
+                continue;
+            }
+            let missions = failing
+                .iter()
+                .map(|(session, _)| *session)
+                .collect::<BTreeSet<_>>()
+                .len() as u32;
+            let mut miss = NearMiss {
+                environment: environment.to_string(),
+                criterion: criterion.clone(),
+                feature: feature.clone(),
+                value: value.clone(),
+                failed,
+                total,
+                failed_elsewhere,
+                total_elsewhere,
+                missions,
+                p_value: hypergeometric_tail(judged.len() as u32, failed_all, total, failed),
+                more_failures: None,
+                more_missions: limits.min_missions.saturating_sub(missions),
+            };
+            miss.more_failures = more_failures(&miss, limits);
+            misses.push(miss);
         }
     }
     misses.sort_by(|a, b| {
@@ -233,8 +223,12 @@ mod tests {
         digests.push(session(&[("dune", false), ("dune", false)]));
         let refs: Vec<&SessionDigest> = digests.iter().collect();
         let limits = MiningLimits::default();
-        let observations = ["terrain".to_string()];
-        let misses = near_misses("e", &refs, &observations, &limits, &BTreeSet::new(), 3);
+        let none: [String; 0] = [];
+        let observations = Vocabulary {
+            choices: &none,
+            outcomes: &none,
+        };
+        let misses = near_misses("e", &refs, observations, &limits, &BTreeSet::new(), 3);
         assert_eq!(misses.len(), 1, "{misses:?}");
         let dune = &misses[0];
         assert_eq!((dune.failed, dune.total, dune.missions), (2, 2, 1));
@@ -252,13 +246,13 @@ mod tests {
             "terrain".to_string(),
             json!("dune").to_string(),
         )]);
-        assert!(near_misses("e", &refs, &observations, &limits, &found, 3).is_empty());
+        assert!(near_misses("e", &refs, observations, &limits, &found, 3).is_empty());
         // Failing about as often as elsewhere is far from a pattern.
         let even: Vec<SessionDigest> = (0..40)
             .map(|i| session(&[(if i % 2 == 0 { "dune" } else { "mare" }, i % 4 < 2)]))
             .collect();
         let refs: Vec<&SessionDigest> = even.iter().collect();
-        for miss in near_misses("e", &refs, &observations, &limits, &BTreeSet::new(), 3) {
+        for miss in near_misses("e", &refs, observations, &limits, &BTreeSet::new(), 3) {
             assert!(miss.more_failures.is_none_or(|n| n > 3), "{miss:?}");
         }
     }

@@ -144,7 +144,10 @@ impl Pass<'_> {
             misses.extend(near::near_misses(
                 environment,
                 &group,
-                &capabilities.observations,
+                mine::Vocabulary {
+                    choices: &capabilities.choices,
+                    outcomes: &capabilities.outcomes,
+                },
                 &MiningLimits::default(),
                 &found,
                 NEAR_MISSES,
@@ -357,29 +360,32 @@ fn by_environment(digests: &[SessionDigest]) -> BTreeMap<&str, Vec<&SessionDiges
     groups
 }
 
-/// Mines each environment kind over its own observations and choices.
+/// Mines every environment kind of the history together (one false-discovery rate over
+/// all of the dream's tests), each over its own vocabulary; cases per kind.
 fn mine_all(catalog: &EnvironmentCatalog, digests: &[SessionDigest]) -> Patterns {
-    let mut patterns = Patterns::default();
-    for (environment, group) in &by_environment(digests) {
-        let Some(capabilities) = catalog.get(*environment) else {
-            continue;
-        };
-        let found = mine::mine(
-            environment,
-            group,
-            &capabilities.observations,
-            &capabilities.choices,
-            &MiningLimits::default(),
-        );
-        patterns.failures.extend(found.failures);
-        patterns.tests += found.tests;
-        patterns.fdr = found.fdr;
-        patterns.workflows.extend(found.workflows);
-        patterns.feedback.extend(found.feedback);
-        if let Some(learning) = &capabilities.cases {
-            patterns.cases.extend(cases::mine_cases(
+    let groups: Vec<mine::Group> = by_environment(digests)
+        .into_iter()
+        .filter_map(|(environment, group)| {
+            let capabilities = catalog.get(environment)?;
+            Some(mine::Group {
                 environment,
-                group,
+                digests: group,
+                vocabulary: mine::Vocabulary {
+                    choices: &capabilities.choices,
+                    outcomes: &capabilities.outcomes,
+                },
+            })
+        })
+        .collect();
+    let mut patterns = mine::mine(&groups, &MiningLimits::default());
+    for group in &groups {
+        if let Some(learning) = catalog
+            .get(group.environment)
+            .and_then(|c| c.cases.as_ref())
+        {
+            patterns.cases.extend(cases::mine_cases(
+                group.environment,
+                &group.digests,
                 learning,
                 &cases::CaseLimits::default(),
             ));

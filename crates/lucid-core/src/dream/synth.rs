@@ -5,11 +5,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::cases::CasePattern;
 use super::digest::SessionDigest;
-use super::mine::{Evidence, FailurePattern, FeedbackPattern, Patterns, Remedy, WorkflowPattern};
+use super::failure_draft::failure_draft;
+use super::mine::{Evidence, FeedbackPattern, Patterns, WorkflowPattern};
 use crate::memory::{Citation, MemoryKind};
 use crate::world::rules::Rule;
 
@@ -131,12 +132,21 @@ pub fn case_drafts(patterns: &[CasePattern]) -> Vec<Draft> {
 pub fn show(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
+        Value::Object(range) => {
+            let bound = |key: &str| range.get(key).and_then(Value::as_f64).map(number);
+            match (bound("min"), bound("max")) {
+                (Some(min), Some(max)) => format!("{min} to below {max}"),
+                (Some(min), None) => format!("at least {min}"),
+                (None, Some(max)) => format!("below {max}"),
+                (None, None) => "any".to_string(),
+            }
+        }
         Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), number),
         other => other.to_string(),
     }
 }
 
-fn number(x: f64) -> String {
+pub(super) fn number(x: f64) -> String {
     let rounded = (x * 10.0).round() / 10.0;
     if rounded.fract() == 0.0 {
         format!("{rounded:.0}")
@@ -145,7 +155,10 @@ fn number(x: f64) -> String {
     }
 }
 
-fn citations(evidence: &[Evidence], describe: impl Fn(&Evidence) -> String) -> Vec<Citation> {
+pub(super) fn citations(
+    evidence: &[Evidence],
+    describe: impl Fn(&Evidence) -> String,
+) -> Vec<Citation> {
     let mut seen = BTreeSet::new();
     evidence
         .iter()
@@ -157,99 +170,6 @@ fn citations(evidence: &[Evidence], describe: impl Fn(&Evidence) -> String) -> V
             summary: describe(e),
         })
         .collect()
-}
-
-fn failure_draft(pattern: &FailurePattern, owner: &dyn Fn(&str) -> Option<String>) -> Draft {
-    let FailurePattern {
-        criterion,
-        feature,
-        value,
-        ..
-    } = pattern;
-    let condition = format!("`{feature}` = `{}`", show(value));
-    let when: BTreeMap<String, Value> = BTreeMap::from([(feature.clone(), value.clone())]);
-    let (title, remedy_text, then, agent) = match &pattern.remedy {
-        Remedy::AtLeast { choice, threshold, passes, separated } => (
-            format!("When {feature} is {}, keep {choice} at least {}", show(value), number(*threshold)),
-            format!(
-                "The attempts that passed there all had `{choice}` of at least {} ({passes} of them); {separated} of the {} failures had less. Keep `{choice}` at or above {} when {condition}.",
-                number(*threshold),
-                pattern.failed,
-                number(*threshold)
-            ),
-            json!({ choice: {"min": threshold} }),
-            owner(choice),
-        ),
-        Remedy::AtMost { choice, threshold, passes, separated } => (
-            format!("When {feature} is {}, keep {choice} at most {}", show(value), number(*threshold)),
-            format!(
-                "The attempts that passed there all had `{choice}` of at most {} ({passes} of them); {separated} of the {} failures had more. Keep `{choice}` at or below {} when {condition}.",
-                number(*threshold),
-                pattern.failed,
-                number(*threshold)
-            ),
-            json!({ choice: {"max": threshold} }),
-            owner(choice),
-        ),
-        Remedy::Use { choice, value: chosen, passes, separated } => (
-            format!("When {feature} is {}, use {choice} = {}", show(value), show(chosen)),
-            format!(
-                "The attempts that passed there all used `{choice}` = `{}` ({passes} of them); {separated} of the {} failures did not. Use it when {condition}.",
-                show(chosen),
-                pattern.failed
-            ),
-            json!({ choice: chosen }),
-            owner(choice),
-        ),
-        Remedy::Avoid => (
-            format!("Avoid {feature} {}: {criterion} keeps failing there", show(value)),
-            format!("No choice the team made there separated passes from failures, so prefer another option whenever {condition}."),
-            json!({"avoid": true}),
-            None,
-        ),
-    };
-    let choice = match &pattern.remedy {
-        Remedy::AtLeast { choice, .. }
-        | Remedy::AtMost { choice, .. }
-        | Remedy::Use { choice, .. } => Some(choice.clone()),
-        Remedy::Avoid => None,
-    };
-    let cited = citations(&pattern.evidence, |e| {
-        let verdict = if e.passed { "passed" } else { "failed" };
-        let choice_part = match (&choice, &e.choice_value) {
-            (Some(c), Some(v)) => format!(" with {c} = {}", show(v)),
-            _ => String::new(),
-        };
-        format!(
-            "iteration {}: {criterion} {verdict} where {feature} = {}{choice_part}",
-            e.iteration,
-            show(value)
-        )
-    });
-    let mut body = format!(
-        "`{criterion}` failed in {} of {} attempts where {condition}, against {} of {} elsewhere (p = {:.1e}; {:.1e} after correcting for every condition the dream tested in this environment).\n\n{remedy_text}\n\nEvidence:\n",
-        pattern.failed, pattern.total, pattern.failed_elsewhere, pattern.total_elsewhere, pattern.p_value, pattern.q_value
-    );
-    for citation in &cited {
-        body.push_str(&format!("- {}: {}\n", citation.session, citation.summary));
-    }
-    let then: BTreeMap<String, Value> = then
-        .as_object()
-        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
-    Draft {
-        kind: MemoryKind::Playbook,
-        agent,
-        title,
-        body,
-        rules: vec![Rule { when, then }],
-        citations: cited,
-        key: format!(
-            "{}|{criterion}|{feature}={}",
-            pattern.environment,
-            show(value)
-        ),
-    }
 }
 
 fn workflow_draft(pattern: &WorkflowPattern) -> Draft {

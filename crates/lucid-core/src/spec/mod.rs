@@ -34,9 +34,10 @@ pub struct EnvironmentCapabilities {
     pub facts: Vec<String>,
     /// Roles the environment has scripted policies for.
     pub roles: Vec<String>,
-    /// Facts agents observe before they act (e.g. the terrain of a site): the
-    /// conditions a learned rule may name.
-    pub observations: Vec<String>,
+    /// Facts that measure the attempt's result (e.g. the touchdown speed), known only
+    /// after the team acted: a learned rule never names them as its condition. Every
+    /// other fact that is not a choice may be one.
+    pub outcomes: Vec<String>,
     /// Facts that record what the team chose (e.g. a burn margin): the parameters a
     /// learned rule may set.
     pub choices: Vec<String>,

@@ -113,14 +113,16 @@ pub fn capabilities(tools: &[&str], facts: &[&str], roles: &[&str]) -> Environme
     }
 }
 
-/// Adds the facts a dream may learn rules over: what agents observe before acting, and
-/// what records their choices.
+/// Declares, for dreams, which facts measure the attempt's result (never a rule's
+/// condition) and which record the team's choices (what a rule may set). The dream
+/// treats every other fact as a possible condition; an environment does not say which
+/// observations matter.
 pub fn with_learning(
     mut capabilities: EnvironmentCapabilities,
-    observations: &[&str],
+    outcomes: &[&str],
     choices: &[&str],
 ) -> EnvironmentCapabilities {
-    capabilities.observations = owned(observations);
+    capabilities.outcomes = owned(outcomes);
     capabilities.choices = owned(choices);
     capabilities
 }

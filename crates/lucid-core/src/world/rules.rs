@@ -8,7 +8,9 @@
 //! {"when": {"terrain": "dune"}, "then": {"burn_margin_m": {"min": 150}}}
 //! ```
 //!
-//! `when` lists observable features and the values they must have (all must match);
+//! `when` lists observable features and the values they must have (all must match): a
+//! value matches itself, and a `{"min": a, "max": b}` object matches numbers `a ≤ x < b`
+//! (either bound may be left out), e.g. `{"orbital_slope_deg": {"min": 2.5}}`;
 //! `then` names a parameter and either a value or a `min`/`max` bound. Rules are
 //! generic: they name features and parameters an environment exposes, never a lesson of
 //! their own. Lines that do not parse are skipped, as an LLM would ignore a garbled hint.
@@ -77,7 +79,19 @@ impl Rule {
     }
 }
 
-fn values_match(seen: &Value, wanted: &Value) -> bool {
+/// Whether an observed value satisfies a condition: equality, or a numeric range
+/// `{"min": a, "max": b}` meaning `a ≤ x < b`.
+pub fn values_match(seen: &Value, wanted: &Value) -> bool {
+    if let Value::Object(range) = wanted {
+        let Some(x) = seen.as_f64() else {
+            return false;
+        };
+        let min = range.get("min").and_then(Value::as_f64);
+        let max = range.get("max").and_then(Value::as_f64);
+        return (min.is_some() || max.is_some())
+            && min.is_none_or(|min| x >= min)
+            && max.is_none_or(|max| x < max);
+    }
     match (seen.as_f64(), wanted.as_f64()) {
         (Some(a), Some(b)) => (a - b).abs() < 1e-9,
         _ => seen == wanted,
@@ -130,6 +144,31 @@ pub fn render_rules(rules: &[Rule]) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn ranges_match_numbers_within_their_bounds() {
+        let rule = Rule {
+            when: BTreeMap::from([
+                ("terrain".into(), json!("dune")),
+                ("orbital_slope_deg".into(), json!({"min": 2.5, "max": 5})),
+            ]),
+            then: BTreeMap::from([("avoid".into(), json!(true))]),
+        };
+        let seen = |slope: Value| {
+            BTreeMap::from([
+                ("terrain".to_string(), json!("dune")),
+                ("orbital_slope_deg".to_string(), slope),
+            ])
+        };
+        assert!(rule.applies(&seen(json!(2.5))));
+        assert!(rule.applies(&seen(json!(4.9))));
+        assert!(!rule.applies(&seen(json!(5.0))));
+        assert!(!rule.applies(&seen(json!(1.0))));
+        assert!(!rule.applies(&seen(json!("steep"))));
+        // An empty range object matches nothing rather than everything.
+        assert!(!values_match(&json!(3), &json!({})));
+        assert!(values_match(&json!(3), &json!({"max": 3.5})));
+    }
 
     #[test]
     fn rules_round_trip_through_a_prompt() {

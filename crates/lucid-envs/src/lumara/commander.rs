@@ -128,7 +128,15 @@ impl Team<'_> {
         answers.extend(detector_answers);
         let mut pool = candidates(&answers);
         pool.retain(|c| !excluded.contains(&c.site));
-        pool.retain(|c| !self.avoided(c));
+        // A rule to avoid is a prior, not an order: when it would leave no acceptable
+        // site, the team departs from it rather than fly nowhere.
+        let (kept, avoided): (Vec<Candidate>, Vec<Candidate>) =
+            pool.into_iter().partition(|c| !self.avoided(c));
+        pool = if kept.iter().any(|c| !c.rejected) {
+            kept
+        } else {
+            kept.into_iter().chain(avoided).collect()
+        };
         if verify && reuse.is_none() {
             pool.sort_by(|a, b| {
                 (a.rejected, !a.verified)
@@ -186,8 +194,9 @@ impl Team<'_> {
     }
 
     fn avoided(&self, candidate: &Candidate) -> bool {
-        let features = text::site_features(&candidate.site, Some(&candidate.terrain));
-        text::applicable(self.rules, &features)
+        let mut line = candidate.line.clone();
+        line.insert("site".into(), candidate.site.clone());
+        text::applicable(self.rules, &text::line_features(&line))
             .iter()
             .any(|rule| rule.flag("avoid") == Some(true))
     }
@@ -299,8 +308,11 @@ impl Team<'_> {
             "slope_deg",
             "hazards",
             "survey",
+            "orbital_slope_deg",
+            "albedo",
+            "dust",
             "approach_fuel_kg",
-            "return_fuel_kg",
+            "fuel_return_kg",
         ] {
             text::put(&mut line, key, candidate.line.get(key).map(String::as_str));
         }

@@ -11,7 +11,8 @@
 //!
 //! The answer is readable text plus machine lines the commander parses:
 //! `RECOMMEND …`, `ALTERNATE …` and `REJECTED …`, each with `site terrain slope_deg
-//! hazards survey approach_fuel_kg return_fuel_kg`.
+//! hazards survey` and what the surveys showed (`orbital_slope_deg albedo dust
+//! approach_fuel_kg fuel_return_kg`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -98,6 +99,8 @@ struct Reading {
     hazards: f64,
     approach: f64,
     ret: f64,
+    albedo: Option<f64>,
+    dust: Option<String>,
 }
 
 fn reading(pairs: &Pairs) -> Option<Reading> {
@@ -108,6 +111,8 @@ fn reading(pairs: &Pairs) -> Option<Reading> {
         hazards: text::num(pairs, "hazards")?,
         approach: text::num(pairs, "approach_fuel_kg").unwrap_or(0.0),
         ret: text::num(pairs, "return_fuel_kg").unwrap_or(0.0),
+        albedo: text::num(pairs, "albedo"),
+        dust: text::word(pairs, "dust").map(str::to_string),
     })
 }
 
@@ -116,6 +121,8 @@ fn reading(pairs: &Pairs) -> Option<Reading> {
 struct Assessment {
     site: String,
     best: Reading,
+    /// The orbital survey's slope reading, when one was flown.
+    orbital_slope: Option<f64>,
     verified: bool,
     /// `None` when acceptable; otherwise why not.
     rejection: Option<String>,
@@ -131,7 +138,8 @@ fn assess(
     rules: &[lucid_core::world::rules::Rule],
 ) -> Option<Assessment> {
     let best = low_pass.or(orbital)?.clone();
-    let features = text::site_features(site, Some(&best.terrain));
+    let orbital_slope = orbital.map(|o| o.slope);
+    let features = text::line_features(&observed(site, &best, orbital_slope));
     let applicable = text::applicable(rules, &features);
     let avoid = applicable
         .iter()
@@ -164,6 +172,7 @@ fn assess(
         verified: low_pass.is_some(),
         score: best.slope + (best.approach + best.ret) * FUEL_WEIGHT_PER_KG,
         best,
+        orbital_slope,
         rejection,
         wants_low_pass,
     })
@@ -177,17 +186,47 @@ fn mode(reading: &Reading) -> &'static str {
     }
 }
 
+/// What the surveys showed of a site, named as the mission's facts name it: what
+/// rules are checked against and what the machine line reports.
+fn observed(site: &str, best: &Reading, orbital_slope: Option<f64>) -> Pairs {
+    let mut pairs = Pairs::new();
+    let mut put = |key: &str, value: String| {
+        pairs.insert(key.to_string(), value);
+    };
+    put("site", site.to_string());
+    put("terrain", best.terrain.clone());
+    if let Some(slope) = orbital_slope {
+        put("orbital_slope_deg", format!("{slope:.1}"));
+    }
+    if let Some(albedo) = best.albedo {
+        put("albedo", format!("{albedo:.2}"));
+    }
+    if let Some(dust) = &best.dust {
+        put("dust", dust.clone());
+    }
+    put("approach_fuel_kg", format!("{:.0}", best.approach));
+    put("fuel_return_kg", format!("{:.0}", best.ret));
+    pairs
+}
+
 fn machine_line(tag: &str, a: &Assessment) -> String {
     let mut line = format!(
-        "{tag} site={} terrain={} slope_deg={:.1} hazards={} survey={} approach_fuel_kg={:.0} return_fuel_kg={:.0}",
+        "{tag} site={} terrain={} slope_deg={:.1} hazards={} survey={}",
         a.site,
-        if a.best.terrain.is_empty() { "unknown" } else { &a.best.terrain },
+        if a.best.terrain.is_empty() {
+            "unknown"
+        } else {
+            &a.best.terrain
+        },
         a.best.slope,
         a.best.hazards,
         mode(&a.best),
-        a.best.approach,
-        a.best.ret,
     );
+    for (key, value) in observed(&a.site, &a.best, a.orbital_slope) {
+        if key != "site" && key != "terrain" {
+            line.push_str(&format!(" {key}={value}"));
+        }
+    }
     if let Some(reason) = &a.rejection {
         line.push_str(&format!(" reason={}", reason.replace(' ', "_")));
     }

@@ -24,10 +24,13 @@ use lucid_core::world::Episode;
 pub(super) const SURVIVABLE_SPEED_MPS: f64 = 5.0;
 
 /// Every fact an episode reports, in a stable order.
-pub(super) const FACT_NAMES: [&str; 19] = [
+pub(super) const FACT_NAMES: [&str; 22] = [
     "landed",
     "site",
     "terrain",
+    "orbital_slope_deg",
+    "albedo",
+    "dust",
     "touchdown_speed_mps",
     "slope_deg",
     "hazards",
@@ -153,6 +156,9 @@ impl Shared {
             put("landed", json!(false));
             put("site", json!(""));
             put("terrain", json!(""));
+            put("orbital_slope_deg", Value::Null);
+            put("albedo", Value::Null);
+            put("dust", Value::Null);
             put("touchdown_speed_mps", json!(999.0));
             put("slope_deg", json!(99.0));
             put("hazards", json!(99));
@@ -175,6 +181,13 @@ impl Shared {
         put("landed", json!(speed <= SURVIVABLE_SPEED_MPS));
         put("site", json!(site.map_or("", |s| s.name)));
         put("terrain", json!(site.map_or("", |s| s.terrain_name())));
+        // What the orbital survey showed of the site (whether or not the team looked).
+        put(
+            "orbital_slope_deg",
+            site.map_or(Value::Null, |s| json!(s.orbital_slope_deg)),
+        );
+        put("albedo", site.map_or(Value::Null, |s| json!(s.albedo)));
+        put("dust", site.map_or(Value::Null, |s| json!(s.dust)));
         put("touchdown_speed_mps", json!(speed));
         put("slope_deg", json!(site.map_or(99.0, |s| s.slope_deg)));
         put("hazards", json!(site.map_or(99, |s| s.hazards)));

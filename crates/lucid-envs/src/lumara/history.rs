@@ -131,7 +131,7 @@ pub(super) fn candidates(answers: &[&str]) -> Vec<Candidate> {
                 out.retain(|c| c.site != site);
                 let slope = text::num(&line, "slope_deg").unwrap_or(99.0);
                 let fuel = text::num(&line, "approach_fuel_kg").unwrap_or(0.0)
-                    + text::num(&line, "return_fuel_kg").unwrap_or(0.0);
+                    + text::num(&line, "fuel_return_kg").unwrap_or(0.0);
                 let hazards = text::num(&line, "hazards").unwrap_or(0.0);
                 out.push(Candidate {
                     terrain: text::word(&line, "terrain")

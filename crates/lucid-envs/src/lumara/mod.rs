@@ -66,14 +66,76 @@ pub const TOOLS: [&str; 4] = [
 pub const ROLES: [&str; 5] = ["commander", "detector", "navigator", "advisor", "grader"];
 
 /// What Lumara offers a session file: tools, result facts, roles, and for dreams the
-/// facts agents observe before acting (a site's name and terrain) and the facts that
-/// record their choices (burn margin, throttle, how the site was surveyed).
+/// facts that measure the attempt's result (known only after the descent) and the facts
+/// that record the team's choices (burn margin, throttle, how the site was surveyed).
+/// Every other fact (site, terrain, survey readings, propellant figures) is something
+/// the team could see before acting.
 pub fn capabilities() -> EnvironmentCapabilities {
     lucid_core::world::with_learning(
         lucid_core::world::capabilities(&TOOLS, &FACT_NAMES, &ROLES),
-        &["terrain", "site"],
+        &OUTCOMES,
         &["burn_margin_m", "throttle", "survey"],
     )
+}
+
+/// Facts measured by the attempt itself.
+const OUTCOMES: [&str; 12] = [
+    "landed",
+    "touchdown_speed_mps",
+    "slope_deg",
+    "hazards",
+    "fuel_remaining_kg",
+    "descent_fuel_kg",
+    "burn_altitude_m",
+    "altimeter_at_contact_m",
+    "site_verified",
+    "low_pass_surveys",
+    "survey_fuel_kg",
+    "committed",
+];
+
+/// One candidate site as the benchmarks see it: what surveys show of it (named as the
+/// mission's facts name it) and the hidden regularity acting on it, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteTruth {
+    pub features: std::collections::BTreeMap<String, serde_json::Value>,
+    /// `deceptive_ground` or `altimeter_bias`; `None` for ordinary ground.
+    pub regularity: Option<&'static str>,
+}
+
+/// Every candidate site of `world` and `seed` with its hidden regularity. For
+/// benchmarks that score learned rules against the generator's truth: nothing a policy,
+/// the store or a dream reads comes from here.
+pub fn ground_truth(world: u64, seed: u64) -> Vec<SiteTruth> {
+    let mission = Mission::generate(world, seed, DEFAULT_LOW_PASS_COST_KG);
+    mission
+        .sites
+        .iter()
+        .map(|site| SiteTruth {
+            features: std::collections::BTreeMap::from([
+                ("site".to_string(), serde_json::json!(site.name)),
+                (
+                    "terrain".to_string(),
+                    serde_json::json!(site.terrain_name()),
+                ),
+                (
+                    "orbital_slope_deg".to_string(),
+                    serde_json::json!(site.orbital_slope_deg),
+                ),
+                ("albedo".to_string(), serde_json::json!(site.albedo)),
+                ("dust".to_string(), serde_json::json!(site.dust)),
+                (
+                    "approach_fuel_kg".to_string(),
+                    serde_json::json!(site.approach_fuel_kg),
+                ),
+                (
+                    "fuel_return_kg".to_string(),
+                    serde_json::json!(site.return_fuel_kg),
+                ),
+            ]),
+            regularity: site.regularity(&mission.hidden),
+        })
+        .collect()
 }
 
 /// The Lumara environment for one world and seed.

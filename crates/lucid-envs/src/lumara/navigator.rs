@@ -99,6 +99,8 @@ impl Vehicle {
 struct Orders {
     site: Option<String>,
     terrain: Option<String>,
+    /// What the commander passed on of the site's surveys (the `SITE` line).
+    observed: Pairs,
     force: bool,
     notes: Vec<Pairs>,
 }
@@ -117,6 +119,7 @@ fn orders(subtask: &str, known: &[String]) -> Orders {
             .filter(|s| is_known(s))
             .map(str::to_ascii_uppercase);
         orders.terrain = text::word(&line, "terrain").map(str::to_string);
+        orders.observed = line;
     }
     if orders.site.is_none() {
         let words: Vec<&str> = subtask
@@ -306,7 +309,8 @@ impl Policy for Navigator {
         };
         let vehicle = Vehicle::from_status(&status);
         let rules = parse_rules(&request.system);
-        let features = text::site_features(&site, orders.terrain.as_deref());
+        let mut features = text::line_features(&orders.observed);
+        features.extend(text::site_features(&site, orders.terrain.as_deref()));
         let applicable = text::applicable(&rules, &features);
         let short_before = orders
             .notes

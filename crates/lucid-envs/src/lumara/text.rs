@@ -215,6 +215,22 @@ pub(super) fn applicable<'a>(
     rules.iter().filter(|rule| rule.applies(features)).collect()
 }
 
+/// Every `key=value` of a machine line as a feature rules can name: numbers as
+/// numbers, the rest as words.
+pub(super) fn line_features(line: &Pairs) -> BTreeMap<String, Value> {
+    line.iter()
+        .filter(|(key, value)| !key.is_empty() && !value.is_empty())
+        .map(|(key, value)| {
+            let feature = value
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .map_or_else(|| Value::from(value.as_str()), Value::from);
+            (key.clone(), feature)
+        })
+        .collect()
+}
+
 /// Features of a site as rules see them.
 pub(super) fn site_features(site: &str, terrain: Option<&str>) -> BTreeMap<String, Value> {
     let mut features = BTreeMap::new();

@@ -122,11 +122,13 @@ impl SurveySite {
         };
         let mode = if cost > 0.0 { "low_pass" } else { "orbital" };
         Ok(format!(
-            "Site {name}, {mode} survey: {terrain} terrain, slope {slope:.1}°, {hazards} hazard(s) seen. \
-             Reaching it costs {approach:.0} kg of propellant; returning to orbit from it needs {ret:.0} kg. \
+            "Site {name}, {mode} survey: {terrain} terrain, slope {slope:.1}°, {hazards} hazard(s) seen, \
+             albedo {albedo:.2}, {dust} dust. Reaching it costs {approach:.0} kg of propellant; returning to orbit from it needs {ret:.0} kg. \
              This survey cost {cost:.0} kg.\n\
              SURVEY site={name} mode={mode} terrain={terrain} slope_deg={slope:.1} hazards={hazards} \
-             approach_fuel_kg={approach:.0} return_fuel_kg={ret:.0} cost_kg={cost:.0}",
+             albedo={albedo:.2} dust={dust} approach_fuel_kg={approach:.0} return_fuel_kg={ret:.0} cost_kg={cost:.0}",
+            albedo = site.albedo,
+            dust = site.dust,
             name = site.name,
             terrain = site.terrain_name(),
             approach = site.approach_fuel_kg,

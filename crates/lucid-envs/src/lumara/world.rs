@@ -1,9 +1,14 @@
 //! The Lumara world and mission: what is true on the ground, and what is hidden.
 //!
 //! A *world* number fixes regularities no agent is told about: which terrain type fools
-//! orbital surveys (they under-report its slope and miss its hazards), which terrain
-//! type makes the radar altimeter read high near the ground and by how much, gravity and
-//! how rough each terrain is. A *seed* then draws one mission in that world: six
+//! orbital surveys where they read it smooth (a combination: on that terrain, sites
+//! whose orbital slope reading is below a world-drawn cut are rough, boulder-strewn
+//! ground that reads clean; the others are honest), which terrain type makes the radar
+//! altimeter read high near the ground and by how much, gravity and how rough each
+//! terrain is. Surveys also report each site's albedo and dust cover, which vary and
+//! matter for nothing (distractors). **World 0 has no hidden regularity**: surveys are
+//! honest and the altimeter is true everywhere — a control on which dreams should find
+//! no rule. A *seed* then draws one mission in that world: six
 //! candidate sites with terrain, true slope and hazards, survey readings, approach and
 //! return propellant, and the propellant on board. Everything is derived with
 //! [`SplitMix64`], so the same world and seed give the same mission.
@@ -36,19 +41,32 @@ pub(super) const TERMINAL_SPEED_MPS: f64 = 1.5;
 /// What the briefing promises about the altimeter on ordinary ground.
 pub(super) const ALTIMETER_TOLERANCE_M: f64 = 20.0;
 /// How often the two hidden-regularity terrains turn up, relative to the others.
-const SPECIAL_TERRAIN_WEIGHT: f64 = 1.3;
+const SPECIAL_TERRAIN_WEIGHT: f64 = 2.5;
 /// Sites with clear ground every mission has at least.
 const MIN_CLEAR_SITES: usize = 2;
 /// Default propellant cost of a low-pass survey.
 pub(super) const DEFAULT_LOW_PASS_COST_KG: f64 = 30.0;
 
+/// Dust cover a survey reports; a distractor.
+pub(super) const DUST: [&str; 3] = ["light", "moderate", "heavy"];
+/// Share of the deceptive terrain's sites that are deceptive (those reading smooth).
+const DECEPTIVE_SHARE: f64 = 0.6;
+/// Chance that any other site hides a hazard orbital surveys miss: bad luck tied to no
+/// feature, in every world (world 0 too), so that chance failures exist to mislead.
+const SURPRISE_HAZARD_CHANCE: f64 = 0.12;
+
 /// The regularities a world number fixes. Hidden from agents; visible in telemetry.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Hidden {
+    /// Whether the world has the hidden regularities at all (every world but 0).
+    pub regular: bool,
     pub gravity_mps2: f64,
     /// Terrain index whose orbital readings under-report slope and miss hazards.
     pub deceptive_terrain: usize,
     pub slope_underreport_deg: f64,
+    /// On the deceptive terrain, sites whose orbital slope reading is below this are the
+    /// deceptive ones; the others read their true slope.
+    pub deceptive_reading_below_deg: f64,
     /// Terrain index over which the radar altimeter reads high.
     pub altimeter_terrain: usize,
     pub altimeter_bias_m: f64,
@@ -77,10 +95,14 @@ impl Hidden {
                 rng.range(3.0, 5.5)
             };
         }
+        // Drawn from a stream of their own, so the draws above stay as they were.
+        let mut cut = SplitMix64::new(mix(0x4355_5400_0000_0001, world));
         Hidden {
+            regular: world != 0,
             gravity_mps2,
             deceptive_terrain,
             slope_underreport_deg,
+            deceptive_reading_below_deg: round_to(cut.range(2.8, 3.6), 0.1),
             altimeter_terrain,
             altimeter_bias_m,
             roughness,
@@ -102,12 +124,29 @@ pub(super) struct Site {
     pub return_fuel_kg: f64,
     /// How much higher than the truth the altimeter reads over this site.
     pub altimeter_bias_m: f64,
+    /// Rough ground that reads smooth from orbit (hidden).
+    pub deceptive: bool,
+    /// Survey readings that matter for nothing.
+    pub albedo: f64,
+    pub dust: &'static str,
 }
 
 impl Site {
     /// Honest clear ground with room under the 8° limit.
-    fn is_clear(&self, hidden: &Hidden) -> bool {
-        self.terrain != hidden.deceptive_terrain && self.hazards == 0 && self.slope_deg <= 6.5
+    fn is_clear(&self) -> bool {
+        !self.deceptive && self.hazards == 0 && self.slope_deg <= 6.5
+    }
+
+    /// Whether a hidden regularity of the world acts on this site, and which: the
+    /// benchmarks score rules against this, nothing else reads it.
+    pub(super) fn regularity(&self, hidden: &Hidden) -> Option<&'static str> {
+        if self.deceptive {
+            Some("deceptive_ground")
+        } else if hidden.regular && self.terrain == hidden.altimeter_terrain {
+            Some("altimeter_bias")
+        } else {
+            None
+        }
     }
 
     pub(super) fn terrain_name(&self) -> &'static str {
@@ -131,6 +170,9 @@ impl Mission {
     pub(super) fn generate(world: u64, seed: u64, low_pass_cost_kg: f64) -> Self {
         let hidden = Hidden::for_world(world);
         let mut rng = SplitMix64::new(mix(mix(world, 0x5345_4544), seed));
+        // Draws added later (distractors, which deceptive-terrain sites deceive) come
+        // from a stream of their own, so the original draws stay as they were.
+        let mut extra = SplitMix64::new(mix(mix(world, 0x4558_5452_4100), seed));
         let initial_fuel_kg = round_to(rng.range(990.0, 1130.0), 5.0);
         // Every mission can be won: draw again (same stream, so still deterministic)
         // until at least two sites have clear ground.
@@ -138,9 +180,9 @@ impl Mission {
         for _ in 0..64 {
             sites = SITE_NAMES
                 .iter()
-                .map(|name| draw_site(&mut rng, &hidden, name))
+                .map(|name| draw_site(&mut rng, &mut extra, &hidden, name))
                 .collect();
-            if sites.iter().filter(|site| site.is_clear(&hidden)).count() >= MIN_CLEAR_SITES {
+            if sites.iter().filter(|site| site.is_clear()).count() >= MIN_CLEAR_SITES {
                 break;
             }
         }
@@ -215,10 +257,15 @@ impl Mission {
     }
 }
 
-fn draw_site(rng: &mut SplitMix64, hidden: &Hidden, name: &'static str) -> Site {
+fn draw_site(
+    rng: &mut SplitMix64,
+    extra: &mut SplitMix64,
+    hidden: &Hidden,
+    name: &'static str,
+) -> Site {
     let weights: Vec<f64> = (0..TERRAINS.len())
         .map(|t| {
-            if t == hidden.deceptive_terrain || t == hidden.altimeter_terrain {
+            if hidden.regular && (t == hidden.deceptive_terrain || t == hidden.altimeter_terrain) {
                 SPECIAL_TERRAIN_WEIGHT
             } else {
                 1.0
@@ -237,25 +284,58 @@ fn draw_site(rng: &mut SplitMix64, hidden: &Hidden, name: &'static str) -> Site 
     let altimeter_noise = rng.normal();
     let approach_fuel_kg = round_to(rng.range(150.0, 420.0), 5.0);
     let return_fuel_kg = round_to(rng.range(330.0, 560.0), 5.0);
+    let deceives = extra.unit() < DECEPTIVE_SHARE;
+    let surprise = extra.unit() < SURPRISE_HAZARD_CHANCE;
+    let reading = extra.unit();
+    let albedo = round_to(extra.range(0.05, 0.35), 0.01);
+    let dust = DUST
+        .get(extra.below(3))
+        .copied()
+        .unwrap_or("light");
+    let cut = hidden.deceptive_reading_below_deg;
+    let on_deceptive_terrain = hidden.regular && terrain == hidden.deceptive_terrain;
+    let deceptive = on_deceptive_terrain && deceives;
 
-    let (slope_deg, hazards, orbital_slope_deg, orbital_hazards) =
-        if terrain == hidden.deceptive_terrain {
-            // Rough, boulder-strewn ground that reads smooth and clean from orbit.
-            let slope = 6.0 + 6.5 * base;
-            let orbital = (slope - hidden.slope_underreport_deg + 0.8 * orbital_noise).max(0.8);
-            (slope, hazard_count, orbital, 0)
+    let (slope_deg, hazards, orbital_slope_deg, orbital_hazards) = if deceptive {
+        // Rough, boulder-strewn ground that reads smooth and clean from orbit: the
+        // reading lands below the cut whatever the truth.
+        let slope = 6.0 + 6.5 * base;
+        let orbital = 0.8 + (cut - 0.9) * reading;
+        (slope, hazard_count, orbital, 0)
+    } else if on_deceptive_terrain {
+        // The same terrain where it does not deceive: honest, moderately sloped ground
+        // that reads at or above the cut.
+        let slope = cut + 0.3 + 3.0 * base;
+        let hazard_chance = 0.10 + 0.05 * hidden.roughness.get(terrain).copied().unwrap_or(4.0);
+        let hazards = if hazard_roll < hazard_chance {
+            hazard_count
         } else {
-            let roughness = hidden.roughness.get(terrain).copied().unwrap_or(4.0);
-            let slope = (roughness * (0.35 + 1.45 * base)).clamp(0.5, 20.0);
-            let hazard_chance = 0.10 + 0.05 * roughness;
-            let hazards = if hazard_roll < hazard_chance {
-                hazard_count
-            } else {
-                0
-            };
-            (slope, hazards, (slope + orbital_noise).max(0.3), hazards)
+            0
         };
-    let altimeter_bias_m = if terrain == hidden.altimeter_terrain {
+        (
+            slope,
+            hazards,
+            (slope + 0.5 * orbital_noise).max(cut),
+            hazards,
+        )
+    } else {
+        let roughness = hidden.roughness.get(terrain).copied().unwrap_or(4.0);
+        let slope = (roughness * (0.35 + 1.45 * base)).clamp(0.5, 20.0);
+        let hazard_chance = 0.10 + 0.05 * roughness;
+        let hazards = if hazard_roll < hazard_chance {
+            hazard_count
+        } else {
+            0
+        };
+        (slope, hazards, (slope + orbital_noise).max(0.3), hazards)
+    };
+    // A hazard nobody saw from orbit (the low pass sees it).
+    let hazards = if surprise && !deceptive {
+        hazards.max(1)
+    } else {
+        hazards
+    };
+    let altimeter_bias_m = if hidden.regular && terrain == hidden.altimeter_terrain {
         hidden.altimeter_bias_m * bias_factor
     } else {
         6.0 * altimeter_noise
@@ -271,6 +351,9 @@ fn draw_site(rng: &mut SplitMix64, hidden: &Hidden, name: &'static str) -> Site 
         approach_fuel_kg,
         return_fuel_kg,
         altimeter_bias_m: round_to(altimeter_bias_m, 0.1),
+        deceptive,
+        albedo,
+        dust,
     }
 }
 
@@ -305,25 +388,49 @@ mod tests {
         for world in 1..=5 {
             for seed in 1..=100 {
                 let mission = Mission::generate(world, seed, DEFAULT_LOW_PASS_COST_KG);
-                let clear = mission
-                    .sites
-                    .iter()
-                    .filter(|s| s.is_clear(&mission.hidden))
-                    .count();
+                let clear = mission.sites.iter().filter(|s| s.is_clear()).count();
                 assert!(clear >= MIN_CLEAR_SITES, "world {world} seed {seed}");
             }
         }
     }
 
     #[test]
-    fn deceptive_terrain_always_fails_clear_ground_but_reads_clean() {
+    fn deceptive_ground_is_a_combination_of_terrain_and_a_smooth_reading() {
+        let (mut deceptive, mut honest) = (0, 0);
         for seed in 1..200 {
             let mission = Mission::generate(3, seed, DEFAULT_LOW_PASS_COST_KG);
+            let cut = mission.hidden.deceptive_reading_below_deg;
             for site in &mission.sites {
-                if site.terrain == mission.hidden.deceptive_terrain {
+                if site.terrain != mission.hidden.deceptive_terrain {
+                    assert!(!site.deceptive);
+                    continue;
+                }
+                // On the terrain, the reading tells the two kinds apart.
+                assert_eq!(site.deceptive, site.orbital_slope_deg < cut, "{site:?}");
+                if site.deceptive {
+                    deceptive += 1;
                     assert!(site.hazards > 0 && site.orbital_hazards == 0);
                     assert!(site.orbital_slope_deg < site.slope_deg);
+                } else {
+                    honest += 1;
+                    assert!(site.slope_deg <= 8.0 && site.orbital_slope_deg >= cut);
                 }
+            }
+        }
+        assert!(
+            deceptive > 2 * honest / 3 && honest > deceptive / 3,
+            "{deceptive} {honest}"
+        );
+    }
+
+    #[test]
+    fn world_zero_has_no_hidden_regularity() {
+        for seed in 1..100 {
+            let mission = Mission::generate(0, seed, DEFAULT_LOW_PASS_COST_KG);
+            for site in &mission.sites {
+                assert!(site.regularity(&mission.hidden).is_none());
+                assert!(site.altimeter_bias_m.abs() < 40.0);
+                assert!(!site.deceptive);
             }
         }
     }

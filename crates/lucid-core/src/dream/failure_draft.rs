@@ -1,0 +1,175 @@
+//! The draft of a playbook for one failure condition, written for the agent that will
+//! read it: when the rule applies (conditions it can check while it plans), what to do
+//! (a number or a choice it can act on), why (the failure excess and the mechanism the
+//! data shows), and the evidence for the number (the passing attempts that set a
+//! threshold as well as the failures).
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::mine::{FailurePattern, Remedy};
+use super::remedy::MARGIN_SHARE;
+use super::synth::{citations, number, show, Draft};
+use crate::memory::MemoryKind;
+use crate::world::rules::Rule;
+
+/// `terrain is dune and orbital_slope_deg is at least 5.1`.
+pub(super) fn describe_when(when: &BTreeMap<String, Value>) -> String {
+    when.iter()
+        .map(|(feature, value)| format!("`{feature}` is {}", show(value)))
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+pub(super) fn failure_draft(
+    pattern: &FailurePattern,
+    owner: &dyn Fn(&str) -> Option<String>,
+) -> Draft {
+    let when = if pattern.when.is_empty() {
+        BTreeMap::from([(pattern.feature.clone(), pattern.value.clone())])
+    } else {
+        pattern.when.clone()
+    };
+    let condition = describe_when(&when);
+    let short = when
+        .iter()
+        .map(|(f, v)| format!("{f} {}", show(v)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let criterion = &pattern.criterion;
+    let choice = match &pattern.remedy {
+        Remedy::AtLeast { choice, .. }
+        | Remedy::AtMost { choice, .. }
+        | Remedy::Use { choice, .. } => Some(choice.clone()),
+        Remedy::Avoid => None,
+    };
+    let (title, what, then, agent) = match &pattern.remedy {
+        Remedy::AtLeast { choice, threshold, .. } => (
+            format!("When {short}, plan {choice} of at least {}", number(*threshold)),
+            format!("Plan `{choice}` at {} or more before you commit; the rule is a floor, so go higher when your own checks ask for it.", number(*threshold)),
+            json!({ choice: {"min": threshold} }),
+            owner(choice),
+        ),
+        Remedy::AtMost { choice, threshold, .. } => (
+            format!("When {short}, plan {choice} of at most {}", number(*threshold)),
+            format!("Plan `{choice}` at {} or less before you commit; the rule is a ceiling, so go lower when your own checks ask for it.", number(*threshold)),
+            json!({ choice: {"max": threshold} }),
+            owner(choice),
+        ),
+        Remedy::Use { choice, value, .. } => (
+            format!("When {short}, use {choice} = {}", show(value)),
+            format!("Use `{choice}` = `{}` there.", show(value)),
+            json!({ choice: value }),
+            owner(choice),
+        ),
+        Remedy::Avoid => (
+            format!("Avoid {short}: {criterion} keeps failing there"),
+            "Prefer another option; no choice the team made there separated the passes from the failures. If nothing else is open, check this option with your most accurate means first.".to_string(),
+            json!({"avoid": true}),
+            None,
+        ),
+    };
+    let mut body = format!("**When it applies:** whenever {condition} — check it while you plan, before you act.\n\n**What to do:** {what}\n\n");
+    body.push_str(&format!(
+        "**Why:** `{criterion}` failed in {} of {} attempts there, against {} of {} elsewhere (p = {:.1e}; {:.1e} after correcting for every condition the dream tested).",
+        pattern.failed, pattern.total, pattern.failed_elsewhere, pattern.total_elsewhere, pattern.p_value, pattern.q_value
+    ));
+    if let Some(m) = &pattern.mechanism {
+        body.push_str(&format!(
+            " The data shows what goes on there: `{}` was {}–{} there against {}–{} elsewhere (middle 80 % of the attempts).",
+            m.fact,
+            number(m.under.0),
+            number(m.under.1),
+            number(m.elsewhere.0),
+            number(m.elsewhere.1)
+        ));
+    }
+    body.push('\n');
+    if let Some(choice) = &choice {
+        body.push_str(&threshold_evidence(pattern, choice));
+    }
+    // The passing attempts set the number: cite them first.
+    let mut evidence = pattern.evidence.clone();
+    evidence.sort_by_key(|e| !e.passed);
+    let cited = citations(&evidence, |e| {
+        let verdict = if e.passed { "passed" } else { "failed" };
+        let choice_part = match (&choice, &e.choice_value) {
+            (Some(c), Some(v)) => format!(" with {c} = {}", show(v)),
+            _ => String::new(),
+        };
+        format!(
+            "iteration {}: {criterion} {verdict} where {short}{choice_part}",
+            e.iteration
+        )
+    });
+    body.push_str("\nEvidence:\n");
+    for citation in &cited {
+        body.push_str(&format!("- {}: {}\n", citation.session, citation.summary));
+    }
+    let then: BTreeMap<String, Value> = then
+        .as_object()
+        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let key_when = when
+        .iter()
+        .map(|(f, v)| format!("{f}={}", show(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    Draft {
+        kind: MemoryKind::Playbook,
+        agent,
+        title,
+        body,
+        rules: vec![Rule { when, then }],
+        citations: cited,
+        key: format!("{}|{criterion}|{key_when}", pattern.environment),
+    }
+}
+
+/// Where a threshold or value comes from: the choices of the passing and failing
+/// attempts under the condition.
+fn threshold_evidence(pattern: &FailurePattern, choice: &str) -> String {
+    let values = |passed: bool| -> Vec<&Value> {
+        pattern
+            .evidence
+            .iter()
+            .filter(|e| e.passed == passed)
+            .filter_map(|e| e.choice_value.as_ref())
+            .collect()
+    };
+    let (passes, failures) = (values(true), values(false));
+    let span = |vs: &[&Value]| -> String {
+        let mut numbers: Vec<f64> = vs.iter().filter_map(|v| v.as_f64()).collect();
+        numbers.sort_by(f64::total_cmp);
+        match (numbers.first(), numbers.last()) {
+            (Some(a), Some(b)) if numbers.len() == vs.len() => {
+                format!("from {} to {}", number(*a), number(*b))
+            }
+            _ => {
+                let mut words: Vec<String> = vs.iter().map(|v| show(v)).collect();
+                words.sort();
+                words.dedup();
+                words.join(", ")
+            }
+        }
+    };
+    let how = match &pattern.remedy {
+        Remedy::AtLeast { .. } => format!(
+            " The threshold is the lower quartile of the passing values plus {:.0} %, not the least safe value that passed.",
+            MARGIN_SHARE * 100.0
+        ),
+        Remedy::AtMost { .. } => format!(
+            " The threshold is the upper quartile of the passing values less {:.0} %, not the least safe value that passed.",
+            MARGIN_SHARE * 100.0
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "\n**Evidence for the number:** the {} passing attempt(s) there had `{choice}` {}; the {} failing one(s) had {}.{how}\n",
+        passes.len(),
+        span(&passes),
+        failures.len(),
+        span(&failures),
+    )
+}
