@@ -142,14 +142,18 @@ fn figure_directions(kind: &str) -> std::collections::BTreeMap<String, bool> {
 }
 
 pub fn print_learning(figures: &[LearningFigures]) {
-    println!("learning from dreams: train, dream, approve all, then held-out seeds without → with playbooks");
-    println!(
+    outln!("learning from dreams: train, dream, approve all, then held-out seeds without → with playbooks");
+    outln!(
         "{:>5}  {:>9}  {:>15}  {:>15}  {:>13}  goal",
-        "world", "proposals", "first attempt", "final", "mean iters"
+        "world",
+        "proposals",
+        "first attempt",
+        "final",
+        "mean iters"
     );
     for f in figures {
         let (b, a) = (&f.held_out_baseline, &f.held_out_with_playbooks);
-        println!(
+        outln!(
             "{:>5}  {:>9}  {:>6.0}% → {:>4.0}%  {:>6.0}% → {:>4.0}%  {:>5.2} → {:>4.2}  {}",
             f.world,
             f.proposals,
@@ -167,7 +171,7 @@ pub fn print_learning(figures: &[LearningFigures]) {
         .flat_map(|f| f.held_out_baseline.figures.keys())
         .collect();
     if !names.is_empty() {
-        println!("held-out figures (mean over seeds), without → with playbooks");
+        outln!("held-out figures (mean over seeds), without → with playbooks");
         for f in figures {
             let cells: Vec<String> = names
                 .iter()
@@ -182,13 +186,13 @@ pub fn print_learning(figures: &[LearningFigures]) {
                     )
                 })
                 .collect();
-            println!("{:>5}  {}", f.world, cells.join("  "));
+            outln!("{:>5}  {}", f.world, cells.join("  "));
         }
     }
     for f in figures {
-        println!("world {} playbooks:", f.world);
+        outln!("world {} playbooks:", f.world);
         for title in &f.playbooks {
-            println!("  - {title}");
+            outln!("  - {title}");
         }
     }
 }
