@@ -222,3 +222,58 @@ fn usage_errors_exit_2() {
     let output = lucid(dir.path(), &["sessions", "show", "nonesuch"]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// Runs lucid with its stdout on a pipe whose reading end is already closed, as
+/// `lucid … | head -1` leaves it once `head` has its line.
+fn lucid_into_closed_pipe(db: &Path, args: &[&str]) -> Output {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both descriptors were just made by pipe() and are owned here alone.
+    let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(reader);
+    Command::new(env!("CARGO_BIN_EXE_lucid"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .stdout(std::process::Stdio::from(writer))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, report) = run_lumara(dir.path(), "2");
+    let id = report["session_id"].as_str().unwrap().to_string();
+    let commands: [&[&str]; 5] = [
+        &["sessions", "list"],
+        &["sessions", "show", &id, "--json"],
+        &["memory", "list", "--json"],
+        &["memory", "list"],
+        &[
+            "run",
+            "sessions/lumara.toml",
+            "--headless",
+            "--json",
+            "--seed",
+            "2",
+        ],
+    ];
+    for args in commands {
+        let output = lucid_into_closed_pipe(dir.path(), args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: {stderr}"
+        );
+        let expected: &[i32] = if args[0] == "run" { &[0, 1] } else { &[0] };
+        assert!(
+            output.status.code().is_some_and(|c| expected.contains(&c)),
+            "{args:?} exited {:?}: {stderr}",
+            output.status
+        );
+    }
+}

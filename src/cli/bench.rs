@@ -330,39 +330,39 @@ pub async fn run_seeds(
 fn print_calibration(figures: &Calibration, json: bool) {
     if json {
         match serde_json::to_string_pretty(figures) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => outln!("{text}"),
             Err(err) => eprintln!("lucid: cannot encode the figures: {err}"),
         }
         return;
     }
     let first = figures.seeds.first().copied().unwrap_or(0);
     let last = figures.seeds.last().copied().unwrap_or(0);
-    println!(
+    outln!(
         "baseline calibration · {} · world {} · {} seeds ({first}..{last})",
         figures.spec,
         figures.world,
         figures.seeds.len()
     );
-    println!(
+    outln!(
         "  first-attempt pass rate  {:>5.1} %",
         figures.first_attempt_pass_rate * 100.0
     );
-    println!(
+    outln!(
         "  final pass rate          {:>5.1} %",
         figures.final_pass_rate * 100.0
     );
-    println!(
+    outln!(
         "  mean iterations          {:>7.2}",
         figures.mean_iterations
     );
     for (name, mean) in &figures.figures {
-        println!("  mean {name:<19} {mean:>7.3}");
+        outln!("  mean {name:<19} {mean:>7.3}");
     }
-    println!("  first-attempt failures by criterion:");
+    outln!("  first-attempt failures by criterion:");
     for (id, count) in &figures.first_attempt_failures {
-        println!("    {id:<24} {count}");
+        outln!("    {id:<24} {count}");
     }
-    println!(
+    outln!(
         "  wall time                {:>7.2} s",
         figures.wall_ms as f64 / 1000.0
     );
@@ -430,7 +430,7 @@ async fn bench_learning(args: LearningArgs) -> u8 {
     }
     if args.json {
         match serde_json::to_string_pretty(&figures) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => outln!("{text}"),
             Err(err) => {
                 eprintln!("lucid: cannot encode the figures: {err}");
                 return exit::RUNTIME;
@@ -458,7 +458,7 @@ fn report<T: Serialize>(figures: Result<T, String>, json: bool, print: fn(&T)) -
     match figures {
         Ok(figures) if json => match serde_json::to_string_pretty(&figures) {
             Ok(text) => {
-                println!("{text}");
+                outln!("{text}");
                 exit::OK
             }
             Err(err) => {
@@ -482,64 +482,77 @@ fn cores() -> usize {
 }
 
 fn print_overhead(f: &super::figures::Overhead) {
-    println!(
+    outln!(
         "orchestration overhead · {} workers × {} tool turns, scripted zero-latency model, max_parallel {}, {} cores",
         f.workers, f.steps, f.max_parallel, cores()
     );
-    println!(
+    outln!(
         "  per agent step, unrecorded   {:>8.1} µs   ({:.0} ms in all)",
-        f.us_per_step_unrecorded, f.wall_ms_unrecorded
+        f.us_per_step_unrecorded,
+        f.wall_ms_unrecorded
     );
-    println!(
+    outln!(
         "  per agent step, recorded     {:>8.1} µs   ({:.0} ms in all)",
-        f.us_per_step_recorded, f.wall_ms_recorded
+        f.us_per_step_recorded,
+        f.wall_ms_recorded
     );
     if let Some(cpu) = f.cpu_us_per_step {
-        println!("  CPU per step, unrecorded     {cpu:>8.1} µs");
+        outln!("  CPU per step, unrecorded     {cpu:>8.1} µs");
     }
     if let Some(peak) = f.peak_memory_mib {
-        println!("  peak memory (process)        {peak:>8.0} MiB");
+        outln!("  peak memory (process)        {peak:>8.0} MiB");
     }
 }
 
 fn print_store(f: &super::figures::StoreFigures) {
-    println!("event store · one session of {} events", f.events);
-    println!(
+    outln!("event store · one session of {} events", f.events);
+    outln!(
         "  append                {:>12.0} events/s",
         f.append_events_per_s
     );
-    println!("  flush                 {:>12.1} ms", f.flush_ms);
-    println!(
+    outln!("  flush                 {:>12.1} ms", f.flush_ms);
+    outln!(
         "  replay (read back)    {:>12.1} ms  ({:.0} events/s)",
-        f.replay_ms, f.replay_events_per_s
+        f.replay_ms,
+        f.replay_events_per_s
     );
-    println!("  fold into a report    {:>12.1} ms", f.fold_ms);
+    outln!("  fold into a report    {:>12.1} ms", f.fold_ms);
 }
 
 fn print_dream(f: &super::figures::DreamFigures) {
-    println!(
+    outln!(
         "dream at scale · {} Lumara sessions ({} events)",
-        f.sessions, f.events
+        f.sessions,
+        f.events
     );
-    println!("  recording the sessions  {:>9.0} ms", f.record_ms);
-    println!(
+    outln!("  recording the sessions  {:>9.0} ms", f.record_ms);
+    outln!(
         "  the dream               {:>9.0} ms  ({} proposals)",
-        f.dream_ms, f.proposals
+        f.dream_ms,
+        f.proposals
     );
 }
 
 fn print_tui(f: &lucid_tui::bench::FrameFigures) {
-    println!(
+    outln!(
         "TUI Run view · {} threads, {} transcript lines, {}x{} cells, {} frames",
-        f.nodes, f.transcript_lines, f.width, f.height, f.frames
+        f.nodes,
+        f.transcript_lines,
+        f.width,
+        f.height,
+        f.frames
     );
-    println!(
+    outln!(
         "  fold                  {:>12.0} events/s  ({} events)",
-        f.fold_events_per_s, f.events
+        f.fold_events_per_s,
+        f.events
     );
-    println!(
+    outln!(
         "  frame                 {:>12.2} ms mean, p50 {:.2}, p99 {:.2}, max {:.2}",
-        f.mean_ms, f.p50_ms, f.p99_ms, f.max_ms
+        f.mean_ms,
+        f.p50_ms,
+        f.p99_ms,
+        f.max_ms
     );
 }
 
@@ -594,7 +607,7 @@ async fn bench_all(json: bool) -> u8 {
             "tui": tui,
         });
         match serde_json::to_string_pretty(&doc) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => outln!("{text}"),
             Err(err) => {
                 eprintln!("lucid: cannot encode the figures: {err}");
                 return exit::RUNTIME;

@@ -76,9 +76,9 @@ pub(super) fn diff(
         change.diff.clone()
     };
     if std::io::stdout().is_terminal() {
-        print!("{}", sanitize(&text));
+        out!("{}", sanitize(&text));
     } else {
-        print!("{text}");
+        out!("{text}");
     }
     Ok(())
 }
@@ -126,7 +126,7 @@ fn apply_in(summary: &SessionSummary, events: Vec<Event>, check: bool) -> Result
         ));
     }
     if change.isolation == "in_place" {
-        println!(
+        outln!(
             "session {} worked in place: its changes are already in {}",
             change.session,
             change.project.display()
@@ -134,7 +134,7 @@ fn apply_in(summary: &SessionSummary, events: Vec<Event>, check: bool) -> Result
         return Ok(exit::OK);
     }
     if change.files.is_empty() {
-        println!(
+        outln!(
             "session {} changed no files; nothing to apply",
             change.session
         );
@@ -154,7 +154,7 @@ fn apply_in(summary: &SessionSummary, events: Vec<Event>, check: bool) -> Result
         let plan =
             lucid_envs::project::changes::check(&change.files, &change.work_root, &change.project)
                 .map_err(|err| (exit::RUBRIC_NOT_MET, err.to_string()))?;
-        println!(
+        outln!(
             "session {}: {} file(s) would change in {} ({} already as the session left them)",
             change.session,
             plan.changed.len(),
@@ -165,7 +165,7 @@ fn apply_in(summary: &SessionSummary, events: Vec<Event>, check: bool) -> Result
     }
     match lucid_envs::project::apply(&change.files, &change.work_root, &change.project) {
         Ok(applied) if applied.changed.is_empty() => {
-            println!(
+            outln!(
                 "session {}: already applied; {} is as the session left it",
                 change.session,
                 change.project.display()
@@ -174,9 +174,9 @@ fn apply_in(summary: &SessionSummary, events: Vec<Event>, check: bool) -> Result
         }
         Ok(applied) => {
             for path in &applied.changed {
-                println!("applied {}", sanitize(path));
+                outln!("applied {}", sanitize(path));
             }
-            println!(
+            outln!(
                 "session {}: {} file(s) changed in {}",
                 change.session,
                 applied.changed.len(),

@@ -131,7 +131,7 @@ pub(super) async fn dream_once(
         },
     };
     if teams.is_empty() && !json {
-        println!("{NOTHING_TO_DREAM}");
+        outln!("{NOTHING_TO_DREAM}");
         return exit::OK;
     }
     let mut reports = Vec::new();
@@ -151,7 +151,7 @@ pub(super) async fn dream_once(
     }
     if json {
         match serde_json::to_string_pretty(&reports) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => outln!("{text}"),
             Err(err) => {
                 eprintln!("lucid: cannot encode the report: {err}");
                 return exit::RUNTIME;
@@ -167,7 +167,7 @@ pub(super) fn print_reports(reports: &[DreamReport], json: bool) -> u8 {
     if json {
         return match serde_json::to_string_pretty(reports) {
             Ok(text) => {
-                println!("{text}");
+                outln!("{text}");
                 exit::OK
             }
             Err(err) => {
@@ -177,7 +177,7 @@ pub(super) fn print_reports(reports: &[DreamReport], json: bool) -> u8 {
         };
     }
     if reports.is_empty() {
-        println!("{NOTHING_TO_DREAM}");
+        outln!("{NOTHING_TO_DREAM}");
     }
     reports.iter().for_each(print_report);
     exit::OK
@@ -185,7 +185,7 @@ pub(super) fn print_reports(reports: &[DreamReport], json: bool) -> u8 {
 
 fn print_report(report: &DreamReport) {
     let run = &report.run;
-    println!(
+    outln!(
         "dream {} · team {} · {} new session(s) · {} mission(s) mined · {} pattern(s) · recorded as session {}",
         run.id,
         lucid_core::event::sanitize(&run.team),
@@ -194,7 +194,7 @@ fn print_report(report: &DreamReport) {
         run.patterns,
         run.session
     );
-    println!(
+    outln!(
         "  history {}{}: {} digested now, {} from the cache; {} repeat run(s) of a mission set aside",
         run.history,
         if run.rescan { " (rescanned)" } else { "" },
@@ -203,24 +203,24 @@ fn print_report(report: &DreamReport) {
         run.repeats
     );
     for id in &run.withdrawn {
-        println!("  withdrew {id}: a proposal of an earlier dream the history no longer supports");
+        outln!("  withdrew {id}: a proposal of an earlier dream the history no longer supports");
     }
     if report.patterns.tests > 0 {
-        println!(
+        outln!(
             "  {} failure condition(s) tested; those kept hold at a false-discovery rate of {}%",
             report.patterns.tests,
             report.patterns.fdr * 100.0
         );
     }
     if report.proposals.is_empty() {
-        println!("  nothing new to propose");
+        outln!("  nothing new to propose");
         for line in &report.why_nothing {
-            println!("  - {}", lucid_core::event::sanitize(line));
+            outln!("  - {}", lucid_core::event::sanitize(line));
         }
         return;
     }
     for memory in &report.proposals {
-        println!(
+        outln!(
             "  proposed {} {} v{} [{}] {}",
             memory.kind.as_str(),
             memory.id,
@@ -229,7 +229,7 @@ fn print_report(report: &DreamReport) {
             one_line(&memory.title, 90)
         );
     }
-    println!("Review with `lucid memory list --status proposed`, then `lucid memory approve ID…`.");
+    outln!("Review with `lucid memory list --status proposed`, then `lucid memory approve ID…`.");
 }
 
 #[cfg(test)]

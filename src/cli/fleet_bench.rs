@@ -104,27 +104,29 @@ pub async fn fleet(
 }
 
 pub fn print_fleet(f: &FleetFigures) {
-    println!(
+    outln!(
         "fleet over loopback HTTP · {} agents × {} tool turns, real OpenAI provider, {} ms latency, max_parallel {}, {} cores",
         f.agents, f.steps, f.latency_ms, f.max_parallel, f.cores
     );
-    println!(
+    outln!(
         "  ideal (latency × {} calls in series) {:>8.0} ms",
-        f.critical_path_calls, f.ideal_ms
+        f.critical_path_calls,
+        f.ideal_ms
     );
-    println!(
+    outln!(
         "  wall                                {:>8.0} ms",
         f.wall_ms
     );
-    println!("  ratio                               {:>8.2} ×", f.ratio);
-    println!(
+    outln!("  ratio                               {:>8.2} ×", f.ratio);
+    outln!(
         "  model turns / HTTP requests         {:>8} / {}",
-        f.model_turns, f.http_requests
+        f.model_turns,
+        f.http_requests
     );
     if let Some(cpu) = f.cpu_us_per_step {
-        println!("  CPU per step                        {cpu:>8.1} µs");
+        outln!("  CPU per step                        {cpu:>8.1} µs");
     }
     if let Some(peak) = f.peak_memory_mib {
-        println!("  peak memory (process)               {peak:>8.0} MiB");
+        outln!("  peak memory (process)               {peak:>8.0} MiB");
     }
 }

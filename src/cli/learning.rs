@@ -149,8 +149,8 @@ fn figure_directions(kind: &str) -> std::collections::BTreeMap<String, bool> {
 }
 
 pub fn print_learning(figures: &[LearningFigures]) {
-    println!("learning from dreams: train, dream, approve all, then held-out seeds without → with playbooks");
-    println!(
+    outln!("learning from dreams: train, dream, approve all, then held-out seeds without → with playbooks");
+    outln!(
         "{:>5}  {:>9}  {:>15}  {:>15}  {:>13}  {:>5}  {:>9}  {:>6}  goal",
         "world",
         "proposals",
@@ -165,7 +165,7 @@ pub fn print_learning(figures: &[LearningFigures]) {
     for f in figures {
         let (b, a) = (&f.held_out_baseline, &f.held_out_with_playbooks);
         let rules = f.rules.clone().unwrap_or_default();
-        println!(
+        outln!(
             "{:>5}  {:>9}  {:>6.0}% → {:>4.0}%  {:>6.0}% → {:>4.0}%  {:>5.2} → {:>4.2}  {:>5}  {:>9}  {:>6}  {}",
             f.world,
             f.proposals,
@@ -192,7 +192,7 @@ pub fn print_learning(figures: &[LearningFigures]) {
             .filter_map(|f| f.rules.as_ref())
             .map(|r| r.rules)
             .sum();
-        println!(
+        outln!(
             "null worlds (no hidden regularity): {false_rules} false rule(s) over {} dream(s)",
             null.len()
         );
@@ -202,7 +202,7 @@ pub fn print_learning(figures: &[LearningFigures]) {
         .flat_map(|f| f.held_out_baseline.figures.keys())
         .collect();
     if !names.is_empty() {
-        println!("held-out figures (mean over seeds), without → with playbooks");
+        outln!("held-out figures (mean over seeds), without → with playbooks");
         for f in figures {
             let cells: Vec<String> = names
                 .iter()
@@ -217,13 +217,13 @@ pub fn print_learning(figures: &[LearningFigures]) {
                     )
                 })
                 .collect();
-            println!("{:>5}  {}", f.world, cells.join("  "));
+            outln!("{:>5}  {}", f.world, cells.join("  "));
         }
     }
     for f in figures {
-        println!("world {} playbooks:", f.world);
+        outln!("world {} playbooks:", f.world);
         for title in &f.playbooks {
-            println!("  - {title}");
+            outln!("  - {title}");
         }
     }
 }

@@ -87,7 +87,7 @@ async fn list(path: &Path, json: bool) -> u8 {
             })
             .collect();
         match serde_json::to_string_pretty(&document) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => outln!("{text}"),
             Err(err) => {
                 eprintln!("lucid: cannot encode the listing: {err}");
                 return exit::RUNTIME;
@@ -96,10 +96,10 @@ async fn list(path: &Path, json: bool) -> u8 {
         return exit::OK;
     }
     for (server, tools) in &listing {
-        println!("{server}: {} tool(s)", tools.len());
+        outln!("{server}: {} tool(s)", tools.len());
         for tool in tools {
             // A tool's name is the server's word: shown like any text from outside.
-            println!(
+            outln!(
                 "  {server}.{:<28} {}",
                 one_line(&tool.name, 64),
                 one_line(&tool.description, 90)

@@ -171,11 +171,11 @@ async fn list(
     if json {
         let text =
             serde_json::to_string_pretty(&memories).map_err(|e| (exit::RUNTIME, e.to_string()))?;
-        println!("{text}");
+        outln!("{text}");
         return Ok(());
     }
     if memories.is_empty() {
-        println!(
+        outln!(
             "No memories{}. Dream over recorded sessions with `lucid dream`.",
             status
                 .map(|s| format!(" with status {s}"))
@@ -183,12 +183,16 @@ async fn list(
         );
         return Ok(());
     }
-    println!(
+    outln!(
         "{:<26}  {:<9}  {:<10}  {:>3}  {:<28}  title",
-        "id", "status", "kind", "ver", "scope"
+        "id",
+        "status",
+        "kind",
+        "ver",
+        "scope"
     );
     for m in &memories {
-        println!(
+        outln!(
             "{:<26}  {:<9}  {:<10}  {:>3}  {:<28}  {}",
             m.id,
             m.status.as_str(),
@@ -249,11 +253,11 @@ async fn show(
     if json {
         let text =
             serde_json::to_string_pretty(&record).map_err(|e| (exit::RUNTIME, e.to_string()))?;
-        println!("{text}");
+        outln!("{text}");
         return Ok(());
     }
-    println!("{}  {}", memory.id, sanitize(&memory.title));
-    println!(
+    outln!("{}  {}", memory.id, sanitize(&memory.title));
+    outln!(
         "{} · {} · scope {} · version {} · by {} · updated {}",
         memory.status.as_str(),
         memory.kind.as_str(),
@@ -264,29 +268,29 @@ async fn show(
     );
     match memory.change {
         Change::New => {}
-        Change::Update { target } => println!("proposes an update of {target}"),
-        Change::Retire { target } => println!("proposes retiring {target}"),
+        Change::Update { target } => outln!("proposes an update of {target}"),
+        Change::Retire { target } => outln!("proposes retiring {target}"),
     }
     if record.history.last().is_some_and(|h| h.needs_review()) {
-        println!(
+        outln!(
             "edited after it was approved: it steers no run until approved again \
              (`lucid memory approve {}`)",
             memory.id
         );
     }
-    println!("\n{}\n", sanitize(memory.body.trim_end()));
+    outln!("\n{}\n", sanitize(memory.body.trim_end()));
     if !memory.rules.is_empty() {
-        println!("rules:\n{}", sanitize(&render_rules(&memory.rules)));
+        outln!("rules:\n{}", sanitize(&render_rules(&memory.rules)));
     }
     if !memory.provenance.is_empty() {
-        println!("provenance:");
+        outln!("provenance:");
         for c in &memory.provenance {
-            println!("  {} {}", c.session, one_line(&c.summary, 100));
+            outln!("  {} {}", c.session, one_line(&c.summary, 100));
         }
     }
-    println!("\nhistory:");
+    outln!("\nhistory:");
     for entry in &record.history {
-        println!(
+        outln!(
             "  v{} {} by {} — {}",
             entry.version,
             format_time(entry.at_ms),
@@ -295,9 +299,9 @@ async fn show(
         );
     }
     if let Some((from, to, lines)) = diff {
-        println!("\ndiff v{from} → v{to}:");
+        outln!("\ndiff v{from} → v{to}:");
         for line in lines {
-            println!("{}", sanitize(&line.render()));
+            outln!("{}", sanitize(&line.render()));
         }
     }
     Ok(())
@@ -340,11 +344,11 @@ async fn approve(memories: &Memories, selection: Selection) -> Result<(), Failur
         ids
     };
     if ids.is_empty() {
-        println!("Nothing to approve.");
+        outln!("Nothing to approve.");
     }
     for id in ids {
         for m in memories.approve(id).await? {
-            println!("{}", changed_line(&m));
+            outln!("{}", changed_line(&m));
         }
     }
     Ok(())
@@ -354,7 +358,7 @@ async fn reject(memories: &Memories, ids: &[String]) -> Result<(), Failure> {
     for id in ids {
         let memory = memories.find(id).await?;
         let rejected = memories.reject(memory.id).await?;
-        println!(
+        outln!(
             "rejected {} v{}: {}",
             rejected.id,
             rejected.version,
@@ -368,7 +372,7 @@ async fn retire(memories: &Memories, ids: &[String]) -> Result<(), Failure> {
     for id in ids {
         let memory = memories.find(id).await?;
         let retired = memories.retire(memory.id).await?;
-        println!(
+        outln!(
             "retired {} v{}: {}; it no longer steers runs",
             retired.id,
             retired.version,
@@ -381,7 +385,7 @@ async fn retire(memories: &Memories, ids: &[String]) -> Result<(), Failure> {
 async fn revert(memories: &Memories, id: &str, to: Revert) -> Result<(), Failure> {
     let memory = memories.find(id).await?;
     let reverted = memories.revert(memory.id, to).await?;
-    println!(
+    outln!(
         "reverted {} to v{} as version {}{}",
         reverted.id,
         to.to,
@@ -431,13 +435,13 @@ async fn export(from: &Memories, args: ExportArgs) -> Result<(), Failure> {
         chosen
     };
     if memories.is_empty() {
-        println!("No approved memories to export.");
+        outln!("No approved memories to export.");
         return Ok(());
     }
     let folders =
         skill::export(&memories, &args.out).map_err(|e| (exit::RUNTIME, e.to_string()))?;
     for folder in folders {
-        println!("{}", folder.display());
+        outln!("{}", folder.display());
     }
     Ok(())
 }
@@ -466,13 +470,13 @@ async fn import(memories: &Memories, dir: &Path, team: Option<&str>) -> Result<(
     let results = memories.import(proposals).await?;
     for (folder, result) in folders.into_iter().zip(results) {
         let Imported::Created(created) = result else {
-            println!(
+            outln!(
                 "skipped {}: the team already has this memory",
                 folder.display()
             );
             continue;
         };
-        println!(
+        outln!(
             "proposed {} from {}: {}",
             created.id,
             folder.display(),

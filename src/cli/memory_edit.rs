@@ -26,7 +26,7 @@ pub(super) async fn edit(
     let memory = memories.find(id).await?;
     drop(memories);
     let Some(edit) = edit_in_editor(&memory)? else {
-        println!("No changes.");
+        outln!("No changes.");
         return Ok(());
     };
     let memories = Memories::open(path)?;
@@ -34,7 +34,7 @@ pub(super) async fn edit(
     let flushed = memories.flush();
     let revised = revised?;
     flushed?;
-    println!(
+    outln!(
         "saved {} as version {}{}",
         revised.id,
         revised.version,

@@ -2,6 +2,9 @@
 //! into output and an exit code. Errors become one clear sentence naming the file, line
 //! or id involved. The binary (`main.rs`) only calls [`main`].
 
+#[macro_use]
+mod output;
+
 pub mod bench;
 mod changes;
 mod dream;

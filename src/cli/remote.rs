@@ -183,7 +183,7 @@ pub async fn run(client: &Client, args: &RunArgs) -> Through {
     if args.json {
         let report = SessionReport::fold(&events, false);
         match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
+            Ok(json) => outln!("{json}"),
             Err(err) => {
                 eprintln!("lucid: cannot encode the report: {err}");
                 return Through::Done(exit::RUNTIME);

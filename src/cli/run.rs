@@ -219,7 +219,7 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
             Ok(events) => {
                 let report = SessionReport::fold(&events, false);
                 match serde_json::to_string_pretty(&report) {
-                    Ok(json) => println!("{json}"),
+                    Ok(json) => outln!("{json}"),
                     Err(err) => {
                         eprintln!("lucid: cannot encode the report: {err}");
                         return exit::RUNTIME;

@@ -68,19 +68,23 @@ pub(super) fn print_list(sessions: &[SessionSummary], json: bool) -> Result<(), 
     if json {
         let text = serde_json::to_string_pretty(&sessions)
             .map_err(|err| (exit::RUNTIME, err.to_string()))?;
-        println!("{text}");
+        outln!("{text}");
         return Ok(());
     }
     if sessions.is_empty() {
-        println!("No sessions yet. Start one with: lucid run sessions/lumara.toml --headless");
+        outln!("No sessions yet. Start one with: lucid run sessions/lumara.toml --headless");
         return Ok(());
     }
-    println!(
+    outln!(
         "{:<26}  {:<20}  {:<11}  {:>5}  {:>9}  started (UTC)",
-        "id", "team", "status", "iters", "duration"
+        "id",
+        "team",
+        "status",
+        "iters",
+        "duration"
     );
     for s in sessions {
-        println!(
+        outln!(
             "{:<26}  {:<20}  {:<11}  {:>5}  {:>9}  {}",
             s.id,
             one_line(&s.team, 20),
@@ -132,28 +136,30 @@ pub(super) fn print_show(
     if json {
         let text = serde_json::to_string_pretty(&report)
             .map_err(|err| (exit::RUNTIME, err.to_string()))?;
-        println!("{text}");
+        outln!("{text}");
         return Ok(());
     }
-    println!("session   {}", summary.id);
-    println!("team      {}", one_line(&summary.team, 80));
-    println!("spec      {}", one_line(&summary.spec_path, 80));
-    println!(
+    outln!("session   {}", summary.id);
+    outln!("team      {}", one_line(&summary.team, 80));
+    outln!("spec      {}", one_line(&summary.spec_path, 80));
+    outln!(
         "mission   {} world {} seed {}",
-        summary.environment, summary.world, summary.seed
+        summary.environment,
+        summary.world,
+        summary.seed
     );
-    println!("status    {}", summary.status.as_str());
-    println!("started   {}", format_time(summary.started_at_ms));
+    outln!("status    {}", summary.status.as_str());
+    outln!("started   {}", format_time(summary.started_at_ms));
     if let Some(ms) = summary.duration_ms {
-        println!("duration  {}", format_duration(ms));
+        outln!("duration  {}", format_duration(ms));
     }
     if let Some(error) = &report.error {
-        println!("error     {}", one_line(error, 200));
+        outln!("error     {}", one_line(error, 200));
     }
-    println!("\nagents");
+    outln!("\nagents");
     for agent in &report.agents {
         let depth = depth_of(&report, agent.id);
-        println!(
+        outln!(
             "  {}{}{} [{}] turns {} · tools {} · tokens {}/{}{}",
             "  ".repeat(depth),
             agent.name,
@@ -171,27 +177,27 @@ pub(super) fn print_show(
         );
     }
     for iteration in &report.outcome.iterations {
-        println!(
+        outln!(
             "\niteration {}: {}",
             iteration.iteration,
             if iteration.passed { "passed" } else { "failed" }
         );
         for c in &iteration.criteria {
-            println!(
+            outln!(
                 "  {} {}: {}",
                 if c.passed { "✓" } else { "✗" },
                 c.id,
                 one_line(&c.reason, 120)
             );
             if !c.fix.is_empty() {
-                println!("      must change: {}", one_line(&c.fix, 120));
+                outln!("      must change: {}", one_line(&c.fix, 120));
             }
         }
     }
     if !report.facts.is_empty() {
-        println!("\nfacts");
+        outln!("\nfacts");
         for (name, value) in &report.facts {
-            println!("  {name} = {}", one_line(&value.to_string(), 80));
+            outln!("  {name} = {}", one_line(&value.to_string(), 80));
         }
     }
     Ok(())

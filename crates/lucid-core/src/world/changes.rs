@@ -9,14 +9,15 @@
 //! recorded; otherwise it refuses and names the files. Symbolic links are compared and
 //! carried as links (their target), never followed.
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use crate::event::{ChangeKind, FileChange};
+use crate::world::beneath::{Beneath, Found, Links};
+use crate::world::walk::{walk, WalkOptions};
 
 /// Files and folders never copied or compared: version-control internals.
 pub fn skipped(name: &std::ffi::OsStr) -> bool {
@@ -54,30 +55,24 @@ enum Content {
 }
 
 impl Content {
-    fn read(path: &Path) -> io::Result<Option<Content>> {
-        match fs::symlink_metadata(path) {
-            // A path under something that is now a file is as absent as a missing one.
-            Err(err)
-                if err.kind() == io::ErrorKind::NotFound
-                    || err.raw_os_error() == Some(libc::ENOTDIR) =>
-            {
-                Ok(None)
+    /// The file or link at `relative` beneath `root`, never following a link: a link is
+    /// recorded as its target, and a path reached only through a linked folder is absent.
+    fn read(root: &Beneath, relative: &str) -> io::Result<Option<Content>> {
+        Ok(match root.entry(relative)? {
+            None => None,
+            Some(Found::Link(target)) => Some(Content::Link(target)),
+            Some(Found::File(open)) if open.size > MAX_TEXT_BYTES => Some(Content::Large {
+                executable: open.executable,
+                hash: streamed_hash(open.file)?,
+            }),
+            Some(Found::File(open)) => {
+                let mut bytes = Vec::with_capacity(open.size as usize);
+                let executable = open.executable;
+                // A file that grows past the bound while it is read counts as large.
+                open.file.take(MAX_TEXT_BYTES + 1).read_to_end(&mut bytes)?;
+                Some(Content::File { bytes, executable })
             }
-            Err(err) => Err(err),
-            Ok(meta) if meta.file_type().is_symlink() => {
-                Ok(Some(Content::Link(fs::read_link(path)?)))
-            }
-            Ok(meta) if meta.is_file() && meta.len() > MAX_TEXT_BYTES => Ok(Some(Content::Large {
-                hash: streamed_hash(path)?,
-                executable: executable(&meta),
-            })),
-            Ok(meta) if meta.is_file() => Ok(Some(Content::File {
-                bytes: fs::read(path)?,
-                executable: executable(&meta),
-            })),
-            // Folders, fifos, sockets and devices are not files a change carries.
-            Ok(_) => Ok(None),
-        }
+        })
     }
 
     /// The content's SHA-256, marked `x:` for an executable file so that a change of the
@@ -125,19 +120,12 @@ impl Content {
     }
 }
 
-fn executable(meta: &fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    meta.permissions().mode() & 0o111 != 0
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The SHA-256 of a file read in pieces.
-fn streamed_hash(path: &Path) -> io::Result<String> {
-    use std::io::Read;
-    let mut file = fs::File::open(path)?;
+fn streamed_hash(mut file: fs::File) -> io::Result<String> {
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
@@ -150,46 +138,34 @@ fn streamed_hash(path: &Path) -> io::Result<String> {
     Ok(hex(&hasher.finalize()))
 }
 
-/// The SHA-256 of a file (or link) as `compare` records it; `None` when it is absent.
-pub fn hash_of(path: &Path) -> io::Result<Option<String>> {
-    Ok(Content::read(path)?.map(|c| c.hash()))
+/// The SHA-256 of the file (or link) at `relative` beneath `root`, as `compare` records
+/// it; `None` when it is absent.
+pub fn hash_of(root: &Beneath, relative: &str) -> io::Result<Option<String>> {
+    Ok(Content::read(root, relative)?.map(|c| c.hash()))
 }
 
-/// Every file and link of a tree, by `/`-separated relative path.
-fn listing(root: &Path, exclude: &[String]) -> io::Result<BTreeMap<String, PathBuf>> {
-    let mut out = BTreeMap::new();
-    let excluded: Vec<&str> = exclude.iter().map(|e| e.trim_matches('/')).collect();
-    let walker = ignore::WalkBuilder::new(root)
-        .hidden(false)
-        .git_ignore(true)
-        .git_exclude(false)
-        .git_global(false)
-        .ignore(false)
-        .parents(false)
-        .require_git(false)
-        .follow_links(false)
-        .filter_entry(|entry| !skipped(entry.file_name()))
-        .build();
-    for entry in walker {
-        let entry = entry.map_err(io::Error::other)?;
-        let Some(kind) = entry.file_type() else {
-            continue;
-        };
-        if !(kind.is_file() || kind.is_symlink()) {
-            continue;
-        }
-        let Ok(relative) = entry.path().strip_prefix(root) else {
-            continue;
-        };
-        let relative = crate::world::paths::slash_path(relative);
-        let is_excluded = excluded
-            .iter()
-            .any(|e| relative == *e || relative.starts_with(&format!("{e}/")));
-        if !is_excluded {
-            out.insert(relative, entry.path().to_path_buf());
-        }
-    }
-    Ok(out)
+/// Opens a tree whose links are never followed.
+fn tree(folder: &Path) -> io::Result<Beneath> {
+    Beneath::open(folder, Links::Refused)
+}
+
+/// Every file and link of a tree, by `/`-separated relative path, honouring its
+/// `.gitignore` files and leaving out `exclude`.
+fn listing(root: &Beneath, exclude: &[String]) -> Vec<String> {
+    let excluded: Vec<String> = exclude
+        .iter()
+        .map(|e| e.trim_matches('/').to_string())
+        .collect();
+    let options = WalkOptions {
+        gitignore: true,
+        skip: &excluded,
+        limit: usize::MAX,
+    };
+    walk(root, "", &options)
+        .0
+        .into_iter()
+        .map(|found| found.path)
+        .collect()
 }
 
 /// Compares `root` (where the agents worked) with `base` (the project as it started).
@@ -197,26 +173,17 @@ pub fn compare(base: &Path, root: &Path, exclude: &[String]) -> io::Result<Chang
     // Each side is listed with its own .gitignore, and every path either side lists is
     // compared on both: a change to .gitignore cannot hide an edit of a file it now
     // ignores, or make it look deleted.
-    let before = listing(base, exclude)?;
-    let after = listing(root, exclude)?;
-    let mut paths: Vec<&String> = before.keys().chain(after.keys()).collect();
+    let (base, root) = (tree(base)?, tree(root)?);
+    let before = listing(&base, exclude);
+    let after = listing(&root, exclude);
+    let mut paths: Vec<&String> = before.iter().chain(after.iter()).collect();
     paths.sort();
     paths.dedup();
-    let before: BTreeMap<&String, PathBuf> =
-        paths.iter().map(|p| (*p, base.join(p.as_str()))).collect();
-    let after: BTreeMap<&String, PathBuf> =
-        paths.iter().map(|p| (*p, root.join(p.as_str()))).collect();
     let mut set = ChangeSet::default();
     let mut cut = false;
     for path in paths {
-        let old = match before.get(path) {
-            Some(p) => Content::read(p)?,
-            None => None,
-        };
-        let new = match after.get(path) {
-            Some(p) => Content::read(p)?,
-            None => None,
-        };
+        let old = Content::read(&base, path)?;
+        let new = Content::read(&root, path)?;
         let change = match (&old, &new) {
             (None, None) => continue,
             (Some(a), Some(b)) if a == b => continue,
@@ -331,6 +298,7 @@ pub fn check(
         path: path.to_string(),
         message: err.to_string(),
     };
+    let (project_tree, work_tree) = trees(project, work_root)?;
     let mut conflicts = Vec::new();
     let mut moved = Vec::new();
     let mut plan = Applied::default();
@@ -355,8 +323,8 @@ pub fn check(
                 });
             }
         }
-        let now = hash_of(&project.join(&relative)).map_err(|e| io_error(&file.path, e))?;
-        let work = hash_of(&work_root.join(&relative)).map_err(|e| io_error(&file.path, e))?;
+        let now = hash_of(&project_tree, &relative).map_err(|e| io_error(&file.path, e))?;
+        let work = hash_of(&work_tree, &relative).map_err(|e| io_error(&file.path, e))?;
         if work != file.after {
             moved.push(file.path.clone());
         } else if now == file.after {
@@ -389,6 +357,7 @@ pub fn apply(
         path: path.to_string(),
         message: err.to_string(),
     };
+    let (project_tree, work_tree) = trees(project, work_root)?;
     // Deletions first, with the folders they leave empty, so a file may take the place
     // of a folder the session removed (and the other way round).
     for file in files
@@ -397,19 +366,9 @@ pub fn apply(
         .filter(|f| f.change == ChangeKind::Deleted)
     {
         let relative = safe_relative(&file.path).unwrap_or_default();
-        let target = project.join(&relative);
-        match fs::remove_file(&target) {
-            Ok(()) => {}
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-            Err(err) => return Err(io_error(&file.path, err)),
-        }
-        let mut folder = target.parent();
-        while let Some(dir) = folder.filter(|d| *d != project && d.starts_with(project)) {
-            if fs::remove_dir(dir).is_err() {
-                break; // not empty: other files still live there
-            }
-            folder = dir.parent();
-        }
+        project_tree
+            .remove_file(&relative)
+            .map_err(|err| io_error(&file.path, err))?;
     }
     for file in files
         .iter()
@@ -417,17 +376,36 @@ pub fn apply(
         .filter(|f| f.change != ChangeKind::Deleted)
     {
         let relative = safe_relative(&file.path).unwrap_or_default();
-        write_like(&work_root.join(&relative), &project.join(&relative))
+        let source = work_tree
+            .entry(&relative)
+            .map_err(|err| io_error(&file.path, err))?
+            .ok_or_else(|| ApplyError::Io {
+                path: file.path.clone(),
+                message: "it is no longer in the working copy".into(),
+            })?;
+        project_tree
+            .replace_with(&relative, source)
             .map_err(|err| io_error(&file.path, err))?;
     }
     Ok(plan)
 }
 
+/// The project and the working copy, opened so that no link in either is followed.
+fn trees(project: &Path, work_root: &Path) -> Result<(Beneath, Beneath), ApplyError> {
+    let open = |folder: &Path| {
+        tree(folder).map_err(|err| ApplyError::Io {
+            path: folder.display().to_string(),
+            message: err.to_string(),
+        })
+    };
+    Ok((open(project)?, open(work_root)?))
+}
+
 /// The first folder on the way to `relative` under `base` that exists but is a symbolic
 /// link or not a folder, as a relative path.
-fn linked_parent(base: &Path, relative: &Path) -> Option<String> {
+fn linked_parent(base: &Path, relative: &str) -> Option<String> {
     let mut current = base.to_path_buf();
-    let parents: Vec<_> = relative.parent()?.components().collect();
+    let parents: Vec<_> = Path::new(relative).parent()?.components().collect();
     for (i, part) in parents.iter().enumerate() {
         current.push(part);
         match fs::symlink_metadata(&current) {
@@ -443,34 +421,9 @@ fn linked_parent(base: &Path, relative: &Path) -> Option<String> {
 }
 
 /// A recorded path as a relative path without `..` (the store is not trusted blindly).
-fn safe_relative(path: &str) -> Option<PathBuf> {
+fn safe_relative(path: &str) -> Option<String> {
     let relative = crate::world::paths::normalize(path).ok()?;
-    (!relative.is_empty()).then(|| PathBuf::from(relative))
-}
-
-/// Puts a copy of `source` (a file with its permissions, or a link) at `target`, through a
-/// temporary name beside it so a reader never sees half a file.
-fn write_like(source: &Path, target: &Path) -> io::Result<()> {
-    if let Some(parent) = target.parent() {
-        fs::create_dir_all(parent)?;
-    }
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temporary = target.with_file_name(format!(".{name}.lucid-apply"));
-    let _ = fs::remove_file(&temporary);
-    let meta = fs::symlink_metadata(source)?;
-    if meta.file_type().is_symlink() {
-        std::os::unix::fs::symlink(fs::read_link(source)?, &temporary)?;
-    } else {
-        fs::copy(source, &temporary)?;
-    }
-    if fs::symlink_metadata(target).is_ok_and(|m| m.is_dir()) {
-        let _ = fs::remove_file(&temporary);
-        return Err(io::Error::other("a folder is in the way"));
-    }
-    fs::rename(&temporary, target)
+    (!relative.is_empty()).then_some(relative)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! tools' state and reports the result facts the rubric checks. Environments never see
 //! the store, events or playbooks except as text inside model requests.
 
+pub mod beneath;
 pub mod changes;
 pub mod command_facts;
 pub mod command_tool;
@@ -16,6 +17,7 @@ pub mod folder;
 pub mod paths;
 pub mod rules;
 pub mod script;
+pub mod walk;
 
 use std::sync::Arc;
 

@@ -2,19 +2,24 @@
 //! project environments.
 //!
 //! Every path a tool receives is relative to a base folder (the root for reading, the
-//! attempt's output folder for writing). A path is refused when it is absolute, contains
-//! a `..` component, or resolves (after following symlinks) outside its base. The
-//! inventory walks the root without following symlinked folders and lists only regular
-//! files (or symlinks to files) that stay inside it, skipping `.git` and the output
+//! attempt's output folder for writing). [`normalize`] refuses a path that is absolute,
+//! contains a `..` component or is deeper than [`MAX_PATH_DEPTH`]; opening it is
+//! [`Beneath`]'s, which has the kernel refuse any link that leads outside. The inventory
+//! walks the root through folder handles without entering linked folders and lists only
+//! regular files (or links to files) that stay inside it, skipping `.git` and the output
 //! folder. This module knows nothing about tools or facts.
 
-use std::fs;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
+
+use crate::world::beneath::{Beneath, Opened};
+use crate::world::walk::{walk, WalkOptions};
 
 /// Most files the inventory lists; a bigger folder is cut short (and says so).
 pub const MAX_FILES: usize = 5_000;
 /// Largest file the tools read or search, in bytes.
 pub const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024;
+/// Most folders a path may go down through (its components).
+pub const MAX_PATH_DEPTH: usize = 128;
 
 /// Why a path cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +28,18 @@ pub enum PathError {
     ParentDir,
     Escapes,
     NotFound,
+    TooDeep {
+        depth: usize,
+    },
+    /// A folder was wanted.
+    NotAFolder,
+    /// A part of the path (not named) is a file where a folder should be.
+    NotAFolderOnTheWay,
+    /// This part of the path is a file where a folder should be.
+    PartIsAFile(String),
+    IsAFolder,
+    /// A fifo, socket or device.
+    NotAFile,
     Io(String),
 }
 
@@ -40,8 +57,31 @@ impl PathError {
                 "`{path}` leads outside the {base} (through a symbolic link); only files inside it can be used"
             ),
             PathError::NotFound => format!("`{path}` does not exist in the {base}"),
+            PathError::TooDeep { depth } => format!(
+                "`{}…` has {depth} parts; paths may go at most {MAX_PATH_DEPTH} parts deep",
+                path.chars().take(60).collect::<String>()
+            ),
+            PathError::NotAFolder => format!("`{path}` is not a folder"),
+            PathError::NotAFolderOnTheWay => {
+                format!("`{path}` cannot be used: a part of it is a file, not a folder")
+            }
+            PathError::PartIsAFile(part) => {
+                format!("`{path}` cannot be used: `{part}` is a file, not a folder")
+            }
+            PathError::IsAFolder => format!("`{path}` cannot be used: it is a folder"),
+            PathError::NotAFile => {
+                format!("`{path}` cannot be used: it is not a regular file")
+            }
             PathError::Io(err) => format!("`{path}` cannot be used: {err}"),
         }
+    }
+
+    /// Whether the path tried to leave its base.
+    pub fn is_escape(&self) -> bool {
+        matches!(
+            self,
+            PathError::Absolute | PathError::ParentDir | PathError::Escapes
+        )
     }
 }
 
@@ -63,6 +103,10 @@ pub fn normalize(path: &str) -> Result<String, PathError> {
     }
     let mut parts = Vec::new();
     for component in Path::new(trimmed).components() {
+        if parts.len() >= MAX_PATH_DEPTH {
+            let depth = Path::new(trimmed).components().count();
+            return Err(PathError::TooDeep { depth });
+        }
         match component {
             Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
             Component::CurDir => {}
@@ -71,96 +115,6 @@ pub fn normalize(path: &str) -> Result<String, PathError> {
         }
     }
     Ok(parts.join("/"))
-}
-
-/// Resolves an existing path inside `base` (which must be canonical), following symlinks,
-/// and refuses it if it ends up outside.
-pub fn resolve_existing(base: &Path, path: &str) -> Result<PathBuf, PathError> {
-    let relative = normalize(path)?;
-    let joined = base.join(&relative);
-    let real = match fs::canonicalize(&joined) {
-        Ok(real) => real,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            // A dangling symlink is "not found" too, unless it points outside.
-            return Err(match fs::read_link(&joined) {
-                Ok(target) if !lexically_inside(base, &joined, &target) => PathError::Escapes,
-                _ => PathError::NotFound,
-            });
-        }
-        Err(err) => return Err(PathError::Io(err.to_string())),
-    };
-    if real.starts_with(base) {
-        Ok(real)
-    } else {
-        Err(PathError::Escapes)
-    }
-}
-
-/// Where a dangling link would point, judged without touching the disk.
-fn lexically_inside(base: &Path, link: &Path, target: &Path) -> bool {
-    if target.is_absolute() {
-        return target.starts_with(base);
-    }
-    let mut out = link.parent().map(Path::to_path_buf).unwrap_or_default();
-    for component in target.components() {
-        match component {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(part) => out.push(part),
-            _ => {}
-        }
-    }
-    out.starts_with(base)
-}
-
-/// Resolves a path to write inside `base` (canonical; created if missing): the folders
-/// on the way are created, and every existing part, symlinks followed, must stay inside.
-pub fn resolve_for_write(base: &Path, path: &str) -> Result<PathBuf, PathError> {
-    let relative = normalize(path)?;
-    if relative.is_empty() {
-        return Err(PathError::NotFound);
-    }
-    let joined = base.join(&relative);
-    let parent = joined.parent().unwrap_or(base);
-    // Walk down from the base so that no folder is created through a link that leaves.
-    let mut current = base.to_path_buf();
-    if let Ok(rest) = parent.strip_prefix(base) {
-        for part in rest.components() {
-            current.push(part);
-            if fs::symlink_metadata(&current).is_err() {
-                // Parallel writers may create the same folder: losing that race is fine.
-                match fs::create_dir(&current) {
-                    Ok(()) => {}
-                    Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
-                    Err(err) => return Err(PathError::Io(err.to_string())),
-                }
-            }
-            let real = fs::canonicalize(&current).map_err(|_| PathError::Escapes)?;
-            if !real.starts_with(base) {
-                return Err(PathError::Escapes);
-            }
-            if !real.is_dir() {
-                return Err(PathError::Io(format!(
-                    "`{}` is a file, not a folder",
-                    part.as_os_str().to_string_lossy()
-                )));
-            }
-        }
-    }
-    match fs::symlink_metadata(&joined) {
-        Ok(meta) if meta.file_type().is_symlink() => {
-            // Writing through a link is refused unless the link stays inside.
-            match fs::canonicalize(&joined) {
-                Ok(real) if real.starts_with(base) => Ok(real),
-                _ => Err(PathError::Escapes),
-            }
-        }
-        Ok(meta) if meta.is_dir() => Err(PathError::Io("it is a folder".into())),
-        // Writing to a fifo or a device would block or reach past the folder.
-        Ok(meta) if !meta.is_file() => Err(PathError::Io("it is not a regular file".into())),
-        _ => Ok(joined),
-    }
 }
 
 /// A file of the workspace: its path relative to the root and its line count.
@@ -173,64 +127,32 @@ pub struct FileEntry {
     pub binary: bool,
 }
 
-/// Every file under `start` (a canonical folder inside the canonical `root`), sorted by
-/// path, skipping `.git` and `skip` (the output folder). The flag says whether the
-/// listing was cut at [`MAX_FILES`].
-pub fn inventory(root: &Path, start: &Path, skip: Option<&Path>) -> (Vec<FileEntry>, bool) {
-    let mut out = Vec::new();
-    let mut pending = vec![start.to_path_buf()];
-    let mut cut = false;
-    while let Some(dir) = pending.pop() {
-        if cut {
-            break;
-        }
-        let Ok(entries) = fs::read_dir(&dir) else {
+/// Every file under `start` (a path relative to `root`; empty for the whole root), sorted
+/// by path, skipping `.git` and `skip` (the output folder, relative to the root). Links
+/// count only when they lead to a file inside the root. The flag says whether the listing
+/// was cut at [`MAX_FILES`].
+pub fn inventory(root: &Beneath, start: &str, skip: Option<&str>) -> (Vec<FileEntry>, bool) {
+    let skip: Vec<String> = skip.map(str::to_string).into_iter().collect();
+    let options = WalkOptions {
+        gitignore: false,
+        skip: &skip,
+        limit: MAX_FILES,
+    };
+    let (found, cut) = walk(root, start, &options);
+    let mut out = Vec::with_capacity(found.len());
+    for entry in found {
+        let Ok(Opened::File(file)) = root.open_path(&entry.path) else {
             continue;
         };
-        let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            let path = entry.path();
-            if entry.file_name() == ".git" || skip.is_some_and(|s| path == s) {
-                continue;
-            }
-            let Ok(meta) = fs::symlink_metadata(&path) else {
-                continue;
-            };
-            if meta.is_dir() {
-                pending.push(path);
-                continue;
-            }
-            // Symlinks count only when they lead to a file inside the root.
-            let real = if meta.file_type().is_symlink() {
-                match fs::canonicalize(&path) {
-                    Ok(real) if real.starts_with(root) && real.is_file() => real,
-                    _ => continue,
-                }
-            } else if meta.is_file() {
-                path.clone()
-            } else {
-                continue;
-            };
-            if out.len() >= MAX_FILES {
-                cut = true;
-                break;
-            }
-            let Ok(relative) = path.strip_prefix(root) else {
-                continue;
-            };
-            let relative = slash_path(relative);
-            let bytes = fs::metadata(&real).map(|m| m.len()).unwrap_or(0);
-            let text = read_text(&real).ok();
-            out.push(FileEntry {
-                path: relative,
-                lines: text.as_deref().map_or(0, |t| t.lines().count()),
-                bytes,
-                binary: text.is_none(),
-            });
-        }
+        let bytes = file.size;
+        let text = file.text().ok();
+        out.push(FileEntry {
+            path: entry.path,
+            lines: text.as_deref().map_or(0, |t| t.lines().count()),
+            bytes,
+            binary: text.is_none(),
+        });
     }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
     (out, cut)
 }
 
@@ -248,22 +170,4 @@ pub enum ReadError {
     Binary,
     #[error("it is not UTF-8 text")]
     NotUtf8(#[source] std::string::FromUtf8Error),
-}
-
-/// A file's text, refused when too big or not UTF-8.
-pub fn read_text(path: &Path) -> Result<String, ReadError> {
-    let meta = fs::metadata(path)?;
-    if !meta.is_file() {
-        // A fifo or a device would block or never end.
-        return Err(ReadError::NotAFile);
-    }
-    let size = meta.len();
-    if size > MAX_FILE_BYTES {
-        return Err(ReadError::TooBig { size });
-    }
-    let bytes = fs::read(path)?;
-    if bytes.contains(&0) {
-        return Err(ReadError::Binary);
-    }
-    String::from_utf8(bytes).map_err(ReadError::NotUtf8)
 }

@@ -2,12 +2,13 @@
 //! project itself): `list_files`, `read_file`, `search`, `write_file`, `edit_file` and
 //! `shell`.
 //!
-//! Paths are relative to the root; absolute paths, `..` and symbolic links that leave it
-//! are refused with a tool error that says what to send instead. Listings and searches
+//! Paths are relative to the root and opened beneath a handle on it (`Beneath`), so the
+//! kernel refuses symbolic links that leave it, even one swapped in during the call;
+//! absolute paths, `..` and such links are refused with a tool error that says what to
+//! send instead. Listings and searches
 //! honour `.gitignore` and never enter `.git`. `shell` runs a command line in the
 //! sandbox; its answer is the exit status and the (bounded, sanitised) output.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -17,8 +18,10 @@ use serde_json::{json, Value};
 use super::episode::ProjectShared;
 use lucid_core::sandbox::Program;
 use lucid_core::tool::{parse_args, Tool, ToolOutput, ToolSpec};
+use lucid_core::world::beneath::{Beneath, Links, Opened};
 use lucid_core::world::files::{self, ReadArgs, SearchArgs, MAX_LINES_PER_READ};
 use lucid_core::world::paths::{self, PathError};
+use lucid_core::world::walk::{walk, WalkOptions};
 
 pub const LIST_FILES: &str = "list_files";
 pub const READ_FILE: &str = "read_file";
@@ -75,13 +78,16 @@ impl Tool for FileTool {
         Box::pin(async move {
             // Walking and reading a big tree must not hold up the runtime's threads.
             let work = tokio::task::spawn_blocking(move || {
-                let root = shared.work.root.clone();
-                let result = match name {
-                    LIST_FILES => list_files(&root, input),
-                    READ_FILE => read_file(&root, input),
-                    SEARCH => search(&root, input),
-                    WRITE_FILE => write_file(&root, input),
-                    _ => edit_file(&root, input),
+                // Every path is opened beneath this handle: the kernel refuses links out.
+                let result = match Beneath::open(&shared.work.root, Links::Inside) {
+                    Err(err) => Err(format!("the project root cannot be opened: {err}")),
+                    Ok(root) => match name {
+                        LIST_FILES => list_files(&root, input),
+                        READ_FILE => read_file(&root, input),
+                        SEARCH => search(&root, input),
+                        WRITE_FILE => write_file(&root, input),
+                        _ => edit_file(&root, input),
+                    },
                 };
                 if result.is_err() {
                     shared.count_tool_error();
@@ -143,32 +149,16 @@ fn spec_of(name: &'static str) -> ToolSpec {
     }
 }
 
-/// The text files under `start` (inside the canonical `root`), honouring .gitignore.
-fn text_files(root: &Path, start: &Path) -> (Vec<String>, bool) {
-    let mut out = Vec::new();
-    let walker = ignore::WalkBuilder::new(start)
-        .hidden(false)
-        .git_ignore(true)
-        .git_exclude(false)
-        .git_global(false)
-        .ignore(false)
-        .require_git(false)
-        .follow_links(false)
-        .filter_entry(|entry| entry.file_name() != ".git")
-        .sort_by_file_path(|a, b| a.cmp(b))
-        .build();
-    for entry in walker.flatten() {
-        if !entry.file_type().is_some_and(|t| t.is_file()) {
-            continue;
-        }
-        if out.len() >= MAX_FILES {
-            return (out, true);
-        }
-        if let Ok(relative) = entry.path().strip_prefix(root) {
-            out.push(paths::slash_path(relative));
-        }
-    }
-    (out, false)
+/// The regular files under `start` (relative to the root), honouring .gitignore.
+fn text_files(root: &Beneath, start: &str) -> (Vec<String>, bool) {
+    let options = WalkOptions {
+        gitignore: true,
+        skip: &[],
+        limit: MAX_FILES,
+    };
+    let (found, cut) = walk(root, start, &options);
+    let files = found.into_iter().filter(|f| !f.link).map(|f| f.path);
+    (files.collect(), cut)
 }
 
 #[derive(Deserialize)]
@@ -177,15 +167,21 @@ struct PathArg {
     path: Option<String>,
 }
 
-fn list_files(root: &Path, input: Value) -> Result<String, Refusal> {
+fn list_files(root: &Beneath, input: Value) -> Result<String, Refusal> {
     let input = if input.is_null() { json!({}) } else { input };
     let args: PathArg = parse_args(LIST_FILES, input).map_err(|e| e.content)?;
     let wanted = args.path.unwrap_or_default();
-    let start = paths::resolve_existing(root, &wanted).map_err(|e| path_refusal(e, &wanted))?;
-    if !start.is_dir() {
-        return Err(format!(
-            "`{wanted}` is a file, not a folder; read it with read_file"
-        ));
+    let start = paths::normalize(&wanted).map_err(|e| path_refusal(e, &wanted))?;
+    match root
+        .open_path(&start)
+        .map_err(|e| path_refusal(e, &wanted))?
+    {
+        Opened::Folder(_) => {}
+        _ => {
+            return Err(format!(
+                "`{wanted}` is a file, not a folder; read it with read_file"
+            ))
+        }
     }
     let (files, cut) = text_files(root, &start);
     let mut text = format!("{} file(s):\n{}", files.len(), files.join("\n"));
@@ -197,32 +193,37 @@ fn list_files(root: &Path, input: Value) -> Result<String, Refusal> {
     Ok(text)
 }
 
-fn read_file(root: &Path, input: Value) -> Result<String, Refusal> {
-    let args: ReadArgs = parse_args(READ_FILE, input).map_err(|e| e.content)?;
-    let real =
-        paths::resolve_existing(root, &args.path).map_err(|e| path_refusal(e, &args.path))?;
-    if real.is_dir() {
-        return Err(format!(
-            "`{}` is a folder; list it with list_files",
-            args.path.trim()
-        ));
+/// The text of the file `name` (normalized), or the sentence why not.
+fn file_text(root: &Beneath, name: &str, shown: &str) -> Result<String, Refusal> {
+    match root.open_path(name).map_err(|e| path_refusal(e, shown))? {
+        Opened::File(file) => file
+            .text()
+            .map_err(|why| format!("`{name}` cannot be read: {why}")),
+        Opened::Folder(_) => Err(format!("`{name}` is a folder; list it with list_files")),
+        Opened::Other => Err(path_refusal(PathError::NotAFile, shown)),
     }
-    let name = paths::normalize(&args.path).unwrap_or_default();
-    let text = paths::read_text(&real).map_err(|why| format!("`{name}` cannot be read: {why}"))?;
+}
+
+fn read_file(root: &Beneath, input: Value) -> Result<String, Refusal> {
+    let args: ReadArgs = parse_args(READ_FILE, input).map_err(|e| e.content)?;
+    let name = paths::normalize(&args.path).map_err(|e| path_refusal(e, &args.path))?;
+    let text = file_text(root, &name, args.path.trim())?;
     files::numbered(&name, &text, args.start_line, args.end_line)
         .map(|(out, _)| out)
         .map_err(|err| err.to_string())
 }
 
-fn search(root: &Path, input: Value) -> Result<String, Refusal> {
+fn search(root: &Beneath, input: Value) -> Result<String, Refusal> {
     let args: SearchArgs = parse_args(SEARCH, input).map_err(|e| e.content)?;
     let regex = files::pattern(&args.pattern).map_err(|err| err.to_string())?;
     let wanted = args.path.unwrap_or_default();
-    let start = paths::resolve_existing(root, &wanted).map_err(|e| path_refusal(e, &wanted))?;
-    let candidates = if start.is_dir() {
-        text_files(root, &start).0
-    } else {
-        vec![paths::normalize(&wanted).unwrap_or_default()]
+    let start = paths::normalize(&wanted).map_err(|e| path_refusal(e, &wanted))?;
+    let candidates = match root
+        .open_path(&start)
+        .map_err(|e| path_refusal(e, &wanted))?
+    {
+        Opened::Folder(_) => text_files(root, &start).0,
+        Opened::File(_) | Opened::Other => vec![start],
     };
     let limit = args
         .max_results
@@ -230,10 +231,10 @@ fn search(root: &Path, input: Value) -> Result<String, Refusal> {
         .clamp(1, MAX_MATCHES);
     let mut hits = files::SearchHits::new();
     for path in &candidates {
-        let Ok(real) = paths::resolve_existing(root, path) else {
+        let Ok(Opened::File(file)) = root.open_path(path) else {
             continue;
         };
-        let Ok(text) = paths::read_text(&real) else {
+        let Ok(text) = file.text() else {
             continue;
         };
         hits.scan(path, &text, &regex, limit);
@@ -247,7 +248,7 @@ struct WriteArgs {
     content: String,
 }
 
-fn write_file(root: &Path, input: Value) -> Result<String, Refusal> {
+fn write_file(root: &Beneath, input: Value) -> Result<String, Refusal> {
     let args: WriteArgs = parse_args(WRITE_FILE, input).map_err(|e| e.content)?;
     if args.content.len() > MAX_WRITE_BYTES {
         return Err(format!(
@@ -255,12 +256,10 @@ fn write_file(root: &Path, input: Value) -> Result<String, Refusal> {
             args.content.len()
         ));
     }
-    let target =
-        paths::resolve_for_write(root, &args.path).map_err(|e| path_refusal(e, &args.path))?;
-    let name = paths::normalize(&args.path).unwrap_or_default();
-    let existed = target.exists();
-    std::fs::write(&target, &args.content)
-        .map_err(|err| format!("`{name}` cannot be written: {err}"))?;
+    let name = paths::normalize(&args.path).map_err(|e| path_refusal(e, &args.path))?;
+    let existed = root
+        .write(&name, args.content.as_bytes())
+        .map_err(|e| path_refusal(e, &args.path))?;
     Ok(format!(
         "{} `{name}` ({} lines, {} bytes).",
         if existed { "Replaced" } else { "Created" },
@@ -278,12 +277,10 @@ struct EditArgs {
     replace_all: bool,
 }
 
-fn edit_file(root: &Path, input: Value) -> Result<String, Refusal> {
+fn edit_file(root: &Beneath, input: Value) -> Result<String, Refusal> {
     let args: EditArgs = parse_args(EDIT_FILE, input).map_err(|e| e.content)?;
-    let real =
-        paths::resolve_existing(root, &args.path).map_err(|e| path_refusal(e, &args.path))?;
-    let name = paths::normalize(&args.path).unwrap_or_default();
-    if real.is_dir() {
+    let name = paths::normalize(&args.path).map_err(|e| path_refusal(e, &args.path))?;
+    if let Ok(Opened::Folder(_)) = root.open_path(&name) {
         return Err(format!("`{name}` is a folder, not a file"));
     }
     if args.old_string.is_empty() {
@@ -291,7 +288,7 @@ fn edit_file(root: &Path, input: Value) -> Result<String, Refusal> {
             "`old_string` is empty; to create or replace a whole file use write_file".into(),
         );
     }
-    let text = paths::read_text(&real).map_err(|why| format!("`{name}` cannot be read: {why}"))?;
+    let text = file_text(root, &name, args.path.trim())?;
     let count = text.matches(&args.old_string).count();
     let edited = match count {
         0 => {
@@ -316,7 +313,8 @@ fn edit_file(root: &Path, input: Value) -> Result<String, Refusal> {
             edited.len()
         ));
     }
-    std::fs::write(&real, &edited).map_err(|err| format!("`{name}` cannot be written: {err}"))?;
+    root.write(&name, edited.as_bytes())
+        .map_err(|e| path_refusal(e, &args.path))?;
     Ok(format!(
         "Edited `{name}`: replaced {count} occurrence{}.",
         if count == 1 { "" } else { "s" }

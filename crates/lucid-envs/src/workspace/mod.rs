@@ -44,6 +44,7 @@ use std::sync::Arc;
 
 use lucid_core::model::Policy;
 use lucid_core::spec::{EnvironmentCapabilities, EnvironmentSpec};
+use lucid_core::world::beneath::{Beneath, Links};
 use lucid_core::world::folder::WorkFolder;
 use lucid_core::world::{paths, EnvError, Environment, Episode};
 
@@ -269,14 +270,25 @@ impl Workspace {
     }
 }
 
+/// The files under `start` (relative to the canonical `root`), leaving out the output
+/// folder when it is inside the root; read through a handle on the root.
+pub(super) fn inventory(root: &Path, output: &Path, start: &str) -> (Vec<paths::FileEntry>, bool) {
+    let Ok(handle) = Beneath::open(root, Links::Inside) else {
+        return (Vec::new(), false);
+    };
+    let skip = std::fs::canonicalize(output)
+        .ok()
+        .and_then(|o| o.strip_prefix(root).ok().map(paths::slash_path));
+    paths::inventory(&handle, start, skip.as_deref())
+}
+
 impl Environment for Workspace {
     fn kind(&self) -> &'static str {
         KIND
     }
 
     fn briefing(&self) -> String {
-        let skip = std::fs::canonicalize(&self.output).ok();
-        let (files, cut) = paths::inventory(&self.root, &self.root, skip.as_deref());
+        let (files, cut) = inventory(&self.root, &self.output, "");
         let mut text = format!(
             "The workspace holds {} file{} (paths are relative to its root):\n",
             files.len(),
@@ -319,8 +331,7 @@ impl Environment for Workspace {
     fn episode(&self) -> Arc<dyn Episode> {
         let n = self.attempts.fetch_add(1, Ordering::SeqCst) + 1;
         let setup_error = self.prepare_output(n).err().map(|err| err.to_string());
-        let skip = std::fs::canonicalize(&self.output).ok();
-        let (files, _) = paths::inventory(&self.root, &self.root, skip.as_deref());
+        let (files, _) = inventory(&self.root, &self.output, "");
         let layout = Layout {
             root: self.root.clone(),
             output: self.output.clone(),

@@ -529,16 +529,51 @@ fn parallel_writers_may_create_the_same_folder() {
                 let (base, barrier) = (base.clone(), Arc::clone(&barrier));
                 std::thread::spawn(move || {
                     barrier.wait();
-                    lucid_core::world::paths::resolve_for_write(
+                    let folder = lucid_core::world::beneath::Beneath::open(
                         &base,
-                        &format!("reviews/deep/part-{i}.md"),
+                        lucid_core::world::beneath::Links::Inside,
                     )
+                    .unwrap();
+                    folder.write(&format!("reviews/deep/part-{i}.md"), b"x")
                 })
             })
             .collect();
         for handle in handles {
-            let target = handle.join().unwrap().unwrap();
-            assert!(target.starts_with(&base));
+            assert_eq!(handle.join().unwrap(), Ok(false));
         }
+        assert_eq!(
+            std::fs::read_dir(base.join("reviews/deep"))
+                .unwrap()
+                .count(),
+            8
+        );
     }
+}
+
+#[tokio::test]
+async fn a_path_deeper_than_the_limit_is_refused_and_one_within_it_is_written() {
+    let fixture = Fixture::new();
+    let episode = fixture.workspace().episode();
+    let deep = vec!["a"; 2_000].join("/") + "/f.md";
+    let output = call(
+        &episode,
+        "write_file",
+        json!({"path": deep, "content": "x"}),
+    )
+    .await;
+    refused(
+        &output,
+        "has 2001 parts; paths may go at most 128 parts deep",
+    );
+    let read = call(&episode, "read_file", json!({"path": deep})).await;
+    refused(&read, "parts deep");
+    let within = vec!["a"; 127].join("/") + "/f.md";
+    let output = call(
+        &episode,
+        "write_file",
+        json!({"path": within, "content": "x"}),
+    )
+    .await;
+    assert!(!output.is_error, "{output:?}");
+    assert!(fixture.path("out/attempt-1").join(&within).is_file());
 }

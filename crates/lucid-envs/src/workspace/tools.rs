@@ -2,9 +2,10 @@
 //! optional range), `search` (a regular expression over the files) and `write_file`
 //! (only under the attempt's output folder).
 //!
-//! Paths are relative: to the root for reading, to the output folder for writing.
-//! Absolute paths, `..` and symlinks that leave are refused with a tool error that says
-//! what to send instead; so are missing files, binary files and bad patterns. Answers
+//! Paths are relative: to the root for reading, to the output folder for writing. Every
+//! path is opened beneath a handle on its folder (`Beneath`), so the kernel refuses links
+//! that leave, even one swapped in while the call runs. Absolute paths, `..` and symlinks
+//! that leave are refused with a tool error that says what to send instead; so are missing files, binary files and bad patterns. Answers
 //! never contain absolute paths.
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use serde_json::{json, Value};
 
 use super::episode::Shared;
 use lucid_core::tool::{parse_args, Tool, ToolOutput, ToolSpec};
+use lucid_core::world::beneath::{Beneath, Links, Opened};
 use lucid_core::world::files::{self, ReadArgs, SearchArgs, MAX_LINES_PER_READ};
 use lucid_core::world::paths::{self, PathError};
 
@@ -58,11 +60,13 @@ impl Shared {
     }
 
     fn path_error(&self, tool: &str, path: &str, base: &str, err: PathError) -> ToolOutput {
-        let escape = matches!(
-            err,
-            PathError::Absolute | PathError::ParentDir | PathError::Escapes
-        );
-        self.refuse(tool, err.describe(path, base), escape)
+        self.refuse(tool, err.describe(path, base), err.is_escape())
+    }
+
+    /// The root, opened so that every path beneath it is resolved by the kernel.
+    fn open_root(&self) -> Result<Beneath, PathError> {
+        Beneath::open(&self.layout.root, Links::Inside)
+            .map_err(|err| PathError::Io(format!("the workspace root cannot be opened: {err}")))
     }
 
     /// Runs a tool body, counting its refusals.
@@ -72,13 +76,6 @@ impl Shared {
             Err((message, escape)) => self.refuse(tool, message, escape),
         }
     }
-}
-
-/// The root-relative form of a resolved path.
-fn relative(shared: &Shared, real: &std::path::Path) -> String {
-    real.strip_prefix(&shared.layout.root)
-        .map(paths::slash_path)
-        .unwrap_or_default()
 }
 
 fn path_schema(description: &str) -> Value {
@@ -102,20 +99,25 @@ impl ListFiles {
         };
         let wanted = args.path.unwrap_or_default();
         let layout = &self.0.layout;
-        let start = match paths::resolve_existing(&layout.root, &wanted) {
+        let start = match self.0.open_root().and_then(|root| {
+            let relative = paths::normalize(&wanted)?;
+            match root.open_path(&relative)? {
+                Opened::Folder(_) => Ok(relative),
+                _ => Err(PathError::NotAFolder),
+            }
+        }) {
             Ok(start) => start,
+            Err(PathError::NotAFolder) => {
+                return self.0.refuse(
+                    LIST_FILES,
+                    format!("`{wanted}` is a file, not a folder; read it with read_file"),
+                    false,
+                )
+            }
             Err(err) => return self.0.path_error(LIST_FILES, &wanted, ROOT, err),
         };
-        if !start.is_dir() {
-            return self.0.refuse(
-                LIST_FILES,
-                format!("`{wanted}` is a file, not a folder; read it with read_file"),
-                false,
-            );
-        }
-        let skip = std::fs::canonicalize(&layout.output).ok();
-        let (files, cut) = paths::inventory(&layout.root, &start, skip.as_deref());
-        let place = match relative(&self.0, &start) {
+        let (files, cut) = super::inventory(&layout.root, &layout.output, &start);
+        let place = match start {
             p if p.is_empty() => "the workspace root".to_string(),
             p => format!("`{p}/`"),
         };
@@ -168,22 +170,24 @@ struct ReadFile(Shared);
 impl ReadFile {
     fn run(&self, input: Value) -> Result<String, (String, bool)> {
         let args: ReadArgs = parse_args(READ_FILE, input).map_err(|e| (e.content, false))?;
-        let layout = &self.0.layout;
-        let real = paths::resolve_existing(&layout.root, &args.path).map_err(|err| {
-            let escape = !matches!(err, PathError::NotFound | PathError::Io(_));
-            (err.describe(&args.path, ROOT), escape)
-        })?;
-        if real.is_dir() {
-            return Err((
-                format!(
-                    "`{}` is a folder; list it with list_files",
-                    args.path.trim()
-                ),
-                false,
-            ));
-        }
-        let name = relative(&self.0, &real);
-        let text = paths::read_text(&real)
+        let refusal = |err: PathError| (err.describe(&args.path, ROOT), err.is_escape());
+        let name = paths::normalize(&args.path).map_err(refusal)?;
+        let root = self.0.open_root().map_err(refusal)?;
+        let file = match root.open_path(&name).map_err(refusal)? {
+            Opened::File(file) => file,
+            Opened::Folder(_) => {
+                return Err((
+                    format!(
+                        "`{}` is a folder; list it with list_files",
+                        args.path.trim()
+                    ),
+                    false,
+                ))
+            }
+            Opened::Other => return Err(refusal(PathError::NotAFile)),
+        };
+        let text = file
+            .text()
             .map_err(|why| (format!("`{name}` cannot be read: {why}"), false))?;
         let (out, range) = files::numbered(&name, &text, args.start_line, args.end_line)
             .map_err(|err| (err.to_string(), false))?;
@@ -226,35 +230,32 @@ impl Search {
         let regex = files::pattern(&args.pattern).map_err(|err| (err.to_string(), false))?;
         let layout = &self.0.layout;
         let wanted = args.path.unwrap_or_default();
-        let start = paths::resolve_existing(&layout.root, &wanted).map_err(|err| {
-            let escape = !matches!(err, PathError::NotFound | PathError::Io(_));
-            (err.describe(&wanted, ROOT), escape)
-        })?;
-        let files = if start.is_dir() {
-            let skip = std::fs::canonicalize(&layout.output).ok();
-            paths::inventory(&layout.root, &start, skip.as_deref()).0
-        } else {
+        let refusal = |err: PathError| (err.describe(&wanted, ROOT), err.is_escape());
+        let start = paths::normalize(&wanted).map_err(refusal)?;
+        let root = self.0.open_root().map_err(refusal)?;
+        let files: Vec<String> = match root.open_path(&start).map_err(refusal)? {
+            Opened::Folder(_) => super::inventory(&layout.root, &layout.output, &start)
+                .0
+                .into_iter()
+                .filter(|f| !f.binary)
+                .map(|f| f.path)
+                .collect(),
             // One file: whether it is text shows when it is read below.
-            vec![paths::FileEntry {
-                path: relative(&self.0, &start),
-                lines: 0,
-                bytes: 0,
-                binary: false,
-            }]
+            Opened::File(_) | Opened::Other => vec![start],
         };
         let limit = args
             .max_results
             .unwrap_or(DEFAULT_MATCHES)
             .clamp(1, MAX_MATCHES);
         let mut hits = files::SearchHits::new();
-        for file in files.iter().filter(|f| !f.binary) {
-            let Ok(real) = paths::resolve_existing(&layout.root, &file.path) else {
+        for path in &files {
+            let Ok(Opened::File(file)) = root.open_path(path) else {
                 continue;
             };
-            let Ok(text) = paths::read_text(&real) else {
+            let Ok(text) = file.text() else {
                 continue;
             };
-            hits.scan(&file.path, &text, &regex, limit);
+            hits.scan(path, &text, &regex, limit);
         }
         self.0.state().searches += 1;
         Ok(hits.render(&args.pattern))
@@ -309,24 +310,18 @@ impl WriteFile {
                 false,
             ));
         }
-        let relative = paths::normalize(&args.path).map_err(|err| {
-            let escape = matches!(err, PathError::Absolute | PathError::ParentDir);
-            (err.describe(&args.path, OUTPUT), escape)
-        })?;
+        let relative = paths::normalize(&args.path)
+            .map_err(|err| (err.describe(&args.path, OUTPUT), err.is_escape()))?;
         if relative.is_empty() {
             return Err(("give a file name, e.g. `findings.md`".into(), false));
         }
         let layout = &self.0.layout;
         std::fs::create_dir_all(&layout.attempt_dir)
             .map_err(|err| (format!("the output folder cannot be created: {err}"), false))?;
-        let base = std::fs::canonicalize(&layout.attempt_dir)
+        let base = Beneath::open(&layout.attempt_dir, Links::Inside)
             .map_err(|err| (format!("the output folder cannot be used: {err}"), false))?;
-        let target = paths::resolve_for_write(&base, &relative).map_err(|err| {
-            let escape = matches!(err, PathError::Escapes);
-            (err.describe(&args.path, OUTPUT), escape)
-        })?;
-        std::fs::write(&target, &args.content)
-            .map_err(|err| (format!("`{relative}` cannot be written: {err}"), false))?;
+        base.write(&relative, args.content.as_bytes())
+            .map_err(|err| (err.describe(&args.path, OUTPUT), err.is_escape()))?;
         self.0
             .state()
             .written
