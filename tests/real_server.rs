@@ -291,3 +291,52 @@ fn the_fix_tests_session_runs_on_a_real_model_in_a_copy() {
     });
     assert!(graded, "tests_pass was evaluated");
 }
+
+#[test]
+fn a_grader_that_cannot_judge_fails_closed_on_a_real_model() {
+    let Some(url) = server("a_grader_that_cannot_judge_fails_closed_on_a_real_model") else {
+        return;
+    };
+    let _one_at_a_time = SERVER.blocking_lock();
+    // Lumara with a model-graded criterion. A 135M model rarely answers the grader's
+    // forced call well; whatever it answers, the run must end with a verdict (exit 0 or
+    // 1, never 3), and a criterion it could not judge fails closed, saying so.
+    let base = std::fs::read_to_string("sessions/lumara.toml").unwrap();
+    let text = base
+        .replace("max_iterations = 3", "max_iterations = 1")
+        .replace("max_total_turns = 200", "max_total_turns = 2");
+    let text = format!(
+        "{text}\n[[outcome.criteria]]\nid = \"grounded\"\ndescription = \"The mission report states the touchdown speed it relies on.\"\n\n{}",
+        real_profile(&url)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("lumara-graded.toml");
+    std::fs::write(&spec, text).unwrap();
+    let events = run_on_real_model(
+        dir.path(),
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &spec,
+        "real-model grader",
+    );
+    let grounded: Vec<(bool, String)> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::CriterionJudged {
+                criterion,
+                judged,
+                reason,
+                ..
+            } if criterion == "grounded" => Some((*judged, reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(grounded.len(), 1, "the criterion has a verdict");
+    let (judged, reason) = &grounded[0];
+    if !judged {
+        assert!(reason.starts_with("not judged: "), "{reason}");
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "real-model grader: `grounded` judged = {judged}: {reason}"
+    );
+}
