@@ -139,7 +139,12 @@ fn a_lumara_session_runs_on_a_real_model() {
     let text = base
         .replace("max_iterations = 3", "max_iterations = 1")
         .replace("max_total_turns = 200", "max_total_turns = 3");
-    let text = format!("{text}\n{}", real_profile(&url));
+    // The profile streams (the default): the server cannot stream tool calls, and the
+    // first turn falls back to whole answers for the rest of the session.
+    let text = format!(
+        "{text}\n{}",
+        real_profile(&url).replace("stream = false\n", "")
+    );
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("lumara-real.toml");
     std::fs::write(&spec, text).unwrap();
@@ -164,11 +169,18 @@ fn a_lumara_session_runs_on_a_real_model() {
         })
         .sum();
     assert!(tokens > 0, "the server's usage is recorded");
+    let fallbacks = events
+        .iter()
+        .filter(|e| {
+            matches!(&e.kind, EventKind::Retry { reason, .. } if reason.contains("asking for whole answers"))
+        })
+        .count();
+    assert_eq!(fallbacks, 1, "one fallback to whole answers, remembered");
 }
 
 /// The `real` profile on the server at `url`. llama-cpp-python's
 /// chatml-function-calling cannot stream with automatic tool choice, so it asks for whole
-/// answers.
+/// answers (without `stream = false`, lucid finds that out on the first turn).
 fn real_profile(url: &str) -> String {
     format!(
         "[models.real]\nprovider = \"openai\"\nmodel = \"smollm2\"\nbase_url = \"{url}\"\nmax_tokens = 160\ntemperature = 0.0\ntimeout_s = 300\nstream = false\n"
