@@ -38,7 +38,9 @@ fn decoder(protocol: Protocol) -> Box<dyn Decoder> {
 fn fault_error(fault: Fault) -> ModelError {
     match fault {
         Fault::Fatal(err) => err,
-        Fault::Retryable { reason, .. } => ModelError::Malformed(format!("retryable: {reason}")),
+        Fault::Retryable { reason, .. } | Fault::Unstreamable(reason) => {
+            ModelError::Malformed(format!("retryable: {reason}"))
+        }
     }
 }
 

@@ -139,7 +139,12 @@ fn a_lumara_session_runs_on_a_real_model() {
     let text = base
         .replace("max_iterations = 3", "max_iterations = 1")
         .replace("max_total_turns = 200", "max_total_turns = 3");
-    let text = format!("{text}\n{}", real_profile(&url));
+    // The profile streams (the default): the server cannot stream tool calls, and the
+    // first turn falls back to whole answers for the rest of the session.
+    let text = format!(
+        "{text}\n{}",
+        real_profile(&url).replace("stream = false\n", "")
+    );
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("lumara-real.toml");
     std::fs::write(&spec, text).unwrap();
@@ -164,11 +169,18 @@ fn a_lumara_session_runs_on_a_real_model() {
         })
         .sum();
     assert!(tokens > 0, "the server's usage is recorded");
+    let fallbacks = events
+        .iter()
+        .filter(|e| {
+            matches!(&e.kind, EventKind::Retry { reason, .. } if reason.contains("asking for whole answers"))
+        })
+        .count();
+    assert_eq!(fallbacks, 1, "one fallback to whole answers, remembered");
 }
 
 /// The `real` profile on the server at `url`. llama-cpp-python's
 /// chatml-function-calling cannot stream with automatic tool choice, so it asks for whole
-/// answers.
+/// answers (without `stream = false`, lucid finds that out on the first turn).
 fn real_profile(url: &str) -> String {
     format!(
         "[models.real]\nprovider = \"openai\"\nmodel = \"smollm2\"\nbase_url = \"{url}\"\nmax_tokens = 160\ntemperature = 0.0\ntimeout_s = 300\nstream = false\n"
@@ -290,4 +302,53 @@ fn the_fix_tests_session_runs_on_a_real_model_in_a_copy() {
         matches!(&e.kind, EventKind::GradingFinished { facts, .. } if facts.contains_key("tests_pass"))
     });
     assert!(graded, "tests_pass was evaluated");
+}
+
+#[test]
+fn a_grader_that_cannot_judge_fails_closed_on_a_real_model() {
+    let Some(url) = server("a_grader_that_cannot_judge_fails_closed_on_a_real_model") else {
+        return;
+    };
+    let _one_at_a_time = SERVER.blocking_lock();
+    // Lumara with a model-graded criterion. A 135M model rarely answers the grader's
+    // forced call well; whatever it answers, the run must end with a verdict (exit 0 or
+    // 1, never 3), and a criterion it could not judge fails closed, saying so.
+    let base = std::fs::read_to_string("sessions/lumara.toml").unwrap();
+    let text = base
+        .replace("max_iterations = 3", "max_iterations = 1")
+        .replace("max_total_turns = 200", "max_total_turns = 2");
+    let text = format!(
+        "{text}\n[[outcome.criteria]]\nid = \"grounded\"\ndescription = \"The mission report states the touchdown speed it relies on.\"\n\n{}",
+        real_profile(&url)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("lumara-graded.toml");
+    std::fs::write(&spec, text).unwrap();
+    let events = run_on_real_model(
+        dir.path(),
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &spec,
+        "real-model grader",
+    );
+    let grounded: Vec<(bool, String)> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::CriterionJudged {
+                criterion,
+                judged,
+                reason,
+                ..
+            } if criterion == "grounded" => Some((*judged, reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(grounded.len(), 1, "the criterion has a verdict");
+    let (judged, reason) = &grounded[0];
+    if !judged {
+        assert!(reason.starts_with("not judged: "), "{reason}");
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "real-model grader: `grounded` judged = {judged}: {reason}"
+    );
 }

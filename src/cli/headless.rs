@@ -118,9 +118,14 @@ impl ProgressFormatter {
                 passed,
                 reason,
                 fix,
+                judged,
                 ..
             } => {
-                let mark = if *passed { "✓" } else { "✗" };
+                let mark = match (*passed, *judged) {
+                    (true, _) => "✓",
+                    (false, true) => "✗",
+                    (false, false) => "?",
+                };
                 let fix = if fix.is_empty() {
                     String::new()
                 } else {

@@ -142,15 +142,18 @@ impl SessionDigest {
             .map(|((grading, passed, seq), tools)| IterationDigest {
                 iteration: grading.iteration,
                 passed,
+                // A criterion the grader could not judge says nothing about the team's
+                // work: it is left out of what dreams mine.
                 criteria: grading
                     .criteria
                     .iter()
+                    .filter(|c| c.judged)
                     .map(|c| (c.id.clone(), c.passed))
                     .collect(),
                 fixes: grading
                     .criteria
                     .iter()
-                    .filter(|c| !c.passed)
+                    .filter(|c| c.judged && !c.passed)
                     .map(|c| (c.id.clone(), c.fix.clone()))
                     .collect(),
                 facts: grading.facts.clone(),
@@ -252,6 +255,39 @@ fn compact(value: &serde_json::Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_criterion_not_judged_is_left_out_of_the_digest() {
+        use crate::store::testing::{event, finished, graded, started};
+        let session = SessionId::generate();
+        let judged = |criterion: &str, judged: bool| EventKind::CriterionJudged {
+            iteration: 1,
+            criterion: criterion.into(),
+            passed: false,
+            reason: "r".into(),
+            fix: "f".into(),
+            judged,
+        };
+        let kinds = [
+            started("t"),
+            judged("soft_landing", true),
+            judged("grounded", false),
+            graded(1, false),
+            finished(false, None),
+        ];
+        let events: Vec<Event> = kinds
+            .into_iter()
+            .enumerate()
+            .map(|(seq, kind)| event(session, seq as u64, kind))
+            .collect();
+        let digest = SessionDigest::from_events(&events, &[]).unwrap();
+        let iteration = &digest.iterations[0];
+        assert_eq!(
+            iteration.criteria.keys().collect::<Vec<_>>(),
+            ["soft_landing"]
+        );
+        assert_eq!(iteration.fixes.keys().collect::<Vec<_>>(), ["soft_landing"]);
+    }
 
     #[test]
     fn long_arrays_are_summarised_by_length() {

@@ -9,6 +9,10 @@ use super::{AgentId, FileChange};
 /// An environment's result facts: name → number, bool or string.
 pub type Facts = BTreeMap<String, serde_json::Value>;
 
+fn judged_by_default() -> bool {
+    true
+}
+
 /// Where an agent thread stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -118,6 +122,10 @@ pub enum EventKind {
         reason: String,
         /// What must change for the criterion to pass; empty when it passed.
         fix: String,
+        /// False when the grader could not judge it and it failed closed (absent in
+        /// sessions recorded before this field: they were judged).
+        #[serde(default = "judged_by_default")]
+        judged: bool,
     },
     GradingFinished {
         iteration: u32,

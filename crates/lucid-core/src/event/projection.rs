@@ -369,6 +369,7 @@ impl Projection {
                 passed,
                 reason,
                 fix,
+                judged,
             } => {
                 self.grading_mut(*iteration)
                     .criteria
@@ -377,6 +378,7 @@ impl Projection {
                         passed: *passed,
                         reason: sanitize(reason),
                         fix: sanitize(fix),
+                        judged: *judged,
                     });
             }
             EventKind::GradingFinished {

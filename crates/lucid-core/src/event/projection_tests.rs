@@ -68,6 +68,7 @@ fn judged(iteration: u32, criterion: &str, passed: bool) -> EventKind {
         } else {
             "fix it".into()
         },
+        judged: true,
     }
 }
 
@@ -242,6 +243,7 @@ fn text_from_outside_is_sanitized_on_the_way_in() {
                 passed: false,
                 reason: "bad\u{1b}]0;title\u{7} news".into(),
                 fix: "\u{9b}2Jfix".into(),
+                judged: true,
             },
         );
     let view = stream.view();

@@ -10,8 +10,11 @@ pub struct CriterionVerdict {
     pub id: String,
     pub passed: bool,
     pub reason: String,
-    /// What must change; empty when the criterion passed.
+    /// What must change; empty when the criterion passed (or could not be judged).
     pub fix: String,
+    /// False when the grader could not judge the criterion (its answer was malformed
+    /// twice): the criterion then fails closed, and `reason` says why.
+    pub judged: bool,
 }
 
 /// The grader's judgement of one iteration.
@@ -24,5 +27,13 @@ pub struct Verdict {
 impl Verdict {
     pub fn passed(&self) -> bool {
         self.criteria.iter().all(|c| c.passed)
+    }
+
+    /// The criteria the grader could not judge, in rubric order.
+    pub fn not_judged(&self) -> impl Iterator<Item = &str> {
+        self.criteria
+            .iter()
+            .filter(|c| !c.judged)
+            .map(|c| c.id.as_str())
     }
 }

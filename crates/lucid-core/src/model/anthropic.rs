@@ -6,13 +6,15 @@
 //! `content_block_*`, `message_delta`, `message_stop`, `ping`, `error`) or whole.
 //! Retries, timeouts and the key's secrecy are `http`'s job.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::BoxStream;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
 
-use super::http::{self, Call, Decoder, Fault};
+use super::http::{self, Call, Decoder, Fault, WholeFallback};
 use super::{
     ContentBlock, Message, ModelDelta, ModelError, ModelRequest, ModelResponse, Provider, Role,
     StopReason, ToolChoice, Usage,
@@ -40,11 +42,18 @@ pub struct AnthropicConfig {
 pub struct AnthropicProvider {
     config: AnthropicConfig,
     client: reqwest::Client,
+    /// Set once the server answered a streamed request with nothing: from then on this
+    /// provider asks for whole answers.
+    unstreamable: Arc<AtomicBool>,
 }
 
 impl AnthropicProvider {
     pub fn new(config: AnthropicConfig, client: reqwest::Client) -> Self {
-        AnthropicProvider { config, client }
+        AnthropicProvider {
+            config,
+            client,
+            unstreamable: Arc::default(),
+        }
     }
 
     fn headers(&self) -> Result<HeaderMap, ModelError> {
@@ -75,16 +84,34 @@ impl Provider for AnthropicProvider {
             Ok(headers) => headers,
             Err(err) => return Box::pin(futures::stream::once(async move { Err(err) })),
         };
+        // A server that ended a streamed answer empty is asked for whole answers: at
+        // once for that request (the fallback), and for every request after it.
+        let streaming = self.config.streaming && !self.unstreamable.load(Ordering::SeqCst);
+        let config = AnthropicConfig {
+            streaming,
+            ..self.config.clone()
+        };
+        let fallback = streaming.then(|| WholeFallback {
+            body: request_body(
+                &AnthropicConfig {
+                    streaming: false,
+                    ..self.config.clone()
+                },
+                &request,
+            ),
+            taken: Arc::clone(&self.unstreamable),
+        });
         let call = Call {
             client: self.client.clone(),
             url: format!("{}/v1/messages", self.config.base_url.trim_end_matches('/')),
             headers,
-            body: request_body(&self.config, &request),
+            body: request_body(&config, &request),
             timeout: self.config.timeout,
             max_retries: self.config.max_retries,
-            streaming: self.config.streaming,
+            streaming,
             secret: Some(self.config.api_key.clone()),
             server: "Anthropic",
+            fallback,
         };
         http::run(call, StreamDecoder::default, whole_answer)
     }
@@ -215,11 +242,17 @@ fn malformed(what: &str) -> Fault {
 pub struct StreamDecoder {
     stopped: bool,
     saw_stop_reason: bool,
+    /// Whether the server sent any event at all.
+    heard: bool,
 }
 
 impl Decoder for StreamDecoder {
     fn event(&mut self, name: &str, data: &str) -> Result<Vec<ModelDelta>, Fault> {
-        if name == "ping" || data.trim().is_empty() {
+        if data.trim().is_empty() {
+            return Ok(vec![]);
+        }
+        self.heard = true;
+        if name == "ping" {
             return Ok(vec![]);
         }
         let value: Value = serde_json::from_str(data)
@@ -310,6 +343,10 @@ impl Decoder for StreamDecoder {
     fn end(&mut self) -> Result<Vec<ModelDelta>, Fault> {
         if self.stopped {
             Ok(vec![])
+        } else if !self.heard {
+            Err(Fault::Unstreamable(
+                "the Anthropic server ended the stream without sending anything".into(),
+            ))
         } else {
             Err(Fault::retryable(
                 "the Anthropic stream was cut before message_stop",
@@ -529,9 +566,13 @@ mod tests {
             )
             .unwrap_err();
         assert!(matches!(err, Fault::Fatal(ModelError::Refused(_))));
+        // A stream cut after a ping is cut; one with nothing at all may be answered whole.
+        let mut pinged = StreamDecoder::default();
+        pinged.event("ping", r#"{"type":"ping"}"#).unwrap();
+        assert!(matches!(pinged.end(), Err(Fault::Retryable { .. })));
         assert!(matches!(
             StreamDecoder::default().end(),
-            Err(Fault::Retryable { .. })
+            Err(Fault::Unstreamable(_))
         ));
     }
 

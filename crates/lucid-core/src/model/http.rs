@@ -3,10 +3,15 @@
 //! turn, each retry announced with a [`ModelDelta::Retry`] before the wait.
 //!
 //! A protocol module (`anthropic`, `openai`) builds the request body and headers and
-//! decodes the answer; it never retries by itself. This module never looks inside a
+//! decodes the answer; it never retries by itself. A server that ends a streamed answer
+//! without sending anything (llama-cpp-python cannot stream tool calls with automatic
+//! tool choice) is asked once more for the whole answer, at once (the call's
+//! [`WholeFallback`]), which also tells the provider to ask for whole answers from then on. This module never looks inside a
 //! protocol's JSON. The API key travels only in headers and is scrubbed from every
 //! error message that could carry it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use eventsource_stream::Eventsource;
@@ -31,6 +36,9 @@ pub enum Fault {
     },
     /// Trying again cannot help.
     Fatal(ModelError),
+    /// The server ended a streamed answer without sending anything: it may answer the
+    /// same request whole.
+    Unstreamable(String),
 }
 
 impl Fault {
@@ -67,6 +75,16 @@ pub struct Call {
     pub secret: Option<String>,
     /// Names the server in messages, e.g. `Anthropic`.
     pub server: &'static str,
+    /// What to do when a streamed answer comes back empty; `None`: retry as any fault.
+    pub fallback: Option<WholeFallback>,
+}
+
+/// How a streamed call falls back to a whole answer when the server cannot stream.
+pub struct WholeFallback {
+    /// The same request, asking for the whole answer.
+    pub body: serde_json::Value,
+    /// Set when the call fell back, so the provider stops asking this server to stream.
+    pub taken: Arc<AtomicBool>,
 }
 
 /// Runs a call with retries; yields the answer's deltas, a retry notice before each new
@@ -82,8 +100,11 @@ where
     D: Decoder,
 {
     let (tx, rx) = mpsc::channel(64);
+    let mut call = call;
     tokio::spawn(async move {
         let mut retries = 0;
+        // Notices sent, the fallback's included: each notice's number.
+        let mut notices = 0;
         loop {
             let fault = match attempt(&call, decoder(), whole, &tx).await {
                 Ok(()) => return,
@@ -94,6 +115,29 @@ where
                     let _ = tx.send(Err(scrub_error(err, &call.secret))).await;
                     return;
                 }
+                Fault::Unstreamable(reason) if call.streaming && call.fallback.is_some() => {
+                    // Once, at once, and not counted against the retries: the same
+                    // request, asking for the whole answer.
+                    if let Some(fallback) = call.fallback.take() {
+                        call.body = fallback.body;
+                        call.streaming = false;
+                        fallback.taken.store(true, Ordering::SeqCst);
+                    }
+                    notices += 1;
+                    let notice = RetryNotice {
+                        attempt: notices,
+                        reason: format!(
+                            "{}: asking for whole answers instead",
+                            scrub(&reason, &call.secret)
+                        ),
+                        delay_ms: 0,
+                    };
+                    if tx.send(Ok(ModelDelta::Retry(notice))).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                Fault::Unstreamable(reason) => (scrub(&reason, &call.secret), None),
                 Fault::Retryable {
                     reason,
                     retry_after,
@@ -110,8 +154,9 @@ where
             }
             let delay = retry::delay(retries, server_asked);
             retries += 1;
+            notices += 1;
             let notice = RetryNotice {
-                attempt: retries,
+                attempt: notices,
                 reason,
                 delay_ms: delay.as_millis() as u64,
             };

@@ -15,7 +15,8 @@
 //!   order. A replayed tool call's id ends in `_r<thread>`, so later turns find their
 //!   thread again even when specialists of one name run in parallel;
 //! - the grader answers its forced tool with the recorded verdicts of the iteration it is
-//!   on (it counts the fresh requests it has been sent);
+//!   on (it counts the fresh requests it has been sent), leaving out the criteria the
+//!   recorded grader could not judge;
 //! - the advisor answers a question with the recorded answer to the same question.
 //!
 //! Whatever the recording does not hold (the team, its task or a subtask changed) is
@@ -178,6 +179,7 @@ impl Recording {
                     passed,
                     reason,
                     fix,
+                    judged,
                 } => recording
                     .verdicts
                     .entry(*iteration)
@@ -187,6 +189,7 @@ impl Recording {
                         passed: *passed,
                         reason: reason.clone(),
                         fix: fix.clone(),
+                        judged: *judged,
                     }),
                 _ => {}
             }
@@ -390,8 +393,11 @@ impl ReplayProvider {
                     .collect()
             })
             .unwrap_or_else(|| recorded.iter().map(|v| v.id.clone()).collect());
+        // A criterion the recorded grader could not judge is left out, so the replayed
+        // grader cannot judge it either.
         let verdicts: Vec<Value> = wanted
             .iter()
+            .filter(|id| !recorded.iter().any(|v| &v.id == *id && !v.judged))
             .map(|id| match recorded.iter().find(|v| &v.id == id) {
                 Some(v) => json!({"criterion": id, "passed": v.passed, "reason": v.reason, "fix": v.fix}),
                 None => json!({

@@ -107,6 +107,7 @@ impl Log {
                 passed,
                 reason: format!("{criterion} in {iteration}"),
                 fix: String::new(),
+                judged: true,
             },
         );
     }

@@ -1,4 +1,11 @@
 //! The grader: an independent judge in a fresh context.
+//!
+//! Criteria with a check are evaluated directly; the rest go to the grader model, which
+//! must answer through its forced `submit_verdicts` call. A malformed answer is asked
+//! again once; after that the grader fails closed: each criterion the answer did not
+//! judge well fails as *not judged*, saying why, and the session goes on (a revision,
+//! or the end with the rubric not met). Only a model that cannot be reached or refuses
+//! the request stops the run.
 
 use std::sync::Arc;
 
@@ -29,8 +36,6 @@ pub enum GraderError {
     Unavailable(String),
     #[error("the grader model refused the request: {0}")]
     Refused(String),
-    #[error("the grader's answer was malformed twice: {0}")]
-    Malformed(VerdictProblem),
 }
 
 /// What makes a grader model's answer unusable; the sentence is also what the model is
@@ -115,12 +120,7 @@ impl Grader {
                 Some(check) => judge_check(criterion, check, facts, evidence),
                 None => match from_model.iter().position(|v| v.id == criterion.id) {
                     Some(i) => from_model.swap_remove(i),
-                    None => CriterionVerdict {
-                        id: criterion.id.clone(),
-                        passed: false,
-                        reason: "the grader gave no verdict".into(),
-                        fix: "the criterion must be judged".into(),
-                    },
+                    None => not_judged(criterion, "the grader gave no verdict"),
                 },
             };
             self.bus.emit(
@@ -131,6 +131,7 @@ impl Grader {
                     passed: verdict.passed,
                     reason: verdict.reason.clone(),
                     fix: verdict.fix.clone(),
+                    judged: verdict.judged,
                 },
             );
             criteria.push(verdict);
@@ -150,7 +151,8 @@ impl Grader {
         Ok(verdict)
     }
 
-    /// Asks the grader model for the criteria it judges; re-asks once on a malformed answer.
+    /// Asks the grader model for the criteria it judges; re-asks once on a malformed
+    /// answer, and then fails closed on whatever the last answer did not judge well.
     async fn ask_model(
         &self,
         criteria: &[&Criterion],
@@ -165,7 +167,7 @@ impl Grader {
         };
         let mut request =
             grader_request(&self.task, &self.rubric, criteria, output, facts, evidence);
-        let mut last_problem = VerdictProblem::NoCall;
+        let mut last = (Vec::new(), VerdictProblem::NoCall);
         for _attempt in 0..2 {
             let on_retry = |notice: &RetryNotice| {
                 self.bus.emit(
@@ -186,7 +188,7 @@ impl Grader {
             match parse_verdicts(&response.content, criteria) {
                 Ok(verdicts) => return Ok(verdicts),
                 Err(problem) => {
-                    last_problem = problem.clone();
+                    last = (response.content.clone(), problem.clone());
                     request.messages.push(Message {
                         role: Role::Assistant,
                         content: response.content.clone(),
@@ -210,8 +212,50 @@ impl Grader {
                 }
             }
         }
-        Err(GraderError::Malformed(last_problem))
+        let (content, problem) = last;
+        Ok(fail_closed(&content, criteria, &problem))
     }
+}
+
+/// A criterion the grader could not judge: it fails, and says why.
+fn not_judged(criterion: &Criterion, why: &str) -> CriterionVerdict {
+    CriterionVerdict {
+        id: criterion.id.clone(),
+        passed: false,
+        reason: format!("not judged: {why}"),
+        fix: String::new(),
+        judged: false,
+    }
+}
+
+/// The verdicts of a grader's last, malformed answer: a criterion it judged once, with
+/// a reason, keeps that verdict; every other one is not judged, with the problem that
+/// concerns it (or, for an answer that could not be read at all, the answer's problem).
+fn fail_closed(
+    content: &[ContentBlock],
+    criteria: &[&Criterion],
+    problem: &VerdictProblem,
+) -> Vec<CriterionVerdict> {
+    let args = verdict_input(content)
+        .and_then(|input| serde_json::from_value::<VerdictsArgs>(input).ok())
+        .map(|args| args.verdicts)
+        .unwrap_or_default();
+    criteria
+        .iter()
+        .map(|criterion| match judge_one(&args, criterion) {
+            Ok(verdict) => verdict,
+            Err(own) => {
+                let reason = match problem {
+                    VerdictProblem::NoCall | VerdictProblem::BadArguments { .. } => problem,
+                    _ => &own,
+                };
+                not_judged(
+                    criterion,
+                    &format!("the grader's answer was malformed twice: {reason}"),
+                )
+            }
+        })
+        .collect()
 }
 
 /// Judges a criterion with a programmatic check. A failed check over a fact from a
@@ -236,15 +280,17 @@ fn judge_check(
                 }
                 fix
             },
+            judged: true,
         },
         Err(err) => CriterionVerdict {
-            id: criterion.id.clone(),
-            passed: false,
-            reason: format!(
-                "the check `{}` could not be evaluated: {err}",
-                check.source()
-            ),
             fix: "the environment must report the facts the check reads".into(),
+            ..not_judged(
+                criterion,
+                &format!(
+                    "the check `{}` could not be evaluated: {err}",
+                    check.source()
+                ),
+            )
         },
     }
 }
@@ -348,51 +394,60 @@ pub fn grader_request(
     }
 }
 
+/// The arguments of the answer's `submit_verdicts` call, if it made one.
+fn verdict_input(content: &[ContentBlock]) -> Option<serde_json::Value> {
+    content.iter().find_map(|block| match block {
+        ContentBlock::ToolUse { name, input, .. } if name == VERDICT_TOOL => Some(input.clone()),
+        _ => None,
+    })
+}
+
+/// The one verdict `verdicts` gives `criterion`: judged exactly once, with a reason.
+fn judge_one(
+    verdicts: &[VerdictArg],
+    criterion: &Criterion,
+) -> Result<CriterionVerdict, VerdictProblem> {
+    let mut matching = verdicts.iter().filter(|v| v.criterion == criterion.id);
+    let found = matching.next().ok_or_else(|| VerdictProblem::Missing {
+        criterion: criterion.id.clone(),
+    })?;
+    if matching.next().is_some() {
+        return Err(VerdictProblem::JudgedTwice {
+            criterion: criterion.id.clone(),
+        });
+    }
+    if found.reason.trim().is_empty() {
+        return Err(VerdictProblem::NoReason {
+            criterion: criterion.id.clone(),
+        });
+    }
+    Ok(CriterionVerdict {
+        id: found.criterion.clone(),
+        passed: found.passed,
+        reason: found.reason.clone(),
+        fix: if found.passed {
+            String::new()
+        } else {
+            found.fix.clone()
+        },
+        judged: true,
+    })
+}
+
 /// Validates the grader's answer: one `submit_verdicts` call judging each criterion once.
 fn parse_verdicts(
     content: &[ContentBlock],
     criteria: &[&Criterion],
 ) -> Result<Vec<CriterionVerdict>, VerdictProblem> {
-    let input = content
-        .iter()
-        .find_map(|block| match block {
-            ContentBlock::ToolUse { name, input, .. } if name == VERDICT_TOOL => {
-                Some(input.clone())
-            }
-            _ => None,
-        })
-        .ok_or(VerdictProblem::NoCall)?;
+    let input = verdict_input(content).ok_or(VerdictProblem::NoCall)?;
     let args: VerdictsArgs =
         serde_json::from_value(input).map_err(|err| VerdictProblem::BadArguments {
             reason: err.to_string(),
         })?;
-    let mut verdicts = Vec::new();
-    for criterion in criteria {
-        let mut matching = args.verdicts.iter().filter(|v| v.criterion == criterion.id);
-        let found = matching.next().ok_or_else(|| VerdictProblem::Missing {
-            criterion: criterion.id.clone(),
-        })?;
-        if matching.next().is_some() {
-            return Err(VerdictProblem::JudgedTwice {
-                criterion: criterion.id.clone(),
-            });
-        }
-        if found.reason.trim().is_empty() {
-            return Err(VerdictProblem::NoReason {
-                criterion: criterion.id.clone(),
-            });
-        }
-        verdicts.push(CriterionVerdict {
-            id: found.criterion.clone(),
-            passed: found.passed,
-            reason: found.reason.clone(),
-            fix: if found.passed {
-                String::new()
-            } else {
-                found.fix.clone()
-            },
-        });
-    }
+    let verdicts = criteria
+        .iter()
+        .map(|criterion| judge_one(&args.verdicts, criterion))
+        .collect::<Result<Vec<_>, _>>()?;
     if let Some(extra) = args
         .verdicts
         .iter()
@@ -474,5 +529,44 @@ mod tests {
         .unwrap();
         assert_eq!(verdicts.len(), 2);
         assert_eq!(verdicts[0].id, "a");
+    }
+
+    #[test]
+    fn a_last_malformed_answer_fails_closed_criterion_by_criterion() {
+        let (a, b, c) = (criterion("a"), criterion("b"), criterion("c"));
+        let criteria = [&a, &b, &c];
+        // `a` judged well, `b` judged twice, `c` missing, `z` not to judge.
+        let content = call(json!({"verdicts": [
+            {"criterion": "a", "passed": false, "reason": "r", "fix": "f"},
+            verdict("b", "r"), verdict("b", "r"), verdict("z", "r")
+        ]}));
+        let problem = parse_verdicts(&content, &criteria).unwrap_err();
+        let verdicts = fail_closed(&content, &criteria, &problem);
+        let judged: Vec<(&str, bool, bool)> = verdicts
+            .iter()
+            .map(|v| (v.id.as_str(), v.passed, v.judged))
+            .collect();
+        assert_eq!(
+            judged,
+            [("a", false, true), ("b", false, false), ("c", false, false)]
+        );
+        assert_eq!(verdicts[0].fix, "f");
+        assert_eq!(
+            verdicts[1].reason,
+            "not judged: the grader's answer was malformed twice: criterion `b` was judged twice"
+        );
+        assert_eq!(
+            verdicts[2].reason,
+            "not judged: the grader's answer was malformed twice: no verdict for criterion `c`"
+        );
+
+        // An answer that cannot be read at all leaves every criterion not judged.
+        let text = [ContentBlock::Text { text: "ok".into() }];
+        let verdicts = fail_closed(&text, &criteria, &VerdictProblem::NoCall);
+        assert!(verdicts.iter().all(|v| !v.judged && !v.passed));
+        assert_eq!(
+            verdicts[0].reason,
+            "not judged: the grader's answer was malformed twice: no submit_verdicts call"
+        );
     }
 }

@@ -267,12 +267,14 @@ mod tests {
                     passed: false,
                     reason: "touchdown_speed_mps = 4.31, needs <= 2".into(),
                     fix: "touchdown_speed_mps must be at most 2 (it was 4.31)".into(),
+                    judged: true,
                 },
                 CriterionVerdict {
                     id: "clear_ground".into(),
                     passed: true,
                     reason: "slope_deg = 3, needs <= 8".into(),
                     fix: String::new(),
+                    judged: true,
                 },
             ],
         };

@@ -30,16 +30,32 @@ pub struct ProviderSet {
 impl ProviderSet {
     /// Builds a provider for every agent, every advisor and (if a criterion needs one)
     /// the grader.
+    ///
+    /// Every seat on one network profile shares one client, so what it learns about its
+    /// server (that it cannot stream) holds for the whole session.
     pub fn for_session(spec: &SessionSpec, env: &dyn Environment) -> Result<Self, RunError> {
+        let networked: std::cell::RefCell<BTreeMap<String, Arc<dyn Provider>>> = Default::default();
         let build =
             |profile_name: &str, role: &str, seat: Seat| -> Result<Arc<dyn Provider>, RunError> {
                 let profile = spec.models.get(profile_name).ok_or_else(|| {
                     RunError::Provider(format!("no model profile `{profile_name}`"))
                 })?;
-                if profile.provider == ProviderKind::Replay {
-                    return replay_for(spec, profile_name, profile, seat);
+                match profile.provider {
+                    ProviderKind::Replay => replay_for(spec, profile_name, profile, seat),
+                    ProviderKind::Anthropic | ProviderKind::Openai => {
+                        if let Some(shared) = networked.borrow().get(profile_name) {
+                            return Ok(Arc::clone(shared));
+                        }
+                        let provider = provider_for(profile_name, profile, role, Some(env))?;
+                        networked
+                            .borrow_mut()
+                            .insert(profile_name.to_string(), Arc::clone(&provider));
+                        Ok(provider)
+                    }
+                    ProviderKind::Scripted | ProviderKind::Test => {
+                        provider_for(profile_name, profile, role, Some(env))
+                    }
                 }
-                provider_for(profile_name, profile, role, Some(env))
             };
         let mut agents = BTreeMap::new();
         let mut advisors = BTreeMap::new();

@@ -14,6 +14,10 @@ pub struct IterationReport {
     pub iteration: u32,
     pub passed: bool,
     pub criteria: Vec<CriterionReport>,
+    /// The criteria the grader could not judge (each failed closed; its verdict has
+    /// `judged: false` and says why).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_judged: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -108,6 +112,12 @@ impl SessionReport {
                         iteration: g.iteration,
                         passed: g.passed.unwrap_or(false),
                         criteria: g.criteria.clone(),
+                        not_judged: g
+                            .criteria
+                            .iter()
+                            .filter(|c| !c.judged)
+                            .map(|c| c.id.clone())
+                            .collect(),
                     })
                     .collect(),
             },

@@ -2,7 +2,8 @@
 //! lucid sends and answers with whatever the test's [`Responder`] says, byte for byte
 //! where it matters: each streamed piece is one HTTP chunk of its own (so a piece may end
 //! mid-event and the client must reassemble), a stream can be cut after any piece, a
-//! reply can be any status with any headers, or silence. [`wire`] translates between the
+//! reply can be any status with any headers, or silence ([`no_stream`]: a server that
+//! cannot stream tool calls). [`wire`] translates between the
 //! Anthropic and OpenAI JSON and lucid's own request/response types, so a scripted policy
 //! can play the model behind the server.
 //!
@@ -12,6 +13,7 @@
 //! hyper cannot send (a status outside 100-999, a bad header) closes the connection
 //! unanswered, so the test fails rather than seeing some other answer.
 
+pub mod no_stream;
 pub mod wire;
 
 use std::sync::{Arc, Mutex, PoisonError};

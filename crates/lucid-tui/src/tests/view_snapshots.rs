@@ -168,3 +168,43 @@ fn every_view_draws_on_tiny_terminals_without_panicking() {
         }
     }
 }
+
+#[test]
+fn snapshot_grader_panel_with_a_criterion_not_judged() {
+    // The last grading's first criterion as a grader that could not judge it records it.
+    let mut events = recorded();
+    let last = events
+        .iter()
+        .rposition(|e| matches!(e.kind, EventKind::GradingStarted { .. }))
+        .unwrap();
+    let judged = events[last..]
+        .iter_mut()
+        .find_map(|e| match &mut e.kind {
+            EventKind::CriterionJudged {
+                passed,
+                reason,
+                fix,
+                judged,
+                ..
+            } => Some((passed, reason, fix, judged)),
+            _ => None,
+        })
+        .unwrap();
+    *judged.0 = false;
+    *judged.1 =
+        "not judged: the grader's answer was malformed twice: no submit_verdicts call".into();
+    judged.2.clear();
+    *judged.3 = false;
+    for event in &mut events[last..] {
+        if let EventKind::GradingFinished { passed, .. }
+        | EventKind::SessionFinished { passed, .. } = &mut event.kind
+        {
+            *passed = false;
+        }
+    }
+    let mut app = live_app(&events);
+    app.pane = Pane::Grader;
+    let screen = screen(&app, 120, 30);
+    assert!(screen.contains("? "), "{screen}");
+    insta::assert_snapshot!("grader_not_judged", screen);
+}

@@ -1,5 +1,6 @@
-//! The grader panel: one iteration's verdict, criterion by criterion (✓/✗, why, and what
-//! must change), with `[` and `]` stepping to earlier or later iterations.
+//! The grader panel: one iteration's verdict, criterion by criterion (✓ passed, ✗ failed,
+//! ? not judged: failed closed; why, and what must change), with `[` and `]` stepping to
+//! earlier or later iterations.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -46,10 +47,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState, focused: bool) {
     );
     let mut lines = Vec::new();
     for criterion in &grading.criteria {
-        let (mark, style) = if criterion.passed {
-            ("✓", theme.pass)
-        } else {
-            ("✗", theme.fail)
+        // A criterion the grader could not judge failed closed: `?`, and its reason
+        // (which starts "not judged: …") says why.
+        let (mark, style) = match (criterion.passed, criterion.judged) {
+            (true, _) => ("✓", theme.pass),
+            (false, true) => ("✗", theme.fail),
+            (false, false) => ("?", theme.fail),
         };
         lines.push(Line::from(vec![
             Span::styled(format!("{mark} {}", criterion.id), style),

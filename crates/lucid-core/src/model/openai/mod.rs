@@ -9,6 +9,8 @@
 //! with `choices: []` and a missing `[DONE]` after a finish reason are all accepted.
 //! Retries, timeouts and the key's secrecy are `http`'s job.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::BoxStream;
@@ -19,7 +21,7 @@ mod stream;
 
 pub use stream::StreamDecoder;
 
-use super::http::{self, Call, Fault};
+use super::http::{self, Call, Fault, WholeFallback};
 use super::{
     ContentBlock, ModelDelta, ModelError, ModelRequest, ModelResponse, Provider, Role, StopReason,
     ToolChoice, Usage,
@@ -44,11 +46,18 @@ pub struct OpenAiConfig {
 pub struct OpenAiProvider {
     config: OpenAiConfig,
     client: reqwest::Client,
+    /// Set once the server answered a streamed request with nothing (llama-cpp-python
+    /// with tools): from then on this provider asks for whole answers.
+    unstreamable: Arc<AtomicBool>,
 }
 
 impl OpenAiProvider {
     pub fn new(config: OpenAiConfig, client: reqwest::Client) -> Self {
-        OpenAiProvider { config, client }
+        OpenAiProvider {
+            config,
+            client,
+            unstreamable: Arc::default(),
+        }
     }
 }
 
@@ -73,6 +82,23 @@ impl Provider for OpenAiProvider {
                 }
             }
         }
+        // A server that ended a streamed answer empty is asked for whole answers: at
+        // once for that request (the fallback), and for every request after it.
+        let streaming = self.config.streaming && !self.unstreamable.load(Ordering::SeqCst);
+        let config = OpenAiConfig {
+            streaming,
+            ..self.config.clone()
+        };
+        let fallback = streaming.then(|| WholeFallback {
+            body: request_body(
+                &OpenAiConfig {
+                    streaming: false,
+                    ..self.config.clone()
+                },
+                &request,
+            ),
+            taken: Arc::clone(&self.unstreamable),
+        });
         let call = Call {
             client: self.client.clone(),
             url: format!(
@@ -80,12 +106,13 @@ impl Provider for OpenAiProvider {
                 self.config.base_url.trim_end_matches('/')
             ),
             headers,
-            body: request_body(&self.config, &request),
+            body: request_body(&config, &request),
             timeout: self.config.timeout,
             max_retries: self.config.max_retries,
-            streaming: self.config.streaming,
+            streaming,
             secret: self.config.api_key.clone(),
             server: "OpenAI-compatible",
+            fallback,
         };
         http::run(call, StreamDecoder::default, whole_answer)
     }

@@ -191,11 +191,10 @@ impl Decoder for StreamDecoder {
             self.done = true;
             Ok(self.closing())
         } else if !self.heard {
-            Err(Fault::retryable(
-                "the OpenAI-compatible server ended the stream without sending anything (some \
-                 servers cannot stream tool calls, e.g. llama-cpp-python's \
-                 chatml-function-calling with automatic tool choice: set stream = false in the \
-                 model profile)",
+            // Some servers cannot stream tool calls (llama-cpp-python's
+            // chatml-function-calling with automatic tool choice).
+            Err(Fault::Unstreamable(
+                "the OpenAI-compatible server ended the stream without sending anything".into(),
             ))
         } else {
             Err(Fault::retryable(
@@ -295,5 +294,10 @@ mod tests {
             .event("message", r#"{"choices":[{"delta":{"content":"hal"}}]}"#)
             .unwrap();
         assert!(matches!(decoder.end(), Err(Fault::Retryable { .. })));
+        // Nothing at all: the server may answer whole instead.
+        assert!(matches!(
+            StreamDecoder::default().end(),
+            Err(Fault::Unstreamable(_))
+        ));
     }
 }
