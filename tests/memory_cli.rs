@@ -63,7 +63,7 @@ fn dream_then_approve_changes_the_next_run() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store");
     let mut failed_first = Vec::new();
-    for seed in 1..=12 {
+    for seed in 1..=24 {
         if !first_attempt_passed(&run_seed(&db, seed)) {
             failed_first.push(seed);
         }
@@ -195,7 +195,7 @@ fn dream_then_approve_changes_the_next_run() {
 fn edit_and_reject_write_new_versions() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store");
-    for seed in 1..=10 {
+    for seed in 1..=24 {
         run_seed(&db, seed);
     }
     json(&lucid(&db, &["dream", "--json"]));
