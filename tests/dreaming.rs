@@ -596,3 +596,95 @@ async fn dreams_on_the_null_world_propose_no_rules() {
     assert!(failed_first >= 3, "{failed_first} first attempts failed");
     assert!(tested >= 20, "{tested} conditions tested");
 }
+
+/// A person approves a harmful rule (`throttle = 0.3`: every descent at it crashes).
+/// The navigator checks it in simulation, departs from it with a `rule_overridden`
+/// event citing what it saw, the final pass rate is no worse than without playbooks, and
+/// the next dream proposes retiring the rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_harmful_rule_is_overridden_and_proposed_for_retirement() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let spec = lumara();
+    let book = MemoryBook::new(store.clone());
+    let rule: Rule =
+        serde_json::from_value(json!({"when": {}, "then": {"throttle": 0.3}})).unwrap();
+    let harmful = book
+        .create(memory(
+            &spec.team,
+            "Fly gently",
+            vec![rule],
+            "lumara|soft_landing|x",
+        ))
+        .unwrap();
+    book.approve(harmful.id, Author::Person { name: "ana".into() })
+        .unwrap();
+
+    let seeds = 1..=8u64;
+    let mut passed_with = 0;
+    let mut overridden_sessions = 0;
+    for seed in seeds.clone() {
+        let (result, report) = run_recorded(&store, &spec, seed).await;
+        passed_with += u32::from(report.outcome.passed);
+        let overrides: Vec<(String, String)> = store
+            .events(result.session)
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| match e.kind {
+                EventKind::RuleOverridden {
+                    memory_id,
+                    evidence,
+                } => Some((memory_id, evidence)),
+                _ => None,
+            })
+            .collect();
+        assert!(!overrides.is_empty(), "seed {seed}: no departure recorded");
+        for (memory_id, evidence) in &overrides {
+            assert_eq!(memory_id, &harmful.id.to_string());
+            assert!(
+                evidence.contains("simulations at throttle 0.30"),
+                "{evidence}"
+            );
+        }
+        overridden_sessions += 1;
+    }
+    assert_eq!(overridden_sessions, 8);
+
+    // Without playbooks, on the same missions (in a store of its own).
+    let bare_dir = tempfile::tempdir().unwrap();
+    let bare = Store::open(&bare_dir.path().join("store")).unwrap();
+    let mut passed_without = 0;
+    for seed in seeds {
+        let (_, report) = run_recorded(&bare, &spec, seed).await;
+        passed_without += u32::from(report.outcome.passed);
+    }
+    assert!(
+        passed_with >= passed_without,
+        "final passes {passed_with} with the harmful rule vs {passed_without} without"
+    );
+
+    let report = dream(
+        &store,
+        &spec.team,
+        &Dreamer::Offline,
+        &lucid_envs::catalog(),
+    )
+    .await
+    .unwrap();
+    let retirement = report
+        .proposals
+        .iter()
+        .find(|m| m.change == Change::Retire { target: harmful.id })
+        .unwrap_or_else(|| {
+            panic!(
+                "no retirement proposed: {:?}",
+                report
+                    .proposals
+                    .iter()
+                    .map(|m| &m.title)
+                    .collect::<Vec<_>>()
+            )
+        });
+    assert!(retirement.body.contains("departed"), "{}", retirement.body);
+    assert!(retirement.provenance.len() >= 2);
+}

@@ -136,6 +136,12 @@ impl ProgressFormatter {
             EventKind::PlaybookApplied { title, agent_name, .. } => {
                 format!("  playbook applied to {agent_name}: {}", one_line(title, DETAIL_CHARS))
             }
+            EventKind::RuleOverridden { memory_id, evidence } => {
+                format!(
+                    "{indent}{name} departs from the rule of {memory_id}: {}",
+                    one_line(evidence, DETAIL_CHARS)
+                )
+            }
             EventKind::PatternFound { summary, support } => {
                 format!("{indent}{name} pattern ({support}): {}", one_line(summary, 160))
             }

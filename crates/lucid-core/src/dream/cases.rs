@@ -242,6 +242,7 @@ mod tests {
             }],
             playbooks: BTreeSet::new(),
             mentions: BTreeMap::new(),
+            overrides: Vec::new(),
         }
     }
 

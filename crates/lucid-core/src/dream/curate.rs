@@ -21,6 +21,9 @@ use crate::world::rules::{Directive, Rule};
 const CONTRADICTION_RATE: f64 = 0.6;
 /// Fewest contradicting attempts before retirement is proposed.
 const MIN_CONTRADICTIONS: u32 = 3;
+/// Fewest distinct missions whose team departed from a rule before its retirement is
+/// proposed on that evidence.
+const MIN_OVERRIDE_MISSIONS: usize = 2;
 
 /// The key segment of drafts learned from per-case records (see `synth::case_drafts`).
 pub const CASES_KEY: &str = "|cases|";
@@ -169,7 +172,9 @@ pub fn curate(drafts: Vec<Draft>, memories: &[Memory], sessions: &[&SessionDiges
         if retirement_on_record {
             continue;
         }
-        if let Some(action) = contradiction(memory, sessions) {
+        if let Some(action) =
+            contradiction(memory, sessions).or_else(|| overridden(memory, sessions))
+        {
             actions.push(action);
         }
     }
@@ -243,6 +248,55 @@ fn contradiction(memory: &Memory, sessions: &[&SessionDigest]) -> Option<Action>
         title: format!("Retire \"{}\"", memory.title),
         body: format!(
             "Sessions that applied this playbook and followed its rule still failed `{criterion}` in {failed} of {total} attempts, so the rule does not hold. Retire it.\n"
+        ),
+        citations: cited,
+    })
+}
+
+/// A retirement proposal when teams in several missions departed from the memory's
+/// rule on their own evidence (`rule_overridden`) and the attempts where they did
+/// mostly passed: the team's own checks speak against the rule.
+fn overridden(memory: &Memory, sessions: &[&SessionDigest]) -> Option<Action> {
+    let id = memory.id.to_string();
+    let mut missions = Vec::new();
+    let (mut passed, mut total) = (0u32, 0u32);
+    let mut cited = Vec::new();
+    for session in sessions {
+        let departures: Vec<_> = session
+            .overrides
+            .iter()
+            .filter(|o| o.memory_id == id)
+            .collect();
+        let Some(first) = departures.first() else {
+            continue;
+        };
+        missions.push(session.session);
+        let mut iterations: Vec<u32> = departures.iter().map(|o| o.iteration).collect();
+        iterations.dedup();
+        for number in iterations {
+            if let Some(iteration) = session.iterations.iter().find(|i| i.iteration == number) {
+                total += 1;
+                passed += u32::from(iteration.passed);
+            }
+        }
+        cited.push(Citation {
+            session: session.session,
+            events: vec![first.seq],
+            summary: format!(
+                "iteration {}: the team departed from the rule: {}",
+                first.iteration, first.evidence
+            ),
+        });
+    }
+    if missions.len() < MIN_OVERRIDE_MISSIONS || passed * 2 < total || total == 0 {
+        return None;
+    }
+    Some(Action::ProposeRetire {
+        target: memory.id,
+        title: format!("Retire \"{}\"", memory.title),
+        body: format!(
+            "In {} mission(s) the team's own evidence contradicted this playbook's rule and it departed from it; {passed} of the {total} attempts where it did passed. Retire the rule, or edit it to fit what those sessions saw.\n",
+            missions.len()
         ),
         citations: cited,
     })

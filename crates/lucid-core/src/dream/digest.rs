@@ -64,6 +64,19 @@ pub struct SessionDigest {
     /// For each agent name, the fact names that appear as `name=` in its tool results
     /// or as keys of its tool inputs: which agent's work a fact records.
     pub mentions: BTreeMap<String, BTreeSet<String>>,
+    /// Departures from playbook rules the team recorded, in order.
+    #[serde(default)]
+    pub overrides: Vec<RuleOverride>,
+}
+
+/// A departure from a playbook's rule (a `rule_overridden` event).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleOverride {
+    pub memory_id: String,
+    pub evidence: String,
+    /// The iteration it happened in.
+    pub iteration: u32,
+    pub seq: u64,
 }
 
 /// A fact that differs between a failing iteration and the next, which passed.
@@ -86,6 +99,7 @@ impl SessionDigest {
         // The tool calls before each grading pass finished, one bucket per pass.
         let mut tools: Vec<Vec<ToolUse>> = vec![Vec::new()];
         let mut mentions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut overrides = Vec::new();
         for event in events {
             view.apply(event);
             let agent = || {
@@ -126,6 +140,15 @@ impl SessionDigest {
                         });
                     }
                 }
+                EventKind::RuleOverridden {
+                    memory_id,
+                    evidence,
+                } => overrides.push(RuleOverride {
+                    memory_id: memory_id.clone(),
+                    evidence: evidence.clone(),
+                    iteration: tools.len() as u32,
+                    seq: event.seq,
+                }),
                 EventKind::GradingFinished { .. } => tools.push(Vec::new()),
                 _ => {}
             }
@@ -172,6 +195,7 @@ impl SessionDigest {
             iterations,
             playbooks: view.playbooks.iter().map(|p| p.memory_id.clone()).collect(),
             mentions,
+            overrides,
         })
     }
 

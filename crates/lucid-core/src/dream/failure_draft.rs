@@ -121,7 +121,11 @@ pub(super) fn failure_draft(
         agent,
         title,
         body,
-        rules: vec![Rule { when, then }],
+        rules: vec![Rule {
+            when,
+            then,
+            memory: None,
+        }],
         citations: cited,
         key: format!("{}|{criterion}|{key_when}", pattern.environment),
     }

@@ -26,6 +26,7 @@ fn session(n: u64, facts: Facts, landed: bool) -> SessionDigest {
         }],
         playbooks: BTreeSet::new(),
         mentions: BTreeMap::new(),
+        overrides: Vec::new(),
     }
 }
 

@@ -27,6 +27,7 @@ fn session(attempts: &[(&str, bool)]) -> SessionDigest {
             .collect(),
         playbooks: BTreeSet::new(),
         mentions: BTreeMap::new(),
+        overrides: Vec::new(),
     }
 }
 

@@ -214,6 +214,7 @@ mod tests {
                 .collect(),
             playbooks: BTreeSet::new(),
             mentions: BTreeMap::new(),
+            overrides: Vec::new(),
         }
     }
 

@@ -112,6 +112,7 @@ pub fn case_drafts(patterns: &[CasePattern]) -> Vec<Draft> {
                 .map(|p| Rule {
                     when: BTreeMap::from([(p.feature.clone(), Value::from(p.value.clone()))]),
                     then: BTreeMap::from([(p.label.clone(), Value::from(p.truth.clone()))]),
+                    memory: None,
                 })
                 .collect();
             rules.sort_by_key(|rule| serde_json::to_string(rule).unwrap_or_default());

@@ -142,6 +142,12 @@ pub enum EventKind {
         title: String,
         agent_name: String,
     },
+    /// An agent departed from a playbook's rule because its own evidence contradicted
+    /// it (see `world::rules::OVERRIDE_TAG`).
+    RuleOverridden {
+        memory_id: String,
+        evidence: String,
+    },
     /// A dream found a pattern across sessions.
     PatternFound {
         summary: String,

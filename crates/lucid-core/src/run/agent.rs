@@ -184,6 +184,15 @@ impl TeamRun {
             if !text.trim().is_empty() {
                 self.bus
                     .emit(Some(thread.id), EventKind::Text { text: text.clone() });
+                for (memory_id, evidence) in crate::world::rules::parse_overrides(&text) {
+                    self.bus.emit(
+                        Some(thread.id),
+                        EventKind::RuleOverridden {
+                            memory_id,
+                            evidence: crate::event::sanitize(&evidence),
+                        },
+                    );
+                }
                 last_text = Some(text);
             }
             let calls: Vec<ToolCall> = response

@@ -28,9 +28,14 @@ pub fn render_playbooks(prompt: &str, playbooks: &[&Playbook]) -> String {
         return prompt.to_string();
     }
     let mut out = prompt.trim_end().to_string();
-    out.push_str(
-        "\n\n## Playbooks\nLessons from this team's earlier sessions, approved by a person.\n",
-    );
+    out.push_str(&format!(
+        "\n\n## Playbooks\nLessons from this team's earlier sessions, approved by a person. \
+         Treat them as strong advice, not orders: when your own evidence in this session \
+         contradicts one (every check of its setting fails, the same check fails twice), \
+         depart from it and say so on a line of its own: \
+         `{} memory=<the rule's memory> evidence=<what you saw>`.\n",
+        crate::world::rules::OVERRIDE_TAG
+    ));
     for playbook in playbooks {
         out.push_str(&format!(
             "\n### {}\n{}\n",
@@ -38,7 +43,15 @@ pub fn render_playbooks(prompt: &str, playbooks: &[&Playbook]) -> String {
             playbook.body.trim_end()
         ));
         if !playbook.rules.is_empty() {
-            out.push_str(&render_rules(&playbook.rules));
+            let rules: Vec<Rule> = playbook
+                .rules
+                .iter()
+                .map(|rule| Rule {
+                    memory: Some(playbook.id.clone()),
+                    ..rule.clone()
+                })
+                .collect();
+            out.push_str(&render_rules(&rules));
         }
     }
     out
@@ -68,7 +81,12 @@ mod tests {
         let prompt = render_playbooks("You fly the lander.", &[&playbook]);
         assert!(prompt.starts_with("You fly the lander.\n\n## Playbooks"));
         assert!(prompt.contains("### Brake early over dunes\nDunes fool the altimeter."));
-        assert_eq!(parse_rules(&prompt), vec![rule]);
+        // Each rule carries its playbook's id, for an agent to cite if it departs.
+        let cited = Rule {
+            memory: Some("m1".into()),
+            ..rule
+        };
+        assert_eq!(parse_rules(&prompt), vec![cited]);
         assert_eq!(render_playbooks("plain", &[]), "plain");
     }
 }

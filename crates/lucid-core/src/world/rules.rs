@@ -23,12 +23,49 @@ use serde_json::Value;
 /// The fence tag that marks a rules block in a prompt.
 pub const FENCE_TAG: &str = "lucid-rules";
 
+/// The line an agent writes when its own evidence makes it depart from a rule:
+/// `RULE_OVERRIDDEN memory=<id> evidence=<what it saw>`. The runner records each as a
+/// `rule_overridden` event; dreams read them as evidence against the rule.
+pub const OVERRIDE_TAG: &str = "RULE_OVERRIDDEN";
+
 /// One rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rule {
     #[serde(default)]
     pub when: BTreeMap<String, Value>,
     pub then: BTreeMap<String, Value>,
+    /// The playbook the rule belongs to, as rendered into a prompt (so an agent can say
+    /// which rule it departs from); absent in stored memories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+}
+
+/// The line that reports a departure from `rule` with the evidence for it.
+pub fn override_line(rule: &Rule, evidence: &str) -> String {
+    let evidence: String = evidence
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    format!(
+        "{OVERRIDE_TAG} memory={} evidence={evidence}",
+        rule.memory.as_deref().unwrap_or("unknown")
+    )
+}
+
+/// Every departure an agent's text reports: `(memory id, evidence)`.
+pub fn parse_overrides(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.trim().strip_prefix(OVERRIDE_TAG)?.trim_start();
+            let rest = rest.strip_prefix("memory=")?;
+            let (memory, evidence) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            let evidence = evidence
+                .trim()
+                .strip_prefix("evidence=")
+                .unwrap_or(evidence.trim());
+            (!memory.is_empty()).then(|| (memory.to_string(), evidence.trim().to_string()))
+        })
+        .collect()
 }
 
 /// What a rule says about one parameter.
@@ -146,6 +183,24 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn departures_are_reported_on_a_line_of_their_own() {
+        let rule = Rule {
+            when: BTreeMap::new(),
+            then: BTreeMap::from([("throttle".into(), json!(0.3))]),
+            memory: Some("01ABC".into()),
+        };
+        let text = format!(
+            "I will not fly this.\n{}\nCommitting at 80%.",
+            override_line(&rule, "all 6 simulations\ncrash")
+        );
+        assert_eq!(
+            parse_overrides(&text),
+            vec![("01ABC".to_string(), "all 6 simulations crash".to_string())]
+        );
+        assert!(parse_overrides("RULE_OVERRIDDEN because").is_empty());
+    }
+
+    #[test]
     fn ranges_match_numbers_within_their_bounds() {
         let rule = Rule {
             when: BTreeMap::from([
@@ -153,6 +208,7 @@ mod tests {
                 ("orbital_slope_deg".into(), json!({"min": 2.5, "max": 5})),
             ]),
             then: BTreeMap::from([("avoid".into(), json!(true))]),
+            memory: None,
         };
         let seen = |slope: Value| {
             BTreeMap::from([
@@ -176,10 +232,12 @@ mod tests {
             Rule {
                 when: BTreeMap::from([("terrain".into(), json!("ridged"))]),
                 then: BTreeMap::from([("avoid".into(), json!(true))]),
+                memory: None,
             },
             Rule {
                 when: BTreeMap::from([("terrain".into(), json!("dune"))]),
                 then: BTreeMap::from([("burn_margin_m".into(), json!({"min": 150}))]),
+                memory: Some("01M".into()),
             },
         ];
         let prompt = format!(

@@ -21,7 +21,7 @@ use super::history::{
 };
 use super::text::{self, Feedback};
 use lucid_core::model::{ModelRequest, ModelResponse, Policy, ResponseBuilder};
-use lucid_core::world::rules::{parse_rules, Rule};
+use lucid_core::world::rules::{self, parse_rules, Rule};
 
 /// Delegations one attempt may make before the commander reports what it has.
 const MAX_DELEGATIONS_PER_ATTEMPT: usize = 10;
@@ -194,11 +194,17 @@ impl Team<'_> {
     }
 
     fn avoided(&self, candidate: &Candidate) -> bool {
+        !self.avoiding(candidate).is_empty()
+    }
+
+    /// The rules that say to avoid a candidate.
+    fn avoiding(&self, candidate: &Candidate) -> Vec<&Rule> {
         let mut line = candidate.line.clone();
         line.insert("site".into(), candidate.site.clone());
         text::applicable(self.rules, &text::line_features(&line))
-            .iter()
-            .any(|rule| rule.flag("avoid") == Some(true))
+            .into_iter()
+            .filter(|rule| rule.flag("avoid") == Some(true))
+            .collect()
     }
 
     fn survey(
@@ -373,6 +379,23 @@ impl Team<'_> {
             )
         } else {
             format!("Attempt {number}: site {site}; the navigator gets the telemetry of earlier descents here or on {} terrain to correct for.", candidate.terrain)
+        };
+        // Flying a site a rule says to avoid happens only when nothing else is open: a
+        // departure the team reports with its evidence.
+        let departures: Vec<String> = self
+            .avoiding(candidate)
+            .into_iter()
+            .map(|rule| {
+                rules::override_line(
+                    rule,
+                    &format!("no other site is acceptable: every other candidate was rejected by its survey or failed before, so I fly site {site}"),
+                )
+            })
+            .collect();
+        let intro = if departures.is_empty() {
+            intro
+        } else {
+            format!("{}\n{intro}", departures.join("\n"))
         };
         ResponseBuilder::new(text::turn_prefix(request))
             .text(intro)

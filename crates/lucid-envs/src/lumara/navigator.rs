@@ -19,12 +19,15 @@ use super::text::{self, Exchange, Pairs};
 use super::tools::{COMMIT_DESCENT, SIMULATE_DESCENT, VEHICLE_STATUS};
 use super::world::SITE_NAMES;
 use lucid_core::model::{ModelRequest, ModelResponse, Policy, ResponseBuilder};
-use lucid_core::world::rules::{parse_rules, Rule};
+use lucid_core::world::rules::{self, parse_rules, Rule};
 
 const BASE_MARGIN_M: f64 = 30.0;
 const MIN_MARGIN_M: f64 = 10.0;
 const BASE_THROTTLE: f64 = 0.8;
 const MAX_SIMULATIONS: usize = 6;
+/// Simulations at a rule's setting that must all crash before the navigator departs
+/// from the rule.
+const MIN_CONTRADICTING_SIMULATIONS: usize = 3;
 /// Extra altitude added on top of a measured shortfall after a hard landing.
 const HARD_LANDING_SAFETY_M: f64 = 20.0;
 const G0: f64 = 9.80665;
@@ -316,12 +319,45 @@ impl Policy for Navigator {
             .notes
             .iter()
             .any(|n| is_short(n) && same_site(&orders, n));
-        let mut throttle = text::apply_number(
-            &applicable,
-            "throttle",
-            if short_before { 1.0 } else { BASE_THROTTLE },
-        );
-        throttle = throttle.clamp(0.3, 1.0);
+        let own_throttle = if short_before { 1.0 } else { BASE_THROTTLE };
+        let ruled_throttle =
+            text::apply_number(&applicable, "throttle", own_throttle).clamp(0.3, 1.0);
+        // A rule is a prior: when every simulation at the throttle it sets crashes, the
+        // navigator trusts its own checks and flies its own throttle.
+        let all_sims: Vec<Sim> = of(SIMULATE_DESCENT)
+            .iter()
+            .filter_map(|e| text::last_tagged(e.ok()?, "SIMULATION"))
+            .filter_map(|p| sim(&p, vehicle.vt))
+            .collect();
+        let at = |t: f64| -> Vec<&Sim> {
+            all_sims
+                .iter()
+                .filter(|s| (s.throttle - t).abs() < 0.005)
+                .collect()
+        };
+        let ruled_sims = at(ruled_throttle);
+        let departs = (ruled_throttle - own_throttle).abs() >= 0.005
+            && ruled_sims.len() >= MIN_CONTRADICTING_SIMULATIONS
+            && ruled_sims.iter().all(|s| !s.soft);
+        let throttle = if departs {
+            own_throttle
+        } else {
+            ruled_throttle
+        };
+        let departure = (departs && at(own_throttle).is_empty()).then(|| {
+            let speeds = ruled_sims.iter().map(|s| s.speed);
+            let (low, high) = speeds.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+            let evidence = format!(
+                "all {} simulations at throttle {ruled_throttle:.2} touched down at {low:.1}-{high:.1} m/s; I fly {own_throttle:.2}",
+                ruled_sims.len()
+            );
+            applicable
+                .iter()
+                .filter(|rule| rule.number("throttle").is_some())
+                .map(|rule| rules::override_line(rule, &evidence))
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
 
         // A hard landing before: ask the advisor once, if there is one.
         let hard = orders.notes.iter().find(|n| is_hard(n));
@@ -391,7 +427,8 @@ impl Policy for Navigator {
             }
             _ => ResponseBuilder::new(prefix)
                 .text(format!(
-                    "Simulating a burn at {target:.0} m (estimated zero-margin point {nominal:.0} m plus {margin:.0} m margin) at {:.0}% throttle.",
+                    "{}Simulating a burn at {target:.0} m (estimated zero-margin point {nominal:.0} m plus {margin:.0} m margin) at {:.0}% throttle.",
+                    departure.map(|d| format!("{d}\n")).unwrap_or_default(),
                     throttle * 100.0
                 ))
                 .tool(SIMULATE_DESCENT, json!({"site": site, "burn_altitude_m": target, "throttle": throttle}))

@@ -288,10 +288,7 @@ fn draw_site(
     let surprise = extra.unit() < SURPRISE_HAZARD_CHANCE;
     let reading = extra.unit();
     let albedo = round_to(extra.range(0.05, 0.35), 0.01);
-    let dust = DUST
-        .get(extra.below(3))
-        .copied()
-        .unwrap_or("light");
+    let dust = DUST.get(extra.below(3)).copied().unwrap_or("light");
     let cut = hidden.deceptive_reading_below_deg;
     let on_deceptive_terrain = hidden.regular && terrain == hidden.deceptive_terrain;
     let deceptive = on_deceptive_terrain && deceives;
