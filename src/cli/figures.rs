@@ -153,6 +153,7 @@ fn sample_event(session: SessionId, seq: u64) -> Event {
             tokens_out: 80,
             stop: "tool_use".into(),
             cost_usd: None,
+            tool_calls: None,
         },
         1 => EventKind::ToolCalled {
             call_id: format!("t{seq}_1"),

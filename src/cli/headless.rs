@@ -106,8 +106,10 @@ impl ProgressFormatter {
                 iteration,
                 lead_turns,
                 replayed_calls,
+                reused_agents,
+                continued_agents,
             } => format!(
-                "resuming at iteration {iteration}: the lead's {lead_turns} completed turn(s) kept, {replayed_calls} environment call(s) replayed"
+                "resuming at iteration {iteration}: the lead's {lead_turns} completed turn(s) kept, {replayed_calls} environment call(s) replayed, {reused_agents} finished specialist(s) reused, {continued_agents} continued"
             ),
             EventKind::RevisionStarted { iteration, .. } => {
                 format!("revising: iteration {iteration} gets the grader's feedback")

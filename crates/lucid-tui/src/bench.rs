@@ -84,6 +84,7 @@ pub fn synthetic_session(nodes: usize, lines: usize) -> Vec<Event> {
                 tokens_out: 80,
                 stop: "tool_use".into(),
                 cost_usd: None,
+                tool_calls: None,
             },
         );
     }
@@ -98,6 +99,7 @@ pub fn synthetic_session(nodes: usize, lines: usize) -> Vec<Event> {
                 tokens_out: 60,
                 stop: "tool_use".into(),
                 cost_usd: None,
+                tool_calls: None,
             },
         );
         push(

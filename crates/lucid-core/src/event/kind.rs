@@ -62,6 +62,13 @@ pub enum EventKind {
         lead_turns: u32,
         /// Environment calls of completed steps replayed to restore the world.
         replayed_calls: u32,
+        /// Finished sub-agents whose answers the lead had not received yet: reused, not
+        /// run again.
+        #[serde(default)]
+        reused_agents: u32,
+        /// Unfinished sub-agents continued from their last completed step.
+        #[serde(default)]
+        continued_agents: u32,
     },
     AgentSpawned {
         name: String,
@@ -80,6 +87,11 @@ pub enum EventKind {
         /// What the turn cost in US dollars, when the model profile has prices.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cost_usd: Option<f64>,
+        /// How many tool calls the answer made (their `ToolCalled` events follow). A
+        /// resumed run keeps a turn only when all of them are on record. Absent in
+        /// sessions recorded before this field.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tool_calls: Option<u32>,
     },
     Text {
         text: String,

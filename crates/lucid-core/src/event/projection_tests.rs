@@ -91,6 +91,7 @@ fn a_thread_moves_through_its_phases_and_counts_its_work() {
             tokens_out: 20,
             stop: "tool_use".into(),
             cost_usd: Some(0.5),
+            tool_calls: None,
         },
     );
     assert_eq!(
@@ -167,6 +168,8 @@ fn a_grading_cut_off_by_a_kill_is_judged_again_from_the_start() {
                 iteration: 1,
                 lead_turns: 2,
                 replayed_calls: 0,
+                reused_agents: 0,
+                continued_agents: 0,
             },
         )
         .push(None, EventKind::GradingStarted { iteration: 1 })
@@ -210,6 +213,8 @@ fn a_resumed_session_is_running_again_until_it_finishes() {
             iteration: 1,
             lead_turns: 0,
             replayed_calls: 0,
+            reused_agents: 0,
+            continued_agents: 0,
         },
     );
     assert_eq!(stream.view().standing(true), Standing::Running);

@@ -79,6 +79,7 @@ impl Log {
                 tokens_out: 1,
                 stop: "tool_use".into(),
                 cost_usd: None,
+                tool_calls: None,
             },
         );
     }

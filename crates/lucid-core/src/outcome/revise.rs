@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::{Grader, Verdict};
 use crate::event::{now_ms, Event, EventKind, Facts, Projection, SessionId};
 use crate::model::Message;
-use crate::run::{resume_point, RunError, TeamRun};
+use crate::run::{resume_point, IterationResume, RunError, TeamRun};
 
 /// What a whole session came to.
 #[derive(Debug, Clone)]
@@ -34,8 +34,8 @@ struct Start {
     conversation: Vec<Message>,
     lead_turns: u32,
     verdicts: Vec<Verdict>,
-    replay: Vec<(String, serde_json::Value)>,
-    finished: Option<String>,
+    /// Where the first iteration picks up.
+    resume: IterationResume,
     /// Whether the first iteration's feedback is already in `conversation`.
     feedback_recorded: bool,
 }
@@ -71,8 +71,7 @@ pub async fn run_session(
         conversation: vec![team.opening_message()],
         lead_turns: 0,
         verdicts: Vec::new(),
-        replay: Vec::new(),
-        finished: None,
+        resume: IterationResume::default(),
         feedback_recorded: true,
     };
     finish(&team, start, started).await
@@ -93,15 +92,17 @@ pub async fn resume_session(
             iteration: point.iteration,
             lead_turns: point.lead_turns,
             replayed_calls: point.replay.len() as u32,
+            reused_agents: point.reused_agents,
+            continued_agents: point.continued_agents,
         },
     );
+    team.abandon(&point);
     let start = Start {
         iteration: point.iteration,
         verdicts: Projection::of(events).verdicts(),
+        resume: IterationResume::of(&point),
         conversation: point.lead_conversation,
         lead_turns: point.lead_turns,
-        replay: point.replay,
-        finished: point.lead_answer,
         feedback_recorded: point.feedback_recorded,
     };
     finish(&team, start, started).await
@@ -167,10 +168,10 @@ async fn iterate(
         mut conversation,
         mut lead_turns,
         mut verdicts,
-        replay,
-        mut finished,
+        resume,
         feedback_recorded,
     } = start;
+    let mut resume = Some(resume);
     let mut facts = Facts::new();
     let mut output = String::new();
     if verdicts.last().is_some_and(Verdict::passed) {
@@ -191,14 +192,12 @@ async fn iterate(
                 conversation.push(Message::user_text(feedback));
             }
         }
-        let replay: &[(String, serde_json::Value)] = if resumed_here { &replay } else { &[] };
         let attempt = team
             .attempt_from(
                 iteration,
                 &mut conversation,
                 &mut lead_turns,
-                replay,
-                finished.take(),
+                resume.take().unwrap_or_default(),
             )
             .await?;
         let verdict = grader

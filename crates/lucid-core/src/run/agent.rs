@@ -6,6 +6,7 @@ use std::sync::Arc;
 use futures::future::{join_all, BoxFuture};
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::resume::{StepCall, ThreadResume};
 use super::{RunError, TeamRun};
 use crate::event::{AgentId, AgentStatus, EventKind};
 use crate::model::{ContentBlock, Message, ModelRequest, Role, ToolChoice};
@@ -37,19 +38,63 @@ pub(super) struct ToolCall {
     pub id: String,
     pub name: String,
     pub input: serde_json::Value,
+    /// Set for the calls of an open step a resumed thread finishes first.
+    pub resumed: Option<Resumed>,
+}
+
+/// A call of a resumed open step.
+pub(super) enum Resumed {
+    /// It returned before the interruption: its recorded result.
+    Returned(ToolOutput),
+    /// It is on record (its `ToolCalled`) and runs now; a delegation hands over to its
+    /// specialist when that is on record.
+    Pending(Option<ThreadResume>),
+}
+
+impl ToolCall {
+    /// The call of an open step, as the record has it.
+    pub fn from_step(call: StepCall) -> ToolCall {
+        let resumed = match call.result {
+            Some((content, is_error)) => Resumed::Returned(ToolOutput {
+                content,
+                is_error,
+                fatal: false,
+            }),
+            None => Resumed::Pending(call.child),
+        };
+        ToolCall {
+            id: call.id,
+            name: call.tool,
+            input: call.input,
+            resumed: Some(resumed),
+        }
+    }
+}
+
+/// Where a thread continues from, when it was interrupted.
+#[derive(Default)]
+pub(super) struct Continuation {
+    /// Turns it took towards its `max_turns` (the lead: in this iteration).
+    pub turns_this_run: u32,
+    /// Its open step, finished before its next model turn.
+    pub step: Vec<StepCall>,
 }
 
 impl TeamRun {
     /// Runs an agent until it ends; records `AgentFinished`. `permit` is the parallelism
-    /// slot a delegated agent holds while it works (the lead holds none).
+    /// slot a delegated agent holds while it works (the lead holds none); `from` is where
+    /// an interrupted thread continues (its open step runs first).
     pub(super) async fn run_agent(
         self: &Arc<Self>,
         thread: &AgentThread,
         messages: &mut Vec<Message>,
         turns: &mut u32,
         mut permit: Option<OwnedSemaphorePermit>,
+        from: Continuation,
     ) -> AgentEnd {
-        let end = self.agent_loop(thread, messages, turns, &mut permit).await;
+        let end = self
+            .agent_loop(thread, messages, turns, &mut permit, from)
+            .await;
         self.bus.emit(
             Some(thread.id),
             EventKind::AgentFinished {
@@ -67,6 +112,7 @@ impl TeamRun {
         messages: &mut Vec<Message>,
         turns: &mut u32,
         permit: &mut Option<OwnedSemaphorePermit>,
+        from: Continuation,
     ) -> AgentEnd {
         let agent = &thread.spec;
         let mut tools: ToolRegistry = thread
@@ -97,7 +143,13 @@ impl TeamRun {
         };
         let profile = self.providers.profile(&agent.model);
         let mut last_text = None;
-        let mut turns_this_run = 0;
+        let mut turns_this_run = from.turns_this_run;
+        if !from.step.is_empty() {
+            let calls = from.step.into_iter().map(ToolCall::from_step).collect();
+            if let Some(end) = self.run_step(thread, &tools, messages, permit, calls).await {
+                return end;
+            }
+        }
         loop {
             if thread.cancel.is_cancelled() {
                 return AgentEnd {
@@ -178,6 +230,7 @@ impl TeamRun {
                     cost_usd: profile.and_then(|p| {
                         p.cost_usd(response.usage.input_tokens, response.usage.output_tokens)
                     }),
+                    tool_calls: Some(response.tool_uses().count() as u32),
                 },
             );
             let text = response.text();
@@ -201,6 +254,7 @@ impl TeamRun {
                     id: id.to_string(),
                     name: name.to_string(),
                     input: input.clone(),
+                    resumed: None,
                 })
                 .collect();
             messages.push(Message {
@@ -217,61 +271,93 @@ impl TeamRun {
                     fatal: None,
                 };
             }
-            // While waiting on its own sub-agents an agent gives its slot back, so nested
-            // delegation can never deadlock on the parallelism bound.
-            let delegates = calls.iter().any(|c| c.name == crate::spec::DELEGATE_TOOL);
-            if delegates {
-                permit.take();
-            }
-            let transcript = if calls.iter().any(|c| c.name == crate::spec::ADVISOR_TOOL) {
-                super::orchestration::compact_transcript(messages)
-            } else {
-                String::new()
-            };
-            let results = join_all(
-                calls
-                    .iter()
-                    .map(|call| self.call_tool(thread, &tools, call, &transcript)),
-            )
-            .await;
-            if delegates && thread.depth > 0 {
-                *permit = Arc::clone(&self.parallel).acquire_owned().await.ok();
-            }
-            let mut fatal = None;
-            let content = calls
-                .iter()
-                .zip(results)
-                .map(|(call, result)| {
-                    let output = match result {
-                        Ok(output) => output,
-                        Err(err) => {
-                            let output = ToolOutput::error(err.to_string());
-                            fatal.get_or_insert(err);
-                            output
-                        }
-                    };
-                    ContentBlock::ToolResult {
-                        tool_use_id: call.id.clone(),
-                        content: output.content,
-                        is_error: output.is_error,
-                    }
-                })
-                .collect();
-            messages.push(Message {
-                role: Role::User,
-                content,
-            });
-            if let Some(fatal) = fatal {
-                return self.fatal(fatal);
-            }
-            // A step is done: make it durable before the next one starts.
-            if let Err(err) = self.bus.checkpoint().await {
-                return self.fatal(RunError::Store(err.0));
+            if let Some(end) = self.run_step(thread, &tools, messages, permit, calls).await {
+                return end;
             }
         }
     }
 
-    /// Runs one tool call, recording the call and its result.
+    /// Runs one step's tool calls (in parallel) and appends their results to `messages`;
+    /// the step is then made durable. `Some` when the thread must end.
+    async fn run_step(
+        self: &Arc<Self>,
+        thread: &AgentThread,
+        tools: &ToolRegistry,
+        messages: &mut Vec<Message>,
+        permit: &mut Option<OwnedSemaphorePermit>,
+        calls: Vec<ToolCall>,
+    ) -> Option<AgentEnd> {
+        // While waiting on its own sub-agents an agent gives its slot back, so nested
+        // delegation can never deadlock on the parallelism bound.
+        let delegates = calls.iter().any(|c| c.name == crate::spec::DELEGATE_TOOL);
+        if delegates {
+            permit.take();
+        }
+        let transcript = if calls.iter().any(|c| c.name == crate::spec::ADVISOR_TOOL) {
+            super::orchestration::compact_transcript(messages)
+        } else {
+            String::new()
+        };
+        // Every call of the turn is on record before any of them runs (a resumed step's
+        // are already): the first checkpoint after the turn, by whichever thread, makes
+        // the whole turn durable, so a kill cannot leave half of a fan-out on record.
+        for call in calls.iter().filter(|call| call.resumed.is_none()) {
+            self.bus.emit(
+                Some(thread.id),
+                EventKind::ToolCalled {
+                    call_id: call.id.clone(),
+                    tool: call.name.clone(),
+                    input: call.input.clone(),
+                },
+            );
+        }
+        let results = join_all(calls.iter().map(|call| match &call.resumed {
+            Some(Resumed::Returned(output)) => {
+                let output = output.clone();
+                Box::pin(async move { Ok(output) })
+            }
+            _ => self.call_tool(thread, tools, call, &transcript),
+        }))
+        .await;
+        if delegates && thread.depth > 0 {
+            *permit = Arc::clone(&self.parallel).acquire_owned().await.ok();
+        }
+        let mut fatal = None;
+        let content = calls
+            .iter()
+            .zip(results)
+            .map(|(call, result)| {
+                let output = match result {
+                    Ok(output) => output,
+                    Err(err) => {
+                        let output = ToolOutput::error(err.to_string());
+                        fatal.get_or_insert(err);
+                        output
+                    }
+                };
+                ContentBlock::ToolResult {
+                    tool_use_id: call.id.clone(),
+                    content: output.content,
+                    is_error: output.is_error,
+                }
+            })
+            .collect();
+        messages.push(Message {
+            role: Role::User,
+            content,
+        });
+        if let Some(fatal) = fatal {
+            return Some(self.fatal(fatal));
+        }
+        // A step is done: make it durable before the next one starts.
+        if let Err(err) = self.bus.checkpoint().await {
+            return Some(self.fatal(RunError::Store(err.0)));
+        }
+        None
+    }
+
+    /// Runs one tool call (already on record, see [`TeamRun::run_step`]), recording its
+    /// result.
     ///
     /// Boxed as a `Send` future: delegation recurses into `run_agent` on another task,
     /// and the compiler needs the recursion's type spelled out.
@@ -283,14 +369,6 @@ impl TeamRun {
         transcript: &'a str,
     ) -> BoxFuture<'a, Result<ToolOutput, RunError>> {
         Box::pin(async move {
-            self.bus.emit(
-                Some(thread.id),
-                EventKind::ToolCalled {
-                    call_id: call.id.clone(),
-                    tool: call.name.clone(),
-                    input: call.input.clone(),
-                },
-            );
             let output = match call.name.as_str() {
                 crate::spec::DELEGATE_TOOL => self.delegate(thread, call).await?,
                 crate::spec::ADVISOR_TOOL => self.consult_advisor(thread, call, transcript).await?,

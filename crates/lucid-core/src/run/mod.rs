@@ -28,7 +28,7 @@ pub use playbook::{render_playbooks, Playbook};
 pub use providers::{provider_for, ProviderSet};
 pub use providers::{ADVISOR_ROLE, GRADER_ROLE};
 pub use recordings::{load_recordings, RecordingError};
-pub use resume::{resume_point, ResumePoint};
+pub use resume::{resume_point, ResumePoint, StepCall, ThreadResume, ThreadState};
 
 use crate::event::{AgentId, AgentStatus, EventBus, EventKind, Facts};
 use crate::model::Message;
@@ -70,6 +70,35 @@ pub struct Attempt {
     pub budget_spent: bool,
     /// How the fact commands went (their status and output tail), for the grader.
     pub evidence: Vec<crate::world::command_facts::CommandReport>,
+}
+
+/// Where a resumed iteration picks up (from a [`ResumePoint`]); the default starts
+/// the iteration afresh.
+#[derive(Debug, Clone, Default)]
+pub struct IterationResume {
+    /// Environment calls of the kept steps, in the order they ran.
+    pub replay: Vec<(String, serde_json::Value)>,
+    /// The lead's answer, if it had already answered.
+    pub finished: Option<String>,
+    /// Whether that answer's finish still has to be recorded.
+    pub finish_missing: bool,
+    /// The lead's kept turns this iteration.
+    pub turns_this_iteration: u32,
+    /// The lead's open step.
+    pub step: Vec<StepCall>,
+}
+
+impl IterationResume {
+    /// Where the resume point's iteration picks up.
+    pub fn of(point: &ResumePoint) -> IterationResume {
+        IterationResume {
+            replay: point.replay.clone(),
+            finished: point.lead_answer.clone(),
+            finish_missing: point.lead_finish_missing,
+            turns_this_iteration: point.lead_turns_this_iteration,
+            step: point.lead_step.clone(),
+        }
+    }
 }
 
 /// Model turns left for the whole session.
@@ -184,12 +213,37 @@ impl TeamRun {
         }
     }
 
-    /// Continues a recorded session: the lead and agent ids already on record are not
-    /// spawned again.
+    /// Continues a recorded session: the lead (if its spawn is on record) and the agent
+    /// ids on record are not spawned again, and the turns already taken count against
+    /// the session's budget.
     pub fn continue_after(&self, point: &ResumePoint) {
-        self.lead_spawned.store(true, Ordering::SeqCst);
+        self.lead_spawned
+            .store(point.lead_spawned, Ordering::SeqCst);
         self.next_agent
             .store(point.next_agent.saturating_sub(1), Ordering::SeqCst);
+        self.budget.0.store(
+            self.spec
+                .limits
+                .max_total_turns
+                .saturating_sub(point.turns_taken),
+            Ordering::SeqCst,
+        );
+    }
+
+    /// Records as cancelled the agents a resumed run does not continue (they were
+    /// started by a step that runs again), so no agent reads as running once the session
+    /// ends.
+    pub fn abandon(&self, point: &ResumePoint) {
+        for &(agent, turns) in &point.abandoned {
+            self.bus.emit(
+                Some(agent),
+                EventKind::AgentFinished {
+                    status: AgentStatus::Cancelled,
+                    turns,
+                    answer: None,
+                },
+            );
+        }
     }
 
     pub fn bus(&self) -> &Arc<EventBus> {
@@ -252,34 +306,48 @@ impl TeamRun {
         lead_conversation: &mut Vec<Message>,
         lead_turns: &mut u32,
     ) -> Result<Attempt, RunError> {
-        self.attempt_from(iteration, lead_conversation, lead_turns, &[], None)
-            .await
+        self.attempt_from(
+            iteration,
+            lead_conversation,
+            lead_turns,
+            IterationResume::default(),
+        )
+        .await
     }
 
-    /// [`TeamRun::attempt`], continuing a recorded iteration: `replay` are the
-    /// environment calls its completed steps made (run again, unrecorded, on the fresh
-    /// episode), and `finished` the lead's answer if it had already finished.
+    /// [`TeamRun::attempt`], continuing a recorded iteration from `resume`: its kept
+    /// environment calls run again, unrecorded, on the fresh episode; a lead that had
+    /// answered is not run again; otherwise the lead finishes its open step first.
     pub async fn attempt_from(
         self: &Arc<Self>,
         iteration: u32,
         lead_conversation: &mut Vec<Message>,
         lead_turns: &mut u32,
-        replay: &[(String, serde_json::Value)],
-        finished: Option<String>,
+        resume: IterationResume,
     ) -> Result<Attempt, RunError> {
         if self.cancel.is_cancelled() {
             return Err(RunError::Cancelled);
         }
         let episode = self.env.episode();
-        if !replay.is_empty() && self.env.replays_calls() {
+        if !resume.replay.is_empty() && self.env.replays_calls() {
             let tools: crate::tool::ToolRegistry = episode.tools().into_iter().collect();
-            for (name, input) in replay {
+            for (name, input) in &resume.replay {
                 if let Some(tool) = tools.get(name) {
                     tool.call(input.clone()).await;
                 }
             }
         }
-        if let Some(output) = finished {
+        if let Some(output) = resume.finished {
+            if resume.finish_missing {
+                self.bus.emit(
+                    Some(self.lead_id),
+                    EventKind::AgentFinished {
+                        status: AgentStatus::Done,
+                        turns: *lead_turns,
+                        answer: Some(output.clone()),
+                    },
+                );
+            }
             let (facts, evidence) = self.outcome_of(iteration, episode.as_ref()).await?;
             return Ok(Attempt {
                 output,
@@ -312,8 +380,12 @@ impl TeamRun {
             episode,
         };
         self.register_cancel(thread.id, &thread.cancel);
+        let from = agent::Continuation {
+            turns_this_run: resume.turns_this_iteration,
+            step: resume.step,
+        };
         let end = self
-            .run_agent(&thread, lead_conversation, lead_turns, None)
+            .run_agent(&thread, lead_conversation, lead_turns, None, from)
             .await;
         self.bus
             .checkpoint()

@@ -1,15 +1,17 @@
 //! The orchestration tools: `delegate` starts a specialist in a fresh context and
-//! returns only its final answer; `ask_advisor` consults a stronger model and returns
-//! its advice.
+//! returns only its final answer (a resumed delegation hands over to the specialist on
+//! record instead: its answer if it had finished, else it continues); `ask_advisor`
+//! consults a stronger model and returns its advice.
 
 use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::json;
 
-use super::agent::{AgentThread, ToolCall};
+use super::agent::{AgentEnd, AgentThread, Continuation, Resumed, ToolCall};
+use super::resume::{ThreadResume, ThreadState};
 use super::{RunError, TeamRun};
-use crate::event::{AgentStatus, EventKind};
+use crate::event::{AgentId, AgentStatus, EventKind};
 use crate::model::{ContentBlock, Message, ModelRequest, ToolChoice, ToolSpec};
 use crate::spec::{AgentSpec, ADVISOR_TOOL, DELEGATE_TOOL};
 use crate::tool::{parse_args, ToolOutput};
@@ -107,28 +109,93 @@ impl TeamRun {
         let Some(child_spec) = self.spec.agents.get(&args.specialist).cloned() else {
             return Ok(ToolOutput::error(format!("no agent `{}`", args.specialist)));
         };
-        let child_id = self.new_agent_id();
-        self.bus.emit(
-            Some(parent.id),
-            EventKind::Delegated {
-                call_id: call.id.clone(),
-                child: child_id,
-                specialist: args.specialist.clone(),
-                subtask: args.subtask.clone(),
-                purpose: args.purpose.clone(),
-            },
-        );
-        self.bus.emit(
-            Some(child_id),
-            EventKind::AgentSpawned {
-                name: child_spec.name.clone(),
-                role: child_spec.role.clone(),
-                parent: Some(parent.id),
-                model: child_spec.model.clone(),
-                purpose: Some(args.purpose),
-                iteration: parent.iteration,
-            },
-        );
+        let recorded = match &call.resumed {
+            Some(Resumed::Pending(Some(child))) => Some(child.clone()),
+            _ => None,
+        };
+        let spawn = |child_id: AgentId, purpose: String| {
+            self.bus.emit(
+                Some(child_id),
+                EventKind::AgentSpawned {
+                    name: child_spec.name.clone(),
+                    role: child_spec.role.clone(),
+                    parent: Some(parent.id),
+                    model: child_spec.model.clone(),
+                    purpose: Some(purpose),
+                    iteration: parent.iteration,
+                },
+            );
+        };
+        // A resumed delegation hands over to the specialist on record: a finished one's
+        // answer is reused, an unfinished one continues where it stood.
+        let (child_id, mut messages, mut turns, from) = match recorded {
+            Some(ThreadResume {
+                agent,
+                spawned,
+                state:
+                    ThreadState::Finished {
+                        status,
+                        answer,
+                        turns,
+                        recorded,
+                    },
+            }) => {
+                if !spawned {
+                    spawn(agent, args.purpose);
+                }
+                if !recorded {
+                    self.bus.emit(
+                        Some(agent),
+                        EventKind::AgentFinished {
+                            status,
+                            turns,
+                            answer: answer.clone(),
+                        },
+                    );
+                }
+                let end = AgentEnd {
+                    status,
+                    answer,
+                    fatal: None,
+                };
+                return specialist_output(&args.specialist, end);
+            }
+            Some(ThreadResume {
+                agent,
+                spawned,
+                state:
+                    ThreadState::Unfinished {
+                        messages,
+                        turns,
+                        step,
+                    },
+            }) => {
+                if !spawned {
+                    spawn(agent, args.purpose);
+                }
+                let from = Continuation {
+                    turns_this_run: turns,
+                    step,
+                };
+                (agent, messages, turns, from)
+            }
+            None => {
+                let child_id = self.new_agent_id();
+                self.bus.emit(
+                    Some(parent.id),
+                    EventKind::Delegated {
+                        call_id: call.id.clone(),
+                        child: child_id,
+                        specialist: args.specialist.clone(),
+                        subtask: args.subtask.clone(),
+                        purpose: args.purpose.clone(),
+                    },
+                );
+                spawn(child_id, args.purpose);
+                let messages = vec![Message::user_text(args.subtask)];
+                (child_id, messages, 0, Continuation::default())
+            }
+        };
         let child = AgentThread {
             id: child_id,
             spec: Arc::new(child_spec),
@@ -141,47 +208,18 @@ impl TeamRun {
         // The child runs on its own task so specialists use every core; its context is
         // fresh: nothing of the parent's conversation but the subtask.
         let team = Arc::clone(self);
-        let subtask = args.subtask;
         let handle = tokio::spawn(async move {
             let permit = Arc::clone(&team.parallel).acquire_owned().await.ok();
-            let mut messages = vec![Message::user_text(subtask)];
-            let mut turns = 0;
-            team.run_agent(&child, &mut messages, &mut turns, permit)
+            team.run_agent(&child, &mut messages, &mut turns, permit, from)
                 .await
         });
-        let end = match handle.await {
-            Ok(end) => end,
-            Err(join) => {
-                return Ok(ToolOutput::error(format!(
-                    "specialist `{}` crashed: {join}",
-                    args.specialist
-                )))
-            }
-        };
-        match end.fatal {
-            Some(fatal @ (RunError::Store(_) | RunError::Refused(_))) => return Err(fatal),
-            // Out of turns: the parent hears why, and stops at its own next turn.
-            Some(RunError::Budget(reason)) => {
-                return Ok(ToolOutput::error(format!(
-                    "specialist `{}` stopped: {reason}",
-                    args.specialist
-                )))
-            }
-            _ => {}
+        match handle.await {
+            Ok(end) => specialist_output(&args.specialist, end),
+            Err(join) => Ok(ToolOutput::error(format!(
+                "specialist `{}` crashed: {join}",
+                args.specialist
+            ))),
         }
-        Ok(match end.status {
-            AgentStatus::Done => ToolOutput::ok(end.answer.unwrap_or_default()),
-            AgentStatus::Cancelled => {
-                ToolOutput::error(format!("specialist `{}` was cancelled", args.specialist))
-            }
-            AgentStatus::Failed | AgentStatus::Running => ToolOutput::error(format!(
-                "specialist `{}` did not finish{}",
-                args.specialist,
-                end.answer
-                    .map(|a| format!("; its last words: {a}"))
-                    .unwrap_or_default()
-            )),
-        })
     }
 
     /// Asks the agent's advisor model; the answer comes back as the tool result.
@@ -235,6 +273,32 @@ impl TeamRun {
         );
         Ok(ToolOutput::ok(answer))
     }
+}
+
+/// What the parent hears of a specialist's end.
+fn specialist_output(specialist: &str, end: AgentEnd) -> Result<ToolOutput, RunError> {
+    match end.fatal {
+        Some(fatal @ (RunError::Store(_) | RunError::Refused(_))) => return Err(fatal),
+        // Out of turns: the parent hears why, and stops at its own next turn.
+        Some(RunError::Budget(reason)) => {
+            return Ok(ToolOutput::error(format!(
+                "specialist `{specialist}` stopped: {reason}"
+            )))
+        }
+        _ => {}
+    }
+    Ok(match end.status {
+        AgentStatus::Done => ToolOutput::ok(end.answer.unwrap_or_default()),
+        AgentStatus::Cancelled => {
+            ToolOutput::error(format!("specialist `{specialist}` was cancelled"))
+        }
+        AgentStatus::Failed | AgentStatus::Running => ToolOutput::error(format!(
+            "specialist `{specialist}` did not finish{}",
+            end.answer
+                .map(|a| format!("; its last words: {a}"))
+                .unwrap_or_default()
+        )),
+    })
 }
 
 /// A compact view of a conversation's latest blocks, for the advisor.

@@ -65,6 +65,7 @@ pub fn turn(tokens_in: u64, tokens_out: u64) -> EventKind {
         tokens_out,
         stop: "end_turn".into(),
         cost_usd: None,
+        tool_calls: None,
     }
 }
 
