@@ -150,7 +150,7 @@ impl TeamRun {
                 response = crate::model::complete_observed(provider.as_ref(), request, on_retry) => response,
                 () = thread.cancel.cancelled() => continue,
             };
-            let response = match response {
+            let mut response = match response {
                 Ok(response) => response,
                 // A refused request (bad key, bad request) fails the same way for every
                 // agent: the run ends.
@@ -166,6 +166,12 @@ impl TeamRun {
                     return self.fail(thread, message, last_text, fatal);
                 }
             };
+            // A network model's calls past its cap are dropped before anything of the
+            // turn is recorded; the model hears why with the results.
+            let cap = profile
+                .filter(|p| !p.is_offline())
+                .map(|p| p.max_tool_calls_per_turn);
+            let dropped = super::bounds::cap_tool_calls(&mut response.content, cap);
             *turns += 1;
             turns_this_run += 1;
             self.bus.emit(
@@ -180,6 +186,14 @@ impl TeamRun {
                     }),
                 },
             );
+            if let Some(note) = &dropped {
+                self.bus.emit(
+                    Some(thread.id),
+                    EventKind::Error {
+                        message: note.clone(),
+                    },
+                );
+            }
             let text = response.text();
             if !text.trim().is_empty() {
                 self.bus
@@ -229,7 +243,7 @@ impl TeamRun {
                 *permit = Arc::clone(&self.parallel).acquire_owned().await.ok();
             }
             let mut fatal = None;
-            let content = calls
+            let content: Vec<ContentBlock> = calls
                 .iter()
                 .zip(results)
                 .map(|(call, result)| {
@@ -247,6 +261,7 @@ impl TeamRun {
                         is_error: output.is_error,
                     }
                 })
+                .chain(dropped.map(|text| ContentBlock::Text { text }))
                 .collect();
             messages.push(Message {
                 role: Role::User,

@@ -107,6 +107,9 @@ impl TeamRun {
         let Some(child_spec) = self.spec.agents.get(&args.specialist).cloned() else {
             return Ok(ToolOutput::error(format!("no agent `{}`", args.specialist)));
         };
+        if let Err(refusal) = self.spend_agent() {
+            return Ok(refusal);
+        }
         let child_id = self.new_agent_id();
         self.bus.emit(
             Some(parent.id),
