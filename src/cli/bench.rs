@@ -93,6 +93,10 @@ pub enum BenchCommand {
         /// The profile's turn_timeout_s, so endless streams end in seconds.
         #[arg(long, default_value_t = 5)]
         turn_timeout_s: u64,
+        /// Only these attacks (repeatable): escapes-in-error, escapes-in-text, endless,
+        /// ping-only, huge, many-calls, key-echo, key-echo-401.
+        #[arg(long = "attack", value_name = "NAME")]
+        attacks: Vec<String>,
         /// Print one JSON document instead of a table.
         #[arg(long)]
         json: bool,
@@ -186,9 +190,10 @@ pub async fn bench(args: BenchArgs) -> u8 {
         }
         BenchCommand::Hostile {
             turn_timeout_s,
+            attacks,
             json,
         } => report(
-            super::hostile_bench::hostile(turn_timeout_s).await,
+            super::hostile_bench::hostile(turn_timeout_s, &attacks).await,
             json,
             super::hostile_bench::print_hostile,
         ),

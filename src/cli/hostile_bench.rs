@@ -43,11 +43,26 @@ pub struct HostileFigures {
     pub attacks: Vec<AttackFigures>,
 }
 
-pub async fn hostile(turn_timeout_s: u64) -> Result<HostileFigures, String> {
+/// Runs every attack (or those named in `only`) once per protocol.
+pub async fn hostile(turn_timeout_s: u64, only: &[String]) -> Result<HostileFigures, String> {
+    if let Some(unknown) = only
+        .iter()
+        .find(|name| !Mode::ALL.iter().any(|mode| mode.name() == name.as_str()))
+    {
+        let known: Vec<&str> = Mode::ALL.iter().map(|mode| mode.name()).collect();
+        return Err(format!(
+            "no attack `{unknown}` (attacks: {})",
+            known.join(", ")
+        ));
+    }
+    let chosen = Mode::ALL
+        .into_iter()
+        .filter(|mode| only.is_empty() || only.iter().any(|name| name == mode.name()));
+    let modes: Vec<Mode> = chosen.collect();
     let exe = std::env::current_exe().map_err(|err| format!("cannot find lucid itself: {err}"))?;
     let mut attacks = Vec::new();
     for protocol in Protocol::ALL {
-        for mode in Mode::ALL {
+        for &mode in &modes {
             attacks.push(attack(&exe, protocol, mode, turn_timeout_s).await?);
         }
     }
@@ -180,7 +195,7 @@ fn outcome(exit: Option<i32>, stderr: &[u8]) -> String {
         .lines()
         .rev()
         .find(|line| line.starts_with("lucid: "))
-        .map(|line| lucid_core::event::one_line(line.trim_start_matches("lucid: "), 110));
+        .map(|line| lucid_core::event::one_line(line.trim_start_matches("lucid: "), 160));
     match (exit, failure) {
         (Some(0), _) => "rubric met".into(),
         (Some(1), _) => "rubric not met".into(),

@@ -103,7 +103,7 @@ where
                 Ok(Ok(())) => return,
                 Ok(Err(fault)) => fault,
                 Err(_) => Fault::retryable(format!(
-                    "the {} server's answer did not end within {} s (the profile's turn_timeout_s)",
+                    "the {} server's answer did not end within turn_timeout_s ({} s)",
                     call.server,
                     call.turn_timeout.as_secs()
                 )),
@@ -243,7 +243,7 @@ async fn attempt<D: Decoder>(
 
 fn too_large(call: &Call) -> Fault {
     Fault::retryable(format!(
-        "the {} server's answer passed {} bytes (the profile's max_response_bytes); lucid stopped reading it",
+        "the {} server's answer passed max_response_bytes ({} bytes); lucid stopped reading it",
         call.server, call.max_response_bytes
     ))
 }
