@@ -60,3 +60,38 @@ fn the_calibration_of_the_default_world_is_in_its_band() {
     );
     assert_eq!(figures["seeds"].as_array().unwrap().len(), 30);
 }
+
+#[test]
+fn hostile_attacks_are_measured_and_nothing_gets_out() {
+    let figures = bench(&[
+        "hostile",
+        "--attack",
+        "escapes-in-text",
+        "--attack",
+        "key-echo-401",
+        "--attack",
+        "huge",
+        "--json",
+    ]);
+    let attacks = figures["attacks"].as_array().unwrap();
+    assert_eq!(attacks.len(), 6, "three attacks, two protocols");
+    for attack in attacks {
+        let expected = match attack["mode"].as_str().unwrap() {
+            "escapes-in-text" => 1,
+            _ => 3,
+        };
+        assert_eq!(attack["exit"], expected, "{attack}");
+        assert_eq!(attack["key_leaks"], 0, "{attack}");
+        assert_eq!(attack["control_chars"], 0, "{attack}");
+        assert!(positive(&attack["peak_rss_mib"]), "{attack}");
+        assert!(attack["outcome"].as_str().is_some_and(|o| !o.is_empty()));
+    }
+    let huge = attacks.iter().find(|a| a["mode"] == "huge").unwrap();
+    assert!(
+        huge["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("max_response_bytes"),
+        "{huge}"
+    );
+}

@@ -58,7 +58,8 @@ fn config(dir: &Path, server: &PolicyServer, max_retries: u32) -> std::path::Pat
     std::fs::write(
         &path,
         format!(
-            "[models.loop]\nprovider = \"openai\"\nmodel = \"policy\"\nbase_url = \"{}\"\ntimeout_s = 10\nmax_retries = {max_retries}\n",
+            // The fleet's lead delegates to all 100 workers in one turn.
+            "[models.loop]\nprovider = \"openai\"\nmodel = \"policy\"\nbase_url = \"{}\"\ntimeout_s = 10\nmax_retries = {max_retries}\nmax_tool_calls_per_turn = 1000\n",
             server.base_url()
         ),
     )

@@ -127,6 +127,7 @@ fn provider(server: &PolicyServer, streaming: bool, max_retries: u32) -> OpenAiP
             model: "policy".into(),
             api_key: Some("sk-loopback".into()),
             timeout: Duration::from_secs(10),
+            bounds: lucid_core::model::TurnBounds::default(),
             max_retries,
             streaming,
         },

@@ -51,6 +51,7 @@ fn provider(url: &str, streaming: bool) -> OpenAiProvider {
             model: "smollm2".into(),
             api_key: None,
             timeout: Duration::from_secs(120),
+            bounds: lucid_core::model::TurnBounds::default(),
             max_retries: 2,
             streaming,
         },

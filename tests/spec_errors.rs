@@ -287,3 +287,45 @@ fn the_dreaming_history_is_all_a_count_or_a_duration() {
         );
     }
 }
+
+#[test]
+fn a_profiles_turn_bounds_and_the_agent_budget_are_checked() {
+    let profile = |keys: &str| {
+        format!("{VALID}\n[models.net]\nprovider = \"openai\"\nmodel = \"m\"\n{keys}\n")
+    };
+    let spec =
+        lucid_core::spec::parse(Path::new("team.toml"), &profile(""), &support::catalog()).unwrap();
+    let net = &spec.models["net"];
+    assert_eq!(
+        (
+            net.turn_timeout_s,
+            net.max_response_bytes,
+            net.max_tool_calls_per_turn
+        ),
+        (600, 4 << 20, 64),
+        "the defaults"
+    );
+    assert_eq!(spec.limits.max_agents, 1000);
+    for (keys, needle) in [
+        (
+            "turn_timeout_s = 0",
+            "`turn_timeout_s` must be from 1 to 86400 (it is 0)",
+        ),
+        (
+            "max_response_bytes = 10",
+            "`max_response_bytes` must be from 1024",
+        ),
+        (
+            "max_tool_calls_per_turn = 0",
+            "`max_tool_calls_per_turn` must be from 1",
+        ),
+    ] {
+        assert_error(&profile(keys), 20, 9, needle);
+    }
+    let err = error(&format!("{VALID}\n[limits]\nmax_agents = 0\n"));
+    assert!(
+        err.message
+            .contains("`limits.max_agents` must be at least 1"),
+        "{err}"
+    );
+}

@@ -59,6 +59,7 @@ async fn an_empty_stream_falls_back_to_a_whole_answer_once_and_for_good() {
             // No retries to spend: the fallback is not one of them.
             max_retries: 0,
             streaming: true,
+            bounds: lucid_core::model::TurnBounds::default(),
         },
         reqwest::Client::new(),
     );

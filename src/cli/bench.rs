@@ -1,6 +1,7 @@
 //! `lucid bench`: figures. `bench lumara` calibrates an environment's baseline team:
 //! first-attempt and final pass rates and mean iterations over a range of seeds. `bench
-//! tui` prints frame times of the TUI's Run view over a large synthetic session.
+//! tui` prints frame times of the TUI's Run view over a large synthetic session; `bench
+//! hostile` runs every attack of a hostile model server against `lucid run`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -81,6 +82,21 @@ pub enum BenchCommand {
         /// Screen size, columns x rows.
         #[arg(long, default_value = "200x60")]
         size: String,
+        /// Print one JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every attack of a hostile loopback model server (escapes, endless and ping-only
+    /// streams, a 100 MB answer, 5,000 tool calls, the key echoed) against `lucid run`
+    /// in a child process, per protocol: outcome, wall, peak RSS, store size, leaks.
+    Hostile {
+        /// The profile's turn_timeout_s, so endless streams end in seconds.
+        #[arg(long, default_value_t = 5)]
+        turn_timeout_s: u64,
+        /// Only these attacks (repeatable): escapes-in-error, escapes-in-text, endless,
+        /// ping-only, huge, many-calls, key-echo, key-echo-401.
+        #[arg(long = "attack", value_name = "NAME")]
+        attacks: Vec<String>,
         /// Print one JSON document instead of a table.
         #[arg(long)]
         json: bool,
@@ -172,6 +188,15 @@ pub async fn bench(args: BenchArgs) -> u8 {
             };
             report(figures, json, super::fleet_bench::print_fleet)
         }
+        BenchCommand::Hostile {
+            turn_timeout_s,
+            attacks,
+            json,
+        } => report(
+            super::hostile_bench::hostile(turn_timeout_s, &attacks).await,
+            json,
+            super::hostile_bench::print_hostile,
+        ),
         BenchCommand::Store { events, json } => {
             report(super::figures::store_throughput(events), json, print_store)
         }
@@ -194,7 +219,7 @@ pub async fn bench(args: BenchArgs) -> u8 {
                 .split_once('x')
                 .and_then(|(w, h)| Some((w.parse::<u16>().ok()?, h.parse::<u16>().ok()?)));
             let Some((width, height)) = parsed.filter(|(w, h)| *w >= 20 && *h >= 8) else {
-                eprintln!("lucid: --size: expected COLUMNSxROWS of at least 20x8, like 200x60");
+                say!("lucid: --size: expected COLUMNSxROWS of at least 20x8, like 200x60");
                 return exit::USAGE;
             };
             let figures = lucid_tui::bench::measure(nodes, lines, frames.max(1), width, height);
@@ -209,7 +234,7 @@ pub async fn bench(args: BenchArgs) -> u8 {
             let seeds = match parse_seeds(&seeds) {
                 Ok(seeds) => seeds,
                 Err(message) => {
-                    eprintln!("lucid: --seeds: {message}");
+                    say!("lucid: --seeds: {message}");
                     return exit::USAGE;
                 }
             };
@@ -224,7 +249,7 @@ pub async fn bench(args: BenchArgs) -> u8 {
             {
                 Ok(spec) => spec,
                 Err(message) => {
-                    eprintln!("lucid: {message}");
+                    say!("lucid: {message}");
                     return exit::USAGE;
                 }
             };
@@ -234,7 +259,7 @@ pub async fn bench(args: BenchArgs) -> u8 {
                     exit::OK
                 }
                 Err(message) => {
-                    eprintln!("lucid: {message}");
+                    say!("lucid: {message}");
                     exit::RUNTIME
                 }
             }
@@ -331,7 +356,7 @@ fn print_calibration(figures: &Calibration, json: bool) {
     if json {
         match serde_json::to_string_pretty(figures) {
             Ok(text) => outln!("{text}"),
-            Err(err) => eprintln!("lucid: cannot encode the figures: {err}"),
+            Err(err) => say!("lucid: cannot encode the figures: {err}"),
         }
         return;
     }
@@ -379,7 +404,7 @@ async fn bench_learning(args: LearningArgs) -> u8 {
     let (worlds, train, test) = match parsed {
         Ok(parsed) => parsed,
         Err(message) => {
-            eprintln!("lucid: {message}");
+            say!("lucid: {message}");
             return exit::USAGE;
         }
     };
@@ -394,13 +419,13 @@ async fn bench_learning(args: LearningArgs) -> u8 {
     {
         Ok(spec) => spec,
         Err(message) => {
-            eprintln!("lucid: {message}");
+            say!("lucid: {message}");
             return exit::USAGE;
         }
     };
     for option in &args.options {
         let Some((key, value)) = option.split_once('=') else {
-            eprintln!("lucid: --option: `{option}` is not KEY=VALUE");
+            say!("lucid: --option: `{option}` is not KEY=VALUE");
             return exit::USAGE;
         };
         spec.environment.options.insert(
@@ -410,12 +435,12 @@ async fn bench_learning(args: LearningArgs) -> u8 {
     }
     // Options are the environment's to check: fail before any run starts.
     if let Err(err) = lucid_envs::build(&spec.environment, 1, 1) {
-        eprintln!("lucid: {}: {err}", args.spec.display());
+        say!("lucid: {}: {err}", args.spec.display());
         return exit::USAGE;
     }
     let mut figures = Vec::new();
     for world in worlds {
-        eprintln!(
+        say!(
             "world {world}: training on {} seeds, dreaming, measuring on {} held-out seeds…",
             train.len(),
             test.len()
@@ -423,7 +448,7 @@ async fn bench_learning(args: LearningArgs) -> u8 {
         match super::learning::learning(&spec, world, &train, &test).await {
             Ok(f) => figures.push(f),
             Err(message) => {
-                eprintln!("lucid: world {world}: {message}");
+                say!("lucid: world {world}: {message}");
                 return exit::RUNTIME;
             }
         }
@@ -432,7 +457,7 @@ async fn bench_learning(args: LearningArgs) -> u8 {
         match serde_json::to_string_pretty(&figures) {
             Ok(text) => outln!("{text}"),
             Err(err) => {
-                eprintln!("lucid: cannot encode the figures: {err}");
+                say!("lucid: cannot encode the figures: {err}");
                 return exit::RUNTIME;
             }
         }
@@ -462,7 +487,7 @@ fn report<T: Serialize>(figures: Result<T, String>, json: bool, print: fn(&T)) -
                 exit::OK
             }
             Err(err) => {
-                eprintln!("lucid: cannot encode the figures: {err}");
+                say!("lucid: cannot encode the figures: {err}");
                 exit::RUNTIME
             }
         },
@@ -471,7 +496,7 @@ fn report<T: Serialize>(figures: Result<T, String>, json: bool, print: fn(&T)) -
             exit::OK
         }
         Err(message) => {
-            eprintln!("lucid: {message}");
+            say!("lucid: {message}");
             exit::RUNTIME
         }
     }
@@ -561,38 +586,38 @@ async fn bench_all(json: bool) -> u8 {
     let (fleet, lumara) = match (load("sessions/fleet.toml"), load("sessions/lumara.toml")) {
         (Ok(fleet), Ok(lumara)) => (fleet, lumara),
         (Err(message), _) | (_, Err(message)) => {
-            eprintln!("lucid: {message}");
+            say!("lucid: {message}");
             return exit::USAGE;
         }
     };
-    eprintln!("measuring orchestration overhead…");
+    say!("measuring orchestration overhead…");
     let overhead = super::figures::overhead(&fleet, 1000, 3).await;
-    eprintln!("measuring 1,000 agents over loopback HTTP…");
+    say!("measuring 1,000 agents over loopback HTTP…");
     let loopback = super::fleet_bench::fleet(&fleet, 1000, 3, 50).await;
-    eprintln!("measuring the event store (1,000,000 events)…");
+    say!("measuring the event store (1,000,000 events)…");
     let store = super::figures::store_throughput(1_000_000);
-    eprintln!("measuring a dream over 1,000 sessions…");
+    say!("measuring a dream over 1,000 sessions…");
     let dream = super::figures::dream_scale(&lumara, 1000).await;
     let calibration = calibrate(&lumara, &(1..=30).collect::<Vec<_>>()).await;
-    eprintln!("measuring TUI frames (10,000 threads, 100,000 transcript lines)…");
+    say!("measuring TUI frames (10,000 threads, 100,000 transcript lines)…");
     let tui = match lucid_tui::bench::measure(10_000, 100_000, 100, 200, 60) {
         Ok(tui) => tui,
         Err(m) => {
-            eprintln!("lucid: {m}");
+            say!("lucid: {m}");
             return exit::RUNTIME;
         }
     };
     let (overhead, store, dream, calibration) = match (overhead, store, dream, calibration) {
         (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
         (Err(m), ..) | (_, Err(m), ..) | (_, _, Err(m), _) | (.., Err(m)) => {
-            eprintln!("lucid: {m}");
+            say!("lucid: {m}");
             return exit::RUNTIME;
         }
     };
     let loopback = match loopback {
         Ok(figures) => figures,
         Err(m) => {
-            eprintln!("lucid: {m}");
+            say!("lucid: {m}");
             return exit::RUNTIME;
         }
     };
@@ -609,7 +634,7 @@ async fn bench_all(json: bool) -> u8 {
         match serde_json::to_string_pretty(&doc) {
             Ok(text) => outln!("{text}"),
             Err(err) => {
-                eprintln!("lucid: cannot encode the figures: {err}");
+                say!("lucid: cannot encode the figures: {err}");
                 return exit::RUNTIME;
             }
         }

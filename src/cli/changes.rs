@@ -67,7 +67,7 @@ pub(super) fn diff(
 ) -> Result<(), (u8, String)> {
     let change = recorded(summary, events)?;
     if change.files.is_empty() {
-        eprintln!("session {} changed no files", change.session);
+        say!("session {} changed no files", change.session);
         return Ok(());
     }
     let text = if stat {
@@ -108,7 +108,7 @@ pub async fn apply(db: Option<PathBuf>, id: &str, check: bool) -> u8 {
     match record.and_then(|(summary, events)| apply_in(&summary, events, check)) {
         Ok(code) => code,
         Err((code, message)) => {
-            eprintln!("lucid: {}", sanitize(&message));
+            say!("lucid: {}", sanitize(&message));
             code
         }
     }

@@ -70,12 +70,12 @@ pub async fn run(db: Option<PathBuf>, args: DreamArgs) -> u8 {
                         DreamOptions::for_spec(&spec),
                     ),
                     Err(message) => {
-                        eprintln!("lucid: {message}");
+                        say!("lucid: {message}");
                         return exit::USAGE;
                     }
                 },
                 Err(message) => {
-                    eprintln!("lucid: {message}");
+                    say!("lucid: {message}");
                     return exit::USAGE;
                 }
             }
@@ -118,14 +118,14 @@ pub(super) async fn dream_once(
         None if options.rescan => match teams_with_sessions(store) {
             Ok(teams) => teams,
             Err(err) => {
-                eprintln!("lucid: {err}");
+                say!("lucid: {err}");
                 return exit::RUNTIME;
             }
         },
         None => match teams_to_dream(store) {
             Ok(teams) => teams,
             Err(err) => {
-                eprintln!("lucid: {err}");
+                say!("lucid: {err}");
                 return exit::RUNTIME;
             }
         },
@@ -144,7 +144,7 @@ pub(super) async fn dream_once(
                 reports.push(report);
             }
             Err(err) => {
-                eprintln!("lucid: dreaming for team {team} failed: {err}");
+                say!("lucid: dreaming for team {team} failed: {err}");
                 return exit::RUNTIME;
             }
         }
@@ -153,7 +153,7 @@ pub(super) async fn dream_once(
         match serde_json::to_string_pretty(&reports) {
             Ok(text) => outln!("{text}"),
             Err(err) => {
-                eprintln!("lucid: cannot encode the report: {err}");
+                say!("lucid: cannot encode the report: {err}");
                 return exit::RUNTIME;
             }
         }
@@ -171,7 +171,7 @@ pub(super) fn print_reports(reports: &[DreamReport], json: bool) -> u8 {
                 exit::OK
             }
             Err(err) => {
-                eprintln!("lucid: cannot encode the report: {err}");
+                say!("lucid: cannot encode the report: {err}");
                 exit::RUNTIME
             }
         };

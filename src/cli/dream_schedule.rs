@@ -55,7 +55,7 @@ fn holder(path: &Path) -> Result<Holder, u8> {
         Ok(Opened::Owner(client)) => Ok(Holder::Owner(client)),
         Err(err @ StoreError::Locked { .. }) => Ok(Holder::Busy(err)),
         Err(err) => {
-            eprintln!("lucid: {err}");
+            say!("lucid: {err}");
             Err(exit::RUNTIME)
         }
     }
@@ -67,7 +67,7 @@ async fn here(store: Store, dreaming: &Dreaming) -> u8 {
     let served = match lucid_server::start(store.clone(), lucid_envs::worlds()) {
         Ok(served) => Some(served),
         Err(err) => {
-            eprintln!(
+            say!(
                 "lucid: {}; other lucid commands cannot use the store during this dream",
                 sanitize(&err.to_string())
             );
@@ -90,7 +90,7 @@ async fn here(store: Store, dreaming: &Dreaming) -> u8 {
         // served rather than refused.
         let registry = served.registry().clone();
         if !registry.is_empty() {
-            eprintln!(
+            say!(
                 "lucid: waiting for {} run(s) started through this lucid to finish",
                 registry.len()
             );
@@ -120,7 +120,7 @@ pub(super) async fn once(path: &Path, dreaming: &Dreaming) -> u8 {
             Err(err) => report(&err),
         },
         Ok(Holder::Busy(err)) => {
-            eprintln!("lucid: {err}");
+            say!("lucid: {err}");
             exit::RUNTIME
         }
         Err(code) => code,
@@ -129,14 +129,14 @@ pub(super) async fn once(path: &Path, dreaming: &Dreaming) -> u8 {
 
 fn report(err: &ClientError) -> u8 {
     let (code, message) = super::remote::failure(err);
-    eprintln!("lucid: {message}");
+    say!("lucid: {message}");
     code
 }
 
 /// `lucid dream --every DURATION`: a dream per tick until Ctrl-C, never holding the store
 /// between ticks.
 pub(super) async fn every(path: &Path, dreaming: &Dreaming, every: Duration) -> u8 {
-    eprintln!("dreaming every {}s; Ctrl-C stops", every.as_secs());
+    say!("dreaming every {}s; Ctrl-C stops", every.as_secs());
     // Ctrl-C during a tick's dream lets the dream finish, then stops.
     let stop = tokio::signal::ctrl_c();
     tokio::pin!(stop);
@@ -146,7 +146,7 @@ pub(super) async fn every(path: &Path, dreaming: &Dreaming, every: Duration) -> 
             Ok(Holder::Owner(client)) => match through(&client, dreaming).await {
                 Ok(reports) => print_reports(&reports, dreaming.json),
                 Err(err @ (ClientError::Unreachable { .. } | ClientError::NotConnected { .. })) => {
-                    eprintln!(
+                    say!(
                         "lucid: {}; dreaming again in {}s",
                         sanitize(&err.to_string()),
                         every.as_secs()
@@ -156,7 +156,7 @@ pub(super) async fn every(path: &Path, dreaming: &Dreaming, every: Duration) -> 
                 Err(err) => report(&err),
             },
             Ok(Holder::Busy(err)) => {
-                eprintln!(
+                say!(
                     "lucid: {}; it is not served, so dreaming again in {}s",
                     sanitize(&err.to_string()),
                     every.as_secs()
@@ -171,7 +171,7 @@ pub(super) async fn every(path: &Path, dreaming: &Dreaming, every: Duration) -> 
         tokio::select! {
             () = tokio::time::sleep(every) => {}
             _ = &mut stop => {
-                eprintln!("stopped");
+                say!("stopped");
                 return exit::OK;
             }
         }

@@ -35,7 +35,7 @@ pub fn peak_memory_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-fn scratch_dir(label: &str) -> std::path::PathBuf {
+pub(super) fn scratch_dir(label: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!(
         "lucid-bench-{label}-{}-{}",
         std::process::id(),
@@ -65,6 +65,9 @@ pub(super) fn fleet_spec(fleet: &SessionSpec, workers: u64, steps: u64) -> Sessi
     spec.environment
         .options
         .insert("steps".into(), toml::Value::Integer(steps as i64));
+    // One worker per agent: the session's agent budget must hold them all.
+    let workers = u32::try_from(workers).unwrap_or(u32::MAX);
+    spec.limits.max_agents = spec.limits.max_agents.max(workers);
     spec
 }
 

@@ -42,6 +42,9 @@ pub fn over_loopback(spec: &SessionSpec, base_url: &str) -> SessionSpec {
         profile.api_key_env = None;
         profile.stream = true;
         profile.latency_ms = 0;
+        // The lead hands every worker its job in one turn, and the server behind the
+        // loopback is lucid's own policy: no cap on its calls.
+        profile.max_tool_calls_per_turn = *lucid_core::spec::MAX_TOOL_CALLS_PER_TURN_RANGE.end();
     }
     spec
 }

@@ -34,20 +34,20 @@ async fn list(path: &Path, json: bool) -> u8 {
     let user = match lucid_core::config::user_config() {
         Ok(user) => user,
         Err(err) => {
-            eprintln!("lucid: {err}");
+            say!("lucid: {err}");
             return exit::USAGE;
         }
     };
     let spec = match lucid_core::spec::load_with(path, &lucid_envs::catalog(), &user) {
         Ok(spec) => spec,
         Err(err) => {
-            eprintln!("lucid: {err}");
+            say!("lucid: {err}");
             return exit::USAGE;
         }
     };
     let servers = &spec.mcp_servers;
     if servers.is_empty() {
-        eprintln!(
+        say!(
             "lucid: {} declares no MCP servers ([mcp_servers.NAME], here or in the user's config)",
             path.display()
         );
@@ -65,12 +65,12 @@ async fn list(path: &Path, json: bool) -> u8 {
         .map(|s| s.expand_root(&root).hiding(&environment.secret_env))
         .collect();
     if !json {
-        eprintln!("starting {} MCP server(s)…", servers.len());
+        say!("starting {} MCP server(s)…", servers.len());
     }
     let started = match McpServers::start(specs).await {
         Ok(started) => started,
         Err(err) => {
-            eprintln!("lucid: {}", lucid_core::event::sanitize(&err.to_string()));
+            say!("lucid: {}", lucid_core::event::sanitize(&err.to_string()));
             return exit::RUNTIME;
         }
     };
@@ -89,7 +89,7 @@ async fn list(path: &Path, json: bool) -> u8 {
         match serde_json::to_string_pretty(&document) {
             Ok(text) => outln!("{text}"),
             Err(err) => {
-                eprintln!("lucid: cannot encode the listing: {err}");
+                say!("lucid: cannot encode the listing: {err}");
                 return exit::RUNTIME;
             }
         }

@@ -124,7 +124,7 @@ pub async fn memory(db: Option<PathBuf>, command: MemoryCommand) -> u8 {
     match result {
         Ok(()) => exit::OK,
         Err((code, message)) => {
-            eprintln!("lucid: {message}");
+            say!("lucid: {message}");
             code
         }
     }

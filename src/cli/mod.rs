@@ -1,6 +1,11 @@
 //! The `lucid` command line: argument parsing, and each command turning library results
 //! into output and an exit code. Errors become one clear sentence naming the file, line
-//! or id involved. The binary (`main.rs`) only calls [`main`].
+//! or id involved, written through `say!`, which cleans every line (secrets redacted,
+//! control sequences removed) before the terminal sees it. The binary (`main.rs`) only calls [`main`].
+
+// First: every module after it writes its stderr lines with `say!`.
+#[macro_use]
+mod say;
 
 #[macro_use]
 mod output;
@@ -12,6 +17,7 @@ mod dream_schedule;
 mod figures;
 mod fleet_bench;
 mod headless;
+mod hostile_bench;
 pub mod learning;
 mod mcp;
 mod memories;
@@ -132,7 +138,7 @@ pub fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("lucid: cannot start the async runtime: {err}");
+            say!("lucid: cannot start the async runtime: {err}");
             return ExitCode::from(exit::RUNTIME);
         }
     };
@@ -170,7 +176,7 @@ fn store_error_code(err: &lucid_core::store::StoreError) -> u8 {
 fn open_store(db: Option<PathBuf>) -> Result<Store, u8> {
     let path = db.unwrap_or_else(|| lucid_core::config::Paths::from_env().default_store);
     Store::open(&path).map_err(|err| {
-        eprintln!("lucid: {err}");
+        say!("lucid: {err}");
         exit::RUNTIME
     })
 }
@@ -186,7 +192,7 @@ enum Opened {
 fn open_or_owner(db: Option<PathBuf>) -> Result<Opened, u8> {
     let path = db.unwrap_or_else(|| lucid_core::config::Paths::from_env().default_store);
     locate(&path).map_err(|err| {
-        eprintln!("lucid: {err}");
+        say!("lucid: {err}");
         exit::RUNTIME
     })
 }

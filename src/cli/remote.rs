@@ -67,7 +67,7 @@ pub async fn sessions(client: &Client, command: SessionsCommand) -> u8 {
     match result {
         Ok(()) => exit::OK,
         Err((code, message)) => {
-            eprintln!("lucid: {message}");
+            say!("lucid: {message}");
             code
         }
     }
@@ -101,7 +101,7 @@ pub async fn run(client: &Client, args: &RunArgs) -> Through {
         Err(ClientError::Refused { status: 503, .. }) => return Through::Retry,
         Err(err) => {
             let (code, message) = failure(&err);
-            eprintln!("lucid: {message}");
+            say!("lucid: {message}");
             return Through::Done(code);
         }
     };
@@ -117,13 +117,13 @@ pub async fn run(client: &Client, args: &RunArgs) -> Through {
             return;
         }
         asking.store(true, std::sync::atomic::Ordering::SeqCst);
-        eprintln!("lucid: interrupted; asking the owner to stop every agent");
+        say!("lucid: interrupted; asking the owner to stop every agent");
         let path = format!("/v1/sessions/{session}/cancel");
         if let Err(err) = canceller
             .post_json::<_, serde_json::Value>(&path, &serde_json::json!({}))
             .await
         {
-            eprintln!("lucid: {}", sanitize(&err.to_string()));
+            say!("lucid: {}", sanitize(&err.to_string()));
         }
     });
     let mut events: Vec<Event> = Vec::new();
@@ -171,21 +171,21 @@ pub async fn run(client: &Client, args: &RunArgs) -> Through {
     }
     let code = match (&end.error, end.passed) {
         (Some(error), _) => {
-            eprintln!("lucid: the run failed: {}", sanitize(error));
+            say!("lucid: the run failed: {}", sanitize(error));
             exit::RUNTIME
         }
         (None, true) => exit::OK,
         (None, false) => exit::RUBRIC_NOT_MET,
     };
     if let Some(note) = end.dream.as_deref().filter(|_| !args.quiet) {
-        eprintln!("{}", sanitize(note));
+        say!("{}", sanitize(note));
     }
     if args.json {
         let report = SessionReport::fold(&events, false);
         match serde_json::to_string_pretty(&report) {
             Ok(json) => outln!("{json}"),
             Err(err) => {
-                eprintln!("lucid: cannot encode the report: {err}");
+                say!("lucid: cannot encode the report: {err}");
                 return Through::Done(exit::RUNTIME);
             }
         }
@@ -194,7 +194,7 @@ pub async fn run(client: &Client, args: &RunArgs) -> Through {
 }
 
 fn owner_stopped(session: lucid_core::event::SessionId, args: &RunArgs) -> u8 {
-    eprintln!(
+    say!(
         "lucid: the lucid serving the store stopped before session {session} finished; its completed steps are saved: continue it with `lucid run {} --resume {session} --headless`",
         sanitize(&args.spec.display().to_string())
     );

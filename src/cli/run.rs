@@ -58,7 +58,7 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
     ) {
         Ok(spec) => spec,
         Err(err) => {
-            eprintln!("lucid: {err}");
+            say!("lucid: {err}");
             return exit::USAGE;
         }
     };
@@ -92,7 +92,7 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
                     tokio::time::sleep(HANDOVER_PAUSE).await;
                 }
                 super::remote::Through::Retry => {
-                    eprintln!("lucid: the lucid holding the store keeps letting it go; try again");
+                    say!("lucid: the lucid holding the store keeps letting it go; try again");
                     return exit::RUNTIME;
                 }
             },
@@ -105,7 +105,7 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
                 tokio::time::sleep(HANDOVER_PAUSE).await;
             }
             Err(err) => {
-                eprintln!("lucid: {err}");
+                say!("lucid: {err}");
                 return exit::RUNTIME;
             }
         }
@@ -115,7 +115,7 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
         Ok(server) => Some(server),
         Err(err) => {
             if !args.quiet {
-                eprintln!(
+                say!(
                     "lucid: {}; other lucid commands cannot use the store during this run",
                     lucid_core::event::sanitize(&err.to_string())
                 );
@@ -136,7 +136,7 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
     ) {
         Ok(handle) => handle,
         Err(err) => {
-            eprintln!("lucid: {}", lucid_core::event::sanitize(&err.to_string()));
+            say!("lucid: {}", lucid_core::event::sanitize(&err.to_string()));
             return match err {
                 LaunchError::Usage(_) => exit::USAGE,
                 LaunchError::Runtime(_) => exit::RUNTIME,
@@ -163,11 +163,11 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
         if tokio::signal::ctrl_c().await.is_err() {
             return;
         }
-        eprintln!("lucid: interrupted; stopping every agent (Ctrl-C again to quit at once)");
+        say!("lucid: interrupted; stopping every agent (Ctrl-C again to quit at once)");
         cancel.cancel();
         if tokio::signal::ctrl_c().await.is_ok() {
             lucid_core::tool::mcp::kill_every_server();
-            eprintln!("lucid: quit; completed steps are saved, resume with --resume");
+            say!("lucid: quit; completed steps are saved, resume with --resume");
             std::process::exit(130);
         }
     });
@@ -179,7 +179,7 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
     if let Some(server) = server {
         // Runs other windows started here finish before the store is let go.
         if !server.registry().is_empty() && !args.quiet {
-            eprintln!(
+            say!(
                 "lucid: waiting for {} run(s) started from other windows to finish",
                 server.registry().len()
             );
@@ -188,7 +188,7 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
         tokio::select! {
             () = registry.let_go() => {}
             _ = tokio::signal::ctrl_c() => {
-                eprintln!("lucid: interrupted; cancelling the runs started from other windows");
+                say!("lucid: interrupted; cancelling the runs started from other windows");
                 registry.close();
                 registry.cancel_all();
                 let _ = tokio::time::timeout(CLIENT_RUNS_GRACE, registry.wait_idle()).await;
@@ -206,13 +206,13 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
         Err(_) => exit::RUNTIME,
     };
     if let Err(err) = &finished.result {
-        eprintln!(
+        say!(
             "lucid: the run failed: {}",
             lucid_core::event::sanitize(&err.to_string())
         );
     }
     if let Some(note) = finished.dream.as_deref().filter(|_| !args.quiet) {
-        eprintln!("{}", lucid_core::event::sanitize(note));
+        say!("{}", lucid_core::event::sanitize(note));
     }
     if args.json {
         match store.events(finished.session) {
@@ -221,13 +221,13 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
                 match serde_json::to_string_pretty(&report) {
                     Ok(json) => outln!("{json}"),
                     Err(err) => {
-                        eprintln!("lucid: cannot encode the report: {err}");
+                        say!("lucid: cannot encode the report: {err}");
                         return exit::RUNTIME;
                     }
                 }
             }
             Err(err) => {
-                eprintln!("lucid: cannot read the session back: {err}");
+                say!("lucid: cannot read the session back: {err}");
                 return exit::RUNTIME;
             }
         }

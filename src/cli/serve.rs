@@ -17,7 +17,7 @@ pub async fn serve(db: Option<PathBuf>, dream_every: Option<Duration>) -> u8 {
     let store = match Store::open(&path) {
         Ok(store) => store,
         Err(StoreError::Locked { .. }) if lucid_server::is_served(&path) => {
-            eprintln!(
+            say!(
                 "lucid: another lucid already serves the store at {} on {}; stop it first, or use another store with --db PATH",
                 path.display(),
                 lucid_server::socket_path(&path).display()
@@ -25,7 +25,7 @@ pub async fn serve(db: Option<PathBuf>, dream_every: Option<Duration>) -> u8 {
             return exit::RUNTIME;
         }
         Err(err) => {
-            eprintln!("lucid: {err}");
+            say!("lucid: {err}");
             return exit::RUNTIME;
         }
     };
@@ -33,21 +33,21 @@ pub async fn serve(db: Option<PathBuf>, dream_every: Option<Duration>) -> u8 {
     let mut server = match lucid_server::start(store, lucid_envs::worlds()) {
         Ok(server) => server,
         Err(err) => {
-            eprintln!("lucid: {err}");
+            say!("lucid: {err}");
             return exit::RUNTIME;
         }
     };
-    eprintln!(
+    say!(
         "lucid: serving the store at {} on {} (Ctrl-C or SIGTERM stops)",
         path.display(),
         server.path().display()
     );
     let dreaming = dream_every.map(|every| {
-        eprintln!("lucid: dreaming every {}s", every.as_secs());
+        say!("lucid: dreaming every {}s", every.as_secs());
         tokio::spawn(dream_on_schedule(store_for_dreams.clone(), every))
     });
     if let Err(err) = stopped().await {
-        eprintln!("lucid: cannot listen for Ctrl-C or SIGTERM: {err}");
+        say!("lucid: cannot listen for Ctrl-C or SIGTERM: {err}");
     }
     if let Some(dreaming) = dreaming {
         dreaming.abort();
@@ -56,7 +56,7 @@ pub async fn serve(db: Option<PathBuf>, dream_every: Option<Duration>) -> u8 {
     let registry = server.registry().clone();
     let live = registry.len();
     if live > 0 {
-        eprintln!("lucid: stopping; {live} live run(s) stop after the step in hand (resume them with --resume)");
+        say!("lucid: stopping; {live} live run(s) stop after the step in hand (resume them with --resume)");
         registry.cancel_all();
         registry.wait_idle().await;
     }
@@ -74,7 +74,7 @@ async fn dream_on_schedule(store: Store, every: Duration) {
         let teams = match lucid_core::dream::teams_to_dream(&store) {
             Ok(teams) => teams,
             Err(err) => {
-                eprintln!("lucid: cannot tell which teams to dream for: {err}");
+                say!("lucid: cannot tell which teams to dream for: {err}");
                 continue;
             }
         };
@@ -87,13 +87,13 @@ async fn dream_on_schedule(store: Store, every: Duration) {
             )
             .await;
             match dreamed {
-                Ok(report) => eprintln!(
+                Ok(report) => say!(
                     "lucid: dreamed for team {} over {} session(s): {} proposal(s) wait for review",
                     sanitize(&team),
                     report.run.sessions.len(),
                     report.proposals.len()
                 ),
-                Err(err) => eprintln!(
+                Err(err) => say!(
                     "lucid: dreaming for team {} failed: {}",
                     sanitize(&team),
                     sanitize(&err.to_string())

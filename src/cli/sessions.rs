@@ -50,7 +50,7 @@ pub async fn sessions(db: Option<PathBuf>, command: SessionsCommand) -> u8 {
     match result {
         Ok(()) => exit::OK,
         Err((code, message)) => {
-            eprintln!("lucid: {message}");
+            say!("lucid: {message}");
             code
         }
     }

@@ -39,7 +39,7 @@ pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 
     let (theme, keymap) = match lucid_tui::config::load(theme) {
         Ok(settings) => settings,
         Err(message) => {
-            eprintln!("lucid: {message}");
+            say!("lucid: {message}");
             return exit::USAGE;
         }
     };
@@ -77,7 +77,7 @@ async fn open_here(path: PathBuf, mut app: AppState, start: Start) -> u8 {
             match lucid_tui::live::start_tracked(*spec, &request.spec, &store, registry.as_ref()) {
                 Ok(run) => live = Some(LocalSessions::adopt(run)),
                 Err(message) => {
-                    eprintln!("lucid: {message}");
+                    say!("lucid: {message}");
                     return exit::USAGE;
                 }
             }
@@ -85,11 +85,11 @@ async fn open_here(path: PathBuf, mut app: AppState, start: Start) -> u8 {
         Start::Replay(id) => match store.find_session(&id) {
             Ok(Some(summary)) => initial.push(Command::LoadReplay(summary.id)),
             Ok(None) => {
-                eprintln!("lucid: no session `{id}` (see lucid sessions list)");
+                say!("lucid: no session `{id}` (see lucid sessions list)");
                 return exit::USAGE;
             }
             Err(err) => {
-                eprintln!("lucid: {err}");
+                say!("lucid: {err}");
                 return exit::RUNTIME;
             }
         },
@@ -120,7 +120,7 @@ pub(super) async fn in_terminal(
     let mut guard = match TerminalGuard::enter() {
         Ok(guard) => guard,
         Err(err) => {
-            eprintln!("lucid: cannot open the terminal UI: {err}");
+            say!("lucid: cannot open the terminal UI: {err}");
             return exit::RUNTIME;
         }
     };
@@ -129,7 +129,7 @@ pub(super) async fn in_terminal(
     drop(guard);
     match result {
         Err(err) => {
-            eprintln!("lucid: the terminal UI failed: {err}");
+            say!("lucid: the terminal UI failed: {err}");
             exit::RUNTIME
         }
         Ok(outcome) if watching_live => run_exit_code(outcome),
@@ -142,31 +142,31 @@ pub(super) async fn in_terminal(
 fn run_exit_code(outcome: Outcome) -> u8 {
     let Some(ending) = outcome.run else {
         // Only a client's window closes before its run ends: the run goes on there.
-        eprintln!(
+        say!(
             "lucid: the window closed before the run ended; it goes on in the lucid serving the store (lucid sessions list)"
         );
         return exit::RUNTIME;
     };
     // The front door dreamed if `[dreaming] every_sessions` said so.
     if let Some(note) = ending.dream() {
-        eprintln!("{}", lucid_core::event::sanitize(note));
+        say!("{}", lucid_core::event::sanitize(note));
     }
     match ending {
         Ending::Here(finished) => match finished.result {
             Ok(result) if result.passed => exit::OK,
             Ok(_) => exit::RUBRIC_NOT_MET,
             Err(RunError::Cancelled) => {
-                eprintln!("lucid: the run was cancelled");
+                say!("lucid: the run was cancelled");
                 exit::RUNTIME
             }
             Err(err) => {
-                eprintln!("lucid: the run failed: {err}");
+                say!("lucid: the run failed: {err}");
                 exit::RUNTIME
             }
         },
         Ending::There(end) => match (&end.error, end.passed) {
             (Some(error), _) => {
-                eprintln!(
+                say!(
                     "lucid: the run failed: {}",
                     lucid_core::event::sanitize(error)
                 );
@@ -176,7 +176,7 @@ fn run_exit_code(outcome: Outcome) -> u8 {
             (None, false) => exit::RUBRIC_NOT_MET,
         },
         Ending::Lost(message) => {
-            eprintln!("lucid: {message}");
+            say!("lucid: {message}");
             exit::RUNTIME
         }
     }
@@ -191,7 +191,7 @@ async fn stop_serving(mut server: lucid_server::ServerHandle) {
     server.stop_accepting();
     let registry = server.registry().clone();
     if !registry.is_empty() {
-        eprintln!("lucid: cancelling the runs started from other windows");
+        say!("lucid: cancelling the runs started from other windows");
         registry.cancel_all();
         // Past the grace the process ends; the runs resume with --resume.
         let _ = tokio::time::timeout(CLIENT_RUNS_GRACE, registry.wait_idle()).await;

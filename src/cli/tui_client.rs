@@ -20,7 +20,7 @@ use lucid_tui::runtime::Services;
 
 /// The exit code and sentence of a failed request to the owner.
 fn failure(err: &ClientError) -> u8 {
-    eprintln!("lucid: {}", sanitize(&err.to_string()));
+    say!("lucid: {}", sanitize(&err.to_string()));
     if err.is_usage() {
         exit::USAGE
     } else {

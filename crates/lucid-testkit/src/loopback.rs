@@ -66,6 +66,15 @@ pub(crate) fn pieces(pieces: Vec<Bytes>, cut: bool) -> Body {
     StreamBody::new(frames).boxed_unsync()
 }
 
+/// A body of pieces as `stream` yields them (each its own chunk, flushed); an `Err` cuts
+/// the connection. The stream may be endless: it stops when the client goes away.
+pub(crate) fn streamed<S>(stream: S) -> Body
+where
+    S: futures::Stream<Item = Result<Bytes, Cut>> + Send + 'static,
+{
+    StreamBody::new(stream.map(|piece| piece.map(Frame::data))).boxed_unsync()
+}
+
 /// A response with `status` (529 reads "Overloaded", as Anthropic sends it) and a
 /// `content-type`.
 pub(crate) fn response(

@@ -1,4 +1,4 @@
-//! The in-process bus: assigns sequence numbers, records, then fans out.
+//! The in-process bus: redacts secrets, assigns sequence numbers, records, then fans out.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -63,8 +63,11 @@ impl EventBus {
     }
 
     /// Records and broadcasts an event, returning it. Recording failures are kept and
-    /// reported by the next [`EventBus::checkpoint`], so emitting never fails.
-    pub fn emit(&self, agent: Option<AgentId>, kind: EventKind) -> Event {
+    /// reported by the next [`EventBus::checkpoint`], so emitting never fails. The
+    /// process's secrets are redacted from the event first: neither the recorder nor a
+    /// listener ever sees them.
+    pub fn emit(&self, agent: Option<AgentId>, mut kind: EventKind) -> Event {
+        super::redact_event(&mut kind);
         let mut state = self.lock();
         let event = Event {
             session: self.session,

@@ -3,14 +3,17 @@
 //!
 //! Every event of a session gets the next sequence number, is handed to the recorder
 //! (the store) and then to every listener (headless printer, TUI), in that order. Every
-//! reader folds a session's events through the one [`Projection`]. This module does not
-//! know how events are stored or shown.
+//! reader folds a session's events through the one [`Projection`]. Every string an event
+//! carries has the process's secrets redacted before anyone sees it (`redact`), and
+//! [`clean`] is the boundary for outside text on its way to a person. This module does
+//! not know how events are stored or shown.
 
 mod bus;
 mod changes;
 mod id;
 mod kind;
 pub mod projection;
+mod redact;
 mod sanitize;
 mod time;
 mod verdict;
@@ -20,6 +23,10 @@ pub use changes::{ChangeKind, FileChange};
 pub use id::{now_ms, AgentId, DreamId, MemoryId, ParseIdError, SessionId};
 pub use kind::{AgentStatus, EventKind, Facts};
 pub use projection::{Projection, Standing, ThreadPhase};
+pub use redact::{
+    clean, redact, redact_event, redact_in_place, redact_json, register_secret, MIN_PREFIX,
+    REDACTED,
+};
 pub use sanitize::{one_line, sanitize};
 pub use time::format_time;
 pub use verdict::{CriterionVerdict, Verdict};

@@ -34,6 +34,8 @@ pub struct AnthropicConfig {
     pub api_key: String,
     pub version: String,
     pub timeout: Duration,
+    /// The whole attempt's deadline and the answer's byte cap.
+    pub bounds: super::TurnBounds,
     pub max_retries: u32,
     pub streaming: bool,
 }
@@ -107,6 +109,8 @@ impl Provider for AnthropicProvider {
             headers,
             body: request_body(&config, &request),
             timeout: self.config.timeout,
+            turn_timeout: self.config.bounds.turn_timeout,
+            max_response_bytes: self.config.bounds.max_response_bytes,
             max_retries: self.config.max_retries,
             streaming,
             secret: Some(self.config.api_key.clone()),
@@ -405,6 +409,7 @@ mod tests {
             api_key: "k".into(),
             version: version.into(),
             timeout: Duration::from_secs(5),
+            bounds: crate::model::TurnBounds::default(),
             max_retries: 2,
             streaming: true,
         }

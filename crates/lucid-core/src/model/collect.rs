@@ -16,7 +16,9 @@ enum Partial {
 
 /// Collects a streamed answer. Text deltas in a row join into one block; tool-call
 /// fragments are assembled by index and parsed as JSON once the stream ends (empty
-/// arguments mean `{}`). A stream that ends without a stop reason is malformed.
+/// arguments mean `{}`). A stream that ends without a stop reason is malformed. The
+/// process's secrets are redacted from the whole answer (text, tool names and
+/// arguments): a model that echoes a key cannot hand it to a tool, a record or a screen.
 /// Retry notices reset what was collected so far and are ignored otherwise; use
 /// [`collect_observed`] to see them.
 pub async fn collect<S>(stream: S) -> Result<ModelResponse, ModelError>
@@ -78,7 +80,7 @@ where
         }
     }
     let stop = stop.ok_or_else(|| ModelError::Malformed("the stream ended early".into()))?;
-    let content = parts
+    let content: Vec<ContentBlock> = parts
         .into_iter()
         .map(|part| match part {
             Partial::Text(text) => ContentBlock::Text { text },
@@ -93,12 +95,27 @@ where
                 ContentBlock::ToolUse { id, name, input }
             }
         })
+        .map(redacted)
         .collect();
     Ok(ModelResponse {
         content,
         stop,
         usage,
     })
+}
+
+/// A block with the process's secrets redacted.
+fn redacted(mut block: ContentBlock) -> ContentBlock {
+    use crate::event::{redact_in_place, redact_json};
+    match &mut block {
+        ContentBlock::Text { text } => redact_in_place(text),
+        ContentBlock::ToolUse { name, input, .. } => {
+            redact_in_place(name);
+            redact_json(input);
+        }
+        ContentBlock::ToolResult { content, .. } => redact_in_place(content),
+    }
+    block
 }
 
 /// Splits a whole response into the deltas a streaming provider would send, with text

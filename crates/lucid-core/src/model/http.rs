@@ -2,23 +2,29 @@
 //! events decoded by a protocol [`Decoder`], faults classified and retried as a whole
 //! turn, each retry announced with a [`ModelDelta::Retry`] before the wait.
 //!
-//! A protocol module (`anthropic`, `openai`) builds the request body and headers and
-//! decodes the answer; it never retries by itself. A server that ends a streamed answer
-//! without sending anything (llama-cpp-python cannot stream tool calls with automatic
-//! tool choice) is asked once more for the whole answer, at once (the call's
-//! [`WholeFallback`]), which also tells the provider to ask for whole answers from then on. This module never looks inside a
-//! protocol's JSON. The API key travels only in headers and is scrubbed from every
-//! error message that could carry it.
+//! An attempt is bounded three ways: the gap between pieces (`timeout`), the whole
+//! attempt from request to last byte (`turn_timeout`) and the answer's bytes
+//! (`max_response_bytes`, counted by `bounded`); each failure is retryable, with a
+//! message naming the profile key. A protocol module (`anthropic`, `openai`) builds the
+//! request body and headers and decodes the answer; it never retries by itself. A server
+//! that ends a streamed answer without sending anything (llama-cpp-python cannot stream
+//! tool calls with automatic tool choice) is asked once more for the whole answer, at
+//! once (the call's [`WholeFallback`]), which also tells the provider to ask for whole
+//! answers from then on. This module never looks inside a protocol's JSON. The API key travels only in headers; it
+//! is registered as a secret ([`crate::event::register_secret`]) and every failure
+//! message leaves here cleaned ([`crate::event::clean`]: every form of the key redacted,
+//! terminal control sequences removed), so whoever prints one prints safe text.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventsource_stream::Eventsource;
+use eventsource_stream::{EventStreamError, Eventsource};
 use futures::stream::{BoxStream, StreamExt};
 use reqwest::header::HeaderMap;
 use tokio::sync::mpsc;
 
+use super::bounded::{self, BodyError};
 use super::collect::to_deltas;
 use super::retry;
 use super::{ModelDelta, ModelError, ModelResponse, RetryNotice};
@@ -69,9 +75,13 @@ pub struct Call {
     pub body: serde_json::Value,
     /// Longest wait for the response headers and then for each piece of the body.
     pub timeout: Duration,
+    /// Longest one attempt may take, from the request to the answer's last byte.
+    pub turn_timeout: Duration,
+    /// Most bytes of an answer's body lucid reads.
+    pub max_response_bytes: usize,
     pub max_retries: u32,
     pub streaming: bool,
-    /// Scrubbed from every message (the API key).
+    /// Redacted from everything recorded or shown (the API key).
     pub secret: Option<String>,
     /// Names the server in messages, e.g. `Anthropic`.
     pub server: &'static str,
@@ -99,6 +109,9 @@ pub fn run<D>(
 where
     D: Decoder,
 {
+    if let Some(secret) = &call.secret {
+        crate::event::register_secret(secret);
+    }
     let (tx, rx) = mpsc::channel(64);
     let mut call = call;
     tokio::spawn(async move {
@@ -106,13 +119,19 @@ where
         // Notices sent, the fallback's included: each notice's number.
         let mut notices = 0;
         loop {
-            let fault = match attempt(&call, decoder(), whole, &tx).await {
-                Ok(()) => return,
-                Err(fault) => fault,
+            let attempt = attempt(&call, decoder(), whole, &tx);
+            let fault = match tokio::time::timeout(call.turn_timeout, attempt).await {
+                Ok(Ok(())) => return,
+                Ok(Err(fault)) => fault,
+                Err(_) => Fault::retryable(format!(
+                    "the {} server's answer did not end within turn_timeout_s ({} s)",
+                    call.server,
+                    call.turn_timeout.as_secs()
+                )),
             };
             let (reason, server_asked) = match fault {
                 Fault::Fatal(err) => {
-                    let _ = tx.send(Err(scrub_error(err, &call.secret))).await;
+                    let _ = tx.send(Err(clean_error(err))).await;
                     return;
                 }
                 Fault::Unstreamable(reason) if call.streaming && call.fallback.is_some() => {
@@ -128,7 +147,7 @@ where
                         attempt: notices,
                         reason: format!(
                             "{}: asking for whole answers instead",
-                            scrub(&reason, &call.secret)
+                            crate::event::clean(&reason)
                         ),
                         delay_ms: 0,
                     };
@@ -137,11 +156,11 @@ where
                     }
                     continue;
                 }
-                Fault::Unstreamable(reason) => (scrub(&reason, &call.secret), None),
+                Fault::Unstreamable(reason) => (crate::event::clean(&reason), None),
                 Fault::Retryable {
                     reason,
                     retry_after,
-                } => (scrub(&reason, &call.secret), retry_after),
+                } => (crate::event::clean(&reason), retry_after),
             };
             if retries >= call.max_retries {
                 let _ = tx
@@ -222,10 +241,10 @@ async fn attempt<D: Decoder>(
         return Err(status_fault(call, response).await);
     }
     if !call.streaming {
-        let body = match tokio::time::timeout(call.timeout, response.text()).await {
-            Ok(Ok(body)) => body,
-            Ok(Err(err)) => return Err(cut(call, &error_chain(&err))),
-            Err(_) => return Err(cut(call, "no data within the timeout")),
+        let body = match bounded::text(response, call.max_response_bytes, call.timeout).await {
+            Ok(body) => body,
+            Err(BodyError::TooLarge { .. }) => return Err(too_large(call)),
+            Err(err) => return Err(cut(call, &err.to_string())),
         };
         let answer = whole(&body)?;
         for delta in to_deltas(&answer, usize::MAX) {
@@ -235,7 +254,7 @@ async fn attempt<D: Decoder>(
         }
         return Ok(());
     }
-    let mut events = response.bytes_stream().eventsource();
+    let mut events = bounded::counted(response, call.max_response_bytes).eventsource();
     loop {
         let next = match tokio::time::timeout(call.timeout, events.next()).await {
             Ok(next) => next,
@@ -249,6 +268,9 @@ async fn attempt<D: Decoder>(
                     }
                 }
                 return Ok(());
+            }
+            Some(Err(EventStreamError::Transport(BodyError::TooLarge { .. }))) => {
+                return Err(too_large(call))
             }
             Some(Err(err)) => return Err(cut(call, &err.to_string())),
             Some(Ok(event)) => decoder.event(&event.event, &event.data)?,
@@ -264,6 +286,13 @@ async fn attempt<D: Decoder>(
     }
 }
 
+fn too_large(call: &Call) -> Fault {
+    Fault::retryable(format!(
+        "the {} server's answer passed max_response_bytes ({} bytes); lucid stopped reading it",
+        call.server, call.max_response_bytes
+    ))
+}
+
 fn cut(call: &Call, why: &str) -> Fault {
     Fault::retryable(format!(
         "the {} stream was cut before the answer ended ({why})",
@@ -275,12 +304,9 @@ fn cut(call: &Call, why: &str) -> Fault {
 async fn status_fault(call: &Call, response: reqwest::Response) -> Fault {
     let status = response.status();
     let headers = response.headers().clone();
-    let body = tokio::time::timeout(call.timeout, response.text())
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
-    let detail = error_message(&body);
+    let body = bounded::error_text(response, call.timeout).await;
+    // Redacted before the excerpt is cut, so no piece of the key survives the cut.
+    let detail = error_message(&crate::event::redact(&body));
     let what = format!(
         "the {} server answered {}{}",
         call.server,
@@ -347,19 +373,13 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
-/// Removes the secret from a message.
-pub fn scrub(text: &str, secret: &Option<String>) -> String {
-    match secret {
-        Some(secret) if !secret.is_empty() => text.replace(secret.as_str(), "[redacted]"),
-        _ => text.to_string(),
-    }
-}
-
-fn scrub_error(err: ModelError, secret: &Option<String>) -> ModelError {
+/// A failure as it leaves this module: secrets redacted, control sequences removed.
+fn clean_error(err: ModelError) -> ModelError {
+    use crate::event::clean;
     match err {
-        ModelError::Malformed(m) => ModelError::Malformed(scrub(&m, secret)),
-        ModelError::Unavailable(m) => ModelError::Unavailable(scrub(&m, secret)),
-        ModelError::Refused(m) => ModelError::Refused(scrub(&m, secret)),
+        ModelError::Malformed(m) => ModelError::Malformed(clean(&m)),
+        ModelError::Unavailable(m) => ModelError::Unavailable(clean(&m)),
+        ModelError::Refused(m) => ModelError::Refused(clean(&m)),
         ModelError::Cancelled => ModelError::Cancelled,
     }
 }
@@ -379,9 +399,11 @@ mod tests {
     }
 
     #[test]
-    fn secrets_are_scrubbed() {
-        let secret = Some("sk-123".to_string());
-        assert_eq!(scrub("key sk-123 bad", &secret), "key [redacted] bad");
-        assert_eq!(scrub("nothing", &None), "nothing");
+    fn failures_leave_cleaned() {
+        crate::event::register_secret("sk-http-test-0123456789");
+        let err = clean_error(ModelError::Refused(
+            "key SK-HTTP-TEST-0123 bad \u{1b}]0;title\u{7}x".into(),
+        ));
+        assert_eq!(err, ModelError::Refused("key [redacted] bad x".into()));
     }
 }

@@ -9,6 +9,7 @@
 //! know about agents, tools' behaviour or the store.
 
 pub mod anthropic;
+pub mod bounded;
 mod collect;
 pub mod dry_run;
 pub mod http;
@@ -18,6 +19,7 @@ pub mod retry;
 pub mod scripted;
 mod types;
 
+pub use bounded::TurnBounds;
 pub use collect::{collect, collect_observed};
 pub use scripted::{Policy, ResponseBuilder, ScriptedProvider};
 pub use types::{

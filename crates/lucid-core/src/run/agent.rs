@@ -146,7 +146,10 @@ impl TeamRun {
         let mut turns_this_run = from.turns_this_run;
         if !from.step.is_empty() {
             let calls = from.step.into_iter().map(ToolCall::from_step).collect();
-            if let Some(end) = self.run_step(thread, &tools, messages, permit, calls).await {
+            if let Some(end) = self
+                .run_step(thread, &tools, messages, permit, calls, None)
+                .await
+            {
                 return end;
             }
         }
@@ -202,7 +205,7 @@ impl TeamRun {
                 response = crate::model::complete_observed(provider.as_ref(), request, on_retry) => response,
                 () = thread.cancel.cancelled() => continue,
             };
-            let response = match response {
+            let mut response = match response {
                 Ok(response) => response,
                 // A refused request (bad key, bad request) fails the same way for every
                 // agent: the run ends.
@@ -218,6 +221,12 @@ impl TeamRun {
                     return self.fail(thread, message, last_text, fatal);
                 }
             };
+            // A network model's calls past its cap are dropped before anything of the
+            // turn is recorded; the model hears why with the results.
+            let cap = profile
+                .filter(|p| !p.is_offline())
+                .map(|p| p.max_tool_calls_per_turn);
+            let dropped = super::bounds::cap_tool_calls(&mut response.content, cap);
             *turns += 1;
             turns_this_run += 1;
             self.bus.emit(
@@ -233,6 +242,14 @@ impl TeamRun {
                     tool_calls: Some(response.tool_uses().count() as u32),
                 },
             );
+            if let Some(note) = &dropped {
+                self.bus.emit(
+                    Some(thread.id),
+                    EventKind::Error {
+                        message: note.clone(),
+                    },
+                );
+            }
             let text = response.text();
             if !text.trim().is_empty() {
                 self.bus
@@ -271,7 +288,10 @@ impl TeamRun {
                     fatal: None,
                 };
             }
-            if let Some(end) = self.run_step(thread, &tools, messages, permit, calls).await {
+            if let Some(end) = self
+                .run_step(thread, &tools, messages, permit, calls, dropped)
+                .await
+            {
                 return end;
             }
         }
@@ -286,6 +306,8 @@ impl TeamRun {
         messages: &mut Vec<Message>,
         permit: &mut Option<OwnedSemaphorePermit>,
         calls: Vec<ToolCall>,
+        // A note for the model on the calls past the per-turn cap that were dropped.
+        dropped: Option<String>,
     ) -> Option<AgentEnd> {
         // While waiting on its own sub-agents an agent gives its slot back, so nested
         // delegation can never deadlock on the parallelism bound.
@@ -341,6 +363,7 @@ impl TeamRun {
                     is_error: output.is_error,
                 }
             })
+            .chain(dropped.map(|text| ContentBlock::Text { text }))
             .collect();
         messages.push(Message {
             role: Role::User,

@@ -8,6 +8,7 @@
 //! in `outcome`; this module reports everything it does as events and nothing else.
 
 mod agent;
+mod bounds;
 mod cancel;
 mod orchestration;
 mod playbook;
@@ -123,6 +124,8 @@ pub struct TeamRun {
     /// The system prompt of each agent, with its playbooks rendered in.
     prompts: BTreeMap<String, String>,
     budget: TurnBudget,
+    /// Agents delegation may still start (`limits.max_agents`).
+    agents_left: bounds::AgentBudget,
     next_agent: AtomicU32,
     parallel: Arc<Semaphore>,
     cancel: CancelToken,
@@ -168,6 +171,7 @@ impl TeamRun {
             .collect();
         let team = TeamRun {
             budget: TurnBudget(AtomicU32::new(spec.limits.max_total_turns)),
+            agents_left: bounds::AgentBudget::new(spec.limits.max_agents),
             parallel: Arc::new(Semaphore::new(spec.limits.max_parallel)),
             next_agent: AtomicU32::new(1),
             lead_id: AgentId(1),

@@ -180,6 +180,9 @@ impl TeamRun {
                 (agent, messages, turns, from)
             }
             None => {
+                if let Err(refusal) = self.spend_agent() {
+                    return Ok(refusal);
+                }
                 let child_id = self.new_agent_id();
                 self.bus.emit(
                     Some(parent.id),

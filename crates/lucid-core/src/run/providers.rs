@@ -172,6 +172,7 @@ pub fn provider_for(
                     .clone()
                     .unwrap_or_else(|| anthropic::DEFAULT_VERSION.into()),
                 timeout: Duration::from_secs(profile.timeout_s.max(1)),
+                bounds: profile.turn_bounds(),
                 max_retries: profile.max_retries,
                 streaming: profile.stream,
             };
@@ -203,6 +204,7 @@ pub fn provider_for(
                 model,
                 api_key,
                 timeout: Duration::from_secs(profile.timeout_s.max(1)),
+                bounds: profile.turn_bounds(),
                 max_retries: profile.max_retries,
                 streaming: profile.stream,
             };
@@ -223,8 +225,13 @@ fn model_name(profile_name: &str, profile: &ModelProfile) -> Result<String, RunE
     })
 }
 
+/// The key in `var`, registered as a secret so nothing records or shows it.
 fn read_key(var: &str) -> Option<String> {
-    std::env::var(var).ok().filter(|key| !key.trim().is_empty())
+    let key = std::env::var(var)
+        .ok()
+        .filter(|key| !key.trim().is_empty())?;
+    crate::event::register_secret(&key);
+    Some(key)
 }
 
 fn missing_key(profile_name: &str, var: &str) -> RunError {

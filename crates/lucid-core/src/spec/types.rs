@@ -179,6 +179,17 @@ pub struct ModelProfile {
     pub timeout_s: u64,
     #[serde(default = "default_max_retries")]
     pub max_retries: u32,
+    /// Seconds one attempt at a turn may take in all, from the request to the answer's
+    /// last byte (`timeout_s` bounds only the gap between pieces).
+    #[serde(default = "default_turn_timeout_s")]
+    pub turn_timeout_s: u64,
+    /// Most bytes of one answer lucid reads; past it the attempt fails (and is retried).
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: u64,
+    /// Most tool calls of one turn that run (network models); the rest are not run, and
+    /// the model is told so.
+    #[serde(default = "default_max_tool_calls_per_turn")]
+    pub max_tool_calls_per_turn: u32,
     /// Milliseconds a scripted model waits before answering (to mimic a remote model).
     #[serde(default)]
     pub latency_ms: u64,
@@ -224,6 +235,23 @@ fn default_max_retries() -> u32 {
     2
 }
 
+fn default_turn_timeout_s() -> u64 {
+    crate::model::bounded::DEFAULT_TURN_TIMEOUT_S
+}
+
+fn default_max_response_bytes() -> u64 {
+    crate::model::bounded::DEFAULT_MAX_RESPONSE_BYTES
+}
+
+fn default_max_tool_calls_per_turn() -> u32 {
+    64
+}
+
+/// The bounds a profile's turn keys may take.
+pub const TURN_TIMEOUT_S_RANGE: std::ops::RangeInclusive<u64> = 1..=86_400;
+pub const MAX_RESPONSE_BYTES_RANGE: std::ops::RangeInclusive<u64> = 1_024..=(1 << 30);
+pub const MAX_TOOL_CALLS_PER_TURN_RANGE: std::ops::RangeInclusive<u32> = 1..=100_000;
+
 impl ModelProfile {
     /// Whether the profile answers offline, without a model server.
     pub fn is_offline(&self) -> bool {
@@ -236,6 +264,9 @@ impl ModelProfile {
     /// What is wrong with the profile's keys for its provider, if anything: a network
     /// profile names its `model`, a `replay` profile its `session` (and only it has one).
     pub fn key_problem(&self, name: &str) -> Option<String> {
+        if let Some(problem) = self.bound_problem(name) {
+            return Some(problem);
+        }
         let provider = self.provider.as_str();
         if !self.is_offline() && self.model.is_none() {
             return Some(format!(
@@ -253,6 +284,54 @@ impl ModelProfile {
             (_, Some(_)) => Some(format!(
                 "model profile `{name}` uses provider `{provider}`, which takes no `session` (only `replay` does)"
             )),
+        }
+    }
+
+    /// What is wrong with the profile's bounds on a turn, if anything.
+    fn bound_problem(&self, name: &str) -> Option<String> {
+        fn outside<T: PartialOrd + std::fmt::Display>(
+            name: &str,
+            key: &str,
+            value: T,
+            range: &std::ops::RangeInclusive<T>,
+        ) -> Option<String> {
+            (!range.contains(&value)).then(|| {
+                format!(
+                    "model profile `{name}`: `{key}` must be from {} to {} (it is {value})",
+                    range.start(),
+                    range.end()
+                )
+            })
+        }
+        outside(
+            name,
+            "turn_timeout_s",
+            self.turn_timeout_s,
+            &TURN_TIMEOUT_S_RANGE,
+        )
+        .or_else(|| {
+            outside(
+                name,
+                "max_response_bytes",
+                self.max_response_bytes,
+                &MAX_RESPONSE_BYTES_RANGE,
+            )
+        })
+        .or_else(|| {
+            outside(
+                name,
+                "max_tool_calls_per_turn",
+                self.max_tool_calls_per_turn,
+                &MAX_TOOL_CALLS_PER_TURN_RANGE,
+            )
+        })
+    }
+
+    /// The bounds of one attempt at a turn, as the HTTP client takes them.
+    pub fn turn_bounds(&self) -> crate::model::TurnBounds {
+        crate::model::TurnBounds {
+            turn_timeout: std::time::Duration::from_secs(self.turn_timeout_s),
+            max_response_bytes: usize::try_from(self.max_response_bytes).unwrap_or(usize::MAX),
         }
     }
 
@@ -276,6 +355,9 @@ impl ModelProfile {
             api_version: None,
             timeout_s: default_timeout_s(),
             max_retries: default_max_retries(),
+            turn_timeout_s: default_turn_timeout_s(),
+            max_response_bytes: default_max_response_bytes(),
+            max_tool_calls_per_turn: default_max_tool_calls_per_turn(),
             latency_ms: 0,
             stream: true,
             input_price_per_mtok: None,
@@ -385,6 +467,9 @@ pub struct Limits {
     /// How deep delegation may nest (the lead is depth 0).
     #[serde(default = "default_max_depth")]
     pub max_depth: u32,
+    /// Agents delegation may start across the session (the lead not counted).
+    #[serde(default = "default_max_agents")]
+    pub max_agents: u32,
 }
 
 fn default_max_parallel() -> usize {
@@ -399,12 +484,17 @@ fn default_max_depth() -> u32 {
     4
 }
 
+fn default_max_agents() -> u32 {
+    1000
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_parallel: default_max_parallel(),
             max_total_turns: default_max_total_turns(),
             max_depth: default_max_depth(),
+            max_agents: default_max_agents(),
         }
     }
 }

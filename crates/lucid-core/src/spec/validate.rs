@@ -389,6 +389,11 @@ pub fn validate_with(
     if file.limits.max_total_turns == 0 {
         return Err(report.nowhere("`limits.max_total_turns` must be at least 1"));
     }
+    if file.limits.max_agents == 0 {
+        return Err(report.nowhere(
+            "`limits.max_agents` must be at least 1 (the lead's delegations count against it)",
+        ));
+    }
     if file.name.trim().is_empty() {
         return Err(report.nowhere("`name` (the team) must not be empty"));
     }

@@ -38,6 +38,8 @@ pub struct OpenAiConfig {
     /// `None` for local servers that need no key.
     pub api_key: Option<String>,
     pub timeout: Duration,
+    /// The whole attempt's deadline and the answer's byte cap.
+    pub bounds: super::TurnBounds,
     pub max_retries: u32,
     pub streaming: bool,
 }
@@ -108,6 +110,8 @@ impl Provider for OpenAiProvider {
             headers,
             body: request_body(&config, &request),
             timeout: self.config.timeout,
+            turn_timeout: self.config.bounds.turn_timeout,
+            max_response_bytes: self.config.bounds.max_response_bytes,
             max_retries: self.config.max_retries,
             streaming,
             secret: self.config.api_key.clone(),
@@ -356,6 +360,7 @@ mod tests {
             model: "m".into(),
             api_key: None,
             timeout: Duration::from_secs(1),
+            bounds: crate::model::TurnBounds::default(),
             max_retries: 0,
             streaming: true,
         };

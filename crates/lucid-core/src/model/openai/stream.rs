@@ -4,6 +4,8 @@
 //! codes, a usage chunk with `choices: []` and a missing `[DONE]` after a finish reason
 //! are all accepted.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 use super::{error_fault, malformed, stop_reason, usage};
@@ -26,6 +28,9 @@ struct OpenCall {
 #[derive(Default)]
 pub struct StreamDecoder {
     calls: Vec<OpenCall>,
+    /// Where each call id first appears in `calls`: thousands of calls in one answer
+    /// must not cost a scan each.
+    ids: HashMap<String, usize>,
     finish: Option<StopReason>,
     done: bool,
     /// Whether any data arrived at all.
@@ -50,7 +55,7 @@ impl StreamDecoder {
         // Which call this piece belongs to: the id is the strongest sign, then the
         // index, then the latest call.
         let found = match id {
-            Some(id) => self.calls.iter().position(|c| c.id == id),
+            Some(id) => self.ids.get(id).copied(),
             None => match server_index {
                 Some(i) => self.calls.iter().rposition(|c| c.server_index == Some(i)),
                 None => self.calls.len().checked_sub(1),
@@ -60,9 +65,11 @@ impl StreamDecoder {
             Some(at) => at,
             None => {
                 let n = self.calls.len();
+                let id = id.map_or_else(|| format!("call_{n}"), str::to_string);
+                self.ids.entry(id.clone()).or_insert(n);
                 self.calls.push(OpenCall {
                     server_index,
-                    id: id.map_or_else(|| format!("call_{n}"), str::to_string),
+                    id,
                     name: String::new(),
                     started: false,
                     pending: String::new(),

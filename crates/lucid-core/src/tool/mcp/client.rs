@@ -113,6 +113,7 @@ pub async fn connect(spec: &McpServerSpec) -> Result<Connection, McpError> {
                         variable: var.clone(),
                     });
                 }
+                crate::event::register_secret(&value);
                 config = config.auth_header(value.clone());
                 token = Some(value);
             }
@@ -250,13 +251,14 @@ fn describe_init(err: ClientInitializeError, secret: Option<&str>) -> String {
     }
 }
 
-/// An error and its sources in one sanitised, bounded line, with `secret` blanked out.
+/// An error and its sources in one sanitised, bounded line, with `secret` (and every
+/// other secret of the process) redacted.
 fn describe(err: &(dyn std::error::Error + 'static), secret: Option<&str>) -> String {
-    let mut text = crate::model::http::error_chain(err);
-    if let Some(secret) = secret.filter(|s| !s.is_empty()) {
-        text = text.replace(secret, "[redacted]");
+    if let Some(secret) = secret {
+        crate::event::register_secret(secret);
     }
-    crate::event::one_line(&text, MAX_ERROR_CHARS)
+    let text = crate::model::http::error_chain(err);
+    crate::event::one_line(&crate::event::redact(&text), MAX_ERROR_CHARS)
 }
 
 /// Calls `tool` on the server; crashes and timeouts are fatal, other failures tool errors.
