@@ -2,9 +2,10 @@
 //! learning` only: the truth reaches this score and nothing a policy or a dream reads.
 //!
 //! A rule's condition picks out the candidate sites of the held-out missions it
-//! matches. The rule is **true** when at least half of those sites have a hidden
-//! regularity acting on them (it points at real trouble), false otherwise (including
-//! a rule that matches no site). A regularity is **recalled** when some true rule
+//! matches. The rule is **true** when one hidden regularity acts on at least half of
+//! those sites *and* on at least twice its share of all sites (it points at real
+//! trouble, not at the base rate), false otherwise (including a rule that matches no
+//! site). A regularity is **recalled** when some true rule
 //! matches at least half of the sites it acts on. On a world with no regularity every
 //! rule is false.
 
@@ -18,6 +19,8 @@ use lucid_envs::lumara::SiteTruth;
 /// Share of matched sites that must carry a regularity for a rule to be true, and of a
 /// regularity's sites a rule must match to recall it.
 const HALF: f64 = 0.5;
+/// How many times its share of all sites a regularity must have among a true rule's.
+const LIFT: f64 = 2.0;
 
 /// How learned rules fare against the generator's truth.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -57,8 +60,16 @@ pub fn score(rules: &[Rule], sites: &[SiteTruth]) -> RuleScore {
     for rule in rules.iter().filter(|r| !r.when.is_empty()) {
         score.rules += 1;
         let matched: Vec<&SiteTruth> = sites.iter().filter(|s| rule.applies(&s.features)).collect();
-        let regular = matched.iter().filter(|s| s.regularity.is_some()).count();
-        if matched.is_empty() || (regular as f64) < HALF * matched.len() as f64 {
+        let share = |name: &str, among: &[&SiteTruth]| {
+            among.iter().filter(|s| s.regularity == Some(name)).count() as f64
+                / among.len().max(1) as f64
+        };
+        let all: Vec<&SiteTruth> = sites.iter().collect();
+        let points_at_one = by_regularity.keys().any(|name| {
+            let here = share(name, &matched);
+            here >= HALF && here >= LIFT * share(name, &all)
+        });
+        if matched.is_empty() || !points_at_one {
             continue;
         }
         score.true_rules += 1;

@@ -23,7 +23,7 @@ const CONTRADICTION_RATE: f64 = 0.6;
 const MIN_CONTRADICTIONS: u32 = 3;
 /// Fewest distinct missions whose team departed from a rule before its retirement is
 /// proposed on that evidence.
-const MIN_OVERRIDE_MISSIONS: usize = 2;
+const MIN_OVERRIDE_MISSIONS: usize = 3;
 
 /// The key segment of drafts learned from per-case records (see `synth::case_drafts`).
 pub const CASES_KEY: &str = "|cases|";
@@ -253,15 +253,16 @@ fn contradiction(memory: &Memory, sessions: &[&SessionDigest]) -> Option<Action>
     })
 }
 
-/// A retirement proposal when teams in several missions departed from the memory's
-/// rule on their own evidence (`rule_overridden`) and the attempts where they did
-/// mostly passed: the team's own checks speak against the rule.
+/// A retirement proposal when teams in several missions (at least
+/// [`MIN_OVERRIDE_MISSIONS`], each having applied the memory) departed from its rule on
+/// their own evidence (`rule_overridden`) and more than half of the attempts where they
+/// did passed: the team's own checks speak against the rule.
 fn overridden(memory: &Memory, sessions: &[&SessionDigest]) -> Option<Action> {
     let id = memory.id.to_string();
     let mut missions = Vec::new();
     let (mut passed, mut total) = (0u32, 0u32);
     let mut cited = Vec::new();
-    for session in sessions {
+    for session in sessions.iter().filter(|s| s.playbooks.contains(&id)) {
         let departures: Vec<_> = session
             .overrides
             .iter()
@@ -288,7 +289,7 @@ fn overridden(memory: &Memory, sessions: &[&SessionDigest]) -> Option<Action> {
             ),
         });
     }
-    if missions.len() < MIN_OVERRIDE_MISSIONS || passed * 2 < total || total == 0 {
+    if missions.len() < MIN_OVERRIDE_MISSIONS || passed * 2 <= total {
         return None;
     }
     Some(Action::ProposeRetire {

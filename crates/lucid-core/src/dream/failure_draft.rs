@@ -111,9 +111,21 @@ pub(super) fn failure_draft(
         .as_object()
         .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
+    // Band edges move as the history grows: a band is keyed by its side (below, within,
+    // above), so a moved edge revises the claim instead of making a new one.
     let key_when = when
         .iter()
-        .map(|(f, v)| format!("{f}={}", show(v)))
+        .map(|(f, v)| match v {
+            Value::Object(range) => {
+                let side = match (range.contains_key("min"), range.contains_key("max")) {
+                    (false, true) => "low",
+                    (true, true) => "mid",
+                    _ => "high",
+                };
+                format!("{f}~{side}")
+            }
+            _ => format!("{f}={}", show(v)),
+        })
         .collect::<Vec<_>>()
         .join("&");
     Draft {

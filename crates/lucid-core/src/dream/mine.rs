@@ -11,8 +11,9 @@
 //!   of the dream (all criteria, all environments) is within the false-discovery rate;
 //! - **combinations**: each kept condition is then refined by every condition on another
 //!   feature (`terrain = dune` and `orbital_slope_deg ≥ 5.1`), tested within the kept
-//!   condition's attempts with the false-discovery rate controlled over its refinements;
-//!   a refinement that concentrates the failures replaces the condition;
+//!   condition's attempts, each family at the selection-adjusted level α·R/m
+//!   (Benjamini–Bogomolov); a refinement that concentrates the failures replaces the
+//!   condition;
 //! - **remedies** for each condition (see `remedy`), and what else differs under it
 //!   (see `mechanism`);
 //! - **workflows** and **feedback the grader repeats** (see `habits`).
@@ -333,6 +334,12 @@ pub fn mine(groups: &[Group], limits: &MiningLimits) -> Patterns {
         .iter()
         .zip(&points)
         .map(|(g, ps)| {
+            // An environment that says nothing of its facts (which are choices, which
+            // results) offers no conditions: its result facts would make rules that are
+            // true by definition.
+            if g.vocabulary.choices.is_empty() && g.vocabulary.outcomes.is_empty() {
+                return Vec::new();
+            }
             let iterations: Vec<&IterationDigest> = ps.iter().map(|p| p.iteration).collect();
             conditions(&iterations, &g.vocabulary.excluded())
         })
@@ -379,13 +386,19 @@ pub fn mine(groups: &[Group], limits: &MiningLimits) -> Patterns {
     }
     let q_values = bh_adjust(&tests.iter().map(|t| t.counts.p_value).collect::<Vec<_>>());
     patterns.tests = tests.len() as u32;
+    let kept: Vec<(&Test, f64)> = tests
+        .iter()
+        .zip(q_values)
+        .filter(|(test, q)| *q <= limits.max_fdr && test.counts.is_pattern(limits))
+        .collect();
+    // Refinements exist only for kept conditions: each family is held to the level
+    // α·R/m (Benjamini–Bogomolov), R kept of m tested, so selecting the families first
+    // does not loosen the dream's false-discovery rate.
+    let level = limits.max_fdr * kept.len() as f64 / tests.len().max(1) as f64;
     let mut seen: BTreeSet<(String, String, String)> = BTreeSet::new();
-    for (test, q_value) in tests.iter().zip(q_values) {
-        if q_value > limits.max_fdr || !test.counts.is_pattern(limits) {
-            continue;
-        }
+    for (test, q_value) in kept {
         let group = &groups[test.group];
-        let (refinement, tried) = refine(test, &offered[test.group], limits);
+        let (refinement, tried) = refine(test, &offered[test.group], limits, level);
         patterns.refinements += tried;
         let pattern = failure_pattern(group, test, q_value, refinement, limits);
         let key = (
@@ -442,6 +455,7 @@ fn refine<'a>(
     test: &Test<'a>,
     offered: &'a [Condition],
     limits: &MiningLimits,
+    level: f64,
 ) -> (Option<Refinement<'a>>, u32) {
     let mut candidates: Vec<(&Condition, Vec<&Point>, Counts)> = Vec::new();
     for other in offered
@@ -465,7 +479,7 @@ fn refine<'a>(
     let best = candidates
         .into_iter()
         .zip(q_values)
-        .filter(|((_, _, counts), q)| *q <= limits.max_fdr && counts.is_pattern(limits))
+        .filter(|((_, _, counts), q)| *q <= level && counts.is_pattern(limits))
         .min_by(|a, b| a.0 .2.p_value.total_cmp(&b.0 .2.p_value))
         .map(|((condition, under, _), q_value)| Refinement {
             condition,

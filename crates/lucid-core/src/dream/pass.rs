@@ -180,10 +180,13 @@ impl Pass<'_> {
                 thread,
                 EventKind::PatternFound {
                     summary: format!(
-                        "{} fails when {} = {} ({} of {}; elsewhere {} of {}); remedy: {}",
+                        "{} fails when {} ({} of {}; elsewhere {} of {}); remedy: {}",
                         failure.criterion,
-                        failure.feature,
-                        synth::show(&failure.value),
+                        if failure.when.is_empty() {
+                            format!("`{}` is {}", failure.feature, synth::show(&failure.value))
+                        } else {
+                            super::failure_draft::describe_when(&failure.when)
+                        },
                         failure.failed,
                         failure.total,
                         failure.failed_elsewhere,

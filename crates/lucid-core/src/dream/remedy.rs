@@ -87,7 +87,9 @@ pub(super) fn find_remedy(
             continue;
         }
         // A categorical choice: one value all passes share, which most failures lack.
-        let first = passes[0];
+        let Some(&first) = passes.first() else {
+            continue;
+        };
         if passes.iter().all(|v| *v == first) {
             let separated = failures.iter().filter(|v| **v != first).count() as u32;
             let share = f64::from(separated) / failures.len() as f64;
@@ -111,21 +113,28 @@ pub(super) fn find_remedy(
 /// The lower quartile of the passing values (`sorted` ascending, not empty), plus the
 /// margin.
 pub fn conservative_floor(sorted: &[f64]) -> f64 {
+    let Some(&highest) = sorted.last() else {
+        return 0.0;
+    };
     let quartile = sorted
         .get((sorted.len() - 1) / 4)
         .copied()
         .unwrap_or_default();
-    round_readable(quartile + MARGIN_SHARE * quartile.abs())
+    // Never beyond every passing value: no attempt ever passed there.
+    round_readable((quartile + MARGIN_SHARE * quartile.abs()).min(highest))
 }
 
 /// The upper quartile of the passing values (`sorted` ascending, not empty), less the
 /// margin.
 pub fn conservative_ceiling(sorted: &[f64]) -> f64 {
+    let Some(&lowest) = sorted.first() else {
+        return 0.0;
+    };
     let quartile = sorted
         .get(sorted.len() - 1 - (sorted.len() - 1) / 4)
         .copied()
         .unwrap_or_default();
-    round_readable(quartile - MARGIN_SHARE * quartile.abs())
+    round_readable((quartile - MARGIN_SHARE * quartile.abs()).max(lowest))
 }
 
 /// Two decimals below 10, whole numbers above: what a person would write.
@@ -154,5 +163,9 @@ mod tests {
         assert!(ceiling < 0.9 && ceiling > 0.6, "{ceiling}");
         // Two passes: the quartile is the lower one, still with the margin.
         assert_eq!(conservative_floor(&[100.0, 180.0]), 105.0);
+        // Never beyond every passing value.
+        assert_eq!(conservative_floor(&[1.0, 1.0, 1.0]), 1.0);
+        assert_eq!(conservative_ceiling(&[0.3, 0.3]), 0.3);
+        assert_eq!(conservative_floor(&[]), 0.0);
     }
 }

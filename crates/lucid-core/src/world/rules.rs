@@ -56,7 +56,12 @@ pub fn override_line(rule: &Rule, evidence: &str) -> String {
 pub fn parse_overrides(text: &str) -> Vec<(String, String)> {
     text.lines()
         .filter_map(|line| {
-            let rest = line.trim().strip_prefix(OVERRIDE_TAG)?.trim_start();
+            // As an LLM may copy the format: in backticks, as a list item, quoted.
+            let line = line
+                .trim()
+                .trim_start_matches(['`', '*', '-', '>', ' '])
+                .trim_end_matches(['`', ' ']);
+            let rest = line.strip_prefix(OVERRIDE_TAG)?.trim_start();
             let rest = rest.strip_prefix("memory=")?;
             let (memory, evidence) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
             let evidence = evidence
@@ -198,6 +203,10 @@ mod tests {
             vec![("01ABC".to_string(), "all 6 simulations crash".to_string())]
         );
         assert!(parse_overrides("RULE_OVERRIDDEN because").is_empty());
+        assert_eq!(
+            parse_overrides("- `RULE_OVERRIDDEN memory=01X evidence=two checks failed`"),
+            vec![("01X".to_string(), "two checks failed".to_string())]
+        );
     }
 
     #[test]

@@ -261,7 +261,7 @@ impl Team<'_> {
             if verify {
                 subtask.push_str(" verify=low_pass");
             }
-            subtask.push_str("\nEnd with a line: RECOMMEND site=… terrain=… slope_deg=… hazards=… survey=… approach_fuel_kg=… return_fuel_kg=…");
+            subtask.push_str("\nEnd with a line: RECOMMEND site=… terrain=… slope_deg=… hazards=… survey=… orbital_slope_deg=… albedo=… dust=… approach_fuel_kg=… fuel_return_kg=…");
             builder = builder.tool(
                 DELEGATE,
                 json!({"specialist": self.detector, "subtask": subtask, "purpose": format!("Survey sites {list} and recommend a landing site")}),
