@@ -21,6 +21,7 @@ mod remote;
 mod run;
 mod serve;
 mod sessions;
+mod store;
 mod tui;
 mod tui_client;
 
@@ -95,6 +96,9 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Check the store: read every record back, say what is damaged and how to recover.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// Serve the store to other lucid commands (on <store>/lucid.sock) with no window:
     /// they run sessions through it and read its history. Stops on Ctrl-C or SIGTERM,
     /// after the live runs finish the step in hand.
@@ -152,6 +156,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Some(Command::Bench(command)) => bench::bench(command).await,
         Some(Command::Apply { id, check }) => changes::apply(cli.db, &id, check).await,
         Some(Command::Mcp(command)) => mcp::mcp(command).await,
+        Some(Command::Store(command)) => store::store(cli.db, command),
         None => tui::open(cli.db, cli.theme.as_deref(), tui::Start::Home).await,
     }
 }
