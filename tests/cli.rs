@@ -277,3 +277,57 @@ fn output_into_a_closed_pipe_ends_quietly() {
         );
     }
 }
+
+#[test]
+fn a_damaged_snapshot_is_named_with_the_way_out_and_store_check_confirms_the_repair() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, report) = run_lumara(dir.path(), "2");
+    let id = report["session_id"].as_str().unwrap().to_string();
+    // Opened again, sled writes a snapshot of its log.
+    assert!(lucid(dir.path(), &["sessions", "list"]).status.success());
+    let snapshot = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("snap.")
+        })
+        .expect("a snapshot");
+    let mut bytes = std::fs::read(&snapshot).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&snapshot, &bytes).unwrap();
+
+    for args in [&["sessions", "list"][..], &["store", "check"][..]] {
+        let output = lucid(dir.path(), args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(stderr.contains("is damaged"), "{stderr}");
+        assert!(
+            stderr.contains(&format!("mv {}", snapshot.display())),
+            "{stderr}"
+        );
+        assert!(stderr.contains("lucid store check"), "{stderr}");
+        assert!(
+            !stderr.contains("writable") && !stderr.contains("panicked"),
+            "{stderr}"
+        );
+    }
+    // The advice works: with the snapshot set aside, everything reads back.
+    let aside = snapshot.with_file_name(format!(
+        "damaged-{}",
+        snapshot.file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::rename(&snapshot, &aside).unwrap();
+    let check = lucid(dir.path(), &["store", "check"]);
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("1 sessions") && stdout.contains("ok: every record reads back"),
+        "{stdout}"
+    );
+    let list = lucid(dir.path(), &["sessions", "list"]);
+    assert!(String::from_utf8_lossy(&list.stdout).contains(&id));
+}

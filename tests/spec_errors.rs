@@ -329,3 +329,50 @@ fn a_profiles_turn_bounds_and_the_agent_budget_are_checked() {
         "{err}"
     );
 }
+
+#[test]
+fn a_check_that_divides_by_zero_is_refused_where_the_zero_is() {
+    assert_error(
+        &with("check = \"notes >= 2\"", "check = \"notes / 0 >= 2\""),
+        18,
+        18,
+        "criterion `two`: division by zero: `0` is always 0",
+    );
+    assert_error(
+        &with("check = \"notes >= 2\"", "check = \"notes >= \\\"two\\\"\""),
+        18,
+        19,
+        "`>=` only compares numbers, but `\"two\"` is text",
+    );
+}
+
+#[test]
+fn model_profiles_need_an_http_url_and_sane_limits() {
+    let profile = |body: &str| format!("{VALID}\n[models.remote]\n{body}\n");
+    let openai = "provider = \"openai\"\nmodel = \"m\"";
+    for (extra, needle) in [
+        (
+            "base_url = \"ftp://example.com/v1\"",
+            "must start with http:// or https://",
+        ),
+        (
+            "base_url = \"localhost:11434\"",
+            "must start with http:// or https://",
+        ),
+        ("base_url = \"not a url\"", "is not a URL"),
+        (
+            "max_retries = 4000000000",
+            "`max_retries` is 4000000000; at most 10",
+        ),
+        (
+            "latency_ms = 99999999999",
+            "`latency_ms` is 99999999999; at most 60000",
+        ),
+    ] {
+        assert_error(&profile(&format!("{openai}\n{extra}")), 20, 9, needle);
+    }
+    let fine = profile(&format!(
+        "{openai}\nbase_url = \"http://127.0.0.1:8080/v1\"\nmax_retries = 5"
+    ));
+    lucid_core::spec::parse(Path::new("team.toml"), &fine, &support::catalog()).unwrap();
+}

@@ -178,3 +178,23 @@ fn project_settings_are_checked() {
         "`environment.root` applies to environments that work in a folder",
     );
 }
+
+#[test]
+fn a_check_that_no_fact_can_satisfy_is_refused_where_it_is() {
+    let text_fact = with(
+        "check = \"tests_pass\"",
+        "check = \"tests_pass and log > 3\"\n\n[environment.facts.log]\ncommand = \"cat log\"\nkind = \"text\"",
+    );
+    assert_error(
+        &text_fact,
+        32,
+        25,
+        "`>` only compares numbers, but `log` is text",
+    );
+    assert_error(
+        &with("check = \"tests_pass\"", "check = \"tests_pass == 1\""),
+        32,
+        10,
+        "`==` cannot compare `tests_pass` (true or false) with `1` (a number)",
+    );
+}

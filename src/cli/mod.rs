@@ -28,6 +28,7 @@ pub mod rule_truth;
 mod run;
 mod serve;
 mod sessions;
+mod store;
 mod tui;
 mod tui_client;
 
@@ -102,6 +103,9 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Check the store: read every record back, say what is damaged and how to recover.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// Serve the store to other lucid commands (on <store>/lucid.sock) with no window:
     /// they run sessions through it and read its history. Stops on Ctrl-C or SIGTERM,
     /// after the live runs finish the step in hand.
@@ -159,6 +163,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Some(Command::Bench(command)) => bench::bench(command).await,
         Some(Command::Apply { id, check }) => changes::apply(cli.db, &id, check).await,
         Some(Command::Mcp(command)) => mcp::mcp(command).await,
+        Some(Command::Store(command)) => store::store(cli.db, command),
         None => tui::open(cli.db, cli.theme.as_deref(), tui::Start::Home).await,
     }
 }

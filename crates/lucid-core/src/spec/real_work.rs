@@ -404,6 +404,19 @@ pub(super) fn mcp_servers(
     Ok(out)
 }
 
+/// What a fact holds, when `[environment.facts]` declares it (`exit_ok` is true or false,
+/// `number` a number, `text` text; a `json` fact's fields can hold anything).
+pub(super) fn fact_type(name: &str, commands: &[FactCommand]) -> Option<super::check::FactType> {
+    use super::check::FactType;
+    let command = commands.iter().find(|c| c.name == name)?;
+    match command.kind {
+        FactKind::ExitOk => Some(FactType::Boolean),
+        FactKind::Number => Some(FactType::Number),
+        FactKind::Text => Some(FactType::Text),
+        FactKind::Json => None,
+    }
+}
+
 /// Whether a check may read `fact`: an environment fact, a fact command, or a field of a
 /// `json` fact command (`NAME.field`).
 pub(super) fn fact_known(

@@ -252,6 +252,29 @@ pub const TURN_TIMEOUT_S_RANGE: std::ops::RangeInclusive<u64> = 1..=86_400;
 pub const MAX_RESPONSE_BYTES_RANGE: std::ops::RangeInclusive<u64> = 1_024..=(1 << 30);
 pub const MAX_TOOL_CALLS_PER_TURN_RANGE: std::ops::RangeInclusive<u32> = 1..=100_000;
 
+/// Most milliseconds a scripted model may wait before answering.
+pub const MAX_LATENCY_MS: u64 = 60_000;
+/// Most retries of one model call.
+pub const MAX_RETRIES: u32 = 10;
+
+/// Why `text` is not an http(s) URL a model server can be reached at, if it is not.
+fn url_problem(text: &str) -> Option<String> {
+    let shown: String = text.chars().take(80).collect();
+    match reqwest::Url::parse(text) {
+        Err(err) => Some(format!(
+            "`{shown}` is not a URL ({err}); write it like `http://localhost:11434/v1`"
+        )),
+        Ok(url) if !matches!(url.scheme(), "http" | "https") => Some(format!(
+            "`{shown}` must start with http:// or https:// (it uses `{}:`)",
+            url.scheme()
+        )),
+        Ok(url) if url.host_str().is_none_or(str::is_empty) => {
+            Some(format!("`{shown}` names no host"))
+        }
+        Ok(_) => None,
+    }
+}
+
 impl ModelProfile {
     /// Whether the profile answers offline, without a model server.
     pub fn is_offline(&self) -> bool {
@@ -262,12 +285,31 @@ impl ModelProfile {
     }
 
     /// What is wrong with the profile's keys for its provider, if anything: a network
-    /// profile names its `model`, a `replay` profile its `session` (and only it has one).
+    /// profile names its `model`, a `replay` profile its `session` (and only it has one),
+    /// `base_url` is an http(s) URL, and the limits are within reason.
     pub fn key_problem(&self, name: &str) -> Option<String> {
         if let Some(problem) = self.bound_problem(name) {
             return Some(problem);
         }
         let provider = self.provider.as_str();
+        if let Some(url) = &self.base_url {
+            if let Some(problem) = url_problem(url) {
+                return Some(format!("model profile `{name}`: `base_url` {problem}"));
+            }
+        }
+        if self.latency_ms > MAX_LATENCY_MS {
+            return Some(format!(
+                "model profile `{name}`: `latency_ms` is {}; at most {MAX_LATENCY_MS} (one minute) is allowed",
+                self.latency_ms
+            ));
+        }
+        if self.max_retries > MAX_RETRIES {
+            return Some(format!(
+                "model profile `{name}`: `max_retries` is {}; at most {MAX_RETRIES} is allowed (the default is {})",
+                self.max_retries,
+                default_max_retries()
+            ));
+        }
         if !self.is_offline() && self.model.is_none() {
             return Some(format!(
                 "model profile `{name}` uses provider `{provider}` but names no `model`"

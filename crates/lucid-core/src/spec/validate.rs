@@ -356,6 +356,13 @@ pub fn validate_with(
                         ));
                     }
                 }
+                let declared = |fact: &str| super::real_work::fact_type(fact, &fact_commands);
+                if let Some(problem) = expr.static_problem(&declared) {
+                    return Err(report.at(
+                        content_start + problem.offset,
+                        format!("criterion `{id}`: {}", problem.message),
+                    ));
+                }
                 Some(expr)
             }
             None => {

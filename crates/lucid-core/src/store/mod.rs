@@ -20,8 +20,10 @@
 //!
 //! Files: `open` (opening, locking, schema version, default location), `events` (event
 //! streams), `summary` (the [`SessionSummary`] fold), `sessions` (stored summaries, the
-//! live cache, lookup by id prefix), `error` ([`StoreError`]).
+//! live cache, lookup by id prefix), `check` (reading every record back: `lucid store
+//! check`), `error` ([`StoreError`]).
 
+mod check;
 mod error;
 mod events;
 mod open;
@@ -37,7 +39,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::event::{Event, EventSink, SinkError};
 
-pub use error::StoreError;
+pub use check::StoreHealth;
+pub use error::{set_aside, StoreError};
 pub use open::SCHEMA_VERSION;
 pub use summary::{SessionStatus, SessionSummary};
 

@@ -68,17 +68,90 @@ fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
     // background timer: what a checkpoint did not flush is not promised to survive.
     let config = sled::Config::new().path(path).flush_every_ms(None);
     // sled 0.34 asserts on some damaged files; a store that will not open must be an
-    // error the user can act on, not a crash.
-    match catch_unwind(AssertUnwindSafe(|| config.open())) {
+    // error the user can act on, not a crash (nor a panic message on the terminal).
+    match quietly(|| config.open()) {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(err)) if is_lock_failure(&err) => Err(StoreError::Locked {
             path: path.to_path_buf(),
         }),
+        Ok(Err(sled::Error::Corruption { .. })) => Err(damaged(path, None)),
         Ok(Err(err)) => Err(open_error(err.to_string())),
-        Err(_) => Err(open_error(
-            "the database engine failed while reading its files".to_string(),
-        )),
+        Err(panic) => Err(damaged(path, Some(panic))),
     }
+}
+
+/// The error for a store whose files do not read back, naming its snapshot files (the
+/// usual culprit, and the part that can be set aside: sled rebuilds it from the log).
+pub(super) fn damaged(path: &Path, engine: Option<String>) -> StoreError {
+    let mut snapshots: Vec<std::path::PathBuf> = std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| is_snapshot(p))
+                .collect()
+        })
+        .unwrap_or_default();
+    snapshots.sort();
+    StoreError::Damaged {
+        path: path.to_path_buf(),
+        snapshots,
+        detail: match engine {
+            Some(panic) => format!("the database engine stopped while reading it: {panic}"),
+            None => "its files fail their checksums or end too early".to_string(),
+        },
+    }
+}
+
+/// sled's snapshot files are `snap.<lsn>` in the store's folder (any file it finds there
+/// with that prefix is read as one).
+fn is_snapshot(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("snap.") && !n.ends_with(".in___motion"))
+}
+
+thread_local! {
+    /// Whether a panic on this thread is being caught by [`quietly`].
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The message of the panic [`quietly`] caught.
+    static CAUGHT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `work`, turning a panic into its message instead of letting the panic hook print
+/// it. Panics on other threads are printed as before.
+pub(super) fn quietly<T>(work: impl FnOnce() -> T) -> Result<T, String> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if QUIET.with(std::cell::Cell::get) {
+                let message = match info.payload().downcast_ref::<&str>() {
+                    Some(text) => (*text).to_string(),
+                    None => info
+                        .payload()
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .unwrap_or_else(|| "an unexpected failure".into()),
+                };
+                let place = info
+                    .location()
+                    .map(|l| format!(" (at {}:{})", l.file(), l.line()))
+                    .unwrap_or_default();
+                CAUGHT.with(|caught| *caught.borrow_mut() = Some(format!("{message}{place}")));
+            } else {
+                previous(info);
+            }
+        }));
+    });
+    QUIET.with(|quiet| quiet.set(true));
+    let result = catch_unwind(AssertUnwindSafe(work));
+    QUIET.with(|quiet| quiet.set(false));
+    result.map_err(|_| {
+        CAUGHT
+            .with(|caught| caught.borrow_mut().take())
+            .unwrap_or_else(|| "an unexpected failure".into())
+    })
 }
 
 /// Repeats `attempt` while it fails with [`StoreError::Locked`], for up to `wait`.
@@ -140,6 +213,7 @@ fn check_schema(inner: &Inner) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::set_aside;
     use crate::store::testing::{open_in, temp_store};
     use std::path::PathBuf;
 
@@ -241,6 +315,84 @@ mod tests {
             open_in(&dir).unwrap_err(),
             StoreError::Corrupt { .. }
         ));
+    }
+
+    #[test]
+    fn a_panic_while_opening_is_caught_without_the_hook_printing_it() {
+        let caught = quietly(|| -> u32 { panic!("segment {} is short", 7) });
+        let message = caught.unwrap_err();
+        assert!(message.starts_with("segment 7 is short (at "), "{message}");
+        assert_eq!(quietly(|| 5), Ok(5));
+    }
+
+    /// A store with a snapshot file: written, closed, opened again (sled writes the
+    /// snapshot when it opens a store with a log), closed.
+    fn store_with_snapshot(dir: &tempfile::TempDir) -> PathBuf {
+        let path = dir.path().join("store");
+        {
+            let store = Store::open(&path).unwrap();
+            for i in 0..200u32 {
+                store
+                    .inner
+                    .sessions
+                    .insert(i.to_be_bytes(), vec![1u8; 64])
+                    .unwrap();
+            }
+            store.flush().unwrap();
+        }
+        drop(Store::open(&path).unwrap());
+        path
+    }
+
+    fn snapshot_of(path: &Path) -> PathBuf {
+        std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| is_snapshot(p))
+            .expect("sled wrote a snapshot")
+    }
+
+    #[test]
+    fn a_bad_byte_in_the_snapshot_is_named_with_the_way_out_and_the_way_out_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = store_with_snapshot(&dir);
+        let snapshot = snapshot_of(&path);
+        let mut bytes = std::fs::read(&snapshot).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x40;
+        std::fs::write(&snapshot, &bytes).unwrap();
+        let err = Store::open(&path).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, StoreError::Damaged { .. }), "{err:?}");
+        assert!(!message.contains("writable"), "{message}");
+        assert!(message.contains("is damaged"), "{message}");
+        assert!(
+            message.contains(&snapshot.display().to_string()),
+            "{message}"
+        );
+        assert!(message.contains("lucid store check"), "{message}");
+        // The advice: move the snapshot aside; sled rebuilds it from the log.
+        let StoreError::Damaged { snapshots, .. } = &err else {
+            unreachable!()
+        };
+        let aside = set_aside(&snapshots[0]);
+        std::fs::rename(&snapshots[0], &aside).unwrap();
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.inner.sessions.len(), 200);
+    }
+
+    #[test]
+    fn a_truncated_log_is_damage_not_a_permission_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = store_with_snapshot(&dir);
+        let log = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path.join("db"))
+            .unwrap();
+        log.set_len(100).unwrap();
+        let message = Store::open(&path).unwrap_err().to_string();
+        assert!(message.contains("is damaged"), "{message}");
+        assert!(!message.contains("writable"), "{message}");
     }
 
     #[test]

@@ -55,7 +55,7 @@ fn put_summary(tree: &sled::Tree, summary: &SessionSummary) -> Result<(), StoreE
     Ok(())
 }
 
-fn decode_summary(id: SessionId, bytes: &[u8]) -> Result<SessionSummary, StoreError> {
+pub(super) fn decode_summary(id: SessionId, bytes: &[u8]) -> Result<SessionSummary, StoreError> {
     let summary: SessionSummary =
         serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt {
             what: format!("summary of session {id}: {err}"),
@@ -68,7 +68,7 @@ fn decode_summary(id: SessionId, bytes: &[u8]) -> Result<SessionSummary, StoreEr
     Ok(summary)
 }
 
-fn decode_key(key: &[u8]) -> Result<SessionId, StoreError> {
+pub(super) fn decode_key(key: &[u8]) -> Result<SessionId, StoreError> {
     <[u8; 16]>::try_from(key)
         .map(SessionId::from_bytes)
         .map_err(|_| StoreError::Corrupt {

@@ -13,7 +13,8 @@
 //! `(`, `not` and `-` nest at most [`MAX_DEPTH`] levels, so no input overflows the stack.
 //!
 //! Layout: `lex` turns source text into tokens, `parse` builds the syntax tree,
-//! `eval` computes verdicts and evaluation errors, and `explain` words feedback
+//! `types` finds what no facts can cure (a division by a constant zero, text compared with
+//! a number) so it is refused at load, `eval` computes verdicts and evaluation errors, and `explain` words feedback
 //! sentences and formats numbers. This file holds the public types, the syntax tree
 //! and the helpers that walk it.
 
@@ -23,6 +24,9 @@ mod lex;
 mod parse;
 #[cfg(test)]
 mod tests;
+mod types;
+
+pub use types::FactType;
 
 use std::collections::BTreeMap;
 
