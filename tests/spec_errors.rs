@@ -362,7 +362,7 @@ fn model_profiles_need_an_http_url_and_sane_limits() {
         ("base_url = \"not a url\"", "is not a URL"),
         (
             "max_retries = 4000000000",
-            "`max_retries` is 4000000000; at most 10",
+            "`max_retries` is 4000000000; at most 100 ",
         ),
         (
             "latency_ms = 99999999999",

@@ -255,7 +255,7 @@ pub const MAX_TOOL_CALLS_PER_TURN_RANGE: std::ops::RangeInclusive<u32> = 1..=100
 /// Most milliseconds a scripted model may wait before answering.
 pub const MAX_LATENCY_MS: u64 = 60_000;
 /// Most retries of one model call.
-pub const MAX_RETRIES: u32 = 10;
+pub const MAX_RETRIES: u32 = 100;
 
 /// Why `text` is not an http(s) URL a model server can be reached at, if it is not.
 fn url_problem(text: &str) -> Option<String> {
