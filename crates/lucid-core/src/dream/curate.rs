@@ -255,7 +255,7 @@ fn contradiction(memory: &Memory, sessions: &[&SessionDigest]) -> Option<Action>
 
 /// A retirement proposal when teams in several missions (at least
 /// [`MIN_OVERRIDE_MISSIONS`], each having applied the memory) departed from its rule on
-/// their own evidence (`rule_overridden`) and more than half of the attempts where they
+/// their own evidence (`rule_overridden`) and at least half of the attempts where they
 /// did passed: the team's own checks speak against the rule.
 fn overridden(memory: &Memory, sessions: &[&SessionDigest]) -> Option<Action> {
     let id = memory.id.to_string();
@@ -289,7 +289,7 @@ fn overridden(memory: &Memory, sessions: &[&SessionDigest]) -> Option<Action> {
             ),
         });
     }
-    if missions.len() < MIN_OVERRIDE_MISSIONS || passed * 2 <= total {
+    if missions.len() < MIN_OVERRIDE_MISSIONS || total == 0 || passed * 2 < total {
         return None;
     }
     Some(Action::ProposeRetire {

@@ -163,9 +163,10 @@ impl Shared {
             put("slope_deg", json!(99.0));
             put("hazards", json!(99));
             put("fuel_remaining_kg", json!(0.0));
-            // Nothing was approached: no site's propellant figures (numbers here would
-            // look like data to a dream).
-            put("fuel_return_kg", Value::Null);
+            // Nothing was approached: no site's approach figure (a number here would
+            // look like data to a dream); the return need stays impossible to meet, so
+            // the propellant check fails rather than goes unjudged.
+            put("fuel_return_kg", json!(9999.0));
             put("approach_fuel_kg", Value::Null);
             put("descent_fuel_kg", json!(0.0));
             put("burn_altitude_m", json!(0.0));
