@@ -38,6 +38,10 @@ pub const SOCKET_NAME: &str = "lucid.sock";
 
 /// How long a stopping server waits for its open connections before closing them.
 const DRAIN: Duration = Duration::from_secs(2);
+/// How long a stopping owner keeps accepting after its socket is gone from the folder:
+/// long enough to answer (with a refusal clients retry elsewhere) every connection made
+/// just before, so none is cut off unanswered.
+const LAST_ACCEPTS: Duration = Duration::from_millis(200);
 
 /// Why the store could not be served.
 #[derive(Debug, thiserror::Error)]
@@ -64,13 +68,24 @@ pub fn is_served(store_dir: &Path) -> bool {
     std::os::unix::net::UnixStream::connect(socket_path(store_dir)).is_ok()
 }
 
-/// Removes the socket file when dropped.
-struct SocketGuard(PathBuf);
+/// Removes the socket file when dropped, unless it was removed already.
+struct SocketGuard(Option<PathBuf>);
+
+impl SocketGuard {
+    /// Removes the socket file now. Later, the path may be a new owner's socket, so the
+    /// guard does nothing more.
+    fn remove(&mut self) {
+        if let Some(path) = self.0.take() {
+            // Already gone is fine; anything else leaves a stale socket the next owner
+            // replaces.
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
 
 impl Drop for SocketGuard {
     fn drop(&mut self) {
-        // Already gone is fine; anything else leaves a stale socket the next owner replaces.
-        let _ = std::fs::remove_file(&self.0);
+        self.remove();
     }
 }
 
@@ -80,7 +95,7 @@ pub struct ServerHandle {
     registry: Registry,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
-    _guard: SocketGuard,
+    guard: SocketGuard,
 }
 
 impl ServerHandle {
@@ -97,12 +112,21 @@ impl ServerHandle {
     /// Stops accepting new connections; open ones go on until [`ServerHandle::stop`],
     /// but the streams of announcements (`GET /v1/events`) end now.
     /// New runs are refused from now on, on connections already open too.
+    ///
+    /// The socket leaves the folder first, so no new client can connect (they find
+    /// nobody and may try the next owner); connections made just before are still
+    /// accepted for a moment and refused with 503, which clients retry, instead of being
+    /// cut off unanswered when the listener closes.
     pub fn stop_accepting(&mut self) {
         self.registry.close();
         self.registry.stop_announcing();
+        self.guard.remove();
         if let Some(shutdown) = self.shutdown.take() {
-            // The server already gone has stopped accepting too.
-            let _ = shutdown.send(());
+            tokio::spawn(async move {
+                tokio::time::sleep(LAST_ACCEPTS).await;
+                // The server already gone has stopped accepting too.
+                let _ = shutdown.send(());
+            });
         }
     }
 
@@ -167,7 +191,7 @@ pub fn start(store: Store, worlds: Arc<dyn Worlds>) -> Result<ServerHandle, Serv
     // Empty once the socket has moved (or on failure): removing it is tidying up.
     let _ = std::fs::remove_dir_all(&private_dir);
     let listener = listener?;
-    let guard = SocketGuard(path.clone());
+    let guard = SocketGuard(Some(path.clone()));
     let registry = Registry::default();
     let app = routes::router(routes::AppState {
         store,
@@ -187,7 +211,7 @@ pub fn start(store: Store, worlds: Arc<dyn Worlds>) -> Result<ServerHandle, Serv
         registry,
         shutdown: Some(shutdown),
         task: Some(task),
-        _guard: guard,
+        guard,
     })
 }
 
