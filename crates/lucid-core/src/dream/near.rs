@@ -75,15 +75,16 @@ impl NearMiss {
 }
 
 /// The fewest further failing attempts under a condition (from enough new missions) that
-/// pass the miner's count and significance limits, the rest of the history unchanged.
-fn more_failures(miss: &NearMiss, limits: &MiningLimits) -> Option<u32> {
+/// pass the miner's count limits and a p-value of `threshold`, the rest of the history
+/// unchanged.
+fn more_failures(miss: &NearMiss, limits: &MiningLimits, threshold: f64) -> Option<u32> {
     let judged = miss.total + miss.total_elsewhere;
     let failed_all = miss.failed + miss.failed_elsewhere;
     (0..=HORIZON).find(|&k| {
         k >= miss.more_missions
             && miss.failed + k >= limits.min_failures
             && hypergeometric_tail(judged + k, failed_all + k, miss.total + k, miss.failed + k)
-                <= limits.max_p_value
+                <= threshold
     })
 }
 
@@ -96,7 +97,9 @@ fn fails(point: &Point, criterion: &str) -> bool {
 
 /// The nearest misses of one environment kind's digests, nearest first, at most `keep`.
 /// Conditions that are patterns (their `(criterion, feature, value)` in `found`) are not
-/// misses.
+/// misses. `tests` is how many conditions the dream tested: what a miss lacks is counted
+/// against the strictest level the false-discovery control could hold it to (the
+/// rate over that many tests), so "needs k more" never promises too little.
 pub fn near_misses(
     environment: &str,
     digests: &[&SessionDigest],
@@ -104,6 +107,7 @@ pub fn near_misses(
     limits: &MiningLimits,
     found: &BTreeSet<(String, String, String)>,
     keep: usize,
+    tests: u32,
 ) -> Vec<NearMiss> {
     let points: Vec<Point> = digests
         .iter()
@@ -115,6 +119,9 @@ pub fn near_misses(
         .collect();
     criteria.sort();
     criteria.dedup();
+    let threshold = limits
+        .max_p_value
+        .min(limits.max_fdr / f64::from(tests.max(1)));
     let mut misses = Vec::new();
     for criterion in criteria {
         let judged: Vec<&Point> = points
@@ -173,7 +180,11 @@ pub fn near_misses(
                 more_failures: None,
                 more_missions: limits.min_missions.saturating_sub(missions),
             };
-            miss.more_failures = more_failures(&miss, limits);
+            miss.more_failures = more_failures(&miss, limits, threshold);
+            // Enough already yet not kept (another condition said the same): no miss.
+            if miss.more_failures == Some(0) && miss.more_missions == 0 {
+                continue;
+            }
             misses.push(miss);
         }
     }
@@ -229,7 +240,7 @@ mod tests {
             choices: &none,
             outcomes: &none,
         };
-        let misses = near_misses("e", &refs, observations, &limits, &BTreeSet::new(), 3);
+        let misses = near_misses("e", &refs, observations, &limits, &BTreeSet::new(), 3, 1);
         assert_eq!(misses.len(), 1, "{misses:?}");
         let dune = &misses[0];
         assert_eq!((dune.failed, dune.total, dune.missions), (2, 2, 1));
@@ -241,19 +252,22 @@ mod tests {
             "{}",
             dune.describe()
         );
+        // Over a hundred tests, the same miss needs more evidence.
+        let strict = near_misses("e", &refs, observations, &limits, &BTreeSet::new(), 3, 100);
+        assert!(strict[0].more_failures.unwrap() > 1, "{strict:?}");
         // A condition that is a pattern is no miss.
         let found = BTreeSet::from([(
             "landed".to_string(),
             "terrain".to_string(),
             json!("dune").to_string(),
         )]);
-        assert!(near_misses("e", &refs, observations, &limits, &found, 3).is_empty());
+        assert!(near_misses("e", &refs, observations, &limits, &found, 3, 1).is_empty());
         // Failing about as often as elsewhere is far from a pattern.
         let even: Vec<SessionDigest> = (0..40)
             .map(|i| session(&[(if i % 2 == 0 { "dune" } else { "mare" }, i % 4 < 2)]))
             .collect();
         let refs: Vec<&SessionDigest> = even.iter().collect();
-        for miss in near_misses("e", &refs, observations, &limits, &BTreeSet::new(), 3) {
+        for miss in near_misses("e", &refs, observations, &limits, &BTreeSet::new(), 3, 1) {
             assert!(miss.more_failures.is_none_or(|n| n > 3), "{miss:?}");
         }
     }

@@ -151,6 +151,7 @@ impl Pass<'_> {
                 &MiningLimits::default(),
                 &found,
                 NEAR_MISSES,
+                patterns.tests,
             ));
         }
         misses.sort_by(|a, b| {
