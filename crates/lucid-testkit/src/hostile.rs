@@ -168,31 +168,14 @@ impl HostileServer {
     ///
     /// When the thread's runtime cannot be built or no loopback port can be bound.
     pub fn start_blocking(hostile: Hostile) -> HostileServer {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build();
-            let runtime = match runtime {
-                Ok(runtime) => runtime,
-                Err(err) => panic!("the hostile server's runtime: {err}"),
+        crate::loopback::serve_on_own_thread("hostile server", move || async move {
+            let mut server = match HostileServer::start(hostile).await {
+                Ok(server) => server,
+                Err(err) => panic!("the hostile server cannot bind a loopback port: {err}"),
             };
-            runtime.block_on(async move {
-                let mut server = match HostileServer::start(hostile).await {
-                    Ok(server) => server,
-                    Err(err) => panic!("the hostile server cannot bind a loopback port: {err}"),
-                };
-                let serving = server.loopback.take();
-                let _ = tx.send(server);
-                std::future::pending::<()>().await;
-                drop(serving);
-            });
-        });
-        match rx.recv() {
-            Ok(server) => server,
-            Err(_) => panic!("the hostile server's thread ended before it served"),
-        }
+            let serving = server.loopback.take();
+            (server, serving)
+        })
     }
 
     /// The profile's `base_url`: the server itself for Anthropic, `/v1` under it for an

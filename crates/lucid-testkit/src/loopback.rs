@@ -155,3 +155,41 @@ impl Loopback {
         self.addr
     }
 }
+
+/// Starts a server on a thread of its own, with a runtime of its own, for tests that run
+/// the `lucid` binary: `start` builds the server and hands back its handle and the
+/// listener to keep, which serves until the process ends.
+///
+/// # Panics
+///
+/// When the thread's runtime cannot be built, or the thread ends before `start` returns
+/// (e.g. `start` panicked because no loopback port could be bound).
+pub(crate) fn serve_on_own_thread<S, F, Fut>(what: &'static str, start: F) -> S
+where
+    S: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = (S, Option<Loopback>)>,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build();
+        let runtime = match runtime {
+            Ok(runtime) => runtime,
+            Err(err) => panic!("the {what}'s runtime: {err}"),
+        };
+        runtime.block_on(async move {
+            let (server, serving) = start().await;
+            let _ = tx.send(server);
+            // Serve until the process ends.
+            std::future::pending::<()>().await;
+            drop(serving);
+        });
+    });
+    match rx.recv() {
+        Ok(server) => server,
+        Err(_) => panic!("the {what}'s thread ended before it served"),
+    }
+}

@@ -138,29 +138,11 @@ impl FakeServer {
     ///
     /// When the thread's runtime cannot be built or no loopback port can be bound.
     pub fn start_blocking(respond: Responder) -> FakeServer {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build();
-            let runtime = match runtime {
-                Ok(runtime) => runtime,
-                Err(err) => panic!("the fake server's runtime: {err}"),
-            };
-            runtime.block_on(async move {
-                let mut server = FakeServer::start(respond).await;
-                let serving = server.loopback.take();
-                let _ = tx.send(server);
-                // Serve until the process ends.
-                std::future::pending::<()>().await;
-                drop(serving);
-            });
-        });
-        match rx.recv() {
-            Ok(server) => server,
-            Err(_) => panic!("the fake server's thread ended before it served"),
-        }
+        crate::loopback::serve_on_own_thread("fake server", move || async move {
+            let mut server = FakeServer::start(respond).await;
+            let serving = server.loopback.take();
+            (server, serving)
+        })
     }
 
     /// Every request so far, in arrival order.
