@@ -38,12 +38,7 @@ pub(super) fn failure_draft(
         .collect::<Vec<_>>()
         .join(", ");
     let criterion = &pattern.criterion;
-    let choice = match &pattern.remedy {
-        Remedy::AtLeast { choice, .. }
-        | Remedy::AtMost { choice, .. }
-        | Remedy::Use { choice, .. } => Some(choice.clone()),
-        Remedy::Avoid => None,
-    };
+    let choice = pattern.remedy.choice().map(str::to_string);
     let (title, what, then, agent) = match &pattern.remedy {
         Remedy::AtLeast { choice, threshold, .. } => (
             format!("When {short}, plan {choice} of at least {}", number(*threshold)),

@@ -111,6 +111,18 @@ pub enum Remedy {
     Avoid,
 }
 
+impl Remedy {
+    /// The choice the remedy sets, if it sets one.
+    pub fn choice(&self) -> Option<&str> {
+        match self {
+            Remedy::AtLeast { choice, .. }
+            | Remedy::AtMost { choice, .. }
+            | Remedy::Use { choice, .. } => Some(choice),
+            Remedy::Avoid => None,
+        }
+    }
+}
+
 /// A criterion that fails under an observed condition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailurePattern {
@@ -232,7 +244,8 @@ pub struct Vocabulary<'a> {
 }
 
 impl Vocabulary<'_> {
-    fn excluded(&self) -> BTreeSet<&str> {
+    /// The facts that can never be a condition: choices and results.
+    pub(super) fn excluded(&self) -> BTreeSet<&str> {
         self.choices
             .iter()
             .chain(self.outcomes)
@@ -509,12 +522,7 @@ fn failure_pattern(
         None => (test.under.clone(), test.counts, q_value),
     };
     let remedy = remedy::find_remedy(test.criterion, &under, group.vocabulary.choices, limits);
-    let choice = match &remedy {
-        Remedy::AtLeast { choice, .. }
-        | Remedy::AtMost { choice, .. }
-        | Remedy::Use { choice, .. } => Some(choice.as_str()),
-        Remedy::Avoid => None,
-    };
+    let choice = remedy.choice();
     let elsewhere: Vec<&Point> = test
         .judged
         .iter()
@@ -546,7 +554,7 @@ fn failure_pattern(
 
 #[cfg(test)]
 #[path = "mine_tests.rs"]
-mod tests;
+pub(super) mod tests;
 
 #[cfg(test)]
 #[path = "mine_fdr_tests.rs"]

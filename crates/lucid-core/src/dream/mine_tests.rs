@@ -5,8 +5,9 @@ use crate::event::Facts;
 use serde_json::json;
 use std::collections::BTreeSet;
 
-/// A session whose iterations each landed on `terrain` and passed or failed `landed`.
-fn session(attempts: &[(&str, bool)]) -> SessionDigest {
+/// A session whose iterations each landed on `terrain` and passed or failed `landed`
+/// (shared with the near-miss tests).
+pub(in crate::dream) fn session(attempts: &[(&str, bool)]) -> SessionDigest {
     SessionDigest {
         session: SessionId::generate(),
         team: "t".into(),

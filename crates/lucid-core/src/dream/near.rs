@@ -122,6 +122,7 @@ pub fn near_misses(
     let threshold = limits
         .max_p_value
         .min(limits.max_fdr / f64::from(tests.max(1)));
+    let excluded = vocabulary.excluded();
     let mut misses = Vec::new();
     for criterion in criteria {
         let judged: Vec<&Point> = points
@@ -130,12 +131,6 @@ pub fn near_misses(
             .collect();
         let failed_all = judged.iter().filter(|p| fails(p, criterion)).count() as u32;
         let iterations: Vec<&IterationDigest> = judged.iter().map(|(_, it)| *it).collect();
-        let excluded: BTreeSet<&str> = vocabulary
-            .choices
-            .iter()
-            .chain(vocabulary.outcomes)
-            .map(String::as_str)
-            .collect();
         for condition in conditions(&iterations, &excluded) {
             let (feature, value) = (&condition.feature, &condition.value);
             let key = (criterion.clone(), feature.clone(), value.to_string());
@@ -200,34 +195,8 @@ pub fn near_misses(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Facts;
+    use crate::dream::mine::tests::session;
     use serde_json::json;
-    use std::collections::BTreeMap;
-
-    fn session(attempts: &[(&str, bool)]) -> SessionDigest {
-        SessionDigest {
-            session: SessionId::generate(),
-            team: "t".into(),
-            environment: "e".into(),
-            passed: attempts.last().is_some_and(|(_, ok)| *ok),
-            iterations: attempts
-                .iter()
-                .enumerate()
-                .map(|(i, (terrain, ok))| IterationDigest {
-                    iteration: i as u32 + 1,
-                    passed: *ok,
-                    criteria: BTreeMap::from([("landed".to_string(), *ok)]),
-                    fixes: BTreeMap::new(),
-                    facts: Facts::from([("terrain".to_string(), json!(terrain))]),
-                    tools: Vec::new(),
-                    graded_at_seq: 1,
-                })
-                .collect(),
-            playbooks: BTreeSet::new(),
-            mentions: BTreeMap::new(),
-            overrides: Vec::new(),
-        }
-    }
 
     #[test]
     fn a_near_miss_says_how_many_more_failures_and_missions_it_needs() {
