@@ -14,6 +14,9 @@ use crate::spec::AgentSpec;
 use crate::tool::{ToolOutput, ToolRegistry};
 use crate::world::Episode;
 
+/// Most characters of a rule departure's evidence that are recorded.
+const MAX_EVIDENCE_CHARS: usize = 500;
+
 /// One agent thread: who it is and what it works in.
 pub(super) struct AgentThread {
     pub id: AgentId,
@@ -259,7 +262,8 @@ impl TeamRun {
                         Some(thread.id),
                         EventKind::RuleOverridden {
                             memory_id,
-                            evidence: crate::event::sanitize(&evidence),
+                            // One line, bounded: it is shown in lists and digests.
+                            evidence: crate::event::one_line(&evidence, MAX_EVIDENCE_CHARS),
                         },
                     );
                 }
