@@ -244,6 +244,7 @@ async fn approved_playbooks_render_into_their_scope_and_are_recorded() {
         body: "Short notes read better.".into(),
         rules: vec![],
         agent: Some("worker".into()),
+        explore: false,
     };
     let sink = Arc::new(lucid_core::event::NullSink);
     let bus = Arc::new(EventBus::new(SessionId::generate(), sink));

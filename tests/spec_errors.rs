@@ -289,6 +289,24 @@ fn the_dreaming_history_is_all_a_count_or_a_duration() {
 }
 
 #[test]
+fn exploring_is_off_by_default_and_bounded() {
+    let source = |value: &str| format!("{VALID}\n[dreaming]\nexplore = {value}\n");
+    let explore = |text: &str| {
+        lucid_core::spec::parse(Path::new("team.toml"), text, &support::catalog())
+            .unwrap()
+            .dreaming
+            .explore
+    };
+    assert_eq!(explore(VALID), 0.0);
+    assert_eq!(explore(&source("0.25")), 0.25);
+    assert_eq!(explore(&source("0")), 0.0);
+    let line = VALID.lines().count() + 3;
+    for value in ["0.6", "-0.1", "1"] {
+        assert_error(&source(value), line, 11, "from 0 (never) to 0.5");
+    }
+}
+
+#[test]
 fn a_profiles_turn_bounds_and_the_agent_budget_are_checked() {
     let profile = |keys: &str| {
         format!("{VALID}\n[models.net]\nprovider = \"openai\"\nmodel = \"m\"\n{keys}\n")

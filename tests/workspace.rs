@@ -227,6 +227,7 @@ async fn a_playbook_rule_makes_the_first_pass_compare_documents() {
         body: "Reviews that only look at one document at a time miss contradictions.".into(),
         rules: vec![rule],
         agent: Some("commander".into()),
+        explore: false,
     };
     let bus = Arc::new(EventBus::new(
         SessionId::generate(),

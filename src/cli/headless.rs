@@ -135,9 +135,20 @@ impl ProgressFormatter {
                 };
                 format!("  {mark} {criterion}: {}{fix}", one_line(reason, DETAIL_CHARS))
             }
-            EventKind::PlaybookApplied { title, agent_name, .. } => {
-                format!("  playbook applied to {agent_name}: {}", one_line(title, DETAIL_CHARS))
-            }
+            EventKind::PlaybookApplied {
+                title,
+                agent_name,
+                explore,
+                ..
+            } => format!(
+                "  playbook applied to {agent_name}: {}{}",
+                one_line(title, DETAIL_CHARS),
+                if *explore {
+                    " (explored: this session tests what it avoids)"
+                } else {
+                    ""
+                }
+            ),
             EventKind::RuleOverridden { memory_id, evidence } => {
                 format!(
                     "{indent}{name} departs from the rule of {memory_id}: {}",

@@ -132,6 +132,7 @@ pub(super) fn failure_draft(
             when,
             then,
             memory: None,
+            explore: false,
         }],
         citations: cited,
         key: format!("{}|{criterion}|{key_when}", pattern.environment),

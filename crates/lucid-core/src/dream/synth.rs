@@ -113,6 +113,7 @@ pub fn case_drafts(patterns: &[CasePattern]) -> Vec<Draft> {
                     when: BTreeMap::from([(p.feature.clone(), Value::from(p.value.clone()))]),
                     then: BTreeMap::from([(p.label.clone(), Value::from(p.truth.clone()))]),
                     memory: None,
+                    explore: false,
                 })
                 .collect();
             rules.sort_by_key(|rule| serde_json::to_string(rule).unwrap_or_default());

@@ -153,6 +153,10 @@ pub enum EventKind {
         version: u32,
         title: String,
         agent_name: String,
+        /// This session tests a choice the playbook's rule says to avoid, on purpose
+        /// (`[dreaming] explore`); absent when it does not.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        explore: bool,
     },
     /// An agent departed from a playbook's rule because its own evidence contradicted
     /// it (see `world::rules::OVERRIDE_TAG`).

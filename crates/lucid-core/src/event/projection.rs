@@ -130,6 +130,8 @@ pub struct AppliedPlaybook {
     pub version: u32,
     pub title: String,
     pub agent_name: String,
+    /// The session tested a choice the playbook says to avoid, on purpose.
+    pub explore: bool,
 }
 
 /// The files a `project` session changed, as recorded last.
@@ -428,12 +430,13 @@ impl Projection {
                 version,
                 title,
                 agent_name,
-                ..
+                explore,
             } => self.playbooks.push(AppliedPlaybook {
                 memory_id: memory_id.clone(),
                 version: *version,
                 title: sanitize(title),
                 agent_name: sanitize(agent_name),
+                explore: *explore,
             }),
             EventKind::Retry { .. } => {
                 self.retries += 1;

@@ -161,8 +161,17 @@ impl Memory {
             version: self.version,
             title: self.title,
             body: self.body,
-            rules: self.rules,
+            // Exploring is the runner's decision per session, never a stored one.
+            rules: self
+                .rules
+                .into_iter()
+                .map(|rule| Rule {
+                    explore: false,
+                    ..rule
+                })
+                .collect(),
             agent: self.agent,
+            explore: false,
         }
     }
 

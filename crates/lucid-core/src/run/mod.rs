@@ -25,7 +25,7 @@ use tokio::sync::Semaphore;
 
 pub use cancel::CancelToken;
 pub use orchestration::ADVISOR_SYSTEM;
-pub use playbook::{render_playbooks, Playbook};
+pub use playbook::{choose_exploration, render_playbooks, Playbook, MAX_EXPLORE};
 pub use providers::{provider_for, ProviderSet};
 pub use providers::{ADVISOR_ROLE, GRADER_ROLE};
 pub use recordings::{load_recordings, RecordingError};
@@ -212,6 +212,7 @@ impl TeamRun {
                     version: playbook.version,
                     title: playbook.title.clone(),
                     agent_name: agent_name.clone(),
+                    explore: playbook.explore,
                 },
             );
         }

@@ -14,12 +14,50 @@ pub struct Playbook {
     pub rules: Vec<Rule>,
     /// `None` applies to the whole team; `Some(agent)` to that agent only.
     pub agent: Option<String>,
+    /// This session tests, on purpose, a choice the playbook says to avoid
+    /// (`[dreaming] explore`; see [`choose_exploration`]).
+    pub explore: bool,
 }
 
 impl Playbook {
     pub fn applies_to(&self, agent: &str) -> bool {
         self.agent.as_deref().is_none_or(|a| a == agent)
     }
+
+    /// Whether a rule of it says to avoid something: the only rules whose evidence
+    /// cannot come back unless a session tries the avoided choice.
+    pub fn avoids(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|rule| rule.flag("avoid") == Some(true))
+    }
+}
+
+/// The most a team may explore: at most every second session tests an avoided choice.
+pub const MAX_EXPLORE: f64 = 0.5;
+
+/// `[dreaming] explore = share`: marks which avoid-playbook, if any, the team's
+/// `session_number`-th session (1-based) tests on purpose. Exactly `share` of the
+/// sessions explore (session n explores when ⌊n·share⌋ grows), one playbook each, taking
+/// the avoid-playbooks in turn; a share of 0 (the default) never explores.
+pub fn choose_exploration(playbooks: &mut [Playbook], share: f64, session_number: u64) {
+    let share = share.clamp(0.0, MAX_EXPLORE);
+    let explorations = |n: u64| (n as f64 * share).floor() as u64;
+    let (now, before) = (
+        explorations(session_number),
+        explorations(session_number.saturating_sub(1)),
+    );
+    if now == before {
+        return;
+    }
+    let avoiding: Vec<usize> = (0..playbooks.len())
+        .filter(|&i| playbooks[i].avoids())
+        .collect();
+    if avoiding.is_empty() {
+        return;
+    }
+    let pick = avoiding[((now - 1) % avoiding.len() as u64) as usize];
+    playbooks[pick].explore = true;
 }
 
 /// An agent's system prompt with its playbooks appended.
@@ -42,12 +80,21 @@ pub fn render_playbooks(prompt: &str, playbooks: &[&Playbook]) -> String {
             playbook.title,
             playbook.body.trim_end()
         ));
+        if playbook.explore {
+            out.push_str(
+                "\nThis session explores this playbook (the team's `[dreaming] explore` setting): \
+                 where a choice it says to avoid is otherwise acceptable, try it once, on purpose, \
+                 and report it as a departure with `evidence=exploration`, so the team learns \
+                 whether the rule still holds.\n",
+            );
+        }
         if !playbook.rules.is_empty() {
             let rules: Vec<Rule> = playbook
                 .rules
                 .iter()
                 .map(|rule| Rule {
                     memory: Some(playbook.id.clone()),
+                    explore: playbook.explore && rule.flag("avoid") == Some(true),
                     ..rule.clone()
                 })
                 .collect();
@@ -76,6 +123,7 @@ mod tests {
             body: "Dunes fool the altimeter.".into(),
             rules: vec![rule.clone()],
             agent: Some("navigator".into()),
+            explore: false,
         };
         assert!(playbook.applies_to("navigator") && !playbook.applies_to("detector"));
         let prompt = render_playbooks("You fly the lander.", &[&playbook]);
@@ -88,5 +136,63 @@ mod tests {
         };
         assert_eq!(parse_rules(&prompt), vec![cited]);
         assert_eq!(render_playbooks("plain", &[]), "plain");
+    }
+
+    fn playbook(id: &str, then: serde_json::Value) -> Playbook {
+        Playbook {
+            id: id.into(),
+            version: 1,
+            title: id.into(),
+            body: String::new(),
+            rules: vec![
+                serde_json::from_value(json!({"when": {"terrain": "dune"}, "then": then})).unwrap(),
+            ],
+            agent: None,
+            explore: false,
+        }
+    }
+
+    #[test]
+    fn exploration_takes_its_share_of_sessions_and_the_avoid_playbooks_in_turn() {
+        let explored = |share: f64, sessions: u64| -> Vec<(u64, String)> {
+            (1..=sessions)
+                .flat_map(|n| {
+                    let mut playbooks = vec![
+                        playbook("margin", json!({"burn_margin_m": {"min": 150}})),
+                        playbook("a", json!({"avoid": true})),
+                        playbook("b", json!({"avoid": true})),
+                    ];
+                    choose_exploration(&mut playbooks, share, n);
+                    playbooks
+                        .into_iter()
+                        .filter(|p| p.explore)
+                        .map(move |p| (n, p.id))
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        assert!(explored(0.0, 40).is_empty(), "off by default");
+        assert_eq!(
+            explored(0.25, 12),
+            vec![(4, "a".into()), (8, "b".into()), (12, "a".into())]
+        );
+        // Bounded: a share above the cap explores every second session at most.
+        assert_eq!(explored(1.0, 10).len(), 5);
+        // Only avoid-rules are explored: there is nothing to test in a margin.
+        let mut margin = vec![playbook("margin", json!({"burn_margin_m": {"min": 150}}))];
+        choose_exploration(&mut margin, 0.5, 2);
+        assert!(!margin[0].explore);
+    }
+
+    #[test]
+    fn an_explored_playbook_marks_its_avoid_rules_in_the_prompt() {
+        let mut avoid = playbook("m2", json!({"avoid": true}));
+        avoid.explore = true;
+        let prompt = render_playbooks("You lead.", &[&avoid]);
+        assert!(prompt.contains("evidence=exploration"), "{prompt}");
+        let rules = parse_rules(&prompt);
+        assert!(rules.len() == 1 && rules[0].explore, "{rules:?}");
+        avoid.explore = false;
+        assert!(!parse_rules(&render_playbooks("You lead.", &[&avoid]))[0].explore);
     }
 }

@@ -226,11 +226,7 @@ pub fn launch(
     let playbooks: Vec<Playbook> = match (&resume, &options.playbooks, &store) {
         (Some(resume), _, _) => resume.playbooks.clone(),
         (None, Playbooks::Given(given), _) => given.clone(),
-        (None, Playbooks::Approved, Some(store)) => MemoryBook::new(store.clone())
-            .active_playbooks(&spec.team)
-            .map_err(|err| {
-                LaunchError::Runtime(format!("cannot read the team's playbooks: {err}"))
-            })?,
+        (None, Playbooks::Approved, Some(store)) => approved_playbooks(store, &spec)?,
         (None, Playbooks::Approved, None) => Vec::new(),
     };
     let origin = SessionOrigin {
@@ -274,6 +270,27 @@ pub fn launch(
         cancel,
         task,
     })
+}
+
+/// The team's approved playbooks for its next session, with the one this session
+/// explores (`[dreaming] explore`) marked; the session's number counts the team's
+/// earlier runs (dreams not counted).
+fn approved_playbooks(store: &Store, spec: &SessionSpec) -> Result<Vec<Playbook>, LaunchError> {
+    let mut playbooks = MemoryBook::new(store.clone())
+        .active_playbooks(&spec.team)
+        .map_err(|err| LaunchError::Runtime(format!("cannot read the team's playbooks: {err}")))?;
+    if spec.dreaming.explore > 0.0 && playbooks.iter().any(Playbook::avoids) {
+        let earlier = store
+            .sessions()
+            .map_err(|err| {
+                LaunchError::Runtime(format!("cannot count the team's sessions: {err}"))
+            })?
+            .iter()
+            .filter(|s| s.team == spec.team && s.environment != crate::dream::DREAM_ENVIRONMENT)
+            .count() as u64;
+        crate::run::choose_exploration(&mut playbooks, spec.dreaming.explore, earlier + 1);
+    }
+    Ok(playbooks)
 }
 
 /// `[dreaming] every_sessions = N`: dreams once N sessions of the team wait for one, and

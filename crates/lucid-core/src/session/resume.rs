@@ -70,7 +70,10 @@ pub(super) fn load(store: &Store, id: &str, spec: &mut SessionSpec) -> Result<Re
                     "playbook {memory_id} v{version}, which the session applied, is gone"
                 ))
             })?;
-        playbooks.push(playbook);
+        playbooks.push(Playbook {
+            explore: applied.explore,
+            ..playbook
+        });
     }
     Ok(Resume {
         session: summary.id,

@@ -198,6 +198,9 @@ pub struct DreamingSpec {
     pub every_sessions: u32,
     /// Which of the team's sessions a dream mines.
     pub history: HistoryWindow,
+    /// The share of sessions that test, on purpose, a choice an approved avoid-rule rules
+    /// out, so evidence about it can come back (0: never, the default; at most 0.5).
+    pub explore: f64,
 }
 
 /// A session file that cannot be used, and where the problem is.

@@ -484,6 +484,10 @@ pub struct DreamingEntry {
     /// duration (checked by validation, which says where a bad one is).
     #[serde(default)]
     pub history: Option<Spanned<toml::Value>>,
+    /// The share of sessions that test a choice an approved avoid-rule rules out (0 to
+    /// 0.5; checked by validation).
+    #[serde(default)]
+    pub explore: Option<Spanned<f64>>,
 }
 
 impl Default for DreamingEntry {
@@ -492,6 +496,7 @@ impl Default for DreamingEntry {
             model: default_model(),
             every_sessions: 0,
             history: None,
+            explore: None,
         }
     }
 }

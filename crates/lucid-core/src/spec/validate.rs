@@ -387,6 +387,22 @@ pub fn validate_with(
             Some(value) => history_window(value.get_ref())
                 .map_err(|err| report.at_span(value, format!("`dreaming.history`: {err}")))?,
         },
+        explore: match &file.dreaming.explore {
+            None => 0.0,
+            Some(share) => {
+                let value = *share.get_ref();
+                if !(0.0..=crate::run::MAX_EXPLORE).contains(&value) {
+                    return Err(report.at_span(
+                        share,
+                        format!(
+                            "`dreaming.explore` is {value}; it is the share of sessions that test an avoided choice, from 0 (never) to {}",
+                            crate::run::MAX_EXPLORE
+                        ),
+                    ));
+                }
+                value
+            }
+        },
     };
     if file.limits.max_parallel == 0 || file.limits.max_parallel > MAX_PARALLEL {
         return Err(report.nowhere(format!(

@@ -38,6 +38,11 @@ pub struct Rule {
     /// which rule it departs from); absent in stored memories.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
+    /// As rendered into a prompt: this session tests, on purpose, a choice the rule says
+    /// to avoid (`[dreaming] explore`), so evidence about it can come back. Never set
+    /// in stored memories: the runner decides it per session.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub explore: bool,
 }
 
 /// The line that reports a departure from `rule` with the evidence for it.
@@ -193,6 +198,7 @@ mod tests {
             when: BTreeMap::new(),
             then: BTreeMap::from([("throttle".into(), json!(0.3))]),
             memory: Some("01ABC".into()),
+            explore: false,
         };
         let text = format!(
             "I will not fly this.\n{}\nCommitting at 80%.",
@@ -218,6 +224,7 @@ mod tests {
             ]),
             then: BTreeMap::from([("avoid".into(), json!(true))]),
             memory: None,
+            explore: false,
         };
         let seen = |slope: Value| {
             BTreeMap::from([
@@ -242,11 +249,13 @@ mod tests {
                 when: BTreeMap::from([("terrain".into(), json!("ridged"))]),
                 then: BTreeMap::from([("avoid".into(), json!(true))]),
                 memory: None,
+                explore: false,
             },
             Rule {
                 when: BTreeMap::from([("terrain".into(), json!("dune"))]),
                 then: BTreeMap::from([("burn_margin_m".into(), json!({"min": 150}))]),
                 memory: Some("01M".into()),
+                explore: false,
             },
         ];
         let prompt = format!(

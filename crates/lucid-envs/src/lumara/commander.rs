@@ -128,6 +128,16 @@ impl Team<'_> {
         answers.extend(detector_answers);
         let mut pool = candidates(&answers);
         pool.retain(|c| !excluded.contains(&c.site));
+        // A rule this session explores is tested once, on purpose: its best acceptable
+        // site is flown first in the first attempt.
+        let explored = (prior.is_empty())
+            .then(|| {
+                pool.iter()
+                    .filter(|c| !c.rejected && self.explorable(c))
+                    .min_by(|a, b| a.score.total_cmp(&b.score))
+                    .cloned()
+            })
+            .flatten();
         // A rule to avoid is a prior, not an order: when it would leave no acceptable
         // site, the team departs from it rather than fly nowhere.
         let (kept, avoided): (Vec<Candidate>, Vec<Candidate>) =
@@ -149,6 +159,10 @@ impl Team<'_> {
                     .cmp(&b.rejected)
                     .then(a.score.total_cmp(&b.score))
             });
+        }
+        if let Some(explored) = explored {
+            pool.retain(|c| c.site != explored.site);
+            pool.insert(0, explored);
         }
         if let Some(touchdown) = &reuse {
             let site = text::word(touchdown, "site").unwrap_or("").to_string();
@@ -195,6 +209,12 @@ impl Team<'_> {
 
     fn avoided(&self, candidate: &Candidate) -> bool {
         !self.avoiding(candidate).is_empty()
+    }
+
+    /// Whether only rules this session explores avoid a candidate.
+    fn explorable(&self, candidate: &Candidate) -> bool {
+        let rules = self.avoiding(candidate);
+        !rules.is_empty() && rules.iter().all(|rule| rule.explore)
     }
 
     /// The rules that say to avoid a candidate.
@@ -386,10 +406,12 @@ impl Team<'_> {
             .avoiding(candidate)
             .into_iter()
             .map(|rule| {
-                rules::override_line(
-                    rule,
-                    &format!("no other site is acceptable: every other candidate was rejected by its survey or failed before, so I fly site {site}"),
-                )
+                let evidence = if rule.explore {
+                    format!("exploration: this session tests the rule on purpose (the team's explore setting), so I fly site {site}, which its survey accepts")
+                } else {
+                    format!("no other site is acceptable: every other candidate was rejected by its survey or failed before, so I fly site {site}")
+                };
+                rules::override_line(rule, &evidence)
             })
             .collect();
         let intro = if departures.is_empty() {

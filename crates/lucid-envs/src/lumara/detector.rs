@@ -141,9 +141,10 @@ fn assess(
     let orbital_slope = orbital.map(|o| o.slope);
     let features = text::line_features(&observed(site, &best, orbital_slope));
     let applicable = text::applicable(rules, &features);
+    // A rule this session explores does not reject: the commander decides to test it.
     let avoid = applicable
         .iter()
-        .any(|rule| rule.flag("avoid") == Some(true));
+        .any(|rule| rule.flag("avoid") == Some(true) && !rule.explore);
     let wants_low_pass = applicable
         .iter()
         .any(|rule| rule.word("survey") == Some("low_pass"));
