@@ -331,3 +331,130 @@ fn a_damaged_snapshot_is_named_with_the_way_out_and_store_check_confirms_the_rep
     let list = lucid(dir.path(), &["sessions", "list"]);
     assert!(String::from_utf8_lossy(&list.stdout).contains(&id));
 }
+
+/// `run --headless` leaves the lead's final answer on stdout, `sessions export` writes
+/// the recorded events as JSON lines that fold into the same report, and `replay
+/// --headless` prints the progress lines the run printed.
+#[test]
+fn a_session_is_exported_as_events_and_replayed_as_progress_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = lucid(
+        dir.path(),
+        &["run", "sessions/lumara.toml", "--headless", "--seed", "2"],
+    );
+    assert!(matches!(run.status.code(), Some(0 | 1)), "{run:?}");
+    let listed = stdout_json(&lucid(dir.path(), &["sessions", "list", "--json"]));
+    let id = listed[0]["id"].as_str().unwrap().to_string();
+    let report = stdout_json(&lucid(dir.path(), &["sessions", "show", &id, "--json"]));
+
+    // The answer on stdout is the lead's, as the report records it.
+    let answer = report["answer"].as_str().unwrap();
+    assert!(answer.contains("site"), "{answer}");
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout).trim_end(),
+        answer.trim_end()
+    );
+
+    let exported = lucid(
+        dir.path(),
+        &["sessions", "export", &id[..12], "--format", "jsonl"],
+    );
+    assert_eq!(exported.status.code(), Some(0), "{exported:?}");
+    let events: Vec<lucid_core::event::Event> = String::from_utf8_lossy(&exported.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(events.len() > 20, "{} events", events.len());
+    let folded = lucid_core::run::report::SessionReport::fold(&events, false);
+    assert_eq!(serde_json::to_value(&folded).unwrap(), report);
+
+    let replayed = lucid(dir.path(), &["replay", &id, "--headless"]);
+    assert_eq!(replayed.status.code(), Some(0), "{replayed:?}");
+    let progress: Vec<String> = String::from_utf8_lossy(&run.stderr)
+        .lines()
+        .filter(|line| !line.starts_with("lucid:"))
+        .map(str::to_string)
+        .collect();
+    let replayed: Vec<String> = String::from_utf8_lossy(&replayed.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(replayed.len() > 10 && replayed[0].starts_with("session "));
+    assert_eq!(replayed, progress);
+}
+
+#[test]
+fn sessions_are_listed_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, older) = run_lumara(dir.path(), "3");
+    let (_, newer) = run_lumara(dir.path(), "4");
+    let listed = stdout_json(&lucid(dir.path(), &["sessions", "list", "--json"]));
+    assert_eq!(listed[0]["id"], newer["session_id"]);
+    assert_eq!(listed[1]["id"], older["session_id"]);
+    let table = lucid(dir.path(), &["sessions", "list"]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    let row = |id: &Value| table.find(id.as_str().unwrap()).unwrap();
+    assert!(row(&newer["session_id"]) < row(&older["session_id"]));
+}
+
+#[test]
+fn dreaming_for_a_team_with_no_sessions_is_a_usage_error_that_records_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    run_lumara(dir.path(), "3");
+    let dreamt = lucid(dir.path(), &["dream", "--team", "nope"]);
+    assert_eq!(dreamt.status.code(), Some(2), "{dreamt:?}");
+    let said = String::from_utf8_lossy(&dreamt.stderr);
+    assert!(
+        said.contains("no session of team `nope`") && said.contains("lumara-landing"),
+        "{said}"
+    );
+    let listed = stdout_json(&lucid(dir.path(), &["sessions", "list", "--json"]));
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        1,
+        "a dream session was recorded"
+    );
+}
+
+/// Ctrl-C stops the run after the step in hand and says how to continue it.
+#[test]
+fn an_interrupted_run_prints_the_command_that_resumes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("slow.toml");
+    let source =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("sessions/lumara.toml"))
+            .unwrap()
+            .replace(
+                "[models.offline]\nprovider = \"scripted\"\n",
+                "[models.offline]\nprovider = \"scripted\"\nlatency_ms = 400\n",
+            );
+    assert!(source.contains("latency_ms = 400"));
+    std::fs::write(&spec, source).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lucid"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("--db")
+        .arg(dir.path().join("db"))
+        .args(["run", spec.to_str().unwrap(), "--headless"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first progress line, so the session is on record.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
+    assert!(first.starts_with("session "), "{first}");
+    let id = first.split_whitespace().nth(1).unwrap().to_string();
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    child.wait().unwrap();
+    assert!(
+        rest.contains(&format!("--resume {id} --headless")),
+        "no resume command in:\n{rest}"
+    );
+}

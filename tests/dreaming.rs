@@ -478,7 +478,7 @@ async fn the_model_dreamer_drops_invented_citations() {
     let report = dream(
         &store,
         &spec.team,
-        &Dreamer::Model(provider),
+        &Dreamer::model(provider),
         &lucid_envs::catalog(),
     )
     .await

@@ -239,6 +239,14 @@ fn edit_and_reject_write_new_versions() {
         "the rules block survives the edit"
     );
     assert_eq!(shown["versions"].as_array().unwrap().len(), 2);
+    // The evidence the body lists is not printed a second time as provenance.
+    let human = lucid(&db, &["memory", "show", &ids[1]]);
+    let human = String::from_utf8_lossy(&human.stdout);
+    let unrelated = json(&lucid(&db, &["memory", "show", &ids[1], "--json"]));
+    for citation in unrelated["memory"]["provenance"].as_array().unwrap() {
+        let session = citation["session"].as_str().unwrap();
+        assert_eq!(human.matches(session).count(), 1, "{session} in:\n{human}");
+    }
     let diff = lucid(&db, &["memory", "show", &ids[0], "--diff"]);
     let text = String::from_utf8_lossy(&diff.stdout);
     assert!(

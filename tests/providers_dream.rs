@@ -1,5 +1,6 @@
 //! The dreamer on a network model: its forced `propose_memories` call goes over the
-//! wire, and the provider's retries are recorded in the dream's own session.
+//! wire, and the provider's retries and its tokens and cost are recorded in the dream's
+//! own session, under the dreamer's role.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
@@ -39,7 +40,10 @@ fn the_dreamers_retries_are_recorded() {
             input: json!({"proposals": []}),
         }],
         stop: StopReason::ToolUse,
-        usage: Usage::default(),
+        usage: Usage {
+            input_tokens: 20_000,
+            output_tokens: 1_000,
+        },
     };
     let answer = anthropic_events(&proposals, 9);
     let server = FakeServer::start_blocking(Arc::new(move |_, n| {
@@ -63,7 +67,7 @@ fn the_dreamers_retries_are_recorded() {
         &spec,
         base.replace("[dreaming]\nmodel = \"offline\"", "[dreaming]\nmodel = \"claude\"")
             + &format!(
-                "\n[models.claude]\nprovider = \"anthropic\"\nmodel = \"fake\"\nbase_url = \"{}\"\napi_key_env = \"{KEY_VAR}\"\n",
+                "\n[models.claude]\nprovider = \"anthropic\"\nmodel = \"fake\"\nbase_url = \"{}\"\napi_key_env = \"{KEY_VAR}\"\ninput_price_per_mtok = 3.0\noutput_price_per_mtok = 15.0\n",
                 server.url
             ),
     )
@@ -95,4 +99,29 @@ fn the_dreamers_retries_are_recorded() {
         })
         .sum();
     assert_eq!(retries, 1, "the dreamer's retry is an event");
+    drop(store);
+
+    // The dream's session reports what its dreamer used and cost: 20,000 tokens in at $3
+    // and 1,000 out at $15 per million.
+    let dreams = lucid(dir.path(), &["sessions", "list", "--json"]);
+    let dreams: serde_json::Value = serde_json::from_slice(&dreams.stdout).unwrap();
+    let dream_id = dreams
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["environment"] == "dream")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let shown = lucid(dir.path(), &["sessions", "show", &dream_id, "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let usage = &report["usage_by_role"]["dreamer"];
+    assert_eq!(usage["calls"], 1, "{report:#}");
+    assert_eq!(usage["tokens_in"], 20_000);
+    assert!(
+        (usage["cost_usd"].as_f64().unwrap() - 0.075).abs() < 1e-9,
+        "{usage}"
+    );
+    assert!((report["cost_usd"].as_f64().unwrap() - 0.075).abs() < 1e-9);
 }

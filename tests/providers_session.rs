@@ -43,6 +43,8 @@ impl Protocol {
 fn role_of(request: &ModelRequest) -> &'static str {
     if request.system.starts_with("You are an advisor") {
         "advisor"
+    } else if request.system.starts_with("You are an independent grader") {
+        "grader"
     } else if request.system.contains("mission commander") {
         "commander"
     } else if request.system.contains("terrain detector") {
@@ -550,4 +552,72 @@ fn the_advisor_answers_over_the_network_from_a_compact_transcript() {
             "a compact view, not the whole transcript"
         );
     }
+}
+
+/// The grader's and the advisor's calls are priced and attributed to their roles, and
+/// the session's cost and tokens count them with the agents' turns.
+#[test]
+fn the_grader_and_the_advisor_are_counted_in_the_cost_by_role() {
+    let server = FakeServer::start_blocking(brain(Protocol::OpenAi, false, None));
+    let dir = tempfile::tempdir().unwrap();
+    let spec = session_file(dir.path(), Protocol::OpenAi, &server.url);
+    let text = std::fs::read_to_string(&spec).unwrap().replace(
+        "[agents.navigator]\n",
+        "[agents.navigator]\nadvisor = \"offline\"\n",
+    ) + "\n[[outcome.criteria]]\nid = \"report_names_site\"\ndescription = \"The mission report names the landing site.\"\n";
+    std::fs::write(&spec, text).unwrap();
+    let spec = spec.to_str().unwrap();
+    let output = lucid(
+        dir.path(),
+        &["run", spec, "--seed", "3", "--model", "fake", "--json"],
+        Some(KEY),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(matches!(output.status.code(), Some(0 | 1)), "{stderr}");
+    let report = json(&output);
+    let asked = |role: &str| {
+        server
+            .requests()
+            .iter()
+            .filter(|r| role_of(&openai_request(&r.body)) == role)
+            .count() as u64
+    };
+    // Every call of the brain uses 1,000 input and 100 output tokens at $3 / $15 per
+    // million: $0.0045 a call.
+    let mut calls = 0;
+    for role in ["grader", "advisor"] {
+        let usage = &report["usage_by_role"][role];
+        let n = usage["calls"].as_u64().unwrap_or(0);
+        assert!(
+            n > 0 && n == asked(role),
+            "{role}: {usage} for {} requests",
+            asked(role)
+        );
+        assert_eq!(usage["tokens_in"].as_u64(), Some(1000 * n), "{role}");
+        assert_eq!(usage["tokens_out"].as_u64(), Some(100 * n), "{role}");
+        let cost = usage["cost_usd"].as_f64().unwrap();
+        assert!((cost - 0.0045 * n as f64).abs() < 1e-9, "{role}: {cost}");
+        calls += n;
+    }
+    let turns: u64 = report["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["turns"].as_u64().unwrap())
+        .sum();
+    let total = report["cost_usd"].as_f64().unwrap();
+    assert!(
+        (total - 0.0045 * (turns + calls) as f64).abs() < 1e-9,
+        "{total} for {turns} turns and {calls} other calls"
+    );
+    assert_eq!(report["tokens_in"].as_u64(), Some(1000 * (turns + calls)));
+    // Each agent carries its own cost, and the progress lines show the grader's.
+    for agent in report["agents"].as_array().unwrap() {
+        let turns = agent["turns"].as_u64().unwrap() as f64;
+        assert!((agent["cost_usd"].as_f64().unwrap() - 0.0045 * turns).abs() < 1e-9);
+    }
+    assert!(
+        stderr.contains("grader answered · 1000/100 tok · $0.0045"),
+        "{stderr}"
+    );
 }

@@ -213,7 +213,9 @@ fn the_tui_shows_a_live_lumara_run_dreams_approves_and_replays() {
         8,
         "six headless, one in the TUI, one dream: {sessions:#?}"
     );
-    let ours = &sessions[6];
+    // Newest first: the dream, then the TUI's session.
+    assert_eq!(sessions[0]["environment"], "dream");
+    let ours = &sessions[1];
     assert_eq!(ours["status"], "passed");
     assert_eq!(ours["seed"], 7);
 

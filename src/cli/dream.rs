@@ -9,8 +9,8 @@ use clap::Args;
 use super::dream_schedule::{self, Dreaming};
 use super::exit;
 use lucid_core::dream::{
-    dream_with, dreamer_for, teams_to_dream, teams_with_sessions, DreamOptions, DreamReport,
-    Dreamer,
+    dream_with, dreamer_for, known_team, teams_to_dream, teams_with_sessions, DreamOptions,
+    DreamReport, Dreamer,
 };
 use lucid_core::event::one_line;
 use lucid_core::spec::HistoryWindow;
@@ -114,7 +114,16 @@ pub(super) async fn dream_once(
     json: bool,
 ) -> u8 {
     let teams = match team {
-        Some(team) => vec![team.to_string()],
+        Some(team) => {
+            if let Err(err) = known_team(store, team) {
+                say!("lucid: {}", lucid_core::event::sanitize(&err.to_string()));
+                return match err {
+                    lucid_core::dream::DreamError::UnknownTeam { .. } => exit::USAGE,
+                    _ => exit::RUNTIME,
+                };
+            }
+            vec![team.to_string()]
+        }
         None if options.rescan => match teams_with_sessions(store) {
             Ok(teams) => teams,
             Err(err) => {

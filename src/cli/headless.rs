@@ -100,7 +100,31 @@ impl ProgressFormatter {
                     AgentStatus::Done => "done",
                     other => other.as_str(),
                 };
-                format!("{indent}{name} {status} after {turns} turns")
+                let spent = event
+                    .agent
+                    .and_then(|id| self.view.agents.get(&id))
+                    .map(|a| spending(a.tokens_in, a.tokens_out, a.cost_usd))
+                    .unwrap_or_default();
+                format!("{indent}{name} {status} after {turns} turns{spent}")
+            }
+            EventKind::ModelUsage {
+                role,
+                tokens_in,
+                tokens_out,
+                cost_usd,
+                ..
+            } => {
+                let owner = event
+                    .agent
+                    .and_then(|id| self.view.agents.get(&id))
+                    .map(|a| a.name.as_str());
+                let who = match owner {
+                    None => role.clone(),
+                    // The dreamer's own thread.
+                    Some(owner) if owner == role => name.clone(),
+                    Some(_) => format!("{name}'s {role}"),
+                };
+                format!("{indent}{who} answered{}", spending(*tokens_in, *tokens_out, *cost_usd))
             }
             EventKind::SessionResumed {
                 iteration,
@@ -187,12 +211,16 @@ impl ProgressFormatter {
                 error,
             } => match error {
                 Some(error) => format!("session ended with an error after {duration_ms} ms: {}", one_line(error, 300)),
-                None => format!(
-                    "rubric {} after {iterations} iteration{} ({:.1} s)",
-                    if *passed { "met" } else { "NOT met" },
-                    if *iterations == 1 { "" } else { "s" },
-                    *duration_ms as f64 / 1000.0
-                ),
+                None => {
+                    let (tokens_in, tokens_out) = self.view.tokens();
+                    format!(
+                        "rubric {} after {iterations} iteration{} ({:.1} s){}",
+                        if *passed { "met" } else { "NOT met" },
+                        if *iterations == 1 { "" } else { "s" },
+                        *duration_ms as f64 / 1000.0,
+                        spending(tokens_in, tokens_out, self.view.cost_usd)
+                    )
+                }
             },
             EventKind::ModelTurn { .. }
             | EventKind::Text { .. }
@@ -201,6 +229,16 @@ impl ProgressFormatter {
         };
         Some(text)
     }
+}
+
+/// What calls used, for the end of a line: ` · 3,501/531 tok · $0.0123` (the cost
+/// only when the profile has prices; nothing when nothing was used).
+fn spending(tokens_in: u64, tokens_out: u64, cost_usd: Option<f64>) -> String {
+    if tokens_in == 0 && tokens_out == 0 && cost_usd.is_none() {
+        return String::new();
+    }
+    let cost = cost_usd.map(|c| format!(" · ${c:.4}")).unwrap_or_default();
+    format!(" · {tokens_in}/{tokens_out} tok{cost}")
 }
 
 /// Prints every event's line on stderr until the bus is dropped.

@@ -282,11 +282,22 @@ async fn show(
     if !memory.rules.is_empty() {
         outln!("rules:\n{}", sanitize(&render_rules(&memory.rules)));
     }
-    if !memory.provenance.is_empty() {
+    // A dream's body already lists its evidence: cite only what it does not.
+    let (in_body, elsewhere): (Vec<_>, Vec<_>) = memory
+        .provenance
+        .iter()
+        .partition(|c| memory.body.contains(&c.session.to_string()));
+    if !elsewhere.is_empty() {
         outln!("provenance:");
-        for c in &memory.provenance {
+        for c in &elsewhere {
             outln!("  {} {}", c.session, one_line(&c.summary, 100));
         }
+    }
+    if !in_body.is_empty() {
+        outln!(
+            "provenance: the {} session(s) cited in the text above",
+            in_body.len()
+        );
     }
     outln!("\nhistory:");
     for entry in &record.history {

@@ -24,6 +24,7 @@ mod memories;
 mod memory;
 mod memory_edit;
 mod remote;
+mod replay;
 pub mod rule_truth;
 mod run;
 mod serve;
@@ -66,7 +67,7 @@ pub struct Cli {
     pub db: Option<PathBuf>,
 
     /// The TUI's theme: dark (default), light, high-contrast, or themes/NAME.toml.
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, value_name = "NAME")]
     pub theme: Option<String>,
 
     #[command(subcommand)]
@@ -77,10 +78,18 @@ pub struct Cli {
 pub enum Command {
     /// Run a session file: the team works, the grader judges, the team revises.
     Run(run::RunArgs),
-    /// Replay a recorded session in the TUI (pause, step and speed keys).
+    /// Replay a recorded session in the TUI (pause, step and speed keys), or print its
+    /// progress lines with --headless.
     Replay {
         /// The session id, or a unique prefix of it.
         id: String,
+        /// Print the progress lines `run --headless` printed, on stdout, instead of
+        /// opening the TUI.
+        #[arg(long)]
+        headless: bool,
+        /// The TUI's theme: dark (default), light, high-contrast, or themes/NAME.toml.
+        #[arg(long, value_name = "NAME")]
+        theme: Option<String>,
     },
     /// List and inspect recorded sessions.
     #[command(subcommand)]
@@ -152,9 +161,16 @@ pub fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
-        Some(Command::Run(args)) => run::run(cli.db, cli.theme.as_deref(), args).await,
-        Some(Command::Replay { id }) => {
-            tui::open(cli.db, cli.theme.as_deref(), tui::Start::Replay(id)).await
+        Some(Command::Run(args)) => {
+            let theme = args.theme.clone().or(cli.theme);
+            run::run(cli.db, theme.as_deref(), args).await
+        }
+        Some(Command::Replay { id, headless, .. }) if headless => {
+            replay::headless(cli.db, &id).await
+        }
+        Some(Command::Replay { id, theme, .. }) => {
+            let theme = theme.or(cli.theme);
+            tui::open(cli.db, theme.as_deref(), tui::Start::Replay(id)).await
         }
         Some(Command::Sessions(command)) => sessions::sessions(cli.db, command).await,
         Some(Command::Serve { dream_every }) => serve::serve(cli.db, dream_every).await,

@@ -7,7 +7,6 @@ use super::exit;
 use super::run::RunArgs;
 use super::sessions::SessionsCommand;
 use lucid_core::event::{sanitize, Event, EventKind};
-use lucid_core::run::report::SessionReport;
 use lucid_core::store::SessionSummary;
 use lucid_server::client::{Client, ClientError, Streamed};
 use lucid_server::{CreateRun, Record, RunEnd};
@@ -53,7 +52,7 @@ pub async fn sessions(client: &Client, command: SessionsCommand) -> u8 {
     let result = match command {
         SessionsCommand::List { json } => {
             match client.get_json::<Vec<SessionSummary>>("/v1/sessions").await {
-                Ok(sessions) => super::sessions::print_list(&sessions, json),
+                Ok(sessions) => super::sessions::print_list(sessions, json),
                 Err(err) => Err(failure(&err)),
             }
         }
@@ -63,6 +62,9 @@ pub async fn sessions(client: &Client, command: SessionsCommand) -> u8 {
         SessionsCommand::Diff { id, stat } => record(client, &id)
             .await
             .and_then(|(summary, events)| super::changes::diff(&summary, events, stat)),
+        SessionsCommand::Export { id, format } => record(client, &id)
+            .await
+            .and_then(|(_, events)| super::sessions::export(&events, format)),
     };
     match result {
         Ok(()) => exit::OK,
@@ -171,7 +173,11 @@ pub async fn run(client: &Client, args: &RunArgs) -> Through {
     }
     let code = match (&end.error, end.passed) {
         (Some(error), _) => {
-            say!("lucid: the run failed: {}", sanitize(error));
+            say!(
+                "lucid: the run failed: {}; completed steps are saved: {}",
+                sanitize(error),
+                super::run::resume_command(&args.spec, session)
+            );
             exit::RUNTIME
         }
         (None, true) => exit::OK,
@@ -180,15 +186,14 @@ pub async fn run(client: &Client, args: &RunArgs) -> Through {
     if let Some(note) = end.dream.as_deref().filter(|_| !args.quiet) {
         say!("{}", sanitize(note));
     }
-    if args.json {
-        let report = SessionReport::fold(&events, false);
-        match serde_json::to_string_pretty(&report) {
-            Ok(json) => outln!("{json}"),
-            Err(err) => {
-                say!("lucid: cannot encode the report: {err}");
-                return Through::Done(exit::RUNTIME);
-            }
-        }
+    if asked.load(std::sync::atomic::Ordering::SeqCst) && end.error.is_none() {
+        say!(
+            "lucid: completed steps are saved: {}",
+            super::run::resume_command(&args.spec, session)
+        );
+    }
+    if let Err(code) = super::run::print_result(&events, args.json) {
+        return Through::Done(code);
     }
     Through::Done(code)
 }

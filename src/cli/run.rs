@@ -38,6 +38,9 @@ pub struct RunArgs {
     /// step, with the same mission and playbooks.
     #[arg(long, value_name = "ID", conflicts_with_all = ["seed", "world"])]
     pub resume: Option<String>,
+    /// The TUI's theme: dark (default), light, high-contrast, or themes/NAME.toml.
+    #[arg(long, value_name = "NAME")]
+    pub theme: Option<String>,
 }
 
 /// How often, and how far apart, a run looks for the store again while its holder lets
@@ -159,15 +162,19 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
         _ => None,
     };
     let cancel = handle.cancel_token();
+    let resume_hint = resume_command(&args.spec, handle.session());
+    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let interrupting = std::sync::Arc::clone(&interrupted);
     let interrupt = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
         }
+        interrupting.store(true, std::sync::atomic::Ordering::SeqCst);
         say!("lucid: interrupted; stopping every agent (Ctrl-C again to quit at once)");
         cancel.cancel();
         if tokio::signal::ctrl_c().await.is_ok() {
             lucid_core::tool::mcp::kill_every_server();
-            say!("lucid: quit; completed steps are saved, resume with --resume");
+            say!("lucid: quit; completed steps are saved: {resume_hint}");
             std::process::exit(130);
         }
     });
@@ -205,32 +212,56 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
         Ok(_) => exit::RUBRIC_NOT_MET,
         Err(_) => exit::RUNTIME,
     };
+    let resume = resume_command(&args.spec, finished.session);
     if let Err(err) = &finished.result {
         say!(
-            "lucid: the run failed: {}",
+            "lucid: the run failed: {}; completed steps are saved: {resume}",
             lucid_core::event::sanitize(&err.to_string())
         );
+    } else if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+        say!("lucid: completed steps are saved: {resume}");
     }
     if let Some(note) = finished.dream.as_deref().filter(|_| !args.quiet) {
         say!("{}", lucid_core::event::sanitize(note));
     }
-    if args.json {
-        match store.events(finished.session) {
-            Ok(events) => {
-                let report = SessionReport::fold(&events, false);
-                match serde_json::to_string_pretty(&report) {
-                    Ok(json) => outln!("{json}"),
-                    Err(err) => {
-                        say!("lucid: cannot encode the report: {err}");
-                        return exit::RUNTIME;
-                    }
-                }
+    match store.events(finished.session) {
+        Ok(events) => {
+            if let Err(code) = print_result(&events, args.json) {
+                return code;
             }
-            Err(err) => {
-                say!("lucid: cannot read the session back: {err}");
-                return exit::RUNTIME;
-            }
+        }
+        Err(err) => {
+            say!("lucid: cannot read the session back: {err}");
+            return exit::RUNTIME;
         }
     }
     code
+}
+
+/// The command that continues `session` from its last completed step.
+pub(super) fn resume_command(
+    spec: &std::path::Path,
+    session: lucid_core::event::SessionId,
+) -> String {
+    format!(
+        "continue with `lucid run {} --resume {session} --headless`",
+        lucid_core::event::sanitize(&spec.display().to_string())
+    )
+}
+
+/// What a headless run leaves on stdout: the JSON report with `--json`, else the lead's
+/// final answer (cleaned for the terminal), so `lucid run … --headless > answer.txt`
+/// keeps the team's result. The error is the exit code.
+pub(super) fn print_result(events: &[lucid_core::event::Event], json: bool) -> Result<(), u8> {
+    let report = SessionReport::fold(events, false);
+    if json {
+        let text = serde_json::to_string_pretty(&report).map_err(|err| {
+            say!("lucid: cannot encode the report: {err}");
+            exit::RUNTIME
+        })?;
+        outln!("{text}");
+    } else if let Some(answer) = report.answer.as_deref().filter(|a| !a.trim().is_empty()) {
+        outln!("{}", lucid_core::event::sanitize(answer.trim_end()));
+    }
+    Ok(())
 }

@@ -1,4 +1,4 @@
-//! `lucid sessions list|show`: the recorded history.
+//! `lucid sessions list|show|diff|export`: the recorded history, read and exported.
 
 use std::path::PathBuf;
 
@@ -11,7 +11,7 @@ use lucid_core::store::{SessionSummary, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum SessionsCommand {
-    /// List recorded sessions, oldest first.
+    /// List recorded sessions, newest first (as the TUI lists them).
     List {
         /// Print a JSON array instead of a table.
         #[arg(long)]
@@ -33,6 +33,22 @@ pub enum SessionsCommand {
         #[arg(long)]
         stat: bool,
     },
+    /// Write a session's recorded events to stdout, one JSON object per line (the same
+    /// events `replay` reads), for scripts and other tools.
+    Export {
+        /// The session id, or a unique prefix of it.
+        id: String,
+        /// The output format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+    },
+}
+
+/// What `sessions export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One event per line, as JSON, in the order they were recorded.
+    Jsonl,
 }
 
 pub async fn sessions(db: Option<PathBuf>, command: SessionsCommand) -> u8 {
@@ -46,6 +62,9 @@ pub async fn sessions(db: Option<PathBuf>, command: SessionsCommand) -> u8 {
         SessionsCommand::Show { id, json } => show(&store, &id, json),
         SessionsCommand::Diff { id, stat } => session_events(&store, &id)
             .and_then(|(summary, events)| super::changes::diff(&summary, events, stat)),
+        SessionsCommand::Export { id, format } => {
+            session_events(&store, &id).and_then(|(_, events)| export(&events, format))
+        }
     };
     match result {
         Ok(()) => exit::OK,
@@ -60,11 +79,33 @@ fn list(store: &Store, json: bool) -> Result<(), (u8, String)> {
     let sessions = store
         .sessions()
         .map_err(|err| (exit::RUNTIME, err.to_string()))?;
-    print_list(&sessions, json)
+    print_list(sessions, json)
 }
 
-/// Prints the sessions as a table (or a JSON array).
-pub(super) fn print_list(sessions: &[SessionSummary], json: bool) -> Result<(), (u8, String)> {
+/// Writes a session's events in `format` on stdout. Model text is exported as it was
+/// recorded, escaped by JSON, so nothing in it reaches a terminal as a control sequence.
+pub(super) fn export(
+    events: &[lucid_core::event::Event],
+    format: ExportFormat,
+) -> Result<(), (u8, String)> {
+    match format {
+        ExportFormat::Jsonl => {
+            for event in events {
+                let line = serde_json::to_string(event)
+                    .map_err(|err| (exit::RUNTIME, format!("cannot encode an event: {err}")))?;
+                outln!("{line}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Prints the sessions, newest first, as a table (or a JSON array).
+pub(super) fn print_list(
+    mut sessions: Vec<SessionSummary>,
+    json: bool,
+) -> Result<(), (u8, String)> {
+    sessions.sort_by(|a, b| b.started_at_ms.cmp(&a.started_at_ms).then(b.id.cmp(&a.id)));
     if json {
         let text = serde_json::to_string_pretty(&sessions)
             .map_err(|err| (exit::RUNTIME, err.to_string()))?;
@@ -83,7 +124,7 @@ pub(super) fn print_list(sessions: &[SessionSummary], json: bool) -> Result<(), 
         "iters",
         "duration"
     );
-    for s in sessions {
+    for s in &sessions {
         outln!(
             "{:<26}  {:<20}  {:<11}  {:>5}  {:>9}  {}",
             s.id,

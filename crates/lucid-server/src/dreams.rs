@@ -16,8 +16,8 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use super::routes::{blocking, internal, AppState, Failure};
 use lucid_core::dream::{
-    dream_with, dreamer_for, teams_to_dream, teams_with_sessions, DreamOptions, DreamReport,
-    DreamRun, Dreamer,
+    dream_with, dreamer_for, known_team, teams_to_dream, teams_with_sessions, DreamOptions,
+    DreamReport, DreamRun, Dreamer,
 };
 use lucid_core::spec::HistoryWindow;
 
@@ -68,6 +68,10 @@ pub(super) async fn create(
     options.rescan = body.rescan;
     if let Some(history) = body.history {
         options.history = history;
+    }
+    if let Some(team) = &body.team {
+        let (store, team) = (state.store.clone(), team.clone());
+        blocking(move || known_team(&store, &team).map_err(|err| usage(err.to_string()))).await?;
     }
     let team = body.team.or(spec_team);
     // Held until the dream ends: an owner letting the store go waits for it.

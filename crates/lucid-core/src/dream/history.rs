@@ -114,6 +114,23 @@ pub fn teams_with_sessions(store: &Store) -> Result<Vec<String>, DreamError> {
     Ok(teams)
 }
 
+/// A team a person named for a dream, checked against the store: a name no session
+/// of the store carries is a mistake (a typo), not a team with nothing new.
+pub fn known_team(store: &Store, team: &str) -> Result<(), DreamError> {
+    let teams = teams_with_sessions(store)?;
+    if teams.iter().any(|t| t == team) {
+        return Ok(());
+    }
+    Err(DreamError::UnknownTeam {
+        team: team.to_string(),
+        known: if teams.is_empty() {
+            "none yet".to_string()
+        } else {
+            teams.join(", ")
+        },
+    })
+}
+
 /// Teams with sessions no dream has read yet, in name order.
 pub fn teams_to_dream(store: &Store) -> Result<Vec<String>, DreamError> {
     let mut out = Vec::new();

@@ -44,7 +44,7 @@ use crate::model::Provider;
 use crate::spec::{EnvironmentCatalog, HistoryWindow};
 use crate::store::Store;
 use crate::store::StoreError;
-pub use history::{teams_to_dream, teams_with_sessions, undreamt_sessions};
+pub use history::{known_team, teams_to_dream, teams_with_sessions, undreamt_sessions};
 use mine::Patterns;
 
 /// The environment name dream sessions are recorded under.
@@ -61,6 +61,8 @@ pub enum DreamError {
     Model(String),
     #[error("cannot record the dream: {0}")]
     Record(String),
+    #[error("no session of team `{team}` is in this store (teams with sessions: {known})")]
+    UnknownTeam { team: String, known: String },
 }
 
 /// Why a session file's `[dreaming] model` gives no dreamer.
@@ -79,7 +81,28 @@ pub enum Dreamer {
     /// Drafts straight from the mined patterns.
     Offline,
     /// A language model reads digests and patterns and answers in a validated structure.
-    Model(Arc<dyn Provider>),
+    Model(ModelDreamer),
+}
+
+/// A model that dreams, and the profile its calls are recorded (and priced) under.
+#[derive(Clone)]
+pub struct ModelDreamer {
+    pub provider: Arc<dyn Provider>,
+    /// The profile's name, as the dream's usage records it.
+    pub profile: String,
+    /// The profile, when known, for prices.
+    pub prices: Option<Arc<crate::spec::ModelProfile>>,
+}
+
+impl Dreamer {
+    /// A model dreamer with no profile behind it (its calls are recorded unpriced).
+    pub fn model(provider: Arc<dyn Provider>) -> Dreamer {
+        Dreamer::Model(ModelDreamer {
+            profile: provider.label(),
+            provider,
+            prices: None,
+        })
+    }
 }
 
 /// How a dream reads the history.
@@ -167,12 +190,11 @@ pub fn dreamer_for(spec: &crate::spec::SessionSpec) -> Result<Dreamer, DreamerEr
     if profile.is_offline() {
         return Ok(Dreamer::Offline);
     }
-    Ok(Dreamer::Model(crate::run::provider_for(
-        &spec.dreaming.model,
-        profile,
-        "dreamer",
-        None,
-    )?))
+    Ok(Dreamer::Model(ModelDreamer {
+        provider: crate::run::provider_for(&spec.dreaming.model, profile, "dreamer", None)?,
+        profile: spec.dreaming.model.clone(),
+        prices: Some(Arc::new(profile.clone())),
+    }))
 }
 
 /// Dreams over a team's history with the default options (all of it, cached digests),
@@ -254,7 +276,7 @@ pub async fn dream_on_bus_with(
             parent: None,
             model: match dreamer {
                 Dreamer::Offline => "offline".into(),
-                Dreamer::Model(provider) => provider.label(),
+                Dreamer::Model(model) => model.provider.label(),
             },
             purpose: Some("review the team's history and propose memories".into()),
             iteration: 1,

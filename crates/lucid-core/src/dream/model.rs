@@ -117,6 +117,7 @@ pub async fn model_drafts(
     patterns: &Patterns,
     memories: &[Memory],
     mut on_retry: impl FnMut(&crate::model::RetryNotice),
+    mut on_usage: impl FnMut(&crate::model::Usage),
 ) -> Result<Vec<Draft>, DreamError> {
     let known: BTreeSet<SessionId> = digests.iter().map(|d| d.session).collect();
     let mut request = request(digests, patterns, memories);
@@ -125,6 +126,7 @@ pub async fn model_drafts(
         let response = complete_observed(provider, request.clone(), &mut on_retry)
             .await
             .map_err(|err| DreamError::Model(err.to_string()))?;
+        on_usage(&response.usage);
         let input = response.content.iter().find_map(|b| match b {
             ContentBlock::ToolUse { name, input, .. } if name == PROPOSE_TOOL => {
                 Some(input.clone())

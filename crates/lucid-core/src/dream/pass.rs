@@ -265,7 +265,7 @@ impl Pass<'_> {
         } else {
             match self.dreamer {
                 Dreamer::Offline => synth::drafts(&patterns, &digest_refs),
-                Dreamer::Model(provider) => {
+                Dreamer::Model(dreamer) => {
                     let on_retry = |notice: &crate::model::RetryNotice| {
                         self.bus.emit(
                             thread,
@@ -276,12 +276,24 @@ impl Pass<'_> {
                             },
                         );
                     };
+                    let on_usage = |usage: &crate::model::Usage| {
+                        self.bus.emit(
+                            thread,
+                            crate::run::usage_event(
+                                "dreamer",
+                                &dreamer.profile,
+                                dreamer.prices.as_deref(),
+                                usage,
+                            ),
+                        );
+                    };
                     model::model_drafts(
-                        provider.as_ref(),
+                        dreamer.provider.as_ref(),
                         &digest_refs,
                         &patterns,
                         &memories,
                         on_retry,
+                        on_usage,
                     )
                     .await?
                 }

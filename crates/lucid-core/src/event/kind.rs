@@ -158,6 +158,18 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         explore: bool,
     },
+    /// Tokens a model call outside the agents' own turns used: the grader's, an
+    /// advisor's (on the asking agent's thread), the dreamer's. Each is attributed to
+    /// its role, so a session's cost counts every call it paid for.
+    ModelUsage {
+        role: String,
+        /// The model profile that answered.
+        profile: String,
+        tokens_in: u64,
+        tokens_out: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<f64>,
+    },
     /// An agent departed from a playbook's rule because its own evidence contradicted
     /// it (see `world::rules::OVERRIDE_TAG`).
     RuleOverridden {

@@ -22,7 +22,7 @@ pub use bus::{EventBus, EventSink, NullSink, SinkError};
 pub use changes::{ChangeKind, FileChange};
 pub use id::{now_ms, AgentId, DreamId, MemoryId, ParseIdError, SessionId};
 pub use kind::{AgentStatus, EventKind, Facts};
-pub use projection::{Projection, Standing, ThreadPhase};
+pub use projection::{Projection, RoleUsage, Standing, ThreadPhase};
 pub use redact::{
     clean, redact, redact_event, redact_in_place, redact_json, register_secret, MIN_PREFIX,
     REDACTED,

@@ -80,6 +80,8 @@ pub struct Agent {
     pub tool_calls: u32,
     pub tokens_in: u64,
     pub tokens_out: u64,
+    /// What its model turns cost in US dollars, when its profile has prices.
+    pub cost_usd: Option<f64>,
     pub started_ms: u64,
     pub finished_ms: Option<u64>,
     /// Tool calls sent and not yet returned (delegations included).
@@ -121,6 +123,17 @@ pub struct Grading {
     pub graded_at_seq: Option<u64>,
     /// The feedback the lead got after this pass, if it revised.
     pub feedback: Option<String>,
+}
+
+/// What the calls of one role outside the agents' turns used (the grader, advisors,
+/// the dreamer).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct RoleUsage {
+    pub calls: u32,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
 }
 
 /// A playbook applied to an agent.
@@ -195,6 +208,10 @@ pub struct Projection {
     pub retries: u32,
     /// What the model turns cost in US dollars, when their profiles have prices.
     pub cost_usd: Option<f64>,
+    /// Calls outside the agents' turns, by role (`grader`, `advisor`, `dreamer`).
+    pub usage_by_role: BTreeMap<String, RoleUsage>,
+    /// The lead's latest final answer, as recorded (not sanitised: for a terminal, clean it).
+    pub lead_answer: Option<String>,
     /// Times the session was resumed after an interruption.
     pub resumed: u32,
     pub changes: Option<ChangedFiles>,
@@ -225,6 +242,18 @@ impl Projection {
     }
 
     /// Whether the rubric was met: by the finish, or else by the latest grading.
+    /// Tokens in and out across the session: every agent's turns and every other call.
+    pub fn tokens(&self) -> (u64, u64) {
+        let agents = self.agents.values().map(|a| (a.tokens_in, a.tokens_out));
+        let roles = self
+            .usage_by_role
+            .values()
+            .map(|u| (u.tokens_in, u.tokens_out));
+        agents
+            .chain(roles)
+            .fold((0, 0), |(i, o), (a, b)| (i + a, o + b))
+    }
+
     pub fn passed(&self) -> bool {
         match &self.finish {
             Some(finish) => finish.passed,
@@ -292,13 +321,6 @@ impl Projection {
             }
         }
         order
-    }
-
-    /// Tokens used by every thread.
-    pub fn tokens(&self) -> (u64, u64) {
-        self.agents
-            .values()
-            .fold((0, 0), |(i, o), a| (i + a.tokens_in, o + a.tokens_out))
     }
 
     /// Folds one event in.
@@ -448,6 +470,35 @@ impl Projection {
                 }
                 self.agent_event(event);
             }
+            EventKind::ModelUsage {
+                role,
+                tokens_in,
+                tokens_out,
+                cost_usd,
+                ..
+            } => {
+                let usage = self.usage_by_role.entry(sanitize(role)).or_default();
+                usage.calls += 1;
+                usage.tokens_in += tokens_in;
+                usage.tokens_out += tokens_out;
+                if let Some(cost) = cost_usd {
+                    *usage.cost_usd.get_or_insert(0.0) += cost;
+                    *self.cost_usd.get_or_insert(0.0) += cost;
+                }
+            }
+            EventKind::AgentFinished {
+                answer: Some(answer),
+                ..
+            } => {
+                let lead = event
+                    .agent
+                    .and_then(|id| self.agents.get(&id))
+                    .is_some_and(|agent| agent.parent.is_none());
+                if lead {
+                    self.lead_answer = Some(answer.clone());
+                }
+                self.agent_event(event);
+            }
             _ => self.agent_event(event),
         }
     }
@@ -496,6 +547,7 @@ impl Projection {
             tool_calls: 0,
             tokens_in: 0,
             tokens_out: 0,
+            cost_usd: None,
             started_ms: at_ms,
             finished_ms: None,
             open_calls: BTreeSet::new(),
@@ -517,8 +569,12 @@ impl Projection {
                 turn,
                 tokens_in,
                 tokens_out,
+                cost_usd,
                 ..
             } => {
+                if let Some(cost) = cost_usd {
+                    *agent.cost_usd.get_or_insert(0.0) += cost;
+                }
                 agent.turns += 1;
                 agent.last_turn = agent.last_turn.max(*turn);
                 agent.tokens_in += tokens_in;

@@ -252,6 +252,7 @@ pub fn redact_event(kind: &mut EventKind) {
         }
         EventKind::Retry { reason, .. } => text(reason),
         EventKind::Error { message } => text(message),
+        EventKind::ModelUsage { role, profile, .. } => [role, profile].into_iter().for_each(text),
     }
 }
 

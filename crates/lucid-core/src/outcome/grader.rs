@@ -18,7 +18,7 @@ use crate::model::{
     complete_observed, ContentBlock, Message, ModelError, ModelRequest, Provider, RetryNotice,
     Role, ToolChoice, ToolSpec,
 };
-use crate::spec::{Criterion, Rubric};
+use crate::spec::{Criterion, ModelProfile, Rubric};
 use crate::world::command_facts::CommandReport;
 
 /// The tool the grader model must answer through.
@@ -62,6 +62,8 @@ pub struct Grader {
     rubric: Rubric,
     model: Option<Arc<dyn Provider>>,
     bus: Arc<EventBus>,
+    /// The grader's profile, for recording what its calls used and cost.
+    profile: Option<(String, ModelProfile)>,
 }
 
 #[derive(Deserialize)]
@@ -91,7 +93,15 @@ impl Grader {
             rubric,
             model,
             bus,
+            profile: None,
         }
+    }
+
+    /// Names the grader's model profile, so each call's tokens (and cost, when the profile
+    /// has prices) are recorded as the grader's.
+    pub fn with_profile(mut self, name: &str, profile: Option<&ModelProfile>) -> Self {
+        self.profile = profile.map(|p| (name.to_string(), p.clone()));
+        self
     }
 
     /// Judges one iteration's output and facts, recording each criterion's verdict.
@@ -185,6 +195,17 @@ impl Grader {
                     ModelError::Refused(m) => GraderError::Refused(m),
                     other => GraderError::Unavailable(other.to_string()),
                 })?;
+            if let Some((name, profile)) = &self.profile {
+                self.bus.emit(
+                    None,
+                    crate::run::usage_event(
+                        crate::run::GRADER_ROLE,
+                        name,
+                        Some(profile),
+                        &response.usage,
+                    ),
+                );
+            }
             match parse_verdicts(&response.content, criteria) {
                 Ok(verdicts) => return Ok(verdicts),
                 Err(problem) => {

@@ -162,6 +162,10 @@ async fn iterate(
         spec.rubric.clone(),
         team.providers().grader(),
         Arc::clone(team.bus()),
+    )
+    .with_profile(
+        &spec.rubric.grader,
+        team.providers().profile(&spec.rubric.grader),
     );
     let Start {
         iteration: first,

@@ -26,7 +26,7 @@ use tokio::sync::Semaphore;
 pub use cancel::CancelToken;
 pub use orchestration::ADVISOR_SYSTEM;
 pub use playbook::{choose_exploration, render_playbooks, Playbook, MAX_EXPLORE};
-pub use providers::{provider_for, ProviderSet};
+pub use providers::{provider_for, usage_event, ProviderSet};
 pub use providers::{ADVISOR_ROLE, GRADER_ROLE};
 pub use recordings::{load_recordings, RecordingError};
 pub use resume::{resume_point, ResumePoint, StepCall, ThreadResume, ThreadState};

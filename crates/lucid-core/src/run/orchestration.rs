@@ -256,7 +256,19 @@ impl TeamRun {
         };
         let answer =
             match crate::model::complete_observed(provider.as_ref(), request, on_retry).await {
-                Ok(response) => response.text(),
+                Ok(response) => {
+                    let profile = thread.spec.advisor.as_deref().unwrap_or_default();
+                    self.bus.emit(
+                        Some(thread.id),
+                        super::usage_event(
+                            super::ADVISOR_ROLE,
+                            profile,
+                            self.providers.profile(profile),
+                            &response.usage,
+                        ),
+                    );
+                    response.text()
+                }
                 Err(err @ crate::model::ModelError::Refused(_)) => {
                     return Err(RunError::Refused(format!("the advisor's model: {err}")));
                 }

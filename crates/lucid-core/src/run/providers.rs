@@ -27,6 +27,23 @@ pub struct ProviderSet {
     grader: Option<Arc<dyn Provider>>,
 }
 
+/// The `ModelUsage` event of one call a `role` made on profile `profile_name`, priced
+/// by the profile when it has prices.
+pub fn usage_event(
+    role: &str,
+    profile_name: &str,
+    profile: Option<&ModelProfile>,
+    usage: &crate::model::Usage,
+) -> crate::event::EventKind {
+    crate::event::EventKind::ModelUsage {
+        role: role.to_string(),
+        profile: profile_name.to_string(),
+        tokens_in: usage.input_tokens,
+        tokens_out: usage.output_tokens,
+        cost_usd: profile.and_then(|p| p.cost_usd(usage.input_tokens, usage.output_tokens)),
+    }
+}
+
 impl ProviderSet {
     /// Builds a provider for every agent, every advisor and (if a criterion needs one)
     /// the grader.

@@ -4,7 +4,11 @@
 
 use serde::Serialize;
 
-use crate::event::{AgentId, AgentStatus, Event, Facts, Projection, SessionId, Standing};
+use std::collections::BTreeMap;
+
+use crate::event::{
+    AgentId, AgentStatus, Event, Facts, Projection, RoleUsage, SessionId, Standing,
+};
 
 /// A criterion's verdict as the report shows it: the protocol's own type.
 pub use crate::event::CriterionVerdict as CriterionReport;
@@ -37,6 +41,9 @@ pub struct AgentReport {
     pub tool_calls: u32,
     pub tokens_in: u64,
     pub tokens_out: u64,
+    /// What its model turns cost in US dollars, when its profile has prices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -70,11 +77,21 @@ pub struct SessionReport {
     /// Model retries (rate limits, overload, cut streams) across the session.
     #[serde(skip_serializing_if = "is_zero")]
     pub retries: u32,
-    /// What the model turns cost in US dollars, when their profiles have prices.
+    /// What the model calls cost in US dollars (the agents' turns and every other call:
+    /// grader, advisors, dreamer), when their profiles have prices.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
+    /// Tokens in and out across the session, every call counted.
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    /// Calls outside the agents' turns, by role.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub usage_by_role: BTreeMap<String, RoleUsage>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The lead's final answer (of the last iteration).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -135,6 +152,7 @@ impl SessionReport {
                     tool_calls: agent.tool_calls,
                     tokens_in: agent.tokens_in,
                     tokens_out: agent.tokens_out,
+                    cost_usd: agent.cost_usd,
                 })
                 .collect(),
             playbooks_applied: view
@@ -149,7 +167,11 @@ impl SessionReport {
             duration_ms: view.duration_ms(),
             retries: view.retries,
             cost_usd: view.cost_usd,
+            tokens_in: view.tokens().0,
+            tokens_out: view.tokens().1,
+            usage_by_role: view.usage_by_role.clone(),
             error: view.error().map(str::to_string),
+            answer: view.lead_answer.clone(),
         }
     }
 }
