@@ -223,6 +223,24 @@ fn usage_errors_exit_2() {
     assert_eq!(output.status.code(), Some(2));
 }
 
+/// `--theme` is offered where a window opens, not on every subcommand's help.
+#[test]
+fn the_theme_option_is_offered_only_where_the_tui_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = |args: &[&str]| {
+        String::from_utf8_lossy(&lucid(dir.path(), args).stdout).contains("--theme")
+    };
+    assert!(help(&["--help"]) && help(&["run", "--help"]) && help(&["replay", "--help"]));
+    for command in [
+        "memory", "sessions", "dream", "store", "bench", "serve", "apply",
+    ] {
+        assert!(
+            !help(&[command, "--help"]),
+            "`{command} --help` offers --theme"
+        );
+    }
+}
+
 /// Runs lucid with its stdout on a pipe whose reading end is already closed, as
 /// `lucid … | head -1` leaves it once `head` has its line.
 fn lucid_into_closed_pipe(db: &Path, args: &[&str]) -> Output {
