@@ -139,10 +139,27 @@ impl Team<'_> {
             })
             .flatten();
         // A rule to avoid is a prior, not an order: when it would leave no acceptable
-        // site, the team departs from it rather than fly nowhere.
+        // site, the team departs from it rather than fly nowhere. A site is no longer
+        // acceptable once the rubric failed there and the navigator declines it again:
+        // the same check failing twice.
+        let failed_before: BTreeSet<String> = prior
+            .iter()
+            .filter(|a| a.feedback.is_some())
+            .filter_map(|a| a.touchdown(self.navigator))
+            .filter_map(|t| text::word(&t, "site").map(str::to_string))
+            .collect();
+        let declined: BTreeSet<String> = current
+            .by(self.navigator)
+            .filter_map(|d| text::last_tagged(&d.subtask, "SITE"))
+            .filter_map(|p| text::word(&p, "site").map(str::to_string))
+            .filter(|site| failed_before.contains(site))
+            .collect();
         let (kept, avoided): (Vec<Candidate>, Vec<Candidate>) =
             pool.into_iter().partition(|c| !self.avoided(c));
-        pool = if kept.iter().any(|c| !c.rejected) {
+        pool = if kept
+            .iter()
+            .any(|c| !c.rejected && !declined.contains(&c.site))
+        {
             kept
         } else {
             kept.into_iter().chain(avoided).collect()
@@ -409,7 +426,7 @@ impl Team<'_> {
                 let evidence = if rule.explore {
                     format!("exploration: this session tests the rule on purpose (the team's explore setting), so I fly site {site}, which its survey accepts")
                 } else {
-                    format!("no other site is acceptable: every other candidate was rejected by its survey or failed before, so I fly site {site}")
+                    format!("no other site is acceptable: every other candidate was rejected by its survey, failed before or could not be flown within the rubric, so I fly site {site}")
                 };
                 rules::override_line(rule, &evidence)
             })

@@ -10,7 +10,8 @@
 //! treated alike unless a rule says otherwise.
 //!
 //! The answer is readable text plus machine lines the commander parses:
-//! `RECOMMEND …`, `ALTERNATE …` and `REJECTED …`, each with `site terrain slope_deg
+//! `RECOMMEND …`, `ALTERNATE …`, `AVOIDED …` (acceptable, but a rule says to avoid it) and
+//! `REJECTED …`, each with `site terrain slope_deg
 //! hazards survey` and what the surveys showed (`orbital_slope_deg albedo dust
 //! approach_fuel_kg fuel_return_kg`).
 
@@ -126,6 +127,9 @@ struct Assessment {
     verified: bool,
     /// `None` when acceptable; otherwise why not.
     rejection: Option<String>,
+    /// Acceptable, but a playbook rule says to avoid it: reported apart (`AVOIDED`), for
+    /// the commander to fly only when nothing else will do.
+    avoided: bool,
     /// A rule wants a low-pass survey before trusting the site.
     wants_low_pass: bool,
     score: f64,
@@ -154,9 +158,7 @@ fn assess(
         ORBITAL_SLOPE_LIMIT_DEG
     };
     let limit = text::apply_number(&applicable, "max_slope_deg", base_limit);
-    let rejection = if avoid {
-        Some("avoided by a playbook rule".to_string())
-    } else if best.hazards > 0.0 {
+    let rejection = if best.hazards > 0.0 {
         Some(format!("{} hazard(s) seen", best.hazards))
     } else if best.slope > limit {
         Some(format!(
@@ -175,6 +177,7 @@ fn assess(
         best,
         orbital_slope,
         rejection,
+        avoided: avoid,
         wants_low_pass,
     })
 }
@@ -318,6 +321,7 @@ impl Policy for Detector {
             .iter()
             .filter(|a| {
                 a.rejection.is_none()
+                    && !a.avoided
                     && a.wants_low_pass
                     && !a.verified
                     && attempts(&a.site, true) == 0
@@ -325,7 +329,10 @@ impl Policy for Detector {
             .map(|a| a.site.clone())
             .collect();
         if task.verify {
-            if let Some(top) = assessed.iter().find(|a| a.rejection.is_none()) {
+            if let Some(top) = assessed
+                .iter()
+                .find(|a| a.rejection.is_none() && !a.avoided)
+            {
                 if !top.verified && attempts(&top.site, true) == 0 && !want.contains(&top.site) {
                     want.push(top.site.clone());
                 }
@@ -348,12 +355,18 @@ impl Policy for Detector {
 
         // 3. Recommend. Under verification (or a survey rule) a verified site comes first.
         let needs_verification = |a: &Assessment| task.verify || a.wants_low_pass;
-        let mut ranked: Vec<&Assessment> =
-            assessed.iter().filter(|a| a.rejection.is_none()).collect();
+        let mut ranked: Vec<&Assessment> = assessed
+            .iter()
+            .filter(|a| a.rejection.is_none() && !a.avoided)
+            .collect();
         ranked.sort_by_key(|a| needs_verification(a) && !a.verified);
+        let avoided: Vec<&Assessment> = assessed
+            .iter()
+            .filter(|a| a.rejection.is_none() && a.avoided)
+            .collect();
         let rejected: Vec<&Assessment> =
             assessed.iter().filter(|a| a.rejection.is_some()).collect();
-        respond_with(request, &task, ranked, rejected, &assigned)
+        respond_with(request, &task, ranked, avoided, rejected, &assigned)
     }
 }
 
@@ -361,6 +374,7 @@ fn respond_with(
     request: &ModelRequest,
     task: &Assignment,
     ranked: Vec<&Assessment>,
+    avoided: Vec<&Assessment>,
     rejected: Vec<&Assessment>,
     assigned: &[&String],
 ) -> ModelResponse {
@@ -368,7 +382,7 @@ fn respond_with(
     let names: Vec<&str> = assigned.iter().map(|s| s.as_str()).collect();
     out.push_str(&format!("I surveyed sites {}.\n", names.join(", ")));
     let mut details: BTreeMap<&str, String> = BTreeMap::new();
-    for a in ranked.iter().chain(rejected.iter()) {
+    for a in ranked.iter().chain(&avoided).chain(&rejected) {
         details.insert(
             a.site.as_str(),
             format!(
@@ -380,7 +394,11 @@ fn respond_with(
                 mode(&a.best),
                 a.best.approach,
                 a.best.ret,
-                a.rejection.as_ref().map(|r| format!(" Rejected: {r}.")).unwrap_or_default()
+                match &a.rejection {
+                    Some(r) => format!(" Rejected: {r}."),
+                    None if a.avoided => " A playbook rule says to avoid it.".to_string(),
+                    None => String::new(),
+                }
             ),
         );
     }
@@ -419,6 +437,10 @@ fn respond_with(
     for a in ranked.iter().skip(1) {
         out.push('\n');
         out.push_str(&machine_line("ALTERNATE", a));
+    }
+    for a in &avoided {
+        out.push('\n');
+        out.push_str(&machine_line("AVOIDED", a));
     }
     for a in &rejected {
         out.push('\n');

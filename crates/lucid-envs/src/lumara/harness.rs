@@ -99,7 +99,7 @@ fn request(system: &str, messages: &[Message], tools: &[ToolSpec]) -> ModelReque
 }
 
 /// Runs one agent until it answers without tool calls; `None` if it ran out of turns.
-fn run_agent(
+pub(super) fn run_agent(
     policy: &dyn Policy,
     system: &str,
     messages: &mut Vec<Message>,

@@ -115,9 +115,11 @@ pub(super) struct Candidate {
 pub(super) fn candidates(answers: &[&str]) -> Vec<Candidate> {
     let mut out: Vec<Candidate> = Vec::new();
     for answer in answers {
+        // An avoided site is acceptable to its detector; the commander weighs the rule.
         for (tag, rejected) in [
             ("RECOMMEND", false),
             ("ALTERNATE", false),
+            ("AVOIDED", false),
             ("REJECTED", true),
         ] {
             for line in text::tagged(answer, tag) {

@@ -502,3 +502,43 @@ fn navigator_consults_the_advisor_after_a_hard_landing_and_uses_the_answer() {
         "margin raised: {facts:?}"
     );
 }
+
+/// A site a rule says to avoid is still reported when its survey accepts it, on an
+/// `AVOIDED` line apart from the rejected ones, so the commander can weigh the rule
+/// against its other options instead of never seeing the site.
+#[test]
+fn the_detector_reports_an_acceptable_avoided_site_apart_from_the_rejected_ones() {
+    let env = env(3, 1);
+    let episode = env.episode();
+    let survey = tool(&episode, "survey_site");
+    let avoid_all = json!({"when": {}, "then": {"avoid": true}});
+    let system = harness::with_playbook(&Prompts::default().detector, "Avoid all", &[avoid_all]);
+    let mut messages = vec![Message::user_text(
+        "Survey candidate landing sites A, B, C, D, E, F and recommend the best one.\nSURVEY sites=A,B,C,D,E,F",
+    )];
+    let detector = env.policy("detector").unwrap();
+    let answer = harness::run_agent(
+        detector.as_ref(),
+        &system,
+        &mut messages,
+        &[survey.spec()],
+        8,
+        &mut |_, input| call(&survey, input.clone()),
+    )
+    .unwrap();
+    let avoided = answer
+        .lines()
+        .filter(|l| l.starts_with("AVOIDED site="))
+        .count();
+    let rejected = answer
+        .lines()
+        .filter(|l| l.starts_with("REJECTED site="))
+        .count();
+    assert!(avoided >= 1, "{answer}");
+    assert_eq!(avoided + rejected, 6, "{answer}");
+    assert!(answer.contains("RECOMMEND none"), "{answer}");
+    assert!(!answer.contains("reason=avoided"), "{answer}");
+    // The commander reads an avoided site as a candidate its survey accepts.
+    let candidates = super::history::candidates(&[answer.as_str()]);
+    assert_eq!(candidates.iter().filter(|c| !c.rejected).count(), avoided);
+}
