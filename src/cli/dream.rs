@@ -187,12 +187,12 @@ fn print_report(report: &DreamReport) {
     let run = &report.run;
     outln!(
         "dream {} · team {} · {} new session(s) · {} mission(s) mined · {} pattern(s) · recorded as session {}",
-        run.id,
+        run.id.short_id(),
         lucid_core::event::sanitize(&run.team),
         run.considered.len(),
         run.mined.len(),
         run.patterns,
-        run.session
+        run.session.short_id()
     );
     outln!(
         "  history {}{}: {} digested now, {} from the cache; {} repeat run(s) of a mission set aside",
@@ -203,7 +203,10 @@ fn print_report(report: &DreamReport) {
         run.repeats
     );
     for id in &run.withdrawn {
-        outln!("  withdrew {id}: a proposal of an earlier dream the history no longer supports");
+        outln!(
+            "  withdrew {}: a proposal of an earlier dream the history no longer supports",
+            id.short_id()
+        );
     }
     if report.patterns.tests > 0 {
         outln!(
@@ -223,7 +226,7 @@ fn print_report(report: &DreamReport) {
         outln!(
             "  proposed {} {} v{} [{}] {}",
             memory.kind.as_str(),
-            memory.id,
+            memory.id.short_id(),
             memory.version,
             one_line(&memory.scope(), 40),
             one_line(&memory.title, 90)

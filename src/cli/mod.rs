@@ -79,7 +79,7 @@ pub enum Command {
     Run(run::RunArgs),
     /// Replay a recorded session in the TUI (pause, step and speed keys).
     Replay {
-        /// The session id, or a unique prefix of it.
+        /// The session's short id or id, or a unique prefix of either.
         id: String,
     },
     /// List and inspect recorded sessions.
@@ -97,7 +97,7 @@ pub enum Command {
     /// `lucid sessions diff ID`). Refuses, changing nothing, if the project changed
     /// underneath in a file the session also changed.
     Apply {
-        /// The session id, or a unique prefix of it.
+        /// The session's short id or id, or a unique prefix of either.
         id: String,
         /// Only check that the change applies; change nothing.
         #[arg(long)]

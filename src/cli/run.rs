@@ -34,8 +34,8 @@ pub struct RunArgs {
     #[arg(long, short)]
     pub quiet: bool,
     /// Continue an interrupted session (or one that ended on an error, e.g. a provider
-    /// that stayed down, or Ctrl-C), by id or unique prefix, from its last completed
-    /// step, with the same mission and playbooks.
+    /// that stayed down, or Ctrl-C), by short id or id (or a unique prefix of either),
+    /// from its last completed step, with the same mission and playbooks.
     #[arg(long, value_name = "ID", conflicts_with_all = ["seed", "world"])]
     pub resume: Option<String>,
 }
@@ -159,6 +159,11 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
         _ => None,
     };
     let cancel = handle.cancel_token();
+    let resume_hint = format!(
+        "lucid run {} --resume {}",
+        args.spec.display(),
+        handle.session().short_id()
+    );
     let interrupt = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
@@ -167,7 +172,7 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
         cancel.cancel();
         if tokio::signal::ctrl_c().await.is_ok() {
             lucid_core::tool::mcp::kill_every_server();
-            say!("lucid: quit; completed steps are saved, resume with --resume");
+            say!("lucid: quit; completed steps are saved, resume with `{resume_hint}`");
             std::process::exit(130);
         }
     });

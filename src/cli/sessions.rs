@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
+use super::output::WithShortId;
 use super::{exit, open_or_owner, Opened};
 use lucid_core::event::{format_time, one_line};
 use lucid_core::run::report::SessionReport;
@@ -19,7 +20,7 @@ pub enum SessionsCommand {
     },
     /// Show one session: outcome per iteration, agents and facts.
     Show {
-        /// The session id, or a unique prefix of it.
+        /// The session's short id or id, or a unique prefix of either.
         id: String,
         /// Print the same JSON document as `run --json`.
         #[arg(long)]
@@ -27,7 +28,7 @@ pub enum SessionsCommand {
     },
     /// Print what a project session changed, as a unified diff (apply it with `lucid apply ID`).
     Diff {
-        /// The session id, or a unique prefix of it.
+        /// The session's short id or id, or a unique prefix of either.
         id: String,
         /// One line per changed file instead of the diff.
         #[arg(long)]
@@ -66,7 +67,14 @@ fn list(store: &Store, json: bool) -> Result<(), (u8, String)> {
 /// Prints the sessions as a table (or a JSON array).
 pub(super) fn print_list(sessions: &[SessionSummary], json: bool) -> Result<(), (u8, String)> {
     if json {
-        let text = serde_json::to_string_pretty(&sessions)
+        let records: Vec<WithShortId<'_, SessionSummary>> = sessions
+            .iter()
+            .map(|s| WithShortId {
+                record: s,
+                short_id: s.id.short_id(),
+            })
+            .collect();
+        let text = serde_json::to_string_pretty(&records)
             .map_err(|err| (exit::RUNTIME, err.to_string()))?;
         outln!("{text}");
         return Ok(());
@@ -76,7 +84,7 @@ pub(super) fn print_list(sessions: &[SessionSummary], json: bool) -> Result<(), 
         return Ok(());
     }
     outln!(
-        "{:<26}  {:<20}  {:<11}  {:>5}  {:>9}  started (UTC)",
+        "{:<8}  {:<20}  {:<11}  {:>5}  {:>9}  started (UTC)",
         "id",
         "team",
         "status",
@@ -85,8 +93,8 @@ pub(super) fn print_list(sessions: &[SessionSummary], json: bool) -> Result<(), 
     );
     for s in sessions {
         outln!(
-            "{:<26}  {:<20}  {:<11}  {:>5}  {:>9}  {}",
-            s.id,
+            "{:<8}  {:<20}  {:<11}  {:>5}  {:>9}  {}",
+            s.id.short_id(),
             one_line(&s.team, 20),
             s.status.as_str(),
             s.iterations,
@@ -99,7 +107,7 @@ pub(super) fn print_list(sessions: &[SessionSummary], json: bool) -> Result<(), 
     Ok(())
 }
 
-/// A recorded session by id or unique prefix, with its events; the error is an exit code
+/// A recorded session by (a prefix of) its short id or its id, with its events; the error is an exit code
 /// and a sentence.
 pub(super) fn session_events(
     store: &Store,
@@ -139,7 +147,7 @@ pub(super) fn print_show(
         outln!("{text}");
         return Ok(());
     }
-    outln!("session   {}", summary.id);
+    outln!("session   {}  (id {})", summary.id.short_id(), summary.id);
     outln!("team      {}", one_line(&summary.team, 80));
     outln!("spec      {}", one_line(&summary.spec_path, 80));
     outln!(

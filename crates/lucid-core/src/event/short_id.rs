@@ -84,6 +84,12 @@ impl fmt::Display for ShortId {
     }
 }
 
+impl serde::Serialize for ShortId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// Text a person typed to name an id: a full id, a prefix of one, or a prefix of a
 /// short id, read case-insensitively with `O` as 0 and `I`/`L` as 1.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,7 +239,7 @@ impl Ambiguity {
         count: usize,
         mut candidates: Vec<Candidate>,
     ) -> Self {
-        candidates.sort_by(|a, b| b.at_ms.cmp(&a.at_ms));
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.at_ms));
         candidates.truncate(SHOWN_CANDIDATES);
         Ambiguity {
             typed: typed.to_string(),

@@ -19,11 +19,11 @@ pub enum MemoryError {
     NotFound(String),
     /// Typed text that names more than one memory.
     #[error(transparent)]
-    Ambiguous(crate::event::Ambiguity),
+    Ambiguous(Box<crate::event::Ambiguity>),
     #[error("{0}")]
     Invalid(String),
     /// The memory's status forbids the operation; `hint` says what to do instead.
-    #[error("memory {id} is {}; {hint}", status.as_str())]
+    #[error("memory {} is {}; {hint}", id.short_id(), status.as_str())]
     Status {
         id: MemoryId,
         status: MemoryStatus,
@@ -32,22 +32,25 @@ pub enum MemoryError {
     /// An approved update or retirement: it acted on its target and has no content of
     /// its own that steers anything.
     #[error(
-        "memory {id} was approved as {} of {target} and has no effect of its own; change {target} instead",
-        if *retires { "the retirement" } else { "an update" }
+        "memory {} was approved as {} of {} and has no effect of its own; change {} instead",
+        id.short_id(),
+        if *retires { "the retirement" } else { "an update" },
+        target.short_id(),
+        target.short_id()
     )]
     ActedThrough {
         id: MemoryId,
         target: MemoryId,
         retires: bool,
     },
-    #[error("memory {id} has no version {version} (it has versions 1 to {latest})")]
+    #[error("memory {} has no version {version} (it has versions 1 to {latest})", id.short_id())]
     NoVersion {
         id: MemoryId,
         version: u32,
         latest: u32,
     },
     /// The change would write a version equal to the current one; `what` says why.
-    #[error("memory {id} {what}; nothing changed")]
+    #[error("memory {} {what}; nothing changed", id.short_id())]
     Unchanged { id: MemoryId, what: String },
     /// A rules line that is not a rule (one JSON object per line).
     #[error("rules line {line}: {message}; nothing changed")]
@@ -128,12 +131,12 @@ impl MemoryBook {
                         at_ms: m.created_at_ms,
                     })
                     .collect();
-                Err(MemoryError::Ambiguous(Ambiguity::new(
+                Err(MemoryError::Ambiguous(Box::new(Ambiguity::new(
                     query.typed(),
                     "memories",
                     count,
                     candidates,
-                )))
+                ))))
             }
         }
     }

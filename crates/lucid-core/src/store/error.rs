@@ -39,7 +39,7 @@ pub enum StoreError {
     Corrupt { what: String },
     /// Typed text that names more than one session.
     #[error(transparent)]
-    Ambiguous(crate::event::Ambiguity),
+    Ambiguous(Box<crate::event::Ambiguity>),
     /// A read or write failed.
     #[error("store I/O error: {0}")]
     Io(String),

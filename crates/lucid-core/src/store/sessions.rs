@@ -213,12 +213,12 @@ impl Store {
                         at_ms,
                     });
                 }
-                Err(StoreError::Ambiguous(Ambiguity::new(
+                Err(StoreError::Ambiguous(Box::new(Ambiguity::new(
                     query.typed(),
                     "sessions",
                     count,
                     candidates,
-                )))
+                ))))
             }
         }
     }
