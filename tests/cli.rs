@@ -283,7 +283,7 @@ fn output_into_a_closed_pipe_ends_quietly() {
 fn a_damaged_snapshot_is_named_with_the_way_out_and_store_check_confirms_the_repair() {
     let dir = tempfile::tempdir().unwrap();
     let (_, report) = run_lumara(dir.path(), "2");
-    let id = report["session_id"].as_str().unwrap().to_string();
+    let short = report["short_id"].as_str().unwrap().to_string();
     // Opened again, sled writes a snapshot of its log.
     assert!(lucid(dir.path(), &["sessions", "list"]).status.success());
     let snapshot = std::fs::read_dir(dir.path())
@@ -330,7 +330,7 @@ fn a_damaged_snapshot_is_named_with_the_way_out_and_store_check_confirms_the_rep
         "{stdout}"
     );
     let list = lucid(dir.path(), &["sessions", "list"]);
-    assert!(String::from_utf8_lossy(&list.stdout).contains(&id));
+    assert!(String::from_utf8_lossy(&list.stdout).contains(&short));
 }
 
 /// The shortest prefix (4 characters or more) of `short` that starts no other of `all`.

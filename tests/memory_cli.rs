@@ -213,6 +213,12 @@ fn edit_and_reject_write_new_versions() {
         .find(|id| *id != edit_id)
         .unwrap();
     let ids = [edit_id, other_id];
+    let short_of = |id: &str| {
+        memories.iter().find(|m| m["id"] == id).unwrap()["short_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
 
     // The editor is a script that rewrites the body.
     let edited = lucid_with(
@@ -262,8 +268,10 @@ fn edit_and_reject_write_new_versions() {
     // A rejected memory can be approved again, and the output says so.
     let back = lucid(&db, &["memory", "approve", &ids[1]]);
     assert!(
-        String::from_utf8_lossy(&back.stdout)
-            .starts_with(&format!("re-approved {} v3 (was rejected)", ids[1])),
+        String::from_utf8_lossy(&back.stdout).starts_with(&format!(
+            "re-approved {} v3 (was rejected)",
+            short_of(&ids[1])
+        )),
         "{}",
         String::from_utf8_lossy(&back.stderr)
     );

@@ -133,9 +133,10 @@ fn memory_review_and_dreams_go_through_the_owner() {
         .map(|m| m["id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(ids.len(), proposals.len());
+    let short = listed[0]["short_id"].as_str().unwrap();
     let table = stdout(&run(&db, &["memory", "list", "--team", "lumara-landing"]));
     assert!(
-        table.contains(&ids[0]) && table.contains("proposed"),
+        table.contains(short) && table.contains("proposed"),
         "{table}"
     );
 

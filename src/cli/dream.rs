@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::dream_schedule::{self, Dreaming};
 use super::exit;
+use super::output::WithShortId;
 use lucid_core::dream::{
     dream_with, dreamer_for, teams_to_dream, teams_with_sessions, DreamOptions, DreamReport,
     Dreamer,
@@ -150,7 +151,7 @@ pub(super) async fn dream_once(
         }
     }
     if json {
-        match serde_json::to_string_pretty(&reports) {
+        match reports_json(&reports) {
             Ok(text) => outln!("{text}"),
             Err(err) => {
                 say!("lucid: cannot encode the report: {err}");
@@ -161,11 +162,23 @@ pub(super) async fn dream_once(
     exit::OK
 }
 
+/// The reports as `--json` prints them: each with the dream's `short_id`.
+fn reports_json(reports: &[DreamReport]) -> serde_json::Result<String> {
+    let records: Vec<WithShortId<'_, DreamReport>> = reports
+        .iter()
+        .map(|report| WithShortId {
+            record: report,
+            short_id: report.run.id.short_id(),
+        })
+        .collect();
+    serde_json::to_string_pretty(&records)
+}
+
 /// Prints the reports of a dream made elsewhere (by the store's owner) as
 /// [`dream_once`] prints its own.
 pub(super) fn print_reports(reports: &[DreamReport], json: bool) -> u8 {
     if json {
-        return match serde_json::to_string_pretty(reports) {
+        return match reports_json(reports) {
             Ok(text) => {
                 outln!("{text}");
                 exit::OK

@@ -279,7 +279,7 @@ mod tests {
             err.to_string(),
             format!(
                 "memory {} has no version 9 (it has versions 1 to 4)",
-                created.id
+                created.id.short_id()
             )
         );
 

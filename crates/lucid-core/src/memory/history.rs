@@ -65,8 +65,8 @@ impl Action {
             Action::Reapproved { was } => format!("re-approved (was {})", was.as_str()),
             Action::Rejected => "rejected".into(),
             Action::Retired => "retired".into(),
-            Action::UpdatedBy { proposal } => format!("updated by {}", proposal.short_id()),
-            Action::RetiredBy { proposal } => format!("retired by {}", proposal.short_id()),
+            Action::UpdatedBy { proposal } => format!("updated by {proposal}"),
+            Action::RetiredBy { proposal } => format!("retired by {proposal}"),
             Action::Revised => "revised by a dream".into(),
             Action::Other { reason } => reason.clone(),
         }
@@ -123,6 +123,8 @@ impl Action {
     pub fn describe(&self) -> String {
         match self {
             Action::Created => "created".into(),
+            Action::UpdatedBy { proposal } => format!("updated by {}", proposal.short_id()),
+            Action::RetiredBy { proposal } => format!("retired by {}", proposal.short_id()),
             other => other.reason(),
         }
     }
