@@ -107,8 +107,8 @@ pub(super) fn print_list(sessions: &[SessionSummary], json: bool) -> Result<(), 
     Ok(())
 }
 
-/// A recorded session by (a prefix of) its short id or its id, with its events; the error is an exit code
-/// and a sentence.
+/// A recorded session by its short id or id (or a unique prefix of either), with its
+/// events; the error is an exit code and a sentence.
 pub(super) fn session_events(
     store: &Store,
     id: &str,

@@ -185,7 +185,7 @@ impl Store {
                 ids.push(decode_key(&key?)?);
             }
         }
-        // Short ids are hashes: every key is looked at (keys only, 16 bytes each).
+        // Short ids are hashes of the ids: every key is hashed (one SHA-256 of 16 bytes).
         if query.may_be_short() {
             for key in self.inner.sessions.iter().keys() {
                 let id = decode_key(&key?)?;
