@@ -30,6 +30,7 @@ fn stdout_json(output: &Output) -> Value {
 /// The report with what differs between runs (ids, times, durations) blanked out.
 fn redacted(mut report: Value) -> Value {
     report["session_id"] = Value::String("[id]".into());
+    report["short_id"] = Value::String("[short id]".into());
     report["duration_ms"] = Value::from(0);
     report
 }
@@ -300,7 +301,7 @@ fn output_into_a_closed_pipe_ends_quietly() {
 fn a_damaged_snapshot_is_named_with_the_way_out_and_store_check_confirms_the_repair() {
     let dir = tempfile::tempdir().unwrap();
     let (_, report) = run_lumara(dir.path(), "2");
-    let id = report["session_id"].as_str().unwrap().to_string();
+    let short = report["short_id"].as_str().unwrap().to_string();
     // Opened again, sled writes a snapshot of its log.
     assert!(lucid(dir.path(), &["sessions", "list"]).status.success());
     let snapshot = std::fs::read_dir(dir.path())
@@ -347,7 +348,86 @@ fn a_damaged_snapshot_is_named_with_the_way_out_and_store_check_confirms_the_rep
         "{stdout}"
     );
     let list = lucid(dir.path(), &["sessions", "list"]);
-    assert!(String::from_utf8_lossy(&list.stdout).contains(&id));
+    assert!(String::from_utf8_lossy(&list.stdout).contains(&short));
+}
+
+/// The shortest prefix (4 characters or more) of `short` that starts no other of `all`.
+fn unique_prefix<'a>(short: &'a str, all: &[String]) -> &'a str {
+    (4..=short.len())
+        .map(|len| &short[..len])
+        .find(|p| all.iter().filter(|s| s.starts_with(p)).count() == 1)
+        .unwrap()
+}
+
+#[test]
+fn sessions_are_listed_and_found_by_short_id() {
+    let dir = tempfile::tempdir().unwrap();
+    for seed in ["2", "3", "4"] {
+        run_lumara(dir.path(), seed);
+    }
+    let listed = stdout_json(&lucid(dir.path(), &["sessions", "list", "--json"]));
+    let sessions = listed.as_array().unwrap();
+    assert_eq!(sessions.len(), 3);
+    let ids: Vec<String> = sessions
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    let shorts: Vec<String> = sessions
+        .iter()
+        .map(|s| s["short_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(shorts.iter().all(|s| s.len() == 8), "{shorts:?}");
+
+    // The table shows short ids, not full ones.
+    let table = lucid(dir.path(), &["sessions", "list"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    for (id, short) in ids.iter().zip(&shorts) {
+        assert!(
+            text.contains(&format!("\n{short}  lumara-landing")),
+            "{text}"
+        );
+        assert!(!text.contains(id.as_str()), "{text}");
+    }
+
+    // `show` takes the short id (any case) or a unique prefix of it, and prints both ids.
+    for typed in [
+        shorts[1].to_uppercase(),
+        unique_prefix(&shorts[1], &shorts).to_string(),
+    ] {
+        let shown = lucid(dir.path(), &["sessions", "show", &typed]);
+        assert_eq!(
+            shown.status.code(),
+            Some(0),
+            "{typed}: {}",
+            String::from_utf8_lossy(&shown.stderr)
+        );
+        let text = String::from_utf8_lossy(&shown.stdout);
+        assert!(
+            text.starts_with(&format!("session   {}  (id {})\n", shorts[1], ids[1])),
+            "{text}"
+        );
+    }
+    let json = stdout_json(&lucid(
+        dir.path(),
+        &["sessions", "show", &shorts[2], "--json"],
+    ));
+    assert_eq!(json["session_id"], ids[2].as_str());
+    assert_eq!(json["short_id"], shorts[2].as_str());
+
+    // What names several sessions is refused, naming them.
+    let common = ids[0]
+        .chars()
+        .zip(ids[2].chars())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let refused = lucid(dir.path(), &["sessions", "show", &ids[0][..common]]);
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("matches 3 sessions: "), "{err}");
+    for short in &shorts {
+        assert!(err.contains(&format!("{short} (lumara-landing, ")), "{err}");
+    }
+    assert_eq!(err.lines().count(), 1, "{err}");
 }
 
 /// `run --headless` leaves the lead's final answer on stdout, `sessions export` writes
@@ -411,8 +491,8 @@ fn sessions_are_listed_newest_first() {
     assert_eq!(listed[1]["id"], older["session_id"]);
     let table = lucid(dir.path(), &["sessions", "list"]);
     let table = String::from_utf8_lossy(&table.stdout);
-    let row = |id: &Value| table.find(id.as_str().unwrap()).unwrap();
-    assert!(row(&newer["session_id"]) < row(&older["session_id"]));
+    let row = |report: &Value| table.find(report["short_id"].as_str().unwrap()).unwrap();
+    assert!(row(&newer) < row(&older));
 }
 
 #[test]

@@ -61,6 +61,7 @@ async fn run_recorded(
 
 fn comparable(mut report: SessionReport) -> String {
     report.session_id = None;
+    report.short_id = None;
     report.duration_ms = 0;
     serde_json::to_string(&report).unwrap()
 }

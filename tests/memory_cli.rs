@@ -213,6 +213,12 @@ fn edit_and_reject_write_new_versions() {
         .find(|id| *id != edit_id)
         .unwrap();
     let ids = [edit_id, other_id];
+    let short_of = |id: &str| {
+        memories.iter().find(|m| m["id"] == id).unwrap()["short_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
 
     // The editor is a script that rewrites the body.
     let edited = lucid_with(
@@ -270,11 +276,76 @@ fn edit_and_reject_write_new_versions() {
     // A rejected memory can be approved again, and the output says so.
     let back = lucid(&db, &["memory", "approve", &ids[1]]);
     assert!(
-        String::from_utf8_lossy(&back.stdout)
-            .starts_with(&format!("re-approved {} v3 (was rejected)", ids[1])),
+        String::from_utf8_lossy(&back.stdout).starts_with(&format!(
+            "re-approved {} v3 (was rejected)",
+            short_of(&ids[1])
+        )),
         "{}",
         String::from_utf8_lossy(&back.stderr)
     );
     let unknown = lucid(&db, &["memory", "show", "ZZZZ"]);
     assert_eq!(unknown.status.code(), Some(2));
+}
+
+#[test]
+fn memories_are_listed_and_found_by_short_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store");
+    let skills = dir.path().join("skills");
+    for (name, title) in [
+        ("burn-early", "Burn early"),
+        ("survey-twice", "Survey twice"),
+    ] {
+        let folder = skills.join(name);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(
+            folder.join("SKILL.md"),
+            format!("---\nname: {name}\ndescription: {title}.\nmetadata:\n  team: lumara-landing\n---\n# {title}\n\nDo it.\n"),
+        )
+        .unwrap();
+    }
+    let imported = lucid(&db, &["memory", "import", skills.to_str().unwrap()]);
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let listed = json(&lucid(&db, &["memory", "list", "--json"]));
+    let burn = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["title"] == "Burn early")
+        .unwrap();
+    let (id, short) = (
+        burn["id"].as_str().unwrap(),
+        burn["short_id"].as_str().unwrap(),
+    );
+    assert_eq!(short.len(), 8);
+    // Import and list name memories by their short ids.
+    assert!(String::from_utf8_lossy(&imported.stdout).contains(&format!("proposed {short} ")));
+    let table = lucid(&db, &["memory", "list"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains(&format!("\n{short}  proposed")), "{text}");
+    assert!(!text.contains(id), "{text}");
+
+    let shown = lucid(&db, &["memory", "show", &short.to_uppercase()]);
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.starts_with(&format!("{short}  Burn early\nid {id} · proposed")),
+        "{text}"
+    );
+    let record = json(&lucid(&db, &["memory", "show", short, "--json"]));
+    assert_eq!(record["memory"]["id"], id);
+    assert_eq!(record["short_id"], short);
+    let rejected = lucid(&db, &["memory", "reject", short]);
+    assert_eq!(
+        String::from_utf8_lossy(&rejected.stdout),
+        format!("rejected {short} v2: Burn early\n")
+    );
 }

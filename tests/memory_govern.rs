@@ -131,23 +131,31 @@ fn govern(dir: &Path, db: &Path) {
     let imported = ok(db, &["memory", "import", skills(dir).to_str().unwrap()]);
     assert_eq!(imported.lines().count(), 2, "{imported}");
     let listed = json(&ok(db, &["memory", "list", "--json"]));
-    let id_of = |title: &str| {
+    let field_of = |title: &str, field: &str| {
         listed
             .as_array()
             .unwrap()
             .iter()
             .find(|m| m["title"] == title)
-            .unwrap()["id"]
+            .unwrap()[field]
             .as_str()
             .unwrap()
             .to_string()
     };
-    let (a, b) = (id_of("Burn early over dunes"), id_of("Survey twice"));
+    let (a, b) = (
+        field_of("Burn early over dunes", "id"),
+        field_of("Survey twice", "id"),
+    );
+    // Messages name memories by their short ids, which commands take as well as ids.
+    let (sa, sb) = (
+        field_of("Burn early over dunes", "short_id"),
+        field_of("Survey twice", "short_id"),
+    );
 
     // Approve: the playbook reaches the next run.
     assert_eq!(
-        ok(db, &["memory", "approve", &a]),
-        format!("approved {a} v2: Burn early over dunes\n")
+        ok(db, &["memory", "approve", &sa]),
+        format!("approved {sa} v2: Burn early over dunes\n")
     );
     assert!(applied(db).contains(&a));
 
@@ -155,8 +163,8 @@ fn govern(dir: &Path, db: &Path) {
     let err = refused(db, &["memory", "reject", &a]);
     assert!(err.contains("is approved; retire it instead"), "{err}");
     assert_eq!(
-        ok(db, &["memory", "retire", &a]),
-        format!("retired {a} v3: Burn early over dunes; it no longer steers runs\n")
+        ok(db, &["memory", "retire", &sa.to_uppercase()]),
+        format!("retired {sa} v3: Burn early over dunes; it no longer steers runs\n")
     );
     let retired = json(&ok(
         db,
@@ -176,12 +184,12 @@ fn govern(dir: &Path, db: &Path) {
     // Approve again: a retired and a rejected memory come back, and it is said so.
     assert_eq!(
         ok(db, &["memory", "approve", &a]),
-        format!("re-approved {a} v4 (was retired): Burn early over dunes\n")
+        format!("re-approved {sa} v4 (was retired): Burn early over dunes\n")
     );
     ok(db, &["memory", "reject", &b]);
     assert_eq!(
         ok(db, &["memory", "approve", &b]),
-        format!("re-approved {b} v3 (was rejected): Survey twice\n")
+        format!("re-approved {sb} v3 (was rejected): Survey twice\n")
     );
     assert!(applied(db).contains(&a));
 
@@ -194,7 +202,7 @@ fn govern(dir: &Path, db: &Path) {
     );
     assert!(
         edited.starts_with(&format!(
-            "saved {a} as version 5; it was approved, so it is proposed again and steers no run until approved"
+            "saved {sa} as version 5; it was approved, so it is proposed again and steers no run until approved"
         )),
         "{edited}"
     );
@@ -213,7 +221,7 @@ fn govern(dir: &Path, db: &Path) {
     );
     assert_eq!(
         approved_edit,
-        format!("saved {a} as version 7; approved with the change\n")
+        format!("saved {sa} as version 7; approved with the change\n")
     );
     // A garbled rule is refused with its line; nothing is saved.
     let garble = "printf '\\n```lucid-rules\\n{bad\\n```\\n' >>";
@@ -224,7 +232,7 @@ fn govern(dir: &Path, db: &Path) {
     let reverted = ok(db, &["memory", "revert", &a, "--to", "4"]);
     assert!(
         reverted.starts_with(&format!(
-            "reverted {a} to v4 as version 8; it was approved, so it is proposed again"
+            "reverted {sa} to v4 as version 8; it was approved, so it is proposed again"
         )),
         "{reverted}"
     );
@@ -246,7 +254,7 @@ fn govern(dir: &Path, db: &Path) {
     );
     assert_eq!(
         ok(db, &["memory", "revert", &a, "--to", "7", "--approve"]),
-        format!("reverted {a} to v7 as version 9; approved with the change\n")
+        format!("reverted {sa} to v7 as version 9; approved with the change\n")
     );
 
     // Diff any two versions; --diff alone is the previous version against the current.

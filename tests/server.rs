@@ -93,7 +93,6 @@ fn commands_on_a_served_store_go_through_its_owner() {
     assert_eq!(alone.status.code(), Some(0));
     assert_eq!(verdicts(&served), verdicts(&stdout_json(&alone)));
 
-    let id = served["session_id"].as_str().unwrap().to_string();
     let list = lucid(&db, &["sessions", "list"]);
     assert_eq!(
         list.status.code(),
@@ -101,8 +100,10 @@ fn commands_on_a_served_store_go_through_its_owner() {
         "stderr:\n{}",
         String::from_utf8_lossy(&list.stderr)
     );
-    assert!(String::from_utf8_lossy(&list.stdout).contains(&id));
-    let show = lucid(&db, &["sessions", "show", &id, "--json"]);
+    let short = served["short_id"].as_str().unwrap().to_string();
+    assert!(String::from_utf8_lossy(&list.stdout).contains(&short));
+    // Through the owner too, a short id names the session.
+    let show = lucid(&db, &["sessions", "show", &short, "--json"]);
     assert_eq!(show.status.code(), Some(0));
     assert_eq!(verdicts(&stdout_json(&show)), verdicts(&served));
 

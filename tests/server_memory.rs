@@ -133,9 +133,16 @@ fn memory_review_and_dreams_go_through_the_owner() {
         .map(|m| m["id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(ids.len(), proposals.len());
+    // Lists and messages name memories by their short ids.
+    let shorts: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["short_id"].as_str().unwrap().to_string())
+        .collect();
     let table = stdout(&run(&db, &["memory", "list", "--team", "lumara-landing"]));
     assert!(
-        table.contains(&ids[0]) && table.contains("proposed"),
+        table.contains(&shorts[0]) && table.contains("proposed"),
         "{table}"
     );
 
@@ -147,7 +154,7 @@ fn memory_review_and_dreams_go_through_the_owner() {
         "the client's run ended before the review; slow it down"
     );
     assert!(
-        approved.contains(&format!("approved {} v2", ids[0])),
+        approved.contains(&format!("approved {} v2", shorts[0])),
         "{approved}"
     );
     let shown_approved = json(&run(&db, &["memory", "show", &ids[0], "--json"]));
@@ -168,7 +175,7 @@ fn memory_review_and_dreams_go_through_the_owner() {
         .unwrap();
     let said = stdout(&edited);
     assert!(
-        said.contains(&format!("saved {} as version 2", ids[1])),
+        said.contains(&format!("saved {} as version 2", shorts[1])),
         "{said}"
     );
     let shown = json(&run(&db, &["memory", "show", &ids[1], "--json"]));

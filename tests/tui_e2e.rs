@@ -220,8 +220,9 @@ fn the_tui_shows_a_live_lumara_run_dreams_approves_and_replays() {
     assert_eq!(ours["seed"], 7);
 
     // The stored session replays through the same view; the home screen lists it.
-    let id = ours["id"].as_str().unwrap().to_string();
-    let mut replay = Tui::spawn(db.path(), config.path(), &["replay", &id[..12]]);
+    // Both name it by its short id.
+    let short = ours["short_id"].as_str().unwrap().to_string();
+    let mut replay = Tui::spawn(db.path(), config.path(), &["replay", &short]);
     replay.wait_for(&["replay ", "commander #1"]);
     replay.press(" ");
     replay.wait_for(&["paused"]);
@@ -231,7 +232,7 @@ fn the_tui_shows_a_live_lumara_run_dreams_approves_and_replays() {
     assert!(replay.wait());
 
     let mut home = Tui::spawn(db.path(), config.path(), &[]);
-    home.wait_for(&["Sessions (8)", &id]);
+    home.wait_for(&["Sessions (8)", &short]);
     home.press("?");
     home.wait_for(&["Keys: Sessions", "start a new run"]);
     home.press("x");

@@ -43,6 +43,7 @@ fn report(output: &Output) -> Value {
 
 fn redacted(mut report: Value) -> Value {
     report["session_id"] = Value::String("[id]".into());
+    report["short_id"] = Value::String("[short id]".into());
     report["duration_ms"] = Value::from(0);
     report
 }

@@ -17,6 +17,7 @@ use lucid_core::store::{SessionStatus, SessionSummary};
 
 /// The change a session recorded last.
 struct Recorded {
+    /// The session's short id, as messages name it.
     session: String,
     status: SessionStatus,
     isolation: String,
@@ -44,12 +45,12 @@ fn recorded(summary: &SessionSummary, events: Vec<Event>) -> Result<Recorded, (u
             exit::USAGE,
             format!(
                 "session {} recorded no file changes (only `kind = \"project\"` sessions do)",
-                summary.id
+                summary.id.short_id()
             ),
         )
     })?;
     Ok(Recorded {
-        session: summary.id.to_string(),
+        session: summary.id.short_id().to_string(),
         status: summary.status,
         isolation,
         project: PathBuf::from(project),

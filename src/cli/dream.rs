@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::dream_schedule::{self, Dreaming};
 use super::exit;
+use super::output::WithShortId;
 use lucid_core::dream::{
     dream_with, dreamer_for, known_team, teams_to_dream, teams_with_sessions, DreamOptions,
     DreamReport, Dreamer,
@@ -159,7 +160,7 @@ pub(super) async fn dream_once(
         }
     }
     if json {
-        match serde_json::to_string_pretty(&reports) {
+        match reports_json(&reports) {
             Ok(text) => outln!("{text}"),
             Err(err) => {
                 say!("lucid: cannot encode the report: {err}");
@@ -170,11 +171,23 @@ pub(super) async fn dream_once(
     exit::OK
 }
 
+/// The reports as `--json` prints them: each with the dream's `short_id`.
+fn reports_json(reports: &[DreamReport]) -> serde_json::Result<String> {
+    let records: Vec<WithShortId<'_, DreamReport>> = reports
+        .iter()
+        .map(|report| WithShortId {
+            record: report,
+            short_id: report.run.id.short_id(),
+        })
+        .collect();
+    serde_json::to_string_pretty(&records)
+}
+
 /// Prints the reports of a dream made elsewhere (by the store's owner) as
 /// [`dream_once`] prints its own.
 pub(super) fn print_reports(reports: &[DreamReport], json: bool) -> u8 {
     if json {
-        return match serde_json::to_string_pretty(reports) {
+        return match reports_json(reports) {
             Ok(text) => {
                 outln!("{text}");
                 exit::OK
@@ -196,12 +209,12 @@ fn print_report(report: &DreamReport) {
     let run = &report.run;
     outln!(
         "dream {} · team {} · {} new session(s) · {} mission(s) mined · {} pattern(s) · recorded as session {}",
-        run.id,
+        run.id.short_id(),
         lucid_core::event::sanitize(&run.team),
         run.considered.len(),
         run.mined.len(),
         run.patterns,
-        run.session
+        run.session.short_id()
     );
     outln!(
         "  history {}{}: {} digested now, {} from the cache; {} repeat run(s) of a mission set aside",
@@ -212,7 +225,10 @@ fn print_report(report: &DreamReport) {
         run.repeats
     );
     for id in &run.withdrawn {
-        outln!("  withdrew {id}: a proposal of an earlier dream the history no longer supports");
+        outln!(
+            "  withdrew {}: a proposal of an earlier dream the history no longer supports",
+            id.short_id()
+        );
     }
     if report.patterns.tests > 0 {
         outln!(
@@ -232,7 +248,7 @@ fn print_report(report: &DreamReport) {
         outln!(
             "  proposed {} {} v{} [{}] {}",
             memory.kind.as_str(),
-            memory.id,
+            memory.id.short_id(),
             memory.version,
             one_line(&memory.scope(), 40),
             one_line(&memory.title, 90)

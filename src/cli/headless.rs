@@ -42,7 +42,7 @@ impl ProgressFormatter {
                 ..
             } => format!(
                 "session {} · team {team} · {environment} world {world} seed {seed} · up to {max_iterations} iterations",
-                event.session
+                event.session.short_id()
             ),
             EventKind::AgentSpawned {
                 name: agent,
@@ -200,7 +200,7 @@ impl ProgressFormatter {
                 format!(
                     "  {} file(s) changed {place} (+{added} -{removed}); review with `lucid sessions diff {}`",
                     files.len(),
-                    event.session
+                    event.session.short_id()
                 )
             }
             EventKind::Error { message } => format!("{indent}{name} error: {}", one_line(message, 300)),

@@ -73,7 +73,7 @@ impl Memories {
         }
     }
 
-    /// A memory by id or unique prefix.
+    /// A memory by short id or id (or a unique prefix of either).
     pub(super) async fn find(&self, id: &str) -> Result<Memory, Failure> {
         match self {
             Memories::Store(book) => book.find(id).map_err(local),
@@ -81,7 +81,7 @@ impl Memories {
         }
     }
 
-    /// A memory by id or unique prefix, every version of it (oldest first) and its history.
+    /// A memory by short id or id (or a unique prefix of either), every version of it (oldest first) and its history.
     pub(super) async fn record(&self, id: &str) -> Result<MemoryRecord, Failure> {
         match self {
             Memories::Store(book) => book.record(id).map_err(local),

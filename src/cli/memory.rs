@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 
 use super::exit;
 use super::memories::Memories;
+use super::output::WithShortId;
 use lucid_core::event::{format_time, one_line, sanitize};
 use lucid_core::memory::skill;
 use lucid_core::memory::{Action, Change, Imported, Memory, MemoryStatus, Revert};
@@ -30,7 +31,7 @@ pub enum MemoryCommand {
     },
     /// Show one memory: body, rules, provenance and its history (who did what, when).
     Show {
-        /// The memory id, or a unique prefix of it.
+        /// The memory's short id or id, or a unique prefix of either.
         id: String,
         /// Also show a diff: alone, the previous version against the current one; `A..B`,
         /// version A against version B (`A..`: against the current one; version 0 is
@@ -57,6 +58,7 @@ pub enum MemoryCommand {
     /// Write a new version whose content (title, body, rules, scope, evidence) is version
     /// N's. An approved memory is then proposed again unless --approve.
     Revert {
+        /// The memory's short id or id, or a unique prefix of either.
         id: String,
         /// The version whose content to restore.
         #[arg(long, value_name = "N")]
@@ -68,6 +70,7 @@ pub enum MemoryCommand {
     /// Edit a memory's title, body and rules in $EDITOR; saving makes a new version. An
     /// approved memory is then proposed again unless --approve.
     Edit {
+        /// The memory's short id or id, or a unique prefix of either.
         id: String,
         /// Approve the edited memory in the same step (it keeps steering runs).
         #[arg(long)]
@@ -87,7 +90,7 @@ pub enum MemoryCommand {
 
 #[derive(Debug, Args)]
 pub struct Selection {
-    /// Memory ids (or unique prefixes).
+    /// Memories' short ids or ids (or unique prefixes of either).
     #[arg(required_unless_present = "all_proposed")]
     pub ids: Vec<String>,
     /// Every proposed memory (of --team, if given).
@@ -99,7 +102,7 @@ pub struct Selection {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// Memory ids (or unique prefixes).
+    /// Memories' short ids or ids (or unique prefixes of either).
     #[arg(required_unless_present = "all")]
     pub ids: Vec<String>,
     /// Every approved playbook.
@@ -169,8 +172,15 @@ async fn list(
     };
     let memories: Vec<Memory> = memories.list(wanted, team).await?;
     if json {
+        let records: Vec<WithShortId<'_, Memory>> = memories
+            .iter()
+            .map(|m| WithShortId {
+                record: m,
+                short_id: m.id.short_id(),
+            })
+            .collect();
         let text =
-            serde_json::to_string_pretty(&memories).map_err(|e| (exit::RUNTIME, e.to_string()))?;
+            serde_json::to_string_pretty(&records).map_err(|e| (exit::RUNTIME, e.to_string()))?;
         outln!("{text}");
         return Ok(());
     }
@@ -184,7 +194,7 @@ async fn list(
         return Ok(());
     }
     outln!(
-        "{:<26}  {:<9}  {:<10}  {:>3}  {:<28}  title",
+        "{:<8}  {:<9}  {:<10}  {:>3}  {:<28}  title",
         "id",
         "status",
         "kind",
@@ -193,8 +203,8 @@ async fn list(
     );
     for m in &memories {
         outln!(
-            "{:<26}  {:<9}  {:<10}  {:>3}  {:<28}  {}",
-            m.id,
+            "{:<8}  {:<9}  {:<10}  {:>3}  {:<28}  {}",
+            m.id.short_id(),
             m.status.as_str(),
             m.kind.as_str(),
             m.version,
@@ -251,14 +261,19 @@ async fn show(
         None => None,
     };
     if json {
+        let shown = WithShortId {
+            record: &record,
+            short_id: memory.id.short_id(),
+        };
         let text =
-            serde_json::to_string_pretty(&record).map_err(|e| (exit::RUNTIME, e.to_string()))?;
+            serde_json::to_string_pretty(&shown).map_err(|e| (exit::RUNTIME, e.to_string()))?;
         outln!("{text}");
         return Ok(());
     }
-    outln!("{}  {}", memory.id, sanitize(&memory.title));
+    outln!("{}  {}", memory.id.short_id(), sanitize(&memory.title));
     outln!(
-        "{} · {} · scope {} · version {} · by {} · updated {}",
+        "id {} · {} · {} · scope {} · version {} · by {} · updated {}",
+        memory.id,
         memory.status.as_str(),
         memory.kind.as_str(),
         sanitize(&memory.scope()),
@@ -268,14 +283,14 @@ async fn show(
     );
     match memory.change {
         Change::New => {}
-        Change::Update { target } => outln!("proposes an update of {target}"),
-        Change::Retire { target } => outln!("proposes retiring {target}"),
+        Change::Update { target } => outln!("proposes an update of {}", target.short_id()),
+        Change::Retire { target } => outln!("proposes retiring {}", target.short_id()),
     }
     if record.history.last().is_some_and(|h| h.needs_review()) {
         outln!(
             "edited after it was approved: it steers no run until approved again \
              (`lucid memory approve {}`)",
-            memory.id
+            memory.id.short_id()
         );
     }
     outln!("\n{}\n", sanitize(memory.body.trim_end()));
@@ -290,7 +305,7 @@ async fn show(
     if !elsewhere.is_empty() {
         outln!("provenance:");
         for c in &elsewhere {
-            outln!("  {} {}", c.session, one_line(&c.summary, 100));
+            outln!("  {} {}", c.session.short_id(), one_line(&c.summary, 100));
         }
     }
     if !in_body.is_empty() {
@@ -321,7 +336,7 @@ async fn show(
 /// One line for a memory a review changed: what happened to it, as its new version says.
 fn changed_line(m: &Memory) -> String {
     let title = one_line(&m.title, 80);
-    let (id, version) = (m.id, m.version);
+    let (id, version) = (m.id.short_id(), m.version);
     match Action::from_reason(m.version, &m.reason) {
         Action::Reapproved { was } => {
             format!(
@@ -330,10 +345,16 @@ fn changed_line(m: &Memory) -> String {
             )
         }
         Action::UpdatedBy { proposal } => {
-            format!("updated {id} v{version} with {proposal}: {title}")
+            format!(
+                "updated {id} v{version} with {}: {title}",
+                proposal.short_id()
+            )
         }
         Action::RetiredBy { proposal } => {
-            format!("retired {id} v{version} by {proposal}: {title}; it no longer steers runs")
+            format!(
+                "retired {id} v{version} by {}: {title}; it no longer steers runs",
+                proposal.short_id()
+            )
         }
         _ => format!("{} {id} v{version}: {title}", m.status.as_str()),
     }
@@ -371,7 +392,7 @@ async fn reject(memories: &Memories, ids: &[String]) -> Result<(), Failure> {
         let rejected = memories.reject(memory.id).await?;
         outln!(
             "rejected {} v{}: {}",
-            rejected.id,
+            rejected.id.short_id(),
             rejected.version,
             one_line(&rejected.title, 80)
         );
@@ -385,7 +406,7 @@ async fn retire(memories: &Memories, ids: &[String]) -> Result<(), Failure> {
         let retired = memories.retire(memory.id).await?;
         outln!(
             "retired {} v{}: {}; it no longer steers runs",
-            retired.id,
+            retired.id.short_id(),
             retired.version,
             one_line(&retired.title, 80)
         );
@@ -398,7 +419,7 @@ async fn revert(memories: &Memories, id: &str, to: Revert) -> Result<(), Failure
     let reverted = memories.revert(memory.id, to).await?;
     outln!(
         "reverted {} to v{} as version {}{}",
-        reverted.id,
+        reverted.id.short_id(),
         to.to,
         reverted.version,
         status_note(memory.status, &reverted)
@@ -413,7 +434,7 @@ pub(super) fn status_note(before: MemoryStatus, saved: &Memory) -> String {
         (MemoryStatus::Approved, MemoryStatus::Proposed) => format!(
             "; it was approved, so it is proposed again and steers no run until approved \
              (`lucid memory approve {}`, or --approve with the change)",
-            saved.id
+            saved.id.short_id()
         ),
         (_, MemoryStatus::Approved) => "; approved with the change".into(),
         (_, status) => format!("; it is {}", status.as_str()),
@@ -436,7 +457,7 @@ async fn export(from: &Memories, args: ExportArgs) -> Result<(), Failure> {
                     exit::USAGE,
                     format!(
                         "memory {} is {}; only approved memories export",
-                        memory.id,
+                        memory.id.short_id(),
                         memory.status.as_str()
                     ),
                 ));
@@ -489,7 +510,7 @@ async fn import(memories: &Memories, dir: &Path, team: Option<&str>) -> Result<(
         };
         outln!(
             "proposed {} from {}: {}",
-            created.id,
+            created.id.short_id(),
             folder.display(),
             one_line(&created.title, 80)
         );

@@ -36,7 +36,7 @@ pub(super) async fn edit(
     flushed?;
     outln!(
         "saved {} as version {}{}",
-        revised.id,
+        revised.id.short_id(),
         revised.version,
         status_note(memory.status, &revised)
     );

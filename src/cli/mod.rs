@@ -81,7 +81,7 @@ pub enum Command {
     /// Replay a recorded session in the TUI (pause, step and speed keys), or print its
     /// progress lines with --headless.
     Replay {
-        /// The session id, or a unique prefix of it.
+        /// The session's short id or id, or a unique prefix of either.
         id: String,
         /// Print the progress lines `run --headless` printed, on stdout, instead of
         /// opening the TUI.
@@ -106,7 +106,7 @@ pub enum Command {
     /// `lucid sessions diff ID`). Refuses, changing nothing, if the project changed
     /// underneath in a file the session also changed.
     Apply {
-        /// The session id, or a unique prefix of it.
+        /// The session's short id or id, or a unique prefix of either.
         id: String,
         /// Only check that the change applies; change nothing.
         #[arg(long)]

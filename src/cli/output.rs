@@ -2,7 +2,8 @@
 //! `lucid sessions list | head -1`) closes the pipe: the first write that finds it closed
 //! stops all further output quietly, and the command ends with the exit code it would have
 //! had, instead of panicking as `println!` does. Other write errors (a full disk) are said
-//! once on stderr. Progress and errors go to stderr and are not this module's.
+//! once on stderr. Progress and errors go to stderr and are not this module's. A record
+//! printed by `--json` carries its short id next to its full one ([`WithShortId`]).
 
 use std::fmt;
 use std::io::{self, Write};
@@ -39,4 +40,13 @@ macro_rules! out {
     ($($arg:tt)*) => {
         $crate::cli::output::write(format_args!($($arg)*))
     };
+}
+
+/// A record as `--json` prints it: its own fields (the full `id` among them), and
+/// `short_id`, what a person types.
+#[derive(serde::Serialize)]
+pub struct WithShortId<'a, T> {
+    #[serde(flatten)]
+    pub record: &'a T,
+    pub short_id: lucid_core::event::ShortId,
 }

@@ -199,6 +199,7 @@ pub async fn run(client: &Client, args: &RunArgs) -> Through {
 }
 
 fn owner_stopped(session: lucid_core::event::SessionId, args: &RunArgs) -> u8 {
+    let session = session.short_id();
     say!(
         "lucid: the lucid serving the store stopped before session {session} finished; its completed steps are saved: continue it with `lucid run {} --resume {session} --headless`",
         sanitize(&args.spec.display().to_string())

@@ -34,8 +34,8 @@ pub struct RunArgs {
     #[arg(long, short)]
     pub quiet: bool,
     /// Continue an interrupted session (or one that ended on an error, e.g. a provider
-    /// that stayed down, or Ctrl-C), by id or unique prefix, from its last completed
-    /// step, with the same mission and playbooks.
+    /// that stayed down, or Ctrl-C), by short id or id (or a unique prefix of either),
+    /// from its last completed step, with the same mission and playbooks.
     #[arg(long, value_name = "ID", conflicts_with_all = ["seed", "world"])]
     pub resume: Option<String>,
     /// The TUI's theme: dark (default), light, high-contrast, or themes/NAME.toml.
@@ -244,8 +244,9 @@ pub(super) fn resume_command(
     session: lucid_core::event::SessionId,
 ) -> String {
     format!(
-        "continue with `lucid run {} --resume {session} --headless`",
-        lucid_core::event::sanitize(&spec.display().to_string())
+        "continue with `lucid run {} --resume {} --headless`",
+        lucid_core::event::sanitize(&spec.display().to_string()),
+        session.short_id()
     )
 }
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
+use super::output::WithShortId;
 use super::{exit, open_or_owner, Opened};
 use lucid_core::event::{format_time, one_line};
 use lucid_core::run::report::SessionReport;
@@ -19,7 +20,7 @@ pub enum SessionsCommand {
     },
     /// Show one session: outcome per iteration, agents and facts.
     Show {
-        /// The session id, or a unique prefix of it.
+        /// The session's short id or id, or a unique prefix of either.
         id: String,
         /// Print the same JSON document as `run --json`.
         #[arg(long)]
@@ -27,7 +28,7 @@ pub enum SessionsCommand {
     },
     /// Print what a project session changed, as a unified diff (apply it with `lucid apply ID`).
     Diff {
-        /// The session id, or a unique prefix of it.
+        /// The session's short id or id, or a unique prefix of either.
         id: String,
         /// One line per changed file instead of the diff.
         #[arg(long)]
@@ -107,7 +108,14 @@ pub(super) fn print_list(
 ) -> Result<(), (u8, String)> {
     sessions.sort_by(|a, b| b.started_at_ms.cmp(&a.started_at_ms).then(b.id.cmp(&a.id)));
     if json {
-        let text = serde_json::to_string_pretty(&sessions)
+        let records: Vec<WithShortId<'_, SessionSummary>> = sessions
+            .iter()
+            .map(|s| WithShortId {
+                record: s,
+                short_id: s.id.short_id(),
+            })
+            .collect();
+        let text = serde_json::to_string_pretty(&records)
             .map_err(|err| (exit::RUNTIME, err.to_string()))?;
         outln!("{text}");
         return Ok(());
@@ -117,7 +125,7 @@ pub(super) fn print_list(
         return Ok(());
     }
     outln!(
-        "{:<26}  {:<20}  {:<11}  {:>5}  {:>9}  started (UTC)",
+        "{:<8}  {:<20}  {:<11}  {:>5}  {:>9}  started (UTC)",
         "id",
         "team",
         "status",
@@ -126,8 +134,8 @@ pub(super) fn print_list(
     );
     for s in &sessions {
         outln!(
-            "{:<26}  {:<20}  {:<11}  {:>5}  {:>9}  {}",
-            s.id,
+            "{:<8}  {:<20}  {:<11}  {:>5}  {:>9}  {}",
+            s.id.short_id(),
             one_line(&s.team, 20),
             s.status.as_str(),
             s.iterations,
@@ -140,8 +148,8 @@ pub(super) fn print_list(
     Ok(())
 }
 
-/// A recorded session by id or unique prefix, with its events; the error is an exit code
-/// and a sentence.
+/// A recorded session by its short id or id (or a unique prefix of either), with its
+/// events; the error is an exit code and a sentence.
 pub(super) fn session_events(
     store: &Store,
     id: &str,
@@ -180,7 +188,7 @@ pub(super) fn print_show(
         outln!("{text}");
         return Ok(());
     }
-    outln!("session   {}", summary.id);
+    outln!("session   {}  (id {})", summary.id.short_id(), summary.id);
     outln!("team      {}", one_line(&summary.team, 80));
     outln!("spec      {}", one_line(&summary.spec_path, 80));
     outln!(

@@ -14,8 +14,12 @@
 //!   run this owner is running, then `finished` with how it ended; the stream then ends.
 //! - `POST /v1/sessions/{id}/cancel`: cancels a live run (404 when not live here).
 //!
-//! Memories and dreams ([`super::memories`], [`super::dreams`]); `{id}` is a memory id or
-//! a unique prefix; usage errors answer `{"error"}` with 400, 404 or 409:
+//! A session's `{id}` is what a person may type: its short id or id, or a unique prefix
+//! of either (see `lucid_core::event::short_id`); one that names several answers 400.
+//!
+//! Memories and dreams ([`super::memories`], [`super::dreams`]); `{id}` is a memory's
+//! short id or id, or a unique prefix of either; usage errors answer `{"error"}` with
+//! 400, 404 or 409:
 //!
 //! - `GET /v1/memories?status=&team=`: the memories (the `memory list --json` array);
 //!   with `&view=records`: `[{"memory", "versions", "history"}]`.
@@ -255,7 +259,10 @@ async fn cancel(
     } else {
         Err(Failure(
             StatusCode::NOT_FOUND,
-            format!("session {} is not running in this lucid", summary.id),
+            format!(
+                "session {} is not running in this lucid",
+                summary.id.short_id()
+            ),
         ))
     }
 }

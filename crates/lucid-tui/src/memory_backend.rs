@@ -43,6 +43,7 @@ pub fn item(record: &MemoryRecord) -> MemoryItem {
     let memory = &record.memory;
     MemoryItem {
         id: memory.id.to_string(),
+        short_id: memory.id.short_id().to_string(),
         title: one_line(&memory.title, 200),
         kind: memory.kind.as_str().to_string(),
         scope: sanitize(&memory.scope()),

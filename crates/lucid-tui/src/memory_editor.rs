@@ -63,6 +63,8 @@ pub enum EditOutcome {
 /// The editor open on one memory.
 pub struct Editor {
     pub id: String,
+    /// The memory's short id, as the editor's title shows it.
+    pub short_id: String,
     /// The version the edit is made from.
     pub base_version: u32,
     /// The memory's status when the editor opened.
@@ -96,6 +98,7 @@ impl Editor {
         let rules = item.rules.join("\n");
         let mut editor = Editor {
             id: item.id.clone(),
+            short_id: item.short_id.clone(),
             base_version: item.version,
             status: item.status,
             title: textarea(&item.title),

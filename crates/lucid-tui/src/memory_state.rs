@@ -54,7 +54,10 @@ pub struct HistoryLine {
 /// A playbook or note as the Memory view shows it (text already sanitized).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemoryItem {
+    /// The full id (what commands send).
     pub id: String,
+    /// The short id (what a person reads and types).
+    pub short_id: String,
     pub title: String,
     /// `playbook` or `note`.
     pub kind: String,
@@ -181,6 +184,7 @@ impl MemoryState {
                     || m.title.to_lowercase().contains(&needle)
                     || m.body.to_lowercase().contains(&needle)
                     || m.id.to_lowercase().contains(&needle)
+                    || m.short_id.contains(&needle)
             })
             .collect()
     }

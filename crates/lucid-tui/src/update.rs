@@ -97,7 +97,7 @@ pub fn update(app: &mut AppState, action: Action) -> Vec<Command> {
             Vec::new()
         }
         Action::ReplayLoaded(session, Err(message)) => {
-            app.notice = Some(format!("cannot replay {session}: {message}"));
+            app.notice = Some(format!("cannot replay {}: {message}", session.short_id()));
             Vec::new()
         }
         Action::SpecsListed(specs) => {
@@ -233,7 +233,7 @@ fn start_replay(app: &mut AppState, session: lucid_core::event::SessionId, event
         banked_ms: 0.0,
     });
     app.view = View::Run;
-    app.notice = Some(format!("replaying {session}"));
+    app.notice = Some(format!("replaying {}", session.short_id()));
     // The first event (session start) shows at once.
     step_replay(app);
 }

@@ -3,6 +3,7 @@
 //! A [`SessionId`] is 128 bits: 48 bits of milliseconds since the Unix epoch followed by
 //! 80 bits of randomness (the ULID layout), shown as 26 characters of Crockford base32.
 //! Big-endian bytes sort by creation time, which is what the store's key layout needs.
+//! People read and type an id's short form ([`super::short_id`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -60,6 +61,11 @@ macro_rules! time_sorted_id {
             /// Milliseconds since the Unix epoch at which the id was made.
             pub fn timestamp_ms(self) -> u64 {
                 (self.0 >> 80) as u64
+            }
+
+            /// The 8 characters a person reads and types for it (see [`super::short_id`]).
+            pub fn short_id(self) -> super::short_id::ShortId {
+                super::short_id::ShortId::of(self.0)
             }
         }
 

@@ -15,6 +15,7 @@ mod kind;
 pub mod projection;
 mod redact;
 mod sanitize;
+pub mod short_id;
 mod time;
 mod verdict;
 
@@ -28,6 +29,7 @@ pub use redact::{
     REDACTED,
 };
 pub use sanitize::{one_line, sanitize};
+pub use short_id::{Ambiguity, Candidate, IdQuery, Pick, ShortId};
 pub use time::format_time;
 pub use verdict::{CriterionVerdict, Verdict};
 

@@ -6,7 +6,7 @@
 use super::diff::{diff_lines, DiffLine};
 use super::history::MemoryRecord;
 use super::record::{Author, Memory, MemoryStatus};
-use crate::event::{now_ms, MemoryId};
+use crate::event::{now_ms, Ambiguity, Candidate, IdQuery, MemoryId, Pick};
 use crate::run::Playbook;
 use crate::store::{Store, StoreError};
 
@@ -17,12 +17,13 @@ pub enum MemoryError {
     Store(#[from] StoreError),
     #[error("no memory `{0}`; see `lucid memory list`")]
     NotFound(String),
-    #[error("`{prefix}` matches {count} memories; give more characters of the id")]
-    Ambiguous { prefix: String, count: usize },
+    /// Typed text that names more than one memory.
+    #[error(transparent)]
+    Ambiguous(Box<crate::event::Ambiguity>),
     #[error("{0}")]
     Invalid(String),
     /// The memory's status forbids the operation; `hint` says what to do instead.
-    #[error("memory {id} is {}; {hint}", status.as_str())]
+    #[error("memory {} is {}; {hint}", id.short_id(), status.as_str())]
     Status {
         id: MemoryId,
         status: MemoryStatus,
@@ -31,22 +32,25 @@ pub enum MemoryError {
     /// An approved update or retirement: it acted on its target and has no content of
     /// its own that steers anything.
     #[error(
-        "memory {id} was approved as {} of {target} and has no effect of its own; change {target} instead",
-        if *retires { "the retirement" } else { "an update" }
+        "memory {} was approved as {} of {} and has no effect of its own; change {} instead",
+        id.short_id(),
+        if *retires { "the retirement" } else { "an update" },
+        target.short_id(),
+        target.short_id()
     )]
     ActedThrough {
         id: MemoryId,
         target: MemoryId,
         retires: bool,
     },
-    #[error("memory {id} has no version {version} (it has versions 1 to {latest})")]
+    #[error("memory {} has no version {version} (it has versions 1 to {latest})", id.short_id())]
     NoVersion {
         id: MemoryId,
         version: u32,
         latest: u32,
     },
     /// The change would write a version equal to the current one; `what` says why.
-    #[error("memory {id} {what}; nothing changed")]
+    #[error("memory {} {what}; nothing changed", id.short_id())]
     Unchanged { id: MemoryId, what: String },
     /// A rules line that is not a rule (one JSON object per line).
     #[error("rules line {line}: {message}; nothing changed")]
@@ -100,24 +104,40 @@ impl MemoryBook {
         Ok(self.store.memory(id.to_bytes())?)
     }
 
-    /// A memory by full id or unique prefix (case-insensitive).
-    pub fn find(&self, prefix: &str) -> Result<Memory, MemoryError> {
-        let wanted = prefix.trim().to_ascii_uppercase();
-        if wanted.is_empty() {
-            return Err(MemoryError::NotFound(prefix.to_string()));
-        }
-        let mut matches: Vec<Memory> = self
+    /// The memory that `typed` names: its full id, a prefix of it, or a prefix (of 4
+    /// characters or more) of its short id, case-insensitive (see
+    /// [`crate::event::short_id`]).
+    pub fn find(&self, typed: &str) -> Result<Memory, MemoryError> {
+        let Some(query) = IdQuery::parse(typed) else {
+            return Err(MemoryError::NotFound(typed.to_string()));
+        };
+        let matches: Vec<Memory> = self
             .list()?
             .into_iter()
-            .filter(|m| m.id.to_string().starts_with(&wanted))
+            .filter(|m| query.matches(m.id.0))
             .collect();
-        match matches.len() {
-            0 => Err(MemoryError::NotFound(prefix.to_string())),
-            1 => Ok(matches.remove(0)),
-            count => Err(MemoryError::Ambiguous {
-                prefix: prefix.to_string(),
-                count,
-            }),
+        match query.pick(matches, |m| m.id.0) {
+            Pick::None => Err(MemoryError::NotFound(typed.to_string())),
+            Pick::One(memory) => Ok(memory),
+            Pick::Several(matches) => {
+                let count = matches.len();
+                // Newest first: the sentence names the newest few.
+                let candidates = matches
+                    .into_iter()
+                    .rev()
+                    .map(|m| Candidate {
+                        short_id: m.id.short_id(),
+                        label: m.title,
+                        at_ms: m.created_at_ms,
+                    })
+                    .collect();
+                Err(MemoryError::Ambiguous(Box::new(Ambiguity::new(
+                    query.typed(),
+                    "memories",
+                    count,
+                    candidates,
+                ))))
+            }
         }
     }
 
@@ -222,5 +242,72 @@ impl MemoryBook {
             .filter(|m| m.team == team && m.steers_runs())
             .map(Memory::into_playbook)
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::testing::proposal;
+
+    fn book() -> (tempfile::TempDir, MemoryBook) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s")).unwrap();
+        (dir, MemoryBook::new(store))
+    }
+
+    #[test]
+    fn find_takes_a_full_id_a_prefix_or_a_prefix_of_the_short_id() {
+        let (_dir, book) = book();
+        let made: Vec<Memory> = (0..200)
+            .map(|i| book.create(proposal("t", &format!("m{i}"))).unwrap())
+            .collect();
+        let first = &made[0];
+        let full = first.id.to_string();
+        assert_eq!(book.find(&full.to_lowercase()).unwrap().id, first.id);
+        for memory in &made {
+            let short = memory.id.short_id().to_string();
+            assert_eq!(book.find(&short).unwrap().id, memory.id, "{short}");
+            assert_eq!(book.find(&short.to_uppercase()).unwrap().id, memory.id);
+        }
+        let unique = made
+            .iter()
+            .find(|m| {
+                let p = &m.id.short_id().to_string()[..4];
+                made.iter()
+                    .filter(|o| o.id.short_id().to_string().starts_with(p))
+                    .count()
+                    == 1
+                    && !made
+                        .iter()
+                        .any(|o| o.id.to_string().starts_with(&p.to_uppercase()))
+            })
+            .unwrap();
+        let four = &unique.id.short_id().to_string()[..4];
+        assert_eq!(book.find(four).unwrap().id, unique.id);
+        assert!(matches!(book.find("zz!"), Err(MemoryError::NotFound(_))));
+        assert!(matches!(book.find(""), Err(MemoryError::NotFound(_))));
+    }
+
+    #[test]
+    fn an_ambiguous_prefix_lists_titles_and_short_ids() {
+        let (_dir, book) = book();
+        let made: Vec<Memory> = (0..7)
+            .map(|i| {
+                book.create(proposal("t", &format!("Burn plan {i}")))
+                    .unwrap()
+            })
+            .collect();
+        let typed = &made[0].id.to_string()[..8];
+        let text = book.find(typed).unwrap_err().to_string();
+        assert!(
+            text.starts_with(&format!("`{typed}` matches 7 memories: ")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("{} (Burn plan ", made[6].id.short_id())),
+            "{text}"
+        );
+        assert!(text.contains(" and 2 more; "), "{text}");
     }
 }

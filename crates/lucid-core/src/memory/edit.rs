@@ -70,8 +70,9 @@ pub fn apply_edit(
     let current = book.require(id)?;
     if let Some(base) = edit.base_version.filter(|&base| base != current.version) {
         return Err(MemoryError::Invalid(format!(
-            "memory {id} changed while it was edited (the edit was made from version {base}; \
+            "memory {} changed while it was edited (the edit was made from version {base}; \
              it is at version {} now); nothing changed, edit it again",
+            id.short_id(),
             current.version
         )));
     }
@@ -278,7 +279,7 @@ mod tests {
             err.to_string(),
             format!(
                 "memory {} has no version 9 (it has versions 1 to 4)",
-                created.id
+                created.id.short_id()
             )
         );
 

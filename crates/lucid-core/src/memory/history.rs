@@ -123,6 +123,8 @@ impl Action {
     pub fn describe(&self) -> String {
         match self {
             Action::Created => "created".into(),
+            Action::UpdatedBy { proposal } => format!("updated by {}", proposal.short_id()),
+            Action::RetiredBy { proposal } => format!("retired by {}", proposal.short_id()),
             other => other.reason(),
         }
     }

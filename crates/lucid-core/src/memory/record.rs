@@ -91,7 +91,7 @@ impl Author {
 
     pub fn describe(&self) -> String {
         match self {
-            Author::Dream { dream } => format!("dream {dream}"),
+            Author::Dream { dream } => format!("dream {}", dream.short_id()),
             Author::Person { name } => name.clone(),
             Author::Import { from } => format!("import from {from}"),
         }

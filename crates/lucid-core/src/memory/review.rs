@@ -55,7 +55,9 @@ impl MemoryBook {
                         _ => "",
                     };
                     return Err(MemoryError::Invalid(format!(
-                        "memory {id} changes {target}, which is {} now{hint}",
+                        "memory {} changes {}, which is {} now{hint}",
+                        id.short_id(),
+                        target.short_id(),
                         current.status.as_str()
                     )));
                 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 use crate::event::{
-    AgentId, AgentStatus, Event, Facts, Projection, RoleUsage, SessionId, Standing,
+    AgentId, AgentStatus, Event, Facts, Projection, RoleUsage, SessionId, ShortId, Standing,
 };
 
 /// A criterion's verdict as the report shows it: the protocol's own type.
@@ -66,6 +66,8 @@ pub enum ReportStatus {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SessionReport {
     pub session_id: Option<SessionId>,
+    /// The session's short id, what a person types (see [`crate::event::short_id`]).
+    pub short_id: Option<ShortId>,
     pub team: String,
     pub spec: String,
     pub status: ReportStatus,
@@ -116,6 +118,7 @@ impl SessionReport {
         };
         SessionReport {
             session_id: view.session,
+            short_id: view.session.map(SessionId::short_id),
             team: view.team.clone(),
             spec: view.spec_path.clone(),
             status,

@@ -38,14 +38,14 @@ pub(super) fn load(store: &Store, id: &str, spec: &mut SessionSpec) -> Result<Re
     ) {
         return Err(LaunchError::Usage(format!(
             "session {} is {}; only interrupted sessions (or ones that ended on an error) can be resumed",
-            summary.id,
+            summary.id.short_id(),
             summary.status.as_str()
         )));
     }
     if summary.team != spec.team {
         return Err(LaunchError::Usage(format!(
             "session {} belongs to team `{}`, but {} describes team `{}`",
-            summary.id,
+            summary.id.short_id(),
             summary.team,
             spec.path.display(),
             spec.team

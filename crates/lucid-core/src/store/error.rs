@@ -37,9 +37,9 @@ pub enum StoreError {
     /// A record that does not decode.
     #[error("corrupt record in the store: {what}")]
     Corrupt { what: String },
-    /// A session id prefix that matches more than one session.
-    #[error("`{prefix}` matches {count} sessions; give more characters of the id")]
-    Ambiguous { prefix: String, count: usize },
+    /// Typed text that names more than one session.
+    #[error(transparent)]
+    Ambiguous(Box<crate::event::Ambiguity>),
     /// A read or write failed.
     #[error("store I/O error: {0}")]
     Io(String),

@@ -1,6 +1,6 @@
 //! Stored session summaries and the in-memory cache of the sessions this handle is
-//! writing: folding appended events in, reading summaries back, finding a session by a
-//! prefix of its id.
+//! writing: folding appended events in, reading summaries back, finding a session by
+//! what a person typed (a full id, a prefix of one, or a prefix of a short id).
 //!
 //! A summary is written to the `sessions` tree when its session starts, after each
 //! grading, when it finishes, after every [`SAVE_EVERY`] other changes, and at
@@ -15,13 +15,11 @@ use std::collections::HashMap;
 
 use super::summary::{SessionStatus, SessionSummary};
 use super::{Store, StoreError};
-use crate::event::{Event, EventKind, SessionId};
+use crate::event::short_id::SHOWN_CANDIDATES;
+use crate::event::{Ambiguity, Candidate, Event, EventKind, IdQuery, Pick, SessionId};
 
 /// How many summary changes may stay unsaved between the milestone writes.
 const SAVE_EVERY: u32 = 256;
-
-/// Crockford base32, the alphabet of [`SessionId`]'s text form, in sort order.
-const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /// The summary of a session this handle is writing, with its unsaved change count.
 pub(super) struct LiveSummary {
@@ -86,20 +84,6 @@ fn resolve(live: &LiveSummaries, mut stored: SessionSummary) -> SessionSummary {
         stored.status = SessionStatus::Interrupted;
     }
     stored
-}
-
-/// Maps a typed id prefix onto the alphabet's canonical characters (upper case, `O` as
-/// `0`, `I`/`L` as `1`); `None` when a character cannot occur in an id.
-fn normalize_prefix(prefix: &str) -> Option<String> {
-    prefix
-        .chars()
-        .map(|c| match c.to_ascii_uppercase() {
-            'O' => Some('0'),
-            'I' | 'L' => Some('1'),
-            up if up.is_ascii() && CROCKFORD.contains(&(up as u8)) => Some(up),
-            _ => None,
-        })
-        .collect()
 }
 
 impl Store {
@@ -181,45 +165,61 @@ impl Store {
             .collect())
     }
 
-    /// The session whose id is `prefix_or_id` or starts with it (case-insensitive).
-    /// `None` when nothing matches; [`StoreError::Ambiguous`] when several do.
-    pub fn find_session(&self, prefix_or_id: &str) -> Result<Option<SessionSummary>, StoreError> {
-        let typed = prefix_or_id.trim();
-        let Some(prefix) = normalize_prefix(typed) else {
+    /// The session that `typed` names: its full id, a prefix of it, or a prefix (of
+    /// 4 characters or more) of its short id, case-insensitive (see
+    /// [`crate::event::short_id`]). `None` when nothing matches;
+    /// [`StoreError::Ambiguous`] when several do.
+    pub fn find_session(&self, typed: &str) -> Result<Option<SessionSummary>, StoreError> {
+        let Some(query) = IdQuery::parse(typed) else {
             return Ok(None);
         };
-        if prefix.is_empty() || prefix.len() > 26 {
-            return Ok(None);
-        }
-        // Text order is key order, so the ids with this prefix are one key range: the
-        // prefix padded with the smallest digit up to the prefix padded with the largest.
-        let pad = 26 - prefix.len();
-        let low = format!("{prefix}{}", "0".repeat(pad)).parse::<SessionId>();
-        let high = format!("{prefix}{}", "Z".repeat(pad)).parse::<SessionId>();
-        let (Ok(low), Ok(high)) = (low, high) else {
-            // The first character carries 3 bits: an `8`…`Z` start matches nothing.
-            return Ok(None);
-        };
-        let mut found = None;
-        let mut count = 0;
-        for item in self.inner.sessions.range(low.to_bytes()..=high.to_bytes()) {
-            let (key, value) = item?;
-            count += 1;
-            if found.is_none() {
-                found = Some((key, value));
+        let mut ids = Vec::new();
+        // Full-id prefixes are one key range: text order is key order.
+        if let Some((low, high)) = query.full_range() {
+            for key in self
+                .inner
+                .sessions
+                .range(low.to_be_bytes()..=high.to_be_bytes())
+                .keys()
+            {
+                ids.push(decode_key(&key?)?);
             }
         }
-        match (count, found) {
-            (1, Some((key, value))) => {
-                let id = decode_key(&key)?;
-                let stored = decode_summary(id, &value)?;
-                Ok(Some(resolve(&self.inner.live(), stored)))
+        // Short ids are hashes of the ids: every key is hashed (one SHA-256 of 16 bytes).
+        if query.may_be_short() {
+            for key in self.inner.sessions.iter().keys() {
+                let id = decode_key(&key?)?;
+                if query.matches_short(id.0) && !query.matches_full(id.0) {
+                    ids.push(id);
+                }
             }
-            (0, _) | (_, None) => Ok(None),
-            (count, _) => Err(StoreError::Ambiguous {
-                prefix: typed.to_string(),
-                count,
-            }),
+        }
+        match query.pick(ids, |id| id.0) {
+            Pick::None => Ok(None),
+            Pick::One(id) => self.session(id),
+            Pick::Several(mut ids) => {
+                // Ids sort by time: only the newest few are read to be named.
+                ids.sort_unstable_by(|a, b| b.cmp(a));
+                let count = ids.len();
+                let mut candidates = Vec::new();
+                for id in ids.into_iter().take(SHOWN_CANDIDATES) {
+                    let (label, at_ms) = match self.session(id)? {
+                        Some(summary) => (summary.team, summary.started_at_ms),
+                        None => (String::new(), id.timestamp_ms()),
+                    };
+                    candidates.push(Candidate {
+                        short_id: id.short_id(),
+                        label,
+                        at_ms,
+                    });
+                }
+                Err(StoreError::Ambiguous(Box::new(Ambiguity::new(
+                    query.typed(),
+                    "sessions",
+                    count,
+                    candidates,
+                ))))
+            }
         }
     }
 }
@@ -406,14 +406,79 @@ mod tests {
         assert_eq!(find(&format!("{a_text}0")), None);
 
         match store.find_session(&a_text[..10].to_lowercase()) {
-            Err(StoreError::Ambiguous { prefix, count }) => {
-                assert_eq!(count, 2);
-                assert_eq!(prefix, a_text[..10].to_lowercase());
+            Err(StoreError::Ambiguous(ambiguity)) => {
+                assert_eq!(ambiguity.count, 2);
+                assert_eq!(ambiguity.typed, a_text[..10].to_lowercase());
             }
             other => panic!("expected Ambiguous, got {other:?}"),
         }
         let err = store.find_session("0").unwrap_err();
         assert!(err.to_string().contains("matches 2 sessions"), "{err}");
+    }
+
+    #[test]
+    fn find_session_takes_a_prefix_of_the_short_id() {
+        let (_dir, store) = temp_store();
+        // A batch made in one millisecond: the full ids share 10+ characters.
+        let ids: Vec<SessionId> = (0..200).map(|_| SessionId::at(1_700_000_000_000)).collect();
+        for id in &ids {
+            append_all(&store, *id, 0, vec![started("t")]);
+        }
+        for id in &ids {
+            let short = id.short_id().to_string();
+            let found = store.find_session(&short.to_uppercase()).unwrap();
+            assert_eq!(found.map(|s| s.id), Some(*id), "{short}");
+        }
+        // A prefix of 5 characters names one of 200 ids almost always; check one that does.
+        let unique = ids
+            .iter()
+            .find(|id| {
+                let p = &id.short_id().to_string()[..5];
+                ids.iter()
+                    .filter(|o| o.short_id().to_string().starts_with(p))
+                    .count()
+                    == 1
+            })
+            .unwrap();
+        let prefix = &unique.short_id().to_string()[..5];
+        assert_eq!(
+            store.find_session(prefix).unwrap().map(|s| s.id),
+            Some(*unique)
+        );
+        // Three characters are matched against full ids only.
+        let three = &unique.short_id().to_string()[..3];
+        if !ids
+            .iter()
+            .any(|id| id.to_string().starts_with(&three.to_uppercase()))
+        {
+            assert_eq!(store.find_session(three).unwrap(), None);
+        }
+    }
+
+    #[test]
+    fn an_ambiguous_prefix_names_the_newest_five_in_one_sentence() {
+        let (_dir, store) = temp_store();
+        let ids: Vec<SessionId> = (0..21).map(|_| SessionId::at(1_700_000_000_000)).collect();
+        for (i, id) in ids.iter().enumerate() {
+            append_all(&store, *id, 0, vec![started(&format!("team-{i:02}"))]);
+        }
+        let typed = ids[0].to_string()[..6].to_lowercase();
+        let err = store.find_session(&typed).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("`{typed}` matches 21 sessions: ")),
+            "{text}"
+        );
+        // The five newest (the last made), with their short ids, teams and times.
+        for (i, id) in ids.iter().enumerate().skip(16) {
+            assert!(
+                text.contains(&format!("{} (team-{i:02}, ", id.short_id())),
+                "{text}"
+            );
+        }
+        assert!(!text.contains("team-15"), "{text}");
+        assert!(text.contains(" and 16 more; "), "{text}");
+        assert_eq!(text.lines().count(), 1);
     }
 
     #[test]

@@ -182,11 +182,14 @@ async fn relay(client: Client, session: SessionId, tx: UnboundedSender<News>) {
     let ending = match finished {
         Some(end) => Ending::There(end),
         None if owner_answers(&client) => Ending::Lost(format!(
-            "session {session} is no longer live in the lucid serving this store{}; it reads back as interrupted",
+            "session {} is no longer live in the lucid serving this store{}; it reads back as interrupted",
+            session.short_id(),
             broke.map(|err| format!(" ({})", sentence(&err))).unwrap_or_default()
         )),
         None => Ending::Lost(format!(
-            "the lucid serving this store stopped before session {session} finished; it reads back as interrupted (resume it with --resume)"
+            "the lucid serving this store stopped before session {} finished; it reads back as interrupted (resume it with --resume {})",
+            session.short_id(),
+            session.short_id()
         )),
     };
     let _ = tx.send(News::Ended(ending));

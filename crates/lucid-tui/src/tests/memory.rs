@@ -20,6 +20,7 @@ fn memories() -> Vec<MemoryItem> {
     vec![
         MemoryItem {
             id: "mem-01".into(),
+            short_id: "k3m9x2qa".into(),
             title: "Simulate twice before committing a descent".into(),
             kind: "playbook".into(),
             scope: "lumara-landing".into(),
@@ -40,6 +41,7 @@ fn memories() -> Vec<MemoryItem> {
         },
         MemoryItem {
             id: "mem-02".into(),
+            short_id: "7fw2c0nd".into(),
             title: "Prefer sites with slope under 5°".into(),
             kind: "note".into(),
             scope: "lumara-landing".into(),

@@ -55,7 +55,10 @@ pub fn draw_summary(frame: &mut Frame, area: Rect, app: &AppState) {
     if !changes.in_place() {
         if let Some(session) = app.run.view.session {
             spans.push(Span::styled(" · apply with: ", theme.dim));
-            spans.push(Span::styled(format!("lucid apply {session}"), theme.text));
+            spans.push(Span::styled(
+                format!("lucid apply {}", session.short_id()),
+                theme.text,
+            ));
         }
     }
     frame.render_widget(Line::from(spans), area);

@@ -180,7 +180,10 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &AppState) {
             ),
             Span::styled(item.status.as_str(), badge(item.status, theme)),
         ]),
-        Line::styled(format!("id {} · by {}", item.id, item.author), theme.dim),
+        Line::from(vec![
+            Span::styled(item.short_id.clone(), theme.title),
+            Span::styled(format!(" · id {} · by {}", item.id, item.author), theme.dim),
+        ]),
     ];
     if let Some(last) = item.history.last() {
         let (text, style) = if last.needs_review {
@@ -265,7 +268,10 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &AppState) {
             lines.push(Line::styled("  none recorded", theme.dim));
         }
         for (i, cite) in item.provenance.iter().enumerate() {
-            let line = Line::styled(format!("  {} {}", cite.session, cite.note), theme.text);
+            let line = Line::styled(
+                format!("  {} {}", cite.session.short_id(), cite.note),
+                theme.text,
+            );
             lines.push(if focused && i == memory.citation {
                 line.style(theme.selected)
             } else {

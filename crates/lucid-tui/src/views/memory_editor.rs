@@ -16,10 +16,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState, editor: &Editor) {
     let title = if editor.status == MemoryStatus::Approved {
         format!(
             "Editing {} v{} · approved: saving asks whether to approve the edit",
-            editor.id, editor.base_version
+            editor.short_id, editor.base_version
         )
     } else {
-        format!("Editing {} v{}", editor.id, editor.base_version)
+        format!("Editing {} v{}", editor.short_id, editor.base_version)
     };
     let block = bordered(&title, true, app);
     let inner = block.inner(area);

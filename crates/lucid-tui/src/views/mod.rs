@@ -162,7 +162,7 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &AppState) {
     let run = &app.run;
     let mut parts = Vec::new();
     if let Some(session) = run.view.session {
-        parts.push(format!("session {session}"));
+        parts.push(format!("session {}", session.short_id()));
         parts.push(format!("team {}", run.view.team));
         parts.push(format!(
             "models {}",

@@ -59,7 +59,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
                 SessionStatus::Interrupted => theme.cancelled,
             };
             let row = Row::new(vec![
-                Cell::from(s.id.to_string()),
+                Cell::from(s.id.short_id().to_string()),
                 Cell::from(one_line(&s.team, 24)),
                 Cell::from(Span::styled(s.status.as_str(), style)),
                 Cell::from(format!("{}/{}", s.iterations, s.max_iterations)),
@@ -91,7 +91,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
     let table = Table::new(
         rows,
         [
-            Constraint::Length(27),
+            Constraint::Length(9),
             Constraint::Min(14),
             Constraint::Length(11),
             Constraint::Length(6),
