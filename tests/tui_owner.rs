@@ -30,6 +30,7 @@ fn create_run() -> CreateRun {
         seed: None,
         world: None,
         resume: None,
+        pace_ms: None,
     }
 }
 
@@ -86,6 +87,7 @@ async fn an_idle_tui_shows_a_run_started_for_another_window() {
         store: Some(store.clone()),
         sessions_dir: dir.path().to_path_buf(),
         memory: None,
+        pace_ms: None,
     };
     let tui = tokio::spawn(async move {
         let mut terminal = Terminal::new(TestBackend::new(150, 40)).unwrap();

@@ -194,8 +194,10 @@ impl ProgressFormatter {
                     *duration_ms as f64 / 1000.0
                 ),
             },
+            // Progress stays one line per step: text streaming in is for live views.
             EventKind::ModelTurn { .. }
             | EventKind::Text { .. }
+            | EventKind::TextDelta { .. }
             | EventKind::Delegated { .. }
             | EventKind::GradingFinished { .. } => return None,
         };

@@ -69,6 +69,12 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "NAME")]
     pub theme: Option<String>,
 
+    /// The pace of offline (scripted) models in runs the TUI shows: milliseconds each
+    /// answer takes, streaming in as a real model's would (profiles that set `latency_ms`
+    /// keep theirs). Default 350; 0 runs at full speed. Headless runs are never paced.
+    #[arg(long, global = true, value_name = "MS")]
+    pub pace: Option<u64>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -152,9 +158,15 @@ pub fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
-        Some(Command::Run(args)) => run::run(cli.db, cli.theme.as_deref(), args).await,
+        Some(Command::Run(args)) => run::run(cli.db, cli.theme.as_deref(), cli.pace, args).await,
         Some(Command::Replay { id }) => {
-            tui::open(cli.db, cli.theme.as_deref(), tui::Start::Replay(id)).await
+            tui::open(
+                cli.db,
+                cli.theme.as_deref(),
+                cli.pace,
+                tui::Start::Replay(id),
+            )
+            .await
         }
         Some(Command::Sessions(command)) => sessions::sessions(cli.db, command).await,
         Some(Command::Serve { dream_every }) => serve::serve(cli.db, dream_every).await,
@@ -164,7 +176,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Some(Command::Apply { id, check }) => changes::apply(cli.db, &id, check).await,
         Some(Command::Mcp(command)) => mcp::mcp(command).await,
         Some(Command::Store(command)) => store::store(cli.db, command),
-        None => tui::open(cli.db, cli.theme.as_deref(), tui::Start::Home).await,
+        None => tui::open(cli.db, cli.theme.as_deref(), cli.pace, tui::Start::Home).await,
     }
 }
 

@@ -48,7 +48,7 @@ const HANDOVER_PAUSE: std::time::Duration = std::time::Duration::from_millis(100
 /// How long Ctrl-C while waiting for other windows' runs waits for them to record their end.
 const CLIENT_RUNS_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 {
+pub async fn run(db: Option<PathBuf>, theme: Option<&str>, pace: Option<u64>, args: RunArgs) -> u8 {
     let spec = match session::load(
         lucid_envs::worlds().as_ref(),
         &args.spec,
@@ -72,9 +72,10 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
                 model: args.model.clone(),
                 seed: args.seed,
                 world: args.world,
+                pace_ms: super::tui::pace_ms(pace),
             },
         };
-        return super::tui::open(db, theme, start).await;
+        return super::tui::open(db, theme, pace, start).await;
     }
     let path = db
         .clone()
