@@ -224,12 +224,14 @@ fn usage_errors_exit_2() {
     assert_eq!(output.status.code(), Some(2));
 }
 
-/// `--theme` is offered where a window opens, not on every subcommand's help.
+/// `--theme` and `--pace` are offered where a window opens, not on every subcommand's
+/// help.
 #[test]
 fn the_theme_option_is_offered_only_where_the_tui_opens() {
     let dir = tempfile::tempdir().unwrap();
     let help = |args: &[&str]| {
-        String::from_utf8_lossy(&lucid(dir.path(), args).stdout).contains("--theme")
+        let text = String::from_utf8_lossy(&lucid(dir.path(), args).stdout).to_string();
+        text.contains("--theme") || text.contains("--pace")
     };
     assert!(help(&["--help"]) && help(&["run", "--help"]) && help(&["replay", "--help"]));
     for command in [

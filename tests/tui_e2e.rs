@@ -1,5 +1,6 @@
 //! End to end: the real binary in a pseudo-terminal runs an offline Lumara session in the
-//! TUI; the test reads the screen through a vt100 parser until the commander, detector
+//! TUI (at its default pace, answers streaming in); the test reads the screen through a
+//! vt100 parser until an answer is seen streaming, the commander, detector
 //! and navigator threads and the grader's criteria show, switches to the Memory view,
 //! dreams, approves a proposal, quits with `q`, and checks the store changed; then it
 //! replays the session and opens the home screen. Another test opens the home screen,
@@ -158,6 +159,9 @@ fn the_tui_shows_a_live_lumara_run_dreams_approves_and_replays() {
     }
     let args = ["run", "sessions/lumara.toml", "--world", "2", "--seed", "7"];
     let mut tui = Tui::spawn(db.path(), config.path(), &args);
+    // Paced by default: a thread's answer is seen streaming in, its text growing at the
+    // end of the transcript.
+    tui.wait_for(&["streaming · ", "▍"]);
     tui.wait_for(&[
         "commander #1",
         "detector #2",

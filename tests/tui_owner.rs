@@ -30,6 +30,7 @@ fn create_run() -> CreateRun {
         seed: None,
         world: None,
         resume: None,
+        pace_ms: None,
     }
 }
 
@@ -54,6 +55,8 @@ async fn a_client_run_is_announced_and_a_late_watcher_gets_every_event_once() {
     };
     let end = loop {
         match live.recv().await.unwrap() {
+            // Text streaming in is for live views only; the record has the whole turns.
+            Live::Event(event) if event.kind.is_live_only() => {}
             Live::Event(event) => seen.push(event),
             Live::Ended(end) => break end,
         }
@@ -86,6 +89,7 @@ async fn an_idle_tui_shows_a_run_started_for_another_window() {
         store: Some(store.clone()),
         sessions_dir: dir.path().to_path_buf(),
         memory: None,
+        pace_ms: None,
     };
     let tui = tokio::spawn(async move {
         let mut terminal = Terminal::new(TestBackend::new(150, 40)).unwrap();

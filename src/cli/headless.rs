@@ -222,8 +222,10 @@ impl ProgressFormatter {
                     )
                 }
             },
+            // Progress stays one line per step: text streaming in is for live views.
             EventKind::ModelTurn { .. }
             | EventKind::Text { .. }
+            | EventKind::TextDelta { .. }
             | EventKind::Delegated { .. }
             | EventKind::GradingFinished { .. } => return None,
         };

@@ -70,6 +70,12 @@ pub struct Cli {
     #[arg(long, value_name = "NAME")]
     pub theme: Option<String>,
 
+    /// The pace of offline (scripted) models in runs the TUI shows: milliseconds each
+    /// answer takes, streaming in as a real model's would (profiles that set `latency_ms`
+    /// keep theirs). Default 350; 0 runs at full speed. Headless runs are never paced.
+    #[arg(long, value_name = "MS")]
+    pub pace: Option<u64>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -163,14 +169,15 @@ async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         Some(Command::Run(args)) => {
             let theme = args.theme.clone().or(cli.theme);
-            run::run(cli.db, theme.as_deref(), args).await
+            let pace = args.pace.or(cli.pace);
+            run::run(cli.db, theme.as_deref(), pace, args).await
         }
         Some(Command::Replay { id, headless, .. }) if headless => {
             replay::headless(cli.db, &id).await
         }
         Some(Command::Replay { id, theme, .. }) => {
             let theme = theme.or(cli.theme);
-            tui::open(cli.db, theme.as_deref(), tui::Start::Replay(id)).await
+            tui::open(cli.db, theme.as_deref(), cli.pace, tui::Start::Replay(id)).await
         }
         Some(Command::Sessions(command)) => sessions::sessions(cli.db, command).await,
         Some(Command::Serve { dream_every }) => serve::serve(cli.db, dream_every).await,
@@ -180,7 +187,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Some(Command::Apply { id, check }) => changes::apply(cli.db, &id, check).await,
         Some(Command::Mcp(command)) => mcp::mcp(command).await,
         Some(Command::Store(command)) => store::store(cli.db, command),
-        None => tui::open(cli.db, cli.theme.as_deref(), tui::Start::Home).await,
+        None => tui::open(cli.db, cli.theme.as_deref(), cli.pace, tui::Start::Home).await,
     }
 }
 

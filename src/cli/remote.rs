@@ -94,6 +94,8 @@ pub async fn run(client: &Client, args: &RunArgs) -> Through {
         seed: args.seed,
         world: args.world,
         resume: args.resume.clone(),
+        // Headless runs go at full speed.
+        pace_ms: None,
     };
     let (session, stream) = match client.run_watched(&body).await {
         Ok(started) => started,

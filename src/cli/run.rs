@@ -41,6 +41,10 @@ pub struct RunArgs {
     /// The TUI's theme: dark (default), light, high-contrast, or themes/NAME.toml.
     #[arg(long, value_name = "NAME")]
     pub theme: Option<String>,
+    /// The pace of offline (scripted) models when the run opens in the TUI: milliseconds
+    /// each answer takes (default 350; 0: full speed). Headless runs are never paced.
+    #[arg(long, value_name = "MS")]
+    pub pace: Option<u64>,
 }
 
 /// How often, and how far apart, a run looks for the store again while its holder lets
@@ -51,7 +55,7 @@ const HANDOVER_PAUSE: std::time::Duration = std::time::Duration::from_millis(100
 /// How long Ctrl-C while waiting for other windows' runs waits for them to record their end.
 const CLIENT_RUNS_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 {
+pub async fn run(db: Option<PathBuf>, theme: Option<&str>, pace: Option<u64>, args: RunArgs) -> u8 {
     let spec = match session::load(
         lucid_envs::worlds().as_ref(),
         &args.spec,
@@ -75,9 +79,10 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
                 model: args.model.clone(),
                 seed: args.seed,
                 world: args.world,
+                pace_ms: super::tui::pace_ms(pace),
             },
         };
-        return super::tui::open(db, theme, start).await;
+        return super::tui::open(db, theme, pace, start).await;
     }
     let path = db
         .clone()

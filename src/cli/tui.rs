@@ -35,7 +35,16 @@ pub enum Start {
     Replay(String),
 }
 
-pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 {
+/// The pace of offline models when `--pace` does not say (milliseconds per answer):
+/// the offline demo at a pace a person can follow.
+pub const DEFAULT_PACE_MS: u64 = 350;
+
+/// The pace of offline models in the TUI's runs, from `--pace` (`0`: full speed).
+pub fn pace_ms(flag: Option<u64>) -> Option<u64> {
+    Some(flag.unwrap_or(DEFAULT_PACE_MS)).filter(|&ms| ms > 0)
+}
+
+pub async fn open(db: Option<PathBuf>, theme: Option<&str>, pace: Option<u64>, start: Start) -> u8 {
     let (theme, keymap) = match lucid_tui::config::load(theme) {
         Ok(settings) => settings,
         Err(message) => {
@@ -46,13 +55,13 @@ pub async fn open(db: Option<PathBuf>, theme: Option<&str>, start: Start) -> u8 
     let app = AppState::new(keymap, theme);
     let path = db.unwrap_or_else(|| lucid_core::config::Paths::from_env().default_store);
     if lucid_server::is_served(&path) {
-        return super::tui_client::open(&path, app, start).await;
+        return super::tui_client::open(&path, app, pace_ms(pace), start).await;
     }
-    open_here(path, app, start).await
+    open_here(path, app, pace_ms(pace), start).await
 }
 
 /// The TUI holding the store: it serves it while open.
-async fn open_here(path: PathBuf, mut app: AppState, start: Start) -> u8 {
+async fn open_here(path: PathBuf, mut app: AppState, pace_ms: Option<u64>, start: Start) -> u8 {
     let store = match open_store(Some(path)) {
         Ok(store) => store,
         Err(code) => return code,
@@ -74,7 +83,13 @@ async fn open_here(path: PathBuf, mut app: AppState, start: Start) -> u8 {
     match start {
         Start::Home => app.view = View::Sessions,
         Start::Live { spec, request } => {
-            match lucid_tui::live::start_tracked(*spec, &request.spec, &store, registry.as_ref()) {
+            match lucid_tui::live::start_tracked(
+                *spec,
+                &request.spec,
+                &store,
+                registry.as_ref(),
+                request.pace_ms,
+            ) {
                 Ok(run) => live = Some(LocalSessions::adopt(run)),
                 Err(message) => {
                     say!("lucid: {message}");
@@ -100,6 +115,7 @@ async fn open_here(path: PathBuf, mut app: AppState, start: Start) -> u8 {
         store: Some(store),
         sessions_dir: Path::new("sessions").to_path_buf(),
         memory: Some(Arc::new(memory)),
+        pace_ms,
     };
     let code = in_terminal(app, services, live, initial).await;
     if let Some(server) = server {
@@ -197,4 +213,14 @@ async fn stop_serving(mut server: lucid_server::ServerHandle) {
         let _ = tokio::time::timeout(CLIENT_RUNS_GRACE, registry.wait_idle()).await;
     }
     server.stop().await;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_tui_paces_offline_models_unless_told_zero() {
+        assert_eq!(super::pace_ms(None), Some(super::DEFAULT_PACE_MS));
+        assert_eq!(super::pace_ms(Some(120)), Some(120));
+        assert_eq!(super::pace_ms(Some(0)), None);
+    }
 }

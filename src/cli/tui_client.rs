@@ -28,7 +28,12 @@ fn failure(err: &ClientError) -> u8 {
     }
 }
 
-pub(super) async fn open(store_dir: &Path, mut app: AppState, start: Start) -> u8 {
+pub(super) async fn open(
+    store_dir: &Path,
+    mut app: AppState,
+    pace_ms: Option<u64>,
+    start: Start,
+) -> u8 {
     let client = Client::new(store_dir);
     let sessions = RemoteSessions::new(client.clone());
     let mut initial = vec![Command::LoadSessions];
@@ -58,6 +63,7 @@ pub(super) async fn open(store_dir: &Path, mut app: AppState, start: Start) -> u
             client,
             Path::new("skills").to_path_buf(),
         ))),
+        pace_ms,
     };
     in_terminal(app, services, live, initial).await
 }

@@ -272,6 +272,7 @@ mod tests {
             seed: Some(2),
             world: None,
             resume: None,
+            pace_ms: None,
         };
         let (session, stream) = client.run_watched(&body).await.unwrap();
         let items: Vec<_> = futures::StreamExt::collect::<Vec<_>>(stream).await;

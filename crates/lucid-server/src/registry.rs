@@ -67,7 +67,7 @@ pub enum Live {
 struct LiveRun {
     tx: broadcast::Sender<Live>,
     control: Control,
-    /// Every event so far, for a watcher that arrives late.
+    /// Every recorded event so far, for a watcher that arrives late.
     history: Vec<Event>,
     /// The session file, once the run has been announced.
     spec: Option<String>,
@@ -313,9 +313,13 @@ impl Registry {
             while let Some(event) = source.recv().await {
                 {
                     // Recorded and sent under the lock, so `watch` sees each event once.
+                    // A live-only event (text streaming in) is for those watching now:
+                    // a late watcher gets the whole turns instead.
                     let mut runs = registry.lock();
                     if let Some(run) = runs.live.get_mut(&session) {
-                        run.history.push(event.clone());
+                        if !event.kind.is_live_only() {
+                            run.history.push(event.clone());
+                        }
                     }
                     // Nobody watching: the run goes on regardless.
                     let _ = forward_tx.send(Live::Event(event.clone()));

@@ -4,14 +4,15 @@
 //! - `GET /v1/sessions`: the sessions' summaries, oldest first.
 //! - `GET /v1/sessions/{id}`: the session's report (the `sessions show ID --json`
 //!   document); with `?view=record`: `{"summary", "events"}` for clients that fold it.
-//! - `POST /v1/sessions`: `{"spec", "model"?, "seed"?, "world"?, "resume"?}` → the owner
+//! - `POST /v1/sessions`: `{"spec", "model"?, "seed"?, "world"?, "resume"?, "pace_ms"?}` → the owner
 //!   loads and launches the run → `{"session_id"}` (400 with `{"error"}` for a usage error,
 //!   503 while the owner is letting the store go: try again, the store is about to be
 //!   free). With `?watch=true` the answer is the run's event stream on the same
 //!   connection, opening with the SSE event `created` (`{"session_id"}`), so a client
 //!   never misses its run however soon the owner lets go after it.
 //! - `GET /v1/sessions/{id}/events`: SSE: every recorded event, then each new event of a
-//!   run this owner is running, then `finished` with how it ended; the stream then ends.
+//!   run this owner is running (with the live-only ones: a model's text as it streams,
+//!   never recorded), then `finished` with how it ended; the stream then ends.
 //! - `POST /v1/sessions/{id}/cancel`: cancels a live run (404 when not live here).
 //!
 //! A session's `{id}` is what a person may type: its short id or id, or a unique prefix
@@ -178,6 +179,9 @@ pub struct CreateRun {
     pub seed: Option<u64>,
     pub world: Option<u64>,
     pub resume: Option<String>,
+    /// Offline models' pace in milliseconds per answer (see `LaunchOptions::pace_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pace_ms: Option<u64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -218,6 +222,7 @@ async fn create(
     let options = LaunchOptions {
         spec_path: body.spec.display().to_string(),
         resume: body.resume,
+        pace_ms: body.pace_ms,
         ..LaunchOptions::default()
     };
     let mut handle = session::launch(
@@ -306,8 +311,12 @@ fn session_stream(
         let Some(mut live) = live else { return };
         loop {
             match live.recv().await {
+                // A live-only event carries the number of the next recorded one: it is
+                // passed on when nothing after it was sent, and takes no number.
                 Ok(Live::Event(event)) if event.seq >= next => {
-                    next = event.seq + 1;
+                    if !event.kind.is_live_only() {
+                        next = event.seq + 1;
+                    }
                     let Some(sse) = sse_event(&event) else {
                         continue;
                     };

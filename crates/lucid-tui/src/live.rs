@@ -26,18 +26,21 @@ pub struct LiveRun {
 
 /// Starts `spec` (already loaded, overrides applied), recording into `store`.
 pub fn start(spec: SessionSpec, spec_path: &Path, store: &Store) -> Result<LiveRun, String> {
-    start_tracked(spec, spec_path, store, None)
+    start_tracked(spec, spec_path, store, None, None)
 }
 
-/// [`start`], tracking the run in `registry` when there is one.
+/// [`start`], tracking the run in `registry` when there is one, its offline models at
+/// `pace_ms` per answer (see [`LaunchOptions::pace_ms`]).
 pub fn start_tracked(
     spec: SessionSpec,
     spec_path: &Path,
     store: &Store,
     registry: Option<&Registry>,
+    pace_ms: Option<u64>,
 ) -> Result<LiveRun, String> {
     let options = LaunchOptions {
         spec_path: spec_path.display().to_string(),
+        pace_ms,
         ..LaunchOptions::default()
     };
     let mut handle = session::launch(
@@ -82,5 +85,5 @@ pub fn start_file_tracked(
 ) -> Result<LiveRun, String> {
     let spec = session::load(lucid_envs::worlds().as_ref(), path, None, None, None)
         .map_err(|err| err.to_string())?;
-    start_tracked(spec, path, store, registry)
+    start_tracked(spec, path, store, registry, None)
 }

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 
 use super::change_state::Changes;
 use lucid_core::event::projection::Agent;
-use lucid_core::event::{one_line, sanitize, AgentId, AgentStatus, Event, EventKind, Projection};
+use lucid_core::event::{clean, one_line, sanitize, AgentId, AgentStatus, Event, EventKind};
+use lucid_core::event::{Projection, MAX_LIVE_TEXT};
 
 pub use lucid_core::event::projection::{Finish, Grading};
 pub use lucid_core::event::ThreadPhase;
@@ -36,6 +37,15 @@ pub struct Thread<'a> {
 pub enum Entry {
     /// Model text, already sanitized, split into lines.
     Text(Vec<String>),
+    /// The text of model turn `turn` as it streams in (live only; always the last entry,
+    /// gone when the thread's next recorded event arrives: the whole turn replaces it).
+    Streaming {
+        turn: u32,
+        /// The text so far, as it came (bounded by [`MAX_LIVE_TEXT`]).
+        text: String,
+        /// `text` cleaned (secrets redacted, control sequences removed), split into lines.
+        lines: Vec<String>,
+    },
     /// A model turn's accounting.
     Turn {
         turn: u32,
@@ -89,7 +99,7 @@ impl Entry {
     /// Lines this entry takes on screen.
     pub fn height(&self, expanded: bool) -> usize {
         match self {
-            Entry::Text(lines) => lines.len().max(1),
+            Entry::Text(lines) | Entry::Streaming { lines, .. } => lines.len().max(1),
             Entry::Tool { output, .. } if expanded => 1 + output.as_ref().map_or(0, Vec::len),
             Entry::Advisor { answer, .. } if expanded => 2 + answer.len(),
             _ => 1,
@@ -200,7 +210,55 @@ impl Transcript {
         self.entries.push(entry);
     }
 
+    /// Drops the partial text of a streaming turn, if the last entry is one.
+    fn end_streaming(&mut self) {
+        if let Some(Entry::Streaming { lines, .. }) = self.entries.last() {
+            self.folded_lines -= lines.len().max(1);
+            self.entries.pop();
+        }
+    }
+
+    /// Folds a piece of a turn's text streaming in: what was shown is cut at `at` bytes
+    /// and `piece` added, within [`MAX_LIVE_TEXT`]. A piece that does not fit what was
+    /// shown (a broken or foreign stream) is ignored.
+    fn stream(&mut self, turn: u32, at: u64, piece: &str) {
+        if !matches!(self.entries.last(), Some(Entry::Streaming { turn: t, .. }) if *t == turn) {
+            self.end_streaming();
+            self.push(Entry::Streaming {
+                turn,
+                text: String::new(),
+                lines: Vec::new(),
+            });
+        }
+        let Some(Entry::Streaming { text, lines, .. }) = self.entries.last_mut() else {
+            return;
+        };
+        let at = usize::try_from(at).unwrap_or(usize::MAX);
+        if at > text.len() || !text.is_char_boundary(at) {
+            return;
+        }
+        text.truncate(at);
+        let mut cut = piece.len().min(MAX_LIVE_TEXT.saturating_sub(text.len()));
+        while !piece.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.push_str(&piece[..cut]);
+        self.folded_lines -= lines.len().max(1);
+        *lines = clean(text)
+            .split('\n')
+            .map(|l| l.replace('\t', "    "))
+            .collect();
+        self.folded_lines += lines.len().max(1);
+    }
+
     fn apply(&mut self, kind: &EventKind) {
+        if let EventKind::TextDelta { turn, at, text } = kind {
+            self.stream(*turn, *at, text);
+            return;
+        }
+        // Whatever the thread records next (its turn, a retry, an error, its end) ends
+        // the text streaming in: the whole turn, or a new attempt, replaces it.
+        self.end_streaming();
         match kind {
             EventKind::ModelTurn {
                 turn,

@@ -61,6 +61,8 @@ pub struct Services {
     /// Where `n` looks for session files.
     pub sessions_dir: PathBuf,
     pub memory: Option<Arc<dyn MemoryBackend>>,
+    /// The pace of offline models in the runs `n` starts (`--pace`); `None`: full speed.
+    pub pace_ms: Option<u64>,
 }
 
 /// How the loop ended.

@@ -21,6 +21,7 @@ fn services(store: &Store, registry: &Registry) -> Services {
         store: Some(store.clone()),
         sessions_dir: PathBuf::from("sessions"),
         memory: None,
+        pace_ms: None,
     }
 }
 
@@ -112,7 +113,8 @@ async fn cancelling_one_thread_of_a_run_from_another_window_cancels_that_thread_
     let services = services(&store, &registry);
     let path = Path::new("sessions/lumara.toml");
     // Started "for another window": tracked in the registry, followed through it.
-    let run = crate::live::start_tracked(slow_lumara(), path, &store, Some(&registry)).unwrap();
+    let run =
+        crate::live::start_tracked(slow_lumara(), path, &store, Some(&registry), None).unwrap();
     let started = Started {
         session: run.session,
         spec: "sessions/lumara.toml".into(),

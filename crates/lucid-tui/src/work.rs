@@ -125,7 +125,10 @@ pub(super) fn execute(
                 return now;
             }
             watching.starting = true;
-            let start = services.sessions.start(StartRequest::file(path));
+            let start = services.sessions.start(StartRequest {
+                pace_ms: services.pace_ms,
+                ..StartRequest::file(path)
+            });
             let arrivals = channels.arrivals.clone();
             tokio::spawn(async move {
                 let _ = arrivals.send(start.await);

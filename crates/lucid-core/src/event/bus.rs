@@ -65,7 +65,8 @@ impl EventBus {
     /// Records and broadcasts an event, returning it. Recording failures are kept and
     /// reported by the next [`EventBus::checkpoint`], so emitting never fails. The
     /// process's secrets are redacted from the event first: neither the recorder nor a
-    /// listener ever sees them.
+    /// listener ever sees them. A live-only event ([`EventKind::is_live_only`]) is only
+    /// broadcast: it is not recorded and takes no sequence number (it carries the next).
     pub fn emit(&self, agent: Option<AgentId>, mut kind: EventKind) -> Event {
         super::redact_event(&mut kind);
         let mut state = self.lock();
@@ -76,6 +77,10 @@ impl EventBus {
             agent,
             kind,
         };
+        if event.kind.is_live_only() {
+            state.listeners.retain(|tx| tx.send(event.clone()).is_ok());
+            return event;
+        }
         state.next_seq += 1;
         if state.failure.is_none() {
             if let Err(err) = self.sink.append(&event) {
@@ -169,6 +174,36 @@ mod tests {
             let b = rx.recv().await.unwrap();
             assert_eq!((b.seq, b.agent), (1, Some(AgentId(1))));
         }
+    }
+
+    #[tokio::test]
+    async fn live_only_events_reach_listeners_but_are_never_recorded_or_numbered() {
+        let sink = Arc::new(MemorySink(Mutex::new(Vec::new())));
+        let bus = EventBus::new(SessionId::generate(), sink.clone());
+        let mut rx = bus.subscribe();
+        bus.emit(None, EventKind::Text { text: "a".into() });
+        let delta = EventKind::TextDelta {
+            turn: 1,
+            at: 0,
+            text: "b".into(),
+        };
+        bus.emit(Some(AgentId(1)), delta.clone());
+        bus.emit(None, EventKind::Text { text: "c".into() });
+        let recorded: Vec<u64> = sink.0.lock().unwrap().iter().map(|e| e.seq).collect();
+        assert_eq!(recorded, vec![0, 1], "the delta is not recorded");
+        assert!(sink
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|e| !e.kind.is_live_only()));
+        let heard: Vec<(u64, EventKind)> = [0, 1, 2]
+            .map(|_| rx.try_recv().unwrap())
+            .into_iter()
+            .map(|e| (e.seq, e.kind))
+            .collect();
+        assert_eq!(heard[1], (1, delta), "it carries the next event's number");
+        assert_eq!(heard[2].0, 1);
     }
 
     #[tokio::test]

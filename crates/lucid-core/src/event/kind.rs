@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{AgentId, FileChange};
 
+/// Most bytes of one turn's text that stream to live watchers (`TextDelta`s); a live
+/// view keeps no more of it.
+pub const MAX_LIVE_TEXT: usize = 32 * 1024;
+
 /// An environment's result facts: name → number, bool or string.
 pub type Facts = BTreeMap<String, serde_json::Value>;
 
@@ -21,6 +25,15 @@ pub enum AgentStatus {
     Done,
     Failed,
     Cancelled,
+}
+
+impl EventKind {
+    /// Whether the event is only for live watchers: the bus broadcasts it without
+    /// recording it or giving it a sequence number of its own (it carries the number the
+    /// next recorded event will have), so stored sessions, replay and resume never see it.
+    pub fn is_live_only(&self) -> bool {
+        matches!(self, EventKind::TextDelta { .. })
+    }
 }
 
 impl AgentStatus {
@@ -94,6 +107,16 @@ pub enum EventKind {
         tool_calls: Option<u32>,
     },
     Text {
+        text: String,
+    },
+    /// Live only, never recorded: a piece of the text of model turn `turn` as it streams
+    /// in. What a live view shows of the turn so far is cut to its first `at` bytes and
+    /// `text` is added (`at` is normally the end: a secret recognised once more of it
+    /// has arrived rewrites what was shown). A `Retry` voids the partial text; the
+    /// turn's `ModelTurn` and `Text` replace it. See [`EventKind::is_live_only`].
+    TextDelta {
+        turn: u32,
+        at: u64,
         text: String,
     },
     ToolCalled {

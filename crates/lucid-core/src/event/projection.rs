@@ -20,6 +20,8 @@ pub enum ThreadPhase {
     Pending,
     /// Waiting for its model.
     Thinking,
+    /// Its model's answer is streaming in (seen live only).
+    Streaming,
     /// A tool call is out.
     CallingTool,
     /// A delegation is out: waiting on children.
@@ -34,6 +36,7 @@ impl ThreadPhase {
         match self {
             ThreadPhase::Pending => "pending",
             ThreadPhase::Thinking => "thinking",
+            ThreadPhase::Streaming => "streaming",
             ThreadPhase::CallingTool => "calling a tool",
             ThreadPhase::Waiting => "waiting on children",
             ThreadPhase::Done => "done",
@@ -323,8 +326,13 @@ impl Projection {
         order
     }
 
-    /// Folds one event in.
+    /// Folds one event in. A live-only event (a model's text streaming in) only marks its
+    /// thread as streaming: it is not counted, and a stored session never has one.
     pub fn apply(&mut self, event: &Event) {
+        if event.kind.is_live_only() {
+            self.live_event(event);
+            return;
+        }
         self.events += 1;
         self.session.get_or_insert(event.session);
         self.started_ms.get_or_insert(event.at_ms);
@@ -500,6 +508,17 @@ impl Projection {
                 self.agent_event(event);
             }
             _ => self.agent_event(event),
+        }
+    }
+
+    /// A live-only event: the thread's model is answering.
+    fn live_event(&mut self, event: &Event) {
+        let Some(agent) = event.agent.and_then(|id| self.agents.get_mut(&id)) else {
+            return;
+        };
+        let idle = agent.open_calls.is_empty() && agent.open_delegations.is_empty();
+        if matches!(event.kind, EventKind::TextDelta { .. }) && idle && !agent.phase.is_finished() {
+            agent.phase = ThreadPhase::Streaming;
         }
     }
 

@@ -283,3 +283,48 @@ fn every_reader_sees_the_recorded_session_alike() {
     assert_eq!(report.agents.len(), view.agents.len());
     assert_eq!(report.outcome.passed, finish.passed);
 }
+
+#[test]
+fn a_thread_whose_answer_streams_in_reads_as_streaming_until_the_turn_or_a_retry() {
+    let mut stream = Stream::new();
+    stream
+        .push(None, started())
+        .push(Some(1), spawned("lead", None));
+    let counted = stream.view().events;
+    let delta = EventKind::TextDelta {
+        turn: 1,
+        at: 0,
+        text: "Surveying".into(),
+    };
+    stream.push(Some(1), delta.clone());
+    let view = stream.view();
+    assert_eq!(view.agents[&AgentId(1)].phase, ThreadPhase::Streaming);
+    assert_eq!(view.events, counted, "a live-only event is not counted");
+    stream.push(
+        Some(1),
+        EventKind::Retry {
+            attempt: 1,
+            reason: "cut".into(),
+            delay_ms: 5,
+        },
+    );
+    assert_eq!(
+        stream.view().agents[&AgentId(1)].phase,
+        ThreadPhase::Thinking
+    );
+    stream.push(Some(1), delta).push(
+        Some(1),
+        EventKind::ModelTurn {
+            turn: 1,
+            tokens_in: 10,
+            tokens_out: 2,
+            stop: "end_turn".into(),
+            cost_usd: None,
+            tool_calls: Some(0),
+        },
+    );
+    assert_eq!(
+        stream.view().agents[&AgentId(1)].phase,
+        ThreadPhase::Thinking
+    );
+}

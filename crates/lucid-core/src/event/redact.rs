@@ -175,7 +175,7 @@ pub fn redact_event(kind: &mut EventKind) {
             [name, role, model].into_iter().for_each(text);
             maybe(purpose);
         }
-        EventKind::Text { text: said } => text(said),
+        EventKind::Text { text: said } | EventKind::TextDelta { text: said, .. } => text(said),
         EventKind::ToolCalled {
             call_id,
             tool,

@@ -36,12 +36,31 @@ where
     S: Stream<Item = Result<ModelDelta, ModelError>>,
     F: FnMut(&RetryNotice),
 {
+    collect_watched(stream, |delta| {
+        if let ModelDelta::Retry(notice) = delta {
+            on_retry(notice);
+        }
+    })
+    .await
+}
+
+/// [`collect`], showing `watch` every delta as it arrives, before it is folded in, so a
+/// caller can show an answer's text while it streams (the pieces are raw: redact and
+/// sanitize before anyone sees them) and each retry while the provider waits (after a
+/// retry notice the pieces of the void attempt are dropped).
+pub async fn collect_watched<S, F>(stream: S, mut watch: F) -> Result<ModelResponse, ModelError>
+where
+    S: Stream<Item = Result<ModelDelta, ModelError>>,
+    F: FnMut(&ModelDelta),
+{
     let mut stream = std::pin::pin!(stream);
     let mut parts: Vec<Partial> = Vec::new();
     let mut usage = Usage::default();
     let mut stop = None;
     while let Some(delta) = stream.next().await {
-        match delta? {
+        let delta = delta?;
+        watch(&delta);
+        match delta {
             ModelDelta::Text(text) => match parts.last_mut() {
                 Some(Partial::Text(open)) => open.push_str(&text),
                 _ => parts.push(Partial::Text(text)),
@@ -71,8 +90,7 @@ where
                 usage.output_tokens = usage.output_tokens.max(u.output_tokens);
             }
             ModelDelta::Stop(reason) => stop = Some(reason),
-            ModelDelta::Retry(notice) => {
-                on_retry(&notice);
+            ModelDelta::Retry(_) => {
                 parts.clear();
                 usage = Usage::default();
                 stop = None;
@@ -226,6 +244,19 @@ mod tests {
         assert_eq!(collected, sample());
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].attempt, 1);
+    }
+
+    #[tokio::test]
+    async fn a_watcher_sees_every_delta_in_order_as_it_is_folded() {
+        let deltas = to_deltas(&sample(), 4);
+        let mut seen = Vec::new();
+        let collected = collect_watched(stream::iter(deltas.clone().into_iter().map(Ok)), |d| {
+            seen.push(d.clone())
+        })
+        .await
+        .unwrap();
+        assert_eq!(collected, sample());
+        assert_eq!(seen, deltas);
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@ pub mod scripted;
 mod types;
 
 pub use bounded::TurnBounds;
-pub use collect::{collect, collect_observed};
+pub use collect::{collect, collect_observed, collect_watched};
 pub use scripted::{Policy, ResponseBuilder, ScriptedProvider};
 pub use types::{
     ContentBlock, Message, ModelDelta, ModelRequest, ModelResponse, RetryNotice, Role, StopReason,

@@ -36,7 +36,8 @@ impl ScriptedProvider {
         }
     }
 
-    /// Waits this long before answering, like a remote model would.
+    /// Takes this long over each answer, like a remote model would: the answer streams
+    /// in small pieces spread evenly over the time.
     pub fn with_latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
         self
@@ -51,17 +52,27 @@ impl Provider for ScriptedProvider {
     fn stream(&self, request: ModelRequest) -> BoxStream<'static, Result<ModelDelta, ModelError>> {
         let mut response = self.policy.respond(&request);
         response.usage = estimate_usage(&request, &response);
-        let deltas = to_deltas(&response, 48).into_iter().map(Ok);
         let latency = self.latency;
         if latency.is_zero() {
-            stream::iter(deltas).boxed()
-        } else {
-            stream::once(tokio::time::sleep(latency))
-                .flat_map(move |()| stream::iter(deltas.clone()))
-                .boxed()
+            return stream::iter(to_deltas(&response, 48).into_iter().map(Ok)).boxed();
         }
+        // Each piece is due at its share of the latency from the request, so the whole
+        // answer takes the latency however long the pauses between pieces run over.
+        let deltas = to_deltas(&response, PACED_PIECE);
+        let count = u32::try_from(deltas.len()).unwrap_or(u32::MAX).max(1);
+        let start = tokio::time::Instant::now();
+        stream::iter(deltas.into_iter().zip(1..))
+            .then(move |(delta, n)| async move {
+                tokio::time::sleep_until(start + latency * n.min(count) / count).await;
+                Ok(delta)
+            })
+            .boxed()
     }
 }
+
+/// Characters of each piece of a paced answer: about the few tokens a remote model sends
+/// at a time.
+const PACED_PIECE: usize = 12;
 
 /// Token counts as a real tokenizer would roughly give them: four characters a token.
 pub fn estimate_usage(request: &ModelRequest, response: &ModelResponse) -> Usage {
@@ -173,5 +184,27 @@ mod tests {
         assert_eq!(response.stop, StopReason::EndTurn);
         assert!(response.usage.input_tokens > 100);
         assert!(response.usage.output_tokens > 100);
+    }
+
+    #[tokio::test]
+    async fn a_paced_answer_streams_its_pieces_spread_over_the_latency() {
+        use futures::FutureExt;
+        let paced =
+            ScriptedProvider::new("echo", Arc::new(Echo)).with_latency(Duration::from_millis(3000));
+        let mut stream = paced.stream(request(&"y".repeat(40)));
+        assert!(stream.next().now_or_never().is_none(), "nothing at once");
+        let first = stream.next().await.unwrap().unwrap();
+        assert!(matches!(&first, ModelDelta::Text(text) if text.len() == PACED_PIECE));
+        // The next piece is a share of the latency (hundreds of ms) away, not at once.
+        assert!(
+            stream.next().now_or_never().is_none(),
+            "one piece at a time"
+        );
+        let full = ScriptedProvider::new("echo", Arc::new(Echo));
+        let mut stream = full.stream(request("y"));
+        assert!(
+            stream.next().now_or_never().is_some(),
+            "no latency, no wait"
+        );
     }
 }

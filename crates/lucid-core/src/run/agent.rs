@@ -6,10 +6,11 @@ use std::sync::Arc;
 use futures::future::{join_all, BoxFuture};
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::live_text::LiveText;
 use super::resume::{StepCall, ThreadResume};
 use super::{RunError, TeamRun};
 use crate::event::{AgentId, AgentStatus, EventKind};
-use crate::model::{ContentBlock, Message, ModelRequest, Role, ToolChoice};
+use crate::model::{ContentBlock, Message, ModelDelta, ModelRequest, Role, ToolChoice};
 use crate::spec::AgentSpec;
 use crate::tool::{ToolOutput, ToolRegistry};
 use crate::world::Episode;
@@ -200,12 +201,25 @@ impl TeamRun {
             };
             // Retries happen inside the provider; each is recorded as it starts. Nothing
             // else of a turn is recorded before the turn is whole, so a retried turn
-            // never duplicates events.
-            let on_retry = |notice: &crate::model::RetryNotice| {
-                self.bus.emit(Some(thread.id), retry_event(notice));
+            // never duplicates events; its text streams to live watchers only.
+            let turn = *turns + 1;
+            let mut live = LiveText::default();
+            let watch = |delta: &ModelDelta| match delta {
+                ModelDelta::Text(piece) => {
+                    if let Some((at, text)) = live.push(piece) {
+                        let delta = EventKind::TextDelta { turn, at, text };
+                        self.bus.emit(Some(thread.id), delta);
+                    }
+                }
+                ModelDelta::Retry(notice) => {
+                    live.restart();
+                    self.bus.emit(Some(thread.id), retry_event(notice));
+                }
+                _ => {}
             };
+            let answer = crate::model::collect_watched(provider.stream(request), watch);
             let response = tokio::select! {
-                response = crate::model::complete_observed(provider.as_ref(), request, on_retry) => response,
+                response = answer => response,
                 () = thread.cancel.cancelled() => continue,
             };
             let mut response = match response {

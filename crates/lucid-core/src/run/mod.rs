@@ -10,6 +10,7 @@
 mod agent;
 mod bounds;
 mod cancel;
+mod live_text;
 mod orchestration;
 mod playbook;
 mod providers;

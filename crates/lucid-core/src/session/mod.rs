@@ -71,6 +71,25 @@ pub struct LaunchOptions {
     pub playbooks: Playbooks,
     /// Do not dream after the run even if `[dreaming] every_sessions` says so.
     pub no_scheduled_dream: bool,
+    /// Offline model profiles (`scripted`, `test`) that set no `latency_ms` take this many
+    /// milliseconds over each answer, streaming it in pieces (the TUI's `--pace`, so the
+    /// offline demo plays at a pace a person can watch). `None`: full speed.
+    pub pace_ms: Option<u64>,
+}
+
+/// Gives the offline profiles that set no latency one of `ms` per answer (see
+/// [`LaunchOptions::pace_ms`]).
+fn pace<'a>(profiles: impl Iterator<Item = &'a mut crate::spec::ModelProfile>, ms: u64) {
+    use crate::spec::ProviderKind;
+    for profile in profiles {
+        let offline = matches!(
+            profile.provider,
+            ProviderKind::Scripted | ProviderKind::Test
+        );
+        if offline && profile.latency_ms == 0 {
+            profile.latency_ms = ms.min(crate::spec::MAX_LATENCY_MS);
+        }
+    }
 }
 
 /// What a caller may ask of a running session.
@@ -180,6 +199,9 @@ pub fn launch(
     recorder: Recorder,
     options: LaunchOptions,
 ) -> Result<SessionHandle, LaunchError> {
+    if let Some(ms) = options.pace_ms {
+        pace(spec.models.values_mut(), ms);
+    }
     let store = match &recorder {
         Recorder::Store(store) => Some(store.clone()),
         Recorder::Sink(_) => None,
@@ -331,4 +353,30 @@ async fn dream_if_due(store: &Store, spec: &SessionSpec, worlds: &dyn Worlds) ->
             Err(err) => format!("the scheduled dream failed: {err}"),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::spec::{ModelProfile, ProviderKind};
+
+    #[test]
+    fn pace_slows_only_offline_profiles_that_set_no_latency() {
+        let mut slow = ModelProfile::scripted();
+        slow.latency_ms = 25;
+        let network = ModelProfile {
+            provider: ProviderKind::Openai,
+            ..ModelProfile::scripted()
+        };
+        let mut profiles = [
+            ModelProfile::scripted(),
+            ModelProfile::test(),
+            slow,
+            network,
+        ];
+        super::pace(profiles.iter_mut(), 350);
+        let latencies: Vec<u64> = profiles.iter().map(|p| p.latency_ms).collect();
+        assert_eq!(latencies, vec![350, 350, 25, 0]);
+        super::pace(profiles.iter_mut(), 10_000_000);
+        assert_eq!(profiles[3].latency_ms, 0);
+    }
 }

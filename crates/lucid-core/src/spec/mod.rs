@@ -22,7 +22,8 @@ pub use history::{parse_duration, DurationError, HistoryError, HistoryWindow};
 pub use real_work::{ArgPiece, CommandTool, FactCommand, FactKind, ISOLATIONS};
 pub use types::{
     CommandLine, EnvironmentSpec, Limits, ModelProfile, ProviderKind, DEFAULT_MODEL,
-    MAX_RESPONSE_BYTES_RANGE, MAX_TOOL_CALLS_PER_TURN_RANGE, TEST_MODEL, TURN_TIMEOUT_S_RANGE,
+    MAX_LATENCY_MS, MAX_RESPONSE_BYTES_RANGE, MAX_TOOL_CALLS_PER_TURN_RANGE, TEST_MODEL,
+    TURN_TIMEOUT_S_RANGE,
 };
 pub use validate::{validate, validate_with, ADVISOR_TOOL, DELEGATE_TOOL};
 

@@ -190,7 +190,8 @@ pub struct ModelProfile {
     /// the model is told so.
     #[serde(default = "default_max_tool_calls_per_turn")]
     pub max_tool_calls_per_turn: u32,
-    /// Milliseconds a scripted model waits before answering (to mimic a remote model).
+    /// Milliseconds a scripted model takes over each answer, which streams in small pieces
+    /// spread over the time (to mimic a remote model).
     #[serde(default)]
     pub latency_ms: u64,
     /// Stream answers (server-sent events); `false` asks for whole answers.
@@ -252,7 +253,7 @@ pub const TURN_TIMEOUT_S_RANGE: std::ops::RangeInclusive<u64> = 1..=86_400;
 pub const MAX_RESPONSE_BYTES_RANGE: std::ops::RangeInclusive<u64> = 1_024..=(1 << 30);
 pub const MAX_TOOL_CALLS_PER_TURN_RANGE: std::ops::RangeInclusive<u32> = 1..=100_000;
 
-/// Most milliseconds a scripted model may wait before answering.
+/// Most milliseconds a scripted model may take over an answer.
 pub const MAX_LATENCY_MS: u64 = 60_000;
 /// Most retries of one model call.
 pub const MAX_RETRIES: u32 = 100;

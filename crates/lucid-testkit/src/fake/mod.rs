@@ -1,7 +1,8 @@
 //! Fake model providers for tests: a loopback HTTP/1.1 server that records every request
 //! lucid sends and answers with whatever the test's [`Responder`] says, byte for byte
 //! where it matters: each streamed piece is one HTTP chunk of its own (so a piece may end
-//! mid-event and the client must reassemble), a stream can be cut after any piece, a
+//! mid-event and the client must reassemble), a stream can be cut after any piece or held
+//! mid-answer until the test opens a [`Gate`], a
 //! reply can be any status with any headers, or silence ([`no_stream`]: a server that
 //! cannot stream tool calls). [`wire`] translates between the
 //! Anthropic and OpenAI JSON and lucid's own request/response types, so a scripted policy
@@ -19,6 +20,7 @@ pub mod wire;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use futures::StreamExt;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
@@ -63,6 +65,37 @@ pub enum Reply {
     },
     /// Accept the request, then say nothing for this long and close.
     Stall(Duration),
+    /// A streamed answer that stops before piece `at` until the test opens `gate`, for
+    /// each of `holds`, then goes on: a model caught mid-answer, for as long as a test
+    /// looks.
+    Held {
+        pieces: Vec<String>,
+        holds: Vec<(usize, Gate)>,
+    },
+}
+
+/// Where a [`Reply::Held`] stream waits; open it once and every stream held at it goes on
+/// (now and later). It works across runtimes, so a test can open a gate of a server on
+/// a thread of its own.
+#[derive(Debug, Clone)]
+pub struct Gate(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Default for Gate {
+    fn default() -> Gate {
+        Gate(Arc::new(tokio::sync::watch::channel(false).0))
+    }
+}
+
+impl Gate {
+    pub fn open(&self) {
+        self.0.send_replace(true);
+    }
+
+    async fn passed(&self) {
+        let mut open = self.0.subscribe();
+        // The sender lives in `self`: the wait ends only when the gate opens.
+        let _ = open.wait_for(|open| *open).await;
+    }
 }
 
 impl Reply {
@@ -208,6 +241,29 @@ async fn answer(
                 StatusCode::OK,
                 "text/event-stream",
                 loopback::pieces(pieces, cut),
+            ))
+        }
+        Reply::Held { pieces, holds } => {
+            let pieces =
+                futures::stream::iter(pieces.into_iter().enumerate()).then(move |(n, piece)| {
+                    let gates: Vec<Gate> = holds
+                        .iter()
+                        .filter(|(at, _)| *at == n)
+                        .map(|(_, gate)| gate.clone())
+                        .collect();
+                    async move {
+                        for gate in gates {
+                            gate.passed().await;
+                        }
+                        // As in `loopback::pieces`: each piece leaves in a write of its own.
+                        tokio::task::yield_now().await;
+                        Ok(Bytes::from(piece))
+                    }
+                });
+            Ok(loopback::response(
+                StatusCode::OK,
+                "text/event-stream",
+                loopback::streamed(pieces),
             ))
         }
         Reply::Stall(time) => {

@@ -105,8 +105,14 @@ impl SessionsBackend for LocalSessions {
                 request.world,
             )
             .map_err(|err| err.to_string())?;
-            live::start_tracked(spec, &request.spec, &store, registry.as_ref())
-                .map(LocalSessions::adopt)
+            live::start_tracked(
+                spec,
+                &request.spec,
+                &store,
+                registry.as_ref(),
+                request.pace_ms,
+            )
+            .map(LocalSessions::adopt)
         })
     }
 

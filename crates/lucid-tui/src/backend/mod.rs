@@ -34,6 +34,9 @@ pub struct StartRequest {
     pub model: Option<String>,
     pub seed: Option<u64>,
     pub world: Option<u64>,
+    /// Offline models take this many milliseconds over each answer (the TUI's `--pace`;
+    /// see [`lucid_core::session::LaunchOptions::pace_ms`]).
+    pub pace_ms: Option<u64>,
 }
 
 impl StartRequest {

@@ -52,6 +52,7 @@ impl RemoteSessions {
             seed: request.seed,
             world: request.world,
             resume: None,
+            pace_ms: request.pace_ms,
         };
         let created: Created = self.client.post_json("/v1/sessions", &body).await?;
         Ok(follow(

@@ -1,4 +1,5 @@
-//! The transcript of the selected thread: its text, turns, tool calls (folded to one line,
+//! The transcript of the selected thread: its text (a turn streaming in grows at the end,
+//! with a `▍` cursor), turns, tool calls (folded to one line,
 //! `shell: cargo test → exit 101` for a command, expandable to the full result),
 //! delegations, advisor answers, retries and errors. Long lines are cut at the pane's
 //! width; Enter on an entry expands it (text wraps, tool results show in full). Only the
@@ -66,6 +67,22 @@ fn lines(entry: &Entry, open: bool, width: usize, app: &AppState) -> Vec<Line<'s
                     .collect()
             })
             .collect(),
+        Entry::Streaming { lines, .. } => {
+            // The text so far, with a cursor where the next piece lands.
+            let last = lines.len().saturating_sub(1);
+            lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    let shown = if i == last {
+                        format!("{l}▍")
+                    } else {
+                        l.clone()
+                    };
+                    Line::styled(cut(&shown, width), t.transcript_text)
+                })
+                .collect()
+        }
         Entry::Text(text) if text.is_empty() => vec![Line::raw("")],
         Entry::Text(text) => text
             .iter()

@@ -20,6 +20,7 @@ pub fn glyph(phase: ThreadPhase, theme: &Theme) -> (&'static str, Style) {
     match phase {
         ThreadPhase::Pending => ("○", theme.pending),
         ThreadPhase::Thinking => ("◐", theme.thinking),
+        ThreadPhase::Streaming => ("◑", theme.thinking),
         ThreadPhase::CallingTool => ("»", theme.tool),
         ThreadPhase::Waiting => ("◷", theme.waiting),
         ThreadPhase::Done => ("✓", theme.done),
