@@ -23,6 +23,7 @@ mod mcp;
 mod memories;
 mod memory;
 mod memory_edit;
+mod otel;
 mod remote;
 pub mod rule_truth;
 mod run;

@@ -63,6 +63,10 @@ pub async fn sessions(client: &Client, command: SessionsCommand) -> u8 {
         SessionsCommand::Diff { id, stat } => record(client, &id)
             .await
             .and_then(|(summary, events)| super::changes::diff(&summary, events, stat)),
+        SessionsCommand::Export { id, format } => match record(client, &id).await {
+            Ok((summary, events)) => super::sessions::export(&summary, &events, format).await,
+            Err(err) => Err(err),
+        },
     };
     match result {
         Ok(()) => exit::OK,
@@ -84,7 +88,7 @@ pub enum Through {
 
 /// `lucid run SPEC --headless` through the owner: it runs the session, this prints its
 /// events as they come and ends with the same report and exit code.
-pub async fn run(client: &Client, args: &RunArgs) -> Through {
+pub async fn run(client: &Client, args: &RunArgs, models: &super::otel::Models) -> Through {
     let spec = std::path::absolute(&args.spec).unwrap_or_else(|_| args.spec.clone());
     let body = CreateRun {
         spec,
@@ -187,6 +191,15 @@ pub async fn run(client: &Client, args: &RunArgs) -> Through {
             Err(err) => {
                 say!("lucid: cannot encode the report: {err}");
                 return Through::Done(exit::RUNTIME);
+            }
+        }
+    }
+    if super::otel::configured() {
+        // The whole session as the owner recorded it (a resumed one's earlier part too).
+        match record(client, &session.to_string()).await {
+            Ok((_, recorded)) => super::otel::after_run(&recorded, models, args.quiet).await,
+            Err((_, message)) => {
+                say!("lucid: the session's traces were not exported: {message}");
             }
         }
     }

@@ -62,6 +62,8 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
             return exit::USAGE;
         }
     };
+    // For traces: which provider and model each profile names.
+    let models = super::otel::Models::of(&spec.models);
     // The TUI watches new runs; a resumed run continues headless.
     let interactive = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     if !args.headless && !args.json && args.resume.is_none() && interactive {
@@ -84,7 +86,7 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
     let store = loop {
         match super::locate(&path) {
             Ok(Opened::Store(store)) => break store,
-            Ok(Opened::Owner(client)) => match super::remote::run(&client, &args).await {
+            Ok(Opened::Owner(client)) => match super::remote::run(&client, &args, &models).await {
                 super::remote::Through::Done(code) => return code,
                 // The owner is letting the store go: it is about to be free, or served anew.
                 super::remote::Through::Retry if attempts < HANDOVER_ATTEMPTS => {
@@ -214,23 +216,25 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
     if let Some(note) = finished.dream.as_deref().filter(|_| !args.quiet) {
         say!("{}", lucid_core::event::sanitize(note));
     }
-    if args.json {
-        match store.events(finished.session) {
-            Ok(events) => {
-                let report = SessionReport::fold(&events, false);
-                match serde_json::to_string_pretty(&report) {
-                    Ok(json) => outln!("{json}"),
-                    Err(err) => {
-                        say!("lucid: cannot encode the report: {err}");
-                        return exit::RUNTIME;
-                    }
-                }
-            }
+    if args.json || super::otel::configured() {
+        let events = match store.events(finished.session) {
+            Ok(events) => events,
             Err(err) => {
                 say!("lucid: cannot read the session back: {err}");
                 return exit::RUNTIME;
             }
+        };
+        if args.json {
+            let report = SessionReport::fold(&events, false);
+            match serde_json::to_string_pretty(&report) {
+                Ok(json) => outln!("{json}"),
+                Err(err) => {
+                    say!("lucid: cannot encode the report: {err}");
+                    return exit::RUNTIME;
+                }
+            }
         }
+        super::otel::after_run(&events, &models, args.quiet).await;
     }
     code
 }

@@ -1,4 +1,4 @@
-//! `lucid sessions list|show`: the recorded history.
+//! `lucid sessions list|show|diff|export`: the recorded history.
 
 use std::path::PathBuf;
 
@@ -33,6 +33,32 @@ pub enum SessionsCommand {
         #[arg(long)]
         stat: bool,
     },
+    /// Send a recorded session elsewhere: `otlp` sends it as OpenTelemetry spans to the
+    /// collector OTEL_EXPORTER_OTLP_ENDPOINT names (docs/traces.md).
+    Export {
+        /// The session id, or a unique prefix of it.
+        id: String,
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+    },
+}
+
+/// What `sessions export` makes of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// OTLP/HTTP spans to the configured OpenTelemetry collector.
+    Otlp,
+}
+
+/// Exports a recorded session in `format`.
+pub(super) async fn export(
+    summary: &SessionSummary,
+    events: &[lucid_core::event::Event],
+    format: ExportFormat,
+) -> Result<(), (u8, String)> {
+    match format {
+        ExportFormat::Otlp => super::otel::export_recorded(summary, events).await,
+    }
 }
 
 pub async fn sessions(db: Option<PathBuf>, command: SessionsCommand) -> u8 {
@@ -46,6 +72,10 @@ pub async fn sessions(db: Option<PathBuf>, command: SessionsCommand) -> u8 {
         SessionsCommand::Show { id, json } => show(&store, &id, json),
         SessionsCommand::Diff { id, stat } => session_events(&store, &id)
             .and_then(|(summary, events)| super::changes::diff(&summary, events, stat)),
+        SessionsCommand::Export { id, format } => match session_events(&store, &id) {
+            Ok((summary, events)) => export(&summary, &events, format).await,
+            Err(err) => Err(err),
+        },
     };
     match result {
         Ok(()) => exit::OK,
