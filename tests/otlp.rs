@@ -20,6 +20,9 @@ use serde_json::Value;
 use lucid_core::event::{Event, EventKind};
 use lucid_core::store::Store;
 
+mod owner;
+mod pty;
+
 /// The OTEL variables a developer's shell may hold: every run here starts without them.
 const OTEL_VARS: [&str; 8] = [
     "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -267,28 +270,38 @@ fn check_spans(spans: &[Value], events: &[Event], report: &Value) {
     assert!(turns > 0);
     assert_eq!(chats.len(), turns, "no chat span without a model turn");
 
-    // An execute_tool span per tool call, under its agent, with the call's id.
-    let tools: HashMap<&str, &Value> = spans
+    // An execute_tool span per tool call, under its agent, with the call's id (ids are
+    // the model's: unique within a thread's turn, not across threads).
+    let tools: Vec<&Value> = spans
         .iter()
         .filter(|s| attr(s, "gen_ai.operation.name") == "execute_tool")
-        .map(|s| (attr(s, "gen_ai.tool.call.id").as_str().unwrap(), s))
         .collect();
+    let tool_span = |event: &Event, call_id: &str, time: &str| -> &Value {
+        let agent = agents[&u64::from(event.agent.unwrap().0)];
+        let found: Vec<&&Value> = tools
+            .iter()
+            .filter(|s| {
+                s["parent_span_id"] == agent["span_id"]
+                    && attr(s, "gen_ai.tool.call.id") == call_id
+                    && s[time].as_u64().unwrap() == event.at_ms * 1_000_000
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "one span for call {call_id} of {agent}");
+        found[0]
+    };
     let mut calls = 0;
     for event in events {
         match &event.kind {
             EventKind::ToolCalled { call_id, tool, .. } => {
                 calls += 1;
-                let span = tools[call_id.as_str()];
+                let span = tool_span(event, call_id, "start_ns");
                 assert_eq!(span["name"], format!("execute_tool {tool}"));
                 assert_eq!(attr(span, "gen_ai.tool.name"), tool.as_str());
-                let agent = agents[&u64::from(event.agent.unwrap().0)];
-                assert_eq!(span["parent_span_id"], agent["span_id"]);
-                assert_eq!(span["start_ns"].as_u64().unwrap(), event.at_ms * 1_000_000);
             }
             EventKind::ToolReturned {
                 call_id, is_error, ..
             } => {
-                let span = tools[call_id.as_str()];
+                let span = tool_span(event, call_id, "end_ns");
                 let code = if *is_error { 2 } else { 0 };
                 assert_eq!(span["status"]["code"], code, "{span}");
             }
@@ -298,7 +311,7 @@ fn check_spans(spans: &[Value], events: &[Event], report: &Value) {
     assert!(calls > 0);
     assert_eq!(tools.len(), calls);
     assert!(tools
-        .values()
+        .iter()
         .any(|s| attr(s, "gen_ai.tool.name") == "delegate"));
 
     // A grading span per pass, under the session.
@@ -460,4 +473,72 @@ fn a_collector_that_is_down_costs_one_sentence_not_the_exit_code() {
     // The session is on record all the same.
     let session = report["session_id"].as_str().unwrap();
     assert!(!stored_events(&db, session).is_empty());
+}
+
+#[test]
+fn through_a_store_owner_the_client_sends_the_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store");
+    let serving = owner::Serving::start(&db, &[]);
+    let receiver = Receiver::start(dir.path());
+    let endpoint = receiver.endpoint();
+    let env = [("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())];
+    // The owner runs the session; this client, whose environment names the collector,
+    // sends it.
+    let (output, report) = run_lumara(&db, &env);
+    assert_eq!(
+        output.status.code(),
+        Some(outcome_code(&report)),
+        "{}",
+        stderr(&output)
+    );
+    let (_, spans) = one_request(&receiver);
+    let session = report["session_id"].as_str().unwrap().to_string();
+    // And a past session, read through the owner.
+    let output = lucid(
+        &db,
+        &["sessions", "export", &session, "--format", "otlp"],
+        &env,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[1]["spans"],
+        Value::from(spans.clone()),
+        "the same trace"
+    );
+    drop(serving);
+    check_spans(&spans, &stored_events(&db, &session), &report);
+}
+
+#[test]
+fn a_run_watched_in_the_tui_is_sent_when_the_window_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store");
+    let config = dir.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    let receiver = Receiver::start(dir.path());
+    let endpoint = receiver.endpoint();
+    let mut tui = pty::Tui::spawn_with_env(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &db,
+        &config,
+        &["run", "sessions/lumara.toml", "--seed", "2"],
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)],
+    );
+    tui.wait_for(&["rubric met"]);
+    assert!(
+        receiver.requests().is_empty(),
+        "sent when the window closes"
+    );
+    tui.press("q");
+    assert!(tui.wait(), "the rubric is met, so lucid exits 0");
+    let (_, spans) = one_request(&receiver);
+    let root = spans.iter().find(|s| s["parent_span_id"] == "").unwrap();
+    assert_eq!(root["name"], "lucid session lumara-landing");
+    assert_eq!(attr(root, "lucid.outcome.passed"), true);
+    assert!(spans
+        .iter()
+        .any(|s| attr(s, "gen_ai.operation.name") == "chat"));
 }

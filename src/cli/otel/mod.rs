@@ -7,6 +7,7 @@
 //! and `lucid sessions export ID --format otlp` ([`export_recorded`]). A failed export is
 //! one sentence on stderr; it never changes a run's exit code and never touches the store.
 
+mod models;
 mod send;
 mod spans;
 
@@ -15,8 +16,8 @@ use std::time::Instant;
 use lucid_core::event::{sanitize, Event};
 use lucid_core::store::SessionSummary;
 
+pub use models::Models;
 pub use send::configured;
-pub use spans::Models;
 
 use super::exit;
 

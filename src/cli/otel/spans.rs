@@ -21,8 +21,8 @@ use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, Tr
 use opentelemetry::{InstrumentationScope, KeyValue, Value};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 
+use super::models::Models;
 use lucid_core::event::{one_line, AgentId, AgentStatus, Event, EventKind, Projection, Standing};
-use lucid_core::spec::ModelProfile;
 
 /// Longest summary (an error, a purpose) an attribute carries, in characters.
 const SUMMARY_CHARS: usize = 200;
@@ -30,44 +30,6 @@ const SUMMARY_CHARS: usize = 200;
 const NAME_CHARS: usize = 80;
 /// Most failed criteria a grading span lists by id.
 const MAX_LISTED: usize = 32;
-
-/// What the spans say about a model profile: its provider and model.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Models(BTreeMap<String, ModelNames>);
-
-#[derive(Debug, Clone, PartialEq)]
-struct ModelNames {
-    provider: String,
-    /// The provider's model id; the profile's name when the profile names none.
-    model: String,
-}
-
-impl Models {
-    /// The profiles of a session file (the user's config and the built-ins included).
-    pub fn of(profiles: &BTreeMap<String, ModelProfile>) -> Models {
-        Models(
-            profiles
-                .iter()
-                .map(|(name, profile)| {
-                    let names = ModelNames {
-                        provider: profile.provider.as_str().to_string(),
-                        model: profile.model.clone().unwrap_or_else(|| name.clone()),
-                    };
-                    (name.clone(), names)
-                })
-                .collect(),
-        )
-    }
-
-    /// The provider and model of the profile `name`; the profile's name alone when the
-    /// session file is gone.
-    fn get(&self, name: &str) -> (Option<String>, String) {
-        match self.0.get(name) {
-            Some(names) => (Some(names.provider.clone()), names.model.clone()),
-            None => (None, name.to_string()),
-        }
-    }
-}
 
 /// A span while the fold builds it.
 struct Draft {
@@ -160,10 +122,11 @@ pub fn spans(events: &[Event], models: &Models) -> Vec<SpanData> {
     let scope = InstrumentationScope::builder("lucid")
         .with_version(env!("CARGO_PKG_VERSION"))
         .build();
-    // Threads end at their last step; anything left open (a killed run) at the session's end.
-    for thread in fold.threads.values() {
-        let draft = &mut fold.drafts[thread.span];
-        draft.end_ms.get_or_insert(thread.last_ms);
+    // Threads end at their last step, or at the session's end with a call still out (a
+    // killed run); so does anything else left open.
+    for (id, thread) in &fold.threads {
+        let waiting = fold.tools.keys().any(|(agent, _)| *agent == Some(*id));
+        fold.drafts[thread.span].end_ms = Some(if waiting { end_ms } else { thread.last_ms });
     }
     fold.drafts
         .into_iter()
@@ -273,16 +236,9 @@ impl Fold<'_> {
         let at = event.at_ms;
         let agent = event.agent;
         match &event.kind {
-            EventKind::AgentSpawned {
-                name,
-                role,
-                parent,
-                model,
-                purpose,
-                iteration,
-            } => {
+            EventKind::AgentSpawned { .. } => {
                 if let Some(id) = agent.filter(|id| !self.threads.contains_key(id)) {
-                    self.spawn(event, id, name, role, *parent, model, purpose, *iteration);
+                    self.spawn(event, id);
                 }
             }
             EventKind::ModelTurn {
@@ -347,7 +303,6 @@ impl Fold<'_> {
             EventKind::AgentFinished { status, turns, .. } => {
                 if let Some(thread) = agent.and_then(|id| self.threads.get(&id)) {
                     let draft = &mut self.drafts[thread.span];
-                    draft.end_ms = Some(at);
                     // The lead finishes once per iteration: the last finish stands.
                     draft.attributes.retain(|kv| {
                         !matches!(kv.key.as_str(), "lucid.agent.status" | "lucid.agent.turns")
@@ -427,18 +382,21 @@ impl Fold<'_> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn spawn(
-        &mut self,
-        event: &Event,
-        id: AgentId,
-        name: &str,
-        role: &str,
-        parent: Option<AgentId>,
-        profile: &str,
-        purpose: &Option<String>,
-        iteration: u32,
-    ) {
+    /// Opens the span of a thread `event` (its `AgentSpawned`) started.
+    fn spawn(&mut self, event: &Event, id: AgentId) {
+        let EventKind::AgentSpawned {
+            name,
+            role,
+            parent,
+            model: profile,
+            purpose,
+            iteration,
+        } = &event.kind
+        else {
+            return;
+        };
+        let parent = *parent;
+        let iteration = *iteration;
         let parent_span = self.thread_span(parent);
         let name = one_line(name, NAME_CHARS);
         let span = self.open(
@@ -601,3 +559,7 @@ fn splitmix(mut x: u64) -> u64 {
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
 }
+
+#[cfg(test)]
+#[path = "spans_tests.rs"]
+mod tests;
