@@ -221,7 +221,8 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, args: RunArgs) -> u8 
             Ok(events) => events,
             Err(err) => {
                 say!("lucid: cannot read the session back: {err}");
-                return exit::RUNTIME;
+                // Traces alone never change the exit code; the report is what --json promised.
+                return if args.json { exit::RUNTIME } else { code };
             }
         };
         if args.json {
