@@ -23,6 +23,7 @@ mod mcp;
 mod memories;
 mod memory;
 mod memory_edit;
+mod otel;
 mod remote;
 mod replay;
 pub mod rule_truth;

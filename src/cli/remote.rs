@@ -62,9 +62,10 @@ pub async fn sessions(client: &Client, command: SessionsCommand) -> u8 {
         SessionsCommand::Diff { id, stat } => record(client, &id)
             .await
             .and_then(|(summary, events)| super::changes::diff(&summary, events, stat)),
-        SessionsCommand::Export { id, format } => record(client, &id)
-            .await
-            .and_then(|(_, events)| super::sessions::export(&events, format)),
+        SessionsCommand::Export { id, format } => match record(client, &id).await {
+            Ok((summary, events)) => super::sessions::export(&summary, &events, format).await,
+            Err(err) => Err(err),
+        },
     };
     match result {
         Ok(()) => exit::OK,
@@ -86,7 +87,7 @@ pub enum Through {
 
 /// `lucid run SPEC --headless` through the owner: it runs the session, this prints its
 /// events as they come and ends with the same report and exit code.
-pub async fn run(client: &Client, args: &RunArgs) -> Through {
+pub async fn run(client: &Client, args: &RunArgs, models: &super::otel::Models) -> Through {
     let spec = std::path::absolute(&args.spec).unwrap_or_else(|_| args.spec.clone());
     let body = CreateRun {
         spec,
@@ -196,6 +197,15 @@ pub async fn run(client: &Client, args: &RunArgs) -> Through {
     }
     if let Err(code) = super::run::print_result(&events, args.json) {
         return Through::Done(code);
+    }
+    if super::otel::configured() {
+        // The whole session as the owner recorded it (a resumed one's earlier part too).
+        match record(client, &session.to_string()).await {
+            Ok((_, recorded)) => super::otel::after_run(&recorded, models, args.quiet).await,
+            Err((_, message)) => {
+                say!("lucid: the session's traces were not exported: {message}");
+            }
+        }
     }
     Through::Done(code)
 }

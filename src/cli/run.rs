@@ -69,6 +69,8 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, pace: Option<u64>, ar
             return exit::USAGE;
         }
     };
+    // For traces: which provider and model each profile names.
+    let models = super::otel::Models::of(&spec.models);
     // The TUI watches new runs; a resumed run continues headless.
     let interactive = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     if !args.headless && !args.json && args.resume.is_none() && interactive {
@@ -92,7 +94,7 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, pace: Option<u64>, ar
     let store = loop {
         match super::locate(&path) {
             Ok(Opened::Store(store)) => break store,
-            Ok(Opened::Owner(client)) => match super::remote::run(&client, &args).await {
+            Ok(Opened::Owner(client)) => match super::remote::run(&client, &args, &models).await {
                 super::remote::Through::Done(code) => return code,
                 // The owner is letting the store go: it is about to be free, or served anew.
                 super::remote::Through::Retry if attempts < HANDOVER_ATTEMPTS => {
@@ -229,16 +231,18 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, pace: Option<u64>, ar
     if let Some(note) = finished.dream.as_deref().filter(|_| !args.quiet) {
         say!("{}", lucid_core::event::sanitize(note));
     }
-    match store.events(finished.session) {
-        Ok(events) => {
-            if let Err(code) = print_result(&events, args.json) {
-                return code;
-            }
-        }
+    let events = match store.events(finished.session) {
+        Ok(events) => events,
         Err(err) => {
             say!("lucid: cannot read the session back: {err}");
             return exit::RUNTIME;
         }
+    };
+    if let Err(code) = print_result(&events, args.json) {
+        return code;
+    }
+    if super::otel::configured() {
+        super::otel::after_run(&events, &models, args.quiet).await;
     }
     code
 }

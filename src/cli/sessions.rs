@@ -34,8 +34,10 @@ pub enum SessionsCommand {
         #[arg(long)]
         stat: bool,
     },
-    /// Write a session's recorded events to stdout, one JSON object per line (the same
-    /// events `replay` reads), for scripts and other tools.
+    /// Export a recorded session: `jsonl` (the default) writes its events to stdout, one
+    /// JSON object per line (the same events `replay` reads); `otlp` sends it as
+    /// OpenTelemetry spans to the collector OTEL_EXPORTER_OTLP_ENDPOINT names
+    /// (docs/traces.md).
     Export {
         /// The session id, or a unique prefix of it.
         id: String,
@@ -45,11 +47,13 @@ pub enum SessionsCommand {
     },
 }
 
-/// What `sessions export` writes.
+/// What `sessions export` makes of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
     /// One event per line, as JSON, in the order they were recorded.
     Jsonl,
+    /// OTLP/HTTP spans to the configured OpenTelemetry collector.
+    Otlp,
 }
 
 pub async fn sessions(db: Option<PathBuf>, command: SessionsCommand) -> u8 {
@@ -63,9 +67,10 @@ pub async fn sessions(db: Option<PathBuf>, command: SessionsCommand) -> u8 {
         SessionsCommand::Show { id, json } => show(&store, &id, json),
         SessionsCommand::Diff { id, stat } => session_events(&store, &id)
             .and_then(|(summary, events)| super::changes::diff(&summary, events, stat)),
-        SessionsCommand::Export { id, format } => {
-            session_events(&store, &id).and_then(|(_, events)| export(&events, format))
-        }
+        SessionsCommand::Export { id, format } => match session_events(&store, &id) {
+            Ok((summary, events)) => export(&summary, &events, format).await,
+            Err(err) => Err(err),
+        },
     };
     match result {
         Ok(()) => exit::OK,
@@ -83,9 +88,11 @@ fn list(store: &Store, json: bool) -> Result<(), (u8, String)> {
     print_list(sessions, json)
 }
 
-/// Writes a session's events in `format` on stdout. Model text is exported as it was
-/// recorded, escaped by JSON, so nothing in it reaches a terminal as a control sequence.
-pub(super) fn export(
+/// Exports a recorded session in `format`: JSON lines on stdout (model text as it was
+/// recorded, escaped by JSON, so nothing in it reaches a terminal as a control
+/// sequence), or spans to the configured OpenTelemetry collector.
+pub(super) async fn export(
+    summary: &SessionSummary,
     events: &[lucid_core::event::Event],
     format: ExportFormat,
 ) -> Result<(), (u8, String)> {
@@ -96,9 +103,10 @@ pub(super) fn export(
                     .map_err(|err| (exit::RUNTIME, format!("cannot encode an event: {err}")))?;
                 outln!("{line}");
             }
+            Ok(())
         }
+        ExportFormat::Otlp => super::otel::export_recorded(summary, events).await,
     }
-    Ok(())
 }
 
 /// Prints the sessions, newest first, as a table (or a JSON array).

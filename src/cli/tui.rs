@@ -80,9 +80,12 @@ async fn open_here(path: PathBuf, mut app: AppState, pace_ms: Option<u64>, start
     let registry = server.as_ref().map(|server| server.registry().clone());
     let mut initial = vec![Command::LoadSessions];
     let mut live = None;
+    // The run this window was opened on, for traces once the window closes.
+    let mut traced = None;
     match start {
         Start::Home => app.view = View::Sessions,
         Start::Live { spec, request } => {
+            let models = super::otel::Models::of(&spec.models);
             match lucid_tui::live::start_tracked(
                 *spec,
                 &request.spec,
@@ -90,7 +93,10 @@ async fn open_here(path: PathBuf, mut app: AppState, pace_ms: Option<u64>, start
                 registry.as_ref(),
                 request.pace_ms,
             ) {
-                Ok(run) => live = Some(LocalSessions::adopt(run)),
+                Ok(run) => {
+                    traced = Some((run.session, models));
+                    live = Some(LocalSessions::adopt(run));
+                }
                 Err(message) => {
                     say!("lucid: {message}");
                     return exit::USAGE;
@@ -109,6 +115,7 @@ async fn open_here(path: PathBuf, mut app: AppState, pace_ms: Option<u64>, start
             }
         },
     }
+    let traces_store = store.clone();
     let memory = StoreMemory::new(store.clone(), Path::new("skills").to_path_buf());
     let services = Services {
         sessions: Arc::new(LocalSessions::new(store.clone(), registry)),
@@ -120,6 +127,12 @@ async fn open_here(path: PathBuf, mut app: AppState, pace_ms: Option<u64>, start
     let code = in_terminal(app, services, live, initial).await;
     if let Some(server) = server {
         stop_serving(server).await;
+    }
+    if let Some((session, models)) = traced.filter(|_| super::otel::configured()) {
+        match traces_store.events(session) {
+            Ok(events) => super::otel::after_run(&events, &models, false).await,
+            Err(err) => say!("lucid: the session's traces were not exported: {err}"),
+        }
     }
     code
 }

@@ -25,6 +25,17 @@ pub struct Tui {
 impl Tui {
     /// `lucid --db DB ARGS…` in `cwd`, with its user config in `config`.
     pub fn spawn(cwd: &Path, db: &Path, config: &Path, args: &[&str]) -> Tui {
+        Tui::spawn_with_env(cwd, db, config, args, &[])
+    }
+
+    /// [`Tui::spawn`] with these environment variables set too.
+    pub fn spawn_with_env(
+        cwd: &Path,
+        db: &Path,
+        config: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Tui {
         let pair = native_pty_system()
             .openpty(PtySize {
                 rows: ROWS,
@@ -40,6 +51,9 @@ impl Tui {
         cmd.env("TERM", "xterm-256color");
         cmd.env("LUCID_CONFIG_DIR", config);
         cmd.env_remove("LUCID_DB");
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
         let child = pair.slave.spawn_command(cmd).unwrap();
         drop(pair.slave);
         let parser = Arc::new(Mutex::new(vt100::Parser::new(ROWS, COLS, 0)));
