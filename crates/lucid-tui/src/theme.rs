@@ -58,6 +58,7 @@ fn fg(color: Color) -> Style {
 }
 
 theme! {
+    base.background as background = Style::new();
     base.text as text = Style::new();
     base.dim as dim = fg(Color::DarkGray);
     base.border as border = fg(Color::DarkGray);
@@ -259,6 +260,24 @@ mod tests {
         }
         assert_eq!(Theme::named("dark", &[]).unwrap(), Theme::default());
         assert_ne!(Theme::named("light", &[]).unwrap(), Theme::default());
+    }
+
+    /// High contrast paints its own black background under everything; light keeps the
+    /// terminal's and draws borders and dim text dark enough to read on white.
+    #[test]
+    fn high_contrast_sets_a_background_and_light_greys_are_readable_on_white() {
+        let contrast = Theme::named("high-contrast", &[]).unwrap();
+        assert_eq!(contrast.background.bg, Some(Color::Black));
+        assert_eq!(contrast.background.fg, Some(Color::White));
+        let light = Theme::named("light", &[]).unwrap();
+        assert_eq!(light.background, Style::new());
+        for style in [light.border, light.dim, light.pending, light.turn] {
+            // No ANSI grey (pale on white terminals), and dark as RGB.
+            match style.fg {
+                Some(Color::Rgb(r, g, b)) => assert!(r.max(g).max(b) <= 0x60, "{style:?}"),
+                other => panic!("light greys are RGB, got {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -8,6 +8,42 @@ use ratatui::Frame;
 
 use super::{bordered, centered};
 use crate::app::{AppState, View};
+use lucid_core::event::ThreadPhase;
+
+/// What the thread tree's status glyphs mean, each in its own colour (two lines, so
+/// they fit the overlay).
+fn glyph_legend(app: &AppState) -> Vec<Line<'static>> {
+    let rows = [
+        [
+            ThreadPhase::Pending,
+            ThreadPhase::Thinking,
+            ThreadPhase::Streaming,
+            ThreadPhase::CallingTool,
+        ],
+        [
+            ThreadPhase::Waiting,
+            ThreadPhase::Done,
+            ThreadPhase::Failed,
+            ThreadPhase::Cancelled,
+        ],
+    ];
+    rows.iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let lead = if i == 0 { "  threads: " } else { "           " };
+            let mut spans = vec![Span::styled(lead, app.theme.dim)];
+            for &phase in row {
+                let (mark, style) = super::tree::glyph(phase, &app.theme);
+                spans.push(Span::styled(mark, style));
+                spans.push(Span::styled(
+                    format!(" {:<14}", phase.label()),
+                    app.theme.dim,
+                ));
+            }
+            Line::from(spans)
+        })
+        .collect()
+}
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
     let theme = &app.theme;
@@ -32,6 +68,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
             "  in the diff: the movement keys scroll, esc or q closes",
             theme.dim,
         ));
+        lines.extend(glyph_legend(app));
     }
     if app.view == View::Memory {
         lines.push(Line::styled(

@@ -101,8 +101,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
             .take(rows)
             .map(|(i, m)| {
                 let line = Line::from(vec![
-                    Span::styled(format!("{:<9}", m.status.as_str()), badge(m.status, theme)),
-                    Span::styled(format!("{:<9}", m.kind), theme.dim),
+                    Span::styled(format!("{:<9} ", m.status.as_str()), badge(m.status, theme)),
+                    Span::styled(format!("{:<10} ", m.kind), theme.dim),
                     Span::styled(
                         format!("{} v{}", one_line(&m.title, 60), m.version),
                         theme.text,

@@ -31,6 +31,11 @@ pub fn draw(frame: &mut Frame, app: &AppState) {
         Constraint::Length(1),
     ])
     .areas(frame.area());
+    // The theme's background under everything (the terminal's own unless a theme sets one).
+    frame.render_widget(
+        ratatui::widgets::Block::new().style(app.theme.background),
+        frame.area(),
+    );
     draw_header(frame, top, app);
     match app.view {
         View::Run => draw_run(frame, body, app),
