@@ -209,7 +209,9 @@ impl ProgressFormatter {
                 iterations,
                 duration_ms,
                 error,
+                cancelled,
             } => match error {
+                Some(_) if *cancelled => format!("session cancelled after {duration_ms} ms; its completed steps are saved"),
                 Some(error) => format!("session ended with an error after {duration_ms} ms: {}", one_line(error, 300)),
                 None => {
                     let (tokens_in, tokens_out) = self.view.tokens();

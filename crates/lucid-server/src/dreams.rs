@@ -150,17 +150,27 @@ mod tests {
         let server = crate::start(store.clone(), lucid_envs::worlds()).unwrap();
         let client = Client::new(store.path());
 
-        // Nothing waits for a dream: no team, no report.
+        // Nothing waits for a dream: no team, no report; a team with no session is a
+        // mistake (a typo), refused as a usage error.
         let none = client.dream(&CreateDream::default()).await.unwrap();
         assert!(none.is_empty());
-        let named = CreateDream {
-            team: Some("t".into()),
+        let named = |team: &str| CreateDream {
+            team: Some(team.into()),
             ..CreateDream::default()
         };
-        let reports = client.dream(&named).await.unwrap();
+        match client.dream(&named("t")).await.unwrap_err() {
+            err @ ClientError::Refused { status: 400, .. } => {
+                assert!(err.is_usage() && err.to_string().contains("no session of team `t`"))
+            }
+            other => panic!("expected a usage error, got {other}"),
+        }
+        let lumara =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sessions/lumara.toml");
+        lumara_session(&store, &lumara, 1).await;
+        let reports = client.dream(&named("lumara-landing")).await.unwrap();
         assert_eq!(reports.len(), 1);
-        assert_eq!(reports[0].run.team, "t");
-        let on_record = client.dreams(Some("t")).await.unwrap();
+        assert_eq!(reports[0].run.team, "lumara-landing");
+        let on_record = client.dreams(Some("lumara-landing")).await.unwrap();
         assert_eq!(on_record, vec![reports[0].run.clone()]);
         assert!(client.dreams(Some("u")).await.unwrap().is_empty());
 

@@ -76,6 +76,8 @@ pub struct Replay {
 pub enum Confirm {
     /// `q` while a run is live.
     QuitWhileLive,
+    /// `c` on the lead: cancelling it ends the whole run.
+    CancelRun(lucid_core::event::AgentId),
 }
 
 /// The `n` picker over session files.

@@ -201,6 +201,9 @@ async fn cancelling_one_thread_of_a_run_from_another_window_cancels_that_thread_
         finished.result.unwrap_err(),
         lucid_core::run::RunError::Cancelled
     );
+    // The session reads as cancelled, not as an error.
+    let summary = store.session(finished.session).unwrap().unwrap();
+    assert_eq!(summary.status, lucid_core::store::SessionStatus::Cancelled);
     // Once it has ended, the registry no longer knows it: a cancel is refused.
     registry.wait_idle().await;
     work::execute(Command::CancelRun, &services, &channels, &mut watching);

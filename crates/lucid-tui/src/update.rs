@@ -297,6 +297,17 @@ fn on_key(app: &mut AppState, key: &KeyEvent) -> Vec<Command> {
         }
         return Vec::new();
     }
+    if let Some(Confirm::CancelRun(lead)) = app.confirm {
+        app.confirm = None;
+        if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+            app.notice = Some(format!(
+                "cancelling the run: {lead} and every thread under it"
+            ));
+            return vec![Command::CancelAgent(lead)];
+        }
+        app.notice = Some("the run goes on".into());
+        return Vec::new();
+    }
     if app.help {
         // Any key closes the help.
         app.help = false;
@@ -457,6 +468,17 @@ fn run_action(app: &mut AppState, action: KeyAction) -> Vec<Command> {
                 .is_none_or(|t| t.phase.is_finished());
             if finished {
                 app.notice = Some(format!("thread {id} has already ended"));
+                return Vec::new();
+            }
+            let lead = app
+                .run
+                .view
+                .agents
+                .get(&id)
+                .is_some_and(|t| t.parent.is_none());
+            if lead {
+                // The lead's end is the run's end: ask first.
+                app.confirm = Some(Confirm::CancelRun(id));
                 return Vec::new();
             }
             app.notice = Some(format!("cancelling thread {id} and its children"));

@@ -530,6 +530,7 @@ fn standing_str(standing: Standing) -> &'static str {
         Standing::Passed => "passed",
         Standing::Failed => "failed",
         Standing::Error => "error",
+        Standing::Cancelled => "cancelled",
         Standing::Interrupted => "interrupted",
     }
 }

@@ -200,6 +200,7 @@ fn delegation() -> Stream {
                 iterations: 1,
                 duration_ms: 200,
                 error: None,
+                cancelled: false,
             },
         );
     s
@@ -418,6 +419,7 @@ fn a_session_that_ended_on_an_error_has_an_error_root() {
             iterations: 1,
             duration_ms: 10,
             error: Some("model error: refused".into()),
+            cancelled: false,
         },
     );
     let spans = s.spans();

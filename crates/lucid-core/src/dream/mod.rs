@@ -313,6 +313,7 @@ pub async fn dream_on_bus_with(
             iterations: 0,
             duration_ms: now_ms().saturating_sub(started_at_ms),
             error,
+            cancelled: false,
         },
     );
     bus.checkpoint()

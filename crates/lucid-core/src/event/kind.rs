@@ -67,6 +67,10 @@ pub enum EventKind {
         /// Set when the run ended on a runtime failure rather than a verdict.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// The run was cancelled (a person's cancel, Ctrl-C): `error` says so too, and
+        /// the session reads as cancelled, not failed.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        cancelled: bool,
     },
     /// An interrupted session continues from its last completed step.
     SessionResumed {

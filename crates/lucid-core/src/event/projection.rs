@@ -168,6 +168,8 @@ pub struct Finish {
     pub iterations: u32,
     pub duration_ms: u64,
     pub error: Option<String>,
+    /// A person (or Ctrl-C) cancelled the run.
+    pub cancelled: bool,
 }
 
 /// Where a session stands.
@@ -177,6 +179,8 @@ pub enum Standing {
     Passed,
     Failed,
     Error,
+    /// Cancelled by a person (or Ctrl-C); it can be resumed.
+    Cancelled,
     Interrupted,
 }
 
@@ -236,6 +240,9 @@ impl Projection {
     /// without a finish that is not live reads as interrupted.
     pub fn standing(&self, live: bool) -> Standing {
         match &self.finish {
+            Some(Finish {
+                cancelled: true, ..
+            }) => Standing::Cancelled,
             Some(Finish { error: Some(_), .. }) => Standing::Error,
             Some(Finish { passed: true, .. }) => Standing::Passed,
             Some(Finish { passed: false, .. }) => Standing::Failed,
@@ -360,12 +367,14 @@ impl Projection {
                 iterations,
                 duration_ms,
                 error,
+                cancelled,
             } => {
                 self.finish = Some(Finish {
                     passed: *passed,
                     iterations: *iterations,
                     duration_ms: *duration_ms,
                     error: error.as_deref().map(sanitize),
+                    cancelled: *cancelled,
                 });
             }
             EventKind::SessionResumed { iteration, .. } => {

@@ -203,6 +203,7 @@ fn a_resumed_session_is_running_again_until_it_finishes() {
             iterations: 1,
             duration_ms: 5,
             error: Some("the model went away".into()),
+            cancelled: false,
         },
     );
     assert_eq!(stream.view().standing(false), Standing::Error);
@@ -226,11 +227,34 @@ fn a_resumed_session_is_running_again_until_it_finishes() {
             iterations: 1,
             duration_ms: 9,
             error: None,
+            cancelled: false,
         },
     );
     let view = stream.view();
     assert_eq!(view.standing(false), Standing::Passed);
     assert_eq!(view.duration_ms(), 9);
+    // A cancelled run reads as cancelled, not as an error.
+    stream.push(
+        None,
+        EventKind::SessionResumed {
+            iteration: 1,
+            lead_turns: 0,
+            replayed_calls: 0,
+            reused_agents: 0,
+            continued_agents: 0,
+        },
+    );
+    stream.push(
+        None,
+        EventKind::SessionFinished {
+            passed: false,
+            iterations: 0,
+            duration_ms: 3,
+            error: Some("the run was cancelled".into()),
+            cancelled: true,
+        },
+    );
+    assert_eq!(stream.view().standing(false), Standing::Cancelled);
 }
 
 #[test]

@@ -128,12 +128,14 @@ async fn finish(
             iterations: verdicts.len() as u32,
             duration_ms,
             error: None,
+            cancelled: false,
         },
         Err(err) => EventKind::SessionFinished {
             passed: false,
             iterations: 0,
             duration_ms,
             error: Some(err.to_string()),
+            cancelled: matches!(err, RunError::Cancelled),
         },
     };
     bus.emit(None, finish);

@@ -60,6 +60,7 @@ pub enum ReportStatus {
     Passed,
     Failed,
     Error,
+    Cancelled,
     Interrupted,
 }
 
@@ -114,6 +115,7 @@ impl SessionReport {
             Standing::Passed => ReportStatus::Passed,
             Standing::Failed => ReportStatus::Failed,
             Standing::Error => ReportStatus::Error,
+            Standing::Cancelled => ReportStatus::Cancelled,
             Standing::Interrupted => ReportStatus::Interrupted,
         };
         SessionReport {

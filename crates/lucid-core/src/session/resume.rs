@@ -34,7 +34,7 @@ pub(super) fn load(store: &Store, id: &str, spec: &mut SessionSpec) -> Result<Re
         })?;
     if !matches!(
         summary.status,
-        SessionStatus::Interrupted | SessionStatus::Error
+        SessionStatus::Interrupted | SessionStatus::Error | SessionStatus::Cancelled
     ) {
         return Err(LaunchError::Usage(format!(
             "session {} is {}; only interrupted sessions (or ones that ended on an error) can be resumed",

@@ -20,6 +20,8 @@ pub enum SessionStatus {
     Failed,
     /// Finished on a runtime failure.
     Error,
+    /// Cancelled by a person (or Ctrl-C) before it finished; it can be resumed.
+    Cancelled,
     /// Ended without finishing (the process was killed or crashed).
     Interrupted,
 }
@@ -31,6 +33,7 @@ impl SessionStatus {
             SessionStatus::Passed => "passed",
             SessionStatus::Failed => "failed",
             SessionStatus::Error => "error",
+            SessionStatus::Cancelled => "cancelled",
             SessionStatus::Interrupted => "interrupted",
         }
     }
@@ -163,9 +166,11 @@ impl SessionSummary {
                 passed,
                 duration_ms,
                 error,
+                cancelled,
                 ..
             } => {
                 self.status = match (error, passed) {
+                    _ if *cancelled => SessionStatus::Cancelled,
                     (Some(_), _) => SessionStatus::Error,
                     (None, true) => SessionStatus::Passed,
                     (None, false) => SessionStatus::Failed,

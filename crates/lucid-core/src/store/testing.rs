@@ -83,5 +83,6 @@ pub fn finished(passed: bool, error: Option<&str>) -> EventKind {
         iterations: 2,
         duration_ms: 1_234,
         error: error.map(str::to_string),
+        cancelled: false,
     }
 }

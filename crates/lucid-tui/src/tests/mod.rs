@@ -265,6 +265,18 @@ fn cancel_targets_the_selected_live_thread_and_quit_asks_while_live() {
         press(&mut app, KeyCode::Char('c')),
         vec![Command::CancelAgent(child)]
     );
+    // The lead's end is the run's end: `c` on it asks first.
+    press(&mut app, KeyCode::Char('k'));
+    assert_eq!(app.run_ui.selected, Some(AgentId(1)));
+    assert!(press(&mut app, KeyCode::Char('c')).is_empty());
+    assert_eq!(app.confirm, Some(Confirm::CancelRun(AgentId(1))));
+    assert!(press(&mut app, KeyCode::Char('n')).is_empty());
+    assert!(app.confirm.is_none());
+    press(&mut app, KeyCode::Char('c'));
+    assert_eq!(
+        press(&mut app, KeyCode::Char('y')),
+        vec![Command::CancelAgent(AgentId(1))]
+    );
     assert!(press(&mut app, KeyCode::Char('q')).is_empty());
     assert_eq!(app.confirm, Some(Confirm::QuitWhileLive));
     press(&mut app, KeyCode::Char('n'));

@@ -52,6 +52,25 @@ pub fn draw(frame: &mut Frame, app: &AppState) {
     if app.help {
         help::draw(frame, body, app);
     }
+    if let Some(Confirm::CancelRun(lead)) = app.confirm {
+        let area = centered(body, 64, 5);
+        frame.render_widget(Clear, area);
+        let text = vec![
+            Line::from(format!(
+                "{lead} leads the run: cancelling it ends the whole run."
+            )),
+            Line::from(vec![
+                Span::styled("y", app.theme.key),
+                Span::raw(" cancel the run   "),
+                Span::styled("any other key", app.theme.key),
+                Span::raw(" keep it going"),
+            ]),
+        ];
+        frame.render_widget(
+            Paragraph::new(text).block(bordered("Cancel the run?", true, app)),
+            area,
+        );
+    }
     if let Some(Confirm::QuitWhileLive) = app.confirm {
         let area = centered(body, 52, 5);
         frame.render_widget(Clear, area);

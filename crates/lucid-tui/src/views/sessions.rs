@@ -55,6 +55,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
                 SessionStatus::Passed => theme.done,
                 SessionStatus::Failed => theme.failed,
                 SessionStatus::Error => theme.failed,
+                SessionStatus::Cancelled => theme.cancelled,
                 SessionStatus::Running => theme.thinking,
                 SessionStatus::Interrupted => theme.cancelled,
             };
