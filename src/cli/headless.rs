@@ -222,6 +222,9 @@ impl ProgressFormatter {
                     )
                 }
             },
+            EventKind::FollowUp { message, .. } => {
+                format!("{indent}{name} followed up: {}", one_line(message, DETAIL_CHARS))
+            }
             EventKind::ModelTurn { .. }
             | EventKind::Text { .. }
             | EventKind::Delegated { .. }

@@ -10,6 +10,7 @@
 mod agent;
 mod bounds;
 mod cancel;
+mod follow_up;
 mod orchestration;
 mod playbook;
 mod providers;
@@ -29,7 +30,9 @@ pub use playbook::{choose_exploration, render_playbooks, Playbook, MAX_EXPLORE};
 pub use providers::{provider_for, usage_event, ProviderSet};
 pub use providers::{ADVISOR_ROLE, GRADER_ROLE};
 pub use recordings::{load_recordings, RecordingError};
-pub use resume::{resume_point, ResumePoint, StepCall, ThreadResume, ThreadState};
+pub use resume::{
+    resume_point, thread_context, ResumePoint, StepCall, ThreadContext, ThreadResume, ThreadState,
+};
 
 use crate::event::{AgentId, AgentStatus, EventBus, EventKind, Facts};
 use crate::model::Message;
@@ -131,6 +134,8 @@ pub struct TeamRun {
     cancel: CancelToken,
     /// Each running thread's own token, so one thread (and its children) can be stopped.
     agent_cancels: Mutex<HashMap<AgentId, CancelToken>>,
+    /// The delegated threads at work, so a follow-up never runs a thread twice at once.
+    working: follow_up::Working,
     lead_id: AgentId,
     /// Each agent's playbooks, announced when the session starts.
     applied: Vec<(String, Playbook)>,
@@ -182,6 +187,7 @@ impl TeamRun {
             prompts,
             cancel,
             agent_cancels: Mutex::new(HashMap::new()),
+            working: follow_up::Working::default(),
             applied: Vec::new(),
             lead_spawned: AtomicBool::new(false),
             session_tools,

@@ -90,6 +90,7 @@ impl Script {
                     specialist: "worker".into(),
                     subtask: format!("subtask {child}"),
                     purpose: "p".into(),
+                    follow_up: false,
                 },
             )
             .spawn(child, Some(parent))
@@ -176,6 +177,7 @@ fn a_cut_fan_out_reuses_finished_specialists_and_continues_the_others() {
             messages,
             turns,
             step,
+            ..
         } => {
             assert_eq!(*turns, 2);
             // subtask, turn 1, its results, turn 2 (open)
