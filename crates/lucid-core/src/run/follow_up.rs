@@ -69,7 +69,8 @@ pub(super) struct FollowUpRequest<'a> {
 impl TeamRun {
     /// Marks a thread at work; `None` when it already is.
     pub(super) fn claim(&self, agent: AgentId) -> Option<Busy<'_>> {
-        self.working.lock().insert(agent).then_some(Busy {
+        let claimed = self.working.lock().insert(agent);
+        claimed.then(|| Busy {
             working: &self.working,
             agent,
         })

@@ -4,8 +4,10 @@
 //! A [`TeamRun`] holds what one session needs while it runs (spec, environment, bus,
 //! providers, approved playbooks, budgets). [`TeamRun::attempt`] plays one iteration:
 //! the lead works on a fresh episode, delegating subtasks to specialists that start in
-//! fresh contexts and return only their final answers. Grading and the revise loop live
-//! in `outcome`; this module reports everything it does as events and nothing else.
+//! fresh contexts and return only their final answers; a follow-up (`follow_up`) sends a
+//! finished specialist thread a new message, and it continues with its own earlier
+//! context, rebuilt from the record. Grading and the revise loop live in `outcome`; this
+//! module reports everything it does as events and nothing else.
 
 mod agent;
 mod bounds;

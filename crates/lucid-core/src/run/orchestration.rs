@@ -71,11 +71,10 @@ impl TeamRun {
                 name: DELEGATE_TOOL.into(),
                 description: "Hand a subtask to a specialist. The specialist starts with a fresh \
                     context holding only the subtask, works with its own tools, and returns its \
-                    final answer, followed by a line naming its thread. To follow up a thread \
-                    you delegated to before (in this pass or an earlier one) once it has \
-                    returned, pass its number as `thread`: it continues with its earlier \
-                    conversation and gets `subtask` as your new message. Several delegations in \
-                    one turn run in parallel."
+                    final answer and its thread number. To follow up a thread you delegated to \
+                    before (in any pass) once it has returned, pass `thread`: it continues with \
+                    its earlier conversation and gets `subtask` as your new message. Several \
+                    delegations in one turn run in parallel."
                     .into(),
                 input_schema: json!({
                     "type": "object",
@@ -83,7 +82,7 @@ impl TeamRun {
                         "specialist": {"type": "string", "enum": agent.delegates, "description": "Which specialist to hand the subtask to (for a follow-up: the thread's)."},
                         "subtask": {"type": "string", "description": "Everything the specialist needs to know: it sees nothing else. For a follow-up: your new message to the thread."},
                         "purpose": {"type": "string", "description": "Why this delegation, in one line (recorded for tracing)."},
-                        "thread": {"type": "integer", "description": "Optional: the thread to follow up, as a delegation's result named it. Leave it out to start a new specialist."}
+                        "thread": {"type": "integer", "description": "Only to follow up: the thread number a delegation's result gave."}
                     },
                     "required": ["specialist", "subtask", "purpose"]
                 }),
