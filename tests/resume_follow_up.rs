@@ -256,8 +256,9 @@ fn a_replayed_session_with_a_follow_up_gives_the_same_answers() {
     assert_eq!(replay["answer"], original["answer"]);
     assert_eq!(threads(&replay), threads(&original));
     // Every thread gave the same answers, the follow-up's included.
+    // Parallel detectors finish in either order: compare thread by thread.
     let answers = |session: &str| -> Vec<(AgentId, String)> {
-        events(&db, Some(session.parse().unwrap()))
+        let mut answers: Vec<(AgentId, String)> = events(&db, Some(session.parse().unwrap()))
             .into_iter()
             .filter_map(|e| match e.kind {
                 EventKind::AgentFinished {
@@ -266,7 +267,9 @@ fn a_replayed_session_with_a_follow_up_gives_the_same_answers() {
                 } => Some((e.agent?, answer)),
                 _ => None,
             })
-            .collect()
+            .collect();
+        answers.sort();
+        answers
     };
     let replay_id = replay["session_id"].as_str().unwrap();
     let original_answers = answers(&id);
