@@ -503,7 +503,7 @@ async fn a_recorder_that_cannot_read_back_refuses_follow_ups() {
         .unwrap()
         .messages
         .iter()
-        .map(|m| results_of(m))
+        .map(results_of)
         .collect();
     assert!(
         answers.iter().any(|a| a.contains(
