@@ -382,7 +382,18 @@ impl Policy for Navigator {
         } else {
             ruled_throttle
         };
-        let departure = (departs && at(own_throttle).is_empty()).then(|| {
+        // The departure is declared once per flight: in a follow-up, again, before its
+        // first simulation at its own throttle.
+        let own_this_flight = of(SIMULATE_DESCENT)
+            .iter()
+            .filter(|e| {
+                e.input
+                    .get("throttle")
+                    .and_then(Value::as_f64)
+                    .is_some_and(|t| (t - own_throttle).abs() < 0.005)
+            })
+            .count();
+        let departure = (departs && own_this_flight == 0).then(|| {
             let speeds = ruled_sims.iter().map(|s| s.speed);
             let (low, high) = speeds.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
             let evidence = format!(
