@@ -224,6 +224,9 @@ impl ProgressFormatter {
                     )
                 }
             },
+            EventKind::FollowUp { message, .. } => {
+                format!("{indent}{name} followed up: {}", one_line(message, DETAIL_CHARS))
+            }
             // Progress stays one line per step: text streaming in is for live views.
             EventKind::ModelTurn { .. }
             | EventKind::Text { .. }

@@ -14,7 +14,7 @@
 //! | [`sandbox`] | running commands confined to a root: Landlock or bubblewrap, no network, no secrets, limits |
 //! | [`tool`] | the tool trait and registry; the MCP client (`tool::mcp`) |
 //! | [`world`] | the `Environment`/`Episode`/`Worlds` traits and what every world shares: rules, command facts and tools, work folders and their changes |
-//! | [`run`] | agent loop, delegation, advisor, parallelism, budgets |
+//! | [`run`] | agent loop, delegation and follow-ups, advisor, parallelism, budgets |
 //! | [`outcome`] | the grader and the revise loop |
 //! | [`memory`] | memory records, versions and their history, diffs, review (approve, reject, retire), edits and reverts, Agent Skills export/import |
 //! | [`dream`] | digesting sessions, mining patterns, proposing playbooks |

@@ -138,6 +138,7 @@ fn delegation() -> Stream {
                 specialist: "detector".into(),
                 subtask: "SUBTASK-TEXT".into(),
                 purpose: "survey the sites".into(),
+                follow_up: false,
             },
         )
         .spawn(2, "detector", Some(1))

@@ -17,6 +17,11 @@ pub trait EventSink: Send + Sync {
     fn append(&self, event: &Event) -> Result<(), SinkError>;
     /// Makes every appended event durable.
     fn flush(&self) -> Result<(), SinkError>;
+    /// A session's events recorded so far, in order, for rebuilding a finished thread's
+    /// context when its parent follows up; `None` when this recorder cannot read back.
+    fn recorded(&self, _session: SessionId) -> Option<Result<Vec<Event>, SinkError>> {
+        None
+    }
 }
 
 struct BusState {
@@ -101,6 +106,24 @@ impl EventBus {
         match tokio::task::spawn_blocking(move || sink.flush()).await {
             Ok(result) => result,
             Err(join) => Err(SinkError(format!("flush task failed: {join}"))),
+        }
+    }
+
+    /// This session's events recorded so far, read back from the recorder (off the
+    /// async threads: the store's reads are synchronous).
+    pub async fn recorded(&self) -> Result<Vec<Event>, SinkError> {
+        if let Some(err) = self.lock().failure.clone() {
+            return Err(err);
+        }
+        let sink = Arc::clone(&self.sink);
+        let session = self.session;
+        let read = tokio::task::spawn_blocking(move || sink.recorded(session)).await;
+        match read {
+            Ok(Some(result)) => result,
+            Ok(None) => Err(SinkError(
+                "this session's recorder cannot read its events back".into(),
+            )),
+            Err(join) => Err(SinkError(format!("read task failed: {join}"))),
         }
     }
 

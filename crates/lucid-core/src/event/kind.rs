@@ -134,12 +134,25 @@ pub enum EventKind {
         output: String,
         is_error: bool,
     },
+    /// A parent handed a subtask to a specialist (on the parent's thread). A follow-up
+    /// addresses a thread the parent delegated to before: `child` is that thread, whose
+    /// `FollowUp` event follows, and `subtask` is the follow-up message.
     Delegated {
         call_id: String,
         child: AgentId,
         specialist: String,
         subtask: String,
         purpose: String,
+        /// Absent in sessions recorded before follow-ups, and for a new thread.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        follow_up: bool,
+    },
+    /// A finished thread works again on its parent's follow-up message, with its earlier
+    /// conversation as context (on the child's thread; its turns continue from there).
+    FollowUp {
+        message: String,
+        /// The iteration the follow-up belongs to.
+        iteration: u32,
     },
     AdvisorConsulted {
         advisor: String,

@@ -76,8 +76,11 @@ pub struct Agent {
     pub purpose: Option<String>,
     pub iteration: u32,
     pub phase: ThreadPhase,
-    /// Model turns taken (over every iteration, for the lead).
+    /// Model turns taken (over every iteration, for the lead; over every follow-up, for a
+    /// specialist).
     pub turns: u32,
+    /// Times its parent followed it up (each ran it again, its turns continuing).
+    pub follow_ups: u32,
     /// The highest turn number its turns or its finish reported.
     pub last_turn: u32,
     pub tool_calls: u32,
@@ -571,6 +574,7 @@ impl Projection {
             iteration,
             phase: ThreadPhase::Pending,
             turns: 0,
+            follow_ups: 0,
             last_turn: 0,
             tool_calls: 0,
             tokens_in: 0,
@@ -623,6 +627,14 @@ impl Projection {
             EventKind::ToolReturned { call_id, .. } => {
                 agent.open_calls.remove(call_id);
                 agent.open_delegations.remove(call_id);
+            }
+            EventKind::FollowUp { iteration, .. } => {
+                // Its parent followed it up: it runs again, in the follow-up's iteration.
+                agent.follow_ups += 1;
+                agent.iteration = *iteration;
+                agent.phase = ThreadPhase::Pending;
+                agent.finished_ms = None;
+                return;
             }
             EventKind::AgentFinished { status, turns, .. } => {
                 agent.last_turn = agent.last_turn.max(*turns);

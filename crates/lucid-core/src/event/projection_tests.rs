@@ -118,6 +118,7 @@ fn a_thread_moves_through_its_phases_and_counts_its_work() {
             specialist: "scout".into(),
             subtask: "look".into(),
             purpose: "see".into(),
+            follow_up: false,
         },
     );
     assert_eq!(

@@ -204,6 +204,7 @@ pub fn redact_event(kind: &mut EventKind) {
             question,
             answer,
         } => [advisor, question, answer].into_iter().for_each(text),
+        EventKind::FollowUp { message, .. } => text(message),
         EventKind::AgentFinished { answer, .. } => maybe(answer),
         EventKind::CriterionJudged {
             criterion,

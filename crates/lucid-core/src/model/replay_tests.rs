@@ -65,6 +65,7 @@ impl Log {
                 specialist: name.into(),
                 subtask: subtask.into(),
                 purpose: String::new(),
+                follow_up: false,
             },
         );
         self.spawn(child, name, Some(parent));

@@ -4,12 +4,15 @@
 //! A [`TeamRun`] holds what one session needs while it runs (spec, environment, bus,
 //! providers, approved playbooks, budgets). [`TeamRun::attempt`] plays one iteration:
 //! the lead works on a fresh episode, delegating subtasks to specialists that start in
-//! fresh contexts and return only their final answers. Grading and the revise loop live
-//! in `outcome`; this module reports everything it does as events and nothing else.
+//! fresh contexts and return only their final answers; a follow-up (`follow_up`) sends a
+//! finished specialist thread a new message, and it continues with its own earlier
+//! context, rebuilt from the record. Grading and the revise loop live in `outcome`; this
+//! module reports everything it does as events and nothing else.
 
 mod agent;
 mod bounds;
 mod cancel;
+mod follow_up;
 mod live_text;
 mod orchestration;
 mod playbook;
@@ -30,7 +33,9 @@ pub use playbook::{choose_exploration, render_playbooks, Playbook, MAX_EXPLORE};
 pub use providers::{provider_for, usage_event, ProviderSet};
 pub use providers::{ADVISOR_ROLE, GRADER_ROLE};
 pub use recordings::{load_recordings, RecordingError};
-pub use resume::{resume_point, ResumePoint, StepCall, ThreadResume, ThreadState};
+pub use resume::{
+    resume_point, thread_context, ResumePoint, StepCall, ThreadContext, ThreadResume, ThreadState,
+};
 
 use crate::event::{AgentId, AgentStatus, EventBus, EventKind, Facts};
 use crate::model::Message;
@@ -132,6 +137,8 @@ pub struct TeamRun {
     cancel: CancelToken,
     /// Each running thread's own token, so one thread (and its children) can be stopped.
     agent_cancels: Mutex<HashMap<AgentId, CancelToken>>,
+    /// The delegated threads at work, so a follow-up never runs a thread twice at once.
+    working: follow_up::Working,
     lead_id: AgentId,
     /// Each agent's playbooks, announced when the session starts.
     applied: Vec<(String, Playbook)>,
@@ -183,6 +190,7 @@ impl TeamRun {
             prompts,
             cancel,
             agent_cancels: Mutex::new(HashMap::new()),
+            working: follow_up::Working::default(),
             applied: Vec::new(),
             lead_spawned: AtomicBool::new(false),
             session_tools,

@@ -1,6 +1,8 @@
 //! The orchestration tools: `delegate` starts a specialist in a fresh context and
-//! returns only its final answer (a resumed delegation hands over to the specialist on
-//! record instead: its answer if it had finished, else it continues); `ask_advisor`
+//! returns only its final answer, followed by a line naming the thread; with `thread`
+//! it follows up a thread the agent delegated to before (`follow_up`), which continues
+//! with its earlier conversation. A resumed delegation hands over to the specialist on
+//! record instead: its answer if it had finished, else it continues. `ask_advisor`
 //! consults a stronger model and returns its advice.
 
 use std::sync::Arc;
@@ -9,6 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::agent::{AgentEnd, AgentThread, Continuation, Resumed, ToolCall};
+use super::follow_up::{thread_line, FollowUpRequest};
 use super::resume::{ThreadResume, ThreadState};
 use super::{RunError, TeamRun};
 use crate::event::{AgentId, AgentStatus, EventKind};
@@ -22,6 +25,27 @@ struct DelegateArgs {
     subtask: String,
     #[serde(default)]
     purpose: String,
+    /// The thread to follow up: a number, or a string holding one.
+    #[serde(default)]
+    thread: Option<serde_json::Value>,
+}
+
+impl DelegateArgs {
+    /// The thread to follow up, if the call names one.
+    fn thread(&self) -> Result<Option<AgentId>, ToolOutput> {
+        let number = match &self.thread {
+            None | Some(serde_json::Value::Null) => return Ok(None),
+            Some(serde_json::Value::Number(n)) => n.as_u64(),
+            Some(serde_json::Value::String(s)) => s.trim().trim_start_matches('#').parse().ok(),
+            Some(_) => None,
+        };
+        match number.and_then(|n| u32::try_from(n).ok()) {
+            Some(n) => Ok(Some(AgentId(n))),
+            None => Err(ToolOutput::error(
+                "`thread` must be the number of a thread a delegation's result named",
+            )),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -47,14 +71,18 @@ impl TeamRun {
                 name: DELEGATE_TOOL.into(),
                 description: "Hand a subtask to a specialist. The specialist starts with a fresh \
                     context holding only the subtask, works with its own tools, and returns its \
-                    final answer. Several delegations in one turn run in parallel."
+                    final answer and its thread number. To follow up a thread you delegated to \
+                    before (in any pass) once it has returned, pass `thread`: it continues with \
+                    its earlier conversation and gets `subtask` as your new message. Several \
+                    delegations in one turn run in parallel."
                     .into(),
                 input_schema: json!({
                     "type": "object",
                     "properties": {
-                        "specialist": {"type": "string", "enum": agent.delegates, "description": "Which specialist to hand the subtask to."},
-                        "subtask": {"type": "string", "description": "Everything the specialist needs to know: it sees nothing else."},
-                        "purpose": {"type": "string", "description": "Why this delegation, in one line (recorded for tracing)."}
+                        "specialist": {"type": "string", "enum": agent.delegates, "description": "Which specialist to hand the subtask to (for a follow-up: the thread's)."},
+                        "subtask": {"type": "string", "description": "Everything the specialist needs to know: it sees nothing else. For a follow-up: your new message to the thread."},
+                        "purpose": {"type": "string", "description": "Why this delegation, in one line (recorded for tracing)."},
+                        "thread": {"type": "integer", "description": "Only to follow up: the thread number a delegation's result gave."}
                     },
                     "required": ["specialist", "subtask", "purpose"]
                 }),
@@ -109,26 +137,35 @@ impl TeamRun {
         let Some(child_spec) = self.spec.agents.get(&args.specialist).cloned() else {
             return Ok(ToolOutput::error(format!("no agent `{}`", args.specialist)));
         };
+        let thread = match args.thread() {
+            Ok(thread) => thread,
+            Err(refusal) => return Ok(refusal),
+        };
         let recorded = match &call.resumed {
             Some(Resumed::Pending(Some(child))) => Some(child.clone()),
             _ => None,
         };
-        let spawn = |child_id: AgentId, purpose: String| {
-            self.bus.emit(
-                Some(child_id),
-                EventKind::AgentSpawned {
+        // The thread's start: its spawn, or for a follow-up the `FollowUp` on its thread.
+        let start = |child_id: AgentId, purpose: &str| {
+            let kind = match thread {
+                Some(_) => EventKind::FollowUp {
+                    message: args.subtask.clone(),
+                    iteration: parent.iteration,
+                },
+                None => EventKind::AgentSpawned {
                     name: child_spec.name.clone(),
                     role: child_spec.role.clone(),
                     parent: Some(parent.id),
                     model: child_spec.model.clone(),
-                    purpose: Some(purpose),
+                    purpose: Some(purpose.to_string()),
                     iteration: parent.iteration,
                 },
-            );
+            };
+            self.bus.emit(Some(child_id), kind);
         };
         // A resumed delegation hands over to the specialist on record: a finished one's
         // answer is reused, an unfinished one continues where it stood.
-        let (child_id, mut messages, mut turns, from) = match recorded {
+        let (child_id, mut messages, mut turns, from, busy) = match recorded {
             Some(ThreadResume {
                 agent,
                 spawned,
@@ -141,7 +178,7 @@ impl TeamRun {
                     },
             }) => {
                 if !spawned {
-                    spawn(agent, args.purpose);
+                    start(agent, &args.purpose);
                 }
                 if !recorded {
                     self.bus.emit(
@@ -158,7 +195,7 @@ impl TeamRun {
                     answer,
                     fatal: None,
                 };
-                return specialist_output(&args.specialist, end);
+                return specialist_output(&args.specialist, agent, end);
             }
             Some(ThreadResume {
                 agent,
@@ -167,37 +204,61 @@ impl TeamRun {
                     ThreadState::Unfinished {
                         messages,
                         turns,
+                        segment_turns,
                         step,
                     },
             }) => {
                 if !spawned {
-                    spawn(agent, args.purpose);
+                    start(agent, &args.purpose);
                 }
                 let from = Continuation {
-                    turns_this_run: turns,
+                    turns_this_run: segment_turns,
                     step,
                 };
-                (agent, messages, turns, from)
+                (agent, messages, turns, from, self.claim(agent))
             }
-            None => {
-                if let Err(refusal) = self.spend_agent() {
-                    return Ok(refusal);
+            None => match thread {
+                Some(thread) => {
+                    let request = FollowUpRequest {
+                        call_id: &call.id,
+                        thread,
+                        specialist: &args.specialist,
+                        message: &args.subtask,
+                        purpose: &args.purpose,
+                    };
+                    match self.follow_up(parent, request).await {
+                        Ok(follow) => (
+                            thread,
+                            follow.messages,
+                            follow.turns,
+                            Continuation::default(),
+                            Some(follow.busy),
+                        ),
+                        Err(refusal) => return Ok(refusal),
+                    }
                 }
-                let child_id = self.new_agent_id();
-                self.bus.emit(
-                    Some(parent.id),
-                    EventKind::Delegated {
-                        call_id: call.id.clone(),
-                        child: child_id,
-                        specialist: args.specialist.clone(),
-                        subtask: args.subtask.clone(),
-                        purpose: args.purpose.clone(),
-                    },
-                );
-                spawn(child_id, args.purpose);
-                let messages = vec![Message::user_text(args.subtask)];
-                (child_id, messages, 0, Continuation::default())
-            }
+                None => {
+                    if let Err(refusal) = self.spend_agent() {
+                        return Ok(refusal);
+                    }
+                    let child_id = self.new_agent_id();
+                    self.bus.emit(
+                        Some(parent.id),
+                        EventKind::Delegated {
+                            call_id: call.id.clone(),
+                            child: child_id,
+                            specialist: args.specialist.clone(),
+                            subtask: args.subtask.clone(),
+                            purpose: args.purpose.clone(),
+                            follow_up: false,
+                        },
+                    );
+                    start(child_id, &args.purpose);
+                    let messages = vec![Message::user_text(args.subtask.clone())];
+                    let busy = self.claim(child_id);
+                    (child_id, messages, 0, Continuation::default(), busy)
+                }
+            },
         };
         let child = AgentThread {
             id: child_id,
@@ -209,15 +270,18 @@ impl TeamRun {
         };
         self.register_cancel(child_id, &child.cancel);
         // The child runs on its own task so specialists use every core; its context is
-        // fresh: nothing of the parent's conversation but the subtask.
+        // fresh: nothing of the parent's conversation but the subtask (and, for a
+        // follow-up, the thread's own earlier work).
         let team = Arc::clone(self);
         let handle = tokio::spawn(async move {
             let permit = Arc::clone(&team.parallel).acquire_owned().await.ok();
             team.run_agent(&child, &mut messages, &mut turns, permit, from)
                 .await
         });
-        match handle.await {
-            Ok(end) => specialist_output(&args.specialist, end),
+        let joined = handle.await;
+        drop(busy);
+        match joined {
+            Ok(end) => specialist_output(&args.specialist, child_id, end),
             Err(join) => Ok(ToolOutput::error(format!(
                 "specialist `{}` crashed: {join}",
                 args.specialist
@@ -290,8 +354,18 @@ impl TeamRun {
     }
 }
 
-/// What the parent hears of a specialist's end.
-fn specialist_output(specialist: &str, end: AgentEnd) -> Result<ToolOutput, RunError> {
+/// What the parent hears of a specialist's end, with the line naming its thread.
+fn specialist_output(
+    specialist: &str,
+    child: AgentId,
+    end: AgentEnd,
+) -> Result<ToolOutput, RunError> {
+    let mut output = ended(specialist, end)?;
+    output.content = format!("{}\n\n{}", output.content, thread_line(child));
+    Ok(output)
+}
+
+fn ended(specialist: &str, end: AgentEnd) -> Result<ToolOutput, RunError> {
     match end.fatal {
         Some(fatal @ (RunError::Store(_) | RunError::Refused(_))) => return Err(fatal),
         // Out of turns: the parent hears why, and stops at its own next turn.

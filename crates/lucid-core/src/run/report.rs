@@ -37,7 +37,11 @@ pub struct AgentReport {
     pub parent: Option<AgentId>,
     pub purpose: Option<String>,
     pub status: AgentStatus,
+    /// Every turn of the thread, its follow-ups' included.
     pub turns: u32,
+    /// Times its parent followed it up (absent when never).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub follow_ups: u32,
     pub tool_calls: u32,
     pub tokens_in: u64,
     pub tokens_out: u64,
@@ -154,6 +158,7 @@ impl SessionReport {
                     purpose: agent.purpose.clone(),
                     status: agent.phase.status(),
                     turns: agent.turns,
+                    follow_ups: agent.follow_ups,
                     tool_calls: agent.tool_calls,
                     tokens_in: agent.tokens_in,
                     tokens_out: agent.tokens_out,

@@ -119,4 +119,11 @@ impl EventSink for Store {
     fn flush(&self) -> Result<(), SinkError> {
         Store::flush(self).map_err(|err| SinkError(err.to_string()))
     }
+
+    fn recorded(&self, session: crate::event::SessionId) -> Option<Result<Vec<Event>, SinkError>> {
+        Some(
+            self.events(session)
+                .map_err(|err| SinkError(err.to_string())),
+        )
+    }
 }

@@ -8,21 +8,31 @@
 //! facts named in the feedback: slope or hazards → exclude that site, survey again and
 //! verify the new pick with a low pass; touchdown speed → same site, navigator told the
 //! previous telemetry so it adds margin; propellant → same site, navigator told the
-//! shortfall so it trims margin (or another site if it cannot). Playbook rules in its
-//! prompt may `avoid` a terrain when choosing between recommendations.
+//! shortfall so it trims margin (or another site if it cannot). For those two, the
+//! feedback goes as a follow-up (`delegate` with `thread`) to the navigator thread that
+//! flew the descent, which keeps its earlier work, rather than to a new navigator briefed
+//! from zero; a refused follow-up falls back to a new one. Playbook rules in its prompt
+//! may `avoid` a terrain when choosing between recommendations.
 
 use std::collections::BTreeSet;
 
 use serde_json::json;
 
 use super::history::{
-    attempts, briefing_sites, candidates, previous_candidate, specialists, Attempt, Candidate,
-    Delegation, DELEGATE,
+    attempts, briefing_sites, candidates, previous_candidate, specialists, thread_of, Attempt,
+    Candidate, Delegation, DELEGATE,
 };
 use super::text::{self, Feedback};
 use lucid_core::model::{ModelRequest, ModelResponse, Policy, ResponseBuilder};
 use lucid_core::world::rules::{self, parse_rules, Rule};
 
+/// Failed facts about the descent itself, which the navigator that flew it can correct.
+const DESCENT_FACTS: [&str; 4] = [
+    "touchdown_speed_mps",
+    "landed",
+    "fuel_remaining_kg",
+    "fuel_return_kg",
+];
 /// Delegations one attempt may make before the commander reports what it has.
 const MAX_DELEGATIONS_PER_ATTEMPT: usize = 10;
 /// Turns one attempt may take before the commander reports what it has, so that it
@@ -198,8 +208,10 @@ impl Team<'_> {
         if runs.iter().any(|d| d.result.is_none()) {
             return self.report(request, current, number);
         }
+        // A follow-up that was refused leaves its site to a fresh navigator.
         let tried: BTreeSet<String> = runs
             .iter()
+            .filter(|d| !(d.follow_up.is_some() && matches!(d.result, Some(Err(_)))))
             .filter_map(|d| text::last_tagged(&d.subtask, "SITE"))
             .filter_map(|p| text::word(&p, "site").map(str::to_string))
             .collect();
@@ -214,11 +226,11 @@ impl Team<'_> {
             if verify && !next.verified && current.by(self.detector).count() < 4 {
                 return self.verify(request, next, &excluded, number);
             }
-            return self.fly(request, next, prior, false, number);
+            return self.fly(request, next, prior, current, false, number);
         }
         if !forced {
             if let Some(first) = pool.first() {
-                return self.fly(request, first, prior, true, number);
+                return self.fly(request, first, prior, current, true, number);
             }
         }
         self.report(request, current, number)
@@ -337,11 +349,33 @@ impl Team<'_> {
             .build()
     }
 
+    /// The navigator thread to send the grader's feedback to instead of briefing a new
+    /// one: the one that flew the last attempt to this site, when the feedback is about
+    /// its descent (touchdown speed or propellant), not the ground, and no follow-up was
+    /// refused in this attempt.
+    fn follow_up_thread(&self, prior: &[Attempt], current: &Attempt, site: &str) -> Option<u32> {
+        let last = prior.last()?;
+        let feedback = last.feedback.as_ref()?;
+        let about_descent = DESCENT_FACTS.iter().any(|fact| feedback.mentions(fact));
+        if !about_descent || feedback.clear_ground_failed() {
+            return None;
+        }
+        let touchdown = last.touchdown(self.navigator)?;
+        if text::word(&touchdown, "site") != Some(site) {
+            return None;
+        }
+        let refused = current
+            .by(self.navigator)
+            .any(|d| d.follow_up.is_some() && matches!(d.result, Some(Err(_))));
+        (!refused).then(|| last.touchdown_thread(self.navigator))?
+    }
+
     fn fly(
         &self,
         request: &ModelRequest,
         candidate: &Candidate,
         prior: &[Attempt],
+        current: &Attempt,
         force: bool,
         number: usize,
     ) -> ModelResponse {
@@ -392,6 +426,12 @@ impl Team<'_> {
             text::put(&mut note, "failed", Some(&failed));
             notes.push(note);
         }
+        let thread = (!force)
+            .then(|| self.follow_up_thread(prior, current, site))
+            .flatten();
+        if let Some(thread) = thread {
+            return self.follow_up(request, thread, site, &line, &notes, prior, number);
+        }
         let mut subtask = format!(
             "Plan and fly the powered descent to site {site} ({} terrain): touch down at 2 m/s or less and keep enough propellant for the return to orbit. \
              Check the plan with simulate_descent, commit it once with commit_descent, and report the touchdown telemetry.",
@@ -441,6 +481,71 @@ impl Team<'_> {
             .tool(
                 DELEGATE,
                 json!({"specialist": self.navigator, "subtask": subtask, "purpose": format!("Plan and fly the descent to site {site}")}),
+            )
+            .build()
+    }
+
+    /// Sends the grader's feedback on the last descent to the navigator thread that flew
+    /// it: the thread keeps its earlier work (the vehicle's state, its simulations), so
+    /// it gets only what is new: the failed criteria, the site, and the telemetry notes
+    /// it has not been sent yet.
+    #[allow(clippy::too_many_arguments)]
+    fn follow_up(
+        &self,
+        request: &ModelRequest,
+        thread: u32,
+        site: &str,
+        line: &str,
+        notes: &[String],
+        prior: &[Attempt],
+        number: usize,
+    ) -> ModelResponse {
+        // What this thread was sent before: its briefing and earlier follow-ups.
+        let sent: Vec<&str> = prior
+            .iter()
+            .flat_map(|a| a.by(self.navigator))
+            .filter(|d| match (&d.follow_up, &d.result) {
+                (Some(n), _) => *n == thread,
+                (None, Some(Ok(answer))) => thread_of(answer) == Some(thread),
+                _ => false,
+            })
+            .map(|d| d.subtask.as_str())
+            .collect();
+        let failed: Vec<String> = prior
+            .last()
+            .and_then(|a| a.feedback.as_ref())
+            .map(|f| {
+                f.failed
+                    .iter()
+                    .map(|t| format!("- {}", t.replace('\n', " ")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut message = format!(
+            "The grader's feedback on the descent you flew to site {site}:\n{}\n\
+             Fly the descent to site {site} again, correcting for it: check the plan with simulate_descent, \
+             commit it once with commit_descent, and report the touchdown telemetry.\n{line}",
+            failed.join("\n")
+        );
+        for note in notes
+            .iter()
+            .filter(|n| !sent.iter().any(|s| s.contains(n.as_str())))
+        {
+            message.push('\n');
+            message.push_str(note);
+        }
+        ResponseBuilder::new(text::turn_prefix(request))
+            .text(format!(
+                "Attempt {number}: site {site} again; the grader's feedback goes to the navigator that flew it (thread {thread}), which keeps its earlier work."
+            ))
+            .tool(
+                DELEGATE,
+                json!({
+                    "specialist": self.navigator,
+                    "subtask": message,
+                    "purpose": format!("Correct the descent to site {site} from the grader's feedback"),
+                    "thread": thread,
+                }),
             )
             .build()
     }

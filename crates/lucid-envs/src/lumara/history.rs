@@ -18,6 +18,8 @@ const FUEL_WEIGHT_PER_KG: f64 = 1.0 / 250.0;
 pub(super) struct Delegation {
     pub specialist: String,
     pub subtask: String,
+    /// The thread this delegation followed up, if it was a follow-up.
+    pub follow_up: Option<u32>,
     /// The child's final answer; `Err` if the child failed. `None` while it has not
     /// answered.
     pub result: Option<Result<String, DelegationFailed>>,
@@ -45,6 +47,20 @@ impl Attempt {
         self.delegations
             .iter()
             .filter(move |d| d.specialist == name)
+    }
+
+    /// The navigator thread that flew this attempt's committed descent, if its result
+    /// named one.
+    pub(super) fn touchdown_thread(&self, navigator: &str) -> Option<u32> {
+        self.by(navigator)
+            .filter_map(|d| match &d.result {
+                Some(Ok(answer)) if text::last_tagged(answer, "TOUCHDOWN").is_some() => {
+                    Some(thread_of(answer))
+                }
+                _ => None,
+            })
+            .last()
+            .flatten()
     }
 
     /// The touchdown telemetry of this attempt's committed descent, if any.
@@ -87,10 +103,23 @@ pub(super) fn attempts(messages: &[Message]) -> Vec<Attempt> {
     out
 }
 
+/// The thread a delegation's result names on its last line, `(thread N: …)`.
+pub(super) fn thread_of(result: &str) -> Option<u32> {
+    let line = result.lines().rev().find(|l| !l.trim().is_empty())?;
+    let rest = line.trim().strip_prefix("(thread ")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
 fn delegation(exchange: &Exchange) -> Delegation {
     Delegation {
         specialist: exchange.input_str("specialist").unwrap_or("").to_string(),
         subtask: exchange.input_str("subtask").unwrap_or("").to_string(),
+        follow_up: exchange
+            .input
+            .get("thread")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok()),
         result: exchange.result.clone().map(|(content, is_error)| {
             if is_error {
                 Err(DelegationFailed { reason: content })

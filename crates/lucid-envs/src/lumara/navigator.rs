@@ -12,13 +12,19 @@
 //! It improves only through its request: `PREVIOUS …` lines in the subtask (telemetry
 //! of earlier attempts at the same site and which facts failed) and playbook rules
 //! (`burn_margin_m`, `throttle` directives for the site's observed features).
+//!
+//! Followed up (its commander sends it the grader's feedback as a new message), it reads
+//! its orders from every message it was sent and plans a new descent from the latest:
+//! this segment's calls decide (its commit, its simulations); the vehicle's state and
+//! its earlier simulations of the same site still inform the plan, so it does not ask
+//! for the state again and starts from the burn point it already found.
 
 use serde_json::{json, Value};
 
 use super::text::{self, Exchange, Pairs};
 use super::tools::{COMMIT_DESCENT, SIMULATE_DESCENT, VEHICLE_STATUS};
 use super::world::SITE_NAMES;
-use lucid_core::model::{ModelRequest, ModelResponse, Policy, ResponseBuilder};
+use lucid_core::model::{ContentBlock, ModelRequest, ModelResponse, Policy, ResponseBuilder, Role};
 use lucid_core::world::rules::{self, parse_rules, Rule};
 
 const BASE_MARGIN_M: f64 = 30.0;
@@ -152,6 +158,26 @@ fn orders(subtask: &str, known: &[String]) -> Orders {
     orders
 }
 
+/// Everything the thread was sent (its subtask, then each follow-up), one message a
+/// paragraph, and the index of the latest message sent: its calls after that are this
+/// segment's.
+fn messages_sent(request: &ModelRequest) -> (usize, String) {
+    let mut since = 0;
+    let mut sent = Vec::new();
+    for (index, message) in request.messages.iter().enumerate() {
+        if message.role != Role::User {
+            continue;
+        }
+        for block in &message.content {
+            if let ContentBlock::Text { text } = block {
+                since = index;
+                sent.push(text.as_str());
+            }
+        }
+    }
+    (since, sent.join("\n"))
+}
+
 /// Whether a note is about the ordered site (a note without a site is taken to be).
 fn same_site(orders: &Orders, note: &Pairs) -> bool {
     orders
@@ -275,9 +301,16 @@ impl Policy for Navigator {
             .map(|spec| text::schema_enum(spec, "site"))
             .filter(|names| !names.is_empty())
             .unwrap_or_else(|| SITE_NAMES.iter().map(|s| s.to_string()).collect());
-        let orders = orders(&text::first_user_text(request), &known);
+        let (since, sent) = messages_sent(request);
+        let orders = orders(&sent, &known);
         let all = text::exchanges(&request.messages);
+        // This segment's calls: those after the latest message sent to it.
         let of = |name: &str| {
+            all.iter()
+                .filter(|e| e.name == name && e.message > since)
+                .collect::<Vec<&Exchange>>()
+        };
+        let ever = |name: &str| {
             all.iter()
                 .filter(|e| e.name == name)
                 .collect::<Vec<&Exchange>>()
@@ -295,7 +328,7 @@ impl Policy for Navigator {
             return text::answer(request, format!("I lack the descent tools, so I cannot fly to site {site}.\nNO_COMMIT site={site} reason=no_tools"));
         }
         let statuses = of(VEHICLE_STATUS);
-        let Some(status) = statuses
+        let Some(status) = ever(VEHICLE_STATUS)
             .iter()
             .rev()
             .find_map(|e| text::last_tagged(e.ok()?, "STATUS"))
@@ -324,8 +357,13 @@ impl Policy for Navigator {
             text::apply_number(&applicable, "throttle", own_throttle).clamp(0.3, 1.0);
         // A rule is a prior: when every simulation at the throttle it sets crashes, the
         // navigator trusts its own checks and flies its own throttle.
-        let all_sims: Vec<Sim> = of(SIMULATE_DESCENT)
+        let of_site = |e: &&&Exchange| {
+            e.input_str("site")
+                .is_none_or(|s| s.eq_ignore_ascii_case(&site))
+        };
+        let all_sims: Vec<Sim> = ever(SIMULATE_DESCENT)
             .iter()
+            .filter(of_site)
             .filter_map(|e| text::last_tagged(e.ok()?, "SIMULATION"))
             .filter_map(|p| sim(&p, vehicle.vt))
             .collect();
@@ -344,7 +382,18 @@ impl Policy for Navigator {
         } else {
             ruled_throttle
         };
-        let departure = (departs && at(own_throttle).is_empty()).then(|| {
+        // The departure is declared once per flight: in a follow-up, again, before its
+        // first simulation at its own throttle.
+        let own_this_flight = of(SIMULATE_DESCENT)
+            .iter()
+            .filter(|e| {
+                e.input
+                    .get("throttle")
+                    .and_then(Value::as_f64)
+                    .is_some_and(|t| (t - own_throttle).abs() < 0.005)
+            })
+            .count();
+        let departure = (departs && own_this_flight == 0).then(|| {
             let speeds = ruled_sims.iter().map(|s| s.speed);
             let (low, high) = speeds.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
             let evidence = format!(
@@ -388,19 +437,24 @@ impl Policy for Navigator {
         let (planned, floor, why) = plan_margin(&vehicle, throttle, &orders, &applicable, advice);
 
         let sims_made = of(SIMULATE_DESCENT);
-        let sims: Vec<Sim> = sims_made
-            .iter()
-            .filter_map(|e| text::last_tagged(e.ok()?, "SIMULATION"))
-            .filter_map(|p| sim(&p, vehicle.vt))
-            .filter(|s| (s.throttle - throttle).abs() < 0.005)
-            .collect();
+        let at_throttle = |made: &[&Exchange]| -> Vec<Sim> {
+            made.iter()
+                .filter(of_site)
+                .filter_map(|e| text::last_tagged(e.ok()?, "SIMULATION"))
+                .filter_map(|p| sim(&p, vehicle.vt))
+                .filter(|s| (s.throttle - throttle).abs() < 0.005)
+                .collect()
+        };
+        // Every simulation of the site informs the burn point; this segment's decide.
+        let known_sims = at_throttle(&ever(SIMULATE_DESCENT));
+        let sims = at_throttle(&sims_made);
         let errors = sims_made.iter().filter(|e| e.ok().is_none()).count();
         if errors >= 3 {
             return text::answer(request, format!("simulate_descent keeps failing; I will not commit an unchecked plan.\nNO_COMMIT site={site} reason=simulation"));
         }
         let mut nominal = vehicle.analytic_nominal(throttle);
         let mut margin = planned;
-        for s in &sims {
+        for s in &known_sims {
             let flown = match s.brake_end {
                 Some(end) if s.soft => end / vehicle.gain(s.throttle),
                 _ => -vehicle.shortfall(s.speed, s.throttle),

@@ -14,6 +14,13 @@
 //! like an unfinished one. Agents left unfinished that nothing continues (started by a
 //! turn that is run again) are recorded as cancelled, so a finished session lists no
 //! agent as running.
+//!
+//! A thread its parent followed up (see `run::follow_up`) has several segments, one per
+//! delegation; each is resumed on its own: a `delegate` call hands over the segment it
+//! started, and a continued segment's context is the thread's whole recorded
+//! conversation (every earlier segment's message and kept turns, then its own). Only the
+//! environment calls of the current iteration are replayed, whichever segment made them.
+//! [`thread_context`] rebuilds the same conversation for a live follow-up.
 
 mod record;
 
@@ -60,6 +67,67 @@ pub struct ResumePoint {
     pub continued_agents: u32,
 }
 
+/// A delegated thread as the record has it, for a follow-up: its conversation (every
+/// started segment's message and kept turns), its recorded turns, who delegated it, as
+/// which specialist, and whether it is at work.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThreadContext {
+    pub messages: Vec<Message>,
+    pub turns: u32,
+    pub parent: Option<AgentId>,
+    pub specialist: String,
+    /// Its latest segment started and has not ended.
+    pub running: bool,
+}
+
+/// The recorded context of a delegated thread; `None` when no delegation started
+/// `agent` (the lead, or an id not on record).
+pub fn thread_context(events: &[Event], agent: AgentId) -> Option<ThreadContext> {
+    let record = Record::of(events);
+    let thread = record.agents.get(&agent)?;
+    if thread.segments.is_empty() || !thread.spawned {
+        return None;
+    }
+    let (messages, turns) = earlier_segments(&record, thread, thread.segments.len());
+    Some(ThreadContext {
+        messages,
+        turns,
+        parent: thread.parent,
+        specialist: thread.specialist.clone(),
+        running: thread.open_segment().is_some(),
+    })
+}
+
+/// A user message at the end of a conversation: a new one, or, when the conversation
+/// already ends on the user's side (a thread that stopped after a step), a text block
+/// on that last message, so roles keep alternating.
+pub fn push_user(messages: &mut Vec<Message>, text: String) {
+    match messages.last_mut() {
+        Some(last) if last.role == Role::User => last.content.push(ContentBlock::Text { text }),
+        _ => messages.push(Message::user_text(text)),
+    }
+}
+
+/// A thread's conversation through the segments before `upto` (each started one's
+/// message and kept turns; a step cut off is left out), and the turns they recorded.
+fn earlier_segments(record: &Record, thread: &AgentRecord, upto: usize) -> (Vec<Message>, u32) {
+    let mut messages = Vec::new();
+    let mut turns = 0u32;
+    for (index, segment) in thread.segments.iter().enumerate().take(upto) {
+        if !segment.started {
+            continue;
+        }
+        push_user(&mut messages, segment.message.clone());
+        let recorded = thread.segment_turns(index);
+        let kept = keep_turns(record, &recorded.iter().collect::<Vec<_>>(), &mut messages);
+        if kept.open.is_some() {
+            messages.pop();
+        }
+        turns += recorded.len() as u32;
+    }
+    (messages, turns)
+}
+
 /// A call of an open step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepCall {
@@ -76,7 +144,8 @@ pub struct StepCall {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThreadResume {
     pub agent: AgentId,
-    /// Whether its spawn is on record (else it is recorded as it continues).
+    /// Whether its start (its spawn, or for a follow-up its `FollowUp`) is on record
+    /// (else it is recorded as it continues).
     pub spawned: bool,
     pub state: ThreadState,
 }
@@ -91,11 +160,14 @@ pub enum ThreadState {
         turns: u32,
         recorded: bool,
     },
-    /// It continues: its context (the subtask and its kept steps), its turns, and the
-    /// calls of its open step (empty when its next move is a model turn).
+    /// It continues: its context (the subtask and its kept steps; for a follow-up, the
+    /// thread's earlier segments before them), its turns, the kept turns of this segment
+    /// (its `max_turns` counts them), and the calls of its open step (empty when its
+    /// next move is a model turn).
     Unfinished {
         messages: Vec<Message>,
         turns: u32,
+        segment_turns: u32,
         step: Vec<StepCall>,
     },
 }
@@ -165,7 +237,7 @@ pub fn resume_point(events: &[Event], opening: Message) -> ResumePoint {
         reused: 0,
         continued: 0,
     };
-    resume.visited.push(lead);
+    resume.visited.push((lead, 0));
     resume.keep_calls(&this_iteration.calls, true);
     let lead_step = match &this_iteration.open {
         Some(open) => resume.step(open, 0),
@@ -182,7 +254,11 @@ pub fn resume_point(events: &[Event], opening: Message) -> ResumePoint {
         .agents
         .iter()
         .filter(|(id, agent)| {
-            agent.spawned && agent.finished.is_none() && !resume.visited.contains(id)
+            let open = match agent.segments.is_empty() {
+                true => (agent.spawned && agent.finished.is_none()).then_some(0),
+                false => agent.open_segment(),
+            };
+            open.is_some_and(|segment| !resume.visited.contains(&(**id, segment)))
         })
         .map(|(id, agent)| (*id, agent.turns.len() as u32))
         .collect();
@@ -277,8 +353,8 @@ fn keep_turns(record: &Record, turns: &[&TurnRecord], messages: &mut Vec<Message
 struct Resumer<'a> {
     record: &'a Record,
     current: u32,
-    /// Agents whose work is kept (continued or handed over).
-    visited: Vec<AgentId>,
+    /// Segments of threads whose work is kept (continued or handed over).
+    visited: Vec<(AgentId, usize)>,
     /// Call indices to replay on the fresh episode.
     replay: Vec<usize>,
     reused: u32,
@@ -297,8 +373,8 @@ impl Resumer<'_> {
                 continue;
             }
             if call.tool == DELEGATE_TOOL {
-                if let (Some(child), true) = (call.child, nested) {
-                    self.keep_finished(child, 0);
+                if let (Some((child, segment)), true) = (call.child, nested) {
+                    self.keep_finished(child, segment, 0);
                 }
             } else if call.tool != ADVISOR_TOOL {
                 self.replay.push(index);
@@ -306,26 +382,31 @@ impl Resumer<'_> {
         }
     }
 
-    /// Keeps the whole recorded work of a specialist whose answer was handed over.
-    fn keep_finished(&mut self, agent: AgentId, depth: usize) {
-        if depth > MAX_DEPTH || self.visited.contains(&agent) {
+    /// Keeps the whole recorded work of a specialist's segment whose answer was handed
+    /// over: what it did in this iteration (an earlier iteration's episode is gone).
+    fn keep_finished(&mut self, agent: AgentId, segment: usize, depth: usize) {
+        if depth > MAX_DEPTH || self.visited.contains(&(agent, segment)) {
             return;
         }
-        self.visited.push(agent);
+        self.visited.push((agent, segment));
         let Some(record) = self.record.agents.get(&agent) else {
             return;
         };
-        if record.iteration != self.current {
-            return;
-        }
-        for turn in &record.turns {
+        let current = self.current;
+        for turn in record
+            .segment_turns(segment)
+            .iter()
+            .filter(|turn| turn.iteration == current)
+        {
             for &index in &turn.calls {
                 let Some(call) = self.record.calls.get(index) else {
                     continue;
                 };
                 match (call.tool.as_str(), call.child, &call.result) {
                     (_, _, None) | (ADVISOR_TOOL, _, _) => {}
-                    (DELEGATE_TOOL, Some(child), _) => self.keep_finished(child, depth + 1),
+                    (DELEGATE_TOOL, Some((child, segment)), _) => {
+                        self.keep_finished(child, segment, depth + 1)
+                    }
                     (DELEGATE_TOOL, None, _) => {}
                     _ => self.replay.push(index),
                 }
@@ -339,7 +420,9 @@ impl Resumer<'_> {
             .filter_map(|&index| self.record.calls.get(index))
             .map(|call| {
                 let child = match (call.tool.as_str(), &call.result, call.child) {
-                    (DELEGATE_TOOL, None, Some(child)) => self.thread(child, depth + 1),
+                    (DELEGATE_TOOL, None, Some((child, segment))) => {
+                        self.thread(child, segment, depth + 1)
+                    }
                     _ => None,
                 };
                 StepCall {
@@ -353,35 +436,37 @@ impl Resumer<'_> {
             .collect()
     }
 
-    /// Where a specialist whose delegation had not returned stands.
-    fn thread(&mut self, agent: AgentId, depth: usize) -> Option<ThreadResume> {
-        if depth > MAX_DEPTH || self.visited.contains(&agent) {
+    /// Where a specialist's segment whose delegation had not returned stands.
+    fn thread(&mut self, agent: AgentId, segment: usize, depth: usize) -> Option<ThreadResume> {
+        if depth > MAX_DEPTH || self.visited.contains(&(agent, segment)) {
             return None;
         }
         let record = self.record.agents.get(&agent)?;
+        let part = record.segments.get(segment)?;
         // A specialist cancelled along with the run (Ctrl-C) was interrupted like one
         // killed: it continues. One that ended otherwise hands over how it ended.
-        let ended = record
+        let ended = part
             .finished
             .as_ref()
-            .filter(|(status, _, _)| *status != AgentStatus::Cancelled);
-        if let Some((status, answer, _)) = ended {
-            self.keep_finished(agent, depth);
+            .filter(|(status, _)| *status != AgentStatus::Cancelled);
+        if let Some((status, answer)) = ended {
+            self.keep_finished(agent, segment, depth);
             self.reused += 1;
             return Some(ThreadResume {
                 agent,
-                spawned: record.spawned,
+                spawned: part.started,
                 state: ThreadState::Finished {
                     status: *status,
                     answer: answer.clone(),
-                    turns: record.turns.len() as u32,
+                    turns: (part.first_turn + record.segment_turns(segment).len()) as u32,
                     recorded: true,
                 },
             });
         }
-        self.visited.push(agent);
-        let mut messages = vec![Message::user_text(record.subtask.clone())];
-        let turns: Vec<&TurnRecord> = record.turns.iter().collect();
+        self.visited.push((agent, segment));
+        let (mut messages, before) = earlier_segments(self.record, record, segment);
+        push_user(&mut messages, part.message.clone());
+        let turns: Vec<&TurnRecord> = record.segment_turns(segment).iter().collect();
         let kept = keep_turns(self.record, &turns, &mut messages);
         self.keep_calls(&kept.calls, true);
         let state = match (kept.answered, kept.open) {
@@ -390,7 +475,7 @@ impl Resumer<'_> {
                 ThreadState::Finished {
                     status: AgentStatus::Done,
                     answer,
-                    turns: kept.turns,
+                    turns: before + kept.turns,
                     recorded: false,
                 }
             }
@@ -402,14 +487,15 @@ impl Resumer<'_> {
                 };
                 ThreadState::Unfinished {
                     messages,
-                    turns: kept.turns,
+                    turns: before + kept.turns,
+                    segment_turns: kept.turns,
                     step,
                 }
             }
         };
         Some(ThreadResume {
             agent,
-            spawned: record.spawned,
+            spawned: part.started,
             state,
         })
     }

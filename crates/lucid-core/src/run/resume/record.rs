@@ -1,5 +1,7 @@
 //! The recorded work of a session, folded per agent: each thread's model turns with the
 //! tool calls each made (matched with their results), its delegations and how it ended.
+//! A delegated thread is a list of segments: the one its delegation started, then one
+//! per follow-up its parent sent it (each runs until the thread answers again).
 //! [`super::resume_point`] decides from this what a resumed run keeps.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -14,8 +16,9 @@ pub(super) struct CallRecord {
     pub tool: String,
     pub input: Value,
     pub result: Option<(String, bool)>,
-    /// The agent a `delegate` call started, if that is on record.
-    pub child: Option<AgentId>,
+    /// The thread a `delegate` call started or followed up, and the index of the segment
+    /// it started, if that is on record.
+    pub child: Option<(AgentId, usize)>,
 }
 
 /// One model turn of a thread.
@@ -37,11 +40,24 @@ impl TurnRecord {
     }
 }
 
+/// What one delegation (the first, or a follow-up) had a thread do.
+pub(super) struct Segment {
+    /// The subtask, or the follow-up's message.
+    pub message: String,
+    /// Whether the thread's start (its spawn, or its `FollowUp`) is on record.
+    pub started: bool,
+    /// Index into [`AgentRecord::turns`] of the segment's first turn.
+    pub first_turn: usize,
+    /// How the segment ended, if that is on record.
+    pub finished: Option<(AgentStatus, Option<String>)>,
+}
+
 /// One agent thread.
 #[derive(Default)]
 pub(super) struct AgentRecord {
     pub spawned: bool,
     pub iteration: u32,
+    pub parent: Option<AgentId>,
     pub turns: Vec<TurnRecord>,
     /// Its last recorded finish, and the iteration it was recorded in.
     pub finished: Option<(AgentStatus, Option<String>, u32)>,
@@ -49,6 +65,29 @@ pub(super) struct AgentRecord {
     pub specialist: String,
     pub subtask: String,
     pub purpose: String,
+    /// Its delegations, in order (none for the lead).
+    pub segments: Vec<Segment>,
+}
+
+impl AgentRecord {
+    /// The turns of segment `index`.
+    pub fn segment_turns(&self, index: usize) -> &[TurnRecord] {
+        let start = self
+            .segments
+            .get(index)
+            .map_or(self.turns.len(), |s| s.first_turn);
+        let end = self
+            .segments
+            .get(index + 1)
+            .map_or(self.turns.len(), |s| s.first_turn);
+        self.turns.get(start..end.max(start)).unwrap_or(&[])
+    }
+
+    /// The latest segment that started, if it has not ended: the thread is at work.
+    pub fn open_segment(&self) -> Option<usize> {
+        let index = self.segments.iter().rposition(|s| s.started)?;
+        self.segments[index].finished.is_none().then_some(index)
+    }
 }
 
 /// A session's events, folded.
@@ -80,11 +119,36 @@ impl Record {
                 record.max_agent = record.max_agent.max(agent.0);
             }
             match &event.kind {
-                EventKind::AgentSpawned { iteration: it, .. } => {
+                EventKind::AgentSpawned {
+                    iteration: it,
+                    parent,
+                    ..
+                } => {
                     if let Some(agent) = event.agent {
                         let entry = record.agents.entry(agent).or_default();
                         entry.spawned = true;
                         entry.iteration = *it;
+                        entry.parent = *parent;
+                        if let Some(first) = entry.segments.first_mut() {
+                            first.started = true;
+                        }
+                    }
+                }
+                EventKind::FollowUp { message, .. } => {
+                    let Some(agent) = event.agent else { continue };
+                    let entry = record.agents.entry(agent).or_default();
+                    let first_turn = entry.turns.len();
+                    match entry.segments.last_mut().filter(|s| !s.started) {
+                        Some(segment) => {
+                            segment.started = true;
+                            segment.first_turn = first_turn;
+                        }
+                        None => entry.segments.push(Segment {
+                            message: message.clone(),
+                            started: true,
+                            first_turn,
+                            finished: None,
+                        }),
                     }
                 }
                 EventKind::RevisionStarted {
@@ -161,22 +225,41 @@ impl Record {
                     specialist,
                     subtask,
                     purpose,
+                    follow_up,
                 } => {
                     let Some(parent) = event.agent else { continue };
+                    let entry = record.agents.entry(*child).or_default();
+                    if !follow_up {
+                        entry.specialist = specialist.clone();
+                        entry.subtask = subtask.clone();
+                        entry.purpose = purpose.clone();
+                        entry.parent = Some(parent);
+                    }
+                    // A follow-up whose `FollowUp` never made it to the record leaves a
+                    // segment that never started; the next delegation takes its place.
+                    if entry.segments.last().is_some_and(|s| !s.started) {
+                        entry.segments.pop();
+                    }
+                    let segment = entry.segments.len();
+                    entry.segments.push(Segment {
+                        message: subtask.clone(),
+                        started: !follow_up && entry.spawned,
+                        first_turn: entry.turns.len(),
+                        finished: None,
+                    });
                     let index = open.get(&(parent, call_id.clone())).and_then(|q| q.back());
                     if let Some(call) = index.and_then(|&i| record.calls.get_mut(i)) {
-                        call.child = Some(*child);
+                        call.child = Some((*child, segment));
                     }
-                    let entry = record.agents.entry(*child).or_default();
-                    entry.specialist = specialist.clone();
-                    entry.subtask = subtask.clone();
-                    entry.purpose = purpose.clone();
                     record.max_agent = record.max_agent.max(child.0);
                 }
                 EventKind::AgentFinished { status, answer, .. } => {
                     if let Some(agent) = event.agent {
-                        record.agents.entry(agent).or_default().finished =
-                            Some((*status, answer.clone(), iteration));
+                        let entry = record.agents.entry(agent).or_default();
+                        entry.finished = Some((*status, answer.clone(), iteration));
+                        if let Some(segment) = entry.segments.iter_mut().rev().find(|s| s.started) {
+                            segment.finished = Some((*status, answer.clone()));
+                        }
                     }
                 }
                 _ => {}

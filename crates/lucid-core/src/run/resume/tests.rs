@@ -90,6 +90,7 @@ impl Script {
                     specialist: "worker".into(),
                     subtask: format!("subtask {child}"),
                     purpose: "p".into(),
+                    follow_up: false,
                 },
             )
             .spawn(child, Some(parent))
@@ -176,6 +177,7 @@ fn a_cut_fan_out_reuses_finished_specialists_and_continues_the_others() {
             messages,
             turns,
             step,
+            ..
         } => {
             assert_eq!(*turns, 2);
             // subtask, turn 1, its results, turn 2 (open)
@@ -253,4 +255,143 @@ fn a_specialist_cancelled_with_the_run_continues() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// Pass 1: the lead delegates to worker 2 (one environment call `e1`, then an answer);
+/// pass 2: the lead follows thread 2 up, which makes the call `e2`.
+fn followed_up(answered: bool) -> Script {
+    let mut s = Script::new();
+    s.spawn(1, None)
+        .turn(1, 1)
+        .delegate(1, "d2", 2)
+        .turn(2, 1)
+        .call(2, "e1", "env")
+        .returned(2, "e1", "env")
+        .answer(2, "first")
+        .finish(2, "first")
+        .returned(1, "d2", DELEGATE_TOOL)
+        .answer(1, "done")
+        .finish(1, "done")
+        .at(
+            0,
+            EventKind::GradingFinished {
+                iteration: 1,
+                passed: false,
+                facts: Default::default(),
+            },
+        )
+        .at(
+            0,
+            EventKind::RevisionStarted {
+                iteration: 2,
+                feedback: "fix it".into(),
+            },
+        )
+        .turn(1, 1)
+        .call(1, "f2", DELEGATE_TOOL)
+        .at(
+            1,
+            EventKind::Delegated {
+                call_id: "f2".into(),
+                child: AgentId(2),
+                specialist: "worker".into(),
+                subtask: "again".into(),
+                purpose: "p".into(),
+                follow_up: true,
+            },
+        )
+        .at(
+            2,
+            EventKind::FollowUp {
+                message: "again".into(),
+                iteration: 2,
+            },
+        )
+        .turn(2, 1)
+        .call(2, "e2", "env")
+        .returned(2, "e2", "env");
+    if answered {
+        s.answer(2, "second").finish(2, "second");
+    }
+    s
+}
+
+#[test]
+fn a_follow_up_cut_by_a_kill_continues_the_thread_with_its_whole_conversation() {
+    let point = followed_up(false).point();
+    assert_eq!(point.iteration, 2);
+    assert_eq!(point.lead_step.len(), 1);
+    let thread = child(&point.lead_step[0]);
+    assert_eq!(thread.agent, AgentId(2));
+    assert!(thread.spawned, "its follow-up is on record");
+    match &thread.state {
+        ThreadState::Unfinished {
+            messages,
+            turns,
+            segment_turns,
+            step,
+        } => {
+            let texts: Vec<String> = messages.iter().map(Message::text).collect();
+            // subtask, call, result, answer, follow-up, call, result
+            assert_eq!(messages.len(), 7, "{texts:?}");
+            assert_eq!(texts[0], "subtask 2");
+            assert_eq!(texts[3], "first");
+            assert_eq!(texts[4], "again");
+            assert_eq!(messages[4].role, Role::User);
+            assert_eq!((*turns, *segment_turns), (3, 1));
+            assert!(step.is_empty(), "its next move is a model turn");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Only this pass's environment calls are replayed: pass 1's episode is gone.
+    let replayed: Vec<&str> = point
+        .replay
+        .iter()
+        .map(|(_, input)| input["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(replayed, ["e2"]);
+    assert!(point.abandoned.is_empty());
+    assert_eq!((point.reused_agents, point.continued_agents), (0, 1));
+}
+
+#[test]
+fn a_follow_up_that_finished_before_the_kill_hands_over_its_answer() {
+    let point = followed_up(true).point();
+    let thread = child(&point.lead_step[0]);
+    match &thread.state {
+        ThreadState::Finished {
+            answer,
+            turns,
+            recorded,
+            ..
+        } => assert_eq!(
+            (answer.as_deref(), *turns, *recorded),
+            (Some("second"), 4, true)
+        ),
+        other => panic!("{other:?}"),
+    }
+    let replayed: Vec<&str> = point
+        .replay
+        .iter()
+        .map(|(_, input)| input["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(replayed, ["e2"]);
+    assert_eq!(point.reused_agents, 1);
+}
+
+#[test]
+fn a_follow_ups_context_is_the_threads_recorded_conversation() {
+    let events = followed_up(true).events;
+    let context = thread_context(&events, AgentId(2)).unwrap();
+    let texts: Vec<String> = context.messages.iter().map(Message::text).collect();
+    assert_eq!(texts.len(), 8, "{texts:?}");
+    assert_eq!((texts[4].as_str(), texts[7].as_str()), ("again", "second"));
+    assert_eq!(context.turns, 4);
+    assert_eq!(context.parent, Some(AgentId(1)));
+    assert_eq!(context.specialist, "worker");
+    assert!(!context.running);
+    // Mid-follow-up, it is at work; the lead is no delegated thread.
+    let running = followed_up(false).events;
+    assert!(thread_context(&running, AgentId(2)).unwrap().running);
+    assert!(thread_context(&running, AgentId(1)).is_none());
 }
