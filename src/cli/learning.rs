@@ -118,8 +118,10 @@ async fn learn_in(
     let playbooks = book
         .active_playbooks(&spec.team)
         .map_err(|e| e.to_string())?;
-    let baseline = run_seeds(spec, test, &[], None).await?;
-    let with_playbooks = run_seeds(spec, test, &playbooks, None).await?;
+    // Held-out runs are recorded too (no dream reads them): a team that follows up a
+    // thread rebuilds it from the record, as it does in real use.
+    let baseline = run_seeds(spec, test, &[], Some(&store)).await?;
+    let with_playbooks = run_seeds(spec, test, &playbooks, Some(&store)).await?;
     let rules: Vec<lucid_core::world::rules::Rule> =
         playbooks.iter().flat_map(|p| p.rules.clone()).collect();
     let scored = (spec.environment.kind.get_ref() == lucid_envs::lumara::KIND)
