@@ -8,7 +8,6 @@ use clap::Args;
 
 use super::dream_schedule::{self, Dreaming};
 use super::exit;
-use super::output::WithShortId;
 use lucid_core::dream::{
     dream_with, dreamer_for, known_team, teams_to_dream, teams_with_sessions, DreamOptions,
     DreamReport, Dreamer,
@@ -173,14 +172,7 @@ pub(super) async fn dream_once(
 
 /// The reports as `--json` prints them: each with the dream's `short_id`.
 fn reports_json(reports: &[DreamReport]) -> serde_json::Result<String> {
-    let records: Vec<WithShortId<'_, DreamReport>> = reports
-        .iter()
-        .map(|report| WithShortId {
-            record: report,
-            short_id: report.run.id.short_id(),
-        })
-        .collect();
-    serde_json::to_string_pretty(&records)
+    super::output::json_with_short_ids(reports, |report| report.run.id.short_id())
 }
 
 /// Prints the reports of a dream made elsewhere (by the store's owner) as

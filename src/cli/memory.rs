@@ -172,15 +172,8 @@ async fn list(
     };
     let memories: Vec<Memory> = memories.list(wanted, team).await?;
     if json {
-        let records: Vec<WithShortId<'_, Memory>> = memories
-            .iter()
-            .map(|m| WithShortId {
-                record: m,
-                short_id: m.id.short_id(),
-            })
-            .collect();
-        let text =
-            serde_json::to_string_pretty(&records).map_err(|e| (exit::RUNTIME, e.to_string()))?;
+        let text = super::output::json_with_short_ids(&memories, |m| m.id.short_id())
+            .map_err(|e| (exit::RUNTIME, e.to_string()))?;
         outln!("{text}");
         return Ok(());
     }

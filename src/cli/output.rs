@@ -50,3 +50,18 @@ pub struct WithShortId<'a, T> {
     pub record: &'a T,
     pub short_id: lucid_core::event::ShortId,
 }
+
+/// Records as a pretty JSON array, each with its short id (`short_id_of` reads it).
+pub fn json_with_short_ids<T: serde::Serialize>(
+    records: &[T],
+    short_id_of: impl Fn(&T) -> lucid_core::event::ShortId,
+) -> serde_json::Result<String> {
+    let records: Vec<WithShortId<'_, T>> = records
+        .iter()
+        .map(|record| WithShortId {
+            record,
+            short_id: short_id_of(record),
+        })
+        .collect();
+    serde_json::to_string_pretty(&records)
+}

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use super::output::WithShortId;
 use super::{exit, open_or_owner, Opened};
 use lucid_core::event::{format_time, one_line};
 use lucid_core::run::report::SessionReport;
@@ -116,14 +115,7 @@ pub(super) fn print_list(
 ) -> Result<(), (u8, String)> {
     sessions.sort_by(|a, b| b.started_at_ms.cmp(&a.started_at_ms).then(b.id.cmp(&a.id)));
     if json {
-        let records: Vec<WithShortId<'_, SessionSummary>> = sessions
-            .iter()
-            .map(|s| WithShortId {
-                record: s,
-                short_id: s.id.short_id(),
-            })
-            .collect();
-        let text = serde_json::to_string_pretty(&records)
+        let text = super::output::json_with_short_ids(&sessions, |s| s.id.short_id())
             .map_err(|err| (exit::RUNTIME, err.to_string()))?;
         outln!("{text}");
         return Ok(());

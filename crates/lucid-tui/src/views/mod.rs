@@ -52,42 +52,48 @@ pub fn draw(frame: &mut Frame, app: &AppState) {
     if app.help {
         help::draw(frame, body, app);
     }
-    if let Some(Confirm::CancelRun(lead)) = app.confirm {
-        let area = centered(body, 64, 5);
-        frame.render_widget(Clear, area);
-        let text = vec![
-            Line::from(format!(
-                "{lead} leads the run: cancelling it ends the whole run."
-            )),
-            Line::from(vec![
-                Span::styled("y", app.theme.key),
-                Span::raw(" cancel the run   "),
-                Span::styled("any other key", app.theme.key),
-                Span::raw(" keep it going"),
-            ]),
-        ];
-        frame.render_widget(
-            Paragraph::new(text).block(bordered("Cancel the run?", true, app)),
-            area,
-        );
+    match app.confirm {
+        Some(Confirm::CancelRun(lead)) => ask(
+            frame,
+            body,
+            app,
+            ("Cancel the run?", 64),
+            &format!("{lead} leads the run: cancelling it ends the whole run."),
+            ("cancel the run", "keep it going"),
+        ),
+        Some(Confirm::QuitWhileLive) => ask(
+            frame,
+            body,
+            app,
+            ("Quit?", 52),
+            "A run is live. Quit and cancel it?",
+            ("quit and cancel", "stay"),
+        ),
+        None => {}
     }
-    if let Some(Confirm::QuitWhileLive) = app.confirm {
-        let area = centered(body, 52, 5);
-        frame.render_widget(Clear, area);
-        let text = vec![
-            Line::from("A run is live. Quit and cancel it?"),
-            Line::from(vec![
-                Span::styled("y", app.theme.key),
-                Span::raw(" quit and cancel   "),
-                Span::styled("any other key", app.theme.key),
-                Span::raw(" stay"),
-            ]),
-        ];
-        frame.render_widget(
-            Paragraph::new(text).block(bordered("Quit?", true, app)),
-            area,
-        );
-    }
+}
+
+/// A yes/no question over the view: `y` does `answers.0`, any other key `answers.1`.
+fn ask(
+    frame: &mut Frame,
+    body: Rect,
+    app: &AppState,
+    (title, width): (&str, u16),
+    question: &str,
+    answers: (&str, &str),
+) {
+    let area = centered(body, width, 5);
+    frame.render_widget(Clear, area);
+    let text = vec![
+        Line::from(question.to_string()),
+        Line::from(vec![
+            Span::styled("y", app.theme.key),
+            Span::raw(format!(" {}   ", answers.0)),
+            Span::styled("any other key", app.theme.key),
+            Span::raw(format!(" {}", answers.1)),
+        ]),
+    ];
+    frame.render_widget(Paragraph::new(text).block(bordered(title, true, app)), area);
 }
 
 /// A bordered block whose border shows whether it has the focus.
