@@ -114,6 +114,43 @@ pub fn tokens(n: u64) -> String {
     }
 }
 
+/// `$0.0031` under a dollar, `$1.24` above.
+pub fn dollars(usd: f64) -> String {
+    if usd < 1.0 {
+        format!("${usd:.4}")
+    } else {
+        format!("${usd:.2}")
+    }
+}
+
+/// The session's tokens and cost: `tokens 12.3k in / 1.4k out · $0.0123 (grader 2 calls,
+/// 900 tok, $0.0010)`. Counts every agent turn and every other call (grader, advisors,
+/// dreamer); each role outside the agents shows its share.
+fn usage(run: &crate::run_state::RunState) -> String {
+    let (tokens_in, tokens_out) = run.view.tokens();
+    let mut text = format!(
+        "tokens {} in / {} out",
+        tokens(tokens_in),
+        tokens(tokens_out)
+    );
+    if let Some(cost) = run.view.cost_usd {
+        text.push_str(&format!(" · {}", dollars(cost)));
+    }
+    for (role, usage) in &run.view.usage_by_role {
+        text.push_str(&format!(
+            " ({role} {} call{}, {} tok{})",
+            usage.calls,
+            if usage.calls == 1 { "" } else { "s" },
+            tokens(usage.tokens_in + usage.tokens_out),
+            usage
+                .cost_usd
+                .map(|c| format!(", {}", dollars(c)))
+                .unwrap_or_default()
+        ));
+    }
+    text
+}
+
 fn draw_header(frame: &mut Frame, area: Rect, app: &AppState) {
     let theme = &app.theme;
     let [tabs, info] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
@@ -135,9 +172,9 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &AppState) {
         Source::Idle => "no run".to_string(),
         Source::Live { .. } => match &app.run.view.finish {
             None => "live".to_string(),
-            Some(f) if f.error.is_some() => "live · ended with an error".to_string(),
+            Some(f) if f.error.is_some() => "ended with an error".to_string(),
             Some(f) => format!(
-                "live · {}",
+                "ended · {}",
                 if f.passed { "passed" } else { "rubric not met" }
             ),
         },
@@ -164,6 +201,7 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &AppState) {
     if let Some(session) = run.view.session {
         parts.push(format!("session {}", session.short_id()));
         parts.push(format!("team {}", run.view.team));
+        parts.push(usage(run));
         parts.push(format!(
             "models {}",
             if run.models.is_empty() {
