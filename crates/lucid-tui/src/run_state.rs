@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use super::change_state::Changes;
 use lucid_core::event::projection::Agent;
-use lucid_core::event::{clean, one_line, sanitize, AgentId, AgentStatus, Event, EventKind};
+use lucid_core::event::{clean, sanitize, AgentId, AgentStatus, Event, EventKind};
 use lucid_core::event::{Projection, MAX_LIVE_TEXT};
 
 pub use lucid_core::event::projection::{Finish, Grading};
@@ -32,7 +32,8 @@ pub struct Thread<'a> {
     pub transcript: &'a Transcript,
 }
 
-/// One item of a thread's transcript.
+/// One item of a thread's transcript. Every text is kept whole (sanitized); views cut
+/// or wrap it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry {
     /// Model text, already sanitized, split into lines.
@@ -56,16 +57,19 @@ pub enum Entry {
     Tool {
         call_id: String,
         tool: String,
+        /// The whole input as JSON on one line (cut only when shown folded).
         input: String,
-        /// A `shell` call's command line (shown as `shell: COMMAND` instead of the input).
+        /// A `shell` call's whole command (shown as `shell: COMMAND` instead of the input).
         command: Option<String>,
         output: Option<Vec<String>>,
         is_error: bool,
     },
+    /// A delegation: its purpose, and the whole subtask the child was given.
     Delegated {
         child: AgentId,
         specialist: String,
         purpose: String,
+        subtask: Vec<String>,
     },
     Advisor {
         advisor: String,
@@ -106,8 +110,10 @@ impl Entry {
         }
     }
 
+    /// Whether Enter shows more of it: everything but a turn's accounting and the text
+    /// streaming in.
     pub fn is_expandable(&self) -> bool {
-        matches!(self, Entry::Tool { .. } | Entry::Advisor { .. })
+        !matches!(self, Entry::Turn { .. } | Entry::Streaming { .. })
     }
 }
 
@@ -124,13 +130,13 @@ pub struct RunState {
     pub changes: Option<Changes>,
 }
 
-/// A `shell` call's command line, on one line.
+/// A `shell` call's command, whole.
 fn shell_command(tool: &str, input: &serde_json::Value) -> Option<String> {
     if tool != lucid_envs::project::SHELL {
         return None;
     }
     let command = input.get("command")?.as_str()?;
-    Some(one_line(command, 200))
+    Some(sanitize(command))
 }
 
 /// Splits sanitized text into lines.
@@ -141,13 +147,13 @@ fn lines(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// A tool input on one line.
-fn input_line(input: &serde_json::Value) -> String {
+/// A tool input, whole, on one line (JSON escapes its line breaks).
+fn input_text(input: &serde_json::Value) -> String {
     let text = match input {
         serde_json::Value::Object(map) if map.is_empty() => String::new(),
         other => other.to_string(),
     };
-    one_line(&text, 200)
+    sanitize(&text)
 }
 
 impl RunState {
@@ -288,7 +294,7 @@ impl Transcript {
             } => self.push(Entry::Tool {
                 call_id: call_id.clone(),
                 tool: sanitize(tool),
-                input: input_line(input),
+                input: input_text(input),
                 command: shell_command(tool, input),
                 output: None,
                 is_error: false,
@@ -317,11 +323,13 @@ impl Transcript {
                 child,
                 specialist,
                 purpose,
+                subtask,
                 ..
             } => self.push(Entry::Delegated {
                 child: *child,
                 specialist: sanitize(specialist),
-                purpose: one_line(purpose, 200),
+                purpose: sanitize(purpose),
+                subtask: lines(subtask),
             }),
             EventKind::AdvisorConsulted {
                 advisor,
@@ -329,7 +337,7 @@ impl Transcript {
                 answer,
             } => self.push(Entry::Advisor {
                 advisor: sanitize(advisor),
-                question: one_line(question, 200),
+                question: sanitize(question),
                 answer: lines(answer),
             }),
             EventKind::Retry {
@@ -338,12 +346,12 @@ impl Transcript {
                 delay_ms,
             } => self.push(Entry::Retry {
                 attempt: *attempt,
-                reason: one_line(reason, 200),
+                reason: sanitize(reason),
                 delay_ms: *delay_ms,
             }),
-            EventKind::Error { message } => self.push(Entry::Error(one_line(message, 500))),
+            EventKind::Error { message } => self.push(Entry::Error(sanitize(message))),
             EventKind::PatternFound { summary, support } => self.push(Entry::Pattern {
-                summary: one_line(summary, 300),
+                summary: sanitize(summary),
                 support: *support,
             }),
             EventKind::MemoryProposed {
@@ -352,13 +360,13 @@ impl Transcript {
                 version,
                 ..
             } => self.push(Entry::Proposal {
-                title: one_line(title, 200),
+                title: sanitize(title),
                 change: sanitize(change),
                 version: *version,
             }),
             EventKind::AgentFinished { status, answer, .. } => self.push(Entry::Finished {
                 status: *status,
-                answer: answer.as_deref().map(|a| one_line(a, 300)),
+                answer: answer.as_deref().map(sanitize),
             }),
             _ => {}
         }

@@ -1,6 +1,6 @@
 //! Views: pure functions from `&AppState` to a frame. The screen is a tab bar with the
 //! session header, the current view, and a footer of key hints (or a notice); the diff
-//! overlay, help, the quit question and the session-file picker draw over it. Views never change state
+//! overlay, the pager, help, the quit question and the session-file picker draw over it. Views never change state
 //! (beyond the scroll memos in `RunUi`/`SessionsUi`) and never touch the store.
 
 mod changes;
@@ -8,8 +8,9 @@ mod grader;
 mod help;
 mod memory;
 mod memory_editor;
+mod pager;
 mod sessions;
-mod transcript;
+pub(crate) mod transcript;
 mod tree;
 
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -40,6 +41,9 @@ pub fn draw(frame: &mut Frame, app: &AppState) {
     draw_footer(frame, footer, app);
     if app.view == View::Run && app.run_ui.diff_scroll.is_some() {
         changes::draw_diff(frame, body, app);
+    }
+    if let (View::Run, Some(pager)) = (app.view, &app.run_ui.pager) {
+        pager::draw(frame, body, app, pager);
     }
     if let Some(picker) = &app.picker {
         sessions::draw_picker(frame, body, app, picker);
@@ -290,6 +294,26 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &AppState) {
         ],
     };
     let mut spans = vec![Span::raw(" ")];
+    if let (View::Run, Some(pager)) = (app.view, &app.run_ui.pager) {
+        let keys: &[(&str, &str)] = if pager.typing.is_some() {
+            &[("enter", "find"), ("esc", "cancel")]
+        } else {
+            &[
+                ("j/k", "scroll"),
+                ("pgdn/pgup", "page"),
+                ("g/G", "top/bottom"),
+                ("/", "search"),
+                ("n/N", "next/previous match"),
+                ("q/esc", "close"),
+            ]
+        };
+        for (key, label) in keys {
+            spans.push(Span::styled(*key, theme.key));
+            spans.push(Span::styled(format!(" {label}  "), theme.hint));
+        }
+        frame.render_widget(Line::from(spans), area);
+        return;
+    }
     if app.view == View::Run && app.run_ui.diff_scroll.is_some() {
         for (key, label) in [
             (KeyAction::Down, "scroll"),
