@@ -44,6 +44,34 @@ pub fn lines(entry: &Entry, open: bool) -> Vec<(Tone, String)> {
         }
     };
     match entry {
+        Entry::Prompt { system, cut, task } => {
+            let first = task.iter().find(|l| !l.trim().is_empty());
+            let what = match system {
+                Some(system) => format!("system prompt ({} lines) and task", system.len()),
+                None => "task".to_string(),
+            };
+            if !open {
+                let task = first.map(|t| one_line(t, SUMMARY)).unwrap_or_default();
+                return one(Tone::Prompt, format!("▸ {what}: {task}"));
+            }
+            let mut rows = one(Tone::Prompt, format!("▾ {what}"));
+            match system {
+                Some(system) => {
+                    rows.push((Tone::Prompt, "    system:".into()));
+                    rows.extend(indented(Tone::Output, system));
+                    if *cut > 0 {
+                        rows.push((Tone::Prompt, format!("    … {cut} more bytes not recorded")));
+                    }
+                }
+                None => rows.push((
+                    Tone::Prompt,
+                    "    (no system prompt on record: the session predates it)".into(),
+                )),
+            }
+            rows.push((Tone::Prompt, "    task:".into()));
+            rows.extend(indented(Tone::Output, task));
+            rows
+        }
         Entry::Text(text) if text.is_empty() => one(Tone::Text, String::new()),
         Entry::Text(text) => text.iter().map(|l| (Tone::Text, l.clone())).collect(),
         Entry::Streaming { lines, .. } => {

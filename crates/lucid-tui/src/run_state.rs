@@ -36,6 +36,15 @@ pub struct Thread<'a> {
 /// or wrap it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry {
+    /// What the thread was told, always its first entry: its system prompt (playbooks
+    /// rendered in; `None` in sessions recorded before lucid kept it) and its task (the
+    /// session's for the lead, the delegated subtask for a specialist). Folded.
+    Prompt {
+        system: Option<Vec<String>>,
+        /// Bytes of the system prompt the record left out (it is bounded).
+        cut: u64,
+        task: Vec<String>,
+    },
     /// Model text, already sanitized, split into lines.
     Text(Vec<String>),
     /// The text of model turn `turn` as it streams in (live only; always the last entry,
@@ -128,6 +137,10 @@ pub struct RunState {
     pub models: Vec<String>,
     /// The files the session changed, as recorded last (`project` sessions only).
     pub changes: Option<Changes>,
+    /// The session's task (the lead's first message).
+    pub task: String,
+    /// Subtasks delegated to threads not spawned yet, by child.
+    subtasks: BTreeMap<AgentId, String>,
 }
 
 /// A `shell` call's command, whole.
@@ -178,10 +191,47 @@ impl RunState {
     pub fn apply(&mut self, event: &Event) {
         self.view.apply(event);
         match &event.kind {
-            EventKind::AgentSpawned { model, .. } => {
+            EventKind::SessionStarted { task, .. } => self.task = task.clone(),
+            EventKind::AgentSpawned { model, parent, .. } => {
                 let model = sanitize(model);
                 if !self.models.contains(&model) {
                     self.models.push(model);
+                }
+                if let Some(id) = event.agent {
+                    let task = match parent {
+                        None => Some(self.task.clone()),
+                        Some(_) => self.subtasks.remove(&id),
+                    };
+                    self.transcripts
+                        .entry(id)
+                        .or_default()
+                        .prompt()
+                        .set_task(task.as_deref());
+                }
+            }
+            EventKind::AgentBriefed { system, cut } => {
+                if let Some(id) = event.agent.filter(|id| self.view.agents.contains_key(id)) {
+                    if let Entry::Prompt {
+                        system: kept,
+                        cut: left,
+                        ..
+                    } = self.transcripts.entry(id).or_default().prompt()
+                    {
+                        *kept = Some(lines(system));
+                        *left = *cut;
+                    }
+                }
+            }
+            EventKind::Delegated { child, subtask, .. } => {
+                // The child's first message; its thread is usually spawned next.
+                match self.transcripts.get_mut(child) {
+                    Some(transcript) => transcript.prompt().set_task(Some(subtask)),
+                    None => {
+                        self.subtasks.insert(*child, subtask.clone());
+                    }
+                }
+                if let Some(id) = event.agent.filter(|id| self.view.agents.contains_key(id)) {
+                    self.transcripts.entry(id).or_default().apply(&event.kind);
                 }
             }
             EventKind::FilesChanged {
@@ -210,7 +260,32 @@ impl RunState {
     }
 }
 
+impl Entry {
+    /// Fills a prompt entry's task (when known and not yet filled).
+    fn set_task(&mut self, text: Option<&str>) {
+        if let (Entry::Prompt { task, .. }, Some(text)) = (self, text) {
+            if task.is_empty() {
+                *task = lines(text);
+            }
+        }
+    }
+}
+
 impl Transcript {
+    /// The thread's prompt entry, made first if there is none yet.
+    fn prompt(&mut self) -> &mut Entry {
+        if !matches!(self.entries.first(), Some(Entry::Prompt { .. })) {
+            let entry = Entry::Prompt {
+                system: None,
+                cut: 0,
+                task: Vec::new(),
+            };
+            self.folded_lines += entry.height(false);
+            self.entries.insert(0, entry);
+        }
+        &mut self.entries[0]
+    }
+
     fn push(&mut self, entry: Entry) {
         self.folded_lines += entry.height(false);
         self.entries.push(entry);

@@ -125,6 +125,7 @@ impl TeamRun {
                     iteration: parent.iteration,
                 },
             );
+            self.brief(child_id, &child_spec.name);
         };
         // A resumed delegation hands over to the specialist on record: a finished one's
         // answer is reused, an unfinished one continues where it stood.

@@ -149,6 +149,15 @@ fn long_session() -> Vec<Event> {
     push(Some(LEAD), spawn("commander", None, None));
     push(
         Some(LEAD),
+        EventKind::briefed(
+            "You are the commander of a lunar landing team.\n\
+             Delegate surveys to detectors and the descent to the navigator.\n\
+             ## Playbook: ejecta sites need a 150 m burn margin (v2)\n\
+             When the terrain is ejecta, keep the burn margin at 150 m or more. PROMPT-END",
+        ),
+    );
+    push(
+        Some(LEAD),
         EventKind::Text {
             text: "The lander has three candidate sites and enough propellant for one \
                    low-pass survey, so I will send a detector to compare them before \
@@ -367,7 +376,8 @@ fn changing_threads_shows_the_new_transcript_from_its_start() {
     app.pane = Pane::Tree;
     press(&mut app, KeyCode::Char('j'));
     let rows = transcript_rows(&app, 120, 30);
-    assert!(rows[0].starts_with("── turn 1"), "{rows:#?}");
+    assert!(rows[0].starts_with("▸ task: "), "{rows:#?}");
+    assert!(rows[1].starts_with("── turn 1"), "{rows:#?}");
     assert_eq!(app.run_ui.cursor, 0);
 }
 
@@ -430,4 +440,56 @@ fn a_resize_never_leaves_the_pane_half_empty_with_rows_hidden_above() {
         first == 0 || trailing_empty == 0,
         "scrolled {first} rows down with {trailing_empty} empty rows below: {rows:#?}"
     );
+}
+
+#[test]
+fn every_thread_starts_with_what_it_was_told() {
+    let mut app = live_app(&long_session());
+    let lead = &app.run.transcripts[&LEAD].entries[0];
+    assert!(
+        matches!(
+            lead,
+            Entry::Prompt {
+                system: Some(_),
+                ..
+            }
+        ),
+        "{lead:?}"
+    );
+    on_entry(&mut app, 0);
+    let folded = screen(&app, 110, 24);
+    assert!(
+        folded.contains("▸ system prompt (4 lines) and task: Land the probe on the"),
+        "{folded}"
+    );
+    press(&mut app, KeyCode::Enter);
+    let open = screen(&app, 110, 24);
+    assert!(open.contains("PROMPT-END"), "{open}");
+    assert!(open.contains("Playbook: ejecta sites"), "{open}");
+    insta::assert_snapshot!("prompt_entry", open);
+    // A specialist's task is its delegated subtask; a session recorded before the system
+    // prompt was kept says so.
+    let child = &app.run.transcripts[&CHILD].entries[0];
+    let Entry::Prompt { system, task, .. } = child else {
+        panic!("{child:?}");
+    };
+    assert!(system.is_none());
+    assert!(task.concat().contains("SUBTASK-END."));
+    let old = live_app(&recorded());
+    let lead = old.run.view.roots[0];
+    let Entry::Prompt { system, task, .. } = &old.run.transcripts[&lead].entries[0] else {
+        panic!("no prompt entry");
+    };
+    assert!(system.is_none());
+    assert!(!task.is_empty(), "the session's task stands in");
+}
+
+#[test]
+fn a_long_system_prompt_is_recorded_bounded() {
+    let long = "é".repeat(lucid_core::event::MAX_BRIEF);
+    let EventKind::AgentBriefed { system, cut } = EventKind::briefed(&long) else {
+        panic!("not a brief");
+    };
+    assert!(system.len() <= lucid_core::event::MAX_BRIEF);
+    assert_eq!(system.len() as u64 + cut, long.len() as u64);
 }

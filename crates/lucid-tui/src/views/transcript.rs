@@ -85,6 +85,14 @@ pub fn height(entry: &Entry, open: bool, compact: bool, width: usize) -> usize {
     if one_row(entry, open, compact) {
         return 1;
     }
+    // Text, the bulk of a long transcript, is measured where it lies.
+    if let Entry::Text(lines) = entry {
+        return lines
+            .iter()
+            .map(|line| wrap::height(line, width))
+            .sum::<usize>()
+            .max(1);
+    }
     entry_lines::lines(entry, open)
         .iter()
         .map(|(_, line)| wrap::height(line, width))
