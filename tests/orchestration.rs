@@ -543,3 +543,28 @@ async fn cancelling_one_thread_stops_it_and_leaves_its_siblings_and_the_run() {
         .collect();
     assert_eq!(cancelled, vec![Some(AgentId(2))]);
 }
+
+#[tokio::test]
+async fn every_thread_records_the_system_prompt_it_was_given_right_after_its_spawn() {
+    let (_, events, _) = run(&workshop_toml(NOTES_AT_LEAST_TWO, 1, 0)).await;
+    let mut briefed = 0;
+    for (i, event) in events.iter().enumerate() {
+        let EventKind::AgentSpawned { name, .. } = &event.kind else {
+            continue;
+        };
+        let next = events.get(i + 1).expect("an event after the spawn");
+        assert_eq!(next.agent, event.agent);
+        let EventKind::AgentBriefed { system, cut } = &next.kind else {
+            panic!("{name}'s spawn is followed by {:?}", next.kind);
+        };
+        let expected = if name == "lead" {
+            "You lead."
+        } else {
+            "You write notes."
+        };
+        assert!(system.starts_with(expected), "{name}: {system}");
+        assert_eq!(*cut, 0);
+        briefed += 1;
+    }
+    assert_eq!(briefed, 3);
+}

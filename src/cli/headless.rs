@@ -227,8 +227,10 @@ impl ProgressFormatter {
             EventKind::FollowUp { message, .. } => {
                 format!("{indent}{name} followed up: {}", one_line(message, DETAIL_CHARS))
             }
-            // Progress stays one line per step: text streaming in is for live views.
+            // Progress stays one line per step: text streaming in is for live views, a
+            // system prompt for reading in the TUI or the stored session.
             EventKind::ModelTurn { .. }
+            | EventKind::AgentBriefed { .. }
             | EventKind::Text { .. }
             | EventKind::TextDelta { .. }
             | EventKind::Delegated { .. }

@@ -99,10 +99,17 @@ pub struct RunUi {
     pub expanded: HashSet<(AgentId, usize)>,
     /// Every tool call expanded.
     pub expand_all: bool,
+    /// One row per transcript entry, cut with `…`, instead of wrapped text (`w`).
+    pub compact: bool,
     /// The grader iteration on show; `None` follows the latest.
     pub grading: Option<usize>,
     /// The diff overlay's first visible row; `None` while it is closed.
     pub diff_scroll: Option<usize>,
+    /// The pager over one transcript entry, while it is open.
+    pub pager: Option<crate::pager::Pager>,
+    /// Where Enter on a delegation jumped from (thread, transcript cursor), newest last;
+    /// the back key returns there.
+    pub back: Vec<(AgentId, usize)>,
     /// First visible row of the tree and the transcript, remembered between frames so
     /// the view scrolls only when the cursor leaves it (a drawing memo, not state).
     pub tree_scroll: Cell<usize>,
@@ -128,6 +135,8 @@ pub struct HitAreas {
     pub grader: Cell<Rect>,
     /// The diff overlay's text (its height is the page the scroll keys move).
     pub diff: Cell<Rect>,
+    /// The pager's text (its width wraps the entry, its height is a page).
+    pub pager: Cell<Rect>,
     /// The session table's rows (below its header).
     pub sessions: Cell<Rect>,
     pub memory_list: Cell<Rect>,

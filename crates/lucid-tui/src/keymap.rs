@@ -97,6 +97,9 @@ actions! {
     Faster "faster" Run ["+", "="] "replay: double the speed";
     Slower "slower" Run ["-"] "replay: halve the speed";
     ShowDiff "show_diff" Run ["d"] "show the files the session changed and their diff";
+    ToggleWrap "toggle_wrap" Run ["w"] "transcript: wrap long lines, or one row per entry cut with …";
+    Pager "pager" Run ["v", "o"] "read the selected transcript entry whole in a pager";
+    Back "back" Run ["b", "backspace"] "back to where Enter on a delegation jumped from";
     NewRun "new_run" Sessions ["n"] "start a new run from a session file";
     Refresh "refresh" Sessions ["r"] "reload the session list";
     Approve "approve" Memory ["a"] "approve the selected proposal (or a rejected or retired memory again)";

@@ -19,18 +19,22 @@
 //! `live` (starting a run), `backend` (where sessions are: local or through the owner),
 //! `runtime` (the loop), `work` (what commands start), `bench` (frame-time figures).
 //! `memory_remote` gives the Memory view its records from the store's owner instead.
+//! `entry_lines` (a transcript entry as text, folded or whole), `wrap` (wrapping and
+//! cutting by display width), `pager` (the full-screen reader of one entry).
 
 pub mod app;
 pub mod backend;
 pub mod bench;
 pub mod change_state;
 pub mod config;
+pub mod entry_lines;
 pub mod keymap;
 pub mod live;
 pub mod memory_backend;
 pub mod memory_editor;
 pub mod memory_remote;
 pub mod memory_state;
+pub mod pager;
 pub mod run_state;
 pub mod runtime;
 pub mod terminal;
@@ -38,6 +42,7 @@ pub mod theme;
 pub mod update;
 pub mod views;
 mod work;
+pub mod wrap;
 
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use super::change_state::Changes;
 use lucid_core::event::projection::Agent;
-use lucid_core::event::{clean, one_line, sanitize, AgentId, AgentStatus, Event, EventKind};
+use lucid_core::event::{clean, sanitize, AgentId, AgentStatus, Event, EventKind};
 use lucid_core::event::{Projection, MAX_LIVE_TEXT};
 
 pub use lucid_core::event::projection::{Finish, Grading};
@@ -32,11 +32,24 @@ pub struct Thread<'a> {
     pub transcript: &'a Transcript,
 }
 
-/// One item of a thread's transcript.
+/// One item of a thread's transcript. Every text is kept whole (sanitized); views cut
+/// or wrap it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry {
+    /// What the thread was told, always its first entry: its system prompt (playbooks
+    /// rendered in; `None` in sessions recorded before lucid kept it) and its task (the
+    /// session's for the lead, the delegated subtask for a specialist). Folded.
+    Prompt {
+        system: Option<Vec<String>>,
+        /// Bytes of the system prompt the record left out (it is bounded).
+        cut: u64,
+        task: Vec<String>,
+    },
     /// Model text, already sanitized, split into lines.
     Text(Vec<String>),
+    /// A follow-up its lead sent this thread (it continues with its own context), already
+    /// sanitized, split into lines.
+    FollowUp(Vec<String>),
     /// The text of model turn `turn` as it streams in (live only; always the last entry,
     /// gone when the thread's next recorded event arrives: the whole turn replaces it).
     Streaming {
@@ -56,16 +69,19 @@ pub enum Entry {
     Tool {
         call_id: String,
         tool: String,
+        /// The whole input as JSON on one line (cut only when shown folded).
         input: String,
-        /// A `shell` call's command line (shown as `shell: COMMAND` instead of the input).
+        /// A `shell` call's whole command (shown as `shell: COMMAND` instead of the input).
         command: Option<String>,
         output: Option<Vec<String>>,
         is_error: bool,
     },
+    /// A delegation: its purpose, and the whole subtask the child was given.
     Delegated {
         child: AgentId,
         specialist: String,
         purpose: String,
+        subtask: Vec<String>,
     },
     Advisor {
         advisor: String,
@@ -100,14 +116,17 @@ impl Entry {
     pub fn height(&self, expanded: bool) -> usize {
         match self {
             Entry::Text(lines) | Entry::Streaming { lines, .. } => lines.len().max(1),
+            Entry::FollowUp(lines) => 1 + lines.len(),
             Entry::Tool { output, .. } if expanded => 1 + output.as_ref().map_or(0, Vec::len),
             Entry::Advisor { answer, .. } if expanded => 2 + answer.len(),
             _ => 1,
         }
     }
 
+    /// Whether Enter shows more of it: everything but a turn's accounting and the text
+    /// streaming in.
     pub fn is_expandable(&self) -> bool {
-        matches!(self, Entry::Tool { .. } | Entry::Advisor { .. })
+        !matches!(self, Entry::Turn { .. } | Entry::Streaming { .. })
     }
 }
 
@@ -122,15 +141,19 @@ pub struct RunState {
     pub models: Vec<String>,
     /// The files the session changed, as recorded last (`project` sessions only).
     pub changes: Option<Changes>,
+    /// The session's task (the lead's first message).
+    pub task: String,
+    /// Subtasks delegated to threads not spawned yet, by child.
+    subtasks: BTreeMap<AgentId, String>,
 }
 
-/// A `shell` call's command line, on one line.
+/// A `shell` call's command, whole.
 fn shell_command(tool: &str, input: &serde_json::Value) -> Option<String> {
     if tool != lucid_envs::project::SHELL {
         return None;
     }
     let command = input.get("command")?.as_str()?;
-    Some(one_line(command, 200))
+    Some(sanitize(command))
 }
 
 /// Splits sanitized text into lines.
@@ -141,13 +164,13 @@ fn lines(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// A tool input on one line.
-fn input_line(input: &serde_json::Value) -> String {
+/// A tool input, whole, on one line (JSON escapes its line breaks).
+fn input_text(input: &serde_json::Value) -> String {
     let text = match input {
         serde_json::Value::Object(map) if map.is_empty() => String::new(),
         other => other.to_string(),
     };
-    one_line(&text, 200)
+    sanitize(&text)
 }
 
 impl RunState {
@@ -172,10 +195,55 @@ impl RunState {
     pub fn apply(&mut self, event: &Event) {
         self.view.apply(event);
         match &event.kind {
-            EventKind::AgentSpawned { model, .. } => {
+            EventKind::SessionStarted { task, .. } => self.task = task.clone(),
+            EventKind::AgentSpawned { model, parent, .. } => {
                 let model = sanitize(model);
                 if !self.models.contains(&model) {
                     self.models.push(model);
+                }
+                if let Some(id) = event.agent {
+                    let task = match parent {
+                        None => Some(self.task.clone()),
+                        Some(_) => self.subtasks.remove(&id),
+                    };
+                    self.transcripts
+                        .entry(id)
+                        .or_default()
+                        .prompt()
+                        .set_task(task.as_deref());
+                }
+            }
+            EventKind::AgentBriefed { system, cut } => {
+                if let Some(id) = event.agent.filter(|id| self.view.agents.contains_key(id)) {
+                    if let Entry::Prompt {
+                        system: kept,
+                        cut: left,
+                        ..
+                    } = self.transcripts.entry(id).or_default().prompt()
+                    {
+                        *kept = Some(lines(system));
+                        *left = *cut;
+                    }
+                }
+            }
+            EventKind::Delegated {
+                child,
+                subtask,
+                follow_up,
+                ..
+            } => {
+                // The child's first message; its thread is usually spawned next. A
+                // follow-up's message is its own entry (`FollowUp`), not the task.
+                if !follow_up {
+                    match self.transcripts.get_mut(child) {
+                        Some(transcript) => transcript.prompt().set_task(Some(subtask)),
+                        None => {
+                            self.subtasks.insert(*child, subtask.clone());
+                        }
+                    }
+                }
+                if let Some(id) = event.agent.filter(|id| self.view.agents.contains_key(id)) {
+                    self.transcripts.entry(id).or_default().apply(&event.kind);
                 }
             }
             EventKind::FilesChanged {
@@ -204,7 +272,32 @@ impl RunState {
     }
 }
 
+impl Entry {
+    /// Fills a prompt entry's task (when known and not yet filled).
+    fn set_task(&mut self, text: Option<&str>) {
+        if let (Entry::Prompt { task, .. }, Some(text)) = (self, text) {
+            if task.is_empty() {
+                *task = lines(text);
+            }
+        }
+    }
+}
+
 impl Transcript {
+    /// The thread's prompt entry, made first if there is none yet.
+    fn prompt(&mut self) -> &mut Entry {
+        if !matches!(self.entries.first(), Some(Entry::Prompt { .. })) {
+            let entry = Entry::Prompt {
+                system: None,
+                cut: 0,
+                task: Vec::new(),
+            };
+            self.folded_lines += entry.height(false);
+            self.entries.insert(0, entry);
+        }
+        &mut self.entries[0]
+    }
+
     fn push(&mut self, entry: Entry) {
         self.folded_lines += entry.height(false);
         self.entries.push(entry);
@@ -288,7 +381,7 @@ impl Transcript {
             } => self.push(Entry::Tool {
                 call_id: call_id.clone(),
                 tool: sanitize(tool),
-                input: input_line(input),
+                input: input_text(input),
                 command: shell_command(tool, input),
                 output: None,
                 is_error: false,
@@ -317,19 +410,22 @@ impl Transcript {
                 child,
                 specialist,
                 purpose,
+                subtask,
                 ..
             } => self.push(Entry::Delegated {
                 child: *child,
                 specialist: sanitize(specialist),
-                purpose: one_line(purpose, 200),
+                purpose: sanitize(purpose),
+                subtask: lines(subtask),
             }),
+            EventKind::FollowUp { message, .. } => self.push(Entry::FollowUp(lines(message))),
             EventKind::AdvisorConsulted {
                 advisor,
                 question,
                 answer,
             } => self.push(Entry::Advisor {
                 advisor: sanitize(advisor),
-                question: one_line(question, 200),
+                question: sanitize(question),
                 answer: lines(answer),
             }),
             EventKind::Retry {
@@ -338,12 +434,12 @@ impl Transcript {
                 delay_ms,
             } => self.push(Entry::Retry {
                 attempt: *attempt,
-                reason: one_line(reason, 200),
+                reason: sanitize(reason),
                 delay_ms: *delay_ms,
             }),
-            EventKind::Error { message } => self.push(Entry::Error(one_line(message, 500))),
+            EventKind::Error { message } => self.push(Entry::Error(sanitize(message))),
             EventKind::PatternFound { summary, support } => self.push(Entry::Pattern {
-                summary: one_line(summary, 300),
+                summary: sanitize(summary),
                 support: *support,
             }),
             EventKind::MemoryProposed {
@@ -352,13 +448,13 @@ impl Transcript {
                 version,
                 ..
             } => self.push(Entry::Proposal {
-                title: one_line(title, 200),
+                title: sanitize(title),
                 change: sanitize(change),
                 version: *version,
             }),
             EventKind::AgentFinished { status, answer, .. } => self.push(Entry::Finished {
                 status: *status,
-                answer: answer.as_deref().map(|a| one_line(a, 300)),
+                answer: answer.as_deref().map(sanitize),
             }),
             _ => {}
         }

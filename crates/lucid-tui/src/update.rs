@@ -32,6 +32,20 @@ pub fn update(app: &mut AppState, action: Action) -> Vec<Command> {
         Action::Key(key) if key.kind != KeyEventKind::Release => on_key(app, &key),
         Action::Key(_) => Vec::new(),
         Action::Mouse(mouse) => {
+            if app.run_ui.pager.is_some() && app.view == View::Run && !app.help {
+                let action = match mouse.kind {
+                    MouseEventKind::ScrollDown => KeyAction::Down,
+                    MouseEventKind::ScrollUp => KeyAction::Up,
+                    _ => return Vec::new(),
+                };
+                let code = if action == KeyAction::Down {
+                    KeyCode::Down
+                } else {
+                    KeyCode::Up
+                };
+                super::pager::on_key(app, &KeyEvent::from(code));
+                return Vec::new();
+            }
             if app.run_ui.diff_scroll.is_some() && !app.help && app.confirm.is_none() {
                 match mouse.kind {
                     MouseEventKind::ScrollDown => scroll_diff(app, KeyAction::Down),
@@ -165,9 +179,9 @@ fn click(app: &mut AppState, column: u16, row: u16) {
                 app.pane = Pane::Tree;
                 let order = app.run.tree_order();
                 if let Some(&(id, _)) = order.get(app.run_ui.tree_scroll.get() + at) {
-                    app.run_ui.selected = Some(id);
-                    app.run_ui.follow = true;
-                    app.run_ui.cursor = selected_len(app).saturating_sub(1);
+                    if app.run_ui.selected != Some(id) {
+                        select_thread(app, id);
+                    }
                 }
             } else if row_in(hits.transcript.get(), column, row).is_some() {
                 app.pane = Pane::Transcript;
@@ -208,6 +222,8 @@ fn reset_run(app: &mut AppState) {
     app.run_ui.expanded.clear();
     app.run_ui.grading = None;
     app.run_ui.diff_scroll = None;
+    app.run_ui.pager = None;
+    app.run_ui.back.clear();
     app.run_ui.tree_scroll.set(0);
     app.run_ui.transcript_scroll.set(0);
 }
@@ -333,6 +349,10 @@ fn on_key(app: &mut AppState, key: &KeyEvent) -> Vec<Command> {
     }
     if app.run_ui.diff_scroll.is_some() {
         diff_key(app, key);
+        return Vec::new();
+    }
+    if app.view == View::Run && app.run_ui.pager.is_some() {
+        super::pager::on_key(app, key);
         return Vec::new();
     }
     let action = app.keymap.action(app.view.context(), key);
@@ -489,6 +509,42 @@ fn run_action(app: &mut AppState, action: KeyAction) -> Vec<Command> {
             app.run_ui.expand_all = !app.run_ui.expand_all;
             app.run_ui.expanded.clear();
         }
+        KeyAction::ToggleWrap => {
+            app.run_ui.compact = !app.run_ui.compact;
+            app.notice = Some(
+                if app.run_ui.compact {
+                    "transcript: one line per entry (w wraps again)"
+                } else {
+                    "transcript: long lines wrap (w: one line per entry)"
+                }
+                .into(),
+            );
+        }
+        KeyAction::Pager => {
+            let Some(id) = app.run_ui.selected else {
+                return Vec::new();
+            };
+            let len = selected_len(app);
+            if len == 0 {
+                app.notice = Some("nothing to read yet: the thread has no entries".into());
+                return Vec::new();
+            }
+            let entry = app.run_ui.cursor.min(len - 1);
+            app.run_ui.pager = Some(super::pager::Pager::new(id, entry));
+        }
+        KeyAction::Back => match app.run_ui.back.pop() {
+            Some((id, cursor)) if app.run.view.agents.contains_key(&id) => {
+                select_thread(app, id);
+                let last = selected_len(app).saturating_sub(1);
+                app.run_ui.cursor = cursor.min(last);
+                app.run_ui.follow = app.run_ui.cursor >= last && app.run_is_live();
+                app.pane = Pane::Transcript;
+            }
+            _ => {
+                app.notice =
+                    Some("nowhere to go back to: Enter on a delegation jumps to its thread".into())
+            }
+        },
         KeyAction::PrevIteration | KeyAction::NextIteration => {
             let count = app.run.view.gradings.len();
             if count == 0 {
@@ -599,13 +655,60 @@ fn tree_action(app: &mut AppState, action: KeyAction) {
         _ => at,
     };
     if to != at || app.run_ui.selected.is_none() {
-        app.run_ui.selected = Some(order[to].0);
-        app.run_ui.follow = true;
-        app.run_ui.cursor = selected_len(app).saturating_sub(1);
+        select_thread(app, order[to].0);
     }
 }
 
+/// Shows thread `id`: from its start, or following its tail while it is running in a
+/// live run; the transcript scroll starts over.
+fn select_thread(app: &mut AppState, id: lucid_core::event::AgentId) {
+    app.run_ui.selected = Some(id);
+    app.run_ui.transcript_scroll.set(0);
+    let running = app
+        .run
+        .view
+        .agents
+        .get(&id)
+        .is_some_and(|a| !a.phase.is_finished());
+    app.run_ui.follow = running && app.run_is_live();
+    app.run_ui.cursor = if app.run_ui.follow {
+        selected_len(app).saturating_sub(1)
+    } else {
+        0
+    };
+}
+
+/// The child thread of the delegation under the transcript cursor, if it is one.
+fn delegation_under_cursor(app: &AppState) -> Option<lucid_core::event::AgentId> {
+    let id = app.run_ui.selected?;
+    match app
+        .run
+        .transcripts
+        .get(&id)?
+        .entries
+        .get(app.run_ui.cursor)?
+    {
+        crate::run_state::Entry::Delegated { child, .. } => {
+            app.run.view.agents.contains_key(child).then_some(*child)
+        }
+        _ => None,
+    }
+}
+
+/// The most places the back key remembers.
+const MAX_BACK: usize = 100;
+
 fn transcript_action(app: &mut AppState, action: KeyAction) {
+    if action == KeyAction::Open {
+        if let (Some(from), Some(child)) = (app.run_ui.selected, delegation_under_cursor(app)) {
+            if app.run_ui.back.len() >= MAX_BACK {
+                app.run_ui.back.remove(0);
+            }
+            app.run_ui.back.push((from, app.run_ui.cursor));
+            select_thread(app, child);
+            return;
+        }
+    }
     let len = selected_len(app);
     let last = len.saturating_sub(1);
     let ui = &mut app.run_ui;

@@ -10,11 +10,33 @@ use super::{AgentId, FileChange};
 /// view keeps no more of it.
 pub const MAX_LIVE_TEXT: usize = 32 * 1024;
 
+/// Most bytes of an agent's system prompt an `AgentBriefed` event records.
+pub const MAX_BRIEF: usize = 32 * 1024;
+
 /// An environment's result facts: name → number, bool or string.
 pub type Facts = BTreeMap<String, serde_json::Value>;
 
 fn judged_by_default() -> bool {
     true
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl EventKind {
+    /// An `AgentBriefed` of `system`, bounded by [`MAX_BRIEF`] (cut at a character
+    /// boundary).
+    pub fn briefed(system: &str) -> EventKind {
+        let mut end = system.len().min(MAX_BRIEF);
+        while !system.is_char_boundary(end) {
+            end -= 1;
+        }
+        EventKind::AgentBriefed {
+            system: system[..end].to_string(),
+            cut: (system.len() - end) as u64,
+        }
+    }
 }
 
 /// Where an agent thread stands.
@@ -95,6 +117,16 @@ pub enum EventKind {
         /// The delegation's stated purpose; `None` for the lead.
         purpose: Option<String>,
         iteration: u32,
+    },
+    /// What an agent thread was told before its first turn: its system prompt with its
+    /// playbooks rendered in, cut at [`MAX_BRIEF`] bytes (then `cut` says how many bytes
+    /// were left out). Recorded right after the thread's first `AgentSpawned`; its first
+    /// message is the session's task (the lead) or its delegation's subtask. Sessions
+    /// recorded before this event have none.
+    AgentBriefed {
+        system: String,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        cut: u64,
     },
     ModelTurn {
         turn: u32,

@@ -23,7 +23,7 @@ mod verdict;
 pub use bus::{EventBus, EventSink, NullSink, SinkError};
 pub use changes::{ChangeKind, FileChange};
 pub use id::{now_ms, AgentId, DreamId, MemoryId, ParseIdError, SessionId};
-pub use kind::{AgentStatus, EventKind, Facts, MAX_LIVE_TEXT};
+pub use kind::{AgentStatus, EventKind, Facts, MAX_BRIEF, MAX_LIVE_TEXT};
 pub use projection::{Projection, RoleUsage, Standing, ThreadPhase};
 pub use redact::{
     clean, redact, redact_event, redact_in_place, redact_json, register_secret, MIN_PREFIX,

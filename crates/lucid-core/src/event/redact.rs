@@ -176,6 +176,7 @@ pub fn redact_event(kind: &mut EventKind) {
             maybe(purpose);
         }
         EventKind::Text { text: said } | EventKind::TextDelta { text: said, .. } => text(said),
+        EventKind::AgentBriefed { system, .. } => text(system),
         EventKind::ToolCalled {
             call_id,
             tool,

@@ -211,6 +211,12 @@ impl TeamRun {
         Ok(Arc::new(TeamRun { applied, ..team }))
     }
 
+    /// Records what thread `id` (agent `name`) was told: its system prompt as sent.
+    fn brief(&self, id: AgentId, name: &str) {
+        let system = self.prompts.get(name).map_or("", String::as_str);
+        self.bus.emit(Some(id), EventKind::briefed(system));
+    }
+
     /// Records which playbooks steer which agent; called once, as the session starts.
     pub fn announce_playbooks(&self) {
         for (agent_name, playbook) in &self.applied {
@@ -384,6 +390,7 @@ impl TeamRun {
                     iteration,
                 },
             );
+            self.brief(self.lead_id, &lead.name);
         }
         let thread = agent::AgentThread {
             id: self.lead_id,

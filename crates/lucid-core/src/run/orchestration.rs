@@ -161,7 +161,11 @@ impl TeamRun {
                     iteration: parent.iteration,
                 },
             };
+            let spawned = thread.is_none();
             self.bus.emit(Some(child_id), kind);
+            if spawned {
+                self.brief(child_id, &child_spec.name);
+            }
         };
         // A resumed delegation hands over to the specialist on record: a finished one's
         // answer is reused, an unfinished one continues where it stood.

@@ -265,7 +265,11 @@ fn dream_now_targets_the_team_on_show_and_streams_the_dreamer_without_leaving_th
     let dreamer = &app.run.transcripts[&AgentId(1)];
     assert!(matches!(
         dreamer.entries[..],
-        [Entry::Pattern { support: 4, .. }, Entry::Proposal { .. }]
+        [
+            Entry::Prompt { .. },
+            Entry::Pattern { support: 4, .. },
+            Entry::Proposal { .. }
+        ]
     ));
     update(
         &mut app,

@@ -82,6 +82,7 @@ pub(super) fn screen(app: &AppState, width: u16, height: u16) -> String {
 
 mod changes;
 mod memory;
+mod reading;
 mod streaming;
 mod view_snapshots;
 

@@ -68,6 +68,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
             "  in the diff: the movement keys scroll, esc or q closes",
             theme.dim,
         ));
+        lines.push(Line::styled(
+            "  in the pager: / searches, n/N next/previous match, esc or q closes",
+            theme.dim,
+        ));
         lines.extend(glyph_legend(app));
     }
     if app.view == View::Memory {

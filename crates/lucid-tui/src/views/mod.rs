@@ -1,6 +1,6 @@
 //! Views: pure functions from `&AppState` to a frame. The screen is a tab bar with the
 //! session header, the current view, and a footer of key hints (or a notice); the diff
-//! overlay, help, the quit question and the session-file picker draw over it. Views never change state
+//! overlay, the pager, help, the quit question and the session-file picker draw over it. Views never change state
 //! (beyond the scroll memos in `RunUi`/`SessionsUi`) and never touch the store.
 
 mod changes;
@@ -8,8 +8,9 @@ mod grader;
 mod help;
 mod memory;
 mod memory_editor;
+mod pager;
 mod sessions;
-mod transcript;
+pub(crate) mod transcript;
 mod tree;
 
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -45,6 +46,9 @@ pub fn draw(frame: &mut Frame, app: &AppState) {
     draw_footer(frame, footer, app);
     if app.view == View::Run && app.run_ui.diff_scroll.is_some() {
         changes::draw_diff(frame, body, app);
+    }
+    if let (View::Run, Some(pager)) = (app.view, &app.run_ui.pager) {
+        pager::draw(frame, body, app, pager);
     }
     if let Some(picker) = &app.picker {
         sessions::draw_picker(frame, body, app, picker);
@@ -144,6 +148,43 @@ pub fn tokens(n: u64) -> String {
     }
 }
 
+/// `$0.0031` under a dollar, `$1.24` above.
+pub fn dollars(usd: f64) -> String {
+    if usd < 1.0 {
+        format!("${usd:.4}")
+    } else {
+        format!("${usd:.2}")
+    }
+}
+
+/// The session's tokens and cost: `tokens 12.3k in / 1.4k out · $0.0123 (grader 2 calls,
+/// 900 tok, $0.0010)`. Counts every agent turn and every other call (grader, advisors,
+/// dreamer); each role outside the agents shows its share.
+fn usage(run: &crate::run_state::RunState) -> String {
+    let (tokens_in, tokens_out) = run.view.tokens();
+    let mut text = format!(
+        "tokens {} in / {} out",
+        tokens(tokens_in),
+        tokens(tokens_out)
+    );
+    if let Some(cost) = run.view.cost_usd {
+        text.push_str(&format!(" · {}", dollars(cost)));
+    }
+    for (role, usage) in &run.view.usage_by_role {
+        text.push_str(&format!(
+            " ({role} {} call{}, {} tok{})",
+            usage.calls,
+            if usage.calls == 1 { "" } else { "s" },
+            tokens(usage.tokens_in + usage.tokens_out),
+            usage
+                .cost_usd
+                .map(|c| format!(", {}", dollars(c)))
+                .unwrap_or_default()
+        ));
+    }
+    text
+}
+
 fn draw_header(frame: &mut Frame, area: Rect, app: &AppState) {
     let theme = &app.theme;
     let [tabs, info] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
@@ -165,9 +206,9 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &AppState) {
         Source::Idle => "no run".to_string(),
         Source::Live { .. } => match &app.run.view.finish {
             None => "live".to_string(),
-            Some(f) if f.error.is_some() => "live · ended with an error".to_string(),
+            Some(f) if f.error.is_some() => "ended with an error".to_string(),
             Some(f) => format!(
-                "live · {}",
+                "ended · {}",
                 if f.passed { "passed" } else { "rubric not met" }
             ),
         },
@@ -194,6 +235,7 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &AppState) {
     if let Some(session) = run.view.session {
         parts.push(format!("session {}", session.short_id()));
         parts.push(format!("team {}", run.view.team));
+        parts.push(usage(run));
         parts.push(format!(
             "models {}",
             if run.models.is_empty() {
@@ -282,6 +324,26 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &AppState) {
         ],
     };
     let mut spans = vec![Span::raw(" ")];
+    if let (View::Run, Some(pager)) = (app.view, &app.run_ui.pager) {
+        let keys: &[(&str, &str)] = if pager.typing.is_some() {
+            &[("enter", "find"), ("esc", "cancel")]
+        } else {
+            &[
+                ("j/k", "scroll"),
+                ("pgdn/pgup", "page"),
+                ("g/G", "top/bottom"),
+                ("/", "search"),
+                ("n/N", "next/previous match"),
+                ("q/esc", "close"),
+            ]
+        };
+        for (key, label) in keys {
+            spans.push(Span::styled(*key, theme.key));
+            spans.push(Span::styled(format!(" {label}  "), theme.hint));
+        }
+        frame.render_widget(Line::from(spans), area);
+        return;
+    }
     if app.view == View::Run && app.run_ui.diff_scroll.is_some() {
         for (key, label) in [
             (KeyAction::Down, "scroll"),

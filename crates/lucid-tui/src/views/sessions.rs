@@ -1,12 +1,12 @@
 //! The Sessions view: the recorded history, newest first (team, outcome, iterations,
-//! start date, duration), and the picker over `sessions/*.toml` that `n` opens.
+//! start date, duration, model tokens in and out), and the picker over `sessions/*.toml` that `n` opens.
 
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Clear, Paragraph, Row, Table};
 use ratatui::Frame;
 
-use super::{bordered, centered, duration, scroll_to};
+use super::{bordered, centered, duration, scroll_to, tokens};
 use crate::app::{AppState, Picker};
 use lucid_core::event::{format_time, one_line};
 use lucid_core::store::SessionStatus;
@@ -66,6 +66,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
                 Cell::from(format!("{}/{}", s.iterations, s.max_iterations)),
                 Cell::from(format_time(s.started_at_ms)),
                 Cell::from(s.duration_ms.map(duration).unwrap_or_else(|| "-".into())),
+                Cell::from(format!("{}/{}", tokens(s.tokens_in), tokens(s.tokens_out))),
                 Cell::from(format!(
                     "{} w{} s{}",
                     one_line(&s.environment, 12),
@@ -86,6 +87,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
         "iters",
         "started (UTC)",
         "duration",
+        "tok in/out",
         "env",
     ])
     .style(theme.title);
@@ -98,6 +100,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
             Constraint::Length(6),
             Constraint::Length(17),
             Constraint::Length(9),
+            Constraint::Length(13),
             Constraint::Length(18),
         ],
     )

@@ -1,5 +1,6 @@
 //! The run tree: the lead and its specialists nested as delegated, one row each with a
-//! status glyph, turns, tokens, elapsed time and purpose. Only the rows on screen are
+//! status glyph, turns, tokens, cost (when the model profile has prices), elapsed time
+//! and purpose. Only the rows on screen are
 //! built, so a 10,000-thread tree costs one depth-first walk per frame.
 
 use ratatui::layout::Rect;
@@ -8,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::{bordered, duration, row_style, scroll_to, tokens};
+use super::{bordered, dollars, duration, row_style, scroll_to, tokens};
 use crate::app::AppState;
 use crate::run_state::{RunState, ThreadPhase};
 use crate::theme::Theme;
@@ -89,10 +90,14 @@ pub fn tree_rows(
                 ),
                 Span::styled(
                     format!(
-                        "  {} · {}t · {} tok · {}",
+                        "  {} · {}t · {} tok{} · {}",
                         thread.phase.label(),
                         thread.last_turn,
                         tokens(thread.tokens_in + thread.tokens_out),
+                        thread
+                            .cost_usd
+                            .map(|c| format!(" · {}", dollars(c)))
+                            .unwrap_or_default(),
                         duration(thread.elapsed_ms(now))
                     ),
                     theme.dim,
