@@ -306,6 +306,12 @@ fn a_replay_plays_paced_pauses_steps_and_changes_speed() {
         _ => panic!("not replaying"),
     };
     assert_eq!(next(&app), 1, "the session start shows at once");
+    // A replay's footer offers pause (a live run's does not: it cannot pause).
+    let notice = app.notice.take();
+    let footer = screen(&app, 120, 20);
+    app.notice = notice;
+    assert!(footer.contains("space pause"), "{footer}");
+    assert!(!screen(&live_app(&events[..5]), 120, 20).contains("space pause"));
     update(
         &mut app,
         Action::Tick {

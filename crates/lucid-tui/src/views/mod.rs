@@ -368,6 +368,15 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &AppState) {
         spans.push(Span::styled(" leave", theme.hint));
     }
     for (action, label) in hints {
+        // Offer only what works now: pause in a replay, cancel while a run is live.
+        let useless = match action {
+            KeyAction::Pause => !matches!(app.source, Source::Replay(_)),
+            KeyAction::CancelThread => !app.run_is_live(),
+            _ => false,
+        };
+        if useless {
+            continue;
+        }
         let keys = app.keymap.keys(*action);
         let Some(key) = keys.first() else { continue };
         spans.push(Span::styled(key.to_string(), theme.key));
