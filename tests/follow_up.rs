@@ -350,6 +350,19 @@ async fn a_follow_up_continues_the_same_thread_with_its_earlier_context() {
         .0
         .starts_with("worked on: draft the plan | shorten it | make it final\n"));
 
+    // `thread` is offered only once a delegation has returned: the lead's first request
+    // has no such argument (a model cannot use it yet), later ones do.
+    let offers_thread = |request: &ModelRequest| {
+        request
+            .tools
+            .iter()
+            .find(|t| t.name == "delegate")
+            .is_some_and(|t| t.input_schema["properties"].get("thread").is_some())
+    };
+    let lead = &run.requests["lead"];
+    assert!(!offers_thread(&lead[0]));
+    assert!(lead[1..].iter().all(offers_thread));
+
     // The worker's model saw its earlier conversation: its own turns, its tool results,
     // then the follow-up as a user turn.
     let worker = &run.requests["worker"];

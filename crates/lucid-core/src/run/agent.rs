@@ -131,7 +131,11 @@ impl TeamRun {
             tool_specs.push(tool.spec());
             tools.insert(Arc::clone(tool));
         }
-        tool_specs.extend(self.orchestration_specs(agent));
+        // The orchestration tools come last, so the delegate tool can be swapped for one
+        // that offers follow-ups once a delegation has returned.
+        let own_tools = tool_specs.len();
+        let mut follow_ups = Self::can_follow_up(messages);
+        tool_specs.extend(self.orchestration_specs(agent, follow_ups));
         let system = self.prompts.get(&agent.name).cloned().unwrap_or_default();
         let provider = match self.providers.agent(&agent.name) {
             Some(provider) => provider,
@@ -190,6 +194,11 @@ impl TeamRun {
                     last_text,
                     Some(RunError::Budget(message)),
                 );
+            }
+            if !follow_ups && Self::can_follow_up(messages) {
+                follow_ups = true;
+                tool_specs.truncate(own_tools);
+                tool_specs.extend(self.orchestration_specs(agent, true));
             }
             let request = ModelRequest {
                 system: system.clone(),

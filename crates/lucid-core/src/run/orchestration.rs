@@ -64,29 +64,13 @@ compact view of the agent's recent work; the agent will continue on its own.";
 
 impl TeamRun {
     /// The declarations of the orchestration tools this agent may call.
-    pub(super) fn orchestration_specs(&self, agent: &AgentSpec) -> Vec<ToolSpec> {
+    /// `follow_ups`: whether the agent has a returned delegation it could follow up; the
+    /// `thread` argument is offered only then (a parameter that cannot be used yet only
+    /// invites a model, a small one especially, to fill it in).
+    pub(super) fn orchestration_specs(&self, agent: &AgentSpec, follow_ups: bool) -> Vec<ToolSpec> {
         let mut specs = Vec::new();
         if !agent.delegates.is_empty() {
-            specs.push(ToolSpec {
-                name: DELEGATE_TOOL.into(),
-                description: "Hand a subtask to a specialist. The specialist starts with a fresh \
-                    context holding only the subtask, works with its own tools, and returns its \
-                    final answer and its thread number. To follow up a thread you delegated to \
-                    before (in any pass) once it has returned, pass `thread`: it continues with \
-                    its earlier conversation and gets `subtask` as your new message. Several \
-                    delegations in one turn run in parallel."
-                    .into(),
-                input_schema: json!({
-                    "type": "object",
-                    "properties": {
-                        "specialist": {"type": "string", "enum": agent.delegates, "description": "Which specialist to hand the subtask to (for a follow-up: the thread's)."},
-                        "subtask": {"type": "string", "description": "Everything the specialist needs to know: it sees nothing else. For a follow-up: your new message to the thread."},
-                        "purpose": {"type": "string", "description": "Why this delegation, in one line (recorded for tracing)."},
-                        "thread": {"type": "integer", "description": "Only to follow up: the thread number a delegation's result gave."}
-                    },
-                    "required": ["specialist", "subtask", "purpose"]
-                }),
-            });
+            specs.push(delegate_spec(agent, follow_ups));
         }
         if agent.advisor.is_some() {
             specs.push(ToolSpec {
@@ -100,6 +84,24 @@ impl TeamRun {
             });
         }
         specs
+    }
+
+    /// Whether `messages` hold a delegation that returned: a thread the agent could follow
+    /// up.
+    pub(super) fn can_follow_up(messages: &[Message]) -> bool {
+        let delegations: Vec<&str> = messages
+            .iter()
+            .flat_map(|m| &m.content)
+            .filter_map(|block| match block {
+                ContentBlock::ToolUse { id, name, .. } if name == DELEGATE_TOOL => {
+                    Some(id.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        messages.iter().flat_map(|m| &m.content).any(|block| {
+            matches!(block, ContentBlock::ToolResult { tool_use_id, .. } if delegations.contains(&tool_use_id.as_str()))
+        })
     }
 
     pub(super) fn orchestration_names(
@@ -355,6 +357,37 @@ impl TeamRun {
             },
         );
         Ok(ToolOutput::ok(answer))
+    }
+}
+
+/// The `delegate` tool as `agent` sees it; with `follow_ups`, it may address a thread.
+fn delegate_spec(agent: &AgentSpec, follow_ups: bool) -> ToolSpec {
+    let mut properties = json!({
+        "specialist": {"type": "string", "enum": agent.delegates, "description": "Which specialist to hand the subtask to (for a follow-up: the thread's)."},
+        "subtask": {"type": "string", "description": "Everything the specialist needs to know: it sees nothing else. For a follow-up: your new message to the thread."},
+        "purpose": {"type": "string", "description": "Why this delegation, in one line (recorded for tracing)."}
+    });
+    let mut description = String::from(
+        "Hand a subtask to a specialist. The specialist starts with a fresh context holding only \
+         the subtask, works with its own tools, and returns its final answer. Several \
+         delegations in one turn run in parallel.",
+    );
+    if follow_ups {
+        properties["thread"] = json!({"type": "integer", "description": "Only to follow up: the thread number a delegation's result gave."});
+        description.push_str(
+            " Each result names its thread. To follow up a thread you delegated to before (in \
+             any pass) once it has returned, pass `thread`: it continues with its earlier \
+             conversation and gets `subtask` as your new message.",
+        );
+    }
+    ToolSpec {
+        name: DELEGATE_TOOL.into(),
+        description,
+        input_schema: json!({
+            "type": "object",
+            "properties": properties,
+            "required": ["specialist", "subtask", "purpose"]
+        }),
     }
 }
 
