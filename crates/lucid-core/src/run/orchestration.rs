@@ -363,8 +363,8 @@ impl TeamRun {
 /// The `delegate` tool as `agent` sees it; with `follow_ups`, it may address a thread.
 fn delegate_spec(agent: &AgentSpec, follow_ups: bool) -> ToolSpec {
     let mut properties = json!({
-        "specialist": {"type": "string", "enum": agent.delegates, "description": "Which specialist to hand the subtask to (for a follow-up: the thread's)."},
-        "subtask": {"type": "string", "description": "Everything the specialist needs to know: it sees nothing else. For a follow-up: your new message to the thread."},
+        "specialist": {"type": "string", "enum": agent.delegates, "description": "Which specialist to hand the subtask to."},
+        "subtask": {"type": "string", "description": "Everything the specialist needs to know: it sees nothing else."},
         "purpose": {"type": "string", "description": "Why this delegation, in one line (recorded for tracing)."}
     });
     let mut description = String::from(
@@ -373,6 +373,11 @@ fn delegate_spec(agent: &AgentSpec, follow_ups: bool) -> ToolSpec {
          delegations in one turn run in parallel.",
     );
     if follow_ups {
+        properties["specialist"]["description"] =
+            json!("Which specialist to hand the subtask to (for a follow-up: the thread's).");
+        properties["subtask"]["description"] = json!(
+            "Everything the specialist needs to know: it sees nothing else. For a follow-up: your new message to the thread."
+        );
         properties["thread"] = json!({"type": "integer", "description": "Only to follow up: the thread number a delegation's result gave."});
         description.push_str(
             " Each result names its thread. To follow up a thread you delegated to before (in \
