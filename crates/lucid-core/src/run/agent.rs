@@ -134,7 +134,10 @@ impl TeamRun {
         // The orchestration tools come last, so the delegate tool can be swapped for one
         // that offers follow-ups once a delegation has returned.
         let own_tools = tool_specs.len();
-        let mut follow_ups = Self::can_follow_up(messages);
+        // Only an agent that delegates can follow up; the others never scan for it (a
+        // fleet worker's turns stay as cheap as before).
+        let delegates = !agent.delegates.is_empty();
+        let mut follow_ups = delegates && Self::can_follow_up(messages);
         tool_specs.extend(self.orchestration_specs(agent, follow_ups));
         let system = self.prompts.get(&agent.name).cloned().unwrap_or_default();
         let provider = match self.providers.agent(&agent.name) {
@@ -195,7 +198,7 @@ impl TeamRun {
                     Some(RunError::Budget(message)),
                 );
             }
-            if !follow_ups && Self::can_follow_up(messages) {
+            if delegates && !follow_ups && Self::can_follow_up(messages) {
                 follow_ups = true;
                 tool_specs.truncate(own_tools);
                 tool_specs.extend(self.orchestration_specs(agent, true));

@@ -122,6 +122,7 @@ impl SessionReport {
             Standing::Cancelled => ReportStatus::Cancelled,
             Standing::Interrupted => ReportStatus::Interrupted,
         };
+        let (tokens_in, tokens_out) = view.tokens();
         SessionReport {
             session_id: view.session,
             short_id: view.session.map(SessionId::short_id),
@@ -177,8 +178,8 @@ impl SessionReport {
             duration_ms: view.duration_ms(),
             retries: view.retries,
             cost_usd: view.cost_usd,
-            tokens_in: view.tokens().0,
-            tokens_out: view.tokens().1,
+            tokens_in,
+            tokens_out,
             usage_by_role: view.usage_by_role.clone(),
             error: view.error().map(str::to_string),
             answer: view.lead_answer.clone(),
