@@ -516,6 +516,34 @@ fn dreaming_for_a_team_with_no_sessions_is_a_usage_error_that_records_nothing() 
     );
 }
 
+#[test]
+fn dreams_are_listed_apart_from_runs_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, run) = run_lumara(dir.path(), "3");
+    let dreamt = lucid(dir.path(), &["dream", "--team", "lumara-landing"]);
+    assert!(dreamt.status.success(), "{dreamt:?}");
+    let kinds = |kind: &str| -> Vec<String> {
+        stdout_json(&lucid(
+            dir.path(),
+            &["sessions", "list", "--json", "--kind", kind],
+        ))
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["environment"].as_str().unwrap().to_string())
+        .collect()
+    };
+    assert_eq!(kinds("runs"), ["lumara"]);
+    assert_eq!(kinds("dreams"), ["dream"]);
+    assert_eq!(kinds("all"), ["dream", "lumara"]);
+    let table = lucid(dir.path(), &["sessions", "list"]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    let short = run["short_id"].as_str().unwrap();
+    let row = table.lines().find(|l| l.starts_with(short)).unwrap();
+    assert!(row.contains("lumara w") && row.contains(" s3 "), "{table}");
+    assert!(table.lines().any(|l| l.contains(" dream ")), "{table}");
+}
+
 /// Ctrl-C stops the run after the step in hand and says how to continue it.
 #[test]
 fn an_interrupted_run_prints_the_command_that_resumes_it() {

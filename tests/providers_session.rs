@@ -620,4 +620,18 @@ fn the_grader_and_the_advisor_are_counted_in_the_cost_by_role() {
         stderr.contains("grader answered · 1000/100 tok · $0.0045"),
         "{stderr}"
     );
+    // The session lists carry the same tokens and cost, every role included.
+    let listed = json(&lucid(dir.path(), &["sessions", "list", "--json"], None));
+    let summary = &listed[0];
+    assert_eq!(summary["tokens_in"].as_u64(), Some(1000 * (turns + calls)));
+    assert!(
+        (summary["cost_usd"].as_f64().unwrap() - total).abs() < 1e-9,
+        "{summary}"
+    );
+    let table = lucid(dir.path(), &["sessions", "list"], None);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains(&lucid_core::event::format_dollars(total)),
+        "{table}"
+    );
 }

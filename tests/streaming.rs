@@ -214,6 +214,7 @@ async fn a_window_watching_through_the_owner_sees_a_turn_grow_and_the_store_keep
 
     // Two pieces of the commander's first turn reach the window before the turn is whole.
     let mut pieces = Vec::new();
+    let mut lead = None;
     while pieces.len() < 2 {
         let news = tokio::time::timeout(GUARD, feed.next())
             .await
@@ -222,6 +223,7 @@ async fn a_window_watching_through_the_owner_sees_a_turn_grow_and_the_store_keep
             News::Event(event) => match event.kind {
                 EventKind::TextDelta { turn, at, text } => {
                     assert_eq!(turn, 1);
+                    lead = event.agent;
                     assert_eq!(at as usize, pieces.iter().map(String::len).sum::<usize>());
                     pieces.push(text);
                 }
@@ -235,11 +237,30 @@ async fn a_window_watching_through_the_owner_sees_a_turn_grow_and_the_store_keep
     }
     seen.open();
     let mut whole = None;
+    // The rest of the turn as a live view folds it, and the tool calls the turn made.
+    let mut live = pieces.concat();
+    let mut calls = Vec::new();
+    let mut lead_turns = 0;
     let ending = loop {
         match feed.next().await {
             News::Event(event) => {
-                if let (EventKind::Text { text }, None) = (&event.kind, &whole) {
-                    whole = Some(text.clone());
+                if event.agent != lead {
+                    continue;
+                }
+                match &event.kind {
+                    EventKind::Text { text } if whole.is_none() => whole = Some(text.clone()),
+                    EventKind::TextDelta { turn: 1, at, text } => {
+                        live.truncate(*at as usize);
+                        live.push_str(text);
+                    }
+                    EventKind::ModelTurn { .. } => lead_turns += 1,
+                    EventKind::ToolCalled { tool, input, .. } if lead_turns == 1 => {
+                        calls.push(format!(
+                            "» {tool} {}",
+                            serde_json::to_string(input).unwrap()
+                        ));
+                    }
+                    _ => {}
                 }
             }
             News::Ended(ending) => break ending,
@@ -247,6 +268,12 @@ async fn a_window_watching_through_the_owner_sees_a_turn_grow_and_the_store_keep
     };
     let whole = whole.expect("the turn's whole text followed");
     assert!(whole.starts_with(&pieces.concat()), "{whole} / {pieces:?}");
+    // The turn's tool calls streamed too, each on its own line with its arguments.
+    assert!(!calls.is_empty(), "the commander's first turn delegates");
+    assert!(live.starts_with(&whole), "{live}");
+    for call in &calls {
+        assert!(live.contains(&format!("\n{call}")), "{call} in {live}");
+    }
     assert!(
         matches!(ending, lucid_tui::backend::Ending::There(ref end) if end.error.is_none()),
         "{ending:?}"

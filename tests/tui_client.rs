@@ -64,7 +64,7 @@ fn a_tui_on_a_served_store_is_its_client_and_shows_a_run_from_another_process_li
     let mut tui = Tui::spawn(repo(), &db, config.path(), &[]);
     // It opened (no "in use") as the owner's client, with the owner's history.
     tui.wait_for(&[
-        "Sessions (1)",
+        "Sessions: runs (1 of 1)",
         "lumara-landing",
         "another lucid holds this store",
     ]);
@@ -83,7 +83,7 @@ fn a_tui_on_a_served_store_is_its_client_and_shows_a_run_from_another_process_li
     ]);
     // The list through the owner has both; the older one replays from it.
     tui.press("2");
-    tui.wait_for(&["Sessions (2)"]);
+    tui.wait_for(&["Sessions: runs (2 of 2)"]);
     tui.press("j\r");
     tui.wait_for(&["replay ", "commander #1"]);
     tui.press("q");
@@ -110,7 +110,7 @@ fn a_client_tui_starts_runs_through_the_owner_and_says_when_the_owner_goes() {
     let db = dir.path().join("store");
     let serving = Serving::start(&db, &[]);
     let mut tui = Tui::spawn(&cwd, &db, config.path(), &[]);
-    tui.wait_for(&["Sessions (0)"]);
+    tui.wait_for(&["Sessions: runs (0 of 0)"]);
     tui.press("n");
     tui.wait_for(&["lumara.toml"]);
     tui.press("\r");

@@ -178,12 +178,19 @@ fn the_tui_shows_a_live_lumara_run_dreams_approves_and_replays() {
     tui.press("3");
     tui.wait_for(&["Memory (0/0)"]);
     tui.press("D");
-    tui.wait_for(&["Dreamer", "dreamer #1", "proposal(s) wait for review"]);
+    tui.wait_for(&[
+        "Dream · team lumara-landing",
+        "dreamer #1",
+        "proposal(s) wait for review",
+    ]);
     tui.wait_for(&["proposed "]);
     tui.press("a");
     tui.wait_for(&["approved “"]);
     tui.press("2");
-    tui.wait_for(&["Sessions (8)", "lumara-landing", "passed"]);
+    // Runs are listed apart from the dream; `f` shows the dream.
+    tui.wait_for(&["Sessions: runs (7 of 8)", "lumara-landing", "passed"]);
+    tui.press("f");
+    tui.wait_for(&["Sessions: dreams (1 of 8)", "dream "]);
     tui.press("q");
     assert!(tui.wait(), "the rubric is met, so lucid exits 0");
     std::thread::sleep(Duration::from_millis(200));
@@ -236,7 +243,7 @@ fn the_tui_shows_a_live_lumara_run_dreams_approves_and_replays() {
     assert!(replay.wait());
 
     let mut home = Tui::spawn(db.path(), config.path(), &[]);
-    home.wait_for(&["Sessions (8)", &short]);
+    home.wait_for(&["Sessions: runs (7 of 8)", &short]);
     home.press("?");
     home.wait_for(&["Keys: Sessions", "start a new run"]);
     home.press("x");
@@ -249,7 +256,7 @@ fn a_run_from_another_terminal_executes_in_the_tui_and_shows_live() {
     let db = tempfile::tempdir().unwrap();
     let config = tempfile::tempdir().unwrap();
     let mut tui = Tui::spawn(db.path(), config.path(), &[]);
-    tui.wait_for(&["Sessions (0)"]);
+    tui.wait_for(&["Sessions: runs (0 of 0)"]);
     // The TUI serves its store once its screen is up.
     let socket = db.path().join("lucid.sock");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -269,7 +276,7 @@ fn a_run_from_another_terminal_executes_in_the_tui_and_shows_live() {
     tui.wait_for(&["commander #1", "detector #2", "soft_landing"]);
     tui.wait_for(&["rubric met", "passed after"]);
     tui.press("2");
-    tui.wait_for(&["Sessions (1)", "lumara-landing", "passed"]);
+    tui.wait_for(&["Sessions: runs (1 of 1)", "lumara-landing", "passed"]);
     tui.press("q");
     assert!(tui.wait(), "quitting the home screen exits 0");
     assert!(!socket.exists(), "the socket goes when the TUI quits");

@@ -50,9 +50,9 @@ pub(super) async fn record(
 
 pub async fn sessions(client: &Client, command: SessionsCommand) -> u8 {
     let result = match command {
-        SessionsCommand::List { json } => {
+        SessionsCommand::List { json, kind } => {
             match client.get_json::<Vec<SessionSummary>>("/v1/sessions").await {
-                Ok(sessions) => super::sessions::print_list(sessions, json),
+                Ok(sessions) => super::sessions::print_list(sessions, json, kind),
                 Err(err) => Err(failure(&err)),
             }
         }

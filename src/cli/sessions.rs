@@ -16,6 +16,9 @@ pub enum SessionsCommand {
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
+        /// Which sessions: team runs, dreams, or both.
+        #[arg(long, value_enum, default_value_t = ListKind::All)]
+        kind: ListKind,
     },
     /// Show one session: outcome per iteration, agents and facts.
     Show {
@@ -46,6 +49,27 @@ pub enum SessionsCommand {
     },
 }
 
+/// Which sessions `sessions list` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListKind {
+    /// Runs and dreams.
+    All,
+    /// Sessions of a team working a task.
+    Runs,
+    /// Dreams over a team's history.
+    Dreams,
+}
+
+impl ListKind {
+    fn admits(self, summary: &SessionSummary) -> bool {
+        match self {
+            ListKind::All => true,
+            ListKind::Runs => !summary.is_dream(),
+            ListKind::Dreams => summary.is_dream(),
+        }
+    }
+}
+
 /// What `sessions export` makes of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
@@ -62,7 +86,7 @@ pub async fn sessions(db: Option<PathBuf>, command: SessionsCommand) -> u8 {
         Err(code) => return code,
     };
     let result = match command {
-        SessionsCommand::List { json } => list(&store, json),
+        SessionsCommand::List { json, kind } => list(&store, json, kind),
         SessionsCommand::Show { id, json } => show(&store, &id, json),
         SessionsCommand::Diff { id, stat } => session_events(&store, &id)
             .and_then(|(summary, events)| super::changes::diff(&summary, events, stat)),
@@ -80,11 +104,11 @@ pub async fn sessions(db: Option<PathBuf>, command: SessionsCommand) -> u8 {
     }
 }
 
-fn list(store: &Store, json: bool) -> Result<(), (u8, String)> {
+fn list(store: &Store, json: bool, kind: ListKind) -> Result<(), (u8, String)> {
     let sessions = store
         .sessions()
         .map_err(|err| (exit::RUNTIME, err.to_string()))?;
-    print_list(sessions, json)
+    print_list(sessions, json, kind)
 }
 
 /// Exports a recorded session in `format`: JSON lines on stdout (model text as it was
@@ -112,7 +136,9 @@ pub(super) async fn export(
 pub(super) fn print_list(
     mut sessions: Vec<SessionSummary>,
     json: bool,
+    kind: ListKind,
 ) -> Result<(), (u8, String)> {
+    sessions.retain(|s| kind.admits(s));
     sessions.sort_by(|a, b| b.started_at_ms.cmp(&a.started_at_ms).then(b.id.cmp(&a.id)));
     if json {
         let text = super::output::json_with_short_ids(&sessions, |s| s.id.short_id())
@@ -121,20 +147,28 @@ pub(super) fn print_list(
         return Ok(());
     }
     if sessions.is_empty() {
-        outln!("No sessions yet. Start one with: lucid run sessions/lumara.toml --headless");
+        match kind {
+            ListKind::Dreams => outln!("No dreams yet. Dream with: lucid dream --team TEAM"),
+            _ => {
+                outln!("No sessions yet. Start one with: lucid run sessions/lumara.toml --headless")
+            }
+        }
         return Ok(());
     }
     outln!(
-        "{:<8}  {:<20}  {:<11}  {:>5}  {:>9}  started (UTC)",
+        "{:<8}  {:<20}  {:<11}  {:>5}  {:>9}  {:>13}  {:>8}  {:<16}  started (UTC)",
         "id",
         "team",
         "status",
         "iters",
-        "duration"
+        "duration",
+        "tok in/out",
+        "cost",
+        "kind"
     );
     for s in &sessions {
         outln!(
-            "{:<8}  {:<20}  {:<11}  {:>5}  {:>9}  {}",
+            "{:<8}  {:<20}  {:<11}  {:>5}  {:>9}  {:>13}  {:>8}  {:<16}  {}",
             s.id.short_id(),
             one_line(&s.team, 20),
             s.status.as_str(),
@@ -142,10 +176,33 @@ pub(super) fn print_list(
             s.duration_ms
                 .map(format_duration)
                 .unwrap_or_else(|| "-".into()),
+            format!(
+                "{}/{}",
+                lucid_core::event::format_tokens(s.tokens_in),
+                lucid_core::event::format_tokens(s.tokens_out)
+            ),
+            s.cost_usd
+                .map(lucid_core::event::format_dollars)
+                .unwrap_or_else(|| "-".into()),
+            session_kind(s),
             format_time(s.started_at_ms)
         );
     }
     Ok(())
+}
+
+/// What a listed session was: a dream, or a run of which environment, world and seed.
+fn session_kind(summary: &SessionSummary) -> String {
+    if summary.is_dream() {
+        "dream".into()
+    } else {
+        format!(
+            "{} w{} s{}",
+            one_line(&summary.environment, 8),
+            summary.world,
+            summary.seed
+        )
+    }
 }
 
 /// A recorded session by its short id or id (or a unique prefix of either), with its

@@ -80,13 +80,6 @@ pub enum Confirm {
     CancelRun(lucid_core::event::AgentId),
 }
 
-/// The `n` picker over session files.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Picker {
-    pub specs: Vec<PathBuf>,
-    pub selected: usize,
-}
-
 /// The Run view's cursor and folding; the run itself is in [`RunState`].
 #[derive(Debug, Clone, Default)]
 pub struct RunUi {
@@ -116,14 +109,82 @@ pub struct RunUi {
     pub transcript_scroll: Cell<usize>,
 }
 
+/// Which sessions the Sessions view lists (`f` cycles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionFilter {
+    /// Team runs only: dreams are listed apart.
+    #[default]
+    Runs,
+    Dreams,
+    All,
+}
+
+impl SessionFilter {
+    pub fn admits(self, summary: &SessionSummary) -> bool {
+        match self {
+            SessionFilter::Runs => !summary.is_dream(),
+            SessionFilter::Dreams => summary.is_dream(),
+            SessionFilter::All => true,
+        }
+    }
+
+    pub fn next(self) -> SessionFilter {
+        match self {
+            SessionFilter::Runs => SessionFilter::Dreams,
+            SessionFilter::Dreams => SessionFilter::All,
+            SessionFilter::All => SessionFilter::Runs,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SessionFilter::Runs => "runs",
+            SessionFilter::Dreams => "dreams",
+            SessionFilter::All => "runs and dreams",
+        }
+    }
+}
+
+/// The dream `D` started, watched in the Memory view apart from the run on show.
+#[derive(Debug, Clone)]
+pub struct DreamWatch {
+    /// The team whose history it mines.
+    pub team: String,
+    /// The dream's own session: the dreamer's thread.
+    pub run: RunState,
+    /// How it ended, once it has: one sentence.
+    pub outcome: Option<Result<String, String>>,
+}
+
 /// The Sessions view.
 #[derive(Debug, Clone, Default)]
 pub struct SessionsUi {
+    /// Every recorded session, newest first.
+    pub all: Vec<SessionSummary>,
+    /// The sessions the filter admits, as listed.
     pub list: Vec<SessionSummary>,
+    pub filter: SessionFilter,
     pub selected: usize,
     pub loaded: bool,
     pub error: Option<String>,
     pub scroll: Cell<usize>,
+}
+
+impl SessionsUi {
+    /// Lists what the filter admits, keeping the selected session selected when it
+    /// still shows.
+    pub fn refilter(&mut self) {
+        let selected = self.list.get(self.selected).map(|s| s.id);
+        self.list = self
+            .all
+            .iter()
+            .filter(|s| self.filter.admits(s))
+            .cloned()
+            .collect();
+        self.selected = selected
+            .and_then(|id| self.list.iter().position(|s| s.id == id))
+            .unwrap_or(0);
+    }
 }
 
 /// Where the clickable lists were drawn last frame (inner areas), so a mouse click can
@@ -160,7 +221,9 @@ pub struct AppState {
     pub run_ui: RunUi,
     pub sessions: SessionsUi,
     pub memory: MemoryState,
-    pub picker: Option<Picker>,
+    pub picker: Option<crate::picker::Picker>,
+    /// The latest dream started from this window, live or ended.
+    pub dream: Option<DreamWatch>,
     pub help: bool,
     pub confirm: Option<Confirm>,
     /// A one-line message for the footer (errors, acknowledgements).
@@ -194,9 +257,15 @@ pub enum Action {
     RunStarted {
         spec: String,
     },
-    /// A dream started; its dreamer thread streams into the run state (shown in the
-    /// Memory view and the Run view) without changing the view.
-    DreamStarted,
+    /// A dream over `team`'s history started; its events arrive as `DreamEvent`s and
+    /// show in the Memory view's dream panel (the run on show stays).
+    DreamStarted {
+        team: String,
+    },
+    /// An event of the dream `D` started.
+    DreamEvent(Event),
+    /// The dream ended: what it proposed, or why it failed.
+    DreamEnded(Result<String, String>),
     /// Starting or running the live session failed.
     RunFailed(String),
     /// The live session's task ended.
@@ -218,7 +287,7 @@ pub enum Command {
     LoadSessions,
     LoadReplay(SessionId),
     ListSpecs,
-    StartRun(PathBuf),
+    StartRun(crate::picker::RunChoice),
     Memory(MemoryCommand),
 }
 
@@ -236,6 +305,7 @@ impl AppState {
             sessions: SessionsUi::default(),
             memory: MemoryState::default(),
             picker: None,
+            dream: None,
             help: false,
             confirm: None,
             notice: None,

@@ -102,6 +102,7 @@ actions! {
     Back "back" Run ["b", "backspace"] "back to where Enter on a delegation jumped from";
     NewRun "new_run" Sessions ["n"] "start a new run from a session file";
     Refresh "refresh" Sessions ["r"] "reload the session list";
+    FilterSessions "filter_sessions" Sessions ["f"] "list runs, dreams, or both";
     Approve "approve" Memory ["a"] "approve the selected proposal (or a rejected or retired memory again)";
     Reject "reject" Memory ["r"] "reject the selected proposal (asks first)";
     Retire "retire" Memory ["R"] "retire the selected approved memory: it no longer steers runs (asks first)";

@@ -35,6 +35,7 @@ pub mod memory_editor;
 pub mod memory_remote;
 pub mod memory_state;
 pub mod pager;
+pub mod picker;
 pub mod run_state;
 pub mod runtime;
 pub mod terminal;

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 use super::app::{Action, AppState, Command, Source};
 use super::backend::{Announcement, Ending, Feed, News, SessionsBackend};
-use super::memory_state::{Edit, MemoryItem, MemoryUpdate};
+use super::memory_state::{Edit, MemoryItem};
 use super::update::update;
 use super::views;
 use super::work::{self, Channels, Watching};
@@ -203,10 +203,10 @@ where
             },
             event = next_dream_event(&mut watching.dream_events) => match event {
                 Some(event) => {
-                    pending.extend(update(&mut app, Action::Event(event)));
+                    pending.extend(update(&mut app, Action::DreamEvent(event)));
                     if let Some(rx) = watching.dream_events.as_mut() {
                         while let Ok(event) = rx.try_recv() {
-                            pending.extend(update(&mut app, Action::Event(event)));
+                            pending.extend(update(&mut app, Action::DreamEvent(event)));
                         }
                     }
                     dirty = true;
@@ -217,19 +217,18 @@ where
                 watching.dream = None;
                 if let Some(rx) = watching.dream_events.as_mut() {
                     while let Ok(event) = rx.try_recv() {
-                        pending.extend(update(&mut app, Action::Event(event)));
+                        pending.extend(update(&mut app, Action::DreamEvent(event)));
                     }
                 }
-                let update_memory = match ended {
-                    Ok(Ok(report)) => MemoryUpdate::Done(match report.proposals.len() {
+                let outcome = match ended {
+                    Ok(Ok(report)) => Ok(match report.proposals.len() {
                         0 => format!("dreamed over {} session(s): nothing new to propose", report.run.sessions.len()),
                         n => format!("dreamed over {} session(s): {n} proposal(s) wait for review", report.run.sessions.len()),
                     }),
-                    Ok(Err(err)) => MemoryUpdate::Failed(format!("the dream failed: {err}")),
-                    Err(message) => MemoryUpdate::Failed(message),
+                    Ok(Err(err)) => Err(format!("the dream failed: {err}")),
+                    Err(message) => Err(message),
                 };
-                pending.extend(update(&mut app, Action::Memory(update_memory)));
-                pending.extend(update(&mut app, Action::RunEnded));
+                pending.extend(update(&mut app, Action::DreamEnded(outcome)));
                 dirty = true;
             },
             action = results.recv() => {

@@ -8,7 +8,7 @@ use ratatui::layout::{Position, Rect};
 
 use super::app::{Action, AppState, Command, Confirm, Pane, Replay, Source, View};
 use super::keymap::{Context, KeyAction};
-use super::memory_state::MemoryCommand;
+use super::memory_state::{MemoryCommand, MemoryUpdate};
 use super::run_state::RunState;
 use lucid_core::event::Event;
 
@@ -16,9 +16,6 @@ use lucid_core::event::Event;
 /// offline session can be watched and a slow model call does not stall the replay.
 pub const REPLAY_MIN_GAP_MS: u64 = 40;
 pub const REPLAY_MAX_GAP_MS: u64 = 1500;
-
-/// What a dream's live view says it came from.
-pub const DREAM_SOURCE: &str = "(dream)";
 
 /// The most replay time one tick can bank.
 const MAX_TICK_MS: u64 = 250;
@@ -90,15 +87,12 @@ pub fn update(app: &mut AppState, action: Action) -> Vec<Command> {
                 Ok(mut list) => {
                     // Newest first.
                     list.reverse();
-                    app.sessions.list = list;
+                    app.sessions.all = list;
                     app.sessions.error = None;
+                    app.sessions.refilter();
                 }
                 Err(message) => app.sessions.error = Some(message),
             }
-            app.sessions.selected = app
-                .sessions
-                .selected
-                .min(app.sessions.list.len().saturating_sub(1));
             Vec::new()
         }
         Action::ReplayLoaded(_, Ok(_)) if app.run_is_live() => {
@@ -116,11 +110,10 @@ pub fn update(app: &mut AppState, action: Action) -> Vec<Command> {
         }
         Action::SpecsListed(specs) => {
             if specs.is_empty() {
-                app.notice = Some("no session files in sessions/".into());
-                app.picker = None;
-            } else {
-                app.picker = Some(super::app::Picker { specs, selected: 0 });
+                app.notice =
+                    Some("no session files in sessions/: type a session file's path (tab)".into());
             }
+            app.picker = Some(super::picker::Picker::new(specs, &app.sessions.all));
             Vec::new()
         }
         Action::RunStarted { spec } => {
@@ -129,12 +122,31 @@ pub fn update(app: &mut AppState, action: Action) -> Vec<Command> {
             app.view = View::Run;
             Vec::new()
         }
-        Action::DreamStarted => {
-            reset_run(app);
-            app.source = Source::Live {
-                spec: DREAM_SOURCE.into(),
-            };
+        Action::DreamStarted { team } => {
+            app.dream = Some(super::app::DreamWatch {
+                team,
+                run: RunState::default(),
+                outcome: None,
+            });
             Vec::new()
+        }
+        Action::DreamEvent(event) => {
+            if let Some(dream) = &mut app.dream {
+                dream.run.apply(&event);
+            }
+            Vec::new()
+        }
+        Action::DreamEnded(outcome) => {
+            let update = match &outcome {
+                Ok(message) => MemoryUpdate::Done(message.clone()),
+                Err(message) => MemoryUpdate::Failed(message.clone()),
+            };
+            if let Some(dream) = &mut app.dream {
+                dream.outcome = Some(outcome);
+            }
+            let mut commands = app.memory.apply(update, &mut app.notice);
+            commands.push(Command::LoadSessions);
+            commands
         }
         Action::RunFailed(message) => {
             app.notice = Some(message);
@@ -330,20 +342,13 @@ fn on_key(app: &mut AppState, key: &KeyEvent) -> Vec<Command> {
         return Vec::new();
     }
     if let Some(picker) = &mut app.picker {
-        match key.code {
-            KeyCode::Esc | KeyCode::Char('q') => app.picker = None,
-            KeyCode::Down | KeyCode::Char('j') => {
-                picker.selected = (picker.selected + 1).min(picker.specs.len().saturating_sub(1))
-            }
-            KeyCode::Up | KeyCode::Char('k') => picker.selected = picker.selected.saturating_sub(1),
-            KeyCode::Enter => {
-                let spec = picker.specs.get(picker.selected).cloned();
+        match picker.on_key(key) {
+            super::picker::Outcome::Stay => {}
+            super::picker::Outcome::Close => app.picker = None,
+            super::picker::Outcome::Start(choice) => {
                 app.picker = None;
-                if let Some(spec) = spec {
-                    return vec![Command::StartRun(spec)];
-                }
+                return vec![Command::StartRun(choice)];
             }
-            _ => {}
         }
         return Vec::new();
     }
@@ -411,14 +416,18 @@ fn dream_now(app: &mut AppState) -> Vec<Command> {
         app.notice = Some("a run is live; dream when it has finished".into());
         return Vec::new();
     }
+    if app.dream.as_ref().is_some_and(|d| d.outcome.is_none()) {
+        app.notice = Some("a dream is already under way".into());
+        return Vec::new();
+    }
     let on_show = (!app.run.view.team.is_empty()
         && app.run.view.environment != lucid_core::dream::DREAM_ENVIRONMENT)
         .then(|| app.run.view.team.clone());
     let newest = app
         .sessions
-        .list
+        .all
         .iter()
-        .find(|s| s.environment != lucid_core::dream::DREAM_ENVIRONMENT)
+        .find(|s| !s.is_dream())
         .map(|s| s.team.clone());
     match on_show.or(newest) {
         Some(team) => {
@@ -455,6 +464,11 @@ fn sessions_action(app: &mut AppState, action: KeyAction) -> Vec<Command> {
             return vec![Command::ListSpecs];
         }
         KeyAction::Refresh => return vec![Command::LoadSessions],
+        KeyAction::FilterSessions => {
+            ui.filter = ui.filter.next();
+            ui.refilter();
+            app.notice = Some(format!("listing {} (f: next filter)", ui.filter.label()));
+        }
         _ => {}
     }
     Vec::new()

@@ -119,15 +119,17 @@ pub(super) fn execute(
                 let _ = actions.send(Action::SpecsListed(specs));
             });
         }
-        Command::StartRun(path) => {
+        Command::StartRun(choice) => {
             if watching.is_busy() {
                 send(Action::RunFailed("a run is already live".into()));
                 return now;
             }
             watching.starting = true;
             let start = services.sessions.start(StartRequest {
+                seed: choice.seed,
+                world: choice.world,
                 pace_ms: services.pace_ms,
-                ..StartRequest::file(path)
+                ..StartRequest::file(choice.spec)
             });
             let arrivals = channels.arrivals.clone();
             tokio::spawn(async move {
@@ -151,6 +153,7 @@ pub(super) fn execute(
             let sink: Arc<dyn EventSink> = Arc::new(store.clone());
             let bus = EventBus::new(SessionId::generate(), sink);
             watching.dream_events = Some(bus.subscribe());
+            send(Action::DreamStarted { team: team.clone() });
             watching.dream = Some(tokio::spawn(async move {
                 lucid_core::dream::dream_on_bus(
                     &store,
@@ -161,7 +164,6 @@ pub(super) fn execute(
                 )
                 .await
             }));
-            send(Action::DreamStarted);
         }
         Command::Memory(command) => {
             let Some(backend) = services.memory.clone() else {

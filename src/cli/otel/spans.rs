@@ -76,6 +76,9 @@ struct Fold<'a> {
     verdicts: HashMap<usize, Verdicts>,
     /// A revision or a resume: no thread's model turn began before it.
     floor_ms: u64,
+    /// When the event before the one in hand happened (a grader's or advisor's call
+    /// began no earlier).
+    previous_ms: u64,
 }
 
 /// What a grading pass judged so far.
@@ -105,6 +108,7 @@ pub fn spans(events: &[Event], models: &Models) -> Vec<SpanData> {
         gradings: BTreeMap::new(),
         verdicts: HashMap::new(),
         floor_ms: start_ms,
+        previous_ms: start_ms,
     };
     let root = fold.open(
         u64::MAX,
@@ -366,11 +370,19 @@ impl Fold<'_> {
             EventKind::GradingFinished {
                 iteration, passed, ..
             } => self.graded(event, *iteration, *passed),
+            EventKind::ModelUsage {
+                role,
+                profile,
+                tokens_in,
+                tokens_out,
+                cost_usd,
+            } => self.model_usage(event, role, profile, (*tokens_in, *tokens_out), *cost_usd),
             EventKind::RevisionStarted { .. } | EventKind::SessionResumed { .. } => {
                 self.floor_ms = at;
             }
             _ => {}
         }
+        self.previous_ms = self.previous_ms.max(at);
         if let Some(thread) = agent.and_then(|id| self.threads.get_mut(&id)) {
             thread.last_ms = thread.last_ms.max(at);
             // A retry is part of the model call under way, not a step of its own.
@@ -493,6 +505,49 @@ impl Fold<'_> {
         }
         if retries > 0 {
             draft.set("lucid.retries", i64::from(retries));
+        }
+    }
+
+    /// A model call outside the agents' turns: the grader's (under the grading pass in
+    /// hand), an advisor's (under the asking thread), the dreamer's.
+    fn model_usage(
+        &mut self,
+        event: &Event,
+        role: &str,
+        profile: &str,
+        (tokens_in, tokens_out): (u64, u64),
+        cost_usd: Option<f64>,
+    ) {
+        let grading = (role == "grader")
+            .then(|| self.gradings.values().next_back().copied())
+            .flatten();
+        let parent = match grading {
+            Some(span) => self.drafts[span].id,
+            None => self.thread_span(event.agent),
+        };
+        let (provider, model) = self.models.get(profile);
+        let model = one_line(&model, NAME_CHARS);
+        let start = self.previous_ms.max(self.floor_ms).min(event.at_ms);
+        let span = self.open(
+            event.seq,
+            parent,
+            format!("chat {model}"),
+            SpanKind::Client,
+            start,
+        );
+        let draft = &mut self.drafts[span];
+        draft.end_ms = Some(event.at_ms);
+        draft.set("gen_ai.operation.name", "chat");
+        draft.set("gen_ai.request.model", model);
+        if let Some(provider) = provider {
+            draft.set("gen_ai.provider.name", provider);
+        }
+        draft.set("gen_ai.usage.input_tokens", int(tokens_in));
+        draft.set("gen_ai.usage.output_tokens", int(tokens_out));
+        draft.set("gen_ai.conversation.id", session_text(event));
+        draft.set("lucid.role", one_line(role, NAME_CHARS));
+        if let Some(cost) = cost_usd {
+            draft.set("lucid.cost_usd", cost);
         }
     }
 

@@ -297,6 +297,56 @@ fn a_session_is_a_tree_of_genai_spans_on_its_recorded_times() {
 }
 
 #[test]
+fn the_graders_and_advisors_calls_are_chat_spans_where_they_were_made() {
+    let usage = |role: &str| EventKind::ModelUsage {
+        role: role.into(),
+        profile: "fast".into(),
+        tokens_in: 700,
+        tokens_out: 70,
+        cost_usd: Some(0.25),
+    };
+    let mut s = Stream::new();
+    s.spawn(1, "lead", None)
+        .push(Some(1), usage("advisor"))
+        .turn(1, 1, (100, 10))
+        .push(None, EventKind::GradingStarted { iteration: 1 })
+        .push(None, usage("grader"))
+        .push(
+            None,
+            EventKind::GradingFinished {
+                iteration: 1,
+                passed: true,
+                facts: Default::default(),
+            },
+        );
+    let spans = s.spans();
+    let lead = named(&spans, "invoke_agent lead")[0];
+    let grading = named(&spans, "grade iteration 1")[0];
+    let chats = named(&spans, "chat claude-x");
+    let by_role = |role: &'static str| {
+        *chats
+            .iter()
+            .find(|c| get(c, "lucid.role") == Some(&role.into()))
+            .unwrap()
+    };
+    let grader = by_role("grader");
+    assert_eq!(grader.parent_span_id, grading.span_context.span_id());
+    assert_eq!((grader.start_time, grader.end_time), (s.at(4), s.at(5)));
+    assert_eq!(get(grader, "gen_ai.operation.name"), Some(&"chat".into()));
+    assert_eq!(
+        get(grader, "gen_ai.usage.input_tokens"),
+        Some(&Value::I64(700))
+    );
+    assert_eq!(get(grader, "lucid.cost_usd"), Some(&Value::F64(0.25)));
+    let advisor = by_role("advisor");
+    assert_eq!(advisor.parent_span_id, lead.span_context.span_id());
+    assert_eq!(
+        get(advisor, "gen_ai.provider.name"),
+        Some(&"anthropic".into())
+    );
+}
+
+#[test]
 fn no_text_of_the_session_leaves_in_a_span() {
     let spans = delegation().spans();
     let everything = format!("{spans:?}");

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{DreamError, DreamRun, DREAM_ENVIRONMENT};
+use super::{DreamError, DreamRun};
 use crate::event::SessionId;
 use crate::spec::{EnvironmentCatalog, HistoryWindow};
 use crate::store::{SessionStatus, SessionSummary, Store};
@@ -77,7 +77,7 @@ pub fn finished_sessions(store: &Store, team: &str) -> Result<Vec<SessionSummary
     let mut sessions: Vec<SessionSummary> = store
         .sessions()?
         .into_iter()
-        .filter(|s| s.team == team && s.environment != DREAM_ENVIRONMENT)
+        .filter(|s| s.team == team && !s.is_dream())
         .filter(|s| matches!(s.status, SessionStatus::Passed | SessionStatus::Failed))
         .collect();
     sessions.sort_by_key(|s| (s.started_at_ms, s.id));
@@ -106,7 +106,7 @@ pub fn teams_with_sessions(store: &Store) -> Result<Vec<String>, DreamError> {
     let mut teams: Vec<String> = store
         .sessions()?
         .into_iter()
-        .filter(|s| s.environment != DREAM_ENVIRONMENT)
+        .filter(|s| !s.is_dream())
         .map(|s| s.team)
         .collect();
     teams.sort();
@@ -221,6 +221,7 @@ mod tests {
             tool_calls: 0,
             tokens_in: 0,
             tokens_out: 0,
+            cost_usd: None,
             duration_ms: Some(1),
             error: None,
         }

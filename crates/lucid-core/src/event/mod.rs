@@ -9,6 +9,7 @@
 //! [`clean`] is the boundary for outside text on its way to a person. This module does
 //! not know how events are stored or shown.
 
+mod amounts;
 mod bus;
 mod changes;
 mod id;
@@ -20,6 +21,7 @@ pub mod short_id;
 mod time;
 mod verdict;
 
+pub use amounts::{format_dollars, format_tokens};
 pub use bus::{EventBus, EventSink, NullSink, SinkError};
 pub use changes::{ChangeKind, FileChange};
 pub use id::{now_ms, AgentId, DreamId, MemoryId, ParseIdError, SessionId};

@@ -1,6 +1,7 @@
 //! The agent loop: ask the model, run the tools it calls, feed the results back, until
 //! it answers without calling a tool, runs out of turns, or is cancelled.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use futures::future::{join_all, BoxFuture};
@@ -216,18 +217,29 @@ impl TeamRun {
             // never duplicates events; its text streams to live watchers only.
             let turn = *turns + 1;
             let mut live = LiveText::default();
-            let watch = |delta: &ModelDelta| match delta {
-                ModelDelta::Text(piece) => {
-                    if let Some((at, text)) = live.push(piece) {
-                        let delta = EventKind::TextDelta { turn, at, text };
-                        self.bus.emit(Some(thread.id), delta);
+            let watch = |delta: &ModelDelta| {
+                // A tool call's name and arguments stream like text, on a line of their
+                // own: `» survey_site {"site":"A"}`.
+                let piece = match delta {
+                    ModelDelta::Text(piece)
+                    | ModelDelta::ToolCallArgs {
+                        fragment: piece, ..
+                    } => Cow::Borrowed(piece.as_str()),
+                    ModelDelta::ToolCallStart { name, .. } => {
+                        let line = if live.is_empty() { "" } else { "\n" };
+                        Cow::Owned(format!("{line}» {name} "))
                     }
+                    ModelDelta::Retry(notice) => {
+                        live.restart();
+                        self.bus.emit(Some(thread.id), retry_event(notice));
+                        return;
+                    }
+                    ModelDelta::Usage(_) | ModelDelta::Stop(_) => return,
+                };
+                if let Some((at, text)) = live.push(&piece) {
+                    let delta = EventKind::TextDelta { turn, at, text };
+                    self.bus.emit(Some(thread.id), delta);
                 }
-                ModelDelta::Retry(notice) => {
-                    live.restart();
-                    self.bus.emit(Some(thread.id), retry_event(notice));
-                }
-                _ => {}
             };
             let answer = crate::model::collect_watched(provider.stream(request), watch);
             let response = tokio::select! {

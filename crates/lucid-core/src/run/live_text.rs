@@ -1,4 +1,5 @@
-//! What live watchers see of a model turn while it streams: its text so far, as the
+//! What live watchers see of a model turn while it streams: its text so far (with the
+//! names and arguments of the tool calls it makes, as they arrive), as the
 //! `TextDelta` events of [`LiveText::push`]. The process's secrets are redacted over the
 //! whole text so far, not piece by piece, so a key cut across two pieces is still
 //! recognised (what was shown is then rewritten from where it differs). The text is
@@ -19,6 +20,11 @@ pub(super) struct LiveText {
 }
 
 impl LiveText {
+    /// Nothing has streamed yet.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
     /// A new attempt (a retry): its text starts from nothing.
     pub fn restart(&mut self) {
         self.raw.clear();

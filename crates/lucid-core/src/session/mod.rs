@@ -308,7 +308,7 @@ fn approved_playbooks(store: &Store, spec: &SessionSpec) -> Result<Vec<Playbook>
                 LaunchError::Runtime(format!("cannot count the team's sessions: {err}"))
             })?
             .iter()
-            .filter(|s| s.team == spec.team && s.environment != crate::dream::DREAM_ENVIRONMENT)
+            .filter(|s| s.team == spec.team && !s.is_dream())
             .count() as u64;
         crate::run::choose_exploration(&mut playbooks, spec.dreaming.explore, earlier + 1);
     }

@@ -69,14 +69,25 @@ pub struct SessionSummary {
     /// Agent threads spawned.
     pub agents: u32,
     pub tool_calls: u32,
+    /// Tokens of every model call the session paid for: the agents' turns and the
+    /// grader's, advisors' and dreamer's calls.
     pub tokens_in: u64,
     pub tokens_out: u64,
+    /// What those calls cost, when their profiles have prices (absent in summaries
+    /// recorded before costs were summed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
     pub duration_ms: Option<u64>,
     /// The runtime failure the session ended on.
     pub error: Option<String>,
 }
 
 impl SessionSummary {
+    /// A dream's own session (the dreamer's thread), not a run of a team.
+    pub fn is_dream(&self) -> bool {
+        self.environment == crate::dream::DREAM_ENVIRONMENT
+    }
+
     /// A fresh summary when `event` is a `SessionStarted`.
     pub fn start(event: &Event) -> Option<SessionSummary> {
         let EventKind::SessionStarted {
@@ -110,6 +121,7 @@ impl SessionSummary {
             tool_calls: 0,
             tokens_in: 0,
             tokens_out: 0,
+            cost_usd: None,
             duration_ms: None,
             error: None,
         })
@@ -148,10 +160,20 @@ impl SessionSummary {
             EventKind::ModelTurn {
                 tokens_in,
                 tokens_out,
+                cost_usd,
+                ..
+            }
+            | EventKind::ModelUsage {
+                tokens_in,
+                tokens_out,
+                cost_usd,
                 ..
             } => {
                 self.tokens_in = self.tokens_in.saturating_add(*tokens_in);
                 self.tokens_out = self.tokens_out.saturating_add(*tokens_out);
+                if let Some(cost) = cost_usd {
+                    *self.cost_usd.get_or_insert(0.0) += cost;
+                }
             }
             EventKind::GradingFinished {
                 iteration, passed, ..
@@ -233,6 +255,27 @@ mod tests {
         let text = event(s.id, 9, EventKind::Text { text: "x".into() });
         assert!(!unchanged.apply(&text));
         assert_eq!(unchanged, s);
+    }
+
+    #[test]
+    fn tokens_and_cost_count_every_call_the_session_paid_for() {
+        let mut priced = turn(10, 2);
+        if let EventKind::ModelTurn { cost_usd, .. } = &mut priced {
+            *cost_usd = Some(0.25);
+        }
+        let grader = EventKind::ModelUsage {
+            role: "grader".into(),
+            profile: "judge".into(),
+            tokens_in: 100,
+            tokens_out: 20,
+            cost_usd: Some(0.5),
+        };
+        let s = fold(vec![started("t"), priced, turn(5, 1), grader]);
+        assert_eq!((s.tokens_in, s.tokens_out), (115, 23));
+        assert_eq!(s.cost_usd, Some(0.75));
+        // Unpriced calls leave the cost unknown rather than zero.
+        let s = fold(vec![started("t"), turn(5, 1)]);
+        assert_eq!(s.cost_usd, None);
     }
 
     #[test]

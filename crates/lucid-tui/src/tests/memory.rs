@@ -185,7 +185,7 @@ fn snapshot_memory_view_detail_versions_and_editor() {
 }
 
 #[test]
-fn dream_now_targets_the_team_on_show_and_streams_the_dreamer_without_leaving_the_view() {
+fn dream_now_targets_the_team_on_show_and_streams_the_dreamer_apart_from_the_run_on_show() {
     let mut app = app();
     press(&mut app, KeyCode::Char('3'));
     assert!(
@@ -200,7 +200,13 @@ fn dream_now_targets_the_team_on_show_and_streams_the_dreamer_without_leaving_th
             team: "lumara-landing".into()
         })]
     );
-    update(&mut app, Action::DreamStarted);
+    let run_on_show = app.run.clone();
+    update(
+        &mut app,
+        Action::DreamStarted {
+            team: "lumara-landing".into(),
+        },
+    );
     assert_eq!(app.view, View::Memory);
     let session = SessionId(7);
     let dream_events = [
@@ -226,7 +232,7 @@ fn dream_now_targets_the_team_on_show_and_streams_the_dreamer_without_leaving_th
         let agent = (seq == 1).then_some(AgentId(1));
         update(
             &mut app,
-            Action::Event(Event {
+            Action::DreamEvent(Event {
                 session,
                 seq: seq as u64,
                 at_ms: 1_795_000_000_000,
@@ -253,7 +259,7 @@ fn dream_now_targets_the_team_on_show_and_streams_the_dreamer_without_leaving_th
         let agent = Some(AgentId(1));
         update(
             &mut app,
-            Action::Event(Event {
+            Action::DreamEvent(Event {
                 session,
                 seq,
                 at_ms,
@@ -262,7 +268,11 @@ fn dream_now_targets_the_team_on_show_and_streams_the_dreamer_without_leaving_th
             }),
         );
     }
-    let dreamer = &app.run.transcripts[&AgentId(1)];
+    assert_eq!(
+        app.run, run_on_show,
+        "the dream leaves the run on show alone"
+    );
+    let dreamer = &app.dream.as_ref().unwrap().run.transcripts[&AgentId(1)];
     assert!(matches!(
         dreamer.entries[..],
         [
@@ -276,7 +286,21 @@ fn dream_now_targets_the_team_on_show_and_streams_the_dreamer_without_leaving_th
         Action::Memory(MemoryUpdate::Loaded(Ok(memories()))),
     );
     insta::assert_snapshot!("memory_view_dreaming", screen(&app, 120, 18));
-    assert!(app.run_is_live(), "q asks while the dream runs");
+    assert!(
+        press(&mut app, KeyCode::Char('D')).is_empty(),
+        "one dream at a time"
+    );
+    assert_eq!(
+        update(
+            &mut app,
+            Action::DreamEnded(Ok(
+                "dreamed over 4 session(s): 1 proposal(s) wait for review".into()
+            ))
+        ),
+        vec![Command::Memory(MemoryCommand::Load), Command::LoadSessions]
+    );
+    insta::assert_snapshot!("memory_view_dream_ended", screen(&app, 120, 18));
+    assert_eq!(app.run, run_on_show);
 }
 
 #[test]
@@ -288,7 +312,12 @@ fn the_memory_view_and_its_editor_draw_on_tiny_terminals() {
             &mut app,
             Action::Memory(MemoryUpdate::Loaded(Ok(memories()))),
         );
-        update(&mut app, Action::DreamStarted);
+        update(
+            &mut app,
+            Action::DreamStarted {
+                team: "lumara-landing".into(),
+            },
+        );
         screen(&app, w, h);
         press(&mut app, KeyCode::Char('v'));
         screen(&app, w, h);

@@ -15,6 +15,7 @@ use crate::keymap::Keymap;
 use crate::memory_state::{
     Citation, MemoryCommand, MemoryItem, MemoryStatus, MemoryUpdate, MemoryVersion,
 };
+use crate::picker::RunChoice;
 use crate::run_state::{Entry, ThreadPhase};
 use crate::theme::Theme;
 use crate::update::update;
@@ -386,12 +387,112 @@ fn sessions_view_replays_the_selection_and_opens_the_picker() {
             "sessions/lumara.toml".into(),
         ]),
     );
+    // The recent run comes first, with its seed and world; then the files.
+    let picker = app.picker.as_ref().unwrap();
+    assert_eq!(
+        picker.recent.len(),
+        1,
+        "two runs of one file, seed and world"
+    );
+    press(&mut app, KeyCode::Down);
     press(&mut app, KeyCode::Down);
     assert_eq!(
         press(&mut app, KeyCode::Enter),
-        vec![Command::StartRun("sessions/lumara.toml".into())]
+        vec![Command::StartRun(RunChoice {
+            spec: "sessions/lumara.toml".into(),
+            seed: None,
+            world: None,
+        })]
     );
     assert!(app.picker.is_none());
+}
+
+#[test]
+fn the_picker_takes_a_typed_path_seed_and_world_and_says_what_is_wrong() {
+    let mut app = app();
+    press(&mut app, KeyCode::Char('2'));
+    let summaries = sample_sessions();
+    update(&mut app, Action::SessionsLoaded(Ok(summaries.clone())));
+    update(&mut app, Action::SpecsListed(Vec::new()));
+    let recent = &app.picker.as_ref().unwrap().recent[0];
+    let (seed, world) = (summaries[0].seed, summaries[0].world);
+    assert_eq!((recent.seed, recent.world), (Some(seed), Some(world)));
+    // Enter on the recent run starts it again with its seed and world.
+    let again = RunChoice {
+        spec: summaries[0].spec_path.clone().into(),
+        seed: Some(seed),
+        world: Some(world),
+    };
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        vec![Command::StartRun(again)]
+    );
+
+    press(&mut app, KeyCode::Char('n'));
+    update(&mut app, Action::SpecsListed(Vec::new()));
+    // Tab to the path: clear it and type another; then a seed, a bad world.
+    press(&mut app, KeyCode::Tab);
+    update(
+        &mut app,
+        Action::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
+    );
+    type_keys(&mut app, "elsewhere/mine.toml");
+    press(&mut app, KeyCode::Tab);
+    for _ in 0..20 {
+        press(&mut app, KeyCode::Backspace);
+    }
+    type_keys(&mut app, "42");
+    press(&mut app, KeyCode::Tab);
+    for _ in 0..20 {
+        press(&mut app, KeyCode::Backspace);
+    }
+    type_keys(&mut app, "x9");
+    assert!(press(&mut app, KeyCode::Enter).is_empty());
+    let error = app.picker.as_ref().unwrap().error.clone().unwrap();
+    assert!(error.contains("world must be a whole number"), "{error}");
+    insta::assert_snapshot!("picker_typed", screen(&app, 100, 14));
+    press(&mut app, KeyCode::Backspace);
+    press(&mut app, KeyCode::Backspace);
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        vec![Command::StartRun(RunChoice {
+            spec: "elsewhere/mine.toml".into(),
+            seed: Some(42),
+            world: None,
+        })]
+    );
+}
+
+fn type_keys(app: &mut AppState, text: &str) {
+    for c in text.chars() {
+        press(app, KeyCode::Char(c));
+    }
+}
+
+#[test]
+fn the_sessions_view_lists_runs_and_dreams_apart() {
+    let mut app = app();
+    press(&mut app, KeyCode::Char('2'));
+    let mut summaries = sample_sessions();
+    let mut dream = summaries[0].clone();
+    dream.id = SessionId(summaries[1].id.0 + 1);
+    dream.environment = lucid_core::dream::DREAM_ENVIRONMENT.into();
+    dream.started_at_ms += 7_200_000;
+    summaries.push(dream.clone());
+    update(&mut app, Action::SessionsLoaded(Ok(summaries.clone())));
+    let listed = |app: &AppState| app.sessions.list.iter().map(|s| s.id).collect::<Vec<_>>();
+    assert_eq!(listed(&app), vec![summaries[1].id, summaries[0].id], "runs");
+    press(&mut app, KeyCode::Char('f'));
+    assert_eq!(listed(&app), vec![dream.id], "dreams");
+    insta::assert_snapshot!("sessions_dreams", screen(&app, 130, 8));
+    press(&mut app, KeyCode::Char('f'));
+    assert_eq!(listed(&app).len(), 3, "all");
+    press(&mut app, KeyCode::Char('j'));
+    press(&mut app, KeyCode::Char('f'));
+    assert_eq!(
+        app.sessions.list[app.sessions.selected].id, summaries[1].id,
+        "the selection stays on the session it was on"
+    );
 }
 
 pub(super) fn sample_sessions() -> Vec<lucid_core::store::SessionSummary> {

@@ -10,12 +10,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::{bordered, centered, scroll_to, tree_rows};
+use super::tree::thread_row;
+use super::{bordered, centered, scroll_to};
 use crate::app::AppState;
-use crate::app::Source;
+use crate::app::DreamWatch;
 use crate::memory_state::{diff, Confirm, DiffLine, MemoryPane, MemoryStatus, Verdict};
 use crate::theme::Theme;
-use crate::update::DREAM_SOURCE;
 use lucid_core::event::{format_time, one_line};
 
 fn badge(status: MemoryStatus, theme: &Theme) -> Style {
@@ -27,27 +27,60 @@ fn badge(status: MemoryStatus, theme: &Theme) -> Style {
     }
 }
 
+/// Rows the dream panel gives the dreamer while it works.
+const DREAM_PANEL_ROWS: u16 = 6;
+
+/// The dream `D` started: its team, the dreamer's row and newest entries while it works,
+/// then how it ended.
+fn draw_dream(frame: &mut Frame, area: Rect, app: &AppState, dream: &DreamWatch) {
+    let theme = &app.theme;
+    let state = match &dream.outcome {
+        None => "dreaming",
+        Some(Ok(_)) => "ended",
+        Some(Err(_)) => "failed",
+    };
+    let title = format!("Dream · team {} · {state}", one_line(&dream.team, 40));
+    let block = bordered(&title, false, app);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let width = usize::from(inner.width);
+    let now = if dream.outcome.is_none() {
+        app.now_ms.max(dream.run.view.last_event_ms)
+    } else {
+        dream.run.view.last_event_ms
+    };
+    let order = dream.run.tree_order();
+    let mut rows: Vec<Line> = order
+        .first()
+        .and_then(|&(id, depth)| thread_row(&dream.run, id, depth, now, theme))
+        .into_iter()
+        .collect();
+    match &dream.outcome {
+        None => {
+            let lead = order.first().and_then(|(id, _)| dream.run.thread(*id));
+            if let Some(thread) = lead {
+                let room = usize::from(inner.height).saturating_sub(rows.len());
+                rows.extend(super::transcript::latest_lines(thread, width, room, theme));
+            }
+        }
+        Some(Ok(message)) => rows.push(Line::styled(message.clone(), theme.done)),
+        Some(Err(message)) => rows.push(Line::styled(message.clone(), theme.failed)),
+    }
+    frame.render_widget(Paragraph::new(rows), inner);
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
     let memory = &app.memory;
     let theme = &app.theme;
-    let dreaming = matches!(&app.source, Source::Live { spec } if spec == DREAM_SOURCE);
-    let [area, dream_area] = Layout::vertical([
-        Constraint::Min(3),
-        Constraint::Length(if dreaming { 4 } else { 0 }),
-    ])
-    .areas(area);
-    if dreaming {
-        let block = bordered("Dreamer", false, app);
-        let inner = block.inner(dream_area);
-        frame.render_widget(block, dream_area);
-        let order = app.run.tree_order();
-        let mut rows = tree_rows(app, &order, 0, 1);
-        let latest = order
-            .first()
-            .and_then(|(id, _)| app.run.thread(*id))
-            .and_then(|t| super::transcript::latest_line(app, t, usize::from(inner.width)));
-        rows.extend(latest);
-        frame.render_widget(Paragraph::new(rows), inner);
+    let panel_height = match &app.dream {
+        Some(dream) if dream.outcome.is_none() => DREAM_PANEL_ROWS + 2,
+        Some(_) => 4,
+        None => 0,
+    };
+    let [area, dream_area] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(panel_height)]).areas(area);
+    if let Some(dream) = &app.dream {
+        draw_dream(frame, dream_area, app, dream);
     }
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(area);

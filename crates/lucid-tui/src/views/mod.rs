@@ -9,6 +9,7 @@ mod help;
 mod memory;
 mod memory_editor;
 mod pager;
+mod picker;
 mod sessions;
 pub(crate) mod transcript;
 mod tree;
@@ -51,7 +52,7 @@ pub fn draw(frame: &mut Frame, app: &AppState) {
         pager::draw(frame, body, app, pager);
     }
     if let Some(picker) = &app.picker {
-        sessions::draw_picker(frame, body, app, picker);
+        picker::draw(frame, body, app, picker);
     }
     if app.help {
         help::draw(frame, body, app);
@@ -139,23 +140,7 @@ pub fn duration(ms: u64) -> String {
     }
 }
 
-/// `950`, `12.3k`, `4.1M`.
-pub fn tokens(n: u64) -> String {
-    match n {
-        0..=999 => n.to_string(),
-        1000..=999_999 => format!("{:.1}k", n as f64 / 1e3),
-        _ => format!("{:.1}M", n as f64 / 1e6),
-    }
-}
-
-/// `$0.0031` under a dollar, `$1.24` above.
-pub fn dollars(usd: f64) -> String {
-    if usd < 1.0 {
-        format!("${usd:.4}")
-    } else {
-        format!("${usd:.2}")
-    }
-}
+pub use lucid_core::event::{format_dollars as dollars, format_tokens as tokens};
 
 /// The session's tokens and cost: `tokens 12.3k in / 1.4k out · $0.0123 (grader 2 calls,
 /// 900 tok, $0.0010)`. Counts every agent turn and every other call (grader, advisors,
@@ -307,6 +292,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &AppState) {
             (KeyAction::Down, "move"),
             (KeyAction::Open, "replay"),
             (KeyAction::NewRun, "new run"),
+            (KeyAction::FilterSessions, "runs/dreams"),
             (KeyAction::Help, "help"),
             (KeyAction::Quit, "quit"),
         ],

@@ -1,20 +1,26 @@
 //! The Sessions view: the recorded history, newest first (team, outcome, iterations,
-//! start date, duration, model tokens in and out), and the picker over `sessions/*.toml` that `n` opens.
+//! start date, duration, model tokens in and out, cost), runs and dreams listed apart
+//! (`f`).
 
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Clear, Paragraph, Row, Table};
+use ratatui::widgets::{Cell, Paragraph, Row, Table};
 use ratatui::Frame;
 
-use super::{bordered, centered, duration, scroll_to, tokens};
-use crate::app::{AppState, Picker};
+use super::{bordered, dollars, duration, scroll_to, tokens};
+use crate::app::AppState;
 use lucid_core::event::{format_time, one_line};
 use lucid_core::store::SessionStatus;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
     let theme = &app.theme;
     let ui = &app.sessions;
-    let title = format!("Sessions ({})", ui.list.len());
+    let title = format!(
+        "Sessions: {} ({} of {}) · f: runs/dreams/all",
+        ui.filter.label(),
+        ui.list.len(),
+        ui.all.len()
+    );
     let block = bordered(&title, true, app);
     if let Some(error) = &ui.error {
         frame.render_widget(
@@ -24,10 +30,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
         return;
     }
     if ui.list.is_empty() {
-        let text = if ui.loaded {
-            "No sessions yet. Press n to start one."
-        } else {
-            "Loading…"
+        let text = match (ui.loaded, ui.all.is_empty()) {
+            (false, _) => "Loading…",
+            (true, true) => "No sessions yet. Press n to start one.",
+            (true, false) => "None of these yet. Press f to list the others.",
         };
         frame.render_widget(
             Paragraph::new(Line::styled(text, theme.dim)).block(block),
@@ -59,20 +65,24 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
                 SessionStatus::Running => theme.thinking,
                 SessionStatus::Interrupted => theme.cancelled,
             };
+            let (iterations, kind) = if s.is_dream() {
+                ("-".to_string(), "dream".to_string())
+            } else {
+                (
+                    format!("{}/{}", s.iterations, s.max_iterations),
+                    format!("{} w{} s{}", one_line(&s.environment, 12), s.world, s.seed),
+                )
+            };
             let row = Row::new(vec![
                 Cell::from(s.id.short_id().to_string()),
                 Cell::from(one_line(&s.team, 24)),
                 Cell::from(Span::styled(s.status.as_str(), style)),
-                Cell::from(format!("{}/{}", s.iterations, s.max_iterations)),
+                Cell::from(iterations),
                 Cell::from(format_time(s.started_at_ms)),
                 Cell::from(s.duration_ms.map(duration).unwrap_or_else(|| "-".into())),
                 Cell::from(format!("{}/{}", tokens(s.tokens_in), tokens(s.tokens_out))),
-                Cell::from(format!(
-                    "{} w{} s{}",
-                    one_line(&s.environment, 12),
-                    s.world,
-                    s.seed
-                )),
+                Cell::from(s.cost_usd.map(dollars).unwrap_or_else(|| "-".into())),
+                Cell::from(kind),
             ]);
             if i == ui.selected {
                 row.style(theme.selected)
@@ -88,7 +98,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
         "started (UTC)",
         "duration",
         "tok in/out",
-        "env",
+        "cost",
+        "kind",
     ])
     .style(theme.title);
     let table = Table::new(
@@ -101,38 +112,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &AppState) {
             Constraint::Length(17),
             Constraint::Length(9),
             Constraint::Length(13),
+            Constraint::Length(8),
             Constraint::Length(18),
         ],
     )
     .header(header)
     .block(block);
     frame.render_widget(table, area);
-}
-
-pub fn draw_picker(frame: &mut Frame, area: Rect, app: &AppState, picker: &Picker) {
-    let theme = &app.theme;
-    let lines: Vec<Line> = picker
-        .specs
-        .iter()
-        .enumerate()
-        .map(|(i, spec)| {
-            let style = if i == picker.selected {
-                theme.selected
-            } else {
-                theme.text
-            };
-            Line::styled(format!(" {} ", spec.display()), style)
-        })
-        .collect();
-    let height = (lines.len() as u16 + 2).min(area.height);
-    let popup = centered(area, 60, height);
-    frame.render_widget(Clear, popup);
-    frame.render_widget(
-        Paragraph::new(lines).block(bordered(
-            "New run: pick a session file (enter runs, esc closes)",
-            true,
-            app,
-        )),
-        popup,
-    );
 }

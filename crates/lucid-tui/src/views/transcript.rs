@@ -100,11 +100,29 @@ pub fn height(entry: &Entry, open: bool, compact: bool, width: usize) -> usize {
         .max(1)
 }
 
-/// The first row of a thread's newest entry (the Memory view's dreamer strip).
-pub fn latest_line(app: &AppState, thread: Thread<'_>, width: usize) -> Option<Line<'static>> {
-    let entry = thread.transcript.entries.last()?;
-    let (tone, text) = rows(entry, false, true, width).into_iter().next()?;
-    Some(Line::styled(text, style(tone, &app.theme)))
+/// The first row of each of a thread's newest `count` entries, oldest first (the Memory
+/// view's dream panel).
+pub fn latest_lines(
+    thread: Thread<'_>,
+    width: usize,
+    count: usize,
+    theme: &crate::theme::Theme,
+) -> Vec<Line<'static>> {
+    let mut lines: Vec<Line<'static>> = thread
+        .transcript
+        .entries
+        .iter()
+        .rev()
+        .flat_map(|entry| {
+            rows(entry, false, true, width)
+                .into_iter()
+                .next()
+                .map(|(tone, text)| Line::styled(text, style(tone, theme)))
+        })
+        .take(count)
+        .collect();
+    lines.reverse();
+    lines
 }
 
 /// The heights of every entry of `thread` as drawn now.

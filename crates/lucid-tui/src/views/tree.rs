@@ -65,53 +65,62 @@ pub fn tree_rows(
     first: usize,
     count: usize,
 ) -> Vec<Line<'static>> {
-    let theme = &app.theme;
-    let run = &app.run;
     let now = app.clock_ms();
     order
         .iter()
         .skip(first)
         .take(count)
         .filter_map(|&(id, depth)| {
-            let thread = run.view.agents.get(&id)?;
-            let (mark, style) = glyph(thread.phase, theme);
-            let selected = app.run_ui.selected == Some(id);
-            let mut spans = vec![
-                Span::styled(prefix(run, thread, depth), theme.dim),
-                Span::styled(format!("{mark} "), style),
-                Span::styled(format!("{} {id}", thread.name), theme.text),
-                Span::styled(
-                    if run.view.iteration > 1 {
-                        format!(" it{}", thread.iteration)
-                    } else {
-                        String::new()
-                    },
-                    theme.dim,
-                ),
-                Span::styled(
-                    format!(
-                        "  {} · {}t · {} tok{} · {}",
-                        thread.phase.label(),
-                        thread.last_turn,
-                        tokens(thread.tokens_in + thread.tokens_out),
-                        thread
-                            .cost_usd
-                            .map(|c| format!(" · {}", dollars(c)))
-                            .unwrap_or_default(),
-                        duration(thread.elapsed_ms(now))
-                    ),
-                    theme.dim,
-                ),
-            ];
-            if let Some(purpose) = &thread.purpose {
-                spans.push(Span::styled(
-                    format!(" — {}", one_line(purpose, 120)),
-                    theme.hint,
-                ));
-            }
-            Some(Line::from(spans).style(row_style(selected, app)))
+            let row = thread_row(&app.run, id, depth, now, &app.theme)?;
+            Some(row.style(row_style(app.run_ui.selected == Some(id), app)))
         })
         .collect()
+}
+
+/// One thread's row of `run`'s tree: branch, glyph, name, and its accounting at `now`.
+pub fn thread_row(
+    run: &RunState,
+    id: AgentId,
+    depth: usize,
+    now: u64,
+    theme: &Theme,
+) -> Option<Line<'static>> {
+    let thread = run.view.agents.get(&id)?;
+    let (mark, style) = glyph(thread.phase, theme);
+    let mut spans = vec![
+        Span::styled(prefix(run, thread, depth), theme.dim),
+        Span::styled(format!("{mark} "), style),
+        Span::styled(format!("{} {id}", thread.name), theme.text),
+        Span::styled(
+            if run.view.iteration > 1 {
+                format!(" it{}", thread.iteration)
+            } else {
+                String::new()
+            },
+            theme.dim,
+        ),
+        Span::styled(
+            format!(
+                "  {} · {}t · {} tok{} · {}",
+                thread.phase.label(),
+                thread.last_turn,
+                tokens(thread.tokens_in + thread.tokens_out),
+                thread
+                    .cost_usd
+                    .map(|c| format!(" · {}", dollars(c)))
+                    .unwrap_or_default(),
+                duration(thread.elapsed_ms(now))
+            ),
+            theme.dim,
+        ),
+    ];
+    if let Some(purpose) = &thread.purpose {
+        spans.push(Span::styled(
+            format!(" — {}", one_line(purpose, 120)),
+            theme.hint,
+        ));
+    }
+    Some(Line::from(spans))
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &AppState, focused: bool) {
