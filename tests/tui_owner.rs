@@ -14,9 +14,9 @@ use ratatui::Terminal;
 
 use lucid_core::store::Store;
 use lucid_server::client::Client;
-use lucid_server::{CreateRun, Created, Live};
+use lucid_server::{CreateRun, Created};
 use lucid_tui::app::{AppState, View};
-use lucid_tui::backend::LocalSessions;
+use lucid_tui::backend::{Ending, LocalSessions, News, SessionsBackend};
 use lucid_tui::runtime::{run_app, Services};
 
 fn lumara() -> PathBuf {
@@ -49,19 +49,24 @@ async fn a_client_run_is_announced_and_a_late_watcher_gets_every_event_once() {
     let news = started.recv().await.unwrap();
     assert_eq!(news.session, created.session_id);
     assert_eq!(news.spec, lumara().display().to_string());
-    // Later than the run's first events: they come from the history.
-    let Some((mut seen, mut live)) = registry.watch(news.session) else {
+    // Later than the run's first events: they come from the store, the rest live.
+    let sessions = LocalSessions::new(store.clone(), Some(registry.clone()));
+    let Some(mut feed) = sessions.follow(&news) else {
         panic!("the run ended before it could be watched; nothing to check");
     };
+    let mut seen = Vec::new();
     let end = loop {
-        match live.recv().await.unwrap() {
+        match feed.next().await {
             // Text streaming in is for live views only; the record has the whole turns.
-            Live::Event(event) if event.kind.is_live_only() => {}
-            Live::Event(event) => seen.push(event),
-            Live::Ended(end) => break end,
+            News::Event(event) if event.kind.is_live_only() => {}
+            News::Event(event) => seen.push(event),
+            News::Ended(end) => break end,
         }
     };
-    assert!(end.passed, "{end:?}");
+    assert!(
+        matches!(end, Ending::There(ref end) if end.passed),
+        "{end:?}"
+    );
     registry.wait_idle().await;
     let recorded = store.events(news.session).unwrap();
     assert_eq!(seen, recorded, "every event once, in order");

@@ -164,10 +164,9 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, pace: Option<u64>, ar
         }
         None => (handle.events(), None),
     };
-    let printer = match events {
-        Some(events) if !args.quiet => Some(headless::spawn_printer(events)),
-        _ => None,
-    };
+    // Without a printer nobody reads the events: drop the receiver, or every event of
+    // the run would wait in it until the end.
+    let printer = events.filter(|_| !args.quiet).map(headless::spawn_printer);
     let cancel = handle.cancel_token();
     let resume_hint = resume_command(&args.spec, handle.session());
     let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -231,18 +230,30 @@ pub async fn run(db: Option<PathBuf>, theme: Option<&str>, pace: Option<u64>, ar
     if let Some(note) = finished.dream.as_deref().filter(|_| !args.quiet) {
         say!("{}", lucid_core::event::sanitize(note));
     }
-    let events = match store.events(finished.session) {
-        Ok(events) => events,
-        Err(err) => {
-            say!("lucid: cannot read the session back: {err}");
-            return exit::RUNTIME;
+    // The report is a fold over the stored events, read one at a time: a 10,000-agent
+    // run never holds them all. Exporting traces needs them together.
+    let exporting = super::otel::configured();
+    let mut view = lucid_core::event::Projection::default();
+    let mut kept = Vec::new();
+    for event in store.each_event(finished.session) {
+        match event {
+            Ok(event) => {
+                view.apply(&event);
+                if exporting {
+                    kept.push(event);
+                }
+            }
+            Err(err) => {
+                say!("lucid: cannot read the session back: {err}");
+                return exit::RUNTIME;
+            }
         }
-    };
-    if let Err(code) = print_result(&events, args.json) {
+    }
+    if let Err(code) = print_report(&SessionReport::of(&view, false), args.json) {
         return code;
     }
-    if super::otel::configured() {
-        super::otel::after_run(&events, &models, args.quiet).await;
+    if exporting {
+        super::otel::after_run(&kept, &models, args.quiet).await;
     }
     code
 }
@@ -263,9 +274,13 @@ pub(super) fn resume_command(
 /// final answer (cleaned for the terminal), so `lucid run … --headless > answer.txt`
 /// keeps the team's result. The error is the exit code.
 pub(super) fn print_result(events: &[lucid_core::event::Event], json: bool) -> Result<(), u8> {
-    let report = SessionReport::fold(events, false);
+    print_report(&SessionReport::fold(events, false), json)
+}
+
+/// Prints a finished session's report: the JSON document, or the lead's final answer.
+fn print_report(report: &SessionReport, json: bool) -> Result<(), u8> {
     if json {
-        let text = serde_json::to_string_pretty(&report).map_err(|err| {
+        let text = serde_json::to_string_pretty(report).map_err(|err| {
             say!("lucid: cannot encode the report: {err}");
             exit::RUNTIME
         })?;

@@ -6,8 +6,10 @@
 //! The runs the owner starts (for its clients, or its own) are announced on
 //! [`Registry::started`] and listed by [`Registry::live`], so a window (the TUI holding
 //! the store, or a client's TUI through `GET /v1/events`) can show them;
-//! [`Registry::watch`] gives a late watcher everything the run has said so far as well
-//! as what follows. When the server stops, [`Registry::stop_announcing`] ends every
+//! a late watcher subscribes ([`Registry::subscribe`]) and then reads what the run has
+//! recorded so far from the store (an event is recorded before it is passed on, so
+//! nothing falls between the two; duplicates are skipped by sequence number): the
+//! registry keeps no history of its own. When the server stops, [`Registry::stop_announcing`] ends every
 //! listener's stream.
 
 use std::collections::HashMap;
@@ -67,8 +69,6 @@ pub enum Live {
 struct LiveRun {
     tx: broadcast::Sender<Live>,
     control: Control,
-    /// Every recorded event so far, for a watcher that arrives late.
-    history: Vec<Event>,
     /// The session file, once the run has been announced.
     spec: Option<String>,
 }
@@ -140,16 +140,6 @@ impl Registry {
     /// Watches a live run: `None` when this owner is not running it.
     pub fn subscribe(&self, session: SessionId) -> Option<broadcast::Receiver<Live>> {
         self.lock().live.get(&session).map(|run| run.tx.subscribe())
-    }
-
-    /// Watches a live run from its first event: what it has said so far, then a receiver
-    /// of what follows (nothing lost or repeated between the two). `None` when this owner
-    /// is not running it.
-    pub fn watch(&self, session: SessionId) -> Option<(Vec<Event>, broadcast::Receiver<Live>)> {
-        self.lock()
-            .live
-            .get(&session)
-            .map(|run| (run.history.clone(), run.tx.subscribe()))
     }
 
     fn announcer(&self) -> MutexGuard<'_, Option<broadcast::Sender<Started>>> {
@@ -300,34 +290,24 @@ impl Registry {
             LiveRun {
                 tx: tx.clone(),
                 control: handle.control(),
-                history: Vec::new(),
                 spec: None,
             },
         );
         let (local_tx, local_rx) = unbounded_channel();
         let source = handle.events();
         let forward_tx = tx.clone();
-        let registry = self.clone();
-        let forwarder = tokio::spawn(async move {
+        // Unconstrained: each time it runs it passes on everything waiting, instead of
+        // yielding after a budget and queueing behind every agent of a large run while
+        // the run's events pile up.
+        let forwarder = tokio::spawn(tokio::task::unconstrained(async move {
             let Some(mut source) = source else { return };
             while let Some(event) = source.recv().await {
-                {
-                    // Recorded and sent under the lock, so `watch` sees each event once.
-                    // A live-only event (text streaming in) is for those watching now:
-                    // a late watcher gets the whole turns instead.
-                    let mut runs = registry.lock();
-                    if let Some(run) = runs.live.get_mut(&session) {
-                        if !event.kind.is_live_only() {
-                            run.history.push(event.clone());
-                        }
-                    }
-                    // Nobody watching: the run goes on regardless.
-                    let _ = forward_tx.send(Live::Event(event.clone()));
-                }
+                // Nobody watching: the run goes on regardless.
+                let _ = forward_tx.send(Live::Event(event.clone()));
                 // The local reader gone: the run goes on regardless.
                 let _ = local_tx.send(event);
             }
-        });
+        }));
         (
             local_rx,
             Tracked {

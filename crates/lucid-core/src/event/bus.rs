@@ -1,8 +1,13 @@
-//! The in-process bus: redacts secrets, assigns sequence numbers, records, then fans out.
+//! The in-process bus: redacts secrets, assigns sequence numbers, records, then fans out;
+//! and makes what it recorded durable by group commit: a step boundary
+//! ([`EventBus::checkpoint`]) waits until one flush has covered every event emitted
+//! before it, and a flush covers every step that reached its boundary meanwhile, so many
+//! agents finishing steps at once share one fsync instead of paying one each.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::{id::now_ms, AgentId, Event, EventKind, SessionId};
 
@@ -36,6 +41,10 @@ pub struct EventBus {
     session: SessionId,
     sink: Arc<dyn EventSink>,
     state: Mutex<BusState>,
+    /// Every event numbered below this is durable (the latest flush covered it).
+    durable: watch::Sender<u64>,
+    /// A flush is under way; checkpoints that arrive meanwhile wait for the next one.
+    flushing: AtomicBool,
 }
 
 impl EventBus {
@@ -53,6 +62,8 @@ impl EventBus {
                 listeners: Vec::new(),
                 failure: None,
             }),
+            durable: watch::Sender::new(next_seq),
+            flushing: AtomicBool::new(false),
         }
     }
 
@@ -98,14 +109,45 @@ impl EventBus {
 
     /// Marks a step boundary: everything emitted so far is made durable before the caller
     /// goes on. Returns the first recording failure, if any happened.
+    ///
+    /// Group commit: when no flush is under way this call starts one, covering every
+    /// event emitted up to then; otherwise it waits for the flush under way and, if that
+    /// one started before this call's events, for the next (which one of the waiters
+    /// starts). No caller returns before a flush that began after its last event ended.
     pub async fn checkpoint(&self) -> Result<(), SinkError> {
-        if let Some(err) = self.lock().failure.clone() {
-            return Err(err);
-        }
-        let sink = Arc::clone(&self.sink);
-        match tokio::task::spawn_blocking(move || sink.flush()).await {
-            Ok(result) => result,
-            Err(join) => Err(SinkError(format!("flush task failed: {join}"))),
+        let target = self.lock().next_seq;
+        let mut durable = self.durable.subscribe();
+        loop {
+            if let Some(err) = self.lock().failure.clone() {
+                return Err(err);
+            }
+            if *durable.borrow_and_update() >= target {
+                return Ok(());
+            }
+            if self.flushing.swap(true, Ordering::AcqRel) {
+                // Someone else's flush is under way: wait for it to end (a failed flush
+                // wakes the waiters too), then look again.
+                if durable.changed().await.is_err() {
+                    return Err(SinkError("the event bus closed".into()));
+                }
+                continue;
+            }
+            // Every event numbered below `covered` was appended before the flush starts.
+            let covered = self.lock().next_seq;
+            let sink = Arc::clone(&self.sink);
+            let flushed = match tokio::task::spawn_blocking(move || sink.flush()).await {
+                Ok(result) => result,
+                Err(join) => Err(SinkError(format!("flush task failed: {join}"))),
+            };
+            self.flushing.store(false, Ordering::Release);
+            match flushed {
+                Ok(()) => self.durable.send_modify(|d| *d = (*d).max(covered)),
+                Err(err) => {
+                    self.lock().failure.get_or_insert(err);
+                    // Wake the waiters: they read the failure.
+                    self.durable.send_modify(|_| {});
+                }
+            }
         }
     }
 
@@ -240,5 +282,104 @@ mod tests {
         );
         let err = bus.checkpoint().await.unwrap_err();
         assert!(err.0.contains("disk full"));
+    }
+
+    /// A sink whose flush takes a while and remembers how many events each covered.
+    #[derive(Default)]
+    struct SlowSink {
+        appended: std::sync::atomic::AtomicU64,
+        /// Events appended when each flush started.
+        flushes: Mutex<Vec<u64>>,
+        fail: bool,
+    }
+
+    impl EventSink for SlowSink {
+        fn append(&self, _event: &Event) -> Result<(), SinkError> {
+            self.appended.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        fn flush(&self) -> Result<(), SinkError> {
+            let covered = self.appended.load(Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            self.flushes.lock().unwrap().push(covered);
+            if self.fail {
+                return Err(SinkError("fsync failed".into()));
+            }
+            Ok(())
+        }
+    }
+
+    /// `steps` tasks each emit an event, wait until all have, then reach a step boundary.
+    async fn steps_at_once(sink: Arc<SlowSink>, steps: usize) -> Vec<(u64, Result<(), SinkError>)> {
+        let bus = Arc::new(EventBus::new(SessionId::generate(), sink));
+        let barrier = Arc::new(tokio::sync::Barrier::new(steps));
+        let tasks: Vec<_> = (0..steps)
+            .map(|_| {
+                let (bus, barrier) = (bus.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    let event = bus.emit(
+                        None,
+                        EventKind::Text {
+                            text: "step".into(),
+                        },
+                    );
+                    barrier.wait().await;
+                    (event.seq, bus.checkpoint().await)
+                })
+            })
+            .collect();
+        let mut done = Vec::new();
+        for task in tasks {
+            done.push(task.await.unwrap());
+        }
+        done
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn steps_that_reach_their_boundary_together_share_one_flush() {
+        let sink = Arc::new(SlowSink::default());
+        let done = steps_at_once(sink.clone(), 64).await;
+        assert!(done.iter().all(|(_, result)| result.is_ok()));
+        // Every step was emitted before any boundary: one flush covers all 64.
+        assert_eq!(*sink.flushes.lock().unwrap(), vec![64]);
+
+        // A step emitted after a flush started waits for the next one.
+        let sink = Arc::new(SlowSink::default());
+        let bus = Arc::new(EventBus::new(SessionId::generate(), sink.clone()));
+        bus.emit(
+            None,
+            EventKind::Text {
+                text: "first".into(),
+            },
+        );
+        let early = tokio::spawn({
+            let bus = bus.clone();
+            async move { bus.checkpoint().await }
+        });
+        while !bus.flushing.load(Ordering::SeqCst) {
+            tokio::task::yield_now().await;
+        }
+        bus.emit(
+            None,
+            EventKind::Text {
+                text: "late".into(),
+            },
+        );
+        bus.checkpoint().await.unwrap();
+        early.await.unwrap().unwrap();
+        assert_eq!(sink.flushes.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_flush_fails_every_step_waiting_on_it() {
+        let sink = Arc::new(SlowSink {
+            fail: true,
+            ..SlowSink::default()
+        });
+        let done = steps_at_once(sink.clone(), 16).await;
+        assert!(done
+            .iter()
+            .all(|(_, result)| matches!(result, Err(err) if err.0.contains("fsync failed"))));
+        assert_eq!(sink.flushes.lock().unwrap().len(), 1);
     }
 }

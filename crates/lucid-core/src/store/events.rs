@@ -70,25 +70,35 @@ impl Store {
 
     /// A session's events in sequence order; empty for an unknown session.
     pub fn events(&self, session: SessionId) -> Result<Vec<Event>, StoreError> {
-        let mut events = Vec::new();
-        for item in self.inner.events.scan_prefix(session.to_bytes()) {
-            let (key, value) = item?;
-            let seq = key_seq(&key)?;
-            let event: Event =
-                serde_json::from_slice(&value).map_err(|err| StoreError::Corrupt {
-                    what: format!("event {session} #{seq}: {err}"),
-                })?;
-            if event.session != session || event.seq != seq {
-                return Err(StoreError::Corrupt {
-                    what: format!(
-                        "event stored as {session} #{seq} says {} #{}",
-                        event.session, event.seq
-                    ),
-                });
-            }
-            events.push(event);
-        }
-        Ok(events)
+        self.each_event(session).collect()
+    }
+
+    /// A session's events in order, read one at a time (a fold over a long session
+    /// never holds all of them).
+    pub fn each_event(
+        &self,
+        session: SessionId,
+    ) -> impl Iterator<Item = Result<Event, StoreError>> + use<> {
+        self.inner
+            .events
+            .scan_prefix(session.to_bytes())
+            .map(move |item| {
+                let (key, value) = item?;
+                let seq = key_seq(&key)?;
+                let event: Event =
+                    serde_json::from_slice(&value).map_err(|err| StoreError::Corrupt {
+                        what: format!("event {session} #{seq}: {err}"),
+                    })?;
+                if event.session != session || event.seq != seq {
+                    return Err(StoreError::Corrupt {
+                        what: format!(
+                            "event stored as {session} #{seq} says {} #{}",
+                            event.session, event.seq
+                        ),
+                    });
+                }
+                Ok(event)
+            })
     }
 
     /// The sequence number the session's next event gets: the last one plus one, 0 for

@@ -58,6 +58,9 @@ impl Store {
     }
 }
 
+/// The most bytes of pages sled keeps in memory.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// One attempt at opening the sled database.
 fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
     let open_error = |message: String| StoreError::Open {
@@ -66,7 +69,12 @@ fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
     };
     // Durability comes from the explicit flush at every step boundary, not from a
     // background timer: what a checkpoint did not flush is not promised to survive.
-    let config = sled::Config::new().path(path).flush_every_ms(None);
+    // The page cache is bounded (sled's default is 1 GiB): a long run's events are read
+    // back rarely, and a process running 10,000 agents must not hold them all.
+    let config = sled::Config::new()
+        .path(path)
+        .flush_every_ms(None)
+        .cache_capacity(CACHE_BYTES);
     // sled 0.34 asserts on some damaged files; a store that will not open must be an
     // error the user can act on, not a crash (nor a panic message on the terminal).
     match quietly(|| config.open()) {

@@ -134,16 +134,37 @@ impl SessionsBackend for LocalSessions {
 
     fn follow(&self, started: &Started) -> Option<Feed> {
         let registry = self.registry.clone()?;
-        let (history, mut live) = registry.watch(started.session)?;
+        // Watch first, then read what is recorded: an event is recorded before it is
+        // passed on, so nothing falls between the two; duplicates are skipped by number.
+        let mut live = registry.subscribe(started.session)?;
         let (tx, news) = unbounded_channel();
+        let store = self.store.clone();
+        let session = started.session;
         tokio::spawn(async move {
-            for event in history {
+            let recorded = match tokio::task::spawn_blocking(move || store.events(session)).await {
+                Ok(Ok(events)) => events,
+                Ok(Err(err)) => {
+                    let lost = format!("cannot read the run's events: {err}");
+                    let _ = tx.send(News::Ended(Ending::Lost(lost)));
+                    return;
+                }
+                Err(err) => {
+                    let lost = format!("reading the run's events failed: {err}");
+                    let _ = tx.send(News::Ended(Ending::Lost(lost)));
+                    return;
+                }
+            };
+            let mut next = 0;
+            for event in recorded {
+                next = event.seq + 1;
                 if tx.send(News::Event(event)).is_err() {
                     return;
                 }
             }
             loop {
                 let news = match live.recv().await {
+                    // A live-only event carries the number of the next recorded one.
+                    Ok(Live::Event(event)) if event.seq < next => continue,
                     Ok(Live::Event(event)) => News::Event(event),
                     Ok(Live::Ended(end)) => News::Ended(Ending::There(end)),
                     // Fell behind: the store has the whole run; the view goes on from here.
