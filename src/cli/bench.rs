@@ -39,11 +39,15 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Many concurrent sub-agents through the real OpenAI provider against the
-    /// loopback policy server: wall time against the ideal.
+    /// Many concurrent sub-agents through the real OpenAI provider, recorded to a store,
+    /// against lucid's policy server in a process of its own: per fleet size, wall time
+    /// against the ideal, CPU per agent step (client and server), peak memory and
+    /// memory per agent, and where the client's CPU goes.
     Fleet {
-        #[arg(long, default_value_t = 1000)]
-        agents: u64,
+        /// Fleet sizes, each run in a fresh client process: a comma list.
+        #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
+        agents: Vec<u64>,
+        /// Tool turns of each worker.
         #[arg(long, default_value_t = 3)]
         steps: u64,
         /// Milliseconds the server waits before every answer.
@@ -51,6 +55,30 @@ pub enum BenchCommand {
         latency_ms: u64,
         #[arg(long)]
         json: bool,
+    },
+    /// `bench fleet`'s policy server: prints its URL, serves until stdin closes.
+    #[command(hide = true)]
+    FleetServer {
+        #[arg(long)]
+        agents: u64,
+        #[arg(long)]
+        steps: u64,
+        #[arg(long)]
+        latency_ms: u64,
+    },
+    /// `bench fleet`'s client at one size: prints its figures as JSON.
+    #[command(hide = true)]
+    FleetClient {
+        #[arg(long)]
+        agents: u64,
+        #[arg(long)]
+        steps: u64,
+        #[arg(long)]
+        latency_ms: u64,
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        breakdown: bool,
     },
     /// Event append throughput and replay time of one long session.
     Store {
@@ -182,11 +210,41 @@ pub async fn bench(args: BenchArgs) -> u8 {
             latency_ms,
             json,
         } => {
+            if agents.is_empty() || agents.contains(&0) {
+                say!("lucid: --agents takes fleet sizes of 1 or more, e.g. 100,1000,10000");
+                return exit::USAGE;
+            }
             let figures = match load("sessions/fleet.toml") {
-                Ok(fleet) => super::fleet_bench::fleet(&fleet, agents, steps, latency_ms).await,
+                Ok(_) => super::fleet_bench::fleet(&agents, steps, latency_ms).await,
                 Err(message) => Err(message),
             };
             report(figures, json, super::fleet_bench::print_fleet)
+        }
+        BenchCommand::FleetServer {
+            agents,
+            steps,
+            latency_ms,
+        } => {
+            let served = match load("sessions/fleet.toml") {
+                Ok(fleet) => super::fleet_bench::serve(&fleet, agents, steps, latency_ms).await,
+                Err(message) => Err(message),
+            };
+            report(served, false, |()| {})
+        }
+        BenchCommand::FleetClient {
+            agents,
+            steps,
+            latency_ms: _,
+            url,
+            breakdown,
+        } => {
+            let figures = match load("sessions/fleet.toml") {
+                Ok(fleet) => {
+                    super::fleet_bench::client(&fleet, agents, steps, &url, breakdown).await
+                }
+                Err(message) => Err(message),
+            };
+            report(figures, true, |_| {})
         }
         BenchCommand::Hostile {
             turn_timeout_s,
@@ -593,7 +651,7 @@ async fn bench_all(json: bool) -> u8 {
     say!("measuring orchestration overhead…");
     let overhead = super::figures::overhead(&fleet, 1000, 3).await;
     say!("measuring 1,000 agents over loopback HTTP…");
-    let loopback = super::fleet_bench::fleet(&fleet, 1000, 3, 50).await;
+    let loopback = super::fleet_bench::fleet(&[1000], 3, 50).await;
     say!("measuring the event store (1,000,000 events)…");
     let store = super::figures::store_throughput(1_000_000);
     say!("measuring a dream over 1,000 sessions…");

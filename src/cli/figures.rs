@@ -3,6 +3,7 @@
 //! nothing here asserts a time. The machine is shared and noisy: compare ratios within
 //! one run.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,20 +12,25 @@ use serde_json::json;
 
 use super::bench::run_seeds;
 use lucid_core::dream::{dream, Dreamer};
-use lucid_core::event::{AgentId, Event, EventKind, EventSink, NullSink, SessionId};
+use lucid_core::event::{AgentId, Event, EventKind, EventSink, NullSink, SessionId, SinkError};
 use lucid_core::run::report::SessionReport;
 use lucid_core::spec::SessionSpec;
 use lucid_core::store::Store;
 
-/// CPU seconds this process has used (user + system), where the OS tells.
+/// CPU seconds this process has used (user + system), to the microsecond, where the OS
+/// tells.
 pub fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let user: f64 = fields.get(11)?.parse().ok()?;
-    let system: f64 = fields.get(12)?.parse().ok()?;
-    Some((user + system) / 100.0)
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
+    // SAFETY: getrusage writes a whole `rusage` into the pointer it is given and
+    // returns 0 when it did; it is read only then.
+    let usage = unsafe {
+        if libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) != 0 {
+            return None;
+        }
+        usage.assume_init()
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Some(seconds(usage.ru_utime) + seconds(usage.ru_stime))
 }
 
 /// The most memory this process has held, in MiB, where the OS tells.
@@ -71,10 +77,37 @@ pub(super) fn fleet_spec(fleet: &SessionSpec, workers: u64, steps: u64) -> Sessi
     spec
 }
 
+/// Records through `inner` and counts the model turns (so nobody holds the events).
+struct CountingSink {
+    inner: Arc<dyn EventSink>,
+    turns: AtomicU64,
+}
+
+impl EventSink for CountingSink {
+    fn append(&self, event: &Event) -> Result<(), SinkError> {
+        if matches!(event.kind, EventKind::ModelTurn { .. }) {
+            self.turns.fetch_add(1, Ordering::Relaxed);
+        }
+        self.inner.append(event)
+    }
+    fn flush(&self) -> Result<(), SinkError> {
+        self.inner.flush()
+    }
+    fn recorded(&self, session: SessionId) -> Option<Result<Vec<Event>, SinkError>> {
+        self.inner.recorded(session)
+    }
+}
+
+/// Runs the fleet `spec` recorded through `sink`: its wall time in ms and its model
+/// turns. Nobody reads its events live, so none of them is held.
 pub(super) async fn run_fleet(
     spec: &SessionSpec,
     sink: Arc<dyn EventSink>,
 ) -> Result<(f64, u64), String> {
+    let counting = Arc::new(CountingSink {
+        inner: sink,
+        turns: AtomicU64::new(0),
+    });
     let options = lucid_core::session::LaunchOptions {
         spec_path: "fleet".into(),
         playbooks: lucid_core::session::Playbooks::Given(Vec::new()),
@@ -85,25 +118,17 @@ pub(super) async fn run_fleet(
     let mut handle = lucid_core::session::launch(
         lucid_envs::worlds(),
         spec.clone(),
-        lucid_core::session::Recorder::Sink(sink),
+        lucid_core::session::Recorder::Sink(counting.clone()),
         options,
     )
     .map_err(|e| e.to_string())?;
-    let mut events = handle
-        .events()
-        .ok_or_else(|| "the fleet's events are already taken".to_string())?;
+    drop(handle.events());
     let result = handle.join().await.result.map_err(|e| e.to_string())?;
     let wall = started.elapsed().as_secs_f64() * 1000.0;
     if !result.passed {
         return Err("the fleet did not finish every job".into());
     }
-    let mut turns = 0;
-    while let Ok(event) = events.try_recv() {
-        if matches!(event.kind, EventKind::ModelTurn { .. }) {
-            turns += 1;
-        }
-    }
-    Ok((wall, turns))
+    Ok((wall, counting.turns.load(Ordering::Relaxed)))
 }
 
 pub async fn overhead(fleet: &SessionSpec, workers: u64, steps: u64) -> Result<Overhead, String> {

@@ -194,7 +194,12 @@ impl Picker {
                     field.clear();
                 }
             }
-            KeyCode::Char(c) if !c.is_control() => {
+            KeyCode::Char(c)
+                if !c.is_control()
+                    && !key
+                        .modifiers
+                        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+            {
                 if let Some(field) = self.field() {
                     if field.len() < MAX_FIELD {
                         field.push(c);

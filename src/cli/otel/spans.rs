@@ -470,38 +470,25 @@ impl Fold<'_> {
             }
             None => (event.at_ms, String::new(), None, 0),
         };
-        let (provider, model) = self.models.get(&profile);
-        let model = one_line(&model, NAME_CHARS);
-        let span = self.open(
-            event.seq,
+        let span = self.chat(
+            event,
             parent,
-            format!("chat {model}"),
-            SpanKind::Client,
+            &profile,
             start,
+            (tokens_in, tokens_out),
+            cost_usd,
         );
         let draft = &mut self.drafts[span];
-        draft.end_ms = Some(event.at_ms);
-        draft.set("gen_ai.operation.name", "chat");
-        draft.set("gen_ai.request.model", model);
-        if let Some(provider) = provider {
-            draft.set("gen_ai.provider.name", provider);
-        }
-        draft.set("gen_ai.usage.input_tokens", int(tokens_in));
-        draft.set("gen_ai.usage.output_tokens", int(tokens_out));
         draft.set(
             "gen_ai.response.finish_reasons",
             Value::Array(vec![opentelemetry::StringValue::from(one_line(stop, NAME_CHARS))].into()),
         );
-        draft.set("gen_ai.conversation.id", session_text(event));
         if let Some(name) = agent_name {
             draft.set("gen_ai.agent.name", name);
         }
         draft.set("lucid.turn", i64::from(turn));
         if let Some(calls) = tool_calls {
             draft.set("lucid.tool_calls", i64::from(calls));
-        }
-        if let Some(cost) = cost_usd {
-            draft.set("lucid.cost_usd", cost);
         }
         if retries > 0 {
             draft.set("lucid.retries", i64::from(retries));
@@ -525,9 +512,31 @@ impl Fold<'_> {
             Some(span) => self.drafts[span].id,
             None => self.thread_span(event.agent),
         };
+        let start = self.previous_ms.max(self.floor_ms).min(event.at_ms);
+        let span = self.chat(
+            event,
+            parent,
+            profile,
+            start,
+            (tokens_in, tokens_out),
+            cost_usd,
+        );
+        self.drafts[span].set("lucid.role", one_line(role, NAME_CHARS));
+    }
+
+    /// Opens and closes the span of one model call `event` recorded, from `start` to the
+    /// event, under `parent`: the GenAI `chat` attributes every call has.
+    fn chat(
+        &mut self,
+        event: &Event,
+        parent: SpanId,
+        profile: &str,
+        start: u64,
+        (tokens_in, tokens_out): (u64, u64),
+        cost_usd: Option<f64>,
+    ) -> usize {
         let (provider, model) = self.models.get(profile);
         let model = one_line(&model, NAME_CHARS);
-        let start = self.previous_ms.max(self.floor_ms).min(event.at_ms);
         let span = self.open(
             event.seq,
             parent,
@@ -545,10 +554,10 @@ impl Fold<'_> {
         draft.set("gen_ai.usage.input_tokens", int(tokens_in));
         draft.set("gen_ai.usage.output_tokens", int(tokens_out));
         draft.set("gen_ai.conversation.id", session_text(event));
-        draft.set("lucid.role", one_line(role, NAME_CHARS));
         if let Some(cost) = cost_usd {
             draft.set("lucid.cost_usd", cost);
         }
+        span
     }
 
     fn graded(&mut self, event: &Event, iteration: u32, passed: bool) {

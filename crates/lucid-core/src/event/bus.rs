@@ -134,11 +134,14 @@ impl EventBus {
             }
             // Every event numbered below `covered` was appended before the flush starts.
             let covered = self.lock().next_seq;
+            let leading = Leading { bus: self };
             let sink = Arc::clone(&self.sink);
             let flushed = match tokio::task::spawn_blocking(move || sink.flush()).await {
                 Ok(result) => result,
                 Err(join) => Err(SinkError(format!("flush task failed: {join}"))),
             };
+            // Finished: what follows publishes the result (the guard is for cancellation).
+            std::mem::forget(leading);
             self.flushing.store(false, Ordering::Release);
             match flushed {
                 Ok(()) => self.durable.send_modify(|d| *d = (*d).max(covered)),
@@ -181,6 +184,20 @@ impl EventBus {
         // A panic while holding the lock cannot leave the state half-written: every
         // field is updated by single assignments, so the poisoned state is still valid.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The flush a checkpoint leads, while it is under way. Dropped only when the leading
+/// checkpoint is cancelled mid-flush: then nobody is flushing any more, and the waiters
+/// are woken to lead the next one themselves.
+struct Leading<'a> {
+    bus: &'a EventBus,
+}
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        self.bus.flushing.store(false, Ordering::Release);
+        self.bus.durable.send_modify(|_| {});
     }
 }
 
@@ -368,6 +385,27 @@ mod tests {
         bus.checkpoint().await.unwrap();
         early.await.unwrap().unwrap();
         assert_eq!(sink.flushes.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancelled_leader_leaves_the_next_checkpoint_to_flush() {
+        let sink = Arc::new(SlowSink::default());
+        let bus = Arc::new(EventBus::new(SessionId::generate(), sink.clone()));
+        bus.emit(None, EventKind::Text { text: "a".into() });
+        let leader = tokio::spawn({
+            let bus = bus.clone();
+            async move { bus.checkpoint().await }
+        });
+        while !bus.flushing.load(Ordering::SeqCst) {
+            tokio::task::yield_now().await;
+        }
+        leader.abort();
+        let _ = leader.await;
+        bus.emit(None, EventKind::Text { text: "b".into() });
+        tokio::time::timeout(std::time::Duration::from_secs(10), bus.checkpoint())
+            .await
+            .expect("a checkpoint after a cancelled leader does not hang")
+            .unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

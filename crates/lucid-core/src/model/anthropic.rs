@@ -94,20 +94,22 @@ impl Provider for AnthropicProvider {
             ..self.config.clone()
         };
         let fallback = streaming.then(|| WholeFallback {
-            body: request_body(
-                &AnthropicConfig {
-                    streaming: false,
-                    ..self.config.clone()
-                },
-                &request,
-            ),
             taken: Arc::clone(&self.unstreamable),
         });
         let call = Call {
             client: self.client.clone(),
             url: format!("{}/v1/messages", self.config.base_url.trim_end_matches('/')),
             headers,
-            body: request_body(&config, &request),
+            body: Box::new(move |streaming| {
+                request_body(
+                    &AnthropicConfig {
+                        streaming,
+                        ..config.clone()
+                    },
+                    &request,
+                )
+                .to_string()
+            }),
             timeout: self.config.timeout,
             turn_timeout: self.config.bounds.turn_timeout,
             max_response_bytes: self.config.bounds.max_response_bytes,

@@ -72,7 +72,7 @@ pub struct Call {
     pub client: reqwest::Client,
     pub url: String,
     pub headers: HeaderMap,
-    pub body: serde_json::Value,
+    pub body: Body,
     /// Longest wait for the response headers and then for each piece of the body.
     pub timeout: Duration,
     /// Longest one attempt may take, from the request to the answer's last byte.
@@ -89,13 +89,15 @@ pub struct Call {
     pub fallback: Option<WholeFallback>,
 }
 
-/// How a streamed call falls back to a whole answer when the server cannot stream.
+/// How a streamed call falls back to a whole answer when the server cannot stream (the
+/// same request, its body asking for the whole answer).
 pub struct WholeFallback {
-    /// The same request, asking for the whole answer.
-    pub body: serde_json::Value,
     /// Set when the call fell back, so the provider stops asking this server to stream.
     pub taken: Arc<AtomicBool>,
 }
+
+/// A call's JSON body, encoded: asking to stream the answer (`true`) or for it whole.
+pub type Body = Box<dyn Fn(bool) -> String + Send + Sync>;
 
 /// Runs a call with retries; yields the answer's deltas, a retry notice before each new
 /// attempt, or one error. The attempts run on a task of their own (so this must be
@@ -118,8 +120,10 @@ where
         let mut retries = 0;
         // Notices sent, the fallback's included: each notice's number.
         let mut notices = 0;
+        // Encoded once for every attempt (again only when falling back).
+        let mut encoded = (call.body)(call.streaming);
         loop {
-            let attempt = attempt(&call, decoder(), whole, &tx);
+            let attempt = attempt(&call, &encoded, decoder(), whole, &tx);
             let fault = match tokio::time::timeout(call.turn_timeout, attempt).await {
                 Ok(Ok(())) => return,
                 Ok(Err(fault)) => fault,
@@ -138,7 +142,7 @@ where
                     // Once, at once, and not counted against the retries: the same
                     // request, asking for the whole answer.
                     if let Some(fallback) = call.fallback.take() {
-                        call.body = fallback.body;
+                        encoded = (call.body)(false);
                         call.streaming = false;
                         fallback.taken.store(true, Ordering::SeqCst);
                     }
@@ -199,6 +203,7 @@ type Sender = mpsc::Sender<Result<ModelDelta, ModelError>>;
 /// One attempt: `Ok` when the whole answer was forwarded (or nobody listens any more).
 async fn attempt<D: Decoder>(
     call: &Call,
+    body: &str,
     mut decoder: D,
     whole: fn(&str) -> Result<ModelResponse, Fault>,
     tx: &Sender,
@@ -216,7 +221,7 @@ async fn attempt<D: Decoder>(
                 "application/json"
             },
         )
-        .body(call.body.to_string())
+        .body(body.to_owned())
         .send();
     let response = match tokio::time::timeout(call.timeout, request).await {
         Err(_) => {

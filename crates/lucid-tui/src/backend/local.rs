@@ -141,34 +141,50 @@ impl SessionsBackend for LocalSessions {
         let store = self.store.clone();
         let session = started.session;
         tokio::spawn(async move {
-            let recorded = match tokio::task::spawn_blocking(move || store.events(session)).await {
-                Ok(Ok(events)) => events,
-                Ok(Err(err)) => {
-                    let lost = format!("cannot read the run's events: {err}");
-                    let _ = tx.send(News::Ended(Ending::Lost(lost)));
-                    return;
-                }
-                Err(err) => {
-                    let lost = format!("reading the run's events failed: {err}");
-                    let _ = tx.send(News::Ended(Ending::Lost(lost)));
-                    return;
-                }
-            };
+            // Every recorded event from `next` on, read from the store: at first, and
+            // again whenever the live stream ran ahead of this watcher (lagged).
             let mut next = 0;
-            for event in recorded {
-                next = event.seq + 1;
-                if tx.send(News::Event(event)).is_err() {
-                    return;
-                }
-            }
+            let mut catch_up = true;
             loop {
+                if std::mem::take(&mut catch_up) {
+                    let store = store.clone();
+                    let read = tokio::task::spawn_blocking(move || store.events(session)).await;
+                    let recorded = match read {
+                        Ok(Ok(events)) => events,
+                        Ok(Err(err)) => {
+                            let lost = format!("cannot read the run's events: {err}");
+                            let _ = tx.send(News::Ended(Ending::Lost(lost)));
+                            return;
+                        }
+                        Err(err) => {
+                            let lost = format!("reading the run's events failed: {err}");
+                            let _ = tx.send(News::Ended(Ending::Lost(lost)));
+                            return;
+                        }
+                    };
+                    let from = next;
+                    for event in recorded.into_iter().filter(|e| e.seq >= from) {
+                        next = event.seq + 1;
+                        if tx.send(News::Event(event)).is_err() {
+                            return;
+                        }
+                    }
+                }
                 let news = match live.recv().await {
                     // A live-only event carries the number of the next recorded one.
                     Ok(Live::Event(event)) if event.seq < next => continue,
-                    Ok(Live::Event(event)) => News::Event(event),
+                    Ok(Live::Event(event)) => {
+                        if !event.kind.is_live_only() {
+                            next = event.seq + 1;
+                        }
+                        News::Event(event)
+                    }
                     Ok(Live::Ended(end)) => News::Ended(Ending::There(end)),
-                    // Fell behind: the store has the whole run; the view goes on from here.
-                    Err(RecvError::Lagged(_)) => continue,
+                    // Fell behind: what was missed is in the store.
+                    Err(RecvError::Lagged(_)) => {
+                        catch_up = true;
+                        continue;
+                    }
                     Err(RecvError::Closed) => News::Ended(Ending::Lost(
                         "the run stopped without saying how it ended".into(),
                     )),

@@ -17,14 +17,15 @@ use futures::stream::BoxStream;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use serde_json::{json, Value};
 
+mod body;
 mod stream;
 
+pub use body::request_body;
 pub use stream::StreamDecoder;
 
 use super::http::{self, Call, Fault, WholeFallback};
 use super::{
-    ContentBlock, ModelDelta, ModelError, ModelRequest, ModelResponse, Provider, Role, StopReason,
-    ToolChoice, Usage,
+    ContentBlock, ModelDelta, ModelError, ModelRequest, ModelResponse, Provider, StopReason, Usage,
 };
 
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -92,13 +93,6 @@ impl Provider for OpenAiProvider {
             ..self.config.clone()
         };
         let fallback = streaming.then(|| WholeFallback {
-            body: request_body(
-                &OpenAiConfig {
-                    streaming: false,
-                    ..self.config.clone()
-                },
-                &request,
-            ),
             taken: Arc::clone(&self.unstreamable),
         });
         let call = Call {
@@ -108,7 +102,15 @@ impl Provider for OpenAiProvider {
                 self.config.base_url.trim_end_matches('/')
             ),
             headers,
-            body: request_body(&config, &request),
+            body: Box::new(move |streaming| {
+                request_body(
+                    &OpenAiConfig {
+                        streaming,
+                        ..config.clone()
+                    },
+                    &request,
+                )
+            }),
             timeout: self.config.timeout,
             turn_timeout: self.config.bounds.turn_timeout,
             max_response_bytes: self.config.bounds.max_response_bytes,
@@ -122,114 +124,8 @@ impl Provider for OpenAiProvider {
     }
 }
 
-/// The JSON body of a Chat Completions call.
-pub fn request_body(config: &OpenAiConfig, request: &ModelRequest) -> Value {
-    let mut messages = Vec::new();
-    if !request.system.is_empty() {
-        messages.push(json!({"role": "system", "content": request.system}));
-    }
-    for message in &request.messages {
-        match message.role {
-            Role::Assistant => {
-                let text = message.text();
-                let calls: Vec<Value> = message
-                    .content
-                    .iter()
-                    .filter_map(|block| match block {
-                        ContentBlock::ToolUse { id, name, input } => Some(json!({
-                            "id": id,
-                            "type": "function",
-                            "function": {"name": name, "arguments": arguments(input)},
-                        })),
-                        _ => None,
-                    })
-                    .collect();
-                // `content` is always a string, empty beside tool calls: some servers
-                // (llama-cpp-python) reject a null content and break on a missing one.
-                let mut out = json!({"role": "assistant", "content": text});
-                if !calls.is_empty() {
-                    out["tool_calls"] = json!(calls);
-                }
-                messages.push(out);
-            }
-            Role::User => {
-                // Tool answers come first, each its own `tool` message, in call order.
-                let mut text = String::new();
-                for block in &message.content {
-                    match block {
-                        ContentBlock::ToolResult {
-                            tool_use_id,
-                            content,
-                            is_error,
-                        } => messages.push(json!({
-                            "role": "tool",
-                            "tool_call_id": tool_use_id,
-                            "content": if *is_error { format!("ERROR: {content}") } else { content.clone() },
-                        })),
-                        ContentBlock::Text { text: t } => {
-                            if !text.is_empty() {
-                                text.push('\n');
-                            }
-                            text.push_str(t);
-                        }
-                        ContentBlock::ToolUse { .. } => {}
-                    }
-                }
-                if !text.is_empty() {
-                    messages.push(json!({"role": "user", "content": text}));
-                }
-            }
-        }
-    }
-    let mut body = json!({
-        "model": config.model,
-        "messages": messages,
-    });
-    // OpenAI's own service wants `max_completion_tokens` (its reasoning models reject
-    // `max_tokens`); the servers that mimic it (Ollama, llama.cpp, vLLM) know `max_tokens`.
-    let limit = if is_openai_itself(&config.base_url) {
-        "max_completion_tokens"
-    } else {
-        "max_tokens"
-    };
-    body[limit] = json!(request.max_tokens);
-    if !request.tools.is_empty() {
-        body["tools"] = request
-            .tools
-            .iter()
-            .map(|t| {
-                json!({"type": "function", "function": {
-                    "name": t.name, "description": t.description, "parameters": t.input_schema,
-                }})
-            })
-            .collect();
-        body["tool_choice"] = match &request.tool_choice {
-            ToolChoice::Auto => json!("auto"),
-            ToolChoice::Any => json!("required"),
-            ToolChoice::Tool { name } => json!({"type": "function", "function": {"name": name}}),
-        };
-    }
-    if let Some(temperature) = request.temperature {
-        body["temperature"] = json!(temperature);
-    }
-    if config.streaming {
-        body["stream"] = json!(true);
-        body["stream_options"] = json!({"include_usage": true});
-    }
-    body
-}
-
-fn is_openai_itself(base_url: &str) -> bool {
+pub(crate) fn is_openai_itself(base_url: &str) -> bool {
     base_url.trim_end_matches('/') == DEFAULT_BASE_URL
-}
-
-/// Tool arguments as the JSON string the protocol wants; text that never parsed is
-/// echoed as the model wrote it.
-fn arguments(input: &Value) -> String {
-    match input {
-        Value::String(raw) => raw.clone(),
-        other => other.to_string(),
-    }
 }
 
 pub(crate) fn stop_reason(reason: &str) -> StopReason {
@@ -351,7 +247,7 @@ pub fn whole_answer(body: &str) -> Result<ModelResponse, Fault> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Message, ToolSpec};
+    use crate::model::{Message, Role, ToolChoice, ToolSpec};
 
     #[test]
     fn the_body_pairs_tool_answers_with_their_calls() {
@@ -399,7 +295,7 @@ mod tests {
             max_tokens: 10,
             temperature: None,
         };
-        let body = request_body(&config, &request);
+        let body: Value = serde_json::from_str(&request_body(&config, &request)).unwrap();
         let roles: Vec<&str> = body["messages"]
             .as_array()
             .unwrap()
@@ -420,11 +316,13 @@ mod tests {
             base_url: "http://127.0.0.1:11434/v1".into(),
             ..config
         };
-        assert_eq!(
-            request_body(&local, &request)["max_tokens"],
-            10,
-            "a local server"
-        );
+        let text = request_body(&local, &request);
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["max_tokens"], 10, "a local server");
+        assert!(body.get("max_completion_tokens").is_none());
+        // Every object's keys sorted, as the JSON value it replaced wrote them: the same
+        // bytes reach servers that render tools into prompts.
+        assert_eq!(text, body.to_string());
     }
 
     #[test]
