@@ -36,7 +36,11 @@ impl CancelToken {
             // Checked under the lock `cancel` takes after setting the flag, so a child is
             // either in the list `cancel` walks or sees the flag here.
             if !self.is_cancelled() {
-                children.retain(|weak| weak.strong_count() > 0);
+                // Finished children are dropped only when the list would grow: a lead
+                // that delegates 10,000 times does not walk its list each time.
+                if children.len() == children.capacity() {
+                    children.retain(|weak| weak.strong_count() > 0);
+                }
                 children.push(Arc::downgrade(&child.node));
                 return child;
             }
@@ -101,5 +105,21 @@ mod tests {
             root.child().is_cancelled(),
             "children of a cancelled token start cancelled"
         );
+    }
+
+    #[test]
+    fn finished_children_do_not_pile_up_and_live_ones_are_kept() {
+        let root = CancelToken::new();
+        let live: Vec<CancelToken> = (0..100).map(|_| root.child()).collect();
+        for _ in 0..10_000 {
+            drop(root.child());
+        }
+        let listed = root.node.children.lock().unwrap().len();
+        assert!(
+            listed <= 2 * (live.len() + 1),
+            "{listed} entries for 100 live children"
+        );
+        root.cancel();
+        assert!(live.iter().all(CancelToken::is_cancelled));
     }
 }

@@ -4,8 +4,11 @@
 //! codes, a usage chunk with `choices: []` and a missing `[DONE]` after a finish reason
 //! are all accepted.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
+use serde::de::IgnoredAny;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{error_fault, malformed, stop_reason, usage};
@@ -37,21 +40,92 @@ pub struct StreamDecoder {
     heard: bool,
 }
 
+/// A chunk as most servers send it, read without building a JSON tree; a chunk that does
+/// not fit (an error, a field of an unexpected type) is read as a `Value` instead.
+#[derive(Deserialize)]
+struct Chunk<'a> {
+    #[serde(default)]
+    error: Option<IgnoredAny>,
+    #[serde(default, borrow)]
+    choices: Option<Vec<Choice<'a>>>,
+    #[serde(default)]
+    usage: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Choice<'a> {
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(default, borrow)]
+    delta: Option<ChunkDelta<'a>>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ChunkDelta<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tool_calls: Option<Vec<CallDelta<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct CallDelta<'a> {
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(default, borrow)]
+    function: Option<FunctionDelta<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FunctionDelta<'a> {
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    arguments: Option<Cow<'a, str>>,
+}
+
+/// One piece of one tool call, however the chunk was read.
+struct CallPiece<'a> {
+    id: Option<&'a str>,
+    server_index: Option<u64>,
+    name: Option<&'a str>,
+    fragment: &'a str,
+}
+
+impl<'a> CallPiece<'a> {
+    fn of_value(delta: &'a Value) -> CallPiece<'a> {
+        CallPiece {
+            id: delta.get("id").and_then(Value::as_str),
+            server_index: delta.get("index").and_then(Value::as_u64),
+            name: delta.pointer("/function/name").and_then(Value::as_str),
+            fragment: delta
+                .pointer("/function/arguments")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+        }
+    }
+
+    fn of_typed(delta: &'a CallDelta<'a>) -> CallPiece<'a> {
+        let function = delta.function.as_ref();
+        CallPiece {
+            id: delta.id.as_deref(),
+            server_index: delta.index,
+            name: function.and_then(|f| f.name.as_deref()),
+            fragment: function.and_then(|f| f.arguments.as_deref()).unwrap_or(""),
+        }
+    }
+}
+
 impl StreamDecoder {
-    fn tool_call_delta(&mut self, delta: &Value) -> Vec<ModelDelta> {
-        let id = delta
-            .get("id")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty());
-        let server_index = delta.get("index").and_then(Value::as_u64);
-        let name = delta
-            .pointer("/function/name")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty());
-        let fragment = delta
-            .pointer("/function/arguments")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+    fn tool_call_delta(&mut self, piece: CallPiece<'_>) -> Vec<ModelDelta> {
+        let id = piece.id.filter(|s| !s.is_empty());
+        let server_index = piece.server_index;
+        let name = piece.name.filter(|s| !s.is_empty());
+        let fragment = piece.fragment;
         // Which call this piece belongs to: the id is the strongest sign, then the
         // index, then the latest call.
         let found = match id {
@@ -111,6 +185,30 @@ impl StreamDecoder {
         out
     }
 
+    /// The deltas of a chunk read without a JSON tree (the same as the `Value` path).
+    fn typed_chunk(&mut self, chunk: Chunk<'_>) -> Vec<ModelDelta> {
+        let mut out = Vec::new();
+        if let Some(u) = chunk.usage.as_ref().filter(|u| u.is_object()) {
+            out.push(ModelDelta::Usage(usage(u)));
+        }
+        let choices = chunk.choices.unwrap_or_default();
+        let Some(choice) = choices.iter().find(|c| c.index.unwrap_or(0) == 0) else {
+            return out;
+        };
+        if let Some(delta) = &choice.delta {
+            if let Some(text) = delta.content.as_deref().filter(|t| !t.is_empty()) {
+                out.push(ModelDelta::Text(text.to_string()));
+            }
+            for call in delta.tool_calls.iter().flatten() {
+                out.extend(self.tool_call_delta(CallPiece::of_typed(call)));
+            }
+        }
+        if let Some(reason) = choice.finish_reason.as_deref() {
+            self.finish = Some(stop_reason(reason));
+        }
+        out
+    }
+
     fn closing(&mut self) -> Vec<ModelDelta> {
         let mut out = Vec::new();
         // A call whose name never came still goes out, so the agent can tell the model.
@@ -150,6 +248,11 @@ impl Decoder for StreamDecoder {
             self.done = true;
             return Ok(self.closing());
         }
+        if let Ok(chunk) = serde_json::from_str::<Chunk>(data) {
+            if chunk.error.is_none() {
+                return Ok(self.typed_chunk(chunk));
+            }
+        }
         let chunk: Value = serde_json::from_str(data)
             .map_err(|err| malformed(&format!("a chunk that is not JSON ({err})")))?;
         if let Some(error) = chunk.get("error") {
@@ -178,7 +281,7 @@ impl Decoder for StreamDecoder {
         }
         if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
             for call in calls {
-                out.extend(self.tool_call_delta(call));
+                out.extend(self.tool_call_delta(CallPiece::of_value(call)));
             }
         }
         if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
@@ -261,6 +364,27 @@ mod tests {
             }
         );
         assert_eq!(r.stop, StopReason::ToolUse);
+    }
+
+    #[test]
+    fn chunks_of_unexpected_shape_decode_as_the_usual_ones_do() {
+        // The usual chunks are read without a JSON tree; the same chunks with fields of
+        // odd types (a string index, a numeric finish reason beside the real one, an
+        // array for `content`) fall back to reading a tree, with the same deltas.
+        let usual = [
+            r#"{"choices":[{"index":0,"delta":{"content":"Sur\u00e9 "}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"a","function":{"name":"f","arguments":"{\"n\":1}"}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#,
+        ];
+        let odd = [
+            r#"{"choices":[{"index":"0","delta":{"content":"Sur\u00e9 "}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":[],"tool_calls":[{"index":0,"id":"a","function":{"name":"f","arguments":"{\"n\":1}"}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls","logprobs":7}],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#,
+        ];
+        let typed = decode(&usual);
+        assert!(matches!(&typed[0], ModelDelta::Text(t) if t == "Suré "));
+        assert_eq!(typed, decode(&odd));
+        assert!(typed.contains(&ModelDelta::Stop(StopReason::ToolUse)));
     }
 
     #[tokio::test]
