@@ -15,12 +15,15 @@
 //! message leaves here cleaned ([`crate::event::clean`]: every form of the key redacted,
 //! terminal control sequences removed), so whoever prints one prints safe text.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use eventsource_stream::{EventStreamError, Eventsource};
-use futures::stream::{BoxStream, StreamExt};
+use futures::stream::{BoxStream, Stream, StreamExt};
 use reqwest::header::HeaderMap;
 use tokio::sync::mpsc;
 
@@ -100,9 +103,8 @@ pub struct WholeFallback {
 pub type Body = Box<dyn Fn(bool) -> String + Send + Sync>;
 
 /// Runs a call with retries; yields the answer's deltas, a retry notice before each new
-/// attempt, or one error. The attempts run on a task of their own (so this must be
-/// called inside a tokio runtime); dropping the stream stops them at the next piece or
-/// wait.
+/// attempt, or one error. The attempts run as the stream is polled (on the reading
+/// task, inside a tokio runtime); dropping the stream stops them.
 pub fn run<D>(
     call: Call,
     decoder: fn() -> D,
@@ -116,7 +118,7 @@ where
     }
     let (tx, rx) = mpsc::channel(64);
     let mut call = call;
-    tokio::spawn(async move {
+    let driver = async move {
         let mut retries = 0;
         // Notices sent, the fallback's included: each notice's number.
         let mut notices = 0;
@@ -191,11 +193,35 @@ where
                 () = tx.closed() => return,
             }
         }
-    });
-    futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    })
+    };
+    Driven {
+        driver: Some(Box::pin(driver)),
+        rx,
+    }
     .boxed()
+}
+
+/// The attempts, driven on the task that reads their deltas: each poll first lets the
+/// attempts go as far as they can (reading the answer, filling the channel), then hands
+/// out what they produced. No task of their own, so no hop between tasks per piece of
+/// the answer; dropping the stream drops the attempts.
+struct Driven<F> {
+    driver: Option<Pin<Box<F>>>,
+    rx: mpsc::Receiver<Result<ModelDelta, ModelError>>,
+}
+
+impl<F: Future<Output = ()>> Stream for Driven<F> {
+    type Item = Result<ModelDelta, ModelError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(driver) = self.driver.as_mut() {
+            if driver.as_mut().poll(cx).is_ready() {
+                // Its sender dropped with it: the channel ends once drained.
+                self.driver = None;
+            }
+        }
+        self.rx.poll_recv(cx)
+    }
 }
 
 type Sender = mpsc::Sender<Result<ModelDelta, ModelError>>;
