@@ -22,7 +22,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use eventsource_stream::{EventStreamError, Eventsource};
 use futures::stream::{BoxStream, Stream, StreamExt};
 use reqwest::header::HeaderMap;
 use tokio::sync::mpsc;
@@ -30,6 +29,7 @@ use tokio::sync::mpsc;
 use super::bounded::{self, BodyError};
 use super::collect::to_deltas;
 use super::retry;
+use super::sse::{SseError, SseParser};
 use super::{ModelDelta, ModelError, ModelResponse, RetryNotice};
 
 /// Longest excerpt of a server's error body quoted in a message.
@@ -285,33 +285,42 @@ async fn attempt<D: Decoder>(
         }
         return Ok(());
     }
-    let mut events = bounded::counted(response, call.max_response_bytes).eventsource();
+    let mut body = std::pin::pin!(bounded::counted(response, call.max_response_bytes));
+    let mut events = SseParser::default();
+    let mut deltas = Vec::new();
     loop {
-        let next = match tokio::time::timeout(call.timeout, events.next()).await {
+        let next = match tokio::time::timeout(call.timeout, body.next()).await {
             Ok(next) => next,
             Err(_) => return Err(cut(call, "no data within the timeout")),
         };
-        let deltas = match next {
-            None => {
-                for delta in decoder.end()? {
-                    if tx.send(Ok(delta)).await.is_err() {
-                        return Ok(());
+        let ended = next.is_none();
+        match next {
+            None => deltas.extend(decoder.end()?),
+            Some(Err(BodyError::TooLarge { .. })) => return Err(too_large(call)),
+            Some(Err(err)) => return Err(cut(call, &err.to_string())),
+            Some(Ok(bytes)) => {
+                // The events this read completed; none after the answer's end.
+                let read = events.feed(bytes.as_ref(), |name, data| {
+                    if !decoder.done() {
+                        deltas.extend(decoder.event(name, data)?);
+                    }
+                    Ok(())
+                });
+                match read {
+                    Ok(()) => {}
+                    Err(SseError::Event(fault)) => return Err(fault),
+                    Err(SseError::Utf8(err)) => {
+                        return Err(cut(call, &format!("a line that is not UTF-8: {err}")))
                     }
                 }
-                return Ok(());
             }
-            Some(Err(EventStreamError::Transport(BodyError::TooLarge { .. }))) => {
-                return Err(too_large(call))
-            }
-            Some(Err(err)) => return Err(cut(call, &err.to_string())),
-            Some(Ok(event)) => decoder.event(&event.event, &event.data)?,
-        };
-        for delta in deltas {
+        }
+        for delta in deltas.drain(..) {
             if tx.send(Ok(delta)).await.is_err() {
                 return Ok(());
             }
         }
-        if decoder.done() {
+        if ended || decoder.done() {
             return Ok(());
         }
     }

@@ -17,6 +17,7 @@ pub mod openai;
 pub mod replay;
 pub mod retry;
 pub mod scripted;
+pub mod sse;
 mod types;
 
 pub use bounded::TurnBounds;
