@@ -146,6 +146,17 @@ fn a_client_tui_starts_runs_through_the_owner_and_says_when_the_owner_goes() {
     tui.wait_for(&["Burn late over dunes", "proposed"]);
     tui.press("a");
     tui.wait_for(&["approved"]);
+    // `D` dreams in the owner and shows what it did in the dream panel.
+    tui.press("D");
+    tui.wait_for(&["Dream · team lumara-landing", "dreamed over 1 session(s)"]);
+    let out = lucid(&db, &["sessions", "list", "--kind", "dreams", "--json"]);
+    assert_ok(&out);
+    let dreams: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        dreams.as_array().unwrap().len(),
+        1,
+        "the owner recorded the dream"
+    );
     let out = lucid(&db, &["memory", "list", "--status", "approved", "--json"]);
     assert_ok(&out);
     let approved: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

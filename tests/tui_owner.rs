@@ -92,6 +92,7 @@ async fn an_idle_tui_shows_a_run_started_for_another_window() {
     let services = Services {
         sessions: Arc::new(LocalSessions::new(store.clone(), Some(registry.clone()))),
         store: Some(store.clone()),
+        owner: None,
         sessions_dir: dir.path().to_path_buf(),
         memory: None,
         pace_ms: None,

@@ -120,6 +120,7 @@ async fn open_here(path: PathBuf, mut app: AppState, pace_ms: Option<u64>, start
     let services = Services {
         sessions: Arc::new(LocalSessions::new(store.clone(), registry)),
         store: Some(store),
+        owner: None,
         sessions_dir: Path::new("sessions").to_path_buf(),
         memory: Some(Arc::new(memory)),
         pace_ms,

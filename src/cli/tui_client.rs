@@ -58,6 +58,7 @@ pub(super) async fn open(
         sessions: Arc::new(sessions),
         // Dreams (`D`) run where the store is held.
         store: None,
+        owner: Some(client.clone()),
         sessions_dir: Path::new("sessions").to_path_buf(),
         memory: Some(Arc::new(lucid_tui::memory_remote::RemoteMemory::new(
             client,

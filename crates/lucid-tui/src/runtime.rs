@@ -58,6 +58,9 @@ pub struct Services {
     pub sessions: Arc<dyn SessionsBackend>,
     /// The store, when this window holds it: dreams (`D`) run on it.
     pub store: Option<Store>,
+    /// The lucid that holds the store, when this window is its client: dreams (`D`)
+    /// run there.
+    pub owner: Option<lucid_server::client::Client>,
     /// Where `n` looks for session files.
     pub sessions_dir: PathBuf,
     pub memory: Option<Arc<dyn MemoryBackend>>,
@@ -221,10 +224,7 @@ where
                     }
                 }
                 let outcome = match ended {
-                    Ok(Ok(report)) => Ok(match report.proposals.len() {
-                        0 => format!("dreamed over {} session(s): nothing new to propose", report.run.sessions.len()),
-                        n => format!("dreamed over {} session(s): {n} proposal(s) wait for review", report.run.sessions.len()),
-                    }),
+                    Ok(Ok(report)) => Ok(work::dreamt(std::slice::from_ref(&report))),
                     Ok(Err(err)) => Err(format!("the dream failed: {err}")),
                     Err(message) => Err(message),
                 };

@@ -19,6 +19,7 @@ fn services(store: &Store, registry: &Registry) -> Services {
     Services {
         sessions: Arc::new(LocalSessions::new(store.clone(), Some(registry.clone()))),
         store: Some(store.clone()),
+        owner: None,
         sessions_dir: PathBuf::from("sessions"),
         memory: None,
         pace_ms: None,

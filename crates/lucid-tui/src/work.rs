@@ -59,6 +59,33 @@ pub(super) async fn dream_end(
     }
 }
 
+/// Dreams for `team` in the lucid that holds the store; what it proposed, or why not.
+async fn dream_through(
+    owner: &lucid_server::client::Client,
+    team: String,
+) -> Result<String, String> {
+    let asked = lucid_server::CreateDream {
+        team: Some(team),
+        ..Default::default()
+    };
+    match owner
+        .post_json::<_, Vec<DreamReport>>("/v1/dreams", &asked)
+        .await
+    {
+        Ok(reports) => Ok(dreamt(&reports)),
+        Err(err) => Err(format!("the dream failed: {err}")),
+    }
+}
+
+/// One line for the dreams `reports` tell of.
+pub(super) fn dreamt(reports: &[DreamReport]) -> String {
+    let sessions: usize = reports.iter().map(|r| r.run.sessions.len()).sum();
+    match reports.iter().map(|r| r.proposals.len()).sum::<usize>() {
+        0 => format!("dreamed over {sessions} session(s): nothing new to propose"),
+        n => format!("dreamed over {sessions} session(s): {n} proposal(s) wait for review"),
+    }
+}
+
 /// Asks the run on show to do `op`; a refusal comes back as a footer notice.
 fn submit(watching: &mut Watching, channels: &Channels, op: Op) {
     let Some(feed) = &watching.feed else {
@@ -144,10 +171,18 @@ pub(super) fn execute(
                 return now;
             }
             let Some(store) = services.store.clone() else {
-                send(Action::Memory(MemoryUpdate::Failed(
-                    "another lucid holds this store: dream there (or with lucid serve --dream-every)"
-                        .into(),
-                )));
+                match services.owner.clone() {
+                    Some(owner) => {
+                        send(Action::DreamStarted { team: team.clone() });
+                        later(Box::pin(async move {
+                            Action::DreamEnded(dream_through(&owner, team).await)
+                        }));
+                    }
+                    None => send(Action::Memory(MemoryUpdate::Failed(
+                        "this window cannot dream: it holds no store and knows no lucid that does"
+                            .into(),
+                    ))),
+                }
                 return now;
             };
             let sink: Arc<dyn EventSink> = Arc::new(store.clone());

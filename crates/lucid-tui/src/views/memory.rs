@@ -55,6 +55,14 @@ fn draw_dream(frame: &mut Frame, area: Rect, app: &AppState, dream: &DreamWatch)
         .and_then(|&(id, depth)| thread_row(&dream.run, id, depth, now, theme))
         .into_iter()
         .collect();
+    if rows.is_empty() && dream.outcome.is_none() {
+        let waiting = if app.client.is_some() {
+            "the lucid that holds this store is dreaming; what it proposes shows when it ends"
+        } else {
+            "starting the dreamer…"
+        };
+        rows.push(Line::styled(waiting, theme.dim));
+    }
     match &dream.outcome {
         None => {
             let lead = order.first().and_then(|(id, _)| dream.run.thread(*id));
