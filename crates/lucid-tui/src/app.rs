@@ -323,6 +323,11 @@ impl AppState {
         matches!(self.source, Source::Live { .. }) && self.run.view.finish.is_none()
     }
 
+    /// A dream this window started has not ended (its panel's clock runs).
+    pub fn dream_is_live(&self) -> bool {
+        self.dream.as_ref().is_some_and(|d| d.outcome.is_none())
+    }
+
     /// The clock for elapsed times: the wall clock while live, the replayed time otherwise.
     pub fn clock_ms(&self) -> u64 {
         match self.source {

@@ -157,7 +157,7 @@ where
             due.max(Duration::from_millis(1))
         } else if playing {
             FRAME
-        } else if app.run_is_live() {
+        } else if app.run_is_live() || app.dream_is_live() {
             LIVE_TICK
         } else {
             Duration::from_secs(60)
@@ -250,7 +250,8 @@ where
                     elapsed_ms: elapsed.as_millis() as u64,
                 },
             );
-            if before != replay_position(&app) || (app.run_is_live() && elapsed >= LIVE_TICK) {
+            let live = app.run_is_live() || app.dream_is_live();
+            if before != replay_position(&app) || (live && elapsed >= LIVE_TICK) {
                 dirty = true;
             }
         }

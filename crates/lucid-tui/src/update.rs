@@ -416,7 +416,7 @@ fn dream_now(app: &mut AppState) -> Vec<Command> {
         app.notice = Some("a run is live; dream when it has finished".into());
         return Vec::new();
     }
-    if app.dream.as_ref().is_some_and(|d| d.outcome.is_none()) {
+    if app.dream_is_live() {
         app.notice = Some("a dream is already under way".into());
         return Vec::new();
     }

@@ -147,6 +147,12 @@ pub(super) fn execute(
             });
         }
         Command::StartRun(choice) => {
+            if watching.dream.is_some() {
+                send(Action::RunFailed(
+                    "a dream is under way; start the run when it has ended".into(),
+                ));
+                return now;
+            }
             if watching.is_busy() {
                 send(Action::RunFailed("a run is already live".into()));
                 return now;
