@@ -59,22 +59,14 @@ pub enum BenchCommand {
     /// `bench fleet`'s policy server: prints its URL, serves until stdin closes.
     #[command(hide = true)]
     FleetServer {
-        #[arg(long)]
-        agents: u64,
-        #[arg(long)]
-        steps: u64,
-        #[arg(long)]
-        latency_ms: u64,
+        #[command(flatten)]
+        shape: FleetShape,
     },
     /// `bench fleet`'s client at one size: prints its figures as JSON.
     #[command(hide = true)]
     FleetClient {
-        #[arg(long)]
-        agents: u64,
-        #[arg(long)]
-        steps: u64,
-        #[arg(long)]
-        latency_ms: u64,
+        #[command(flatten)]
+        shape: FleetShape,
         #[arg(long)]
         url: String,
         #[arg(long)]
@@ -169,6 +161,17 @@ pub struct LearningArgs {
     pub json: bool,
 }
 
+/// The fleet one of `bench fleet`'s child processes serves or runs.
+#[derive(Debug, clap::Args)]
+pub struct FleetShape {
+    #[arg(long)]
+    agents: u64,
+    #[arg(long)]
+    steps: u64,
+    #[arg(long)]
+    latency_ms: u64,
+}
+
 /// Pass rates of a team over seeds.
 #[derive(Debug, Clone, Serialize)]
 pub struct Calibration {
@@ -220,27 +223,29 @@ pub async fn bench(args: BenchArgs) -> u8 {
             };
             report(figures, json, super::fleet_bench::print_fleet)
         }
-        BenchCommand::FleetServer {
-            agents,
-            steps,
-            latency_ms,
-        } => {
+        BenchCommand::FleetServer { shape } => {
             let served = match load("sessions/fleet.toml") {
-                Ok(fleet) => super::fleet_bench::serve(&fleet, agents, steps, latency_ms).await,
+                Ok(fleet) => {
+                    let FleetShape {
+                        agents,
+                        steps,
+                        latency_ms,
+                    } = shape;
+                    super::fleet_bench::serve(&fleet, agents, steps, latency_ms).await
+                }
                 Err(message) => Err(message),
             };
             report(served, false, |()| {})
         }
         BenchCommand::FleetClient {
-            agents,
-            steps,
-            latency_ms: _,
+            shape,
             url,
             breakdown,
         } => {
             let figures = match load("sessions/fleet.toml") {
                 Ok(fleet) => {
-                    super::fleet_bench::client(&fleet, agents, steps, &url, breakdown).await
+                    super::fleet_bench::client(&fleet, shape.agents, shape.steps, &url, breakdown)
+                        .await
                 }
                 Err(message) => Err(message),
             };

@@ -73,7 +73,11 @@ async fn dream_through(
         .await
     {
         Ok(reports) => Ok(dreamt(&reports)),
-        Err(err) => Err(format!("the dream failed: {err}")),
+        // The owner's words reach the screen cleaned, like everything from outside.
+        Err(err) => Err(format!(
+            "the dream failed: {}",
+            lucid_core::event::one_line(&err.to_string(), 300)
+        )),
     }
 }
 
