@@ -461,6 +461,10 @@ fn sessions_action(app: &mut AppState, action: KeyAction) -> Vec<Command> {
                 app.notice = Some("a run is already live; wait for it or cancel it".into());
                 return Vec::new();
             }
+            if app.dream_is_live() {
+                app.notice = Some("a dream is under way; start the run when it has ended".into());
+                return Vec::new();
+            }
             return vec![Command::ListSpecs];
         }
         KeyAction::Refresh => return vec![Command::LoadSessions],

@@ -306,12 +306,21 @@ async fn attempt<D: Decoder>(
                     }
                     Ok(())
                 });
-                match read {
-                    Ok(()) => {}
-                    Err(SseError::Event(fault)) => return Err(fault),
+                let fault = match read {
+                    Ok(()) => None,
+                    Err(SseError::Event(fault)) => Some(fault),
                     Err(SseError::Utf8(err)) => {
-                        return Err(cut(call, &format!("a line that is not UTF-8: {err}")))
+                        Some(cut(call, &format!("a line that is not UTF-8: {err}")))
                     }
+                };
+                if let Some(fault) = fault {
+                    // What the events before it said still reaches the live view.
+                    for delta in deltas.drain(..) {
+                        if tx.send(Ok(delta)).await.is_err() {
+                            break;
+                        }
+                    }
+                    return Err(fault);
                 }
             }
         }

@@ -38,10 +38,34 @@ impl SseParser {
         mut on_event: impl FnMut(&str, &str) -> Result<(), E>,
     ) -> Result<(), SseError<E>> {
         let mut bytes = bytes;
-        if !self.started && !bytes.is_empty() {
+        if !self.started {
+            // The first bytes may be a BOM, maybe cut across reads: hold them in the line
+            // until they are one or cannot be.
+            let held = self.line.len();
+            let take = bytes.len().min(BOM.len() - held);
+            self.line.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if BOM.starts_with(&self.line) && self.line.len() < BOM.len() {
+                return Ok(());
+            }
             self.started = true;
-            bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+            if self.line == BOM {
+                self.line.clear();
+            } else {
+                // Not a BOM: what was held is the start of the first line; read it again.
+                let start = std::mem::take(&mut self.line);
+                self.lines(&start, &mut on_event)?;
+            }
         }
+        self.lines(bytes, &mut on_event)
+    }
+
+    /// Reads `bytes` past the start of the stream.
+    fn lines<E>(
+        &mut self,
+        bytes: &[u8],
+        on_event: &mut impl FnMut(&str, &str) -> Result<(), E>,
+    ) -> Result<(), SseError<E>> {
         let mut start = 0;
         for (at, &byte) in bytes.iter().enumerate() {
             if std::mem::take(&mut self.after_cr) && byte == b'\n' {
@@ -51,7 +75,7 @@ impl SseParser {
             if byte == b'\n' || byte == b'\r' {
                 let mut line = std::mem::take(&mut self.line);
                 line.extend_from_slice(&bytes[start..at]);
-                let taken = self.take_line(&line, &mut on_event);
+                let taken = self.take_line(&line, on_event);
                 line.clear();
                 self.line = line;
                 taken?;
@@ -156,6 +180,16 @@ mod tests {
                 "cut at {cut}"
             );
         }
+        // A BOM cut across reads, before a first line of data.
+        let bom_first = b"\xEF\xBB\xBFdata: x\n\n";
+        for cut in 0..bom_first.len() {
+            assert_eq!(
+                events(&[&bom_first[..cut], &bom_first[cut..]]),
+                vec![pair("message", "x")],
+                "cut at {cut}"
+            );
+        }
+        assert_eq!(events(&[b"d", b"ata: y\n\n"]), vec![pair("message", "y")]);
         // One byte a read: a CRLF and a multi-byte character split across reads.
         let bytes: Vec<&[u8]> = "data: é\r\n\r\n".as_bytes().chunks(1).collect();
         assert_eq!(events(&bytes), vec![pair("message", "é")]);

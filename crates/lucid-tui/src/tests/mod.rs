@@ -463,6 +463,29 @@ fn the_picker_takes_a_typed_path_seed_and_world_and_says_what_is_wrong() {
     );
 }
 
+#[test]
+fn no_new_run_starts_while_a_dream_is_under_way() {
+    let mut app = app();
+    press(&mut app, KeyCode::Char('2'));
+    update(
+        &mut app,
+        Action::DreamStarted {
+            team: "lumara-landing".into(),
+        },
+    );
+    assert!(press(&mut app, KeyCode::Char('n')).is_empty());
+    assert!(app
+        .notice
+        .as_deref()
+        .unwrap()
+        .contains("a dream is under way"));
+    update(&mut app, Action::DreamEnded(Ok("dreamed".into())));
+    assert_eq!(
+        press(&mut app, KeyCode::Char('n')),
+        vec![Command::ListSpecs]
+    );
+}
+
 fn type_keys(app: &mut AppState, text: &str) {
     for c in text.chars() {
         press(app, KeyCode::Char(c));
