@@ -33,12 +33,29 @@ pub fn cpu_seconds() -> Option<f64> {
     Some(seconds(usage.ru_utime) + seconds(usage.ru_stime))
 }
 
+/// A memory field (`VmHWM`, `VmRSS`) of a `/proc/PID/status` text, in KiB.
+pub(super) fn status_kib(status: &str, field: &str) -> Option<u64> {
+    let line = status.lines().find(|l| {
+        l.strip_prefix(field)
+            .is_some_and(|rest| rest.starts_with(':'))
+    })?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A memory field of this process, in MiB, where the OS tells.
+fn own_memory_mib(field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    Some(status_kib(&status, field)? as f64 / 1024.0)
+}
+
 /// The most memory this process has held, in MiB, where the OS tells.
 pub fn peak_memory_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
+    own_memory_mib("VmHWM")
+}
+
+/// This process's resident memory now, in MiB, where the OS tells.
+pub fn resident_mib() -> Option<f64> {
+    own_memory_mib("VmRSS")
 }
 
 pub(super) fn scratch_dir(label: &str) -> std::path::PathBuf {

@@ -16,7 +16,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use super::figures::{cpu_seconds, fleet_spec, peak_memory_mib, run_fleet, scratch_dir};
+use super::figures::{
+    cpu_seconds, fleet_spec, peak_memory_mib, resident_mib, run_fleet, scratch_dir,
+};
 use lucid_core::event::NullSink;
 use lucid_core::spec::{ProviderKind, SessionSpec};
 use lucid_core::store::Store;
@@ -329,14 +331,6 @@ async fn break_down(
         recording_us: (recorded - runtime_us).max(0.0),
         http_client_and_json_us: (http_us - recorded).max(0.0),
     })
-}
-
-/// This process's resident memory now, in MiB, where the OS tells.
-fn resident_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }
 
 pub fn print_fleet(f: &FleetFigures) {

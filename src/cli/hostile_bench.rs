@@ -161,7 +161,7 @@ fn wait_with_peak(pid: u32) -> std::io::Result<(Option<i32>, u64)> {
     loop {
         if let Some(kib) = std::fs::read_to_string(&status_file)
             .ok()
-            .and_then(|status| vm_hwm_kib(&status))
+            .and_then(|status| super::figures::status_kib(&status, "VmHWM"))
         {
             peak = peak.max(kib);
         }
@@ -180,12 +180,6 @@ fn wait_with_peak(pid: u32) -> std::io::Result<(Option<i32>, u64)> {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-}
-
-/// `VmHWM` (the peak resident set) in KiB from a `/proc/PID/status`.
-fn vm_hwm_kib(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The run's failure line, or its verdict.
