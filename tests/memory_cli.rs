@@ -204,7 +204,12 @@ fn edit_and_reject_write_new_versions() {
     assert!(memories.len() >= 2, "{listed}");
     let playbook = memories
         .iter()
-        .find(|m| m["body"].as_str().unwrap().contains("failed in"))
+        .find(|m| {
+            m["body"]
+                .as_str()
+                .unwrap()
+                .contains("failed at the first attempt in")
+        })
         .expect("a failure playbook says where the criterion failed");
     let edit_id = playbook["id"].as_str().unwrap().to_string();
     let other_id = memories
@@ -225,7 +230,10 @@ fn edit_and_reject_write_new_versions() {
         &db,
         &["memory", "edit", &ids[0]],
         &[
-            ("EDITOR", "sed -i 's/failed in/went wrong in/'"),
+            (
+                "EDITOR",
+                "sed -i 's/failed at the first attempt in/went wrong in/'",
+            ),
             ("VISUAL", ""),
         ],
     );

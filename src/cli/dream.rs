@@ -224,8 +224,9 @@ fn print_report(report: &DreamReport) {
     }
     if report.patterns.tests > 0 {
         outln!(
-            "  {} failure condition(s) tested; those kept hold at a false-discovery rate of {}%",
+            "  {} failure condition(s) tested on each mission's first attempt, {} of them able to reach significance; those kept hold at a false-discovery rate of {}% over those",
             report.patterns.tests,
+            report.patterns.testable,
             report.patterns.fdr * 100.0
         );
     }

@@ -67,7 +67,7 @@ pub(super) fn failure_draft(
     };
     let mut body = format!("**When it applies:** whenever {condition} — check it while you plan, before you act.\n\n**What to do:** {what}\n\n");
     body.push_str(&format!(
-        "**Why:** `{criterion}` failed in {} of {} attempts there, against {} of {} elsewhere (p = {:.1e}; {:.1e} after correcting for every condition the dream tested).",
+        "**Why:** `{criterion}` failed at the first attempt in {} of {} missions there, against {} of {} elsewhere (p = {:.1e}; {:.1e} after correcting for every condition the dream tested).",
         pattern.failed, pattern.total, pattern.failed_elsewhere, pattern.total_elsewhere, pattern.p_value, pattern.q_value
     ));
     if let Some(m) = &pattern.mechanism {

@@ -1,21 +1,26 @@
 //! Mining: patterns across many digested sessions, each with its support.
 //!
-//! Every graded iteration is one data point: the facts the sessions recorded and each
-//! criterion's verdict. The miner looks for
+//! **A mission is one draw.** A failure condition is tested on each mission's first
+//! attempt: retries are not independent of the attempt they revise, so counting them
+//! would let one stubborn mission pose as many. Every attempt is still read for what to
+//! do about a condition (its remedy), why (its mechanism) and the evidence cited. The
+//! miner looks for
 //! - **failure conditions**: a condition on any recorded fact that is neither a choice
 //!   nor a result (see `conditions`: `terrain = dune`, `orbital_slope_deg ≥ 5.1`) under
-//!   which a criterion fails far more often than elsewhere (one-sided hypergeometric
-//!   test). Every condition with enough attempts under it, from enough missions, is a
-//!   test — whatever its outcome, so the count does not flatter the data — and a
-//!   condition is kept only when its Benjamini–Hochberg adjusted p-value over every test
-//!   of the dream (all criteria, all environments) is within the false-discovery rate;
+//!   which a criterion fails at the first attempt far more often than elsewhere
+//!   (one-sided hypergeometric test). Every condition with enough missions under it is a
+//!   test, whatever its outcome, so the count does not flatter the data. Of those, the
+//!   tests whose margins allow a p-value small enough to matter form the family (see
+//!   `stats::testable_family`), and a condition is kept only when its
+//!   Benjamini–Hochberg adjusted p-value over that family (all criteria, all
+//!   environments) is within the false-discovery rate;
 //! - **combinations**: each kept condition is then refined by every condition on another
 //!   feature (`terrain = dune` and `orbital_slope_deg ≥ 5.1`), tested within the kept
-//!   condition's attempts, each family at the selection-adjusted level α·R/m
+//!   condition's missions, each family at the selection-adjusted level α·R/m
 //!   (Benjamini–Bogomolov); a refinement that concentrates the failures replaces the
 //!   condition;
 //! - **remedies** for each condition (see `remedy`), and what else differs under it
-//!   (see `mechanism`);
+//!   (see `mechanism`), from every attempt under it;
 //! - **workflows** and **feedback the grader repeats** (see `habits`).
 //!
 //! Nothing here knows any environment: which facts are choices and which are results
@@ -30,7 +35,7 @@ use super::cases::CasePattern;
 use super::conditions::{conditions, Condition};
 use super::digest::{IterationDigest, SessionDigest};
 pub use super::mechanism::Mechanism;
-use super::stats::bh_adjust;
+use super::stats::{bh_adjust, min_attainable_p, testable_family};
 use super::{habits, mechanism, remedy};
 use crate::event::SessionId;
 
@@ -130,12 +135,14 @@ pub struct FailurePattern {
     pub criterion: String,
     pub feature: String,
     pub value: Value,
+    /// Missions whose first attempt was under the condition and failed the criterion.
     pub failed: u32,
+    /// Missions whose first attempt was under the condition.
     pub total: u32,
     pub failed_elsewhere: u32,
     pub total_elsewhere: u32,
     pub p_value: f64,
-    /// The p-value adjusted for every test of the dream (Benjamini–Hochberg).
+    /// The p-value adjusted over the dream's family of tests (Benjamini–Hochberg).
     #[serde(default)]
     pub q_value: f64,
     pub remedy: Remedy,
@@ -180,9 +187,13 @@ pub struct Patterns {
     pub feedback: Vec<FeedbackPattern>,
     /// Signatures learned from per-case records (see `cases`).
     pub cases: Vec<CasePattern>,
-    /// How many failure conditions were tested (the Benjamini–Hochberg `m`).
+    /// How many failure conditions were tested.
     #[serde(default)]
     pub tests: u32,
+    /// How many of them could reach significance at all: the family the
+    /// Benjamini–Hochberg correction runs over (its `m`).
+    #[serde(default)]
+    pub testable: u32,
     /// How many combinations refining a discovered condition were tested.
     #[serde(default)]
     pub refinements: u32,
@@ -270,6 +281,8 @@ struct Counts {
     total_elsewhere: u32,
     missions: u32,
     p_value: f64,
+    /// The smallest p-value these margins allow.
+    min_p_value: f64,
 }
 
 impl Counts {
@@ -290,6 +303,7 @@ impl Counts {
             total_elsewhere: total_all - total,
             missions,
             p_value: hypergeometric_tail(total_all, failed_all, total, failed),
+            min_p_value: min_attainable_p(total_all, failed_all, total),
         }
     }
 
@@ -327,8 +341,23 @@ struct Test<'a> {
     counts: Counts,
 }
 
+/// Each mission's first attempt: the draws failure conditions are tested on.
+fn first_attempts<'a>(digests: &[&'a SessionDigest]) -> Vec<Point<'a>> {
+    digests
+        .iter()
+        .filter_map(|d| {
+            let first = d.iterations.iter().min_by_key(|it| it.iteration)?;
+            Some(Point {
+                session: d.session,
+                iteration: first,
+            })
+        })
+        .collect()
+}
+
 /// Mines the digests of every environment kind of a dream together.
 pub fn mine(groups: &[Group], limits: &MiningLimits) -> Patterns {
+    let firsts: Vec<Vec<Point>> = groups.iter().map(|g| first_attempts(&g.digests)).collect();
     let points: Vec<Vec<Point>> = groups
         .iter()
         .map(|g| {
@@ -365,7 +394,7 @@ pub fn mine(groups: &[Group], limits: &MiningLimits) -> Patterns {
     for (index, group) in groups.iter().enumerate() {
         let points = &points[index];
         for criterion in criteria(points) {
-            let judged: Vec<&Point> = points
+            let judged: Vec<&Point> = firsts[index]
                 .iter()
                 .filter(|p| p.iteration.criteria.contains_key(criterion))
                 .collect();
@@ -397,23 +426,43 @@ pub fn mine(groups: &[Group], limits: &MiningLimits) -> Patterns {
             .workflows
             .extend(habits::workflows(group.environment, points, limits));
     }
-    let q_values = bh_adjust(&tests.iter().map(|t| t.counts.p_value).collect::<Vec<_>>());
     patterns.tests = tests.len() as u32;
+    let family = testable_family(
+        &tests
+            .iter()
+            .map(|t| t.counts.min_p_value)
+            .collect::<Vec<_>>(),
+        limits.max_fdr,
+    );
+    let tests: Vec<Test> = tests
+        .into_iter()
+        .zip(family)
+        .filter_map(|(test, testable)| testable.then_some(test))
+        .collect();
+    patterns.testable = tests.len() as u32;
+    let q_values = bh_adjust(&tests.iter().map(|t| t.counts.p_value).collect::<Vec<_>>());
     let kept: Vec<(&Test, f64)> = tests
         .iter()
         .zip(q_values)
         .filter(|(test, q)| *q <= limits.max_fdr && test.counts.is_pattern(limits))
         .collect();
     // Refinements exist only for kept conditions: each family is held to the level
-    // α·R/m (Benjamini–Bogomolov), R kept of m tested, so selecting the families first
-    // does not loosen the dream's false-discovery rate.
+    // α·R/m (Benjamini–Bogomolov), R kept of the m in the family, so selecting the
+    // families first does not loosen the dream's false-discovery rate.
     let level = limits.max_fdr * kept.len() as f64 / tests.len().max(1) as f64;
     let mut seen: BTreeSet<(String, String, String)> = BTreeSet::new();
     for (test, q_value) in kept {
         let group = &groups[test.group];
         let (refinement, tried) = refine(test, &offered[test.group], limits, level);
         patterns.refinements += tried;
-        let pattern = failure_pattern(group, test, q_value, refinement, limits);
+        let pattern = failure_pattern(
+            group,
+            &points[test.group],
+            test,
+            q_value,
+            refinement,
+            limits,
+        );
         let key = (
             group.environment.to_string(),
             pattern.criterion.clone(),
@@ -502,33 +551,40 @@ fn refine<'a>(
     (best, tried)
 }
 
+/// The pattern a kept test makes: its counts are the test's (first attempts); its
+/// remedy, mechanism and evidence read every attempt of `points` under its conditions.
 fn failure_pattern(
     group: &Group,
+    points: &[Point],
     test: &Test,
     q_value: f64,
     refinement: Option<Refinement>,
     limits: &MiningLimits,
 ) -> FailurePattern {
     let mut when = BTreeMap::from([(test.condition.feature.clone(), test.condition.value.clone())]);
-    let (under, counts, q_value) = match refinement {
+    let (counts, q_value) = match &refinement {
         Some(refined) => {
             when.insert(
                 refined.condition.feature.clone(),
                 refined.condition.value.clone(),
             );
             let counts = Counts::of(&refined.under, &test.judged, test.criterion);
-            (refined.under, counts, q_value.max(refined.q_value))
+            (counts, q_value.max(refined.q_value))
         }
-        None => (test.under.clone(), test.counts, q_value),
+        None => (test.counts, q_value),
     };
+    let holds = |p: &Point| {
+        test.condition.holds(p.iteration)
+            && refinement
+                .as_ref()
+                .is_none_or(|r| r.condition.holds(p.iteration))
+    };
+    let (under, elsewhere): (Vec<&Point>, Vec<&Point>) = points
+        .iter()
+        .filter(|p| p.iteration.criteria.contains_key(test.criterion))
+        .partition(|p| holds(p));
     let remedy = remedy::find_remedy(test.criterion, &under, group.vocabulary.choices, limits);
     let choice = remedy.choice();
-    let elsewhere: Vec<&Point> = test
-        .judged
-        .iter()
-        .copied()
-        .filter(|p| !under.iter().any(|u| std::ptr::eq(*u, *p)))
-        .collect();
     let mut skip: BTreeSet<&str> = when.keys().map(String::as_str).collect();
     skip.extend(group.vocabulary.choices.iter().map(String::as_str));
     FailurePattern {

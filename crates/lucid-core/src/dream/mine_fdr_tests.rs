@@ -114,6 +114,45 @@ fn false_discoveries_are_controlled_over_every_test_of_a_dream() {
     );
 }
 
+/// Twelve missions: the four on dune fail, the eight elsewhere pass; forty recorded
+/// tags split the missions 3 to 9, whatever happened. A tag's condition cannot reach a
+/// p-value that matters (3 missions when 4 failed: at best 4/220), so it leaves the
+/// family; counted in, the eighty of them would hide the dune rule (1/495 × 82 tests is
+/// far above 5 %).
+#[test]
+fn conditions_that_cannot_reach_significance_do_not_hide_one_that_does() {
+    let sessions: Vec<SessionDigest> = (0..12u64)
+        .map(|i| {
+            let dune = i < 4;
+            let mut facts = Facts::new();
+            facts.insert("terrain".into(), json!(if dune { "dune" } else { "mare" }));
+            for k in 0..40u64 {
+                // Missions k % 12, k+1, k+2 (mod 12) carry tag value "x".
+                let tagged = (i + 12 - k % 12) % 12 < 3;
+                facts.insert(format!("tag_{k}"), json!(if tagged { "x" } else { "y" }));
+            }
+            session(i, facts, !dune)
+        })
+        .collect();
+    let digests: Vec<&SessionDigest> = sessions.iter().collect();
+    let patterns = mine_environment(
+        "world",
+        &digests,
+        Vocabulary {
+            choices: &[],
+            outcomes: &outcomes(),
+        },
+        &MiningLimits::default(),
+    );
+    let found: Vec<String> = patterns.failures.iter().map(condition).collect();
+    assert_eq!(found, vec!["terrain=\"dune\"".to_string()], "{found:?}");
+    assert!(patterns.tests >= 80, "{} tests", patterns.tests);
+    assert!(patterns.testable < 10, "{} testable", patterns.testable);
+    let dune = &patterns.failures[0];
+    assert!((dune.p_value - 1.0 / 495.0).abs() < 1e-9, "{dune:?}");
+    assert!(dune.q_value <= 0.05, "{dune:?}");
+}
+
 /// 60 sessions: landing fails on dune only where the orbital reading is smooth (below
 /// 3°); dune read rougher is fine; albedo and dust vary and do not matter.
 fn sessions_with_a_combination() -> Vec<SessionDigest> {

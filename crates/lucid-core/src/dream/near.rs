@@ -1,13 +1,13 @@
 //! Near misses: when a dream proposes nothing, the conditions that came closest to a
-//! pattern and the evidence each lacks ("needs 2 more failing attempts where terrain =
-//! dune, from 1 more mission"), so a team knows whether to run more missions or to stop
-//! waiting for a rule.
+//! pattern and the evidence each lacks ("needs 2 more missions failing where terrain =
+//! dune"), so a team knows whether to run more missions or to stop waiting for a rule.
 //!
-//! A near miss is an observed condition under which a criterion failed more often than
-//! elsewhere but that the miner did not keep: too few failures, failures from too few
-//! missions, or an excess not yet significant. What it lacks is counted with the miner's
-//! own limits and test: the fewest further failing attempts under the condition (the rest
-//! of the history unchanged) that would make it a pattern. Nothing here proposes anything.
+//! A near miss is an observed condition under which a criterion failed at the first
+//! attempt more often than elsewhere but that the miner did not keep: too few failing
+//! missions, or an excess not yet significant. As in the miner, a mission is one draw:
+//! its first attempt. What it lacks is counted with the miner's own limits and test: the
+//! fewest further missions failing under the condition (the rest of the history
+//! unchanged) that would make it a pattern. Nothing here proposes anything.
 
 use std::collections::BTreeSet;
 
@@ -37,10 +37,11 @@ pub struct NearMiss {
     /// Distinct missions the failures under the condition come from.
     pub missions: u32,
     pub p_value: f64,
-    /// Further failing attempts under the condition that would make it a pattern
+    /// Further missions failing under the condition that would make it a pattern
     /// (`None`: more than the horizon).
     pub more_failures: Option<u32>,
-    /// Further missions those failures must include.
+    /// Further missions those failures must include (never more than `more_failures`:
+    /// each mission is one draw).
     pub more_missions: u32,
 }
 
@@ -48,25 +49,18 @@ impl NearMiss {
     /// One sentence: what happened and what evidence is lacking.
     pub fn describe(&self) -> String {
         let seen = format!(
-            "`{}` failed in {} of {} attempt(s) where {} = {} ({} mission(s)), against {} of {} elsewhere (p = {:.1e})",
+            "`{}` failed at the first attempt in {} of {} mission(s) where {} = {}, against {} of {} elsewhere (p = {:.1e})",
             self.criterion,
             self.failed,
             self.total,
             self.feature,
             show(&self.value),
-            self.missions,
             self.failed_elsewhere,
             self.total_elsewhere,
             self.p_value
         );
-        let missions = match self.more_missions {
-            0 => String::new(),
-            n => format!(", from {n} more mission(s)"),
-        };
         match self.more_failures {
-            Some(n) => format!(
-                "{seen}: needs {n} more failing attempt(s) there{missions}"
-            ),
+            Some(n) => format!("{seen}: needs {n} more mission(s) failing there"),
             None => format!(
                 "{seen}: more than {HORIZON} further failures there would be needed; it is likely chance"
             ),
@@ -88,7 +82,7 @@ fn more_failures(miss: &NearMiss, limits: &MiningLimits, threshold: f64) -> Opti
     })
 }
 
-/// One graded iteration and the session (mission) it belongs to.
+/// A mission's first graded attempt and the session (mission) it belongs to.
 type Point<'a> = (SessionId, &'a IterationDigest);
 
 fn fails(point: &Point, criterion: &str) -> bool {
@@ -111,7 +105,10 @@ pub fn near_misses(
 ) -> Vec<NearMiss> {
     let points: Vec<Point> = digests
         .iter()
-        .flat_map(|d| d.iterations.iter().map(move |it| (d.session, it)))
+        .filter_map(|d| {
+            let first = d.iterations.iter().min_by_key(|it| it.iteration)?;
+            Some((d.session, first))
+        })
         .collect();
     let mut criteria: Vec<&String> = points
         .iter()
@@ -122,7 +119,9 @@ pub fn near_misses(
     let threshold = limits
         .max_p_value
         .min(limits.max_fdr / f64::from(tests.max(1)));
-    let excluded = vocabulary.excluded();
+    // The conditions the miner offered: cut from every attempt, not only the first.
+    let every: Vec<&IterationDigest> = digests.iter().flat_map(|d| &d.iterations).collect();
+    let offered = conditions(&every, &vocabulary.excluded());
     let mut misses = Vec::new();
     for criterion in criteria {
         let judged: Vec<&Point> = points
@@ -130,8 +129,7 @@ pub fn near_misses(
             .filter(|(_, it)| it.criteria.contains_key(criterion))
             .collect();
         let failed_all = judged.iter().filter(|p| fails(p, criterion)).count() as u32;
-        let iterations: Vec<&IterationDigest> = judged.iter().map(|(_, it)| *it).collect();
-        for condition in conditions(&iterations, &excluded) {
+        for condition in &offered {
             let (feature, value) = (&condition.feature, &condition.value);
             let key = (criterion.clone(), feature.clone(), value.to_string());
             if found.contains(&key) {
@@ -212,12 +210,13 @@ mod tests {
         let misses = near_misses("e", &refs, observations, &limits, &BTreeSet::new(), 3, 1);
         assert_eq!(misses.len(), 1, "{misses:?}");
         let dune = &misses[0];
-        assert_eq!((dune.failed, dune.total, dune.missions), (2, 2, 1));
-        // One more failure, from another mission: 3 of 3 against 0 of 10, p = 1/286.
-        assert_eq!((dune.more_failures, dune.more_missions), (Some(1), 1));
+        // A mission is one draw: its retry on dune is not a second failure there.
+        assert_eq!((dune.failed, dune.total, dune.missions), (1, 1, 1));
+        // Two more missions failing there: 3 of 3 against 0 of 10, p = 1/286.
+        assert_eq!((dune.more_failures, dune.more_missions), (Some(2), 1));
         assert!(
             dune.describe()
-                .ends_with("needs 1 more failing attempt(s) there, from 1 more mission(s)"),
+                .ends_with("needs 2 more mission(s) failing there"),
             "{}",
             dune.describe()
         );

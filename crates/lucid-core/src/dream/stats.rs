@@ -1,6 +1,7 @@
 //! The statistics a dream's mining rests on: the one-sided hypergeometric test of a
 //! condition's failure excess, and Benjamini–Hochberg control of the false-discovery rate
-//! over every test a dream runs.
+//! over every test a dream runs, restricted to the tests that can reach significance at
+//! all (Tarone's filter for discrete tests, in Gilbert's form for the FDR).
 
 /// P(X ≥ k) for X ~ Hypergeometric(population n_total, successes k_total, draws n).
 pub fn hypergeometric_tail(n_total: u32, k_total: u32, n: u32, k: u32) -> f64 {
@@ -26,6 +27,31 @@ pub fn hypergeometric_tail(n_total: u32, k_total: u32, n: u32, k: u32) -> f64 {
         }
     }
     p.min(1.0)
+}
+
+/// The smallest p-value [`hypergeometric_tail`] can give for `n` draws from this
+/// population, whatever the draws: every draw a success (or every success drawn). It
+/// depends only on the margins, not on which draws succeeded.
+pub fn min_attainable_p(n_total: u32, k_total: u32, n: u32) -> f64 {
+    hypergeometric_tail(n_total, k_total, n, n.min(k_total))
+}
+
+/// Which tests can reach significance, given the smallest p-value each can attain
+/// (Tarone 1990; Gilbert 2005 for the false-discovery rate): for the smallest `K ≥ 1`
+/// such that at most `K` tests can attain a p-value below `α/K`, exactly those tests.
+/// Benjamini–Hochberg over them at level `α` controls the false-discovery rate over all
+/// the tests. A discrete test whose margins allow no small p-value (a condition seen
+/// twice, a criterion that failed once) cannot be a discovery, so it does not dilute
+/// the ones that can.
+pub fn testable_family(min_p_values: &[f64], alpha: f64) -> Vec<bool> {
+    let m = min_p_values.len();
+    let below = |k: usize| {
+        let level = alpha / k as f64;
+        min_p_values.iter().filter(|&&p| p < level).count()
+    };
+    let k = (1..=m).find(|&k| below(k) <= k).unwrap_or(m.max(1));
+    let level = alpha / k as f64;
+    min_p_values.iter().map(|&p| p < level).collect()
 }
 
 /// Benjamini–Hochberg adjusted p-values (q-values), in the order given: a test whose
@@ -58,6 +84,30 @@ mod tests {
         let p = hypergeometric_tail(32, 10, 4, 3);
         assert!((p - 2850.0 / 35_960.0).abs() < 1e-9, "{p}");
         assert_eq!(hypergeometric_tail(5, 2, 1, 0), 1.0);
+    }
+
+    #[test]
+    fn the_smallest_attainable_p_value_depends_only_on_the_margins() {
+        // 4 draws of 12 with 4 failures: all four drawn, 1/C(12,4).
+        assert!((min_attainable_p(12, 4, 4) - 1.0 / 495.0).abs() < 1e-12);
+        // 2 draws when 6 of 12 failed: both failures, C(6,2)/C(12,2).
+        assert!((min_attainable_p(12, 6, 2) - 15.0 / 66.0).abs() < 1e-12);
+        // No failures at all: nothing can be significant.
+        assert_eq!(min_attainable_p(12, 0, 5), 1.0);
+    }
+
+    #[test]
+    fn tests_that_cannot_reach_significance_leave_the_family() {
+        // Two tests that can reach 1e-4 and forty that can reach at best 0.2: with all
+        // 42, Bonferroni's level would be 0.05/42; the family is the two, at 0.05/2.
+        let mut min_p = vec![1e-4, 1e-4];
+        min_p.extend(std::iter::repeat_n(0.2, 40));
+        let family = testable_family(&min_p, 0.05);
+        assert_eq!(family.iter().filter(|&&t| t).count(), 2);
+        assert!(family[0] && family[1]);
+        // When every test can reach a small p-value, every test is in the family.
+        assert!(testable_family(&[1e-6; 30], 0.05).iter().all(|&t| t));
+        assert!(testable_family(&[], 0.05).is_empty());
     }
 
     #[test]
