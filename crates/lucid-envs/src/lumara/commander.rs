@@ -12,7 +12,9 @@
 //! feedback goes as a follow-up (`delegate` with `thread`) to the navigator thread that
 //! flew the descent, which keeps its earlier work, rather than to a new navigator briefed
 //! from zero; a refused follow-up falls back to a new one. Playbook rules in its prompt
-//! may `avoid` a terrain when choosing between recommendations.
+//! may `avoid` a terrain when choosing between recommendations, and a playbook saying the
+//! grader keeps failing the ground (slope or hazards) has picks verified from the first
+//! attempt, as a revision would.
 
 use std::collections::BTreeSet;
 
@@ -56,6 +58,7 @@ impl Policy for Commander {
         let team = Team {
             detector: &detector,
             navigator: &navigator,
+            ground_keeps_failing: text::standing_feedback(&request.system).clear_ground_failed(),
             rules: &rules,
         };
         team.next(request, current, prior, &sites)
@@ -65,6 +68,8 @@ impl Policy for Commander {
 struct Team<'a> {
     detector: &'a str,
     navigator: &'a str,
+    /// A playbook says the grader keeps failing the ground: verify picks from the start.
+    ground_keeps_failing: bool,
     rules: &'a [Rule],
 }
 
@@ -104,7 +109,11 @@ impl Team<'_> {
                 .is_some_and(Feedback::clear_ground_failed);
             (!ground_failed).then_some(touchdown)
         });
+        // After a failed attempt the detectors verify their picks; when a playbook says
+        // the ground keeps failing, only the site about to be flown is verified (each low
+        // pass costs propellant).
         let verify = !prior.is_empty();
+        let verify_before_flying = verify || self.ground_keeps_failing;
         let detector_answers: Vec<&str> = current
             .by(self.detector)
             .filter_map(|d| match &d.result {
@@ -223,7 +232,7 @@ impl Team<'_> {
             .find(|c| !tried.contains(&c.site) && !c.rejected)
         {
             // After a failed attempt, nothing unverified is flown without a low pass first.
-            if verify && !next.verified && current.by(self.detector).count() < 4 {
+            if verify_before_flying && !next.verified && current.by(self.detector).count() < 4 {
                 return self.verify(request, next, &excluded, number);
             }
             return self.fly(request, next, prior, current, false, number);
@@ -279,7 +288,10 @@ impl Team<'_> {
             vec![a.to_vec(), b.to_vec()]
         };
         let exclude: Vec<&str> = excluded.iter().map(String::as_str).collect();
-        let mut intro = if number == 1 {
+        let mut intro = if number == 1 && self.ground_keeps_failing {
+            "I split the candidate sites between two detectors so they survey in parallel. Our playbooks say the grader keeps failing the ground, so the site I pick is verified with a low-pass survey before it is flown."
+                .to_string()
+        } else if number == 1 {
             "I split the candidate sites between two detectors so they survey in parallel."
                 .to_string()
         } else if exclude.is_empty() {

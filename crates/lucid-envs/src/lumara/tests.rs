@@ -542,3 +542,33 @@ fn the_detector_reports_an_acceptable_avoided_site_apart_from_the_rejected_ones(
     let candidates = super::history::candidates(&[answer.as_str()]);
     assert_eq!(candidates.iter().filter(|c| !c.rejected).count(), avoided);
 }
+
+/// A playbook saying the grader keeps failing the ground has the commander verify its
+/// pick with a low pass before flying, from the first attempt, as it would after such
+/// feedback; the same words outside a grader playbook change nothing.
+#[test]
+fn a_standing_ground_complaint_has_picks_verified_from_the_first_attempt() {
+    let complaint = "\n\n## Playbooks\n### The grader keeps asking: hazards must equal 0\nFor `clear_ground`, the grader asked \"hazards must equal 0\" 4 times across 4 sessions.\n";
+    let unrelated =
+        "\n\n## Playbooks\n### Keep the report short\nName the hazards you saw and the slope.\n";
+    let with = |extra: &str| Prompts {
+        commander: format!("{}{extra}", Prompts::default().commander),
+        ..Prompts::default()
+    };
+    let low_passes = |facts: &lucid_core::event::Facts| facts["low_pass_surveys"].as_u64().unwrap();
+    let mut first_ground_failures = 0;
+    // World 1 seeds whose first attempt fails the ground without the playbook.
+    let seeds = [1, 5, 8, 13, 17, 19];
+    for seed in seeds {
+        let lumara = env(seed, 1);
+        let plain = run_session(&lumara, &with(unrelated), 3);
+        assert_eq!(low_passes(&plain.facts[0]), 0, "seed {seed}");
+        assert!(plain.failures[0].contains(&"clear_ground"), "seed {seed}");
+        let steered = run_session(&lumara, &with(complaint), 3);
+        assert!(low_passes(&steered.facts[0]) >= 1, "seed {seed}");
+        first_ground_failures += u32::from(steered.failures[0].contains(&"clear_ground"));
+        assert!(steered.passed, "seed {seed}: {:?}", steered.failures);
+    }
+    // Six of six first attempts failed the ground without it; with it, at most two.
+    assert!(first_ground_failures <= 2, "{first_ground_failures}");
+}

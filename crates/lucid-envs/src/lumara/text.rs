@@ -144,6 +144,28 @@ pub(super) fn parse_feedback(text: &str) -> Option<Feedback> {
     Some(feedback)
 }
 
+/// What the approved playbooks in a system prompt say the grader keeps asking for, read
+/// as standing grader feedback: each playbook whose heading names the grader, heading
+/// and body.
+pub(super) fn standing_feedback(system: &str) -> Feedback {
+    let Some((_, playbooks)) = system.split_once("## Playbooks") else {
+        return Feedback::default();
+    };
+    Feedback {
+        failed: playbooks
+            .split("\n### ")
+            .skip(1)
+            .filter(|playbook| {
+                playbook
+                    .lines()
+                    .next()
+                    .is_some_and(|heading| heading.to_lowercase().contains("grader"))
+            })
+            .map(|playbook| playbook.trim().to_string())
+            .collect(),
+    }
+}
+
 /// Whether `word` occurs in `text` delimited by non-identifier characters.
 pub(super) fn contains_word(text: &str, word: &str) -> bool {
     if word.is_empty() {
