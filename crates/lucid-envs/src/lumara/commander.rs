@@ -14,7 +14,8 @@
 //! from zero; a refused follow-up falls back to a new one. Playbook rules in its prompt
 //! may `avoid` a terrain when choosing between recommendations, and a playbook saying the
 //! grader keeps failing the ground (slope or hazards) has picks verified from the first
-//! attempt, as a revision would.
+//! attempt, as a revision would. An attempt that would commit nothing uses its last turn
+//! to fly the best candidate anyway (`FORCE`): a descent might pass, no descent cannot.
 
 use std::collections::BTreeSet;
 
@@ -227,6 +228,15 @@ impl Team<'_> {
         let forced = runs
             .iter()
             .any(|d| d.subtask.lines().any(|l| l.trim() == "FORCE"));
+        // An attempt that commits nothing fails for sure: its last turn flies the best
+        // candidate even if the navigator judges the propellant short.
+        let last_turn = current.turns + 1 >= MAX_TURNS_BEFORE_REPORT
+            || current.delegations.len() + 1 >= MAX_DELEGATIONS_PER_ATTEMPT;
+        if last_turn && !forced && !runs.is_empty() {
+            if let Some(best) = pool.iter().find(|c| !c.rejected).or(pool.first()) {
+                return self.fly(request, best, prior, current, true, number);
+            }
+        }
         if let Some(next) = pool
             .iter()
             .find(|c| !tried.contains(&c.site) && !c.rejected)

@@ -329,10 +329,13 @@ impl Policy for Detector {
             .map(|a| a.site.clone())
             .collect();
         if task.verify {
-            if let Some(top) = assessed
+            // The pick to verify; when every acceptable site is one a rule avoids, the
+            // best of those, so the commander can weigh it on a low pass's readings.
+            let top = assessed
                 .iter()
                 .find(|a| a.rejection.is_none() && !a.avoided)
-            {
+                .or_else(|| assessed.iter().find(|a| a.rejection.is_none()));
+            if let Some(top) = top {
                 if !top.verified && attempts(&top.site, true) == 0 && !want.contains(&top.site) {
                     want.push(top.site.clone());
                 }

@@ -13,6 +13,12 @@
 //! of earlier attempts at the same site and which facts failed) and playbook rules
 //! (`burn_margin_m`, `throttle` directives for the site's observed features).
 //!
+//! A rule is a prior. The navigator departs from one, and says so on a
+//! `RULE_OVERRIDDEN` line, when its own evidence contradicts it: every simulation at a
+//! ruled throttle crashes, or two descents here at the ruled margin (or more) ended short
+//! of the return propellant (the same check failing twice), after which it trims the
+//! margin to what the propellant allows.
+//!
 //! Followed up (its commander sends it the grader's feedback as a new message), it reads
 //! its orders from every message it was sent and plans a new descent from the latest:
 //! this segment's calls decide (its commit, its simulations); the vehicle's state and
@@ -34,6 +40,15 @@ const MAX_SIMULATIONS: usize = 6;
 /// Simulations at a rule's setting that must all crash before the navigator departs
 /// from the rule.
 const MIN_CONTRADICTING_SIMULATIONS: usize = 3;
+/// Descents here at a rule's margin that must end short of the return propellant before
+/// the navigator departs from the rule's margin.
+const MIN_SHORT_AT_RULED_MARGIN: usize = 2;
+/// Clearance kept above the altimeter's reading at contact when trimming a margin
+/// below a rule's.
+const CONTACT_CLEARANCE_M: f64 = 15.0;
+/// How far below a rule's margin a descent's measured margin may be and still count as
+/// flown at the rule's margin.
+const RULED_MARGIN_TOLERANCE: f64 = 0.05;
 /// Extra altitude added on top of a measured shortfall after a hard landing.
 const HARD_LANDING_SAFETY_M: f64 = 20.0;
 const G0: f64 = 9.80665;
@@ -201,14 +216,25 @@ fn is_short(note: &Pairs) -> bool {
         || numbers.is_some_and(|(rem, ret)| rem < ret)
 }
 
-/// The margin to fly, the lowest margin fuel trimming may go to, and why.
+/// The margin a plan flies: the margin, the lowest one fuel trimming may go to, why, and
+/// the evidence for departing from a rule's margin floor, if the navigator does.
+struct MarginPlan {
+    margin: f64,
+    floor: f64,
+    /// Whether a playbook rule set the floor (rather than the navigator's own minimum or
+    /// what earlier descents taught).
+    floor_is_ruled: bool,
+    why: Vec<String>,
+    departure: Option<String>,
+}
+
 fn plan_margin(
     v: &Vehicle,
     throttle: f64,
     orders: &Orders,
     rules: &[&Rule],
     advice: Option<f64>,
-) -> (f64, f64, Vec<String>) {
+) -> MarginPlan {
     let mut margin = BASE_MARGIN_M;
     let mut floor = MIN_MARGIN_M;
     let mut why = Vec::new();
@@ -247,16 +273,52 @@ fn plan_margin(
         ));
         margin = ruled;
     }
+    let mut departure = None;
+    let mut floor_is_ruled = false;
     if let Some(min) = text::rule_floor(rules, "burn_margin_m") {
-        floor = floor.max(min);
+        let short_at_rule = orders
+            .notes
+            .iter()
+            .filter(|n| is_short(n) && same_site(n))
+            .filter(|n| {
+                // The margin a descent reports is measured, a little off the planned one.
+                text::num(n, "burn_margin_m")
+                    .is_some_and(|m| m >= min * (1.0 - RULED_MARGIN_TOLERANCE))
+            })
+            .count();
+        if short_at_rule >= MIN_SHORT_AT_RULED_MARGIN {
+            // Departing from the rule's margin, not from what the descents measured: the
+            // altimeter's reading at contact is how far above the ground it said zero.
+            let read_at_contact = orders
+                .notes
+                .iter()
+                .filter(|n| same_site(n) || same_terrain(n))
+                .filter_map(|n| text::num(n, "altimeter_at_contact_m"))
+                .fold(0.0, f64::max);
+            let keep = read_at_contact + CONTACT_CLEARANCE_M;
+            floor = floor.max(keep);
+            let evidence = format!(
+                "{short_at_rule} descents here at the rule's {min:.0} m margin or more ended short of the return propellant; I trim the margin to what the propellant allows, keeping {keep:.0} m (the altimeter read {read_at_contact:.0} m at contact)"
+            );
+            why.push(evidence.clone());
+            departure = Some(evidence);
+        } else {
+            floor_is_ruled = min >= floor;
+            floor = floor.max(min);
+        }
     }
-    for note in orders.notes.iter().filter(|n| is_short(n) && same_site(n)) {
-        let (Some(rem), Some(ret)) = (
-            text::num(note, "fuel_remaining_kg"),
-            text::num(note, "fuel_return_kg"),
-        ) else {
-            continue;
-        };
+    // Trim from the latest descent here that ended short: it flew whatever margin the
+    // earlier ones taught.
+    let latest_short = orders
+        .notes
+        .iter()
+        .rfind(|n| is_short(n) && same_site(n))
+        .and_then(|note| {
+            let remaining = text::num(note, "fuel_remaining_kg")?;
+            let needed = text::num(note, "fuel_return_kg")?;
+            Some((note, remaining, needed))
+        });
+    if let Some((note, rem, ret)) = latest_short {
         let prev = text::num(note, "burn_margin_m").unwrap_or(margin);
         let trimmed = prev - ((ret - rem).max(0.0) + 15.0) / v.kg_per_margin_m(throttle);
         if trimmed < margin {
@@ -267,7 +329,13 @@ fn plan_margin(
             margin = trimmed;
         }
     }
-    (margin.max(floor), floor, why)
+    MarginPlan {
+        margin: margin.max(floor),
+        floor,
+        floor_is_ruled,
+        why,
+        departure,
+    }
 }
 
 /// One parsed simulation.
@@ -434,7 +502,25 @@ impl Policy for Navigator {
             .iter()
             .find_map(|e| text::last_tagged(e.ok()?, "ADVICE"))
             .and_then(|p| text::num(&p, "extra_altitude_m"));
-        let (planned, floor, why) = plan_margin(&vehicle, throttle, &orders, &applicable, advice);
+        let MarginPlan {
+            margin: planned,
+            floor,
+            floor_is_ruled,
+            why,
+            departure: margin_departure,
+        } = plan_margin(&vehicle, throttle, &orders, &applicable, advice);
+        // Declared once per flight, before its first simulation.
+        let departure = match margin_departure.filter(|_| of(SIMULATE_DESCENT).is_empty()) {
+            Some(evidence) => {
+                let lines = applicable
+                    .iter()
+                    .filter(|rule| rule.number("burn_margin_m").is_some())
+                    .map(|rule| rules::override_line(rule, &evidence));
+                let lines: Vec<String> = departure.into_iter().chain(lines).collect();
+                Some(lines.join("\n"))
+            }
+            None => departure,
+        };
 
         let sims_made = of(SIMULATE_DESCENT);
         let at_throttle = |made: &[&Exchange]| -> Vec<Sim> {
@@ -473,6 +559,7 @@ impl Policy for Navigator {
             target,
             nominal,
             margin,
+            floor_is_ruled,
             why: &why,
         };
         match sims.last() {
@@ -497,6 +584,7 @@ struct Plan<'a> {
     target: f64,
     nominal: f64,
     margin: f64,
+    floor_is_ruled: bool,
     why: &'a [String],
 }
 
@@ -514,8 +602,9 @@ fn decide(
             request,
             format!(
                 "I did not commit the descent to site {site}: even with the smallest margin I accept ({:.0} m) the simulation \
-                 leaves {:.1} kg less propellant than the return to orbit needs.\nNO_COMMIT site={site} reason=fuel reserve_kg={:.1} burn_margin_m={:.0}",
-                plan.margin, -last.reserve, last.reserve, plan.margin
+                 leaves {:.1} kg less propellant than the return to orbit needs.\nNO_COMMIT site={site} reason=fuel reserve_kg={:.1} burn_margin_m={:.0} floor={}",
+                plan.margin, -last.reserve, last.reserve, plan.margin,
+                if plan.floor_is_ruled { "rule" } else { "own" }
             ),
         );
     }

@@ -572,3 +572,150 @@ fn a_standing_ground_complaint_has_picks_verified_from_the_first_attempt() {
     // Six of six first attempts failed the ground without it; with it, at most two.
     assert!(first_ground_failures <= 2, "{first_ground_failures}");
 }
+
+/// A margin rule is a prior too: after two descents at a site flown at the rule's margin
+/// both ended short of the return propellant (the same check failing twice), the
+/// navigator departs from the rule, says so on a `RULE_OVERRIDDEN` line, and trims the
+/// margin to what the propellant allows, keeping clear of what the altimeter read at
+/// contact. One such descent is not enough.
+#[test]
+fn the_navigator_departs_from_a_margin_rule_the_propellant_contradicts_twice() {
+    let lumara = env(5, 1);
+    let navigator = lumara.policy("navigator").unwrap();
+    let episode = lumara.episode();
+    let tools: Vec<Arc<dyn Tool>> = ["vehicle_status", "simulate_descent", "commit_descent"]
+        .iter()
+        .map(|name| tool(&episode, name))
+        .collect();
+    let specs: Vec<ToolSpec> = tools.iter().map(|t| t.spec()).collect();
+    let site = lumara
+        .mission
+        .sites
+        .iter()
+        .min_by(|a, b| {
+            (a.approach_fuel_kg + a.return_fuel_kg)
+                .total_cmp(&(b.approach_fuel_kg + b.return_fuel_kg))
+        })
+        .map(|s| s.name)
+        .unwrap();
+    let rule = json!({"when": {"terrain": "mare"}, "then": {"burn_margin_m": {"min": 400}}, "memory": "01RULE"});
+    let system = harness::with_playbook(&Prompts::default().navigator, "Margin on mare", &[rule]);
+    let short = |margin: u32| {
+        format!(
+            "PREVIOUS site={site} terrain=mare burn_altitude_m=1200 burn_margin_m={margin} throttle=1.00 touchdown_speed_mps=1.50 \
+             altimeter_at_contact_m=40 fuel_remaining_kg=300 fuel_return_kg=420 failed=fuel_remaining_kg,fuel_return_kg"
+        )
+    };
+    let fly = |notes: &[String]| {
+        let subtask = format!(
+            "Fly to site {site}.\nSITE site={site} terrain=mare\n{}",
+            notes.join("\n")
+        );
+        let mut messages = vec![Message::user_text(subtask)];
+        let answer = harness::run_agent(
+            navigator.as_ref(),
+            &system,
+            &mut messages,
+            &specs,
+            12,
+            &mut |name, input| {
+                let tool = tools.iter().find(|t| t.spec().name == name).unwrap();
+                call(tool, input.clone())
+            },
+        )
+        .unwrap();
+        let said: String = messages
+            .iter()
+            .filter(|m| m.role == Role::Assistant)
+            .map(|m| m.text())
+            .collect::<Vec<_>>()
+            .join("\n");
+        (said, answer)
+    };
+
+    let (said, _) = fly(&[short(402)]);
+    assert!(!said.contains("RULE_OVERRIDDEN"), "{said}");
+    // At the rule's margin the propellant is short: it declines, naming the rule's floor.
+    assert!(
+        said.contains("NO_COMMIT") && said.contains("floor=rule"),
+        "{said}"
+    );
+
+    let (said, answer) = fly(&[short(405), short(401)]);
+    let overrides = lucid_core::world::rules::parse_overrides(&said);
+    assert_eq!(overrides.len(), 1, "{said}");
+    assert_eq!(overrides[0].0, "01RULE");
+    assert!(overrides[0].1.contains("2 descents here"), "{overrides:?}");
+    assert!(answer.contains("TOUCHDOWN"), "{answer}");
+    // The margin flown is below the rule's and clear of the altimeter's 40 m.
+    let flown = said
+        .split("(zero-margin point about ")
+        .nth(1)
+        .and_then(|rest| rest.split("margin ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap();
+    assert!((55.0..400.0).contains(&flown), "{flown}: {said}");
+}
+
+/// An attempt that commits nothing fails for sure: when every navigator declines (here a
+/// rule asks for a margin no propellant budget allows), the commander's last turn of the
+/// attempt flies the best candidate anyway.
+#[test]
+fn the_commanders_last_turn_flies_when_every_navigator_declined() {
+    let impossible = json!({"when": {}, "then": {"burn_margin_m": {"min": 1500}}});
+    let prompts = Prompts {
+        navigator: harness::with_playbook(
+            &Prompts::default().navigator,
+            "Huge margins",
+            &[impossible],
+        ),
+        ..Prompts::default()
+    };
+    for seed in [1, 2, 3] {
+        let outcome = run_session(&env(seed, 1), &prompts, 1);
+        assert_eq!(
+            outcome.facts[0]["committed"],
+            json!(true),
+            "seed {seed}: {}",
+            outcome.answers[0]
+        );
+        // Several navigators were briefed (each checks the lander's state first).
+        let navigators = outcome
+            .transcript
+            .iter()
+            .filter(|(name, _)| name == "vehicle_status")
+            .count();
+        assert!(navigators >= 2, "seed {seed}: {navigators} navigators");
+    }
+}
+
+/// Asked to verify a site a rule avoids, the detector flies the low pass: the commander
+/// weighs an avoided site only on what a low pass shows.
+#[test]
+fn the_detector_verifies_an_avoided_site_it_is_asked_to_verify() {
+    let env = env(3, 1);
+    let episode = env.episode();
+    let survey = tool(&episode, "survey_site");
+    let avoid_all = json!({"when": {}, "then": {"avoid": true}});
+    let system = harness::with_playbook(&Prompts::default().detector, "Avoid all", &[avoid_all]);
+    let detector = env.policy("detector").unwrap();
+    let mut modes = Vec::new();
+    let mut messages = vec![Message::user_text(
+        "Verify candidate landing site B with a low_pass survey: is the ground clear?\nSURVEY sites=B verify=low_pass",
+    )];
+    let answer = harness::run_agent(
+        detector.as_ref(),
+        &system,
+        &mut messages,
+        &[survey.spec()],
+        8,
+        &mut |_, input| {
+            modes.push(input["mode"].as_str().unwrap_or("").to_string());
+            call(&survey, input.clone())
+        },
+    )
+    .unwrap();
+    assert!(modes.iter().any(|m| m == "low_pass"), "{modes:?}: {answer}");
+    assert!(answer.contains("low_pass survey"), "{answer}");
+}
