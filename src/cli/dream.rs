@@ -224,7 +224,7 @@ fn print_report(report: &DreamReport) {
     }
     if report.patterns.tests > 0 {
         outln!(
-            "  {} failure condition(s) tested on each mission's first attempt, {} of them able to reach significance; those kept hold at a false-discovery rate of {}% over those",
+            "  {} failure condition(s) tested on each mission's first attempt; {} could reach significance, and those kept hold at a false-discovery rate of {}% over them",
             report.patterns.tests,
             report.patterns.testable,
             report.patterns.fdr * 100.0
