@@ -237,6 +237,7 @@ mod tests {
                 criteria: BTreeMap::new(),
                 fixes: BTreeMap::new(),
                 facts,
+                observations: BTreeMap::new(),
                 tools: Vec::new(),
                 graded_at_seq: 7,
             }],

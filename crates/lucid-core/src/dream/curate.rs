@@ -218,8 +218,9 @@ fn contradiction(memory: &Memory, sessions: &[&SessionDigest]) -> Option<Action>
             let Some(passed) = iteration.criteria.get(&criterion) else {
                 continue;
             };
+            let features = iteration.features();
             let applies = memory.rules.iter().any(|rule| {
-                rule.applies(&iteration.facts) && followed(rule, &iteration.facts) == Some(true)
+                rule.applies(&features) && followed(rule, &iteration.facts) == Some(true)
             });
             if !applies {
                 continue;

@@ -1,11 +1,13 @@
 //! Digests: each recorded session boiled down to what a dream mines — its outcome,
-//! every iteration's facts and verdicts (read off the session's projection), what changed
-//! between a failing and a passing iteration, tool errors and tool-call sequences.
+//! every iteration's facts and verdicts (read off the session's projection), the fields
+//! its tool results reported (see `observe`), what changed between a failing and a
+//! passing iteration, tool errors and tool-call sequences.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::observe::Observer;
 use crate::event::{Event, EventKind, Facts, Projection, SessionId};
 
 /// One tool call as a digest keeps it.
@@ -26,12 +28,26 @@ pub struct IterationDigest {
     /// Criterion id → what the grader said must change (failed criteria only).
     pub fixes: BTreeMap<String, String>,
     pub facts: Facts,
+    /// The scalar fields the iteration's JSON tool results reported, `tool.field` →
+    /// value (see `observe`): candidate conditions beside the facts.
+    #[serde(default)]
+    pub observations: BTreeMap<String, serde_json::Value>,
     pub tools: Vec<ToolUse>,
     /// Sequence number of the `GradingFinished` event, for citations.
     pub graded_at_seq: u64,
 }
 
 impl IterationDigest {
+    /// Everything a rule's `when` may name in this iteration: its facts, and the fields
+    /// its tool results reported (a fact wins over a field of the same name).
+    pub fn features(&self) -> Facts {
+        let mut all = self.facts.clone();
+        for (name, value) in &self.observations {
+            all.entry(name.clone()).or_insert_with(|| value.clone());
+        }
+        all
+    }
+
     pub fn tool_errors(&self) -> usize {
         self.tools.iter().filter(|t| t.is_error).count()
     }
@@ -98,6 +114,7 @@ impl SessionDigest {
         let mut view = Projection::default();
         // The tool calls before each grading pass finished, one bucket per pass.
         let mut tools: Vec<Vec<ToolUse>> = vec![Vec::new()];
+        let mut observers: Vec<Observer> = vec![Observer::default()];
         let mut mentions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut overrides = Vec::new();
         for event in events {
@@ -132,6 +149,9 @@ impl SessionDigest {
                                 .insert(fact.clone());
                         }
                     }
+                    if let Some(observer) = observers.last_mut() {
+                        observer.record(tool, output, *is_error);
+                    }
                     if let Some(bucket) = tools.last_mut() {
                         bucket.push(ToolUse {
                             agent,
@@ -149,7 +169,10 @@ impl SessionDigest {
                     iteration: tools.len() as u32,
                     seq: event.seq,
                 }),
-                EventKind::GradingFinished { .. } => tools.push(Vec::new()),
+                EventKind::GradingFinished { .. } => {
+                    tools.push(Vec::new());
+                    observers.push(Observer::default());
+                }
                 _ => {}
             }
         }
@@ -161,28 +184,31 @@ impl SessionDigest {
             .gradings
             .iter()
             .filter_map(|g| Some((g, g.passed?, g.graded_at_seq?)))
-            .zip(tools)
-            .map(|((grading, passed, seq), tools)| IterationDigest {
-                iteration: grading.iteration,
-                passed,
-                // A criterion the grader could not judge says nothing about the team's
-                // work: it is left out of what dreams mine.
-                criteria: grading
-                    .criteria
-                    .iter()
-                    .filter(|c| c.judged)
-                    .map(|c| (c.id.clone(), c.passed))
-                    .collect(),
-                fixes: grading
-                    .criteria
-                    .iter()
-                    .filter(|c| c.judged && !c.passed)
-                    .map(|c| (c.id.clone(), c.fix.clone()))
-                    .collect(),
-                facts: grading.facts.clone(),
-                tools,
-                graded_at_seq: seq,
-            })
+            .zip(tools.into_iter().zip(observers))
+            .map(
+                |((grading, passed, seq), (tools, observer))| IterationDigest {
+                    iteration: grading.iteration,
+                    passed,
+                    // A criterion the grader could not judge says nothing about the team's
+                    // work: it is left out of what dreams mine.
+                    criteria: grading
+                        .criteria
+                        .iter()
+                        .filter(|c| c.judged)
+                        .map(|c| (c.id.clone(), c.passed))
+                        .collect(),
+                    fixes: grading
+                        .criteria
+                        .iter()
+                        .filter(|c| c.judged && !c.passed)
+                        .map(|c| (c.id.clone(), c.fix.clone()))
+                        .collect(),
+                    facts: grading.facts.clone(),
+                    observations: observer.finish(),
+                    tools,
+                    graded_at_seq: seq,
+                },
+            )
             .collect();
         if iterations.is_empty() {
             return None;
@@ -311,6 +337,44 @@ mod tests {
             ["soft_landing"]
         );
         assert_eq!(iteration.fixes.keys().collect::<Vec<_>>(), ["soft_landing"]);
+    }
+
+    #[test]
+    fn each_iteration_keeps_what_its_own_json_tool_results_reported() {
+        use crate::store::testing::{event, finished, graded, started};
+        let session = SessionId::generate();
+        let returned = |output: &str| EventKind::ToolReturned {
+            call_id: "c".into(),
+            tool: "lookup".into(),
+            output: output.into(),
+            is_error: false,
+        };
+        let kinds = [
+            started("t"),
+            returned(r#"{"region": "eu", "load": 0.7}"#),
+            graded(1, false),
+            returned(r#"{"region": "us"}"#),
+            returned("not json"),
+            graded(2, true),
+            finished(true, None),
+        ];
+        let events: Vec<Event> = kinds
+            .into_iter()
+            .enumerate()
+            .map(|(seq, kind)| event(session, seq as u64, kind))
+            .collect();
+        let digest = SessionDigest::from_events(&events, &[]).unwrap();
+        assert_eq!(
+            digest.iterations[0].observations,
+            BTreeMap::from([
+                ("lookup.load".to_string(), json!(0.7)),
+                ("lookup.region".to_string(), json!("eu")),
+            ])
+        );
+        assert_eq!(
+            digest.iterations[1].observations,
+            BTreeMap::from([("lookup.region".to_string(), json!("us"))])
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ fn session(n: u64, facts: Facts, landed: bool) -> SessionDigest {
             criteria: BTreeMap::from([("landed".to_string(), landed)]),
             fixes: BTreeMap::new(),
             facts,
+            observations: BTreeMap::new(),
             tools: Vec::new(),
             graded_at_seq: 10,
         }],
@@ -151,6 +152,43 @@ fn conditions_that_cannot_reach_significance_do_not_hide_one_that_does() {
     let dune = &patterns.failures[0];
     assert!((dune.p_value - 1.0 / 495.0).abs() < 1e-9, "{dune:?}");
     assert!(dune.q_value <= 0.05, "{dune:?}");
+}
+
+/// A regularity only a tool result shows: the four missions whose `lookup` reported
+/// region `eu` failed, the eight others passed; no fact says so. A result field named
+/// like a declared choice is not a condition.
+#[test]
+fn a_tool_results_field_is_a_condition_like_a_fact() {
+    let sessions: Vec<SessionDigest> = (0..12u64)
+        .map(|i| {
+            let eu = i % 3 == 0;
+            let mut digest = session(i, Facts::from([("crew".to_string(), json!(3))]), !eu);
+            digest.iterations[0].observations = BTreeMap::from([
+                (
+                    "lookup.region".to_string(),
+                    json!(if eu { "eu" } else { "us" }),
+                ),
+                (
+                    "plan.throttle".to_string(),
+                    json!(if eu { 0.3 } else { 0.8 }),
+                ),
+            ]);
+            digest
+        })
+        .collect();
+    let digests: Vec<&SessionDigest> = sessions.iter().collect();
+    let choices = vec!["throttle".to_string()];
+    let patterns = mine_environment(
+        "world",
+        &digests,
+        Vocabulary {
+            choices: &choices,
+            outcomes: &outcomes(),
+        },
+        &MiningLimits::default(),
+    );
+    let found: Vec<String> = patterns.failures.iter().map(condition).collect();
+    assert_eq!(found, vec!["lookup.region=\"eu\"".to_string()], "{found:?}");
 }
 
 /// 60 sessions: landing fails on dune only where the orbital reading is smooth (below

@@ -26,6 +26,7 @@ pub mod mechanism;
 pub mod mine;
 pub mod model;
 pub mod near;
+pub mod observe;
 mod pass;
 mod remedy;
 pub mod stats;
