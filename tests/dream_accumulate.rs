@@ -426,7 +426,7 @@ fn lucid_dream_says_what_it_mined_and_rescans_on_request() {
     // Two missions teach nothing yet, and the dream says what evidence is missing.
     assert!(
         first.contains("  nothing new to propose\n  - Nearest candidate: `clear_ground` failed at the first attempt in 1 of 1 mission(s) where")
-            && first.contains("further failures there would be needed"),
+            && first.contains("it needs more missions elsewhere to compare with"),
         "{first}"
     );
     let idle = stdout(&lucid(&db, &["dream"]));

@@ -372,9 +372,12 @@ pub fn mine(groups: &[Group], limits: &MiningLimits) -> Patterns {
                 .collect()
         })
         .collect();
+    // Conditions (and the cut points of bands) are read off the first attempts, the
+    // draws they are tested on: retries exist only after a failure, so reading them
+    // would let verdicts choose the hypotheses.
     let offered: Vec<Vec<Condition>> = groups
         .iter()
-        .zip(&points)
+        .zip(&firsts)
         .map(|(g, ps)| {
             // An environment that says nothing of its facts (which are choices, which
             // results) offers no conditions: its result facts would make rules that are

@@ -61,6 +61,11 @@ impl NearMiss {
         );
         match self.more_failures {
             Some(n) => format!("{seen}: needs {n} more mission(s) failing there"),
+            // Nothing failed elsewhere, yet failures there alone cannot make a pattern:
+            // what is missing is missions without the condition to compare with.
+            None if self.failed_elsewhere == 0 => format!(
+                "{seen}: it needs more missions elsewhere to compare with, not only more failing there"
+            ),
             None => format!(
                 "{seen}: more than {HORIZON} further failures there would be needed; it is likely chance"
             ),
@@ -68,9 +73,8 @@ impl NearMiss {
     }
 }
 
-/// The fewest further failing attempts under a condition (from enough new missions) that
-/// pass the miner's count limits and a p-value of `threshold`, the rest of the history
-/// unchanged.
+/// The fewest further missions failing under a condition that pass the miner's count
+/// limits and a p-value of `threshold`, the rest of the history unchanged.
 fn more_failures(miss: &NearMiss, limits: &MiningLimits, threshold: f64) -> Option<u32> {
     let judged = miss.total + miss.total_elsewhere;
     let failed_all = miss.failed + miss.failed_elsewhere;
@@ -119,9 +123,9 @@ pub fn near_misses(
     let threshold = limits
         .max_p_value
         .min(limits.max_fdr / f64::from(tests.max(1)));
-    // The conditions the miner offered: cut from every attempt, not only the first.
-    let every: Vec<&IterationDigest> = digests.iter().flat_map(|d| &d.iterations).collect();
-    let offered = conditions(&every, &vocabulary.excluded());
+    // The conditions the miner offered: read off the first attempts, as it does.
+    let firsts: Vec<&IterationDigest> = points.iter().map(|(_, it)| *it).collect();
+    let offered = conditions(&firsts, &vocabulary.excluded());
     let mut misses = Vec::new();
     for criterion in criteria {
         let judged: Vec<&Point> = points

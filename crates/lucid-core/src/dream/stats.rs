@@ -98,10 +98,11 @@ mod tests {
 
     #[test]
     fn tests_that_cannot_reach_significance_leave_the_family() {
-        // Two tests that can reach 1e-4 and forty that can reach at best 0.2: with all
-        // 42, Bonferroni's level would be 0.05/42; the family is the two, at 0.05/2.
+        // Two tests that can reach 1e-4 and forty that can reach at best 0.03: all 42
+        // could pass α = 0.05 alone, but none of the forty can pass α/K for a K of at
+        // least 2, and only two can, so the family is the two, at 0.05/2.
         let mut min_p = vec![1e-4, 1e-4];
-        min_p.extend(std::iter::repeat_n(0.2, 40));
+        min_p.extend(std::iter::repeat_n(0.03, 40));
         let family = testable_family(&min_p, 0.05);
         assert_eq!(family.iter().filter(|&&t| t).count(), 2);
         assert!(family[0] && family[1]);

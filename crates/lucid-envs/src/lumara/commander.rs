@@ -13,8 +13,8 @@
 //! flew the descent, which keeps its earlier work, rather than to a new navigator briefed
 //! from zero; a refused follow-up falls back to a new one. Playbook rules in its prompt
 //! may `avoid` a terrain when choosing between recommendations, and a playbook saying the
-//! grader keeps failing the ground (slope or hazards) has picks verified from the first
-//! attempt, as a revision would. An attempt that would commit nothing uses its last turn
+//! grader keeps failing the ground (slope or hazards) has the site it is about to fly
+//! verified with a low pass from the first attempt (a revision verifies every pick). An attempt that would commit nothing uses its last turn
 //! to fly the best candidate anyway (`FORCE`): a descent might pass, no descent cannot.
 
 use std::collections::BTreeSet;
@@ -233,7 +233,12 @@ impl Team<'_> {
         let last_turn = current.turns + 1 >= MAX_TURNS_BEFORE_REPORT
             || current.delegations.len() + 1 >= MAX_DELEGATIONS_PER_ATTEMPT;
         if last_turn && !forced && !runs.is_empty() {
-            if let Some(best) = pool.iter().find(|c| !c.rejected).or(pool.first()) {
+            let best = pool
+                .iter()
+                .find(|c| !tried.contains(&c.site) && !c.rejected)
+                .or_else(|| pool.iter().find(|c| !c.rejected))
+                .or(pool.first());
+            if let Some(best) = best {
                 return self.fly(request, best, prior, current, true, number);
             }
         }

@@ -46,8 +46,8 @@ const MIN_SHORT_AT_RULED_MARGIN: usize = 2;
 /// Clearance kept above the altimeter's reading at contact when trimming a margin
 /// below a rule's.
 const CONTACT_CLEARANCE_M: f64 = 15.0;
-/// How far below a rule's margin a descent's measured margin may be and still count as
-/// flown at the rule's margin.
+/// How far (as a share of the rule's margin) a descent's measured margin may be from a
+/// rule's margin and still count as flown at it.
 const RULED_MARGIN_TOLERANCE: f64 = 0.05;
 /// Extra altitude added on top of a measured shortfall after a hard landing.
 const HARD_LANDING_SAFETY_M: f64 = 20.0;
@@ -216,14 +216,23 @@ fn is_short(note: &Pairs) -> bool {
         || numbers.is_some_and(|(rem, ret)| rem < ret)
 }
 
+/// Whether a descent here at about `margin` (within the measurement's tolerance, or
+/// lower) already ended short of the return propellant.
+fn short_at(orders: &Orders, margin: f64) -> bool {
+    orders
+        .notes
+        .iter()
+        .filter(|n| is_short(n) && same_site(orders, n))
+        .filter_map(|n| text::num(n, "burn_margin_m"))
+        .any(|flown| flown <= margin * (1.0 + RULED_MARGIN_TOLERANCE) + 1.0)
+}
+
 /// The margin a plan flies: the margin, the lowest one fuel trimming may go to, why, and
-/// the evidence for departing from a rule's margin floor, if the navigator does.
+/// the evidence for departing from a rule's margin floor, if the navigator may (it
+/// declares the departure only if the descent it commits goes below the rule).
 struct MarginPlan {
     margin: f64,
     floor: f64,
-    /// Whether a playbook rule set the floor (rather than the navigator's own minimum or
-    /// what earlier descents taught).
-    floor_is_ruled: bool,
     why: Vec<String>,
     departure: Option<String>,
 }
@@ -273,40 +282,6 @@ fn plan_margin(
         ));
         margin = ruled;
     }
-    let mut departure = None;
-    let mut floor_is_ruled = false;
-    if let Some(min) = text::rule_floor(rules, "burn_margin_m") {
-        let short_at_rule = orders
-            .notes
-            .iter()
-            .filter(|n| is_short(n) && same_site(n))
-            .filter(|n| {
-                // The margin a descent reports is measured, a little off the planned one.
-                text::num(n, "burn_margin_m")
-                    .is_some_and(|m| m >= min * (1.0 - RULED_MARGIN_TOLERANCE))
-            })
-            .count();
-        if short_at_rule >= MIN_SHORT_AT_RULED_MARGIN {
-            // Departing from the rule's margin, not from what the descents measured: the
-            // altimeter's reading at contact is how far above the ground it said zero.
-            let read_at_contact = orders
-                .notes
-                .iter()
-                .filter(|n| same_site(n) || same_terrain(n))
-                .filter_map(|n| text::num(n, "altimeter_at_contact_m"))
-                .fold(0.0, f64::max);
-            let keep = read_at_contact + CONTACT_CLEARANCE_M;
-            floor = floor.max(keep);
-            let evidence = format!(
-                "{short_at_rule} descents here at the rule's {min:.0} m margin or more ended short of the return propellant; I trim the margin to what the propellant allows, keeping {keep:.0} m (the altimeter read {read_at_contact:.0} m at contact)"
-            );
-            why.push(evidence.clone());
-            departure = Some(evidence);
-        } else {
-            floor_is_ruled = min >= floor;
-            floor = floor.max(min);
-        }
-    }
     // Trim from the latest descent here that ended short: it flew whatever margin the
     // earlier ones taught.
     let latest_short = orders
@@ -329,10 +304,39 @@ fn plan_margin(
             margin = trimmed;
         }
     }
+    // A rule's margin is a floor, unless two descents here flown at it (within the
+    // measurement's tolerance) ended short: then the floor is what the altimeter showed,
+    // and the commit declares the departure if it goes below the rule's margin.
+    let mut departure = None;
+    if let Some(min) = text::rule_floor(rules, "burn_margin_m") {
+        let at_rule = |m: f64| (m - min).abs() <= min * RULED_MARGIN_TOLERANCE;
+        let short_at_rule = orders
+            .notes
+            .iter()
+            .filter(|n| is_short(n) && same_site(n))
+            .filter(|n| text::num(n, "burn_margin_m").is_some_and(at_rule))
+            .count();
+        // Departing from the rule's margin, not from what the descents measured: the
+        // altimeter's reading at contact is how far above the ground it said zero.
+        let read_at_contact = orders
+            .notes
+            .iter()
+            .filter(|n| same_site(n) || same_terrain(n))
+            .filter_map(|n| text::num(n, "altimeter_at_contact_m"))
+            .fold(0.0, f64::max);
+        let keep = read_at_contact + CONTACT_CLEARANCE_M;
+        if short_at_rule >= MIN_SHORT_AT_RULED_MARGIN && keep < min {
+            floor = floor.max(keep);
+            departure = Some(format!(
+                "{short_at_rule} descents here at the rule's {min:.0} m margin ended short of the return propellant; I trim the margin to what the propellant allows, keeping {keep:.0} m (the altimeter read {read_at_contact:.0} m at contact)"
+            ));
+        } else {
+            floor = floor.max(min);
+        }
+    }
     MarginPlan {
         margin: margin.max(floor),
         floor,
-        floor_is_ruled,
         why,
         departure,
     }
@@ -505,23 +509,9 @@ impl Policy for Navigator {
         let MarginPlan {
             margin: planned,
             floor,
-            floor_is_ruled,
             why,
             departure: margin_departure,
         } = plan_margin(&vehicle, throttle, &orders, &applicable, advice);
-        // Declared once per flight, before its first simulation.
-        let departure = match margin_departure.filter(|_| of(SIMULATE_DESCENT).is_empty()) {
-            Some(evidence) => {
-                let lines = applicable
-                    .iter()
-                    .filter(|rule| rule.number("burn_margin_m").is_some())
-                    .map(|rule| rules::override_line(rule, &evidence));
-                let lines: Vec<String> = departure.into_iter().chain(lines).collect();
-                Some(lines.join("\n"))
-            }
-            None => departure,
-        };
-
         let sims_made = of(SIMULATE_DESCENT);
         let at_throttle = |made: &[&Exchange]| -> Vec<Sim> {
             made.iter()
@@ -559,12 +549,38 @@ impl Policy for Navigator {
             target,
             nominal,
             margin,
-            floor_is_ruled,
             why: &why,
         };
         match sims.last() {
             Some(last) if (last.burn - target).abs() <= 2.0 || sims.len() >= MAX_SIMULATIONS => {
-                decide(request, &prefix, &plan, last, margin <= floor + 0.5, orders.force)
+                // A departure from a margin rule is declared when the descent committed
+                // goes below the rule's margin, with the commit.
+                let ruled = text::rule_floor(&applicable, "burn_margin_m");
+                let margin_departure = margin_departure
+                    .filter(|_| ruled.is_some_and(|min| margin < min - 0.5))
+                    .map(|evidence| {
+                        applicable
+                            .iter()
+                            .filter(|rule| rule.number("burn_margin_m").is_some())
+                            .map(|rule| rules::override_line(rule, &evidence))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    });
+                decide(
+                    request,
+                    &prefix,
+                    &plan,
+                    last,
+                    margin <= floor + 0.5,
+                    // Told to fly regardless, it still declines a descent a previous one
+                    // here at this margin already showed short (that fails for sure),
+                    // unless the margin is a rule's: flying it gathers the evidence to
+                    // depart from the rule.
+                    orders.force
+                        && (ruled.is_some_and(|min| (floor - min).abs() < 0.5)
+                            || !short_at(&orders, margin)),
+                    margin_departure,
+                )
             }
             _ => ResponseBuilder::new(prefix)
                 .text(format!(
@@ -584,7 +600,6 @@ struct Plan<'a> {
     target: f64,
     nominal: f64,
     margin: f64,
-    floor_is_ruled: bool,
     why: &'a [String],
 }
 
@@ -595,6 +610,7 @@ fn decide(
     last: &Sim,
     at_floor: bool,
     force: bool,
+    departure: Option<String>,
 ) -> ModelResponse {
     let site = plan.site;
     if last.soft && last.reserve < 0.0 && at_floor && !force {
@@ -602,9 +618,8 @@ fn decide(
             request,
             format!(
                 "I did not commit the descent to site {site}: even with the smallest margin I accept ({:.0} m) the simulation \
-                 leaves {:.1} kg less propellant than the return to orbit needs.\nNO_COMMIT site={site} reason=fuel reserve_kg={:.1} burn_margin_m={:.0} floor={}",
-                plan.margin, -last.reserve, last.reserve, plan.margin,
-                if plan.floor_is_ruled { "rule" } else { "own" }
+                 leaves {:.1} kg less propellant than the return to orbit needs.\nNO_COMMIT site={site} reason=fuel reserve_kg={:.1} burn_margin_m={:.0}",
+                plan.margin, -last.reserve, last.reserve, plan.margin
             ),
         );
     }
@@ -621,6 +636,10 @@ fn decide(
     );
     if !plan.why.is_empty() {
         note.push_str(&format!(" Why this margin: {}.", plan.why.join("; ")));
+    }
+    if let Some(departure) = departure {
+        note.push('\n');
+        note.push_str(&departure);
     }
     ResponseBuilder::new(prefix.to_string())
         .text(note)
@@ -681,3 +700,7 @@ fn advisor_key(schema: &Value) -> String {
         .unwrap_or("question")
         .to_string()
 }
+
+#[cfg(test)]
+#[path = "navigator_tests.rs"]
+mod tests;

@@ -635,9 +635,9 @@ fn the_navigator_departs_from_a_margin_rule_the_propellant_contradicts_twice() {
 
     let (said, _) = fly(&[short(402)]);
     assert!(!said.contains("RULE_OVERRIDDEN"), "{said}");
-    // At the rule's margin the propellant is short: it declines, naming the rule's floor.
+    // At the rule's margin the propellant is short: it declines, naming the rule's margin.
     assert!(
-        said.contains("NO_COMMIT") && said.contains("floor=rule"),
+        said.contains("NO_COMMIT") && said.contains("(400 m)"),
         "{said}"
     );
 
@@ -718,4 +718,58 @@ fn the_detector_verifies_an_avoided_site_it_is_asked_to_verify() {
     .unwrap();
     assert!(modes.iter().any(|m| m == "low_pass"), "{modes:?}: {answer}");
     assert!(answer.contains("low_pass survey"), "{answer}");
+}
+
+/// Told to fly regardless (`FORCE`), the navigator still declines a descent that a
+/// previous one here at the same margin already showed short of the return propellant:
+/// flying it again fails for sure. Without that evidence it flies as told.
+#[test]
+fn a_forced_navigator_declines_a_descent_already_shown_short() {
+    // Find a site no margin makes affordable: the navigator declines it at its own
+    // smallest margin.
+    let fly = |lumara: &Lumara, subtask: String| -> String {
+        let navigator = lumara.policy("navigator").unwrap();
+        let episode = lumara.episode();
+        let tools: Vec<Arc<dyn Tool>> = ["vehicle_status", "simulate_descent", "commit_descent"]
+            .iter()
+            .map(|name| tool(&episode, name))
+            .collect();
+        let specs: Vec<ToolSpec> = tools.iter().map(|t| t.spec()).collect();
+        let mut messages = vec![Message::user_text(subtask)];
+        harness::run_agent(
+            navigator.as_ref(),
+            &Prompts::default().navigator,
+            &mut messages,
+            &specs,
+            12,
+            &mut |name, input| {
+                let tool = tools.iter().find(|t| t.spec().name == name).unwrap();
+                call(tool, input.clone())
+            },
+        )
+        .unwrap()
+    };
+    let found = (1..60u64).find_map(|seed| {
+        let lumara = env(seed, 1);
+        let names: Vec<&str> = lumara.mission.sites.iter().map(|s| s.name).collect();
+        names.into_iter().find_map(|site| {
+            let answer = fly(&lumara, format!("Fly to site {site}.\nSITE site={site}"));
+            answer
+                .contains("NO_COMMIT")
+                .then(|| text::last_tagged(&answer, "NO_COMMIT"))
+                .flatten()
+                .and_then(|p| text::num(&p, "burn_margin_m"))
+                .map(|margin| (seed, site.to_string(), margin))
+        })
+    });
+    let (seed, site, margin) = found.expect("some site is short even at the smallest margin");
+    let lumara = env(seed, 1);
+    let forced = format!("Fly to site {site}.\nSITE site={site}\nFORCE");
+    assert!(fly(&lumara, forced.clone()).contains("TOUCHDOWN"));
+    let shown_short = format!(
+        "{forced}\nPREVIOUS site={site} burn_margin_m={margin} throttle=1.00 touchdown_speed_mps=1.50 \
+         fuel_remaining_kg=400 fuel_return_kg=420 failed=fuel_remaining_kg,fuel_return_kg"
+    );
+    let answer = fly(&lumara, shown_short);
+    assert!(answer.contains("NO_COMMIT"), "{answer}");
 }
