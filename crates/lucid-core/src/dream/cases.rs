@@ -238,6 +238,7 @@ mod tests {
                 fixes: BTreeMap::new(),
                 facts,
                 observations: BTreeMap::new(),
+                arguments: BTreeMap::new(),
                 tools: Vec::new(),
                 graded_at_seq: 7,
             }],

@@ -32,12 +32,32 @@ pub struct IterationDigest {
     /// value (see `observe`): candidate conditions beside the facts.
     #[serde(default)]
     pub observations: BTreeMap<String, serde_json::Value>,
+    /// The scalar arguments the iteration's tool calls chose, `tool.argument` → value,
+    /// unambiguous ones only: where a declared choice is found when no fact records it.
+    #[serde(default)]
+    pub arguments: BTreeMap<String, serde_json::Value>,
     pub tools: Vec<ToolUse>,
     /// Sequence number of the `GradingFinished` event, for citations.
     pub graded_at_seq: u64,
 }
 
 impl IterationDigest {
+    /// The value of a declared choice in this iteration: its fact, or else the one
+    /// argument of that name the iteration's tool calls chose (none if several tools
+    /// chose different values for it).
+    pub fn choice(&self, name: &str) -> Option<&serde_json::Value> {
+        if let Some(value) = self.facts.get(name) {
+            return Some(value);
+        }
+        let mut chosen = self
+            .arguments
+            .iter()
+            .filter(|(key, _)| key.rsplit_once('.').is_some_and(|(_, arg)| arg == name))
+            .map(|(_, value)| value);
+        let first = chosen.next()?;
+        chosen.all(|other| other == first).then_some(first)
+    }
+
     /// Everything a rule's `when` may name in this iteration: its facts, and the fields
     /// its tool results reported (a fact wins over a field of the same name).
     pub fn features(&self) -> Facts {
@@ -115,6 +135,7 @@ impl SessionDigest {
         // The tool calls before each grading pass finished, one bucket per pass.
         let mut tools: Vec<Vec<ToolUse>> = vec![Vec::new()];
         let mut observers: Vec<Observer> = vec![Observer::default()];
+        let mut arguments: Vec<Observer> = vec![Observer::default()];
         let mut mentions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut overrides = Vec::new();
         for event in events {
@@ -127,7 +148,10 @@ impl SessionDigest {
                     .to_string()
             };
             match &event.kind {
-                EventKind::ToolCalled { input, .. } => {
+                EventKind::ToolCalled { tool, input, .. } => {
+                    if let Some(chosen) = arguments.last_mut() {
+                        chosen.record_arguments(tool, input);
+                    }
                     if let Some(keys) = input.as_object() {
                         for key in keys.keys().filter(|k| fact_names.contains(k)) {
                             mentions.entry(agent()).or_default().insert(key.clone());
@@ -172,6 +196,7 @@ impl SessionDigest {
                 EventKind::GradingFinished { .. } => {
                     tools.push(Vec::new());
                     observers.push(Observer::default());
+                    arguments.push(Observer::default());
                 }
                 _ => {}
             }
@@ -184,9 +209,9 @@ impl SessionDigest {
             .gradings
             .iter()
             .filter_map(|g| Some((g, g.passed?, g.graded_at_seq?)))
-            .zip(tools.into_iter().zip(observers))
+            .zip(tools.into_iter().zip(observers).zip(arguments))
             .map(
-                |((grading, passed, seq), (tools, observer))| IterationDigest {
+                |((grading, passed, seq), ((tools, observer), chosen))| IterationDigest {
                     iteration: grading.iteration,
                     passed,
                     // A criterion the grader could not judge says nothing about the team's
@@ -205,6 +230,7 @@ impl SessionDigest {
                         .collect(),
                     facts: grading.facts.clone(),
                     observations: observer.finish(),
+                    arguments: chosen.finish(),
                     tools,
                     graded_at_seq: seq,
                 },
@@ -349,8 +375,14 @@ mod tests {
             output: output.into(),
             is_error: false,
         };
+        let called = EventKind::ToolCalled {
+            call_id: "c".into(),
+            tool: "lookup".into(),
+            input: json!({"id": 7, "deep": {"x": 1}}),
+        };
         let kinds = [
             started("t"),
+            called,
             returned(r#"{"region": "eu", "load": 0.7}"#),
             graded(1, false),
             returned(r#"{"region": "us"}"#),
@@ -375,6 +407,13 @@ mod tests {
             digest.iterations[1].observations,
             BTreeMap::from([("lookup.region".to_string(), json!("us"))])
         );
+        // The arguments the calls chose, per iteration, scalars only.
+        assert_eq!(
+            digest.iterations[0].arguments,
+            BTreeMap::from([("lookup.id".to_string(), json!(7))])
+        );
+        assert_eq!(digest.iterations[0].choice("id"), Some(&json!(7)));
+        assert!(digest.iterations[1].arguments.is_empty());
     }
 
     #[test]

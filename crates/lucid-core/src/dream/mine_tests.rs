@@ -23,6 +23,7 @@ pub(in crate::dream) fn session(attempts: &[(&str, bool)]) -> SessionDigest {
                 fixes: BTreeMap::new(),
                 facts: Facts::from([("terrain".to_string(), json!(terrain))]),
                 observations: BTreeMap::new(),
+                arguments: BTreeMap::new(),
                 tools: Vec::new(),
                 graded_at_seq: 1,
             })

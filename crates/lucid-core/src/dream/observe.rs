@@ -1,5 +1,6 @@
-//! Observations: the fields of tool results, as candidate conditions beside the facts an
-//! environment records.
+//! Observations and arguments: the fields of tool results, as candidate conditions
+//! beside the facts an environment records, and the arguments of tool calls, where a
+//! dream finds the values of the team's declared choices when no fact records them.
 //!
 //! A tool whose result is a JSON object (an MCP server's structured answer, a command
 //! that prints JSON) reports what its agent saw. Each of its top-level scalar fields
@@ -36,13 +37,24 @@ impl Observer {
         if is_error || output.len() > MAX_RESULT_BYTES || !output.starts_with('{') {
             return;
         }
-        let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(output) else {
-            return;
-        };
+        if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(output) {
+            self.fields(tool, &fields);
+        }
+    }
+
+    /// Reads one tool call's arguments (already parsed and bounded by the runner).
+    pub fn record_arguments(&mut self, tool: &str, input: &Value) {
+        if let Value::Object(fields) = input {
+            self.fields(tool, fields);
+        }
+    }
+
+    fn fields(&mut self, tool: &str, fields: &serde_json::Map<String, Value>) {
         for (field, value) in fields {
-            if !observable(&value) {
+            if !observable(value) {
                 continue;
             }
+            let value = value.clone();
             let name = format!("{tool}.{field}");
             if self.conflicting.contains(&name) {
                 continue;
@@ -100,6 +112,17 @@ mod tests {
         assert_eq!(
             seen,
             BTreeMap::from([("lookup.region".to_string(), json!("eu"))])
+        );
+    }
+
+    #[test]
+    fn arguments_are_read_like_results() {
+        let mut observer = Observer::default();
+        observer.record_arguments("fetch", &json!({"url": "https://a", "timeout_s": 30}));
+        observer.record_arguments("fetch", &json!({"url": "https://b", "timeout_s": 30}));
+        assert_eq!(
+            observer.finish(),
+            BTreeMap::from([("fetch.timeout_s".to_string(), json!(30))])
         );
     }
 
