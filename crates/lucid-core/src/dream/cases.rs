@@ -237,8 +237,6 @@ mod tests {
                 criteria: BTreeMap::new(),
                 fixes: BTreeMap::new(),
                 facts,
-                observations: BTreeMap::new(),
-                arguments: BTreeMap::new(),
                 tools: Vec::new(),
                 graded_at_seq: 7,
             }],

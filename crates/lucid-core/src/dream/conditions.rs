@@ -1,10 +1,10 @@
 //! Conditions a dream may state a rule on, read off the data rather than a list an
 //! environment hands over.
 //!
-//! Every fact the sessions recorded is a candidate feature, and so is every field their
-//! JSON tool results reported (`tool.field`, see `observe`), except the ones that record
-//! the team's choices (they are what a rule sets) and the ones that measure the attempt's
-//! result (known only after acting, so no agent could check them when it plans). A feature with few distinct values gives one condition per value
+//! Every fact the sessions recorded is a candidate feature, except the facts that
+//! record the team's choices (they are what a rule sets) and the facts that measure the
+//! attempt's result (known only after acting, so no agent could check them when it
+//! plans). A feature with few distinct values gives one condition per value
 //! (`terrain = dune`); a numeric feature with many gives bands cut at the terciles of
 //! the values seen (`orbital_slope_deg` below 3.2, 3.2 to below 5.1, at least 5.1),
 //! written as the `{"min": a, "max": b}` ranges rules use.
@@ -28,24 +28,11 @@ pub struct Condition {
 
 impl Condition {
     pub fn holds(&self, iteration: &IterationDigest) -> bool {
-        feature_value(iteration, &self.feature)
+        iteration
+            .facts
+            .get(&self.feature)
             .is_some_and(|seen| usable(seen) && values_match(seen, &self.value))
     }
-}
-
-/// A feature's value in an iteration: a fact, or else a tool result's field.
-pub fn feature_value<'a>(iteration: &'a IterationDigest, feature: &str) -> Option<&'a Value> {
-    iteration
-        .facts
-        .get(feature)
-        .or_else(|| iteration.observations.get(feature))
-}
-
-/// Whether a feature may be a condition: not a choice or a result, whether it is a fact
-/// (`burn_margin_m`) or a tool result's field of that name (`plan.burn_margin_m`).
-fn candidate(name: &str, excluded: &BTreeSet<&str>) -> bool {
-    let field = name.rsplit_once('.').map_or(name, |(_, field)| field);
-    !excluded.contains(name) && !excluded.contains(field)
 }
 
 /// Values a condition can be stated on.
@@ -62,14 +49,14 @@ pub fn usable(value: &Value) -> bool {
 pub fn conditions(iterations: &[&IterationDigest], excluded: &BTreeSet<&str>) -> Vec<Condition> {
     let features: BTreeSet<&String> = iterations
         .iter()
-        .flat_map(|it| it.facts.keys().chain(it.observations.keys()))
-        .filter(|name| candidate(name, excluded))
+        .flat_map(|it| it.facts.keys())
+        .filter(|name| !excluded.contains(name.as_str()))
         .collect();
     let mut out = Vec::new();
     for feature in features {
         let mut values: Vec<&Value> = iterations
             .iter()
-            .filter_map(|it| feature_value(it, feature))
+            .filter_map(|it| it.facts.get(feature))
             .filter(|v| usable(v))
             .collect();
         values.sort_by_key(|v| v.to_string());
@@ -151,8 +138,6 @@ mod tests {
             criteria: BTreeMap::new(),
             fixes: BTreeMap::new(),
             facts,
-            observations: BTreeMap::new(),
-            arguments: BTreeMap::new(),
             tools: Vec::new(),
             graded_at_seq: 1,
         }

@@ -218,9 +218,8 @@ fn contradiction(memory: &Memory, sessions: &[&SessionDigest]) -> Option<Action>
             let Some(passed) = iteration.criteria.get(&criterion) else {
                 continue;
             };
-            let features = iteration.features();
             let applies = memory.rules.iter().any(|rule| {
-                rule.applies(&features) && followed(rule, &iteration.facts) == Some(true)
+                rule.applies(&iteration.facts) && followed(rule, &iteration.facts) == Some(true)
             });
             if !applies {
                 continue;

@@ -1,13 +1,11 @@
 //! Digests: each recorded session boiled down to what a dream mines — its outcome,
-//! every iteration's facts and verdicts (read off the session's projection), the fields
-//! its tool results reported (see `observe`), what changed between a failing and a
-//! passing iteration, tool errors and tool-call sequences.
+//! every iteration's facts and verdicts (read off the session's projection), what changed
+//! between a failing and a passing iteration, tool errors and tool-call sequences.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::observe::Observer;
 use crate::event::{Event, EventKind, Facts, Projection, SessionId};
 
 /// One tool call as a digest keeps it.
@@ -28,46 +26,12 @@ pub struct IterationDigest {
     /// Criterion id → what the grader said must change (failed criteria only).
     pub fixes: BTreeMap<String, String>,
     pub facts: Facts,
-    /// The scalar fields the iteration's JSON tool results reported, `tool.field` →
-    /// value (see `observe`): candidate conditions beside the facts.
-    #[serde(default)]
-    pub observations: BTreeMap<String, serde_json::Value>,
-    /// The scalar arguments the iteration's tool calls chose, `tool.argument` → value,
-    /// unambiguous ones only: where a declared choice is found when no fact records it.
-    #[serde(default)]
-    pub arguments: BTreeMap<String, serde_json::Value>,
     pub tools: Vec<ToolUse>,
     /// Sequence number of the `GradingFinished` event, for citations.
     pub graded_at_seq: u64,
 }
 
 impl IterationDigest {
-    /// The value of a declared choice in this iteration: its fact, or else the one
-    /// argument of that name the iteration's tool calls chose (none if several tools
-    /// chose different values for it).
-    pub fn choice(&self, name: &str) -> Option<&serde_json::Value> {
-        if let Some(value) = self.facts.get(name) {
-            return Some(value);
-        }
-        let mut chosen = self
-            .arguments
-            .iter()
-            .filter(|(key, _)| key.rsplit_once('.').is_some_and(|(_, arg)| arg == name))
-            .map(|(_, value)| value);
-        let first = chosen.next()?;
-        chosen.all(|other| other == first).then_some(first)
-    }
-
-    /// Everything a rule's `when` may name in this iteration: its facts, and the fields
-    /// its tool results reported (a fact wins over a field of the same name).
-    pub fn features(&self) -> Facts {
-        let mut all = self.facts.clone();
-        for (name, value) in &self.observations {
-            all.entry(name.clone()).or_insert_with(|| value.clone());
-        }
-        all
-    }
-
     pub fn tool_errors(&self) -> usize {
         self.tools.iter().filter(|t| t.is_error).count()
     }
@@ -134,8 +98,6 @@ impl SessionDigest {
         let mut view = Projection::default();
         // The tool calls before each grading pass finished, one bucket per pass.
         let mut tools: Vec<Vec<ToolUse>> = vec![Vec::new()];
-        let mut observers: Vec<Observer> = vec![Observer::default()];
-        let mut arguments: Vec<Observer> = vec![Observer::default()];
         let mut mentions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut overrides = Vec::new();
         for event in events {
@@ -148,10 +110,7 @@ impl SessionDigest {
                     .to_string()
             };
             match &event.kind {
-                EventKind::ToolCalled { tool, input, .. } => {
-                    if let Some(chosen) = arguments.last_mut() {
-                        chosen.record_arguments(tool, input);
-                    }
+                EventKind::ToolCalled { input, .. } => {
                     if let Some(keys) = input.as_object() {
                         for key in keys.keys().filter(|k| fact_names.contains(k)) {
                             mentions.entry(agent()).or_default().insert(key.clone());
@@ -173,9 +132,6 @@ impl SessionDigest {
                                 .insert(fact.clone());
                         }
                     }
-                    if let Some(observer) = observers.last_mut() {
-                        observer.record(tool, output, *is_error);
-                    }
                     if let Some(bucket) = tools.last_mut() {
                         bucket.push(ToolUse {
                             agent,
@@ -193,11 +149,7 @@ impl SessionDigest {
                     iteration: tools.len() as u32,
                     seq: event.seq,
                 }),
-                EventKind::GradingFinished { .. } => {
-                    tools.push(Vec::new());
-                    observers.push(Observer::default());
-                    arguments.push(Observer::default());
-                }
+                EventKind::GradingFinished { .. } => tools.push(Vec::new()),
                 _ => {}
             }
         }
@@ -209,32 +161,28 @@ impl SessionDigest {
             .gradings
             .iter()
             .filter_map(|g| Some((g, g.passed?, g.graded_at_seq?)))
-            .zip(tools.into_iter().zip(observers).zip(arguments))
-            .map(
-                |((grading, passed, seq), ((tools, observer), chosen))| IterationDigest {
-                    iteration: grading.iteration,
-                    passed,
-                    // A criterion the grader could not judge says nothing about the team's
-                    // work: it is left out of what dreams mine.
-                    criteria: grading
-                        .criteria
-                        .iter()
-                        .filter(|c| c.judged)
-                        .map(|c| (c.id.clone(), c.passed))
-                        .collect(),
-                    fixes: grading
-                        .criteria
-                        .iter()
-                        .filter(|c| c.judged && !c.passed)
-                        .map(|c| (c.id.clone(), c.fix.clone()))
-                        .collect(),
-                    facts: grading.facts.clone(),
-                    observations: observer.finish(),
-                    arguments: chosen.finish(),
-                    tools,
-                    graded_at_seq: seq,
-                },
-            )
+            .zip(tools)
+            .map(|((grading, passed, seq), tools)| IterationDigest {
+                iteration: grading.iteration,
+                passed,
+                // A criterion the grader could not judge says nothing about the team's
+                // work: it is left out of what dreams mine.
+                criteria: grading
+                    .criteria
+                    .iter()
+                    .filter(|c| c.judged)
+                    .map(|c| (c.id.clone(), c.passed))
+                    .collect(),
+                fixes: grading
+                    .criteria
+                    .iter()
+                    .filter(|c| c.judged && !c.passed)
+                    .map(|c| (c.id.clone(), c.fix.clone()))
+                    .collect(),
+                facts: grading.facts.clone(),
+                tools,
+                graded_at_seq: seq,
+            })
             .collect();
         if iterations.is_empty() {
             return None;
@@ -363,57 +311,6 @@ mod tests {
             ["soft_landing"]
         );
         assert_eq!(iteration.fixes.keys().collect::<Vec<_>>(), ["soft_landing"]);
-    }
-
-    #[test]
-    fn each_iteration_keeps_what_its_own_json_tool_results_reported() {
-        use crate::store::testing::{event, finished, graded, started};
-        let session = SessionId::generate();
-        let returned = |output: &str| EventKind::ToolReturned {
-            call_id: "c".into(),
-            tool: "lookup".into(),
-            output: output.into(),
-            is_error: false,
-        };
-        let called = EventKind::ToolCalled {
-            call_id: "c".into(),
-            tool: "lookup".into(),
-            input: json!({"id": 7, "deep": {"x": 1}}),
-        };
-        let kinds = [
-            started("t"),
-            called,
-            returned(r#"{"region": "eu", "load": 0.7}"#),
-            graded(1, false),
-            returned(r#"{"region": "us"}"#),
-            returned("not json"),
-            graded(2, true),
-            finished(true, None),
-        ];
-        let events: Vec<Event> = kinds
-            .into_iter()
-            .enumerate()
-            .map(|(seq, kind)| event(session, seq as u64, kind))
-            .collect();
-        let digest = SessionDigest::from_events(&events, &[]).unwrap();
-        assert_eq!(
-            digest.iterations[0].observations,
-            BTreeMap::from([
-                ("lookup.load".to_string(), json!(0.7)),
-                ("lookup.region".to_string(), json!("eu")),
-            ])
-        );
-        assert_eq!(
-            digest.iterations[1].observations,
-            BTreeMap::from([("lookup.region".to_string(), json!("us"))])
-        );
-        // The arguments the calls chose, per iteration, scalars only.
-        assert_eq!(
-            digest.iterations[0].arguments,
-            BTreeMap::from([("lookup.id".to_string(), json!(7))])
-        );
-        assert_eq!(digest.iterations[0].choice("id"), Some(&json!(7)));
-        assert!(digest.iterations[1].arguments.is_empty());
     }
 
     #[test]

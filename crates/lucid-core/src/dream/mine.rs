@@ -237,7 +237,7 @@ impl Point<'_> {
                     .unwrap_or(false),
                 None => self.iteration.passed,
             },
-            choice_value: choice.and_then(|c| self.iteration.choice(c).cloned()),
+            choice_value: choice.and_then(|c| self.iteration.facts.get(c).cloned()),
         }
     }
 

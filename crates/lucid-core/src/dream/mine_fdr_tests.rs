@@ -21,8 +21,6 @@ fn session(n: u64, facts: Facts, landed: bool) -> SessionDigest {
             criteria: BTreeMap::from([("landed".to_string(), landed)]),
             fixes: BTreeMap::new(),
             facts,
-            observations: BTreeMap::new(),
-            arguments: BTreeMap::new(),
             tools: Vec::new(),
             graded_at_seq: 10,
         }],
@@ -153,101 +151,6 @@ fn conditions_that_cannot_reach_significance_do_not_hide_one_that_does() {
     let dune = &patterns.failures[0];
     assert!((dune.p_value - 1.0 / 495.0).abs() < 1e-9, "{dune:?}");
     assert!(dune.q_value <= 0.05, "{dune:?}");
-}
-
-/// A regularity only a tool result shows: the four missions whose `lookup` reported
-/// region `eu` failed, the eight others passed; no fact says so. A result field named
-/// like a declared choice is not a condition.
-#[test]
-fn a_tool_results_field_is_a_condition_like_a_fact() {
-    let sessions: Vec<SessionDigest> = (0..12u64)
-        .map(|i| {
-            let eu = i % 3 == 0;
-            let mut digest = session(i, Facts::from([("crew".to_string(), json!(3))]), !eu);
-            digest.iterations[0].observations = BTreeMap::from([
-                (
-                    "lookup.region".to_string(),
-                    json!(if eu { "eu" } else { "us" }),
-                ),
-                (
-                    "plan.throttle".to_string(),
-                    json!(if eu { 0.3 } else { 0.8 }),
-                ),
-            ]);
-            digest
-        })
-        .collect();
-    let digests: Vec<&SessionDigest> = sessions.iter().collect();
-    let choices = vec!["throttle".to_string()];
-    let patterns = mine_environment(
-        "world",
-        &digests,
-        Vocabulary {
-            choices: &choices,
-            outcomes: &outcomes(),
-        },
-        &MiningLimits::default(),
-    );
-    let found: Vec<String> = patterns.failures.iter().map(condition).collect();
-    assert_eq!(found, vec!["lookup.region=\"eu\"".to_string()], "{found:?}");
-}
-
-/// A declared choice no fact records is read from the arguments the team's tool calls
-/// chose: fetching from the slow host failed at 5 s and passed at 60 s, so the remedy
-/// sets `timeout_s`.
-#[test]
-fn a_choice_is_read_from_tool_arguments_when_no_fact_records_it() {
-    let attempt = |n: u32, slow: bool, timeout: u32, landed: bool| IterationDigest {
-        iteration: n,
-        passed: landed,
-        criteria: BTreeMap::from([("landed".to_string(), landed)]),
-        fixes: BTreeMap::new(),
-        facts: Facts::new(),
-        observations: BTreeMap::from([(
-            "fetch.host".to_string(),
-            json!(if slow { "slow" } else { "fast" }),
-        )]),
-        arguments: BTreeMap::from([("fetch.timeout_s".to_string(), json!(timeout))]),
-        tools: Vec::new(),
-        graded_at_seq: u64::from(n) * 10,
-    };
-    let sessions: Vec<SessionDigest> = (0..12u64)
-        .map(|i| {
-            let slow = i % 3 == 0;
-            let mut digest = session(i, Facts::new(), !slow);
-            digest.iterations = if slow {
-                vec![attempt(1, true, 5, false), attempt(2, true, 60, true)]
-            } else {
-                vec![attempt(1, false, 5, true)]
-            };
-            digest
-        })
-        .collect();
-    let digests: Vec<&SessionDigest> = sessions.iter().collect();
-    let choices = vec!["timeout_s".to_string()];
-    let patterns = mine_environment(
-        "world",
-        &digests,
-        Vocabulary {
-            choices: &choices,
-            outcomes: &outcomes(),
-        },
-        &MiningLimits::default(),
-    );
-    let slow = patterns
-        .failures
-        .iter()
-        .find(|p| p.feature == "fetch.host")
-        .expect("the slow host is a pattern");
-    assert!(
-        matches!(&slow.remedy, Remedy::AtLeast { choice, .. } if choice == "timeout_s"),
-        "{:?}",
-        slow.remedy
-    );
-    assert!(slow
-        .evidence
-        .iter()
-        .any(|e| e.passed && e.choice_value == Some(json!(60))));
 }
 
 /// 60 sessions: landing fails on dune only where the orbital reading is smooth (below

@@ -22,8 +22,6 @@ pub(in crate::dream) fn session(attempts: &[(&str, bool)]) -> SessionDigest {
                 criteria: BTreeMap::from([("landed".to_string(), *ok)]),
                 fixes: BTreeMap::new(),
                 facts: Facts::from([("terrain".to_string(), json!(terrain))]),
-                observations: BTreeMap::new(),
-                arguments: BTreeMap::new(),
                 tools: Vec::new(),
                 graded_at_seq: 1,
             })

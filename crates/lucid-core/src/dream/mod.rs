@@ -26,7 +26,6 @@ pub mod mechanism;
 pub mod mine;
 pub mod model;
 pub mod near;
-pub mod observe;
 mod pass;
 mod remedy;
 pub mod stats;
