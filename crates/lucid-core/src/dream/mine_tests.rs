@@ -95,3 +95,39 @@ fn the_hypergeometric_tail_matches_hand_computed_values() {
 fn outcomes() -> Vec<String> {
     vec!["unrecorded_result".to_string()]
 }
+
+#[test]
+fn conditions_are_read_off_first_attempts_so_retries_do_not_choose_them() {
+    // Twelve missions: those that failed first on dune retried on crater, a terrain no
+    // first attempt saw. Stripped of their retries, the missions offer the same tests.
+    let mut digests: Vec<SessionDigest> = (0..8).map(|_| session(&[("mare", true)])).collect();
+    for _ in 0..4 {
+        digests.push(session(&[("dune", false), ("crater", true)]));
+    }
+    let first_only: Vec<SessionDigest> = digests
+        .iter()
+        .map(|d| SessionDigest {
+            iterations: d.iterations[..1].to_vec(),
+            ..d.clone()
+        })
+        .collect();
+    let mine_all = |ds: &[SessionDigest]| {
+        let refs: Vec<&SessionDigest> = ds.iter().collect();
+        mine_environment(
+            "e",
+            &refs,
+            Vocabulary {
+                choices: &[],
+                outcomes: &outcomes(),
+            },
+            &MiningLimits::default(),
+        )
+    };
+    let (with_retries, without) = (mine_all(&digests), mine_all(&first_only));
+    assert_eq!(with_retries.tests, without.tests);
+    assert_eq!(with_retries.testable, without.testable);
+    assert_eq!(
+        failures(&digests, &MiningLimits::default()),
+        ["terrain=\"dune\""]
+    );
+}

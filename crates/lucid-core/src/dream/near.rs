@@ -61,11 +61,17 @@ impl NearMiss {
         );
         match self.more_failures {
             Some(n) => format!("{seen}: needs {n} more mission(s) failing there"),
-            // Nothing failed elsewhere, yet failures there alone cannot make a pattern:
-            // what is missing is missions without the condition to compare with.
-            None if self.failed_elsewhere == 0 => format!(
-                "{seen}: it needs more missions elsewhere to compare with, not only more failing there"
-            ),
+            // Most failed there, nothing failed elsewhere, yet failures there alone
+            // cannot make a pattern: what is missing is missions without the condition
+            // to compare with.
+            None if self.failed_elsewhere == 0
+                && self.failed * 2 >= self.total
+                && self.total_elsewhere <= self.total =>
+            {
+                format!(
+                    "{seen}: it needs more missions elsewhere to compare with, not only more failing there"
+                )
+            }
             None => format!(
                 "{seen}: more than {HORIZON} further failures there would be needed; it is likely chance"
             ),

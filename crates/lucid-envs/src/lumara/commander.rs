@@ -14,8 +14,10 @@
 //! from zero; a refused follow-up falls back to a new one. Playbook rules in its prompt
 //! may `avoid` a terrain when choosing between recommendations, and a playbook saying the
 //! grader keeps failing the ground (slope or hazards) has the site it is about to fly
-//! verified with a low pass from the first attempt (a revision verifies every pick). An attempt that would commit nothing uses its last turn
-//! to fly the best candidate anyway (`FORCE`): a descent might pass, no descent cannot.
+//! verified with a low pass from the first attempt (a revision verifies every pick). An
+//! attempt that would commit nothing uses its last turn to fly the best candidate anyway
+//! (`FORCE`, an untried and checked one first): a descent might pass, no descent cannot
+//! (the navigator still declines a descent already shown short at its margin).
 
 use std::collections::BTreeSet;
 
@@ -233,10 +235,13 @@ impl Team<'_> {
         let last_turn = current.turns + 1 >= MAX_TURNS_BEFORE_REPORT
             || current.delegations.len() + 1 >= MAX_DELEGATIONS_PER_ATTEMPT;
         if last_turn && !forced && !runs.is_empty() {
+            // Untried before tried, and a site the low pass checked before one it did
+            // not, where picks are verified.
+            let checked = |c: &&Candidate| c.verified || !verify_before_flying;
             let best = pool
                 .iter()
-                .find(|c| !tried.contains(&c.site) && !c.rejected)
-                .or_else(|| pool.iter().find(|c| !c.rejected))
+                .filter(|c| !c.rejected)
+                .min_by_key(|c| (tried.contains(&c.site), !checked(c)))
                 .or(pool.first());
             if let Some(best) = best {
                 return self.fly(request, best, prior, current, true, number);

@@ -7,7 +7,9 @@
 //! above the altimeter's ±20 m spec) above the ground at 80 % throttle, check the
 //! propellant reserve, then `commit_descent`. If the reserve is short it trims the
 //! margin (hovering costs propellant); if even the minimum margin is short it does not
-//! commit and says so (`NO_COMMIT`), unless the subtask says `FORCE`.
+//! commit and says so (`NO_COMMIT`), unless the subtask says `FORCE` — and even then not
+//! when a descent here at that margin already ended short, since it would again
+//! (except at a rule's margin, where flying gathers the evidence to depart from it).
 //!
 //! It improves only through its request: `PREVIOUS …` lines in the subtask (telemetry
 //! of earlier attempts at the same site and which facts failed) and playbook rules
@@ -15,9 +17,10 @@
 //!
 //! A rule is a prior. The navigator departs from one, and says so on a
 //! `RULE_OVERRIDDEN` line, when its own evidence contradicts it: every simulation at a
-//! ruled throttle crashes, or two descents here at the ruled margin (or more) ended short
-//! of the return propellant (the same check failing twice), after which it trims the
-//! margin to what the propellant allows.
+//! ruled throttle crashes, or two descents here at the ruled margin ended short of the
+//! return propellant (the same check failing twice), after which it trims the margin to
+//! what the propellant allows, keeping clear of the altimeter's reading at contact, and
+//! declares the departure with a commit below the rule's margin.
 //!
 //! Followed up (its commander sends it the grader's feedback as a new message), it reads
 //! its orders from every message it was sent and plans a new descent from the latest:

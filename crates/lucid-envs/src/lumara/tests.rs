@@ -582,12 +582,6 @@ fn a_standing_ground_complaint_has_picks_verified_from_the_first_attempt() {
 fn the_navigator_departs_from_a_margin_rule_the_propellant_contradicts_twice() {
     let lumara = env(5, 1);
     let navigator = lumara.policy("navigator").unwrap();
-    let episode = lumara.episode();
-    let tools: Vec<Arc<dyn Tool>> = ["vehicle_status", "simulate_descent", "commit_descent"]
-        .iter()
-        .map(|name| tool(&episode, name))
-        .collect();
-    let specs: Vec<ToolSpec> = tools.iter().map(|t| t.spec()).collect();
     let site = lumara
         .mission
         .sites
@@ -606,7 +600,14 @@ fn the_navigator_departs_from_a_margin_rule_the_propellant_contradicts_twice() {
              altimeter_at_contact_m=40 fuel_remaining_kg=300 fuel_return_kg=420 failed=fuel_remaining_kg,fuel_return_kg"
         )
     };
+    // Each flight in an episode of its own: an episode takes one commit.
     let fly = |notes: &[String]| {
+        let episode = lumara.episode();
+        let tools: Vec<Arc<dyn Tool>> = ["vehicle_status", "simulate_descent", "commit_descent"]
+            .iter()
+            .map(|name| tool(&episode, name))
+            .collect();
+        let specs: Vec<ToolSpec> = tools.iter().map(|t| t.spec()).collect();
         let subtask = format!(
             "Fly to site {site}.\nSITE site={site} terrain=mare\n{}",
             notes.join("\n")
@@ -640,6 +641,12 @@ fn the_navigator_departs_from_a_margin_rule_the_propellant_contradicts_twice() {
         said.contains("NO_COMMIT") && said.contains("(400 m)"),
         "{said}"
     );
+
+    // Told to fly regardless, it flies the rule's margin again though one descent there
+    // was short: a second is the evidence a departure needs.
+    let (said, answer) = fly(&[short(402), "FORCE".to_string()]);
+    assert!(answer.contains("TOUCHDOWN"), "{said}");
+    assert!(!said.contains("RULE_OVERRIDDEN"), "{said}");
 
     let (said, answer) = fly(&[short(405), short(401)]);
     let overrides = lucid_core::world::rules::parse_overrides(&said);
