@@ -32,7 +32,7 @@ pub(in crate::dream) fn session(attempts: &[(&str, bool)]) -> SessionDigest {
     }
 }
 
-fn failures(digests: &[SessionDigest], limits: &MiningLimits) -> Vec<String> {
+fn mined(digests: &[SessionDigest], limits: &MiningLimits) -> Patterns {
     let refs: Vec<&SessionDigest> = digests.iter().collect();
     mine_environment(
         "e",
@@ -43,10 +43,14 @@ fn failures(digests: &[SessionDigest], limits: &MiningLimits) -> Vec<String> {
         },
         limits,
     )
-    .failures
-    .iter()
-    .map(|f| format!("{}={}", f.feature, f.value))
-    .collect()
+}
+
+fn failures(digests: &[SessionDigest], limits: &MiningLimits) -> Vec<String> {
+    mined(digests, limits)
+        .failures
+        .iter()
+        .map(|f| format!("{}={}", f.feature, f.value))
+        .collect()
 }
 
 #[test]
@@ -111,19 +115,8 @@ fn conditions_are_read_off_first_attempts_so_retries_do_not_choose_them() {
             ..d.clone()
         })
         .collect();
-    let mine_all = |ds: &[SessionDigest]| {
-        let refs: Vec<&SessionDigest> = ds.iter().collect();
-        mine_environment(
-            "e",
-            &refs,
-            Vocabulary {
-                choices: &[],
-                outcomes: &outcomes(),
-            },
-            &MiningLimits::default(),
-        )
-    };
-    let (with_retries, without) = (mine_all(&digests), mine_all(&first_only));
+    let limits = MiningLimits::default();
+    let (with_retries, without) = (mined(&digests, &limits), mined(&first_only, &limits));
     assert_eq!(with_retries.tests, without.tests);
     assert_eq!(with_retries.testable, without.testable);
     assert_eq!(

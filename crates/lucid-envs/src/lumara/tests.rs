@@ -409,6 +409,52 @@ fn the_mission_report_satisfies_a_model_graded_report_criterion() {
     }
 }
 
+/// The site whose approach and return cost the least propellant.
+fn cheapest_site(lumara: &Lumara) -> &'static str {
+    lumara
+        .mission
+        .sites
+        .iter()
+        .min_by(|a, b| {
+            (a.approach_fuel_kg + a.return_fuel_kg)
+                .total_cmp(&(b.approach_fuel_kg + b.return_fuel_kg))
+        })
+        .map(|s| s.name)
+        .unwrap()
+}
+
+/// One navigator flight in an episode of its own (an episode takes one commit): what
+/// it said along the way, and its answer.
+fn fly_navigator(lumara: &Lumara, system: &str, subtask: String) -> (String, String) {
+    let navigator = lumara.policy("navigator").unwrap();
+    let episode = lumara.episode();
+    let tools: Vec<Arc<dyn Tool>> = ["vehicle_status", "simulate_descent", "commit_descent"]
+        .iter()
+        .map(|name| tool(&episode, name))
+        .collect();
+    let specs: Vec<ToolSpec> = tools.iter().map(|t| t.spec()).collect();
+    let mut messages = vec![Message::user_text(subtask)];
+    let answer = harness::run_agent(
+        navigator.as_ref(),
+        system,
+        &mut messages,
+        &specs,
+        12,
+        &mut |name, input| {
+            let tool = tools.iter().find(|t| t.spec().name == name).unwrap();
+            call(tool, input.clone())
+        },
+    )
+    .unwrap();
+    let said = messages
+        .iter()
+        .filter(|m| m.role == Role::Assistant)
+        .map(|m| m.text())
+        .collect::<Vec<_>>()
+        .join("\n");
+    (said, answer)
+}
+
 #[test]
 fn navigator_consults_the_advisor_after_a_hard_landing_and_uses_the_answer() {
     let lumara = env(5, 1);
@@ -427,16 +473,7 @@ fn navigator_consults_the_advisor_after_a_hard_landing_and_uses_the_answer() {
         input_schema: json!({"type": "object", "properties": {"question": {"type": "string"}}, "required": ["question"]}),
     });
     // The cheapest site, so the larger margin fits the propellant budget.
-    let site = lumara
-        .mission
-        .sites
-        .iter()
-        .min_by(|a, b| {
-            (a.approach_fuel_kg + a.return_fuel_kg)
-                .total_cmp(&(b.approach_fuel_kg + b.return_fuel_kg))
-        })
-        .map(|s| s.name)
-        .unwrap();
+    let site = cheapest_site(&lumara);
     let subtask = format!(
         "Fly to site {site}.\nSITE site={site} terrain=mare\nPREVIOUS site={site} terrain=mare burn_altitude_m=800 \
          burn_margin_m=30 throttle=0.80 touchdown_speed_mps=25.00 altimeter_at_contact_m=120 failed=touchdown_speed_mps"
@@ -581,17 +618,7 @@ fn a_standing_ground_complaint_has_picks_verified_from_the_first_attempt() {
 #[test]
 fn the_navigator_departs_from_a_margin_rule_the_propellant_contradicts_twice() {
     let lumara = env(5, 1);
-    let navigator = lumara.policy("navigator").unwrap();
-    let site = lumara
-        .mission
-        .sites
-        .iter()
-        .min_by(|a, b| {
-            (a.approach_fuel_kg + a.return_fuel_kg)
-                .total_cmp(&(b.approach_fuel_kg + b.return_fuel_kg))
-        })
-        .map(|s| s.name)
-        .unwrap();
+    let site = cheapest_site(&lumara);
     let rule = json!({"when": {"terrain": "mare"}, "then": {"burn_margin_m": {"min": 400}}, "memory": "01RULE"});
     let system = harness::with_playbook(&Prompts::default().navigator, "Margin on mare", &[rule]);
     let short = |margin: u32| {
@@ -600,38 +627,12 @@ fn the_navigator_departs_from_a_margin_rule_the_propellant_contradicts_twice() {
              altimeter_at_contact_m=40 fuel_remaining_kg=300 fuel_return_kg=420 failed=fuel_remaining_kg,fuel_return_kg"
         )
     };
-    // Each flight in an episode of its own: an episode takes one commit.
     let fly = |notes: &[String]| {
-        let episode = lumara.episode();
-        let tools: Vec<Arc<dyn Tool>> = ["vehicle_status", "simulate_descent", "commit_descent"]
-            .iter()
-            .map(|name| tool(&episode, name))
-            .collect();
-        let specs: Vec<ToolSpec> = tools.iter().map(|t| t.spec()).collect();
         let subtask = format!(
             "Fly to site {site}.\nSITE site={site} terrain=mare\n{}",
             notes.join("\n")
         );
-        let mut messages = vec![Message::user_text(subtask)];
-        let answer = harness::run_agent(
-            navigator.as_ref(),
-            &system,
-            &mut messages,
-            &specs,
-            12,
-            &mut |name, input| {
-                let tool = tools.iter().find(|t| t.spec().name == name).unwrap();
-                call(tool, input.clone())
-            },
-        )
-        .unwrap();
-        let said: String = messages
-            .iter()
-            .filter(|m| m.role == Role::Assistant)
-            .map(|m| m.text())
-            .collect::<Vec<_>>()
-            .join("\n");
-        (said, answer)
+        fly_navigator(&lumara, &system, subtask)
     };
 
     let (said, _) = fly(&[short(402)]);
@@ -734,28 +735,8 @@ fn the_detector_verifies_an_avoided_site_it_is_asked_to_verify() {
 fn a_forced_navigator_declines_a_descent_already_shown_short() {
     // Find a site no margin makes affordable: the navigator declines it at its own
     // smallest margin.
-    let fly = |lumara: &Lumara, subtask: String| -> String {
-        let navigator = lumara.policy("navigator").unwrap();
-        let episode = lumara.episode();
-        let tools: Vec<Arc<dyn Tool>> = ["vehicle_status", "simulate_descent", "commit_descent"]
-            .iter()
-            .map(|name| tool(&episode, name))
-            .collect();
-        let specs: Vec<ToolSpec> = tools.iter().map(|t| t.spec()).collect();
-        let mut messages = vec![Message::user_text(subtask)];
-        harness::run_agent(
-            navigator.as_ref(),
-            &Prompts::default().navigator,
-            &mut messages,
-            &specs,
-            12,
-            &mut |name, input| {
-                let tool = tools.iter().find(|t| t.spec().name == name).unwrap();
-                call(tool, input.clone())
-            },
-        )
-        .unwrap()
-    };
+    let system = Prompts::default().navigator;
+    let fly = |lumara: &Lumara, subtask: String| fly_navigator(lumara, &system, subtask).1;
     let found = (1..60u64).find_map(|seed| {
         let lumara = env(seed, 1);
         let names: Vec<&str> = lumara.mission.sites.iter().map(|s| s.name).collect();
