@@ -71,7 +71,8 @@ impl Policy for Commander {
 struct Team<'a> {
     detector: &'a str,
     navigator: &'a str,
-    /// A playbook says the grader keeps failing the ground: verify picks from the start.
+    /// A playbook says the grader keeps failing the ground: from the first attempt, the
+    /// site about to be flown is verified with a low pass.
     ground_keeps_failing: bool,
     rules: &'a [Rule],
 }
