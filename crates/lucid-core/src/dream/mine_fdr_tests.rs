@@ -65,6 +65,19 @@ fn sessions_with_noise() -> Vec<SessionDigest> {
         .collect()
 }
 
+/// What a dream mines from these digests with the default limits.
+fn mined(digests: &[&SessionDigest]) -> Patterns {
+    mine_environment(
+        "world",
+        digests,
+        Vocabulary {
+            choices: &[],
+            outcomes: &outcomes(),
+        },
+        &MiningLimits::default(),
+    )
+}
+
 fn condition(pattern: &FailurePattern) -> String {
     format!("{}={}", pattern.feature, pattern.value)
 }
@@ -135,15 +148,7 @@ fn conditions_that_cannot_reach_significance_do_not_hide_one_that_does() {
         })
         .collect();
     let digests: Vec<&SessionDigest> = sessions.iter().collect();
-    let patterns = mine_environment(
-        "world",
-        &digests,
-        Vocabulary {
-            choices: &[],
-            outcomes: &outcomes(),
-        },
-        &MiningLimits::default(),
-    );
+    let patterns = mined(&digests);
     let found: Vec<String> = patterns.failures.iter().map(condition).collect();
     assert_eq!(found, vec!["terrain=\"dune\"".to_string()], "{found:?}");
     assert!(patterns.tests >= 80, "{} tests", patterns.tests);
@@ -183,15 +188,7 @@ fn sessions_with_a_combination() -> Vec<SessionDigest> {
 fn a_regularity_keyed_on_a_combination_is_found_as_one() {
     let sessions = sessions_with_a_combination();
     let digests: Vec<&SessionDigest> = sessions.iter().collect();
-    let patterns = mine_environment(
-        "world",
-        &digests,
-        Vocabulary {
-            choices: &[],
-            outcomes: &outcomes(),
-        },
-        &MiningLimits::default(),
-    );
+    let patterns = mined(&digests);
     let combined: Vec<&FailurePattern> = patterns
         .failures
         .iter()

@@ -219,6 +219,17 @@ fn is_short(note: &Pairs) -> bool {
         || numbers.is_some_and(|(rem, ret)| rem < ret)
 }
 
+/// The `RULE_OVERRIDDEN` lines for departing, with this evidence, from every rule that
+/// sets `parameter`.
+fn override_lines(rules: &[&Rule], parameter: &str, evidence: &str) -> String {
+    rules
+        .iter()
+        .filter(|rule| rule.number(parameter).is_some())
+        .map(|rule| rules::override_line(rule, evidence))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Whether a descent here at about `margin` (within the measurement's tolerance, or
 /// lower) already ended short of the return propellant.
 fn short_at(orders: &Orders, margin: f64) -> bool {
@@ -475,12 +486,7 @@ impl Policy for Navigator {
                 "all {} simulations at throttle {ruled_throttle:.2} touched down at {low:.1}-{high:.1} m/s; I fly {own_throttle:.2}",
                 ruled_sims.len()
             );
-            applicable
-                .iter()
-                .filter(|rule| rule.number("throttle").is_some())
-                .map(|rule| rules::override_line(rule, &evidence))
-                .collect::<Vec<_>>()
-                .join("\n")
+            override_lines(&applicable, "throttle", &evidence)
         });
 
         // A hard landing before: ask the advisor once, if there is one.
@@ -561,14 +567,7 @@ impl Policy for Navigator {
                 let ruled = text::rule_floor(&applicable, "burn_margin_m");
                 let margin_departure = margin_departure
                     .filter(|_| ruled.is_some_and(|min| margin < min - 0.5))
-                    .map(|evidence| {
-                        applicable
-                            .iter()
-                            .filter(|rule| rule.number("burn_margin_m").is_some())
-                            .map(|rule| rules::override_line(rule, &evidence))
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                    });
+                    .map(|evidence| override_lines(&applicable, "burn_margin_m", &evidence));
                 decide(
                     request,
                     &prefix,
