@@ -159,13 +159,11 @@ async fn a_mission_run_eight_times_counts_once() {
         .map(|s| SessionDigest::from_events(&store.events(s.id).unwrap(), &facts).unwrap())
         .collect();
     let capabilities = lucid_envs::catalog()["lumara"].clone();
+    let refs: Vec<&SessionDigest> = digests.iter().collect();
     let naive = mine_environment(
         "lumara",
-        &digests.iter().collect::<Vec<_>>(),
-        Vocabulary {
-            choices: &capabilities.choices,
-            outcomes: &capabilities.outcomes,
-        },
+        &refs,
+        Vocabulary::of(&capabilities, &refs),
         &MiningLimits::default(),
     );
     assert!(

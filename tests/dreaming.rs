@@ -158,10 +158,7 @@ async fn a_dream_proposes_from_data_and_only_approval_changes_behaviour() {
     let patterns = lucid_core::dream::mine::mine_environment(
         "lumara",
         &refs,
-        lucid_core::dream::mine::Vocabulary {
-            choices: &capabilities.choices,
-            outcomes: &capabilities.outcomes,
-        },
+        lucid_core::dream::mine::Vocabulary::of(&capabilities, &refs),
         &lucid_core::dream::mine::MiningLimits::default(),
     );
     let again = lucid_core::dream::synth::drafts(&patterns, &refs);

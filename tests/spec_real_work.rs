@@ -198,3 +198,37 @@ fn a_check_that_no_fact_can_satisfy_is_refused_where_it_is() {
         "`==` cannot compare `tests_pass` (true or false) with `1` (a number)",
     );
 }
+
+#[test]
+fn declared_choices_name_arguments_of_tools_the_session_offers() {
+    let dreaming = |choices: &str| format!("{VALID}\n[dreaming]\nchoices = [{choices}]\n");
+    // A `[tools]` argument, an environment tool's and an MCP server's tool's.
+    let spec = parse(&dreaming(
+        r#""grep.pattern", "shell.command", "fs__read_file.path""#,
+    ))
+    .unwrap();
+    assert_eq!(
+        spec.dreaming.choices,
+        ["grep.pattern", "shell.command", "fs__read_file.path"]
+    );
+    let line = VALID.lines().count() + 3;
+    let cases = [
+        (r#""grep""#, "must be TOOL.ARGUMENT"),
+        (
+            r#""grep.flags""#,
+            "tool `grep` has no argument `flags` (its `input.properties`: pattern)",
+        ),
+        (r#""deploy.strategy""#, "names no tool the session offers"),
+        (r#""git__log.n""#, "names no tool the session offers"),
+        (
+            r#""grep.pattern", "grep.pattern""#,
+            "lists `grep.pattern` twice",
+        ),
+    ];
+    for (choices, needle) in cases {
+        let source = dreaming(choices);
+        let err = parse(&source).unwrap_err();
+        assert_eq!(err.position.map(|(l, _)| l), Some(line), "{choices}: {err}");
+        assert!(err.message.contains(needle), "{choices}: {err}");
+    }
+}

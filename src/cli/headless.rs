@@ -173,6 +173,10 @@ impl ProgressFormatter {
                     ""
                 }
             ),
+            EventKind::ChoicesDeclared { choices } => format!(
+                "  choices a dream may learn to set: {}",
+                one_line(&choices.join(", "), DETAIL_CHARS)
+            ),
             EventKind::RuleOverridden { memory_id, evidence } => {
                 format!(
                     "{indent}{name} departs from the rule of {memory_id}: {}",

@@ -239,10 +239,13 @@ mod tests {
                 facts,
                 tools: Vec::new(),
                 graded_at_seq: 7,
+                observations: Default::default(),
+                chosen: Default::default(),
             }],
             playbooks: BTreeSet::new(),
             mentions: BTreeMap::new(),
             overrides: Vec::new(),
+            choices: Vec::new(),
         }
     }
 

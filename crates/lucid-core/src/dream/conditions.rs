@@ -4,7 +4,9 @@
 //! Every fact the sessions recorded is a candidate feature, except the facts that
 //! record the team's choices (they are what a rule sets) and the facts that measure the
 //! attempt's result (known only after acting, so no agent could check them when it
-//! plans). A feature with few distinct values gives one condition per value
+//! plans): an environment whose facts are all results, or that says nothing of its facts,
+//! offers none. Every observation (what the tools reported before the team's first
+//! declared choice, see `observe`) is a candidate too. A feature with few distinct values gives one condition per value
 //! (`terrain = dune`); a numeric feature with many gives bands cut at the terciles of
 //! the values seen (`orbital_slope_deg` below 3.2, 3.2 to below 5.1, at least 5.1),
 //! written as the `{"min": a, "max": b}` ranges rules use.
@@ -14,6 +16,7 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 
 use super::digest::IterationDigest;
+use super::mine::Vocabulary;
 use crate::world::rules::values_match;
 
 /// A numeric feature with more distinct values than this is cut into bands.
@@ -29,8 +32,7 @@ pub struct Condition {
 impl Condition {
     pub fn holds(&self, iteration: &IterationDigest) -> bool {
         iteration
-            .facts
-            .get(&self.feature)
+            .feature(&self.feature)
             .is_some_and(|seen| usable(seen) && values_match(seen, &self.value))
     }
 }
@@ -44,19 +46,24 @@ pub fn usable(value: &Value) -> bool {
     }
 }
 
-/// Every condition the iterations' facts offer, features in name order, leaving out the
-/// `excluded` facts (choices and results).
-pub fn conditions(iterations: &[&IterationDigest], excluded: &BTreeSet<&str>) -> Vec<Condition> {
+/// Every condition the iterations' facts and observations offer under `vocabulary`,
+/// features in name order.
+pub fn conditions(iterations: &[&IterationDigest], vocabulary: &Vocabulary) -> Vec<Condition> {
+    let excluded = vocabulary.excluded();
+    let facts = vocabulary.facts_may_be_conditions();
     let features: BTreeSet<&String> = iterations
         .iter()
-        .flat_map(|it| it.facts.keys())
+        .flat_map(|it| {
+            let facts = it.facts.keys().filter(move |_| facts);
+            facts.chain(it.observations.keys())
+        })
         .filter(|name| !excluded.contains(name.as_str()))
         .collect();
     let mut out = Vec::new();
     for feature in features {
         let mut values: Vec<&Value> = iterations
             .iter()
-            .filter_map(|it| it.facts.get(feature))
+            .filter_map(|it| it.feature(feature))
             .filter(|v| usable(v))
             .collect();
         values.sort_by_key(|v| v.to_string());
@@ -140,6 +147,8 @@ mod tests {
             facts,
             tools: Vec::new(),
             graded_at_seq: 1,
+            observations: Default::default(),
+            chosen: Default::default(),
         }
     }
 
@@ -156,8 +165,12 @@ mod tests {
             })
             .collect();
         let refs: Vec<&IterationDigest> = iterations.iter().collect();
-        let excluded = BTreeSet::from(["throttle", "landed"]);
-        let found = conditions(&refs, &excluded);
+        let vocabulary = Vocabulary {
+            choices: vec!["throttle".into()],
+            outcomes: vec!["landed".into()],
+            ..Vocabulary::default()
+        };
+        let found = conditions(&refs, &vocabulary);
         let terrain: Vec<&Condition> = found.iter().filter(|c| c.feature == "terrain").collect();
         assert_eq!(terrain.len(), 2);
         let slope: Vec<&Value> = found

@@ -218,9 +218,11 @@ fn contradiction(memory: &Memory, sessions: &[&SessionDigest]) -> Option<Action>
             let Some(passed) = iteration.criteria.get(&criterion) else {
                 continue;
             };
-            let applies = memory.rules.iter().any(|rule| {
-                rule.applies(&iteration.facts) && followed(rule, &iteration.facts) == Some(true)
-            });
+            let features = iteration.features();
+            let applies = memory
+                .rules
+                .iter()
+                .any(|rule| rule.applies(&features) && followed(rule, &features) == Some(true));
             if !applies {
                 continue;
             }

@@ -1,11 +1,14 @@
 //! Digests: each recorded session boiled down to what a dream mines — its outcome,
-//! every iteration's facts and verdicts (read off the session's projection), what changed
-//! between a failing and a passing iteration, tool errors and tool-call sequences.
+//! every iteration's facts and verdicts (read off the session's projection), what its
+//! tools reported before the team's first declared choice and the values it chose (see
+//! `observe`), what changed between a failing and a passing iteration, tool errors and
+//! tool-call sequences.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::observe::Observer;
 use crate::event::{Event, EventKind, Facts, Projection, SessionId};
 
 /// One tool call as a digest keeps it.
@@ -26,12 +29,40 @@ pub struct IterationDigest {
     /// Criterion id → what the grader said must change (failed criteria only).
     pub fixes: BTreeMap<String, String>,
     pub facts: Facts,
+    /// What the iteration's tools reported before its first declared choice,
+    /// `TOOL.FIELD` → value (see `observe`): candidate conditions beside the facts.
+    #[serde(default)]
+    pub observations: BTreeMap<String, serde_json::Value>,
+    /// The declared tool arguments the iteration chose, `TOOL.ARGUMENT` → value.
+    #[serde(default)]
+    pub chosen: BTreeMap<String, serde_json::Value>,
     pub tools: Vec<ToolUse>,
     /// Sequence number of the `GradingFinished` event, for citations.
     pub graded_at_seq: u64,
 }
 
 impl IterationDigest {
+    /// A feature a condition may name: a fact, or else an observation.
+    pub fn feature(&self, name: &str) -> Option<&serde_json::Value> {
+        self.facts.get(name).or_else(|| self.observations.get(name))
+    }
+
+    /// The value of a choice: its fact, or else the declared argument the iteration
+    /// chose.
+    pub fn choice(&self, name: &str) -> Option<&serde_json::Value> {
+        self.facts.get(name).or_else(|| self.chosen.get(name))
+    }
+
+    /// Every feature and choice of the iteration in one map (facts win a clash of
+    /// names), as a rule's `when` and `then` read them.
+    pub fn features(&self) -> Facts {
+        let mut all = self.facts.clone();
+        for (name, value) in self.observations.iter().chain(&self.chosen) {
+            all.entry(name.clone()).or_insert_with(|| value.clone());
+        }
+        all
+    }
+
     pub fn tool_errors(&self) -> usize {
         self.tools.iter().filter(|t| t.is_error).count()
     }
@@ -67,6 +98,9 @@ pub struct SessionDigest {
     /// Departures from playbook rules the team recorded, in order.
     #[serde(default)]
     pub overrides: Vec<RuleOverride>,
+    /// The tool arguments the session file declared as the team's choices.
+    #[serde(default)]
+    pub choices: Vec<String>,
 }
 
 /// A departure from a playbook's rule (a `rule_overridden` event).
@@ -98,6 +132,11 @@ impl SessionDigest {
         let mut view = Projection::default();
         // The tool calls before each grading pass finished, one bucket per pass.
         let mut tools: Vec<Vec<ToolUse>> = vec![Vec::new()];
+        let mut choices: Vec<String> = Vec::new();
+        // What each grading pass's tools observed and chose; the declared choices
+        // arrive before any tool call.
+        let mut observed = Vec::new();
+        let mut observer = Observer::new(Vec::new());
         let mut mentions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut overrides = Vec::new();
         for event in events {
@@ -110,7 +149,12 @@ impl SessionDigest {
                     .to_string()
             };
             match &event.kind {
-                EventKind::ToolCalled { input, .. } => {
+                EventKind::ChoicesDeclared { choices: declared } => {
+                    choices = declared.clone();
+                    observer = Observer::new(choices.clone());
+                }
+                EventKind::ToolCalled { tool, input, .. } => {
+                    observer.called(tool, input);
                     if let Some(keys) = input.as_object() {
                         for key in keys.keys().filter(|k| fact_names.contains(k)) {
                             mentions.entry(agent()).or_default().insert(key.clone());
@@ -123,6 +167,7 @@ impl SessionDigest {
                     is_error,
                     ..
                 } => {
+                    observer.returned(tool, output, *is_error);
                     let agent = agent();
                     for fact in fact_names {
                         if output.contains(&format!("{fact}=")) {
@@ -149,7 +194,11 @@ impl SessionDigest {
                     iteration: tools.len() as u32,
                     seq: event.seq,
                 }),
-                EventKind::GradingFinished { .. } => tools.push(Vec::new()),
+                EventKind::GradingFinished { .. } => {
+                    tools.push(Vec::new());
+                    let done = std::mem::replace(&mut observer, Observer::new(choices.clone()));
+                    observed.push(done.finish());
+                }
                 _ => {}
             }
         }
@@ -161,28 +210,32 @@ impl SessionDigest {
             .gradings
             .iter()
             .filter_map(|g| Some((g, g.passed?, g.graded_at_seq?)))
-            .zip(tools)
-            .map(|((grading, passed, seq), tools)| IterationDigest {
-                iteration: grading.iteration,
-                passed,
-                // A criterion the grader could not judge says nothing about the team's
-                // work: it is left out of what dreams mine.
-                criteria: grading
-                    .criteria
-                    .iter()
-                    .filter(|c| c.judged)
-                    .map(|c| (c.id.clone(), c.passed))
-                    .collect(),
-                fixes: grading
-                    .criteria
-                    .iter()
-                    .filter(|c| c.judged && !c.passed)
-                    .map(|c| (c.id.clone(), c.fix.clone()))
-                    .collect(),
-                facts: grading.facts.clone(),
-                tools,
-                graded_at_seq: seq,
-            })
+            .zip(tools.into_iter().zip(observed))
+            .map(
+                |((grading, passed, seq), (tools, (observations, chosen)))| IterationDigest {
+                    iteration: grading.iteration,
+                    passed,
+                    // A criterion the grader could not judge says nothing about the team's
+                    // work: it is left out of what dreams mine.
+                    criteria: grading
+                        .criteria
+                        .iter()
+                        .filter(|c| c.judged)
+                        .map(|c| (c.id.clone(), c.passed))
+                        .collect(),
+                    fixes: grading
+                        .criteria
+                        .iter()
+                        .filter(|c| c.judged && !c.passed)
+                        .map(|c| (c.id.clone(), c.fix.clone()))
+                        .collect(),
+                    facts: grading.facts.clone(),
+                    observations,
+                    chosen,
+                    tools,
+                    graded_at_seq: seq,
+                },
+            )
             .collect();
         if iterations.is_empty() {
             return None;
@@ -196,6 +249,7 @@ impl SessionDigest {
             playbooks: view.playbooks.iter().map(|p| p.memory_id.clone()).collect(),
             mentions,
             overrides,
+            choices,
         })
     }
 
@@ -259,6 +313,15 @@ impl SessionDigest {
                 it.tool_errors(),
                 facts.join(" ")
             ));
+            for (label, values) in [("observed", &it.observations), ("chose", &it.chosen)] {
+                if !values.is_empty() {
+                    let shown: Vec<String> = values
+                        .iter()
+                        .map(|(k, v)| format!("{k}={}", compact(v)))
+                        .collect();
+                    out.push_str(&format!("; {label} {}", shown.join(" ")));
+                }
+            }
         }
         out
     }

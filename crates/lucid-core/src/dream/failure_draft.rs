@@ -14,12 +14,33 @@ use super::synth::{citations, number, show, Draft};
 use crate::memory::MemoryKind;
 use crate::world::rules::Rule;
 
-/// `terrain is dune and orbital_slope_deg is at least 5.1`.
+/// `terrain is dune and orbital_slope_deg is at least 5.1`; an observation of a tool's
+/// result reads `probe reports load at least 0.65`.
 pub(super) fn describe_when(when: &BTreeMap<String, Value>) -> String {
     when.iter()
-        .map(|(feature, value)| format!("`{feature}` is {}", show(value)))
+        .map(|(feature, value)| match feature.rsplit_once('.') {
+            Some((tool, field)) => format!("`{tool}` reports `{field}` {}", shown(value)),
+            None => format!("`{feature}` is {}", show(value)),
+        })
         .collect::<Vec<_>>()
         .join(" and ")
+}
+
+/// A value after a verb: a range as it is, a single value with `=`.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::Object(_) => show(value),
+        other => format!("= `{}`", show(other)),
+    }
+}
+
+/// How the body names a choice: `` `burn_margin_m` ``, or for a tool's argument
+/// `` `deploy`'s `strategy` ``.
+fn choice_name(choice: &str) -> String {
+    match choice.rsplit_once('.') {
+        Some((tool, argument)) => format!("`{tool}`'s `{argument}`"),
+        None => format!("`{choice}`"),
+    }
 }
 
 pub(super) fn failure_draft(
@@ -42,19 +63,19 @@ pub(super) fn failure_draft(
     let (title, what, then, agent) = match &pattern.remedy {
         Remedy::AtLeast { choice, threshold, .. } => (
             format!("When {short}, plan {choice} of at least {}", number(*threshold)),
-            format!("Plan `{choice}` at {} or more before you commit; the rule is a floor, so go higher when your own checks ask for it.", number(*threshold)),
+            format!("Plan {} at {} or more before you commit; the rule is a floor, so go higher when your own checks ask for it.", choice_name(choice), number(*threshold)),
             json!({ choice: {"min": threshold} }),
             owner(choice),
         ),
         Remedy::AtMost { choice, threshold, .. } => (
             format!("When {short}, plan {choice} of at most {}", number(*threshold)),
-            format!("Plan `{choice}` at {} or less before you commit; the rule is a ceiling, so go lower when your own checks ask for it.", number(*threshold)),
+            format!("Plan {} at {} or less before you commit; the rule is a ceiling, so go lower when your own checks ask for it.", choice_name(choice), number(*threshold)),
             json!({ choice: {"max": threshold} }),
             owner(choice),
         ),
         Remedy::Use { choice, value, .. } => (
             format!("When {short}, use {choice} = {}", show(value)),
-            format!("Use `{choice}` = `{}` there.", show(value)),
+            format!("Use {} = `{}` there.", choice_name(choice), show(value)),
             json!({ choice: value }),
             owner(choice),
         ),

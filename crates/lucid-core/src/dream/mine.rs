@@ -24,7 +24,10 @@
 //! - **workflows** and **feedback the grader repeats** (see `habits`).
 //!
 //! Nothing here knows any environment: which facts are choices and which are results
-//! come from the environment's declared capabilities; every other fact is a candidate.
+//! come from the environment's declared capabilities, and the tool arguments that are
+//! choices from the session files (`[dreaming] choices`); every other fact, and every
+//! observation of the tools' results before the team's first declared choice (see
+//! `observe`), is a candidate.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -38,6 +41,7 @@ pub use super::mechanism::Mechanism;
 use super::stats::{bh_adjust, min_attainable_p, testable_family};
 use super::{habits, mechanism, remedy};
 use crate::event::SessionId;
+use crate::spec::EnvironmentCapabilities;
 
 pub use super::stats::hypergeometric_tail;
 
@@ -237,7 +241,7 @@ impl Point<'_> {
                     .unwrap_or(false),
                 None => self.iteration.passed,
             },
-            choice_value: choice.and_then(|c| self.iteration.facts.get(c).cloned()),
+            choice_value: choice.and_then(|c| self.iteration.choice(c).cloned()),
         }
     }
 
@@ -246,20 +250,52 @@ impl Point<'_> {
     }
 }
 
-/// What an environment kind declares about its facts: which record the team's choices
-/// and which measure the attempt's result. Every other fact may be a condition.
-#[derive(Debug, Clone, Copy)]
-pub struct Vocabulary<'a> {
-    pub choices: &'a [String],
-    pub outcomes: &'a [String],
+/// What is known of a history's facts and observations: which record the team's choices
+/// (declared by the environment kind, or as tool arguments by the session files) and
+/// which measure the attempt's result. Every other fact, and every observation made
+/// before the team's first declared choice, may be a condition.
+#[derive(Debug, Clone, Default)]
+pub struct Vocabulary {
+    /// Facts, and tool arguments written `TOOL.ARGUMENT`, that record the team's choices.
+    pub choices: Vec<String>,
+    /// Facts that measure the attempt's result.
+    pub outcomes: Vec<String>,
+    /// Every fact is measured after the team acted (a folder environment's facts come
+    /// from commands run after each attempt), so no fact is a condition: only
+    /// observations are.
+    pub facts_are_results: bool,
 }
 
-impl Vocabulary<'_> {
+impl Vocabulary {
+    /// An environment kind's vocabulary, with the tool arguments its sessions declared
+    /// as choices.
+    pub fn of(capabilities: &EnvironmentCapabilities, digests: &[&SessionDigest]) -> Vocabulary {
+        let mut choices = capabilities.choices.clone();
+        for choice in digests.iter().flat_map(|d| &d.choices) {
+            if !choices.contains(choice) {
+                choices.push(choice.clone());
+            }
+        }
+        Vocabulary {
+            choices,
+            outcomes: capabilities.outcomes.clone(),
+            facts_are_results: capabilities.folder,
+        }
+    }
+
+    /// Whether facts may be conditions: when the environment says which of its facts
+    /// are choices and results (one that says nothing would have its result facts make
+    /// rules that are true by definition), and its facts are not all results.
+    pub(super) fn facts_may_be_conditions(&self) -> bool {
+        let declared = !self.choices.is_empty() || !self.outcomes.is_empty();
+        declared && !self.facts_are_results
+    }
+
     /// The facts that can never be a condition: choices and results.
     pub(super) fn excluded(&self) -> BTreeSet<&str> {
         self.choices
             .iter()
-            .chain(self.outcomes)
+            .chain(&self.outcomes)
             .map(String::as_str)
             .collect()
     }
@@ -269,7 +305,7 @@ impl Vocabulary<'_> {
 pub struct Group<'a> {
     pub environment: &'a str,
     pub digests: Vec<&'a SessionDigest>,
-    pub vocabulary: Vocabulary<'a>,
+    pub vocabulary: Vocabulary,
 }
 
 /// A condition's attempts and failures within some set of judged attempts.
@@ -379,14 +415,8 @@ pub fn mine(groups: &[Group], limits: &MiningLimits) -> Patterns {
         .iter()
         .zip(&firsts)
         .map(|(g, ps)| {
-            // An environment that says nothing of its facts (which are choices, which
-            // results) offers no conditions: its result facts would make rules that are
-            // true by definition.
-            if g.vocabulary.choices.is_empty() && g.vocabulary.outcomes.is_empty() {
-                return Vec::new();
-            }
             let iterations: Vec<&IterationDigest> = ps.iter().map(|p| p.iteration).collect();
-            conditions(&iterations, &g.vocabulary.excluded())
+            conditions(&iterations, &g.vocabulary)
         })
         .collect();
     let mut patterns = Patterns {
@@ -586,7 +616,7 @@ fn failure_pattern(
         .iter()
         .filter(|p| p.iteration.criteria.contains_key(test.criterion))
         .partition(|p| holds(p));
-    let remedy = remedy::find_remedy(test.criterion, &under, group.vocabulary.choices, limits);
+    let remedy = remedy::find_remedy(test.criterion, &under, &group.vocabulary.choices, limits);
     let choice = remedy.choice();
     let mut skip: BTreeSet<&str> = when.keys().map(String::as_str).collect();
     skip.extend(group.vocabulary.choices.iter().map(String::as_str));

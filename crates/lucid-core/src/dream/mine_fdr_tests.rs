@@ -23,10 +23,13 @@ fn session(n: u64, facts: Facts, landed: bool) -> SessionDigest {
             facts,
             tools: Vec::new(),
             graded_at_seq: 10,
+            observations: Default::default(),
+            chosen: Default::default(),
         }],
         playbooks: BTreeSet::new(),
         mentions: BTreeMap::new(),
         overrides: Vec::new(),
+        choices: Vec::new(),
     }
 }
 
@@ -71,8 +74,8 @@ fn mined(digests: &[&SessionDigest]) -> Patterns {
         "world",
         digests,
         Vocabulary {
-            choices: &[],
-            outcomes: &outcomes(),
+            outcomes: outcomes(),
+            ..Vocabulary::default()
         },
         &MiningLimits::default(),
     )
@@ -95,8 +98,8 @@ fn false_discoveries_are_controlled_over_every_test_of_a_dream() {
             "world",
             &digests,
             Vocabulary {
-                choices: &[],
-                outcomes: &outcomes(),
+                outcomes: outcomes(),
+                ..Vocabulary::default()
             },
             &limits,
         )

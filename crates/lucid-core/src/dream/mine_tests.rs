@@ -24,11 +24,14 @@ pub(in crate::dream) fn session(attempts: &[(&str, bool)]) -> SessionDigest {
                 facts: Facts::from([("terrain".to_string(), json!(terrain))]),
                 tools: Vec::new(),
                 graded_at_seq: 1,
+                observations: Default::default(),
+                chosen: Default::default(),
             })
             .collect(),
         playbooks: BTreeSet::new(),
         mentions: BTreeMap::new(),
         overrides: Vec::new(),
+        choices: Vec::new(),
     }
 }
 
@@ -38,8 +41,8 @@ fn mined(digests: &[SessionDigest], limits: &MiningLimits) -> Patterns {
         "e",
         &refs,
         Vocabulary {
-            choices: &[],
-            outcomes: &outcomes(),
+            outcomes: outcomes(),
+            ..Vocabulary::default()
         },
         limits,
     )

@@ -5,7 +5,8 @@
 //! whole [`history`] (or the window `[dreaming] history` sets), one run per distinct
 //! mission, so evidence accumulates across dreams: dreaming every few sessions reaches the
 //! claims one dream over the same sessions reaches. Each session is [`digest`]ed once and
-//! the digest kept in the store ([`cache`]); a rescan digests and mines everything again.
+//! the digest kept in the store ([`cache`]), with what its tools reported before the
+//! team's first declared choice ([`observe`]); a rescan digests and mines everything again.
 //! The [`pass`] then [`mine`]s patterns across the digests with support counts (and,
 //! where an environment reports per-case records, labelling signatures with [`cases`]),
 //! turns them into drafts (offline by [`synth`], or by a model in [`model`]), [`curate`]s
@@ -26,6 +27,7 @@ pub mod mechanism;
 pub mod mine;
 pub mod model;
 pub mod near;
+pub mod observe;
 mod pass;
 mod remedy;
 pub mod stats;

@@ -131,7 +131,7 @@ pub fn near_misses(
         .min(limits.max_fdr / f64::from(tests.max(1)));
     // The conditions the miner offered: read off the first attempts, as it does.
     let firsts: Vec<&IterationDigest> = points.iter().map(|(_, it)| *it).collect();
-    let offered = conditions(&firsts, &vocabulary.excluded());
+    let offered = conditions(&firsts, &vocabulary);
     let mut misses = Vec::new();
     for criterion in criteria {
         let judged: Vec<&Point> = points
@@ -212,12 +212,19 @@ mod tests {
         digests.push(session(&[("dune", false), ("dune", false)]));
         let refs: Vec<&SessionDigest> = digests.iter().collect();
         let limits = MiningLimits::default();
-        let none: [String; 0] = [];
-        let observations = Vocabulary {
-            choices: &none,
-            outcomes: &none,
+        let vocabulary = Vocabulary {
+            outcomes: vec!["landed".into()],
+            ..Vocabulary::default()
         };
-        let misses = near_misses("e", &refs, observations, &limits, &BTreeSet::new(), 3, 1);
+        let misses = near_misses(
+            "e",
+            &refs,
+            vocabulary.clone(),
+            &limits,
+            &BTreeSet::new(),
+            3,
+            1,
+        );
         assert_eq!(misses.len(), 1, "{misses:?}");
         let dune = &misses[0];
         // A mission is one draw: its retry on dune is not a second failure there.
@@ -231,7 +238,15 @@ mod tests {
             dune.describe()
         );
         // Over a hundred tests, the same miss needs more evidence.
-        let strict = near_misses("e", &refs, observations, &limits, &BTreeSet::new(), 3, 100);
+        let strict = near_misses(
+            "e",
+            &refs,
+            vocabulary.clone(),
+            &limits,
+            &BTreeSet::new(),
+            3,
+            100,
+        );
         assert!(strict[0].more_failures.unwrap() > 1, "{strict:?}");
         // A condition that is a pattern is no miss.
         let found = BTreeSet::from([(
@@ -239,13 +254,21 @@ mod tests {
             "terrain".to_string(),
             json!("dune").to_string(),
         )]);
-        assert!(near_misses("e", &refs, observations, &limits, &found, 3, 1).is_empty());
+        assert!(near_misses("e", &refs, vocabulary.clone(), &limits, &found, 3, 1).is_empty());
         // Failing about as often as elsewhere is far from a pattern.
         let even: Vec<SessionDigest> = (0..40)
             .map(|i| session(&[(if i % 2 == 0 { "dune" } else { "mare" }, i % 4 < 2)]))
             .collect();
         let refs: Vec<&SessionDigest> = even.iter().collect();
-        for miss in near_misses("e", &refs, observations, &limits, &BTreeSet::new(), 3, 1) {
+        for miss in near_misses(
+            "e",
+            &refs,
+            vocabulary.clone(),
+            &limits,
+            &BTreeSet::new(),
+            3,
+            1,
+        ) {
             assert!(miss.more_failures.is_none_or(|n| n > 3), "{miss:?}");
         }
     }

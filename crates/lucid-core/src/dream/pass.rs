@@ -144,10 +144,7 @@ impl Pass<'_> {
             misses.extend(near::near_misses(
                 environment,
                 &group,
-                mine::Vocabulary {
-                    choices: &capabilities.choices,
-                    outcomes: &capabilities.outcomes,
-                },
+                mine::Vocabulary::of(capabilities, &group),
                 &MiningLimits::default(),
                 &found,
                 NEAR_MISSES,
@@ -385,11 +382,8 @@ fn mine_all(catalog: &EnvironmentCatalog, digests: &[SessionDigest]) -> Patterns
             let capabilities = catalog.get(environment)?;
             Some(mine::Group {
                 environment,
+                vocabulary: mine::Vocabulary::of(capabilities, &group),
                 digests: group,
-                vocabulary: mine::Vocabulary {
-                    choices: &capabilities.choices,
-                    outcomes: &capabilities.outcomes,
-                },
             })
         })
         .collect();

@@ -36,7 +36,7 @@ pub(super) fn find_remedy(
         let with: Vec<(&Value, bool)> = under
             .iter()
             .filter_map(|p| {
-                let value = p.iteration.facts.get(choice).filter(|v| usable(v))?;
+                let value = p.iteration.choice(choice).filter(|v| usable(v))?;
                 Some((value, p.iteration.criteria.get(criterion) == Some(&true)))
             })
             .collect();

@@ -148,12 +148,18 @@ pub fn show(value: &Value) -> String {
     }
 }
 
+/// A number as a person writes it: one decimal from 10 up, up to three below (so a
+/// rule's 0.65 is not shown as 0.7), trailing zeros dropped.
 pub(super) fn number(x: f64) -> String {
-    let rounded = (x * 10.0).round() / 10.0;
-    if rounded.fract() == 0.0 {
-        format!("{rounded:.0}")
+    let text = if x.abs() >= 10.0 {
+        format!("{x:.1}")
     } else {
-        format!("{rounded:.1}")
+        format!("{x:.3}")
+    };
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    match text {
+        "-0" | "" => "0".to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -215,5 +221,21 @@ fn feedback_draft(pattern: &FeedbackPattern) -> Draft {
             "{}|feedback|{}|{}",
             pattern.environment, pattern.criterion, pattern.request
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn numbers_keep_the_precision_a_rule_states() {
+        assert_eq!(number(0.65), "0.65");
+        assert_eq!(number(127.0), "127");
+        assert_eq!(number(3.25), "3.25");
+        assert_eq!(number(152.46), "152.5");
+        assert_eq!(number(-0.0001), "0");
+        assert_eq!(show(&json!({"min": 0.65})), "at least 0.65");
     }
 }

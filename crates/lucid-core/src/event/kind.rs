@@ -242,6 +242,13 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cost_usd: Option<f64>,
     },
+    /// The session file's `[dreaming] choices`: the tool arguments (`TOOL.ARGUMENT`)
+    /// that record what the team chose. Recorded once, after `SessionStarted`, when the
+    /// file declares any; dreams read it to know what a rule may set (see
+    /// `dream::observe`).
+    ChoicesDeclared {
+        choices: Vec<String>,
+    },
     /// An agent departed from a playbook's rule because its own evidence contradicted
     /// it (see `world::rules::OVERRIDE_TAG`).
     RuleOverridden {

@@ -230,6 +230,7 @@ pub fn redact_event(kind: &mut EventKind) {
             memory_id,
             evidence,
         } => [memory_id, evidence].into_iter().for_each(text),
+        EventKind::ChoicesDeclared { choices } => choices.iter_mut().for_each(text),
         EventKind::PatternFound { summary, .. } => text(summary),
         EventKind::MemoryProposed {
             memory_id,

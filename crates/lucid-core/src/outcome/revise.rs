@@ -59,6 +59,14 @@ pub async fn run_session(
             max_iterations: spec.rubric.max_iterations,
         },
     );
+    if !spec.dreaming.choices.is_empty() {
+        team.bus().emit(
+            None,
+            EventKind::ChoicesDeclared {
+                choices: spec.dreaming.choices.clone(),
+            },
+        );
+    }
     team.announce_playbooks();
     // The session is on record before any work starts, so a kill at any moment leaves
     // it listed (as interrupted).

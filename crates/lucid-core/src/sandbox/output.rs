@@ -139,6 +139,17 @@ impl CommandOutput {
         }
     }
 
+    /// The standard output a successful command's [`render`](Self::render)ing shows,
+    /// read back from the rendered text (as recorded): `None` for any other text.
+    pub fn stdout_of(rendered: &str) -> Option<&str> {
+        let body = rendered.strip_prefix("exit 0\nstdout:\n")?;
+        // `render` ends each section with a newline before the next one.
+        Some(match body.split_once("\nstderr:\n") {
+            Some((stdout, _)) => stdout.strip_suffix('\n').unwrap_or(stdout),
+            None => body,
+        })
+    }
+
     /// What a model sees: the status line, then a `stdout:` and a `stderr:` section (each
     /// omitted when empty; `(no output)` when both are). Sanitized.
     pub fn render(&self) -> String {

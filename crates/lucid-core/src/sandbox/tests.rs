@@ -164,11 +164,16 @@ fn render_states_status_and_sections() {
     ok.stdout_bytes = 3;
     assert!(ok.success());
     assert_eq!(ok.render(), "exit 0\nstdout:\nhi");
+    assert_eq!(CommandOutput::stdout_of(&ok.render()), Some("hi"));
+    ok.stderr = "warn".into();
+    ok.stderr_bytes = 4;
+    assert_eq!(CommandOutput::stdout_of(&ok.render()), Some("hi"));
     let mut failed = output(Some(1));
     failed.stderr = "bad \u{1b}[31mred\u{1b}[0m".into();
     failed.stderr_bytes = 20;
     assert!(!failed.success());
     assert_eq!(failed.render(), "exit 1\nstderr:\nbad red");
+    assert_eq!(CommandOutput::stdout_of(&failed.render()), None);
     assert_eq!(output(Some(0)).render(), "exit 0\n(no output)");
     let mut late = output(None);
     late.timed_out = true;

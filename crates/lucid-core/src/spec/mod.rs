@@ -8,6 +8,7 @@
 //! module does not run anything.
 
 pub mod check;
+mod choices;
 mod history;
 mod real_work;
 mod types;
@@ -202,6 +203,9 @@ pub struct DreamingSpec {
     /// The share of sessions that test, on purpose, a choice an approved avoid-rule rules
     /// out, so evidence about it can come back (0: never, the default; at most 0.5).
     pub explore: f64,
+    /// Tool arguments (`TOOL.ARGUMENT`) that record the team's choices (see
+    /// `dream::observe`); validated against the tools the session offers.
+    pub choices: Vec<String>,
 }
 
 /// A session file that cannot be used, and where the problem is.

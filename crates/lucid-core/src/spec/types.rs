@@ -489,6 +489,11 @@ pub struct DreamingEntry {
     /// 0.5; checked by validation).
     #[serde(default)]
     pub explore: Option<Spanned<f64>>,
+    /// Tool arguments that record what the team chose, as `TOOL.ARGUMENT`
+    /// (`deploy.strategy`): the parameters a learned rule may set, and the point before
+    /// which what the team's tools reported are observations a rule may be conditioned on.
+    #[serde(default)]
+    pub choices: Vec<Spanned<String>>,
 }
 
 impl Default for DreamingEntry {
@@ -498,6 +503,7 @@ impl Default for DreamingEntry {
             every_sessions: 0,
             history: None,
             explore: None,
+            choices: Vec::new(),
         }
     }
 }

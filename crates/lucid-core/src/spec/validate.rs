@@ -51,7 +51,7 @@ impl Reporter<'_> {
     }
 }
 
-fn list(names: impl IntoIterator<Item = impl AsRef<str>>) -> String {
+pub(super) fn list(names: impl IntoIterator<Item = impl AsRef<str>>) -> String {
     let names: Vec<String> = names.into_iter().map(|n| n.as_ref().to_string()).collect();
     if names.is_empty() {
         "none".into()
@@ -403,6 +403,15 @@ pub fn validate_with(
                 value
             }
         },
+        choices: super::choices::declared_choices(
+            &report,
+            &file.dreaming.choices,
+            &super::choices::OfferedTools {
+                capabilities,
+                command_tools: &command_tools,
+                servers: &declared_servers,
+            },
+        )?,
     };
     if file.limits.max_parallel == 0 || file.limits.max_parallel > MAX_PARALLEL {
         return Err(report.nowhere(format!(

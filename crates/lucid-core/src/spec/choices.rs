@@ -1,0 +1,80 @@
+//! `[dreaming] choices`: the tool arguments that record what a team chose, checked
+//! against the tools the session offers.
+//!
+//! Each entry is `TOOL.ARGUMENT`, split at the last dot: `deploy.strategy` is the
+//! `strategy` argument of the `deploy` tool, `ops__deploy.strategy` the same of an MCP
+//! server's tool as agents call it (`SERVER__TOOL`). A command tool's argument must be
+//! one of its `input` properties; an MCP tool's arguments are known only once its server
+//! runs, so only the server is checked.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use toml::Spanned;
+
+use super::validate::{list, Reporter};
+use super::{CommandTool, EnvironmentCapabilities, SpecError};
+use crate::tool::mcp::{McpServerSpec, SEPARATOR};
+
+/// The tools a session offers, for checking what `choices` name.
+pub(super) struct OfferedTools<'a> {
+    pub capabilities: &'a EnvironmentCapabilities,
+    pub command_tools: &'a BTreeMap<String, CommandTool>,
+    pub servers: &'a BTreeMap<String, McpServerSpec>,
+}
+
+/// The declared choices, each naming an argument of a tool the session offers.
+pub(super) fn declared_choices(
+    report: &Reporter,
+    entries: &[Spanned<String>],
+    offered: &OfferedTools,
+) -> Result<Vec<String>, SpecError> {
+    let mut out: Vec<String> = Vec::new();
+    for entry in entries {
+        let text = entry.get_ref().trim();
+        let Some((tool, argument)) = text
+            .rsplit_once('.')
+            .filter(|(tool, arg)| !tool.is_empty() && !arg.is_empty())
+        else {
+            return Err(report.at_span(
+                entry,
+                format!(
+                    "`dreaming.choices`: `{text}` must be TOOL.ARGUMENT, e.g. `deploy.strategy`"
+                ),
+            ));
+        };
+        if let Some(command) = offered.command_tools.get(tool) {
+            let known = command
+                .input_schema
+                .get("properties")
+                .and_then(Value::as_object);
+            if !known.is_some_and(|p| p.contains_key(argument)) {
+                return Err(report.at_span(
+                    entry,
+                    format!(
+                        "`dreaming.choices`: tool `{tool}` has no argument `{argument}` (its `input.properties`: {})",
+                        known.map_or_else(|| "none".to_string(), |p| list(p.keys()))
+                    ),
+                ));
+            }
+        } else if !offered.capabilities.tools.iter().any(|t| t == tool)
+            && !tool.split_once(SEPARATOR).is_some_and(|(server, rest)| {
+                offered.servers.contains_key(server) && !rest.is_empty()
+            })
+        {
+            return Err(report.at_span(
+                entry,
+                format!(
+                    "`dreaming.choices`: `{text}` names no tool the session offers (the environment's: {}; `[tools]`: {}; an MCP server's tool is written SERVER{SEPARATOR}TOOL.ARGUMENT)",
+                    list(&offered.capabilities.tools),
+                    list(offered.command_tools.keys())
+                ),
+            ));
+        }
+        if out.iter().any(|c| c == text) {
+            return Err(report.at_span(entry, format!("`dreaming.choices` lists `{text}` twice")));
+        }
+        out.push(text.to_string());
+    }
+    Ok(out)
+}
