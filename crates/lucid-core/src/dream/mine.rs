@@ -16,8 +16,8 @@
 //!   environments) is within the false-discovery rate;
 //! - **combinations**: each kept condition is then refined by every condition on another
 //!   feature (`terrain = dune` and `orbital_slope_deg ≥ 5.1`), tested within the kept
-//!   condition's missions, each family at the selection-adjusted level α·R/m
-//!   (Benjamini–Bogomolov); a refinement that concentrates the failures replaces the
+//!   condition's missions, each family filtered like the singles and held to the
+//!   selection-adjusted level α·R/m (Benjamini–Bogomolov); a refinement that concentrates the failures replaces the
 //!   condition;
 //! - **remedies** for each condition (see `remedy`), and what else differs under it
 //!   (see `mechanism`), from every attempt under it;
@@ -545,7 +545,8 @@ struct Refinement<'a> {
 }
 
 /// The refinement of `test` that concentrates its failures most, if one is significant
-/// among all of its refinements; and how many were tested.
+/// among those of its refinements that can reach significance (filtered like single
+/// conditions); and how many were tested.
 fn refine<'a>(
     test: &Test<'a>,
     offered: &'a [Condition],
@@ -569,8 +570,22 @@ fn refine<'a>(
         let counts = Counts::of(&under, &test.under, test.criterion);
         candidates.push((other, under, counts));
     }
-    let q_values = bh_adjust(&candidates.iter().map(|c| c.2.p_value).collect::<Vec<_>>());
     let tried = candidates.len() as u32;
+    // The family's own filter, as for single conditions: refinements whose margins
+    // cannot reach significance at the family's level leave it first.
+    let family = testable_family(
+        &candidates
+            .iter()
+            .map(|c| c.2.min_p_value)
+            .collect::<Vec<_>>(),
+        level,
+    );
+    let candidates: Vec<_> = candidates
+        .into_iter()
+        .zip(family)
+        .filter_map(|(candidate, testable)| testable.then_some(candidate))
+        .collect();
+    let q_values = bh_adjust(&candidates.iter().map(|c| c.2.p_value).collect::<Vec<_>>());
     let best = candidates
         .into_iter()
         .zip(q_values)

@@ -232,3 +232,67 @@ fn a_regularity_keyed_on_a_combination_is_found_as_one() {
 fn outcomes() -> Vec<String> {
     vec!["unrecorded_result".to_string()]
 }
+
+/// Refinements are filtered like single conditions: within fifteen dune missions, forty
+/// tags each on three of them cannot reach significance at the family's level; counted
+/// in, the eighty tag conditions would hide the smooth-reading band that holds all seven
+/// of dune's failures (1/6435 × 82 is above the level).
+#[test]
+fn refinements_that_cannot_reach_significance_do_not_hide_one_that_does() {
+    let sessions: Vec<SessionDigest> = (0..15u64)
+        .map(|i| {
+            let smooth = i < 7;
+            let mut facts = Facts::from([
+                ("terrain".to_string(), json!("dune")),
+                (
+                    "orbital_slope_deg".to_string(),
+                    json!(if smooth { 1.0 } else { 5.0 }),
+                ),
+            ]);
+            for k in 0..40u64 {
+                let tagged = (i + 15 - k % 15) % 15 < 3;
+                facts.insert(format!("tag_{k}"), json!(if tagged { "x" } else { "y" }));
+            }
+            session(i, facts, !smooth)
+        })
+        .collect();
+    let digests: Vec<&SessionDigest> = sessions.iter().collect();
+    let points = first_attempts(&digests);
+    let every: Vec<&Point> = points.iter().collect();
+    let dune = Condition {
+        feature: "terrain".into(),
+        value: json!("dune"),
+    };
+    let mut offered = vec![
+        Condition {
+            feature: "orbital_slope_deg".into(),
+            value: json!({"max": 3.0}),
+        },
+        Condition {
+            feature: "orbital_slope_deg".into(),
+            value: json!({"min": 3.0}),
+        },
+    ];
+    for k in 0..40 {
+        for value in ["x", "y"] {
+            offered.push(Condition {
+                feature: format!("tag_{k}"),
+                value: json!(value),
+            });
+        }
+    }
+    let test = Test {
+        group: 0,
+        criterion: "landed",
+        condition: &dune,
+        under: every.clone(),
+        judged: every.clone(),
+        counts: Counts::of(&every, &every, "landed"),
+    };
+    let (refinement, tried) = refine(&test, &offered, &MiningLimits::default(), 0.005);
+    assert_eq!(tried, 82);
+    let refined = refinement.expect("the smooth band refines dune");
+    assert_eq!(refined.condition.value, json!({"max": 3.0}));
+    assert_eq!(refined.under.len(), 7);
+    assert!(refined.q_value <= 0.005, "{}", refined.q_value);
+}
