@@ -3,8 +3,9 @@
 //! chooses (`[dreaming] choices = ["deploy.strategy"]`); a fact command says whether the
 //! service is healthy afterwards. The dream must find the condition among what the probe
 //! reported before the deploy (`probe.load`), not among the distractors it also reported
-//! (`probe.region`, `probe.ticket`) nor the facts measured after acting, and the remedy in
-//! the argument the team chose. Once approved, the playbook steers a later mission.
+//! (`probe.region`, `probe.ticket`) nor what the health check reported after the deploy
+//! (`health.healthy`) nor the facts measured after acting, and the remedy in the argument
+//! the team chose. Once approved, the playbook steers a later mission.
 //!
 //! The team's script lives here, in the test: a stand-in for a model that picks its
 //! strategy from the ticket number, and follows a rule only when one reaches its prompt.
@@ -57,6 +58,12 @@ required = ["strategy"]
 type = "string"
 enum = ["rolling", "canary"]
 
+[tools.health]
+description = "Report whether the service is healthy, as JSON."
+command = ["python3", "check.py", "--json"]
+[tools.health.input]
+type = "object"
+
 [dreaming]
 choices = ["deploy.strategy"]
 
@@ -64,8 +71,8 @@ choices = ["deploy.strategy"]
 lead = true
 model = "loop"
 prompt = "PROMPT"
-tools = ["probe", "deploy"]
-max_turns = 4
+tools = ["probe", "deploy", "health"]
+max_turns = 5
 
 [outcome]
 max_iterations = 1
@@ -82,7 +89,11 @@ const CHECK: &str = r#"
 import json, sys
 load = json.load(open("status.json"))["load"]
 strategy = open("deployed").read().strip()
-sys.exit(1 if load >= 0.65 and strategy != "canary" else 0)
+healthy = not (load >= 0.65 and strategy != "canary")
+if "--json" in sys.argv:
+    print(json.dumps({"healthy": healthy}))
+    sys.exit(0)
+sys.exit(0 if healthy else 1)
 "#;
 
 /// Tool results so far in the conversation, oldest first.
@@ -137,6 +148,9 @@ impl Policy for Lead {
                 }
                 builder.tool("deploy", json!({ "strategy": strategy }))
             }
+            // After the deploy: a check whose JSON answer measures the result, which
+            // a dream must never take for a condition.
+            2 => builder.tool("health", json!({})),
             _ => builder.text("Deployed."),
         }
         .build()
@@ -260,14 +274,15 @@ fn a_dream_learns_a_condition_from_tool_results_and_a_remedy_from_a_chosen_argum
 
     // Approved, the playbook reaches the lead, which now deploys a busy service with a
     // canary although its ticket says otherwise.
-    let id = memories
+    let playbook = memories
         .as_array()
         .unwrap()
         .iter()
         .find(|m| m["rules"].as_array().is_some_and(|r| !r.is_empty()))
-        .and_then(|m| m["id"].as_str())
-        .unwrap()
-        .to_string();
+        .unwrap();
+    // It goes to the agent that makes the choice.
+    assert_eq!(playbook["agent"], json!("lead"), "{playbook:#}");
+    let id = playbook["id"].as_str().unwrap().to_string();
     // The playbook says it in the team's terms: what the tool reports, what to give it.
     let shown = text(&lucid(dir.path(), &["memory", "show", &id]));
     assert!(

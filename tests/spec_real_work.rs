@@ -220,6 +220,11 @@ fn declared_choices_name_arguments_of_tools_the_session_offers() {
         ),
         (r#""deploy.strategy""#, "names no tool the session offers"),
         (r#""git__log.n""#, "names no tool the session offers"),
+        (r#""grep. pattern""#, "with no spaces"),
+        (
+            r#""list_files.path""#,
+            "no agent lists the tool `list_files`",
+        ),
         (
             r#""grep.pattern", "grep.pattern""#,
             "lists `grep.pattern` twice",

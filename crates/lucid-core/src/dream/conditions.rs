@@ -30,6 +30,13 @@ pub struct Condition {
 }
 
 impl Condition {
+    /// Whether the iteration recorded the condition's feature at all. One that did not
+    /// (an attempt that never reached the cut, a probe never called) says nothing about
+    /// the condition: it is left out of the condition's test, not counted against it.
+    pub fn observed(&self, iteration: &IterationDigest) -> bool {
+        iteration.feature(&self.feature).is_some_and(usable)
+    }
+
     pub fn holds(&self, iteration: &IterationDigest) -> bool {
         iteration
             .feature(&self.feature)

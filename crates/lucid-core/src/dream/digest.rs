@@ -93,7 +93,8 @@ pub struct SessionDigest {
     /// Memory ids of the playbooks applied to the run.
     pub playbooks: BTreeSet<String>,
     /// For each agent name, the fact names that appear as `name=` in its tool results
-    /// or as keys of its tool inputs: which agent's work a fact records.
+    /// or as keys of its tool inputs, and the declared choices (`TOOL.ARGUMENT`) its
+    /// calls set: which agent's work a fact or a choice records.
     pub mentions: BTreeMap<String, BTreeSet<String>>,
     /// Departures from playbook rules the team recorded, in order.
     #[serde(default)]
@@ -158,6 +159,13 @@ impl SessionDigest {
                     if let Some(keys) = input.as_object() {
                         for key in keys.keys().filter(|k| fact_names.contains(k)) {
                             mentions.entry(agent()).or_default().insert(key.clone());
+                        }
+                        // The agent that sets a declared choice owns a rule about it.
+                        for key in keys.keys() {
+                            let choice = format!("{tool}.{key}");
+                            if choices.contains(&choice) {
+                                mentions.entry(agent()).or_default().insert(choice);
+                            }
                         }
                     }
                 }
@@ -374,6 +382,72 @@ mod tests {
             ["soft_landing"]
         );
         assert_eq!(iteration.fixes.keys().collect::<Vec<_>>(), ["soft_landing"]);
+    }
+
+    #[test]
+    fn each_attempt_keeps_what_its_tools_reported_before_its_first_declared_choice() {
+        use crate::store::testing::{event, finished, graded, spawned, started};
+        let session = SessionId::generate();
+        let called = |tool: &str, input: serde_json::Value| EventKind::ToolCalled {
+            call_id: "c".into(),
+            tool: tool.into(),
+            input,
+        };
+        let returned = |tool: &str, output: &str| EventKind::ToolReturned {
+            call_id: "c".into(),
+            tool: tool.into(),
+            output: output.into(),
+            is_error: false,
+        };
+        let kinds = [
+            started("t"),
+            EventKind::ChoicesDeclared {
+                choices: vec!["deploy.strategy".into()],
+            },
+            spawned("lead"),
+            called("probe", json!({})),
+            returned(
+                "probe",
+                "exit 0\nstdout:\n{\"load\": 0.9, \"region\": \"eu\"}",
+            ),
+            called("deploy", json!({"strategy": "rolling"})),
+            returned("deploy", "exit 0\n(no output)"),
+            // After the choice: a result of acting.
+            called("health", json!({})),
+            returned("health", r#"{"healthy": false}"#),
+            graded(1, false),
+            called("probe", json!({})),
+            returned("probe", r#"{"load": 0.7}"#),
+            called("deploy", json!({"strategy": "canary"})),
+            graded(2, true),
+            finished(true, None),
+        ];
+        let events: Vec<Event> = kinds
+            .into_iter()
+            .enumerate()
+            .map(|(seq, kind)| event(session, seq as u64, kind))
+            .collect();
+        let digest = SessionDigest::from_events(&events, &[]).unwrap();
+        assert_eq!(digest.choices, ["deploy.strategy"]);
+        let [first, second] = &digest.iterations[..] else {
+            panic!("two attempts: {:?}", digest.iterations);
+        };
+        assert_eq!(
+            first.observations,
+            BTreeMap::from([
+                ("probe.load".to_string(), json!(0.9)),
+                ("probe.region".to_string(), json!("eu")),
+            ])
+        );
+        assert_eq!(first.chosen["deploy.strategy"], json!("rolling"));
+        // The second attempt starts afresh.
+        assert_eq!(
+            second.observations,
+            BTreeMap::from([("probe.load".to_string(), json!(0.7))])
+        );
+        assert_eq!(second.choice("deploy.strategy"), Some(&json!("canary")));
+        assert_eq!(second.feature("probe.load"), Some(&json!(0.7)));
+        assert!(digest.mentions["lead"].contains("deploy.strategy"));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::world::rules::Rule;
 /// result reads `probe reports load at least 0.65`.
 pub(super) fn describe_when(when: &BTreeMap<String, Value>) -> String {
     when.iter()
-        .map(|(feature, value)| match feature.rsplit_once('.') {
+        .map(|(feature, value)| match feature.split_once('.') {
             Some((tool, field)) => format!("`{tool}` reports `{field}` {}", shown(value)),
             None => format!("`{feature}` is {}", show(value)),
         })
@@ -37,7 +37,7 @@ fn shown(value: &Value) -> String {
 /// How the body names a choice: `` `burn_margin_m` ``, or for a tool's argument
 /// `` `deploy`'s `strategy` ``.
 fn choice_name(choice: &str) -> String {
-    match choice.rsplit_once('.') {
+    match choice.split_once('.') {
         Some((tool, argument)) => format!("`{tool}`'s `{argument}`"),
         None => format!("`{choice}`"),
     }
@@ -78,6 +78,14 @@ pub(super) fn failure_draft(
             format!("Use {} = `{}` there.", choice_name(choice), show(value)),
             json!({ choice: value }),
             owner(choice),
+        ),
+        // A condition on what a tool reported is a state of the world the team cannot
+        // pick another of: the playbook warns instead of asking for another option.
+        Remedy::Avoid if when.keys().any(|f| f.contains('.')) => (
+            format!("When {short}, {criterion} keeps failing: change approach there"),
+            "Expect the usual approach to fail there: no choice the team made separated the passes from the failures. Check the condition before you act, and try a different way of doing the work, or say plainly that it cannot be done safely.".to_string(),
+            json!({"avoid": true}),
+            None,
         ),
         Remedy::Avoid => (
             format!("Avoid {short}: {criterion} keeps failing there"),

@@ -198,7 +198,8 @@ pub struct Patterns {
     /// Benjamini–Hochberg correction runs over (its `m`).
     #[serde(default)]
     pub testable: u32,
-    /// How many combinations refining a discovered condition were tested.
+    /// How many combinations refining a discovered condition were considered (before
+    /// each family's filter).
     #[serde(default)]
     pub refinements: u32,
     /// The false-discovery rate the failure conditions were held to.
@@ -256,10 +257,12 @@ impl Point<'_> {
 /// before the team's first declared choice, may be a condition.
 #[derive(Debug, Clone, Default)]
 pub struct Vocabulary {
-    /// Facts, and tool arguments written `TOOL.ARGUMENT`, that record the team's choices.
+    /// Facts the environment declares as the team's choices.
     pub choices: Vec<String>,
-    /// Facts that measure the attempt's result.
+    /// Facts the environment declares as the attempt's results.
     pub outcomes: Vec<String>,
+    /// Tool arguments (`TOOL.ARGUMENT`) the session files declared as choices.
+    pub tool_choices: Vec<String>,
     /// Every fact is measured after the team acted (a folder environment's facts come
     /// from commands run after each attempt), so no fact is a condition: only
     /// observations are.
@@ -270,32 +273,44 @@ impl Vocabulary {
     /// An environment kind's vocabulary, with the tool arguments its sessions declared
     /// as choices.
     pub fn of(capabilities: &EnvironmentCapabilities, digests: &[&SessionDigest]) -> Vocabulary {
-        let mut choices = capabilities.choices.clone();
+        let mut tool_choices: Vec<String> = Vec::new();
         for choice in digests.iter().flat_map(|d| &d.choices) {
-            if !choices.contains(choice) {
-                choices.push(choice.clone());
+            if !tool_choices.contains(choice) {
+                tool_choices.push(choice.clone());
             }
         }
         Vocabulary {
-            choices,
+            choices: capabilities.choices.clone(),
             outcomes: capabilities.outcomes.clone(),
+            tool_choices,
             facts_are_results: capabilities.folder,
         }
     }
 
-    /// Whether facts may be conditions: when the environment says which of its facts
-    /// are choices and results (one that says nothing would have its result facts make
-    /// rules that are true by definition), and its facts are not all results.
+    /// Every choice a remedy may set: the environment's and the declared arguments.
+    pub fn all_choices(&self) -> Vec<String> {
+        self.choices
+            .iter()
+            .chain(&self.tool_choices)
+            .cloned()
+            .collect()
+    }
+
+    /// Whether facts may be conditions: when the environment itself says which of its
+    /// facts are choices and results (one that says nothing would have its result facts
+    /// make rules that are true by definition; what a session file declares about tool
+    /// arguments says nothing about the facts), and its facts are not all results.
     pub(super) fn facts_may_be_conditions(&self) -> bool {
         let declared = !self.choices.is_empty() || !self.outcomes.is_empty();
         declared && !self.facts_are_results
     }
 
-    /// The facts that can never be a condition: choices and results.
+    /// The names that can never be a condition: choices and results.
     pub(super) fn excluded(&self) -> BTreeSet<&str> {
         self.choices
             .iter()
             .chain(&self.outcomes)
+            .chain(&self.tool_choices)
             .map(String::as_str)
             .collect()
     }
@@ -432,6 +447,11 @@ pub fn mine(groups: &[Group], limits: &MiningLimits) -> Patterns {
                 .filter(|p| p.iteration.criteria.contains_key(criterion))
                 .collect();
             for condition in &offered[index] {
+                let judged: Vec<&Point> = judged
+                    .iter()
+                    .copied()
+                    .filter(|p| condition.observed(p.iteration))
+                    .collect();
                 let under: Vec<&Point> = judged
                     .iter()
                     .copied()
@@ -446,7 +466,7 @@ pub fn mine(groups: &[Group], limits: &MiningLimits) -> Patterns {
                     condition,
                     counts: Counts::of(&under, &judged, criterion),
                     under,
-                    judged: judged.clone(),
+                    judged,
                 });
             }
             if let Some(feedback) =
@@ -558,16 +578,21 @@ fn refine<'a>(
         .iter()
         .filter(|c| c.feature != test.condition.feature)
     {
-        let under: Vec<&Point> = test
+        let within: Vec<&Point> = test
             .under
+            .iter()
+            .copied()
+            .filter(|p| other.observed(p.iteration))
+            .collect();
+        let under: Vec<&Point> = within
             .iter()
             .copied()
             .filter(|p| other.holds(p.iteration))
             .collect();
-        if !Counts::testable(&under, test.under.len(), limits) {
+        if !Counts::testable(&under, within.len(), limits) {
             continue;
         }
-        let counts = Counts::of(&under, &test.under, test.criterion);
+        let counts = Counts::of(&under, &within, test.criterion);
         candidates.push((other, under, counts));
     }
     let tried = candidates.len() as u32;
@@ -616,7 +641,13 @@ fn failure_pattern(
                 refined.condition.feature.clone(),
                 refined.condition.value.clone(),
             );
-            let counts = Counts::of(&refined.under, &test.judged, test.criterion);
+            let judged: Vec<&Point> = test
+                .judged
+                .iter()
+                .copied()
+                .filter(|p| refined.condition.observed(p.iteration))
+                .collect();
+            let counts = Counts::of(&refined.under, &judged, test.criterion);
             (counts, q_value.max(refined.q_value))
         }
         None => (test.counts, q_value),
@@ -631,10 +662,11 @@ fn failure_pattern(
         .iter()
         .filter(|p| p.iteration.criteria.contains_key(test.criterion))
         .partition(|p| holds(p));
-    let remedy = remedy::find_remedy(test.criterion, &under, &group.vocabulary.choices, limits);
+    let choices = group.vocabulary.all_choices();
+    let remedy = remedy::find_remedy(test.criterion, &under, &choices, limits);
     let choice = remedy.choice();
     let mut skip: BTreeSet<&str> = when.keys().map(String::as_str).collect();
-    skip.extend(group.vocabulary.choices.iter().map(String::as_str));
+    skip.extend(choices.iter().map(String::as_str));
     FailurePattern {
         environment: group.environment.to_string(),
         criterion: test.criterion.to_string(),

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::event::Facts;
+use crate::spec::EnvironmentCapabilities;
 use serde_json::json;
 use std::collections::BTreeSet;
 
@@ -125,5 +126,96 @@ fn conditions_are_read_off_first_attempts_so_retries_do_not_choose_them() {
     assert_eq!(
         failures(&digests, &MiningLimits::default()),
         ["terrain=\"dune\""]
+    );
+}
+
+/// A one-attempt session of a deploy team: the result fact `healthy`, what the probe
+/// reported before the deploy (`None`: the attempt never probed), the strategy chosen.
+fn deploy(healthy: bool, load: Option<f64>, strategy: &str) -> SessionDigest {
+    let mut digest = session(&[("flat", healthy)]);
+    digest.choices = vec!["deploy.strategy".into()];
+    let attempt = &mut digest.iterations[0];
+    attempt.criteria = BTreeMap::from([("healthy".to_string(), healthy)]);
+    attempt.facts = Facts::from([("healthy".to_string(), json!(healthy))]);
+    if let Some(load) = load {
+        attempt.observations = BTreeMap::from([("probe.load".to_string(), json!(load))]);
+    }
+    attempt.chosen = BTreeMap::from([("deploy.strategy".to_string(), json!(strategy))]);
+    digest
+}
+
+/// Eight busy deploys, six of them plain and failing; eight quiet ones passing; and
+/// eight that never probed, all failing for reasons of their own.
+fn deploys() -> Vec<SessionDigest> {
+    let mut out = Vec::new();
+    for i in 0..8 {
+        let canary = i < 2;
+        out.push(deploy(
+            canary,
+            Some(0.8),
+            if canary { "canary" } else { "rolling" },
+        ));
+        out.push(deploy(true, Some(0.2), "rolling"));
+        out.push(deploy(false, None, "rolling"));
+    }
+    out
+}
+
+fn mined_with(digests: &[SessionDigest], capabilities: &EnvironmentCapabilities) -> Patterns {
+    let refs: Vec<&SessionDigest> = digests.iter().collect();
+    mine_environment(
+        "e",
+        &refs,
+        Vocabulary::of(capabilities, &refs),
+        &MiningLimits::default(),
+    )
+}
+
+#[test]
+fn declared_tool_choices_do_not_make_an_undeclared_environments_facts_conditions() {
+    // An environment that says nothing of its facts (not a folder one either): the
+    // session's tool choices must not let `healthy = false` become a condition.
+    let patterns = mined_with(&deploys(), &EnvironmentCapabilities::default());
+    let conditions: Vec<String> = patterns
+        .failures
+        .iter()
+        .map(|f| format!("{}={}", f.feature, f.value))
+        .collect();
+    assert!(
+        conditions.iter().all(|c| !c.starts_with("healthy")),
+        "{conditions:?}"
+    );
+    // The observation is a condition, and the chosen argument its remedy.
+    let busy = patterns
+        .failures
+        .iter()
+        .find(|f| f.feature == "probe.load")
+        .expect("the busy probe reading is found");
+    assert_eq!(
+        busy.remedy.choice(),
+        Some("deploy.strategy"),
+        "{:?}",
+        busy.remedy
+    );
+}
+
+#[test]
+fn attempts_that_never_observed_a_feature_are_left_out_of_its_test() {
+    let patterns = mined_with(&deploys(), &EnvironmentCapabilities::default());
+    let busy = patterns
+        .failures
+        .iter()
+        .find(|f| f.feature == "probe.load")
+        .expect("found");
+    // 6 of 8 busy against 0 of 8 quiet: the eight that never probed are not
+    // "elsewhere" (counted there, they would be 8 failures of 16).
+    assert_eq!(
+        (
+            busy.failed,
+            busy.total,
+            busy.failed_elsewhere,
+            busy.total_elsewhere
+        ),
+        (6, 8, 0, 8)
     );
 }

@@ -138,8 +138,14 @@ pub fn near_misses(
             .iter()
             .filter(|(_, it)| it.criteria.contains_key(criterion))
             .collect();
-        let failed_all = judged.iter().filter(|p| fails(p, criterion)).count() as u32;
         for condition in &offered {
+            // Only missions that recorded the feature say anything about it.
+            let judged: Vec<&Point> = judged
+                .iter()
+                .copied()
+                .filter(|(_, it)| condition.observed(it))
+                .collect();
+            let failed_all = judged.iter().filter(|p| fails(p, criterion)).count() as u32;
             let (feature, value) = (&condition.feature, &condition.value);
             let key = (criterion.clone(), feature.clone(), value.to_string());
             if found.contains(&key) {

@@ -14,7 +14,14 @@
 //!   server's structured answer, a `[tools]` command that prints JSON), named `TOOL.FIELD`
 //!   (`probe.load`). A field two calls reported with different values says nothing
 //!   about the iteration as a whole and is dropped; text results, nested values, long
-//!   strings and error results are not observations.
+//!   strings, field names or strings with unusual characters, error results and the
+//!   answers of delegated agents and advisors (`delegate`, `ask_advisor`: the team's
+//!   own words) are not observations.
+//! - **what the cut does not see**: a tool other than a declared choice's may act too
+//!   (a `shell` command that edits files); what came back after such a call and before
+//!   the cut still counts. Conditions are tested on each mission's first attempt only,
+//!   where nothing earlier acted; a retry's observations (its folder carries the
+//!   earlier attempt's work) are read only for remedies and evidence.
 //! - **chosen values** are the declared arguments of the calls, named `TOOL.ARGUMENT`,
 //!   kept when every call of the iteration chose the same value.
 //!
@@ -31,8 +38,12 @@ use crate::sandbox::CommandOutput;
 pub const MAX_RESULT_BYTES: usize = 64 * 1024;
 /// The most observations one iteration keeps.
 pub const MAX_OBSERVATIONS: usize = 64;
-/// The longest string value kept: longer ones are prose or ids, not conditions.
+/// The longest string value (and field name) kept: longer ones are prose or ids, not
+/// conditions.
 const MAX_VALUE_CHARS: usize = 64;
+/// Tools whose results are other agents' words, not observations of the world: a
+/// specialist's JSON answer is the team's own decision.
+const ORCHESTRATION: [&str; 2] = [crate::spec::DELEGATE_TOOL, crate::spec::ADVISOR_TOOL];
 
 /// Scalar values by name, a name whose values disagree dropped for good.
 #[derive(Debug, Default)]
@@ -85,7 +96,8 @@ impl Observer {
     /// and the declared arguments it sets are chosen values.
     pub fn called(&mut self, tool: &str, input: &Value) {
         for choice in &self.choices {
-            let Some((owner, argument)) = choice.rsplit_once('.') else {
+            // Tool names have no dots; an argument's name may.
+            let Some((owner, argument)) = choice.split_once('.') else {
                 continue;
             };
             if owner != tool {
@@ -101,7 +113,8 @@ impl Observer {
     /// Reads one tool result: before the cut, the scalar fields of a JSON object (the
     /// whole result, or what a command of `[tools]` printed).
     pub fn returned(&mut self, tool: &str, output: &str, is_error: bool) {
-        if self.cut || is_error || output.len() > MAX_RESULT_BYTES {
+        if self.cut || is_error || output.len() > MAX_RESULT_BYTES || ORCHESTRATION.contains(&tool)
+        {
             return;
         }
         let output = CommandOutput::stdout_of(output).unwrap_or(output).trim();
@@ -114,7 +127,7 @@ impl Observer {
     }
 
     fn fields(&mut self, tool: &str, fields: &Map<String, Value>) {
-        for (field, value) in fields {
+        for (field, value) in fields.iter().filter(|(field, _)| plain_name(field)) {
             self.seen.record(format!("{tool}.{field}"), value);
         }
     }
@@ -131,12 +144,29 @@ impl Observer {
     }
 }
 
+/// A value a rule can name: a number, a boolean, or a short one-line string with no
+/// characters that would change how a playbook's text reads (JSON escapes decode to
+/// control characters that the tool output's own sanitising never saw).
 fn scalar(value: &Value) -> bool {
     match value {
-        Value::String(s) => !s.is_empty() && s.chars().count() <= MAX_VALUE_CHARS,
+        Value::String(s) => {
+            !s.is_empty()
+                && s.chars().count() <= MAX_VALUE_CHARS
+                && !s.chars().any(|c| c.is_control() || c == '`')
+        }
         Value::Bool(_) | Value::Number(_) => true,
         _ => false,
     }
+}
+
+/// A field name a rule can carry: ASCII letters, digits, `_`, `-` and `.`, at most
+/// [`MAX_VALUE_CHARS`] long.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_VALUE_CHARS
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 #[cfg(test)]
@@ -209,6 +239,36 @@ mod tests {
         observer.called("deploy", &json!({"strategy": "canary"}));
         let (seen, chosen) = observer.finish();
         assert!(seen.is_empty() && chosen.is_empty());
+    }
+
+    #[test]
+    fn odd_names_and_values_and_other_agents_answers_are_not_observations() {
+        let mut observer = Observer::new(choices());
+        let long_key = "k".repeat(65);
+        observer.returned(
+            "probe",
+            &json!({
+                "ok": "eu",
+                "esc": "a\u{1b}[31mred",
+                "tick": "a`b",
+                "line": "a\nb",
+                long_key: 1,
+                "bad key": 2,
+                "cpu.load": 0.5,
+            })
+            .to_string(),
+            false,
+        );
+        observer.returned(crate::spec::DELEGATE_TOOL, r#"{"verdict": "ship"}"#, false);
+        observer.called("deploy", &json!({"strategy": "canary"}));
+        let (seen, _) = observer.finish();
+        assert_eq!(
+            seen,
+            BTreeMap::from([
+                ("probe.cpu.load".to_string(), json!(0.5)),
+                ("probe.ok".to_string(), json!("eu")),
+            ])
+        );
     }
 
     #[test]

@@ -148,15 +148,24 @@ pub fn show(value: &Value) -> String {
     }
 }
 
-/// A number as a person writes it: one decimal from 10 up, up to three below (so a
-/// rule's 0.65 is not shown as 0.7), trailing zeros dropped.
+/// A number as a person writes it, keeping the precision a rule states (a rule's 0.65
+/// is not shown as 0.7, nor 12.25 as 12.2): one decimal from 100 up, three below, more
+/// for small fractions (two significant digits), trailing zeros dropped.
 pub(super) fn number(x: f64) -> String {
-    let text = if x.abs() >= 10.0 {
-        format!("{x:.1}")
+    let magnitude = x.abs();
+    let decimals = if magnitude >= 100.0 {
+        1
+    } else if magnitude >= 1.0 || magnitude == 0.0 || !magnitude.is_finite() {
+        3
     } else {
-        format!("{x:.3}")
+        (2 - magnitude.log10().floor() as i32).clamp(3, 9) as usize
     };
-    let text = text.trim_end_matches('0').trim_end_matches('.');
+    let text = format!("{x:.decimals$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        text.as_str()
+    };
     match text {
         "-0" | "" => "0".to_string(),
         other => other.to_string(),
@@ -235,7 +244,10 @@ mod tests {
         assert_eq!(number(127.0), "127");
         assert_eq!(number(3.25), "3.25");
         assert_eq!(number(152.46), "152.5");
-        assert_eq!(number(-0.0001), "0");
+        assert_eq!(number(12.25), "12.25");
+        assert_eq!(number(0.0004), "0.0004");
+        assert_eq!(number(-0.25), "-0.25");
+        assert_eq!(number(0.0), "0");
         assert_eq!(show(&json!({"min": 0.65})), "at least 0.65");
     }
 }

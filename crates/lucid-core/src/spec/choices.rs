@@ -1,11 +1,13 @@
 //! `[dreaming] choices`: the tool arguments that record what a team chose, checked
 //! against the tools the session offers.
 //!
-//! Each entry is `TOOL.ARGUMENT`, split at the last dot: `deploy.strategy` is the
-//! `strategy` argument of the `deploy` tool, `ops__deploy.strategy` the same of an MCP
-//! server's tool as agents call it (`SERVER__TOOL`). A command tool's argument must be
-//! one of its `input` properties; an MCP tool's arguments are known only once its server
-//! runs, so only the server is checked.
+//! Each entry is `TOOL.ARGUMENT`, split at the first dot (tool names have none):
+//! `deploy.strategy` is the `strategy` argument of the `deploy` tool,
+//! `ops__deploy.strategy` the same of an MCP server's tool as agents call it
+//! (`SERVER__TOOL`). Some agent must list the tool (for an MCP tool, its server's `.*`
+//! or the tool itself). A command tool's argument must be one of its `input` properties;
+//! the arguments of the environment's and MCP servers' tools are known only when they
+//! run, so only their names are checked.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +15,7 @@ use serde_json::Value;
 use toml::Spanned;
 
 use super::validate::{list, Reporter};
-use super::{CommandTool, EnvironmentCapabilities, SpecError};
+use super::{AgentSpec, CommandTool, EnvironmentCapabilities, SpecError};
 use crate::tool::mcp::{McpServerSpec, SEPARATOR};
 
 /// The tools a session offers, for checking what `choices` name.
@@ -21,6 +23,25 @@ pub(super) struct OfferedTools<'a> {
     pub capabilities: &'a EnvironmentCapabilities,
     pub command_tools: &'a BTreeMap<String, CommandTool>,
     pub servers: &'a BTreeMap<String, McpServerSpec>,
+    pub agents: &'a BTreeMap<String, AgentSpec>,
+}
+
+impl OfferedTools<'_> {
+    /// Whether some agent lists `tool` (as agents call it).
+    fn listed(&self, tool: &str) -> bool {
+        self.agents.values().any(|agent| {
+            agent.tools.iter().any(|t| t == tool)
+                || agent.mcp_tools.iter().any(|pattern| {
+                    let Some((server, name)) = pattern.split_once('.') else {
+                        return false;
+                    };
+                    let exposed = format!("{server}{SEPARATOR}");
+                    tool.strip_prefix(&exposed).is_some_and(|rest| {
+                        name == "*" || rest == crate::tool::mcp::exposed_tool_part(name)
+                    })
+                })
+        })
+    }
 }
 
 /// The declared choices, each naming an argument of a tool the session offers.
@@ -33,16 +54,36 @@ pub(super) fn declared_choices(
     for entry in entries {
         let text = entry.get_ref().trim();
         let Some((tool, argument)) = text
-            .rsplit_once('.')
+            .split_once('.')
             .filter(|(tool, arg)| !tool.is_empty() && !arg.is_empty())
+            .filter(|_| !text.chars().any(char::is_whitespace))
         else {
             return Err(report.at_span(
                 entry,
-                format!(
-                    "`dreaming.choices`: `{text}` must be TOOL.ARGUMENT, e.g. `deploy.strategy`"
-                ),
+                format!("`dreaming.choices`: `{text}` must be TOOL.ARGUMENT with no spaces, e.g. `deploy.strategy`"),
             ));
         };
+        let offered_here = offered.command_tools.contains_key(tool)
+            || offered.capabilities.tools.iter().any(|t| t == tool)
+            || tool.split_once(SEPARATOR).is_some_and(|(server, rest)| {
+                offered.servers.contains_key(server) && !rest.is_empty()
+            });
+        if !offered_here {
+            return Err(report.at_span(
+                entry,
+                format!(
+                    "`dreaming.choices`: `{text}` names no tool the session offers (the environment's: {}; `[tools]`: {}; an MCP server's tool is written SERVER{SEPARATOR}TOOL.ARGUMENT)",
+                    list(&offered.capabilities.tools),
+                    list(offered.command_tools.keys())
+                ),
+            ));
+        }
+        if !offered.listed(tool) {
+            return Err(report.at_span(
+                entry,
+                format!("`dreaming.choices`: no agent lists the tool `{tool}` in its `tools`, so nobody can make this choice"),
+            ));
+        }
         if let Some(command) = offered.command_tools.get(tool) {
             let known = command
                 .input_schema
@@ -57,19 +98,6 @@ pub(super) fn declared_choices(
                     ),
                 ));
             }
-        } else if !offered.capabilities.tools.iter().any(|t| t == tool)
-            && !tool.split_once(SEPARATOR).is_some_and(|(server, rest)| {
-                offered.servers.contains_key(server) && !rest.is_empty()
-            })
-        {
-            return Err(report.at_span(
-                entry,
-                format!(
-                    "`dreaming.choices`: `{text}` names no tool the session offers (the environment's: {}; `[tools]`: {}; an MCP server's tool is written SERVER{SEPARATOR}TOOL.ARGUMENT)",
-                    list(&offered.capabilities.tools),
-                    list(offered.command_tools.keys())
-                ),
-            ));
         }
         if out.iter().any(|c| c == text) {
             return Err(report.at_span(entry, format!("`dreaming.choices` lists `{text}` twice")));

@@ -410,6 +410,7 @@ pub fn validate_with(
                 capabilities,
                 command_tools: &command_tools,
                 servers: &declared_servers,
+                agents: &agents,
             },
         )?,
     };

@@ -70,11 +70,9 @@ pub fn spec_of(exposed: String, tool: &rmcp::model::Tool) -> ToolSpec {
     }
 }
 
-/// `SERVER__TOOL` in the characters and length providers accept, unique among `taken`
-/// (which it joins).
-pub fn exposed_name(server: &str, tool: &str, taken: &mut BTreeSet<String>) -> String {
-    let clean: String = format!("{server}{SEPARATOR}{tool}")
-        .chars()
+/// A name in the characters providers accept: every other character becomes `_`.
+pub fn exposed_tool_part(name: &str) -> String {
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
                 c
@@ -82,6 +80,14 @@ pub fn exposed_name(server: &str, tool: &str, taken: &mut BTreeSet<String>) -> S
                 '_'
             }
         })
+        .collect()
+}
+
+/// `SERVER__TOOL` in the characters and length providers accept, unique among `taken`
+/// (which it joins).
+pub fn exposed_name(server: &str, tool: &str, taken: &mut BTreeSet<String>) -> String {
+    let clean: String = exposed_tool_part(&format!("{server}{SEPARATOR}{tool}"))
+        .chars()
         .take(MAX_TOOL_NAME)
         .collect();
     let mut name = clean.clone();
