@@ -211,6 +211,15 @@ fn declared_choices_name_arguments_of_tools_the_session_offers() {
         spec.dreaming.choices,
         ["grep.pattern", "shell.command", "fs__read_file.path"]
     );
+    // A server whose name ends in `_`, its tools listed by pattern.
+    let underscored = dreaming(r#""ops___deploy.strategy""#)
+        .replace(
+            "[mcp_servers.fs]",
+            "[mcp_servers.ops_]\ncommand = \"npx\"\n\n[mcp_servers.fs]",
+        )
+        .replace(r#""fs.*"]"#, r#""fs.*", "ops_.deploy"]"#);
+    let spec = parse(&underscored).unwrap();
+    assert_eq!(spec.dreaming.choices, ["ops___deploy.strategy"]);
     let line = VALID.lines().count() + 3;
     let cases = [
         (r#""grep""#, "must be TOOL.ARGUMENT"),

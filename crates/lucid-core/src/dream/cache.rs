@@ -18,7 +18,7 @@ use crate::event::SessionId;
 use crate::store::{SessionSummary, Store, StoreError};
 
 /// The format of cached digests. A cached digest of another version is recomputed.
-pub const DIGEST_VERSION: u32 = 2;
+pub const DIGEST_VERSION: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct CachedDigest {

@@ -42,23 +42,38 @@ pub struct IterationDigest {
 }
 
 impl IterationDigest {
-    /// A feature a condition may name: a fact, or else an observation.
+    /// A feature a condition may name: a dotted name (`TOOL.FIELD`) is an observation,
+    /// any other a fact. A fact command's JSON fields are dotted too (`NAME.field`), but
+    /// they are measured after acting and must never stand in for what a tool reported.
     pub fn feature(&self, name: &str) -> Option<&serde_json::Value> {
-        self.facts.get(name).or_else(|| self.observations.get(name))
+        if name.contains('.') {
+            self.observations.get(name)
+        } else {
+            self.facts.get(name)
+        }
     }
 
-    /// The value of a choice: its fact, or else the declared argument the iteration
-    /// chose.
+    /// The value of a choice: a dotted name (`TOOL.ARGUMENT`) is a declared argument the
+    /// iteration chose, any other a fact.
     pub fn choice(&self, name: &str) -> Option<&serde_json::Value> {
-        self.facts.get(name).or_else(|| self.chosen.get(name))
+        if name.contains('.') {
+            self.chosen.get(name)
+        } else {
+            self.facts.get(name)
+        }
     }
 
-    /// Every feature and choice of the iteration in one map (facts win a clash of
-    /// names), as a rule's `when` and `then` read them.
+    /// Every feature and choice of the iteration in one map, as a rule's `when` and
+    /// `then` read them: plain names from the facts, dotted ones from the tools.
     pub fn features(&self) -> Facts {
-        let mut all = self.facts.clone();
+        let mut all: Facts = self
+            .facts
+            .iter()
+            .filter(|(name, _)| !name.contains('.'))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
         for (name, value) in self.observations.iter().chain(&self.chosen) {
-            all.entry(name.clone()).or_insert_with(|| value.clone());
+            all.insert(name.clone(), value.clone());
         }
         all
     }

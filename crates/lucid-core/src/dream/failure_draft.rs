@@ -214,3 +214,64 @@ fn threshold_evidence(pattern: &FailurePattern, choice: &str) -> String {
         span(&failures),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pattern(feature: &str, remedy: Remedy) -> FailurePattern {
+        FailurePattern {
+            environment: "project".into(),
+            criterion: "healthy".into(),
+            feature: feature.into(),
+            value: json!({"min": 0.65}),
+            failed: 6,
+            total: 8,
+            failed_elsewhere: 0,
+            total_elsewhere: 8,
+            p_value: 0.0035,
+            q_value: 0.01,
+            remedy,
+            evidence: Vec::new(),
+            when: BTreeMap::new(),
+            mechanism: None,
+        }
+    }
+
+    #[test]
+    fn a_tools_reading_and_argument_read_in_the_teams_terms() {
+        let use_canary = Remedy::Use {
+            choice: "deploy.opts.mode".into(),
+            value: json!("canary"),
+            passes: 2,
+            separated: 6,
+        };
+        let draft = failure_draft(&pattern("probe.cpu.load", use_canary), &|_| None);
+        // Split at the first dot: tool names have none, fields and arguments may.
+        assert!(
+            draft
+                .body
+                .contains("whenever `probe` reports `cpu.load` at least 0.65"),
+            "{}",
+            draft.body
+        );
+        assert!(
+            draft
+                .body
+                .contains("Use `deploy`'s `opts.mode` = `canary` there."),
+            "{}",
+            draft.body
+        );
+        // With no remedy, a reading of the world is warned about, not "avoided".
+        let draft = failure_draft(&pattern("probe.load", Remedy::Avoid), &|_| None);
+        assert_eq!(
+            draft.title,
+            "When probe.load at least 0.65, healthy keeps failing: change approach there"
+        );
+        assert!(
+            !draft.body.contains("Prefer another option"),
+            "{}",
+            draft.body
+        );
+    }
+}

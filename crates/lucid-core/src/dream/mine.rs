@@ -8,8 +8,9 @@
 //! - **failure conditions**: a condition on any recorded fact that is neither a choice
 //!   nor a result (see `conditions`: `terrain = dune`, `orbital_slope_deg ≥ 5.1`) under
 //!   which a criterion fails at the first attempt far more often than elsewhere
-//!   (one-sided hypergeometric test). Every condition with enough missions under it is a
-//!   test, whatever its outcome, so the count does not flatter the data. Of those, the
+//!   (one-sided hypergeometric test), among the missions that recorded its feature (one
+//!   that never did says nothing either way). Every condition with enough missions under
+//!   it is a test, whatever its outcome, so the count does not flatter the data. Of those, the
 //!   tests whose margins allow a p-value small enough to matter form the family (see
 //!   `stats::testable_family`), and a condition is kept only when its
 //!   Benjamini–Hochberg adjusted p-value over that family (all criteria, all

@@ -156,6 +156,11 @@ pub fn near_misses(
                 .copied()
                 .filter(|(_, it)| condition.holds(it))
                 .collect();
+            // A reading every mission that took it shares is no comparison at all
+            // (as for the miner's tests): more missions would not make it one.
+            if under.len() == judged.len() {
+                continue;
+            }
             let total = under.len() as u32;
             let failing: Vec<&Point> = under
                 .iter()
@@ -211,6 +216,29 @@ mod tests {
     use super::*;
     use crate::dream::mine::tests::session;
     use serde_json::json;
+
+    #[test]
+    fn missions_that_never_recorded_a_feature_are_not_its_comparison() {
+        // Two missions failed on dune; eight recorded no terrain at all (and passed).
+        // Compared with nothing, dune is no near miss: more missions would not help.
+        let mut digests: Vec<SessionDigest> = (0..8)
+            .map(|_| {
+                let mut d = session(&[("mare", true)]);
+                d.iterations[0].facts.clear();
+                d
+            })
+            .collect();
+        digests.push(session(&[("dune", false)]));
+        digests.push(session(&[("dune", false)]));
+        let refs: Vec<&SessionDigest> = digests.iter().collect();
+        let vocabulary = Vocabulary {
+            outcomes: vec!["landed".into()],
+            ..Vocabulary::default()
+        };
+        let limits = MiningLimits::default();
+        let misses = near_misses("e", &refs, vocabulary, &limits, &BTreeSet::new(), 3, 1);
+        assert!(misses.is_empty(), "{misses:?}");
+    }
 
     #[test]
     fn a_near_miss_says_how_many_more_failures_and_missions_it_needs() {

@@ -149,16 +149,14 @@ pub fn show(value: &Value) -> String {
 }
 
 /// A number as a person writes it, keeping the precision a rule states (a rule's 0.65
-/// is not shown as 0.7, nor 12.25 as 12.2): one decimal from 100 up, three below, more
-/// for small fractions (two significant digits), trailing zeros dropped.
+/// is not shown as 0.7, nor 12.25 as 12.2): up to three decimals from 1 up, three
+/// significant digits below, trailing zeros dropped.
 pub(super) fn number(x: f64) -> String {
     let magnitude = x.abs();
-    let decimals = if magnitude >= 100.0 {
-        1
-    } else if magnitude >= 1.0 || magnitude == 0.0 || !magnitude.is_finite() {
+    let decimals = if magnitude >= 1.0 || magnitude == 0.0 || !magnitude.is_finite() {
         3
     } else {
-        (2 - magnitude.log10().floor() as i32).clamp(3, 9) as usize
+        (2 - magnitude.log10().floor() as i32).clamp(3, 15) as usize
     };
     let text = format!("{x:.decimals$}");
     let text = if text.contains('.') {
@@ -243,7 +241,9 @@ mod tests {
         assert_eq!(number(0.65), "0.65");
         assert_eq!(number(127.0), "127");
         assert_eq!(number(3.25), "3.25");
-        assert_eq!(number(152.46), "152.5");
+        assert_eq!(number(152.46), "152.46");
+        assert_eq!(number(150.4567), "150.457");
+        assert_eq!(number(1e-12), "0.000000000001");
         assert_eq!(number(12.25), "12.25");
         assert_eq!(number(0.0004), "0.0004");
         assert_eq!(number(-0.25), "-0.25");

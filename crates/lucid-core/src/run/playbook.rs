@@ -24,12 +24,14 @@ impl Playbook {
         self.agent.as_deref().is_none_or(|a| a == agent)
     }
 
-    /// Whether a rule of it says to avoid something: the only rules whose evidence
-    /// cannot come back unless a session tries the avoided choice.
+    /// Whether a rule of it says to avoid something the team can choose: the only rules
+    /// whose evidence cannot come back unless a session tries the avoided choice. A
+    /// condition on what a tool reported (`probe.load`, dotted) is a state of the world,
+    /// not a choice: there is nothing to try.
     pub fn avoids(&self) -> bool {
-        self.rules
-            .iter()
-            .any(|rule| rule.flag("avoid") == Some(true))
+        self.rules.iter().any(|rule| {
+            rule.flag("avoid") == Some(true) && rule.when.keys().all(|k| !k.contains('.'))
+        })
     }
 }
 

@@ -4,8 +4,8 @@
 //! Each entry is `TOOL.ARGUMENT`, split at the first dot (tool names have none):
 //! `deploy.strategy` is the `strategy` argument of the `deploy` tool,
 //! `ops__deploy.strategy` the same of an MCP server's tool as agents call it
-//! (`SERVER__TOOL`). Some agent must list the tool (for an MCP tool, its server's `.*`
-//! or the tool itself). A command tool's argument must be one of its `input` properties;
+//! (`SERVER__TOOL`). Some agent must list the tool (for an MCP tool, a tool of its
+//! server: the exposed name is shortened and made unique only once the server runs). A command tool's argument must be one of its `input` properties;
 //! the arguments of the environment's and MCP servers' tools are known only when they
 //! run, so only their names are checked.
 
@@ -27,18 +27,32 @@ pub(super) struct OfferedTools<'a> {
 }
 
 impl OfferedTools<'_> {
-    /// Whether some agent lists `tool` (as agents call it).
+    /// The MCP server whose tools `tool` is named after (`SERVER__TOOL`), the longest
+    /// such name when several fit (`ops` and `ops_`).
+    fn server_of(&self, tool: &str) -> Option<&str> {
+        self.servers
+            .keys()
+            .filter(|server| {
+                tool.strip_prefix(server.as_str())
+                    .and_then(|rest| rest.strip_prefix(SEPARATOR))
+                    .is_some_and(|rest| !rest.is_empty())
+            })
+            .max_by_key(|server| server.len())
+            .map(String::as_str)
+    }
+
+    /// Whether some agent lists `tool`: by name, or for an MCP server's tool, any tool
+    /// of that server (`server.*` or `server.NAME`; the exposed name is shortened and
+    /// made unique only once the server runs, so it is not compared here).
     fn listed(&self, tool: &str) -> bool {
+        let server = self.server_of(tool);
         self.agents.values().any(|agent| {
             agent.tools.iter().any(|t| t == tool)
-                || agent.mcp_tools.iter().any(|pattern| {
-                    let Some((server, name)) = pattern.split_once('.') else {
-                        return false;
-                    };
-                    let exposed = format!("{server}{SEPARATOR}");
-                    tool.strip_prefix(&exposed).is_some_and(|rest| {
-                        name == "*" || rest == crate::tool::mcp::exposed_tool_part(name)
-                    })
+                || server.is_some_and(|server| {
+                    agent
+                        .mcp_tools
+                        .iter()
+                        .any(|pattern| pattern.split_once('.').is_some_and(|(s, _)| s == server))
                 })
         })
     }
@@ -65,9 +79,7 @@ pub(super) fn declared_choices(
         };
         let offered_here = offered.command_tools.contains_key(tool)
             || offered.capabilities.tools.iter().any(|t| t == tool)
-            || tool.split_once(SEPARATOR).is_some_and(|(server, rest)| {
-                offered.servers.contains_key(server) && !rest.is_empty()
-            });
+            || offered.server_of(tool).is_some();
         if !offered_here {
             return Err(report.at_span(
                 entry,

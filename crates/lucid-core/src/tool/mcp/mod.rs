@@ -31,7 +31,7 @@ pub use config::{
 };
 pub use process::kill_every_group as kill_every_server;
 pub use result::MAX_RESULT_BYTES;
-pub use tool::{exposed_tool_part, McpTool, MAX_TOOL_NAME};
+pub use tool::{McpTool, MAX_TOOL_NAME};
 
 use crate::tool::{Tool, ToolSpec};
 use client::Connection;

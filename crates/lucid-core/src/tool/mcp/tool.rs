@@ -71,7 +71,7 @@ pub fn spec_of(exposed: String, tool: &rmcp::model::Tool) -> ToolSpec {
 }
 
 /// A name in the characters providers accept: every other character becomes `_`.
-pub fn exposed_tool_part(name: &str) -> String {
+fn exposed_tool_part(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
