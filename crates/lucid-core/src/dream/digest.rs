@@ -366,9 +366,19 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The digest of a session made of these events, numbered in order.
+    fn digest_of(session: SessionId, kinds: impl IntoIterator<Item = EventKind>) -> SessionDigest {
+        let events: Vec<Event> = kinds
+            .into_iter()
+            .enumerate()
+            .map(|(seq, kind)| crate::store::testing::event(session, seq as u64, kind))
+            .collect();
+        SessionDigest::from_events(&events, &[]).unwrap()
+    }
+
     #[test]
     fn a_criterion_not_judged_is_left_out_of_the_digest() {
-        use crate::store::testing::{event, finished, graded, started};
+        use crate::store::testing::{finished, graded, started};
         let session = SessionId::generate();
         let judged = |criterion: &str, judged: bool| EventKind::CriterionJudged {
             iteration: 1,
@@ -385,12 +395,7 @@ mod tests {
             graded(1, false),
             finished(false, None),
         ];
-        let events: Vec<Event> = kinds
-            .into_iter()
-            .enumerate()
-            .map(|(seq, kind)| event(session, seq as u64, kind))
-            .collect();
-        let digest = SessionDigest::from_events(&events, &[]).unwrap();
+        let digest = digest_of(session, kinds);
         let iteration = &digest.iterations[0];
         assert_eq!(
             iteration.criteria.keys().collect::<Vec<_>>(),
@@ -401,7 +406,7 @@ mod tests {
 
     #[test]
     fn each_attempt_keeps_what_its_tools_reported_before_its_first_declared_choice() {
-        use crate::store::testing::{event, finished, graded, spawned, started};
+        use crate::store::testing::{finished, graded, spawned, started};
         let session = SessionId::generate();
         let called = |tool: &str, input: serde_json::Value| EventKind::ToolCalled {
             call_id: "c".into(),
@@ -437,12 +442,7 @@ mod tests {
             graded(2, true),
             finished(true, None),
         ];
-        let events: Vec<Event> = kinds
-            .into_iter()
-            .enumerate()
-            .map(|(seq, kind)| event(session, seq as u64, kind))
-            .collect();
-        let digest = SessionDigest::from_events(&events, &[]).unwrap();
+        let digest = digest_of(session, kinds);
         assert_eq!(digest.choices, ["deploy.strategy"]);
         let [first, second] = &digest.iterations[..] else {
             panic!("two attempts: {:?}", digest.iterations);
