@@ -10,16 +10,16 @@
 //!   which a criterion fails at the first attempt far more often than elsewhere
 //!   (one-sided hypergeometric test), among the missions that recorded its feature (one
 //!   that never did says nothing either way). Every condition with enough missions under
-//!   it is a test, whatever its outcome, so the count does not flatter the data. Of those, the
-//!   tests whose margins allow a p-value small enough to matter form the family (see
-//!   `stats::testable_family`), and a condition is kept only when its
+//!   it is a test, whatever its outcome, so the count does not flatter the data. Of
+//!   those, the tests whose margins allow a p-value small enough to matter form the
+//!   family (see `stats::testable_family`), and a condition is kept only when its
 //!   Benjamini–Hochberg adjusted p-value over that family (all criteria, all
 //!   environments) is within the false-discovery rate;
 //! - **combinations**: each kept condition is then refined by every condition on another
 //!   feature (`terrain = dune` and `orbital_slope_deg ≥ 5.1`), tested within the kept
 //!   condition's missions, each family filtered like the singles and held to the
-//!   selection-adjusted level α·R/m (Benjamini–Bogomolov); a refinement that concentrates the failures replaces the
-//!   condition;
+//!   selection-adjusted level α·R/m (Benjamini–Bogomolov); a refinement that
+//!   concentrates the failures replaces the condition;
 //! - **remedies** for each condition (see `remedy`), and what else differs under it
 //!   (see `mechanism`), from every attempt under it;
 //! - **workflows** and **feedback the grader repeats** (see `habits`).
