@@ -13,6 +13,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -20,7 +22,7 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use lucid_core::model::scripted::ResponseBuilder;
-use lucid_core::model::{ContentBlock, ModelRequest, ModelResponse, Policy, Role};
+use lucid_core::model::{ModelRequest, ModelResponse, Policy};
 use lucid_core::world::rules::parse_rules;
 use lucid_testkit::fake::wire::{openai_chunks, openai_request};
 use lucid_testkit::fake::{FakeServer, Recorded, Reply};
@@ -96,20 +98,6 @@ if "--json" in sys.argv:
 sys.exit(0 if healthy else 1)
 "#;
 
-/// Tool results so far in the conversation, oldest first.
-fn results(request: &ModelRequest) -> Vec<String> {
-    request
-        .messages
-        .iter()
-        .filter(|m| m.role == Role::User)
-        .flat_map(|m| m.content.iter())
-        .filter_map(|block| match block {
-            ContentBlock::ToolResult { content, .. } => Some(content.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
 /// The JSON a `[tools]` command printed, out of its rendered result.
 fn printed(result: &str) -> Map<String, Value> {
     let json = result
@@ -124,7 +112,7 @@ struct Lead;
 
 impl Policy for Lead {
     fn respond(&self, request: &ModelRequest) -> ModelResponse {
-        let done = results(request);
+        let done = support::tool_results(request);
         let builder = ResponseBuilder::new(format!("lead{}", done.len()));
         match done.len() {
             0 => builder.tool("probe", json!({})),

@@ -169,7 +169,8 @@ fn turn(request: &ModelRequest) -> usize {
         + 1
 }
 
-fn tool_results(request: &ModelRequest) -> Vec<String> {
+/// Tool results so far in the conversation, oldest first.
+pub fn tool_results(request: &ModelRequest) -> Vec<String> {
     request
         .messages
         .iter()

@@ -142,11 +142,7 @@ fn conditions_that_cannot_reach_significance_do_not_hide_one_that_does() {
             let dune = i < 4;
             let mut facts = Facts::new();
             facts.insert("terrain".into(), json!(if dune { "dune" } else { "mare" }));
-            for k in 0..40u64 {
-                // Missions k % 12, k+1, k+2 (mod 12) carry tag value "x".
-                let tagged = (i + 12 - k % 12) % 12 < 3;
-                facts.insert(format!("tag_{k}"), json!(if tagged { "x" } else { "y" }));
-            }
+            add_tags(&mut facts, i, 12);
             session(i, facts, !dune)
         })
         .collect();
@@ -227,6 +223,15 @@ fn a_regularity_keyed_on_a_combination_is_found_as_one() {
         .all(|p| !p.when.contains_key("albedo") && !p.when.contains_key("dust")));
 }
 
+/// Forty tags of mission `i` of `n`: tag k is "x" on missions k, k+1 and k+2 (mod n)
+/// and "y" elsewhere, so no tag is seen on enough missions to reach significance.
+fn add_tags(facts: &mut Facts, i: u64, n: u64) {
+    for k in 0..40u64 {
+        let tagged = (i + n - k % n) % n < 3;
+        facts.insert(format!("tag_{k}"), json!(if tagged { "x" } else { "y" }));
+    }
+}
+
 /// A vocabulary that names a result fact the test data never records: the environment
 /// says which facts are results, so its conditions are mined.
 fn outcomes() -> Vec<String> {
@@ -249,10 +254,7 @@ fn refinements_that_cannot_reach_significance_do_not_hide_one_that_does() {
                     json!(if smooth { 1.0 } else { 5.0 }),
                 ),
             ]);
-            for k in 0..40u64 {
-                let tagged = (i + 15 - k % 15) % 15 < 3;
-                facts.insert(format!("tag_{k}"), json!(if tagged { "x" } else { "y" }));
-            }
+            add_tags(&mut facts, i, 15);
             session(i, facts, !smooth)
         })
         .collect();

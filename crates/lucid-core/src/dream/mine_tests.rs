@@ -171,6 +171,15 @@ fn mined_with(digests: &[SessionDigest], capabilities: &EnvironmentCapabilities)
     )
 }
 
+/// The pattern on the probe's load, which the deploys must yield.
+fn busy_reading(patterns: &Patterns) -> &FailurePattern {
+    patterns
+        .failures
+        .iter()
+        .find(|f| f.feature == "probe.load")
+        .expect("the busy probe reading is found")
+}
+
 #[test]
 fn declared_tool_choices_do_not_make_an_undeclared_environments_facts_conditions() {
     // An environment that says nothing of its facts (not a folder one either): the
@@ -186,11 +195,7 @@ fn declared_tool_choices_do_not_make_an_undeclared_environments_facts_conditions
         "{conditions:?}"
     );
     // The observation is a condition, and the chosen argument its remedy.
-    let busy = patterns
-        .failures
-        .iter()
-        .find(|f| f.feature == "probe.load")
-        .expect("the busy probe reading is found");
+    let busy = busy_reading(&patterns);
     assert_eq!(
         busy.remedy.choice(),
         Some("deploy.strategy"),
@@ -202,11 +207,7 @@ fn declared_tool_choices_do_not_make_an_undeclared_environments_facts_conditions
 #[test]
 fn attempts_that_never_observed_a_feature_are_left_out_of_its_test() {
     let patterns = mined_with(&deploys(), &EnvironmentCapabilities::default());
-    let busy = patterns
-        .failures
-        .iter()
-        .find(|f| f.feature == "probe.load")
-        .expect("found");
+    let busy = busy_reading(&patterns);
     // 6 of 8 busy against 0 of 8 quiet: the eight that never probed are not
     // "elsewhere" (counted there, they would be 8 failures of 16).
     assert_eq!(
