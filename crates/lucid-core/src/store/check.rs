@@ -4,9 +4,9 @@
 
 use serde::de::DeserializeOwned;
 
+use super::events::decode_record;
 use super::sessions::{decode_key, decode_summary};
 use super::{Store, StoreError};
-use crate::event::Event;
 
 /// Problems listed one by one at most; the rest are counted.
 const MAX_LISTED: usize = 20;
@@ -51,18 +51,20 @@ impl Store {
             }
         }
         health.counts.push(("sessions", sessions));
+        // Events are counted one by one, whatever records hold them.
         let mut events = 0;
         for item in inner.events.iter() {
-            events += 1;
             match item {
-                Ok((key, value)) => {
-                    if let Err(err) = serde_json::from_slice::<Event>(&value) {
+                Ok((key, value)) => match decode_record(&key, &value) {
+                    Ok(record) => events += record.len(),
+                    Err(err) => {
+                        events += 1;
                         health.problem(format!(
                             "events: the event under key {} does not decode: {err}",
                             hex(&key)
                         ));
                     }
-                }
+                },
                 Err(err) => health.problem(format!("events: {}", StoreError::from(err))),
             }
         }

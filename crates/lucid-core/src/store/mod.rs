@@ -7,7 +7,7 @@
 //! | tree | key | value |
 //! |---|---|---|
 //! | `sessions` | session id (16 bytes) | [`SessionSummary`] as JSON |
-//! | `events` | session id (16 bytes) ++ seq (u64) | [`Event`] as JSON |
+//! | `events` | session id (16 bytes) ++ seq (u64) of the record's last event | the events one write covered, a JSON array of [`Event`]s (schema 1: one event, as an object) |
 //! | `memories` | memory id | current memory record |
 //! | `memory_versions` | memory id ++ version | one version of a memory record |
 //! | `dreams` | dream run id | dream run |
@@ -16,13 +16,17 @@
 //!
 //! One process owns a store at a time (sled holds a file lock); a second gets
 //! [`StoreError::Locked`] naming the path. Appending never fsyncs: the runner makes a
-//! finished step durable with [`Store::flush`] (through the event bus's checkpoint).
+//! finished step durable with [`Store::flush`] (through the event bus's checkpoint),
+//! which also writes each session's appended events as one record (`batch`): sled then
+//! sees one insert per session per step boundary, not one per event.
 //!
 //! Files: `open` (opening, locking, schema version, default location), `events` (event
-//! streams), `summary` (the [`SessionSummary`] fold), `sessions` (stored summaries, the
-//! live cache, lookup by id prefix), `check` (reading every record back: `lucid store
-//! check`), `error` ([`StoreError`]).
+//! streams), `batch` (events waiting for their write), `summary` (the
+//! [`SessionSummary`] fold), `sessions` (stored summaries, the live cache, lookup by id
+//! prefix), `check` (reading every record back: `lucid store check`), `error`
+//! ([`StoreError`]).
 
+mod batch;
 mod check;
 mod error;
 mod events;
@@ -63,6 +67,11 @@ struct Inner {
     meta: sled::Tree,
     /// Summaries of the sessions this handle has appended events to.
     live: Mutex<sessions::LiveSummaries>,
+    /// Events appended but not yet written to `events`, per session.
+    pending: Mutex<batch::Pending>,
+    /// Whether `meta` holds this build's schema version (an older store's is raised by
+    /// the first write of events).
+    schema_marked: std::sync::atomic::AtomicBool,
 }
 
 impl Inner {
@@ -71,12 +80,19 @@ impl Inner {
         // the lock was held cannot leave one half-written.
         self.live.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    fn pending(&self) -> MutexGuard<'_, batch::Pending> {
+        // A batch is only changed by appends of whole encoded events, each finished
+        // before anything that could panic; a poisoned batch is still well-formed.
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Best effort: the summaries are current on disk after the last `flush`; this
-        // only saves counts gathered since. sled flushes its trees as they drop.
+        // Best effort: events and summaries are current on disk after the last `flush`;
+        // this only saves what came since. sled flushes its trees as they drop.
+        let _ = self.write_pending();
         let _ = sessions::save_unsaved(&mut self.live(), &self.sessions);
     }
 }
@@ -95,6 +111,7 @@ impl Store {
 
     /// Makes everything appended so far durable, session summaries included.
     pub fn flush(&self) -> Result<(), StoreError> {
+        self.inner.write_pending()?;
         sessions::save_unsaved(&mut self.inner.live(), &self.inner.sessions)?;
         // The fsync happens outside the summary lock so appends are not held up by it.
         self.inner.db.flush()?;

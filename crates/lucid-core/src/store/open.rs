@@ -6,13 +6,17 @@ use std::collections::HashMap;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{Inner, Store, StoreError};
 
-/// The layout version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The layout version this build reads and writes. 2: event records may hold several
+/// events (a JSON array). A version 1 store reads as it is, and is marked 2 when this
+/// build first writes events to it, so an older lucid then refuses it rather than
+/// misreading it.
+pub const SCHEMA_VERSION: u32 = 2;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -50,6 +54,8 @@ impl Store {
             path: path.to_path_buf(),
             db,
             live: Mutex::new(HashMap::new()),
+            pending: Mutex::default(),
+            schema_marked: AtomicBool::new(false),
         };
         check_schema(&inner)?;
         Ok(Store {
@@ -191,13 +197,16 @@ fn is_lock_failure(err: &sled::Error) -> bool {
     }
 }
 
-/// Writes the version into a fresh store; refuses a store from a newer lucid.
+/// Writes the version into a fresh store; refuses a store from a newer lucid. An older
+/// store (whose records this build reads as they are) is marked with this version by
+/// the first write of events ([`Inner::mark_schema`]).
 fn check_schema(inner: &Inner) -> Result<(), StoreError> {
     match inner.meta.get(SCHEMA_KEY)? {
         None => {
             inner
                 .meta
                 .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+            inner.schema_marked.store(true, Ordering::Release);
             Ok(())
         }
         Some(bytes) => {
@@ -213,8 +222,24 @@ fn check_schema(inner: &Inner) -> Result<(), StoreError> {
                     supported: SCHEMA_VERSION,
                 });
             }
+            inner
+                .schema_marked
+                .store(found == SCHEMA_VERSION, Ordering::Release);
             Ok(())
         }
+    }
+}
+
+impl Inner {
+    /// Marks the store with this build's schema version before the first write in its
+    /// layout (a no-op after that).
+    pub(super) fn mark_schema(&self) -> Result<(), StoreError> {
+        if !self.schema_marked.load(Ordering::Acquire) {
+            self.meta
+                .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+            self.schema_marked.store(true, Ordering::Release);
+        }
+        Ok(())
     }
 }
 

@@ -130,6 +130,9 @@ impl Store {
                 | EventKind::SessionFinished { .. }
         );
         if entry.unsaved > 0 && (milestone || entry.unsaved >= SAVE_EVERY) {
+            // The events it counts go first (the summaries' lock is held: the batches'
+            // is only ever taken inside it, never the other way round).
+            self.write_events_of(event.session)?;
             put_summary(&inner.sessions, &entry.summary)?;
             entry.unsaved = 0;
         }
