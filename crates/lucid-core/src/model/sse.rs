@@ -3,8 +3,8 @@
 //! fields are skipped), lines ending in LF, CRLF or CR, a byte-order mark at the start
 //! dropped, an event handed over at a blank line when it has data (its name `message`
 //! when none was given), and an event the stream ends in the middle of dropped. Each line
-//! must be UTF-8 (a character may be split across reads). Every byte is copied once, into
-//! the line being read; nothing is re-scanned, however the reads are cut.
+//! must be UTF-8 (a character may be split across reads). A byte is copied at most once,
+//! into a line cut across reads; nothing is re-scanned, however the reads are cut.
 
 use std::str::Utf8Error;
 
@@ -60,30 +60,45 @@ impl SseParser {
         self.lines(bytes, &mut on_event)
     }
 
-    /// Reads `bytes` past the start of the stream.
+    /// Reads `bytes` past the start of the stream. Line ends are found with `memchr`; a
+    /// line that lies whole in `bytes` is read where it lies, and only a line cut across
+    /// reads is gathered in `self.line`.
     fn lines<E>(
         &mut self,
         bytes: &[u8],
         on_event: &mut impl FnMut(&str, &str) -> Result<(), E>,
     ) -> Result<(), SseError<E>> {
-        let mut start = 0;
-        for (at, &byte) in bytes.iter().enumerate() {
-            if std::mem::take(&mut self.after_cr) && byte == b'\n' {
-                start = at + 1;
-                continue;
+        let mut rest = bytes;
+        // A CR that ended the last read: its LF may come first in this one (an empty
+        // read decides nothing).
+        if let Some(&first) = rest.first().filter(|_| self.after_cr) {
+            self.after_cr = false;
+            if first == b'\n' {
+                rest = &rest[1..];
             }
-            if byte == b'\n' || byte == b'\r' {
+        }
+        while let Some(at) = memchr::memchr2(b'\n', b'\r', rest) {
+            if self.line.is_empty() {
+                self.take_line(&rest[..at], on_event)?;
+            } else {
                 let mut line = std::mem::take(&mut self.line);
-                line.extend_from_slice(&bytes[start..at]);
+                line.extend_from_slice(&rest[..at]);
                 let taken = self.take_line(&line, on_event);
                 line.clear();
                 self.line = line;
                 taken?;
-                self.after_cr = byte == b'\r';
-                start = at + 1;
+            }
+            let ending = rest[at];
+            rest = &rest[at + 1..];
+            if ending == b'\r' {
+                match rest.first() {
+                    Some(b'\n') => rest = &rest[1..],
+                    Some(_) => {}
+                    None => self.after_cr = true,
+                }
             }
         }
-        self.line.extend_from_slice(&bytes[start..]);
+        self.line.extend_from_slice(rest);
         Ok(())
     }
 
@@ -193,6 +208,11 @@ mod tests {
         // One byte a read: a CRLF and a multi-byte character split across reads.
         let bytes: Vec<&[u8]> = "data: é\r\n\r\n".as_bytes().chunks(1).collect();
         assert_eq!(events(&bytes), vec![pair("message", "é")]);
+        // A CRLF split by an empty read is still one line ending.
+        assert_eq!(
+            events(&[b"data: a\r", b"", b"\ndata: b\n\n"]),
+            vec![pair("message", "a\nb")]
+        );
     }
 
     #[test]
