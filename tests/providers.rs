@@ -120,7 +120,8 @@ fn request() -> ModelRequest {
             name: "survey_site".into(),
             description: "Survey one site.".into(),
             input_schema: json!({"type": "object", "properties": {"site": {"type": "string"}}}),
-        }],
+        }]
+        .into(),
         tool_choice: ToolChoice::Auto,
         max_tokens: 512,
         temperature: Some(0.2),

@@ -63,7 +63,7 @@ fn request(text: &str) -> ModelRequest {
     ModelRequest {
         system: "You are a helpful assistant.".into(),
         messages: vec![Message::user_text(text)],
-        tools: vec![],
+        tools: vec![].into(),
         tool_choice: ToolChoice::Auto,
         max_tokens: 48,
         temperature: Some(0.0),
@@ -100,7 +100,7 @@ async fn a_forced_tool_call_streams_and_assembles() {
         name: "survey_site".into(),
         description: "Survey one landing site.".into(),
         input_schema: json!({"type": "object", "properties": {"site": {"type": "string"}}, "required": ["site"]}),
-    }];
+    }].into();
     req.tool_choice = ToolChoice::Tool {
         name: "survey_site".into(),
     };

@@ -31,7 +31,8 @@ fn survey_request() -> ModelRequest {
             name: "survey_site".into(),
             description: "Survey one site.".into(),
             input_schema: json!({"type": "object", "properties": {"site": {"type": "string"}}}),
-        }],
+        }]
+        .into(),
         tool_choice: ToolChoice::Auto,
         max_tokens: 64,
         temperature: None,

@@ -44,7 +44,7 @@ fn request() -> ModelRequest {
     ModelRequest {
         system: "You survey sites.".into(),
         messages: vec![Message::user_text("Survey A and B.")],
-        tools: vec![],
+        tools: vec![].into(),
         tool_choice: ToolChoice::Auto,
         max_tokens: 100,
         temperature: None,

@@ -100,7 +100,7 @@ fn request(digests: &[&SessionDigest], patterns: &Patterns, memories: &[Memory])
                 }}},
                 "required": ["proposals"]
             }),
-        }],
+        }].into(),
         tool_choice: ToolChoice::Tool {
             name: PROPOSE_TOOL.into(),
         },

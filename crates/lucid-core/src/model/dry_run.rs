@@ -31,7 +31,7 @@ impl Policy for DryRun {
         let called = request.messages.iter().any(|m| m.role == Role::Assistant);
         if !called && !request.tools.is_empty() {
             let mut builder = ResponseBuilder::new("dry");
-            for tool in &request.tools {
+            for tool in request.tools.iter() {
                 builder = builder.tool(&tool.name, example_arguments(&tool.input_schema));
             }
             return builder.build();
@@ -198,7 +198,8 @@ mod tests {
             tools: vec![
                 tool("a", json!({"type": "object"})),
                 tool("b", json!({"type": "object"})),
-            ],
+            ]
+            .into(),
             tool_choice: ToolChoice::Auto,
             max_tokens: 100,
             temperature: None,
@@ -240,7 +241,7 @@ mod tests {
         let request = ModelRequest {
             system: String::new(),
             messages: vec![Message::user_text("judge")],
-            tools: vec![tool("submit_verdicts", schema)],
+            tools: vec![tool("submit_verdicts", schema)].into(),
             tool_choice: ToolChoice::Tool {
                 name: "submit_verdicts".into(),
             },

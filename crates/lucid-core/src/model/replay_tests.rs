@@ -154,7 +154,7 @@ fn request(first: &str, answers: &[ModelResponse]) -> ModelRequest {
     ModelRequest {
         system: String::new(),
         messages,
-        tools: vec![],
+        tools: vec![].into(),
         tool_choice: ToolChoice::Auto,
         max_tokens: 100,
         temperature: None,
@@ -307,7 +307,7 @@ fn grading(criteria: &[&str]) -> ModelRequest {
             "type": "object",
             "properties": {"criterion": {"type": "string", "enum": criteria}}
         }}}}),
-    }];
+    }].into();
     request.tool_choice = ToolChoice::Tool {
         name: "submit_verdicts".into(),
     };

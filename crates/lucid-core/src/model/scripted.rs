@@ -80,7 +80,7 @@ pub fn estimate_usage(request: &ModelRequest, response: &ModelResponse) -> Usage
     for message in &request.messages {
         chars_in += message.content.iter().map(block_len).sum::<usize>();
     }
-    for tool in &request.tools {
+    for tool in request.tools.iter() {
         chars_in += tool.name.len() + tool.description.len() + tool.input_schema.to_string().len();
     }
     let chars_out: usize = response.content.iter().map(block_len).sum();
@@ -168,7 +168,7 @@ mod tests {
         ModelRequest {
             system: "You echo.".into(),
             messages: vec![Message::user_text(text)],
-            tools: vec![],
+            tools: vec![].into(),
             tool_choice: ToolChoice::Auto,
             max_tokens: 100,
             temperature: None,

@@ -1,6 +1,8 @@
 //! Request and response types shared by every provider: rich enough for Anthropic's
 //! Messages API and OpenAI's Chat Completions tool use.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// A tool the model may call, declared with a JSON schema for its input.
@@ -84,7 +86,8 @@ pub enum ToolChoice {
 pub struct ModelRequest {
     pub system: String,
     pub messages: Vec<Message>,
-    pub tools: Vec<ToolSpec>,
+    /// Shared, not copied: an agent's tools are the same turn after turn.
+    pub tools: Arc<[ToolSpec]>,
     pub tool_choice: ToolChoice,
     pub max_tokens: u32,
     pub temperature: Option<f32>,

@@ -406,7 +406,7 @@ pub fn grader_request(
                 "required": ["verdicts"],
                 "additionalProperties": false
             }),
-        }],
+        }].into(),
         tool_choice: ToolChoice::Tool {
             name: VERDICT_TOOL.into(),
         },

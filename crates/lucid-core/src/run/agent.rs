@@ -140,6 +140,8 @@ impl TeamRun {
         let delegates = !agent.delegates.is_empty();
         let mut follow_ups = delegates && Self::can_follow_up(messages);
         tool_specs.extend(self.orchestration_specs(agent, follow_ups));
+        // What every turn's request carries, shared rather than copied.
+        let mut shared_specs: Arc<[crate::tool::ToolSpec]> = tool_specs.as_slice().into();
         let system = self.prompts.get(&agent.name).cloned().unwrap_or_default();
         let provider = match self.providers.agent(&agent.name) {
             Some(provider) => provider,
@@ -203,11 +205,12 @@ impl TeamRun {
                 follow_ups = true;
                 tool_specs.truncate(own_tools);
                 tool_specs.extend(self.orchestration_specs(agent, true));
+                shared_specs = tool_specs.as_slice().into();
             }
             let request = ModelRequest {
                 system: system.clone(),
                 messages: messages.clone(),
-                tools: tool_specs.clone(),
+                tools: Arc::clone(&shared_specs),
                 tool_choice: ToolChoice::Auto,
                 max_tokens: profile.map_or(4096, |p| p.max_tokens),
                 temperature: profile.and_then(|p| p.temperature),

@@ -315,7 +315,7 @@ impl TeamRun {
                 "## Question\n{}\n\n## Recent work of the agent asking\n{}",
                 args.question, transcript
             ))],
-            tools: vec![],
+            tools: vec![].into(),
             tool_choice: ToolChoice::Auto,
             max_tokens: 1024,
             temperature: None,

@@ -288,7 +288,8 @@ mod tests {
                 name: "delegate".into(),
                 description: String::new(),
                 input_schema: json!({"properties": {"specialist": {"enum": ["a", "b"]}}}),
-            }],
+            }]
+            .into(),
             tool_choice: ToolChoice::Auto,
             max_tokens: 10,
             temperature: None,
@@ -306,7 +307,7 @@ mod tests {
         let request = ModelRequest {
             system: String::new(),
             messages: vec![Message::user_text(text)],
-            tools: vec![],
+            tools: vec![].into(),
             tool_choice: ToolChoice::Auto,
             max_tokens: 10,
             temperature: None,

@@ -91,7 +91,7 @@ fn request(system: &str, messages: &[Message], tools: &[ToolSpec]) -> ModelReque
     ModelRequest {
         system: system.to_string(),
         messages: messages.to_vec(),
-        tools: tools.to_vec(),
+        tools: tools.into(),
         tool_choice: ToolChoice::Auto,
         max_tokens: 4096,
         temperature: None,

@@ -319,7 +319,7 @@ fn policies_survive_odd_requests() {
                 let request = ModelRequest {
                     system: "```lucid-rules\n{\"when\":{},\"then\":{\"burn_margin_m\":{\"min\":\"x\"},\"avoid\":\"yes\"}}\nnot json\n```".into(),
                     messages: messages.clone(),
-                    tools,
+                    tools: tools.into(),
                     tool_choice: ToolChoice::Auto,
                     max_tokens: 100,
                     temperature: None,
@@ -352,7 +352,7 @@ fn commander_fans_out_two_detectors_in_its_first_turn() {
             name: "delegate".into(),
             description: String::new(),
             input_schema: json!({"properties": {"specialist": {"enum": ["scout", "detector", "navigator"]}}}),
-        }],
+        }].into(),
         tool_choice: ToolChoice::Auto,
         max_tokens: 100,
         temperature: None,
@@ -391,7 +391,8 @@ fn the_mission_report_satisfies_a_model_graded_report_criterion() {
                     name: "submit_verdicts".into(),
                     description: String::new(),
                     input_schema: json!({}),
-                }],
+                }]
+                .into(),
                 tool_choice: ToolChoice::Tool {
                     name: "submit_verdicts".into(),
                 },
@@ -484,7 +485,7 @@ fn navigator_consults_the_advisor_after_a_hard_landing_and_uses_the_answer() {
         let request = ModelRequest {
             system: String::new(),
             messages: messages.clone(),
-            tools: tools.clone(),
+            tools: tools.clone().into(),
             tool_choice: ToolChoice::Auto,
             max_tokens: 100,
             temperature: None,
@@ -509,7 +510,7 @@ fn navigator_consults_the_advisor_after_a_hard_landing_and_uses_the_answer() {
                 let answer = advisor.respond(&ModelRequest {
                     system: String::new(),
                     messages: vec![Message::user_text(question)],
-                    tools: vec![],
+                    tools: vec![].into(),
                     tool_choice: ToolChoice::Auto,
                     max_tokens: 100,
                     temperature: None,

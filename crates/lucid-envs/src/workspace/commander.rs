@@ -362,7 +362,8 @@ mod tests {
                 name: DELEGATE_TOOL.into(),
                 description: String::new(),
                 input_schema: json!({"properties": {"specialist": {"enum": ["reviewer"]}}}),
-            }],
+            }]
+            .into(),
             tool_choice: ToolChoice::Auto,
             max_tokens: 1000,
             temperature: None,

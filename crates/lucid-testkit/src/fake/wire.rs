@@ -177,7 +177,7 @@ pub fn anthropic_request(body: &Value) -> ModelRequest {
     ModelRequest {
         system: body["system"].as_str().unwrap_or_default().into(),
         messages,
-        tools: anthropic_tools(body.get("tools")),
+        tools: anthropic_tools(body.get("tools")).into(),
         tool_choice: ToolChoice::Auto,
         max_tokens: u32::try_from(max_tokens).unwrap_or(u32::MAX),
         temperature: None,
