@@ -44,6 +44,8 @@ pub struct AnthropicConfig {
 pub struct AnthropicProvider {
     config: AnthropicConfig,
     client: reqwest::Client,
+    /// `{base_url}/v1/messages`, parsed once.
+    endpoint: Result<reqwest::Url, String>,
     /// Set once the server answered a streamed request with nothing: from then on this
     /// provider asks for whole answers.
     unstreamable: Arc<AtomicBool>,
@@ -52,6 +54,7 @@ pub struct AnthropicProvider {
 impl AnthropicProvider {
     pub fn new(config: AnthropicConfig, client: reqwest::Client) -> Self {
         AnthropicProvider {
+            endpoint: http::endpoint(&config.base_url, "/v1/messages"),
             config,
             client,
             unstreamable: Arc::default(),
@@ -86,6 +89,13 @@ impl Provider for AnthropicProvider {
             Ok(headers) => headers,
             Err(err) => return Box::pin(futures::stream::once(async move { Err(err) })),
         };
+        let url = match &self.endpoint {
+            Ok(url) => url.clone(),
+            Err(message) => {
+                let err = ModelError::Refused(message.clone());
+                return Box::pin(futures::stream::once(async move { Err(err) }));
+            }
+        };
         // A server that ended a streamed answer empty is asked for whole answers: at
         // once for that request (the fallback), and for every request after it.
         let streaming = self.config.streaming && !self.unstreamable.load(Ordering::SeqCst);
@@ -98,7 +108,7 @@ impl Provider for AnthropicProvider {
         });
         let call = Call {
             client: self.client.clone(),
-            url: format!("{}/v1/messages", self.config.base_url.trim_end_matches('/')),
+            url,
             headers,
             body: Box::new(move |streaming| {
                 request_body(
@@ -458,7 +468,8 @@ mod tests {
                 name: "survey_site".into(),
                 description: "Survey".into(),
                 input_schema: json!({"type": "object"}),
-            }],
+            }]
+            .into(),
             tool_choice: ToolChoice::Tool {
                 name: "survey_site".into(),
             },

@@ -49,6 +49,8 @@ pub struct OpenAiConfig {
 pub struct OpenAiProvider {
     config: OpenAiConfig,
     client: reqwest::Client,
+    /// `{base_url}/chat/completions`, parsed once.
+    endpoint: Result<reqwest::Url, String>,
     /// Set once the server answered a streamed request with nothing (llama-cpp-python
     /// with tools): from then on this provider asks for whole answers.
     unstreamable: Arc<AtomicBool>,
@@ -57,6 +59,7 @@ pub struct OpenAiProvider {
 impl OpenAiProvider {
     pub fn new(config: OpenAiConfig, client: reqwest::Client) -> Self {
         OpenAiProvider {
+            endpoint: http::endpoint(&config.base_url, "/chat/completions"),
             config,
             client,
             unstreamable: Arc::default(),
@@ -85,6 +88,13 @@ impl Provider for OpenAiProvider {
                 }
             }
         }
+        let url = match &self.endpoint {
+            Ok(url) => url.clone(),
+            Err(message) => {
+                let err = ModelError::Refused(message.clone());
+                return Box::pin(futures::stream::once(async move { Err(err) }));
+            }
+        };
         // A server that ended a streamed answer empty is asked for whole answers: at
         // once for that request (the fallback), and for every request after it.
         let streaming = self.config.streaming && !self.unstreamable.load(Ordering::SeqCst);
@@ -97,10 +107,7 @@ impl Provider for OpenAiProvider {
         });
         let call = Call {
             client: self.client.clone(),
-            url: format!(
-                "{}/chat/completions",
-                self.config.base_url.trim_end_matches('/')
-            ),
+            url,
             headers,
             body: Box::new(move |streaming| {
                 request_body(
@@ -290,7 +297,8 @@ mod tests {
                 name: "f".into(),
                 description: "d".into(),
                 input_schema: json!({"type": "object"}),
-            }],
+            }]
+            .into(),
             tool_choice: ToolChoice::Any,
             max_tokens: 10,
             temperature: None,
@@ -323,6 +331,44 @@ mod tests {
         // Every object's keys sorted, as the JSON value it replaced wrote them: the same
         // bytes reach servers that render tools into prompts.
         assert_eq!(text, body.to_string());
+    }
+
+    #[tokio::test]
+    async fn a_base_url_that_makes_no_url_is_refused_at_once_and_the_endpoint_is_parsed_once() {
+        let config = |base_url: &str| OpenAiConfig {
+            base_url: base_url.into(),
+            model: "m".into(),
+            api_key: None,
+            timeout: Duration::from_secs(1),
+            bounds: crate::model::TurnBounds::default(),
+            max_retries: 3,
+            streaming: true,
+        };
+        let provider = OpenAiProvider::new(config("not a url"), reqwest::Client::new());
+        let request = ModelRequest {
+            system: String::new(),
+            messages: vec![Message::user_text("go")],
+            tools: Arc::default(),
+            tool_choice: ToolChoice::Auto,
+            max_tokens: 16,
+            temperature: None,
+        };
+        let started = std::time::Instant::now();
+        let answer = crate::model::collect(provider.stream(request)).await;
+        match answer {
+            Err(ModelError::Refused(message)) => {
+                assert!(message.contains("base_url `not a url`"), "{message}")
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(1), "no retries");
+
+        let provider =
+            OpenAiProvider::new(config("http://127.0.0.1:9/v1/"), reqwest::Client::new());
+        assert_eq!(
+            provider.endpoint.as_ref().map(|u| u.as_str()),
+            Ok("http://127.0.0.1:9/v1/chat/completions")
+        );
     }
 
     #[test]
