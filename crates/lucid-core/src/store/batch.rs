@@ -12,8 +12,10 @@ use std::collections::HashMap;
 use crate::event::SessionId;
 
 /// A batch this large is written at once, without waiting for the flush: it bounds the
-/// memory a session holds between step boundaries and keeps records well below the
-/// size at which sled moves a value into a file of its own.
+/// memory a session holds between step boundaries. A sled leaf of such records (up to
+/// 17 before it splits) can pass the 128 KiB at which sled keeps the leaf in a file of
+/// its own (`blobs/`); measured on an offline fleet of 10,000 agents, 16 KiB records (57
+/// such files) took 1.4 s and 102 MB, and 4 KiB records (none) 1.7-2.1 s and 116-125 MB.
 pub(super) const BATCH_BYTES: usize = 16 * 1024;
 
 /// One session's pending events.
