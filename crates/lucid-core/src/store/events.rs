@@ -377,6 +377,14 @@ mod tests {
         let a = SessionId::generate();
         let b = SessionId(a.0 + 1);
         let expected: Vec<Event> = (0..30).map(|seq| event(a, seq, text(seq))).collect();
+        let encoded: usize = expected
+            .iter()
+            .map(|e| serde_json::to_vec(e).unwrap().len() + 1)
+            .sum();
+        assert!(
+            encoded < super::super::batch::BATCH_BYTES,
+            "one batch holds them"
+        );
         for e in &expected {
             store.append_event(e).unwrap();
         }
