@@ -2,6 +2,7 @@
 //! lucid's [`ModelRequest`], and a [`ModelResponse`] encoded as server-sent chunks or
 //! as one JSON answer.
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use lucid_core::model::{
@@ -138,43 +139,157 @@ fn arguments(input: &Value) -> String {
 }
 
 /// Splits text into pieces of at most `n` characters.
-fn pieces(text: &str, n: usize) -> Vec<String> {
-    let chars: Vec<char> = text.chars().collect();
-    chars.chunks(n.max(1)).map(|c| c.iter().collect()).collect()
+fn pieces(text: &str, n: usize) -> impl Iterator<Item = &str> {
+    let n = n.max(1);
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest.char_indices().nth(n).map_or(rest.len(), |(at, _)| at);
+        let (piece, after) = rest.split_at(end);
+        rest = after;
+        Some(piece)
+    })
+}
+
+// One streamed chunk, serialized straight from borrowed parts (a JSON tree per chunk was
+// most of the policy server's work). Fields are in sorted order, as the `json!` values
+// this replaced wrote them: the bytes on the wire are the same.
+
+#[derive(Serialize)]
+struct Chunk<'a> {
+    choices: &'a [ChunkChoice<'a>],
+    id: &'static str,
+    model: &'a str,
+    object: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Usage>,
+}
+
+#[derive(Serialize)]
+struct ChunkChoice<'a> {
+    delta: Delta<'a>,
+    finish_reason: Option<&'static str>,
+    index: u32,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Delta<'a> {
+    Opening {
+        content: &'static str,
+        role: &'static str,
+    },
+    Text {
+        content: &'a str,
+    },
+    CallOpening {
+        tool_calls: [CallOpening<'a>; 1],
+    },
+    CallArguments {
+        tool_calls: [CallArguments<'a>; 1],
+    },
+    Closing {},
+}
+
+#[derive(Serialize)]
+struct CallOpening<'a> {
+    function: NamedFunction<'a>,
+    id: &'a str,
+    index: usize,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct NamedFunction<'a> {
+    arguments: &'static str,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct CallArguments<'a> {
+    function: ArgumentsOnly<'a>,
+    index: usize,
+}
+
+#[derive(Serialize)]
+struct ArgumentsOnly<'a> {
+    arguments: &'a str,
+}
+
+#[derive(Serialize)]
+struct Usage {
+    completion_tokens: u64,
+    prompt_tokens: u64,
+    total_tokens: u64,
 }
 
 /// The streamed answer as SSE events (each `data: …\n\n`), text and tool arguments
 /// split in `n`-character pieces, then a usage chunk with `choices: []` and `[DONE]`.
 pub fn encode_stream(response: &ModelResponse, model: &str, n: usize) -> Vec<String> {
-    let sse = |value: Value| format!("data: {value}\n\n");
-    let chunk = |delta: Value, finish: Value| {
-        sse(
-            json!({"id": "chatcmpl-lucid", "object": "chat.completion.chunk", "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),
-        )
+    let event = |chunk: &Chunk| {
+        let mut bytes = b"data: ".to_vec();
+        // Strings and numbers only: encoding cannot fail.
+        let _ = serde_json::to_writer(&mut bytes, chunk);
+        bytes.extend_from_slice(b"\n\n");
+        String::from_utf8(bytes).unwrap_or_default()
+    };
+    let chunk = |delta: Delta, finish_reason: Option<&'static str>| {
+        event(&Chunk {
+            choices: &[ChunkChoice {
+                delta,
+                finish_reason,
+                index: 0,
+            }],
+            id: "chatcmpl-lucid",
+            model,
+            object: "chat.completion.chunk",
+            usage: None,
+        })
     };
     let mut out = vec![chunk(
-        json!({"role": "assistant", "content": ""}),
-        Value::Null,
+        Delta::Opening {
+            content: "",
+            role: "assistant",
+        },
+        None,
     )];
     let mut call = 0;
     for block in &response.content {
         match block {
             ContentBlock::Text { text } => {
                 for piece in pieces(text, n) {
-                    out.push(chunk(json!({"content": piece}), Value::Null));
+                    out.push(chunk(Delta::Text { content: piece }, None));
                 }
             }
             ContentBlock::ToolUse { id, name, input } => {
+                let opening = CallOpening {
+                    function: NamedFunction {
+                        arguments: "",
+                        name,
+                    },
+                    id,
+                    index: call,
+                    kind: "function",
+                };
                 out.push(chunk(
-                    json!({"tool_calls": [{"index": call, "id": id, "type": "function",
-                        "function": {"name": name, "arguments": ""}}]}),
-                    Value::Null,
+                    Delta::CallOpening {
+                        tool_calls: [opening],
+                    },
+                    None,
                 ));
                 for piece in pieces(&arguments(input), n) {
+                    let arguments = CallArguments {
+                        function: ArgumentsOnly { arguments: piece },
+                        index: call,
+                    };
                     out.push(chunk(
-                        json!({"tool_calls": [{"index": call, "function": {"arguments": piece}}]}),
-                        Value::Null,
+                        Delta::CallArguments {
+                            tool_calls: [arguments],
+                        },
+                        None,
                     ));
                 }
                 call += 1;
@@ -182,11 +297,19 @@ pub fn encode_stream(response: &ModelResponse, model: &str, n: usize) -> Vec<Str
             ContentBlock::ToolResult { .. } => {}
         }
     }
-    out.push(chunk(json!({}), json!(finish_reason(response.stop))));
-    out.push(sse(
-        json!({"id": "chatcmpl-lucid", "object": "chat.completion.chunk",
-        "model": model, "choices": [], "usage": usage(response)}),
-    ));
+    out.push(chunk(Delta::Closing {}, Some(finish_reason(response.stop))));
+    let (i, o) = (response.usage.input_tokens, response.usage.output_tokens);
+    out.push(event(&Chunk {
+        choices: &[],
+        id: "chatcmpl-lucid",
+        model,
+        object: "chat.completion.chunk",
+        usage: Some(Usage {
+            completion_tokens: o,
+            prompt_tokens: i,
+            total_tokens: i + o,
+        }),
+    }));
     out.push("data: [DONE]\n\n".to_string());
     out
 }
@@ -221,4 +344,103 @@ pub fn encode_whole(response: &ModelResponse, model: &str) -> Value {
         "choices": [{"index": 0, "message": message,
             "finish_reason": finish_reason(response.stop)}],
         "usage": usage(response)})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lucid_core::model::Usage as TokenUsage;
+
+    /// The encoding this module used before: a `json!` value per chunk.
+    fn encoded_as_values(response: &ModelResponse, model: &str, n: usize) -> Vec<String> {
+        let pieces = |text: &str| -> Vec<String> {
+            let chars: Vec<char> = text.chars().collect();
+            chars.chunks(n.max(1)).map(|c| c.iter().collect()).collect()
+        };
+        let sse = |value: Value| format!("data: {value}\n\n");
+        let chunk = |delta: Value, finish: Value| {
+            sse(
+                json!({"id": "chatcmpl-lucid", "object": "chat.completion.chunk", "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),
+            )
+        };
+        let mut out = vec![chunk(
+            json!({"role": "assistant", "content": ""}),
+            Value::Null,
+        )];
+        let mut call = 0;
+        for block in &response.content {
+            match block {
+                ContentBlock::Text { text } => {
+                    for piece in pieces(text) {
+                        out.push(chunk(json!({"content": piece}), Value::Null));
+                    }
+                }
+                ContentBlock::ToolUse { id, name, input } => {
+                    out.push(chunk(
+                        json!({"tool_calls": [{"index": call, "id": id, "type": "function",
+                            "function": {"name": name, "arguments": ""}}]}),
+                        Value::Null,
+                    ));
+                    for piece in pieces(&arguments(input)) {
+                        out.push(chunk(
+                            json!({"tool_calls": [{"index": call, "function": {"arguments": piece}}]}),
+                            Value::Null,
+                        ));
+                    }
+                    call += 1;
+                }
+                ContentBlock::ToolResult { .. } => {}
+            }
+        }
+        out.push(chunk(json!({}), json!(finish_reason(response.stop))));
+        out.push(sse(
+            json!({"id": "chatcmpl-lucid", "object": "chat.completion.chunk",
+            "model": model, "choices": [], "usage": usage(response)}),
+        ));
+        out.push("data: [DONE]\n\n".to_string());
+        out
+    }
+
+    #[test]
+    fn streamed_chunks_are_the_bytes_the_json_values_made() {
+        let response = ModelResponse {
+            content: vec![
+                ContentBlock::Text {
+                    text: "Landing at \"B\": 2 µs, naïve ünïcödé, \u{1}\n done".into(),
+                },
+                ContentBlock::ToolUse {
+                    id: "t1_1".into(),
+                    name: "delegate".into(),
+                    input: json!({"subtask": "Job 0: tick STEPS 3 times.", "n": 3}),
+                },
+                ContentBlock::ToolUse {
+                    id: "t1_2".into(),
+                    name: "tick".into(),
+                    input: json!("{broken"),
+                },
+            ],
+            stop: StopReason::ToolUse,
+            usage: TokenUsage {
+                input_tokens: 120,
+                output_tokens: 45,
+            },
+        };
+        for n in [1, 3, 16, 1000] {
+            assert_eq!(
+                encode_stream(&response, "policy", n),
+                encoded_as_values(&response, "policy", n),
+                "pieces of {n}"
+            );
+        }
+        let empty = ModelResponse {
+            content: Vec::new(),
+            stop: StopReason::EndTurn,
+            usage: TokenUsage::default(),
+        };
+        assert_eq!(
+            encode_stream(&empty, "m", 8),
+            encoded_as_values(&empty, "m", 8)
+        );
+    }
 }
