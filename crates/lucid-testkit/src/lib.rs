@@ -20,6 +20,7 @@ pub mod fake;
 pub mod hostile;
 mod loopback;
 pub mod policy;
+pub mod request_body;
 pub mod wire;
 
 pub use policy::{

@@ -71,21 +71,7 @@ pub fn decode_request(body: &Value) -> ModelRequest {
                     content,
                     is_error,
                 };
-                match messages.last_mut() {
-                    Some(last)
-                        if last.role == Role::User
-                            && last
-                                .content
-                                .iter()
-                                .all(|b| matches!(b, ContentBlock::ToolResult { .. })) =>
-                    {
-                        last.content.push(block)
-                    }
-                    _ => messages.push(Message {
-                        role: Role::User,
-                        content: vec![block],
-                    }),
-                }
+                add_tool_result(&mut messages, block);
             }
             _ => messages.push(Message::user_text(text_of(&m["content"]))),
         }
@@ -114,6 +100,26 @@ pub fn decode_request(body: &Value) -> ModelRequest {
         tool_choice: ToolChoice::Auto,
         max_tokens: u32::try_from(max_tokens).unwrap_or(u32::MAX),
         temperature: None,
+    }
+}
+
+/// Adds a tool's answer to the conversation: to the user message of answers it follows,
+/// else as a new one (each `tool` message is one answer; lucid sends them together).
+pub(crate) fn add_tool_result(messages: &mut Vec<Message>, block: ContentBlock) {
+    match messages.last_mut() {
+        Some(last)
+            if last.role == Role::User
+                && last
+                    .content
+                    .iter()
+                    .all(|b| matches!(b, ContentBlock::ToolResult { .. })) =>
+        {
+            last.content.push(block)
+        }
+        _ => messages.push(Message {
+            role: Role::User,
+            content: vec![block],
+        }),
     }
 }
 

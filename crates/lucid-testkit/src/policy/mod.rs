@@ -30,7 +30,7 @@ use std::time::Duration;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, RETRY_AFTER};
 use hyper::{Request, Response, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use lucid_core::model::ModelResponse;
 
@@ -137,14 +137,14 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
             "the policy server is down",
         ));
     }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+    let Some(decoded) = crate::request_body::decode(&body) else {
         return Ok(error(
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
             "the body is not JSON",
         ));
     };
-    let model_request = wire::decode_request(&body);
+    let model_request = decoded.request;
     let Some(policy) = shared.router.pick(&model_request) else {
         shared.counters.unmatched.fetch_add(1, Ordering::SeqCst);
         return Ok(error(
@@ -166,14 +166,11 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
     let cut = matches!(fault, Some((_, Fault::Cut)));
     let mut response: ModelResponse = policy.respond(&model_request);
     response.usage = lucid_core::model::scripted::estimate_usage(&model_request, &response);
-    let model = body
-        .get("model")
-        .and_then(Value::as_str)
-        .unwrap_or("policy");
+    let model = decoded.model.as_str();
     if !cut {
         shared.counters.answered.fetch_add(1, Ordering::SeqCst);
     }
-    if wire::wants_stream(&body) {
+    if decoded.stream {
         let mut events: Vec<Bytes> = wire::encode_stream(&response, model, PIECE_CHARS)
             .into_iter()
             .map(Bytes::from)
