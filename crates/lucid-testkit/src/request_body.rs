@@ -234,7 +234,10 @@ mod tests {
         ];
         for body in &bodies {
             let bytes = serde_json::to_vec(body).unwrap();
-            assert!(serde_json::from_slice::<Body>(&bytes).is_ok(), "typed: {body}");
+            assert!(
+                serde_json::from_slice::<Body>(&bytes).is_ok(),
+                "typed: {body}"
+            );
             let decoded = decode(&bytes).unwrap();
             let (request, stream) = through_a_tree(body);
             assert_eq!(decoded.request, request, "{body}");
