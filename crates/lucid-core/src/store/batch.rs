@@ -3,9 +3,11 @@
 //! [`BATCH_BYTES`]) writes each batch as one record of the `events` tree, so sled sees
 //! one insert per session per step boundary instead of one per event.
 //!
-//! A batch only ever holds consecutive sequence numbers; an append that does not follow
-//! the last one closes the batch first. The record's key carries the batch's *last*
-//! sequence number, so the last key of a session still says where its stream ends.
+//! A batch only ever holds consecutive sequence numbers: an append that skips ahead
+//! closes the batch first, and one numbered at or below the last is refused (see
+//! [`Order`]). The record's key carries the batch's *last* sequence number, so the last
+//! key of a session still says where its stream ends. A write that fails leaves the
+//! batch as it was.
 
 use std::collections::HashMap;
 
