@@ -140,34 +140,22 @@ fn typed(body: Body) -> Decoded {
                 }
                 for call in m.tool_calls.iter().flatten() {
                     let function = call.function.as_ref();
-                    let args = function
-                        .and_then(|f| f.arguments.as_deref())
-                        .unwrap_or("{}");
-                    content.push(ContentBlock::ToolUse {
-                        id: or_empty(call.id.as_ref()),
-                        name: or_empty(function.and_then(|f| f.name.as_ref())),
-                        input: serde_json::from_str(args)
-                            .unwrap_or_else(|_| Value::String(args.into())),
-                    });
+                    content.push(wire::tool_use(
+                        call.id.as_deref().unwrap_or(""),
+                        function.and_then(|f| f.name.as_deref()).unwrap_or(""),
+                        function.and_then(|f| f.arguments.as_deref()),
+                    ));
                 }
                 messages.push(Message {
                     role: Role::Assistant,
                     content,
                 });
             }
-            "tool" => {
-                let raw = text(m.content.as_ref());
-                let (content, is_error) = match raw.strip_prefix("ERROR: ") {
-                    Some(rest) => (rest.to_string(), true),
-                    None => (raw, false),
-                };
-                let block = ContentBlock::ToolResult {
-                    tool_use_id: or_empty(m.tool_call_id.as_ref()),
-                    content,
-                    is_error,
-                };
-                wire::add_tool_result(&mut messages, block);
-            }
+            "tool" => wire::add_tool_result(
+                &mut messages,
+                m.tool_call_id.as_deref().unwrap_or(""),
+                text(m.content.as_ref()),
+            ),
             _ => messages.push(Message::user_text(text(m.content.as_ref()))),
         }
     }

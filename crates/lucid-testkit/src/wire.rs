@@ -44,35 +44,22 @@ pub fn decode_request(body: &Value) -> ModelRequest {
                 }
                 let calls = m.get("tool_calls").and_then(Value::as_array);
                 for call in calls.into_iter().flatten() {
-                    let args = call
-                        .pointer("/function/arguments")
-                        .and_then(Value::as_str)
-                        .unwrap_or("{}");
-                    content.push(ContentBlock::ToolUse {
-                        id: str_at(call, "/id").into(),
-                        name: str_at(call, "/function/name").into(),
-                        input: serde_json::from_str(args)
-                            .unwrap_or_else(|_| Value::String(args.into())),
-                    });
+                    content.push(tool_use(
+                        str_at(call, "/id"),
+                        str_at(call, "/function/name"),
+                        call.pointer("/function/arguments").and_then(Value::as_str),
+                    ));
                 }
                 messages.push(Message {
                     role: Role::Assistant,
                     content,
                 });
             }
-            "tool" => {
-                let raw = text_of(&m["content"]);
-                let (content, is_error) = match raw.strip_prefix("ERROR: ") {
-                    Some(rest) => (rest.to_string(), true),
-                    None => (raw, false),
-                };
-                let block = ContentBlock::ToolResult {
-                    tool_use_id: str_at(m, "/tool_call_id").into(),
-                    content,
-                    is_error,
-                };
-                add_tool_result(&mut messages, block);
-            }
+            "tool" => add_tool_result(
+                &mut messages,
+                str_at(m, "/tool_call_id"),
+                text_of(&m["content"]),
+            ),
             _ => messages.push(Message::user_text(text_of(&m["content"]))),
         }
     }
@@ -103,9 +90,30 @@ pub fn decode_request(body: &Value) -> ModelRequest {
     }
 }
 
-/// Adds a tool's answer to the conversation: to the user message of answers it follows,
-/// else as a new one (each `tool` message is one answer; lucid sends them together).
-pub(crate) fn add_tool_result(messages: &mut Vec<Message>, block: ContentBlock) {
+/// A tool call as lucid's block: its arguments parsed as JSON, or kept as the text the
+/// model wrote when they do not parse (`{}` when there are none).
+pub(crate) fn tool_use(id: &str, name: &str, arguments: Option<&str>) -> ContentBlock {
+    let arguments = arguments.unwrap_or("{}");
+    ContentBlock::ToolUse {
+        id: id.into(),
+        name: name.into(),
+        input: serde_json::from_str(arguments).unwrap_or_else(|_| Value::String(arguments.into())),
+    }
+}
+
+/// Adds a tool's answer (`ERROR: ` marks a failed call) to the conversation: to the user
+/// message of answers it follows, else as a new one (each `tool` message is one answer;
+/// lucid sends them together).
+pub(crate) fn add_tool_result(messages: &mut Vec<Message>, tool_use_id: &str, answer: String) {
+    let (content, is_error) = match answer.strip_prefix("ERROR: ") {
+        Some(rest) => (rest.to_string(), true),
+        None => (answer, false),
+    };
+    let block = ContentBlock::ToolResult {
+        tool_use_id: tool_use_id.into(),
+        content,
+        is_error,
+    };
     match messages.last_mut() {
         Some(last)
             if last.role == Role::User
