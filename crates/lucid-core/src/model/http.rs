@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::stream::{BoxStream, Stream, StreamExt};
 use reqwest::header::HeaderMap;
 use tokio::sync::mpsc;
@@ -136,7 +137,7 @@ where
         // Notices sent, the fallback's included: each notice's number.
         let mut notices = 0;
         // Encoded once for every attempt (again only when falling back).
-        let mut encoded = (call.body)(call.streaming);
+        let mut encoded = Bytes::from((call.body)(call.streaming));
         loop {
             let attempt = attempt(&call, &encoded, decoder(), whole, &tx);
             let fault = match tokio::time::timeout(call.turn_timeout, attempt).await {
@@ -157,7 +158,7 @@ where
                     // Once, at once, and not counted against the retries: the same
                     // request, asking for the whole answer.
                     if let Some(fallback) = call.fallback.take() {
-                        encoded = (call.body)(false);
+                        encoded = Bytes::from((call.body)(false));
                         call.streaming = false;
                         fallback.taken.store(true, Ordering::SeqCst);
                     }
@@ -242,7 +243,7 @@ type Sender = mpsc::Sender<Result<ModelDelta, ModelError>>;
 /// One attempt: `Ok` when the whole answer was forwarded (or nobody listens any more).
 async fn attempt<D: Decoder>(
     call: &Call,
-    body: &str,
+    body: &Bytes,
     mut decoder: D,
     whole: fn(&str) -> Result<ModelResponse, Fault>,
     tx: &Sender,
@@ -260,7 +261,8 @@ async fn attempt<D: Decoder>(
                 "application/json"
             },
         )
-        .body(body.to_owned())
+        // Shared with the attempt before, not copied.
+        .body(body.clone())
         .send();
     let response = match tokio::time::timeout(call.timeout, request).await {
         Err(_) => {

@@ -141,7 +141,7 @@ impl TeamRun {
         let mut follow_ups = delegates && Self::can_follow_up(messages);
         tool_specs.extend(self.orchestration_specs(agent, follow_ups));
         // What every turn's request carries, shared rather than copied.
-        let mut shared_specs: Arc<[crate::tool::ToolSpec]> = tool_specs.as_slice().into();
+        let mut shared_specs: Arc<[crate::tool::ToolSpec]> = tool_specs.into();
         let system = self.prompts.get(&agent.name).cloned().unwrap_or_default();
         let provider = match self.providers.agent(&agent.name) {
             Some(provider) => provider,
@@ -203,9 +203,9 @@ impl TeamRun {
             }
             if delegates && !follow_ups && Self::can_follow_up(messages) {
                 follow_ups = true;
-                tool_specs.truncate(own_tools);
-                tool_specs.extend(self.orchestration_specs(agent, true));
-                shared_specs = tool_specs.as_slice().into();
+                let mut specs = shared_specs[..own_tools].to_vec();
+                specs.extend(self.orchestration_specs(agent, true));
+                shared_specs = specs.into();
             }
             let request = ModelRequest {
                 system: system.clone(),
