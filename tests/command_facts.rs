@@ -70,8 +70,12 @@ check = "spelling_ok"
     );
     let spec = dir.path().join("review.toml");
     std::fs::write(&spec, text).unwrap();
+    // A temporary folder of this test's own, to see that the commands' one is removed.
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_lucid"))
         .current_dir(dir.path())
+        .env("TMPDIR", &tmp)
         .env("XDG_CONFIG_HOME", dir.path().join("no-config"))
         .env_remove("LUCID_CONFIG")
         .arg("--db")
@@ -110,6 +114,15 @@ check = "spelling_ok"
     assert!(
         fix.contains("misspelt: recieve (guide.md:3)"),
         "the output's end is quoted: {fix}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|name| name.to_string_lossy().starts_with("lucid-workspace-"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the commands' temporary folder is removed: {left:?}"
     );
 }
 

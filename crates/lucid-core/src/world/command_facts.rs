@@ -212,6 +212,7 @@ mod tests {
             root: dir.path().to_path_buf(),
             sandbox: Sandbox::new(policy).unwrap(),
             shell_timeout: Duration::from_secs(60),
+            removes_tmp: false,
         };
         let fact = |name: &str, line: &str| FactCommand {
             name: name.into(),

@@ -23,6 +23,18 @@ pub struct WorkFolder {
     pub sandbox: Sandbox,
     /// The time limit of a command that names none.
     pub shell_timeout: Duration,
+    /// Whether the commands' temporary folder goes with this folder (see
+    /// [`WorkFolder::removing_tmp`]).
+    pub(crate) removes_tmp: bool,
+}
+
+impl Drop for WorkFolder {
+    fn drop(&mut self) {
+        if self.removes_tmp {
+            // Best effort: what a command left there is of no use to anyone now.
+            let _ = std::fs::remove_dir_all(&self.sandbox.policy().tmp);
+        }
+    }
 }
 
 impl WorkFolder {
@@ -56,7 +68,16 @@ impl WorkFolder {
             shell_timeout: Duration::from_secs(
                 spec.shell_timeout_s.unwrap_or(DEFAULT_SHELL_TIMEOUT_S),
             ),
+            removes_tmp: false,
         })
+    }
+
+    /// The same folder, removing the commands' temporary folder when it is dropped: for
+    /// a temporary folder made for one session (a workspace's), not one kept with the
+    /// store (a project's).
+    pub fn removing_tmp(mut self) -> Self {
+        self.removes_tmp = true;
+        self
     }
 
     /// Runs a program in the root, within `timeout` (default the shell time limit) or

@@ -161,11 +161,12 @@ impl Workspace {
                 key: "sandbox".into(),
                 message: format!("cannot make the commands' temporary folder: {err}"),
             })?;
-            workspace.folder = Some(Arc::new(WorkFolder::new(
-                spec,
-                workspace.root.clone(),
-                tmp,
-            )?));
+            // The commands' temporary folder lasts as long as the session's folder.
+            let folder =
+                WorkFolder::new(spec, workspace.root.clone(), tmp.clone()).inspect_err(|_| {
+                    let _ = std::fs::remove_dir_all(&tmp);
+                })?;
+            workspace.folder = Some(Arc::new(folder.removing_tmp()));
         }
         Ok(workspace)
     }
