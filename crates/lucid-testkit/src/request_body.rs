@@ -13,6 +13,9 @@ use serde_json::Value;
 use crate::wire;
 use lucid_core::model::{ContentBlock, Message, ModelRequest, Role, ToolChoice, ToolSpec};
 
+/// The model a body names when it names none.
+const DEFAULT_MODEL: &str = "policy";
+
 /// A request body, decoded.
 pub struct Decoded {
     pub request: ModelRequest,
@@ -102,7 +105,7 @@ pub fn decode(bytes: &[u8]) -> Option<Decoded> {
                 model: body
                     .get("model")
                     .and_then(Value::as_str)
-                    .unwrap_or("policy")
+                    .unwrap_or(DEFAULT_MODEL)
                     .to_string(),
                 stream: wire::wants_stream(&body),
             })
@@ -182,7 +185,7 @@ fn typed(body: Body) -> Decoded {
             max_tokens: u32::try_from(max_tokens).unwrap_or(u32::MAX),
             temperature: None,
         },
-        model: body.model.as_deref().unwrap_or("policy").to_string(),
+        model: body.model.as_deref().unwrap_or(DEFAULT_MODEL).to_string(),
         stream: body.stream.unwrap_or(false),
     }
 }

@@ -45,7 +45,7 @@ pub struct AnthropicProvider {
     config: AnthropicConfig,
     client: reqwest::Client,
     /// `{base_url}/v1/messages`, parsed once.
-    endpoint: Result<reqwest::Url, String>,
+    endpoint: Result<reqwest::Url, ModelError>,
     /// Set once the server answered a streamed request with nothing: from then on this
     /// provider asks for whole answers.
     unstreamable: Arc<AtomicBool>,
@@ -87,14 +87,11 @@ impl Provider for AnthropicProvider {
     fn stream(&self, request: ModelRequest) -> BoxStream<'static, Result<ModelDelta, ModelError>> {
         let headers = match self.headers() {
             Ok(headers) => headers,
-            Err(err) => return Box::pin(futures::stream::once(async move { Err(err) })),
+            Err(err) => return http::failed(err),
         };
-        let url = match &self.endpoint {
-            Ok(url) => url.clone(),
-            Err(message) => {
-                let err = ModelError::Refused(message.clone());
-                return Box::pin(futures::stream::once(async move { Err(err) }));
-            }
+        let url = match self.endpoint.clone() {
+            Ok(url) => url,
+            Err(err) => return http::failed(err),
         };
         // A server that ended a streamed answer empty is asked for whole answers: at
         // once for that request (the fallback), and for every request after it.

@@ -74,14 +74,19 @@ pub trait Decoder: Send + 'static {
 /// Where a provider posts its calls: `base_url` with `path` appended, parsed once when
 /// the provider is made (parsing a URL, its host through IDNA, cost a sixth of a fleet
 /// client's instructions when done per request). A base that is not a URL is kept as a
-/// sentence for the first call to report.
-pub fn endpoint(base_url: &str, path: &str) -> Result<reqwest::Url, String> {
+/// refusal for the first call to report.
+pub fn endpoint(base_url: &str, path: &str) -> Result<reqwest::Url, ModelError> {
     let joined = format!("{}{path}", base_url.trim_end_matches('/'));
     reqwest::Url::parse(&joined).map_err(|err| {
-        crate::event::clean(&format!(
+        ModelError::Refused(crate::event::clean(&format!(
             "the model profile's base_url `{base_url}` does not make a URL ({err})"
-        ))
+        )))
     })
+}
+
+/// A call that fails at once with `err`, before any request is made.
+pub fn failed(err: ModelError) -> BoxStream<'static, Result<ModelDelta, ModelError>> {
+    Box::pin(futures::stream::once(async move { Err(err) }))
 }
 
 /// Everything one model call needs, for every attempt.

@@ -135,9 +135,14 @@ impl Pending {
         written
     }
 
+    /// One session's batch, if it holds events.
+    fn holding(&self, session: SessionId) -> Option<&Batch> {
+        self.batches.get(&session).filter(|b| !b.is_empty())
+    }
+
     /// A copy of one session's pending events as a JSON array, if it has any.
     pub fn snapshot(&self, session: SessionId) -> Option<Vec<u8>> {
-        let batch = self.batches.get(&session).filter(|b| !b.is_empty())?;
+        let batch = self.holding(session)?;
         let mut value = Vec::with_capacity(batch.bytes.len() + 1);
         value.extend_from_slice(&batch.bytes);
         value.push(b']');
@@ -146,8 +151,7 @@ impl Pending {
 
     /// The sequence number of one session's last pending event, if it has any.
     pub fn last_seq(&self, session: SessionId) -> Option<u64> {
-        let batch = self.batches.get(&session).filter(|b| !b.is_empty())?;
-        Some(batch.last)
+        self.holding(session).map(|batch| batch.last)
     }
 }
 

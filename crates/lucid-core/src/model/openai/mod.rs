@@ -50,7 +50,7 @@ pub struct OpenAiProvider {
     config: OpenAiConfig,
     client: reqwest::Client,
     /// `{base_url}/chat/completions`, parsed once.
-    endpoint: Result<reqwest::Url, String>,
+    endpoint: Result<reqwest::Url, ModelError>,
     /// Set once the server answered a streamed request with nothing (llama-cpp-python
     /// with tools): from then on this provider asks for whole answers.
     unstreamable: Arc<AtomicBool>,
@@ -84,16 +84,13 @@ impl Provider for OpenAiProvider {
                     let err = ModelError::Refused(
                         "the API key holds characters a header cannot carry".into(),
                     );
-                    return Box::pin(futures::stream::once(async move { Err(err) }));
+                    return http::failed(err);
                 }
             }
         }
-        let url = match &self.endpoint {
-            Ok(url) => url.clone(),
-            Err(message) => {
-                let err = ModelError::Refused(message.clone());
-                return Box::pin(futures::stream::once(async move { Err(err) }));
-            }
+        let url = match self.endpoint.clone() {
+            Ok(url) => url,
+            Err(err) => return http::failed(err),
         };
         // A server that ended a streamed answer empty is asked for whole answers: at
         // once for that request (the fallback), and for every request after it.
