@@ -590,6 +590,18 @@ fn print_overhead(f: &super::figures::Overhead) {
     if let Some(peak) = f.peak_memory_mib {
         outln!("  peak memory (process)        {peak:>8.0} MiB");
     }
+    let finished = [
+        ("unrecorded", f.finished_worker_heap_bytes_unrecorded),
+        ("recorded", f.finished_worker_heap_bytes_recorded),
+    ];
+    for (how, bytes) in finished {
+        if let Some(bytes) = bytes {
+            outln!(
+                "  heap per finished worker, {how:<10} {:>6.1} KiB  (heap growth at the last finish ÷ workers)",
+                bytes / 1024.0
+            );
+        }
+    }
 }
 
 fn print_store(f: &super::figures::StoreFigures) {

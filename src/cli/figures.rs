@@ -3,7 +3,7 @@
 //! nothing here asserts a time. The machine is shared and noisy: compare ratios within
 //! one run.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::bench::run_seeds;
+use super::heap::{HeapMarks, HeapPerAgent};
 use lucid_core::dream::{dream, Dreamer};
 use lucid_core::event::{AgentId, Event, EventKind, EventSink, NullSink, SessionId, SinkError};
 use lucid_core::run::report::SessionReport;
@@ -78,6 +79,11 @@ pub struct Overhead {
     pub us_per_step_recorded: f64,
     pub cpu_us_per_step: Option<f64>,
     pub peak_memory_mib: Option<f64>,
+    /// Heap growth when the last worker finished, ÷ workers: what a finished worker
+    /// leaves in memory while its session goes on. Unrecorded, and recorded (with what
+    /// the store caches of its events).
+    pub finished_worker_heap_bytes_unrecorded: Option<f64>,
+    pub finished_worker_heap_bytes_recorded: Option<f64>,
 }
 
 pub(super) fn fleet_spec(fleet: &SessionSpec, workers: u64, steps: u64) -> SessionSpec {
@@ -94,16 +100,42 @@ pub(super) fn fleet_spec(fleet: &SessionSpec, workers: u64, steps: u64) -> Sessi
     spec
 }
 
-/// Records through `inner` and counts the model turns (so nobody holds the events).
+/// Records through `inner`, counts the model turns (so nobody holds the events) and
+/// marks the heap as the workers turn and finish.
 struct CountingSink {
     inner: Arc<dyn EventSink>,
     turns: AtomicU64,
+    /// The lead's agent id once it has spawned (0 before): every other agent is a worker.
+    lead: AtomicU32,
+    heap: HeapMarks,
+}
+
+impl CountingSink {
+    fn is_worker(&self, event: &Event) -> bool {
+        event
+            .agent
+            .is_some_and(|agent| agent.0 != self.lead.load(Ordering::Relaxed))
+    }
 }
 
 impl EventSink for CountingSink {
     fn append(&self, event: &Event) -> Result<(), SinkError> {
-        if matches!(event.kind, EventKind::ModelTurn { .. }) {
-            self.turns.fetch_add(1, Ordering::Relaxed);
+        match &event.kind {
+            EventKind::AgentSpawned { parent: None, .. } => {
+                if let Some(lead) = event.agent {
+                    self.lead.store(lead.0, Ordering::Relaxed);
+                }
+            }
+            EventKind::ModelTurn { .. } => {
+                self.turns.fetch_add(1, Ordering::Relaxed);
+                if self.is_worker(event) {
+                    self.heap.worker_turn();
+                }
+            }
+            EventKind::AgentFinished { .. } if self.is_worker(event) => {
+                self.heap.worker_finished();
+            }
+            _ => {}
         }
         self.inner.append(event)
     }
@@ -115,15 +147,32 @@ impl EventSink for CountingSink {
     }
 }
 
-/// Runs the fleet `spec` recorded through `sink`: its wall time in ms and its model
-/// turns. Nobody reads its events live, so none of them is held.
+/// What one fleet run measured.
+pub(super) struct FleetRun {
+    pub wall_ms: f64,
+    pub model_turns: u64,
+    /// What the heap held per worker, where the allocator tells.
+    pub heap: Option<HeapPerAgent>,
+}
+
+/// Runs the fleet `spec` recorded through `sink` and measures it. Nobody reads its
+/// events live, so none of them is held.
 pub(super) async fn run_fleet(
     spec: &SessionSpec,
     sink: Arc<dyn EventSink>,
-) -> Result<(f64, u64), String> {
+) -> Result<FleetRun, String> {
+    let workers = spec
+        .environment
+        .options
+        .get("workers")
+        .and_then(toml::Value::as_integer)
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or(1);
     let counting = Arc::new(CountingSink {
         inner: sink,
         turns: AtomicU64::new(0),
+        lead: AtomicU32::new(0),
+        heap: HeapMarks::new(workers),
     });
     let options = lucid_core::session::LaunchOptions {
         spec_path: "fleet".into(),
@@ -141,11 +190,15 @@ pub(super) async fn run_fleet(
     .map_err(|e| e.to_string())?;
     drop(handle.events());
     let result = handle.join().await.result.map_err(|e| e.to_string())?;
-    let wall = started.elapsed().as_secs_f64() * 1000.0;
+    let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
     if !result.passed {
         return Err("the fleet did not finish every job".into());
     }
-    Ok((wall, counting.turns.load(Ordering::Relaxed)))
+    Ok(FleetRun {
+        wall_ms,
+        model_turns: counting.turns.load(Ordering::Relaxed),
+        heap: counting.heap.per_agent(),
+    })
 }
 
 pub async fn overhead(fleet: &SessionSpec, workers: u64, steps: u64) -> Result<Overhead, String> {
@@ -153,27 +206,30 @@ pub async fn overhead(fleet: &SessionSpec, workers: u64, steps: u64) -> Result<O
     // Warm up allocators and the runtime once.
     run_fleet(&fleet_spec(fleet, 10, 1), Arc::new(NullSink)).await?;
     let cpu_before = cpu_seconds();
-    let (unrecorded, turns) = run_fleet(&spec, Arc::new(NullSink)).await?;
+    let unrecorded = run_fleet(&spec, Arc::new(NullSink)).await?;
     let cpu_after = cpu_seconds();
     let dir = scratch_dir("overhead");
     let store = Store::open(&dir).map_err(|e| e.to_string())?;
     let recorded = run_fleet(&spec, Arc::new(store.clone())).await;
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
-    let (recorded, _) = recorded?;
+    let recorded = recorded?;
+    let turns = unrecorded.model_turns;
     let per_step = |ms: f64| ms * 1000.0 / turns.max(1) as f64;
     Ok(Overhead {
         workers,
         steps,
         max_parallel: spec.limits.max_parallel,
-        wall_ms_unrecorded: unrecorded,
-        wall_ms_recorded: recorded,
-        us_per_step_unrecorded: per_step(unrecorded),
-        us_per_step_recorded: per_step(recorded),
+        wall_ms_unrecorded: unrecorded.wall_ms,
+        wall_ms_recorded: recorded.wall_ms,
+        us_per_step_unrecorded: per_step(unrecorded.wall_ms),
+        us_per_step_recorded: per_step(recorded.wall_ms),
         cpu_us_per_step: cpu_before
             .zip(cpu_after)
             .map(|(a, b)| (b - a) * 1e6 / turns.max(1) as f64),
         peak_memory_mib: peak_memory_mib(),
+        finished_worker_heap_bytes_unrecorded: unrecorded.heap.and_then(|h| h.finished_bytes),
+        finished_worker_heap_bytes_recorded: recorded.heap.and_then(|h| h.finished_bytes),
     })
 }
 

@@ -19,6 +19,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use super::figures::{
     cpu_seconds, fleet_spec, peak_memory_mib, resident_mib, run_fleet, scratch_dir,
 };
+use super::heap::HeapPerAgent;
 use lucid_core::event::NullSink;
 use lucid_core::spec::{ProviderKind, SessionSpec};
 use lucid_core::store::Store;
@@ -42,6 +43,8 @@ pub struct ClientFigures {
     /// Resident memory before the measured run (after the warm-up) and at its peak.
     pub base_rss_mib: Option<f64>,
     pub peak_rss_mib: Option<f64>,
+    /// What the heap held per agent while they all worked and when the last finished.
+    pub heap: Option<HeapPerAgent>,
     pub breakdown: Option<Breakdown>,
 }
 
@@ -85,6 +88,9 @@ pub struct FleetRow {
     pub peak_rss_mib: Option<f64>,
     /// (peak − resident before the run) / agents.
     pub rss_kib_per_agent: Option<f64>,
+    /// Heap growth per agent while they all worked, and when the last one finished
+    /// (their idle connections still pooled).
+    pub heap: Option<HeapPerAgent>,
     pub breakdown: Option<Breakdown>,
 }
 
@@ -209,6 +215,7 @@ pub async fn fleet(sizes: &[u64], steps: u64, latency_ms: u64) -> Result<FleetFi
                 .peak_rss_mib
                 .zip(figures.base_rss_mib)
                 .map(|(peak, base)| (peak - base).max(0.0) * 1024.0 / agents.max(1) as f64),
+            heap: figures.heap,
             breakdown: figures.breakdown,
         });
     }
@@ -283,7 +290,8 @@ pub async fn client(
         run_fleet(&sized(&spec, WARM_UP_AGENTS, 1), Arc::new(store.clone())).await?;
         let base_rss_mib = resident_mib();
         let cpu_before = cpu_seconds();
-        let (wall_ms, model_turns) = run_fleet(&spec, Arc::new(store.clone())).await?;
+        let run = run_fleet(&spec, Arc::new(store.clone())).await?;
+        let (wall_ms, model_turns) = (run.wall_ms, run.model_turns);
         let cpu_after = cpu_seconds();
         let peak_rss_mib = peak_memory_mib();
         let cpu_us_per_step = cpu_before
@@ -300,6 +308,7 @@ pub async fn client(
             cpu_us_per_step,
             base_rss_mib,
             peak_rss_mib,
+            heap: run.heap,
             breakdown,
         })
     }
@@ -318,10 +327,12 @@ async fn break_down(
 ) -> Result<Breakdown, String> {
     let per_step = |cpu: Option<f64>, turns: u64| cpu.map(|s| s * 1e6 / turns.max(1) as f64);
     let before = cpu_seconds();
-    let (_, turns) = run_fleet(scripted, Arc::new(NullSink)).await?;
+    let turns = run_fleet(scripted, Arc::new(NullSink)).await?.model_turns;
     let unrecorded = per_step(cpu_seconds().zip(before).map(|(a, b)| a - b), turns);
     let before = cpu_seconds();
-    let (_, turns) = run_fleet(scripted, Arc::new(store.clone())).await?;
+    let turns = run_fleet(scripted, Arc::new(store.clone()))
+        .await?
+        .model_turns;
     let recorded = per_step(cpu_seconds().zip(before).map(|(a, b)| a - b), turns);
     let (Some(runtime_us), Some(recorded)) = (unrecorded, recorded) else {
         return Err("this system does not say how much CPU a process used".into());
@@ -344,19 +355,22 @@ pub fn print_fleet(f: &FleetFigures) {
         f.critical_path_calls * f.latency_ms
     );
     outln!(
-        "  {:>7}  {:>9}  {:>7}  {:>16}  {:>16}  {:>9}  {:>10}",
+        "  {:>7}  {:>9}  {:>7}  {:>16}  {:>16}  {:>9}  {:>10}  {:>11}  {:>13}",
         "agents",
         "wall",
         "× ideal",
         "client CPU/step",
         "server CPU/step",
         "peak RSS",
-        "RSS/agent"
+        "RSS/agent",
+        "heap/live",
+        "heap/finished"
     );
     let micros = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1} µs"));
+    let kib = |bytes: Option<f64>| bytes.map_or("-".into(), |b| format!("{:.1} KiB", b / 1024.0));
     for row in &f.rows {
         outln!(
-            "  {:>7}  {:>6.0} ms  {:>7.2}  {:>16}  {:>16}  {:>9}  {:>10}",
+            "  {:>7}  {:>6.0} ms  {:>7.2}  {:>16}  {:>16}  {:>9}  {:>10}  {:>11}  {:>13}",
             row.agents,
             row.wall_ms,
             row.ratio,
@@ -366,8 +380,11 @@ pub fn print_fleet(f: &FleetFigures) {
                 .map_or("-".into(), |m| format!("{m:.0} MiB")),
             row.rss_kib_per_agent
                 .map_or("-".into(), |k| format!("{k:.1} KiB")),
+            kib(row.heap.and_then(|h| h.live_bytes)),
+            kib(row.heap.and_then(|h| h.finished_bytes)),
         );
     }
+    outln!("  heap: what the allocator handed out and had not had back, grown over the run ÷ agents: the most while all worked; at the last one's finish (with idle connections pooled)");
     for row in &f.rows {
         if let Some(b) = &row.breakdown {
             outln!(

@@ -17,6 +17,7 @@ mod dream_schedule;
 mod figures;
 mod fleet_bench;
 mod headless;
+mod heap;
 mod hostile_bench;
 pub mod learning;
 mod mcp;
