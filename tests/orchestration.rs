@@ -236,6 +236,39 @@ check = "notes >= 3"
 }
 
 #[tokio::test]
+async fn threads_of_a_kind_share_one_toolkit_per_attempt_and_a_revision_gets_its_own() {
+    let criteria = r#"
+[[outcome.criteria]]
+id = "three_notes"
+description = "At least three notes."
+check = "notes >= 3"
+"#;
+    let (result, _, recorder) = run(&workshop_toml(criteria, 3, 0)).await;
+    // Two workers note into the first attempt's episode, three into the second's: the
+    // second attempt's tools reach its own episode, or its facts would show no notes.
+    assert!(result.passed);
+    assert_eq!(result.verdicts.len(), 2);
+    let workers = recorder.requests("worker");
+    assert_eq!(workers.len(), 10, "five workers, two turns each");
+    let mut toolkits: Vec<Arc<[lucid_core::tool::ToolSpec]>> = Vec::new();
+    for request in &workers {
+        assert_eq!(request.tools.len(), 1);
+        assert_eq!(request.tools[0].name, "note");
+        if !toolkits
+            .iter()
+            .any(|seen| Arc::ptr_eq(seen, &request.tools))
+        {
+            toolkits.push(Arc::clone(&request.tools));
+        }
+    }
+    assert_eq!(
+        toolkits.len(),
+        2,
+        "one shared declaration list for the workers of each attempt"
+    );
+}
+
+#[tokio::test]
 async fn the_revise_loop_stops_at_the_iteration_limit() {
     let criteria = r#"
 [[outcome.criteria]]

@@ -9,11 +9,12 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::live_text::LiveText;
 use super::resume::{StepCall, ThreadResume};
+use super::toolkit::{Toolkit, Toolkits};
 use super::{RunError, TeamRun};
 use crate::event::{AgentId, AgentStatus, EventKind};
 use crate::model::{ContentBlock, Message, ModelDelta, ModelRequest, Role, ToolChoice};
 use crate::spec::AgentSpec;
-use crate::tool::{ToolOutput, ToolRegistry};
+use crate::tool::{ToolOutput, ToolRegistry, ToolSpec};
 use crate::world::Episode;
 
 /// Most characters of a rule departure's evidence that are recorded.
@@ -28,6 +29,8 @@ pub(super) struct AgentThread {
     pub iteration: u32,
     pub cancel: super::CancelToken,
     pub episode: Arc<dyn Episode>,
+    /// The attempt's toolkits, shared by every thread of the episode.
+    pub toolkits: Arc<Toolkits>,
 }
 
 /// How an agent thread ended.
@@ -111,6 +114,38 @@ impl TeamRun {
         end
     }
 
+    /// An agent kind's tools in this episode: the episode's and the session's tools it
+    /// names, its MCP tools, then the orchestration tools it may call.
+    fn toolkit(&self, episode: &dyn Episode, agent: &AgentSpec) -> Toolkit {
+        let mut registry: ToolRegistry = episode
+            .tools()
+            .into_iter()
+            .chain(self.session_tools().iter().cloned())
+            .filter(|tool| agent.tools.contains(&tool.spec().name))
+            .collect();
+        let mut specs = registry.specs(&agent.tools);
+        for tool in self.mcp_tools_of(&agent.name) {
+            specs.push(tool.spec());
+            registry.insert(Arc::clone(tool));
+        }
+        // The orchestration tools come last, so the delegate tool can be swapped for one
+        // that offers follow-ups once a delegation has returned.
+        let own = specs.len();
+        specs.extend(self.orchestration_specs(agent, false));
+        Toolkit {
+            registry,
+            specs: specs.into(),
+            own,
+        }
+    }
+
+    /// The kind's declarations with the delegate tool offering follow-ups.
+    fn specs_with_follow_ups(&self, agent: &AgentSpec, toolkit: &Toolkit) -> Arc<[ToolSpec]> {
+        let mut specs = toolkit.specs[..toolkit.own].to_vec();
+        specs.extend(self.orchestration_specs(agent, true));
+        specs.into()
+    }
+
     async fn agent_loop(
         self: &Arc<Self>,
         thread: &AgentThread,
@@ -120,28 +155,20 @@ impl TeamRun {
         from: Continuation,
     ) -> AgentEnd {
         let agent = &thread.spec;
-        let mut tools: ToolRegistry = thread
-            .episode
-            .tools()
-            .into_iter()
-            .chain(self.session_tools().iter().cloned())
-            .filter(|tool| agent.tools.contains(&tool.spec().name))
-            .collect();
-        let mut tool_specs = tools.specs(&agent.tools);
-        for tool in self.mcp_tools_of(&agent.name) {
-            tool_specs.push(tool.spec());
-            tools.insert(Arc::clone(tool));
-        }
-        // The orchestration tools come last, so the delegate tool can be swapped for one
-        // that offers follow-ups once a delegation has returned.
-        let own_tools = tool_specs.len();
+        let toolkit = thread
+            .toolkits
+            .of(&agent.name, || self.toolkit(thread.episode.as_ref(), agent));
+        let tools = &toolkit.registry;
         // Only an agent that delegates can follow up; the others never scan for it (a
         // fleet worker's turns stay as cheap as before).
         let delegates = !agent.delegates.is_empty();
         let mut follow_ups = delegates && Self::can_follow_up(messages);
-        tool_specs.extend(self.orchestration_specs(agent, follow_ups));
         // What every turn's request carries, shared rather than copied.
-        let mut shared_specs: Arc<[crate::tool::ToolSpec]> = tool_specs.into();
+        let mut shared_specs = if follow_ups {
+            self.specs_with_follow_ups(agent, &toolkit)
+        } else {
+            Arc::clone(&toolkit.specs)
+        };
         let system = self.prompts.get(&agent.name).cloned().unwrap_or_default();
         let provider = match self.providers.agent(&agent.name) {
             Some(provider) => provider,
@@ -161,7 +188,7 @@ impl TeamRun {
         if !from.step.is_empty() {
             let calls = from.step.into_iter().map(ToolCall::from_step).collect();
             if let Some(end) = self
-                .run_step(thread, &tools, messages, permit, calls, None)
+                .run_step(thread, tools, messages, permit, calls, None)
                 .await
             {
                 return end;
@@ -203,9 +230,7 @@ impl TeamRun {
             }
             if delegates && !follow_ups && Self::can_follow_up(messages) {
                 follow_ups = true;
-                let mut specs = shared_specs[..own_tools].to_vec();
-                specs.extend(self.orchestration_specs(agent, true));
-                shared_specs = specs.into();
+                shared_specs = self.specs_with_follow_ups(agent, &toolkit);
             }
             let request = ModelRequest {
                 system: system.clone(),
@@ -334,7 +359,7 @@ impl TeamRun {
                 };
             }
             if let Some(end) = self
-                .run_step(thread, &tools, messages, permit, calls, dropped)
+                .run_step(thread, tools, messages, permit, calls, dropped)
                 .await
             {
                 return end;
@@ -350,7 +375,7 @@ impl TeamRun {
         tools: &ToolRegistry,
         messages: &mut Vec<Message>,
         permit: &mut Option<OwnedSemaphorePermit>,
-        calls: Vec<ToolCall>,
+        mut calls: Vec<ToolCall>,
         // A note for the model on the calls past the per-turn cap that were dropped.
         dropped: Option<String>,
     ) -> Option<AgentEnd> {
@@ -378,13 +403,24 @@ impl TeamRun {
                 },
             );
         }
-        let results = join_all(calls.iter().map(|call| match &call.resumed {
-            Some(Resumed::Returned(output)) => {
-                let output = output.clone();
-                Box::pin(async move { Ok(output) })
-            }
-            _ => self.call_tool(thread, tools, call, &transcript),
-        }))
+        // Each call's arguments go to the call that reads them, rather than a copy: a
+        // lead's fan-out holds no second copy of every delegation while its workers run.
+        let inputs: Vec<serde_json::Value> = calls
+            .iter_mut()
+            .map(|call| std::mem::take(&mut call.input))
+            .collect();
+        let results = join_all(
+            calls
+                .iter()
+                .zip(inputs)
+                .map(|(call, input)| match &call.resumed {
+                    Some(Resumed::Returned(output)) => {
+                        let output = output.clone();
+                        Box::pin(async move { Ok(output) })
+                    }
+                    _ => self.call_tool(thread, tools, call, input, &transcript),
+                }),
+        )
         .await;
         if delegates && thread.depth > 0 {
             *permit = Arc::clone(&self.parallel).acquire_owned().await.ok();
@@ -434,15 +470,18 @@ impl TeamRun {
         thread: &'a AgentThread,
         tools: &'a ToolRegistry,
         call: &'a ToolCall,
+        input: serde_json::Value,
         transcript: &'a str,
     ) -> BoxFuture<'a, Result<ToolOutput, RunError>> {
         Box::pin(async move {
             let output = match call.name.as_str() {
-                crate::spec::DELEGATE_TOOL => self.delegate(thread, call).await?,
-                crate::spec::ADVISOR_TOOL => self.consult_advisor(thread, call, transcript).await?,
+                crate::spec::DELEGATE_TOOL => self.delegate(thread, call, input).await?,
+                crate::spec::ADVISOR_TOOL => {
+                    self.consult_advisor(thread, input, transcript).await?
+                }
                 name => match tools.get(name) {
                     Some(tool) => {
-                        let future = tool.call(call.input.clone());
+                        let future = tool.call(input);
                         let output = tokio::select! {
                             output = future => output,
                             () = thread.cancel.cancelled() => ToolOutput::error("cancelled"),

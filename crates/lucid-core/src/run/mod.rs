@@ -20,6 +20,7 @@ mod providers;
 mod recordings;
 pub mod report;
 mod resume;
+mod toolkit;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -399,6 +400,7 @@ impl TeamRun {
             iteration,
             cancel: self.cancel.child(),
             episode,
+            toolkits: Default::default(),
         };
         self.register_cancel(thread.id, &thread.cancel);
         let from = agent::Continuation {

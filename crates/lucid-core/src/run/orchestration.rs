@@ -118,8 +118,9 @@ impl TeamRun {
         self: &Arc<Self>,
         parent: &AgentThread,
         call: &ToolCall,
+        input: serde_json::Value,
     ) -> Result<ToolOutput, RunError> {
-        let args: DelegateArgs = match parse_args(DELEGATE_TOOL, call.input.clone()) {
+        let args: DelegateArgs = match parse_args(DELEGATE_TOOL, input) {
             Ok(args) => args,
             Err(output) => return Ok(output),
         };
@@ -273,6 +274,7 @@ impl TeamRun {
             iteration: parent.iteration,
             cancel: parent.cancel.child(),
             episode: Arc::clone(&parent.episode),
+            toolkits: Arc::clone(&parent.toolkits),
         };
         self.register_cancel(child_id, &child.cancel);
         // The child runs on its own task so specialists use every core; its context is
@@ -299,10 +301,10 @@ impl TeamRun {
     pub(super) async fn consult_advisor(
         self: &Arc<Self>,
         thread: &AgentThread,
-        call: &ToolCall,
+        input: serde_json::Value,
         transcript: &str,
     ) -> Result<ToolOutput, RunError> {
-        let args: AdvisorArgs = match parse_args(ADVISOR_TOOL, call.input.clone()) {
+        let args: AdvisorArgs = match parse_args(ADVISOR_TOOL, input) {
             Ok(args) => args,
             Err(output) => return Ok(output),
         };
