@@ -20,6 +20,7 @@ mod headless;
 mod heap;
 mod hostile_bench;
 pub mod learning;
+mod malloc;
 mod mcp;
 mod memories;
 mod memory;
@@ -140,7 +141,7 @@ pub enum Command {
 
 /// Parses the command line and runs the command.
 pub fn main() -> ExitCode {
-    one_malloc_arena();
+    malloc::tune();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -166,38 +167,6 @@ pub fn main() -> ExitCode {
     };
     let code = runtime.block_on(dispatch(cli));
     ExitCode::from(code)
-}
-
-/// Keeps glibc's allocator to one arena (unless `MALLOC_ARENA_MAX`, or
-/// `glibc.malloc.arena_max` in `GLIBC_TUNABLES`, says otherwise).
-/// By default a thread that finds the heap busy gets an arena of its own, up to eight
-/// per core, and memory freed into one arena is not reused by another: an offline fleet
-/// of 10,000 agents peaked at 141-157 MB that way and at 105-111 MB with one arena, in
-/// the same time; 10,000 agents over HTTP at 449 MiB instead of 481 (`lucid bench
-/// fleet`). lucid's threads are few (the async workers, sled's, a blocking pool), and
-/// small allocations stay in each thread's cache either way.
-fn one_malloc_arena() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if !arena_count_chosen(
-        std::env::var_os("MALLOC_ARENA_MAX").is_some(),
-        std::env::var("GLIBC_TUNABLES").ok().as_deref(),
-    ) {
-        // SAFETY: `mallopt` only sets one of the allocator's tunables, and this runs
-        // before any other thread exists.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 1);
-        }
-    }
-}
-
-/// Whether the user chose glibc's arena count, by either of its names.
-fn arena_count_chosen(malloc_arena_max: bool, glibc_tunables: Option<&str>) -> bool {
-    malloc_arena_max
-        || glibc_tunables.is_some_and(|tunables| {
-            tunables
-                .split(':')
-                .any(|tunable| tunable.starts_with("glibc.malloc.arena_max="))
-        })
 }
 
 async fn dispatch(cli: Cli) -> u8 {
@@ -273,28 +242,5 @@ fn locate(path: &std::path::Path) -> Result<Opened, lucid_core::store::StoreErro
             Ok(owner())
         }
         Err(err) => Err(err),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::arena_count_chosen;
-
-    #[test]
-    fn an_arena_count_the_user_chose_by_either_name_is_left_alone() {
-        assert!(!arena_count_chosen(false, None));
-        assert!(arena_count_chosen(true, None));
-        assert!(arena_count_chosen(
-            false,
-            Some("glibc.malloc.tcache_count=0:glibc.malloc.arena_max=8")
-        ));
-        assert!(!arena_count_chosen(
-            false,
-            Some("glibc.malloc.tcache_count=0")
-        ));
-        assert!(!arena_count_chosen(
-            false,
-            Some("glibc.malloc.arena_maxx=2")
-        ));
     }
 }
