@@ -8,8 +8,12 @@ use std::process::Command;
 use serde_json::Value;
 
 fn bench(args: &[&str]) -> Value {
+    bench_in(std::path::Path::new(env!("CARGO_MANIFEST_DIR")), args)
+}
+
+fn bench_in(folder: &std::path::Path, args: &[&str]) -> Value {
     let output = Command::new(env!("CARGO_BIN_EXE_lucid"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(folder)
         .arg("bench")
         .args(args)
         .output()
@@ -35,6 +39,14 @@ fn overhead_store_and_dream_figures_are_printed() {
             && positive(&overhead["us_per_step_recorded"])
     );
 
+    // A finished worker's heap is measured where glibc tells.
+    if cfg!(all(target_os = "linux", target_env = "gnu")) {
+        for how in ["unrecorded", "recorded"] {
+            let field = format!("finished_worker_heap_bytes_{how}");
+            assert!(positive(&overhead[&field]), "{overhead}");
+        }
+    }
+
     let store = bench(&["store", "--events", "2000", "--json"]);
     assert_eq!(store["events"], 2000);
     assert!(positive(&store["append_events_per_s"]) && positive(&store["replay_events_per_s"]));
@@ -43,6 +55,17 @@ fn overhead_store_and_dream_figures_are_printed() {
     assert_eq!(dream["sessions"], 24);
     assert!(dream["events"].as_u64().unwrap() > 24 * 10);
     assert!(dream["proposals"].as_u64().unwrap() >= 1, "{dream}");
+}
+
+#[test]
+fn the_benches_run_from_a_folder_without_the_session_files() {
+    let folder = tempfile::tempdir().unwrap();
+    let overhead = bench_in(
+        folder.path(),
+        &["overhead", "--workers", "20", "--steps", "1", "--json"],
+    );
+    assert_eq!(overhead["workers"], 20);
+    assert!(positive(&overhead["us_per_step_recorded"]), "{overhead}");
 }
 
 #[test]

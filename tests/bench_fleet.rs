@@ -53,6 +53,12 @@ fn the_fleet_over_loopback_figures_are_printed_per_size() {
             assert!(row["peak_rss_mib"].as_f64().unwrap() > 1.0, "{row}");
             assert!(row["rss_kib_per_agent"].as_f64().unwrap() >= 0.0, "{row}");
         }
+        // The heap was marked while all worked and at the last finish (glibc tells).
+        if cfg!(all(target_os = "linux", target_env = "gnu")) {
+            let heap = &row["heap"];
+            assert!(heap["live_bytes"].as_f64().unwrap() >= 0.0, "{row}");
+            assert!(heap["finished_bytes"].as_f64().unwrap() >= 0.0, "{row}");
+        }
     }
     // The breakdown comes once, at the largest size up to 1,000.
     assert!(rows[0]["breakdown"].is_null());

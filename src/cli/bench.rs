@@ -530,15 +530,38 @@ async fn bench_learning(args: LearningArgs) -> u8 {
     exit::OK
 }
 
+/// The session files the benches run by default, built in so that `lucid bench` works
+/// from any folder. A file at the same path under the current folder wins, so a change
+/// to it can be measured.
+const BUILT_IN_SESSIONS: [(&str, &str); 2] = [
+    (
+        "sessions/fleet.toml",
+        include_str!("../../sessions/fleet.toml"),
+    ),
+    (
+        "sessions/lumara.toml",
+        include_str!("../../sessions/lumara.toml"),
+    ),
+];
+
 fn load(path: &str) -> Result<SessionSpec, String> {
-    lucid_core::session::load(
-        lucid_envs::worlds().as_ref(),
-        std::path::Path::new(path),
-        None,
-        None,
-        None,
-    )
-    .map_err(|e| e.to_string())
+    let file = std::path::Path::new(path);
+    let built_in = BUILT_IN_SESSIONS
+        .iter()
+        .find(|(name, _)| *name == path && !file.exists());
+    match built_in {
+        Some((_, source)) => built_in_session(file, source),
+        None => lucid_core::session::load(lucid_envs::worlds().as_ref(), file, None, None, None)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// A built-in session file, read as `lucid run` reads one (the user's model profiles
+/// under its own).
+fn built_in_session(path: &std::path::Path, source: &str) -> Result<SessionSpec, String> {
+    let user = lucid_core::config::user_config().map_err(|e| e.to_string())?;
+    let catalog = lucid_envs::worlds().catalog();
+    lucid_core::spec::parse_with(path, source, &catalog, &user).map_err(|e| e.to_string())
 }
 
 /// Prints figures as a table or JSON; a failure is one sentence and exit 3.
@@ -763,5 +786,22 @@ mod tests {
         assert_eq!(parse_seeds("4, 9").unwrap(), vec![4, 9]);
         assert!(parse_seeds("3..1").is_err());
         assert!(parse_seeds("x").is_err());
+    }
+
+    #[test]
+    fn the_built_in_session_files_read_like_the_files_they_come_from() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for (path, source) in BUILT_IN_SESSIONS {
+            let built_in = built_in_session(std::path::Path::new(path), source).unwrap();
+            let file =
+                lucid_core::spec::load(&root.join(path), &lucid_envs::worlds().catalog()).unwrap();
+            assert_eq!(built_in.team, file.team, "{path}");
+            assert_eq!(built_in.task, file.task, "{path}");
+            assert_eq!(
+                built_in.agents.keys().collect::<Vec<_>>(),
+                file.agents.keys().collect::<Vec<_>>(),
+                "{path}"
+            );
+        }
     }
 }

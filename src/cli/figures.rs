@@ -166,8 +166,7 @@ pub(super) async fn run_fleet(
         .options
         .get("workers")
         .and_then(toml::Value::as_integer)
-        .and_then(|n| u64::try_from(n).ok())
-        .unwrap_or(1);
+        .and_then(|n| u64::try_from(n).ok());
     let counting = Arc::new(CountingSink {
         inner: sink,
         turns: AtomicU64::new(0),

@@ -256,6 +256,9 @@ fn spending(tokens_in: u64, tokens_out: u64, cost_usd: Option<f64>) -> String {
 
 /// Most bytes of progress gathered into one write.
 const WRITE_BYTES: usize = 64 * 1024;
+/// Most events read for one write (most events make no line), so a steady stream of
+/// them cannot keep the printer from yielding.
+const WRITE_EVENTS: usize = 4096;
 
 /// Prints every event's line on stderr until the bus is dropped. The lines of every
 /// event that has arrived by the time the printer looks go out in one write: a fan-out
@@ -273,7 +276,9 @@ async fn print(mut events: UnboundedReceiver<Event>, mut out: impl Write) {
     while let Some(event) = events.recv().await {
         text.clear();
         add_line(&mut formatter, &event, &mut text);
-        while text.len() < WRITE_BYTES {
+        let mut read = 1;
+        while text.len() < WRITE_BYTES && read < WRITE_EVENTS {
+            read += 1;
             match events.try_recv() {
                 Ok(event) => add_line(&mut formatter, &event, &mut text),
                 Err(_) => break,

@@ -7,13 +7,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Bytes the allocator has handed out and not had back (glibc's `mallinfo2`: the main
 /// heap's chunks in use and the mapped ones), where the allocator tells. Chunks parked in
 /// a thread's cache count as in use. The call walks the allocator's free lists under its
-/// lock, so it is taken at a few moments of a run, never per step.
+/// lock, stalling every allocation meanwhile, so a run takes it a handful of times, never
+/// per step. `mallinfo2` is looked up when called (glibc 2.33 and later have it), so
+/// lucid still builds and runs on an older glibc, where this says nothing.
 pub fn heap_in_use() -> Option<u64> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        // SAFETY: `mallinfo2` only reads the allocator's statistics into the struct it
-        // returns.
-        let info = unsafe { libc::mallinfo2() };
+        // SAFETY: `dlsym` only looks a name up; a non-null result for `mallinfo2` is
+        // glibc's function of that name, whose signature this is. It only reads the
+        // allocator's statistics into the struct it returns.
+        let info = unsafe {
+            let symbol = libc::dlsym(libc::RTLD_DEFAULT, c"mallinfo2".as_ptr());
+            if symbol.is_null() {
+                return None;
+            }
+            let mallinfo2: extern "C" fn() -> libc::mallinfo2 = std::mem::transmute(symbol);
+            mallinfo2()
+        };
         u64::try_from(info.uordblks.saturating_add(info.hblkhd)).ok()
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
@@ -35,7 +45,8 @@ pub struct HeapPerAgent {
 
 /// Marks of the heap over one fleet run, taken as its events go by: at each round of
 /// model turns (when the workers have made `workers`, `2 × workers`, … turns between
-/// them, all of them still at work) and when the last worker has finished.
+/// them, all of them still at work) and when the last worker has finished. Made for a
+/// fleet of one attempt: its `workers` finishes are taken as every worker's.
 pub struct HeapMarks {
     workers: u64,
     base: Option<u64>,
@@ -46,11 +57,12 @@ pub struct HeapMarks {
 }
 
 impl HeapMarks {
-    /// Marks for a run of `workers` workers, measured from the heap in use now.
-    pub fn new(workers: u64) -> Self {
+    /// Marks for a run of `workers` workers, measured from the heap in use now; none
+    /// when the number of workers is not known.
+    pub fn new(workers: Option<u64>) -> Self {
         Self {
-            workers: workers.max(1),
-            base: heap_in_use(),
+            workers: workers.unwrap_or(0).max(1),
+            base: workers.and_then(|_| heap_in_use()),
             worker_turns: AtomicU64::new(0),
             finished: AtomicU64::new(0),
             live_peak: AtomicU64::new(0),
@@ -91,16 +103,21 @@ impl HeapMarks {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
 mod tests {
     use super::*;
+    use std::hint::black_box;
+    use std::sync::Mutex;
 
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    /// The heap is the whole process's: these tests take turns, and each holds far more
+    /// than any other test of this binary frees meanwhile.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
     #[test]
     fn the_heap_in_use_grows_by_what_is_held() {
-        // Other tests allocate and free meanwhile: hold far more than they would free.
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let before = heap_in_use().unwrap();
-        let held: Vec<Vec<u8>> = (0..2048).map(|_| vec![1u8; 16 << 10]).collect();
+        let held: Vec<Vec<u8>> = black_box((0..2048).map(|_| vec![1u8; 16 << 10]).collect());
         let during = heap_in_use().unwrap();
         assert!(
             during >= before + (24 << 20),
@@ -109,11 +126,11 @@ mod tests {
         drop(held);
     }
 
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]
     fn marks_are_taken_at_each_round_of_turns_and_at_the_last_finish() {
-        let marks = HeapMarks::new(4);
-        let held: Vec<Vec<u8>> = (0..4).map(|_| vec![1u8; 8 << 20]).collect();
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let marks = HeapMarks::new(Some(4));
+        let held: Vec<Vec<u8>> = black_box((0..4).map(|_| vec![1u8; 8 << 20]).collect());
         for _ in 0..3 {
             marks.worker_turn();
         }
@@ -145,10 +162,9 @@ mod tests {
         drop(held);
     }
 
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]
     fn no_live_mark_once_a_worker_has_finished() {
-        let marks = HeapMarks::new(2);
+        let marks = HeapMarks::new(Some(2));
         marks.worker_turn();
         marks.worker_finished();
         marks.worker_turn();
@@ -156,5 +172,13 @@ mod tests {
         let figures = marks.per_agent().unwrap();
         assert!(figures.live_bytes.is_none(), "{figures:?}");
         assert!(figures.finished_bytes.is_some(), "{figures:?}");
+    }
+
+    #[test]
+    fn no_marks_without_a_number_of_workers() {
+        let marks = HeapMarks::new(None);
+        marks.worker_turn();
+        marks.worker_finished();
+        assert!(marks.per_agent().is_none());
     }
 }

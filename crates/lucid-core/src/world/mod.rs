@@ -73,10 +73,10 @@ pub struct WorkChanges {
 
 /// One attempt: tools bound to its state, and the facts that state amounts to.
 pub trait Episode: Send + Sync {
-    /// The attempt's tools. Asked once per agent kind that works in the attempt (and
-    /// once to replay a resumed attempt's calls); the tools it gives are shared by every
-    /// thread of that kind, at once, so a tool's state belongs to the episode, never to
-    /// one caller.
+    /// The attempt's tools. Asked when the first thread of each agent kind starts in the
+    /// attempt (twice if two start at once; and once to replay a resumed attempt's
+    /// calls); the tools it gives are shared by every thread of that kind, at once, so a
+    /// tool's state belongs to the episode, never to one caller.
     fn tools(&self) -> Vec<Arc<dyn Tool>>;
 
     /// The result facts the rubric checks, read when the team has finished.
