@@ -15,17 +15,17 @@
 //! message leaves here cleaned ([`crate::event::clean`]: every form of the key redacted,
 //! terminal control sequences removed), so whoever prints one prints safe text.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::stream::{BoxStream, Stream, StreamExt};
 use reqwest::header::HeaderMap;
-use tokio::sync::mpsc;
 
 use super::bounded::{self, BodyError};
 use super::collect::to_deltas;
@@ -135,7 +135,8 @@ where
     if let Some(secret) = &call.secret {
         crate::event::register_secret(secret);
     }
-    let (tx, rx) = mpsc::channel(64);
+    let outbox = Arc::new(Outbox::default());
+    let out = Arc::clone(&outbox);
     let mut call = call;
     let driver = async move {
         let mut retries = 0;
@@ -144,7 +145,7 @@ where
         // Encoded once for every attempt (again only when falling back).
         let mut encoded = Bytes::from((call.body)(call.streaming));
         loop {
-            let attempt = attempt(&call, &encoded, decoder(), whole, &tx);
+            let attempt = attempt(&call, &encoded, decoder(), whole, &out);
             let fault = match tokio::time::timeout(call.turn_timeout, attempt).await {
                 Ok(Ok(())) => return,
                 Ok(Err(fault)) => fault,
@@ -156,7 +157,7 @@ where
             };
             let (reason, server_asked) = match fault {
                 Fault::Fatal(err) => {
-                    let _ = tx.send(Err(clean_error(err))).await;
+                    out.push(Err(clean_error(err)));
                     return;
                 }
                 Fault::Unstreamable(reason) if call.streaming && call.fallback.is_some() => {
@@ -176,9 +177,7 @@ where
                         ),
                         delay_ms: 0,
                     };
-                    if tx.send(Ok(ModelDelta::Retry(notice))).await.is_err() {
-                        return;
-                    }
+                    out.push(Ok(ModelDelta::Retry(notice)));
                     continue;
                 }
                 Fault::Unstreamable(reason) => (crate::event::clean(&reason), None),
@@ -188,12 +187,10 @@ where
                 } => (crate::event::clean(&reason), retry_after),
             };
             if retries >= call.max_retries {
-                let _ = tx
-                    .send(Err(ModelError::Unavailable(format!(
-                        "{reason} (gave up after {retries} {})",
-                        if retries == 1 { "retry" } else { "retries" }
-                    ))))
-                    .await;
+                out.push(Err(ModelError::Unavailable(format!(
+                    "{reason} (gave up after {retries} {})",
+                    if retries == 1 { "retry" } else { "retries" }
+                ))));
                 return;
             }
             let delay = retry::delay(retries, server_asked);
@@ -204,46 +201,73 @@ where
                 reason,
                 delay_ms: delay.as_millis() as u64,
             };
-            if tx.send(Ok(ModelDelta::Retry(notice))).await.is_err() {
-                return;
-            }
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = tx.closed() => return,
-            }
+            out.push(Ok(ModelDelta::Retry(notice)));
+            // Dropping the stream drops this wait with it.
+            tokio::time::sleep(delay).await;
         }
     };
     Driven {
         driver: Some(Box::pin(driver)),
-        rx,
+        outbox,
     }
     .boxed()
 }
 
-/// The attempts, driven on the task that reads their deltas: each poll first lets the
-/// attempts go as far as they can (reading the answer, filling the channel), then hands
-/// out what they produced. No task of their own, so no hop between tasks per piece of
-/// the answer; dropping the stream drops the attempts.
-struct Driven<F> {
-    driver: Option<Pin<Box<F>>>,
-    rx: mpsc::Receiver<Result<ModelDelta, ModelError>>,
-}
+/// One item of a call's stream.
+type Item = Result<ModelDelta, ModelError>;
 
-impl<F: Future<Output = ()>> Stream for Driven<F> {
-    type Item = Result<ModelDelta, ModelError>;
+/// What the attempts produced and the stream has not handed out yet, in order. The
+/// attempts only run inside the stream's own poll, so nothing waits on this and nothing
+/// needs waking: each push or pop holds the lock for that alone.
+#[derive(Default)]
+struct Outbox(Mutex<VecDeque<Item>>);
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if let Some(driver) = self.driver.as_mut() {
-            if driver.as_mut().poll(cx).is_ready() {
-                // Its sender dropped with it: the channel ends once drained.
-                self.driver = None;
-            }
-        }
-        self.rx.poll_recv(cx)
+impl Outbox {
+    fn push(&self, item: Item) {
+        self.lock().push_back(item);
+    }
+
+    fn pop(&self) -> Option<Item> {
+        self.lock().pop_front()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Item>> {
+        // Single pushes and pops: a poisoned queue is still whole.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-type Sender = mpsc::Sender<Result<ModelDelta, ModelError>>;
+/// The attempts, driven on the task that reads their deltas: a poll hands out what the
+/// attempts have produced, and only when there is nothing lets them go as far as they
+/// can (reading the answer into the outbox). No task of their own and no channel, so no
+/// hop between tasks and no wake-up per piece of the answer; dropping the stream drops
+/// the attempts.
+struct Driven<F> {
+    driver: Option<Pin<Box<F>>>,
+    outbox: Arc<Outbox>,
+}
+
+impl<F: Future<Output = ()>> Stream for Driven<F> {
+    type Item = Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+        if let Some(item) = self.outbox.pop() {
+            return Poll::Ready(Some(item));
+        }
+        if let Some(driver) = self.driver.as_mut() {
+            if driver.as_mut().poll(cx).is_ready() {
+                self.driver = None;
+            }
+        }
+        match self.outbox.pop() {
+            Some(item) => Poll::Ready(Some(item)),
+            // The attempts are over and all they produced handed out.
+            None if self.driver.is_none() => Poll::Ready(None),
+            // The attempts wait on the network or a timer, which wakes this task.
+            None => Poll::Pending,
+        }
+    }
+}
 
 /// One attempt: `Ok` when the whole answer was forwarded (or nobody listens any more).
 async fn attempt<D: Decoder>(
@@ -251,7 +275,7 @@ async fn attempt<D: Decoder>(
     body: &Bytes,
     mut decoder: D,
     whole: fn(&str) -> Result<ModelResponse, Fault>,
-    tx: &Sender,
+    out: &Outbox,
 ) -> Result<(), Fault> {
     let request = call
         .client
@@ -299,9 +323,7 @@ async fn attempt<D: Decoder>(
         };
         let answer = whole(&body)?;
         for delta in to_deltas(&answer, usize::MAX) {
-            if tx.send(Ok(delta)).await.is_err() {
-                return Ok(());
-            }
+            out.push(Ok(delta));
         }
         return Ok(());
     }
@@ -336,18 +358,14 @@ async fn attempt<D: Decoder>(
                 if let Some(fault) = fault {
                     // What the events before it said still reaches the live view.
                     for delta in deltas.drain(..) {
-                        if tx.send(Ok(delta)).await.is_err() {
-                            break;
-                        }
+                        out.push(Ok(delta));
                     }
                     return Err(fault);
                 }
             }
         }
         for delta in deltas.drain(..) {
-            if tx.send(Ok(delta)).await.is_err() {
-                return Ok(());
-            }
+            out.push(Ok(delta));
         }
         if ended || decoder.done() {
             return Ok(());
