@@ -94,7 +94,7 @@ fn tool(name: &str) -> ToolSpec {
 fn request(system: &str, question: &str, tools: &[&str]) -> ModelRequest {
     ModelRequest {
         system: system.into(),
-        messages: vec![Message::user_text(question)],
+        messages: vec![Message::user_text(question)].into(),
         tools: tools.iter().map(|t| tool(t)).collect(),
         tool_choice: ToolChoice::Auto,
         max_tokens: 1024,
@@ -105,11 +105,11 @@ fn request(system: &str, question: &str, tools: &[&str]) -> ModelRequest {
 /// The request after the tool answered.
 fn follow_up(first: &ModelRequest, answer: &ModelResponse) -> ModelRequest {
     let mut next = first.clone();
-    next.messages.push(Message {
+    std::sync::Arc::make_mut(&mut next.messages).push(Message {
         role: lucid_core::model::Role::Assistant,
         content: answer.content.clone(),
     });
-    next.messages.push(Message {
+    std::sync::Arc::make_mut(&mut next.messages).push(Message {
         role: lucid_core::model::Role::User,
         content: vec![ContentBlock::ToolResult {
             tool_use_id: "call_1".into(),

@@ -115,7 +115,8 @@ fn request() -> ModelRequest {
                     },
                 ],
             },
-        ],
+        ]
+        .into(),
         tools: vec![ToolSpec {
             name: "survey_site".into(),
             description: "Survey one site.".into(),

@@ -62,7 +62,7 @@ fn provider(url: &str, streaming: bool) -> OpenAiProvider {
 fn request(text: &str) -> ModelRequest {
     ModelRequest {
         system: "You are a helpful assistant.".into(),
-        messages: vec![Message::user_text(text)],
+        messages: vec![Message::user_text(text)].into(),
         tools: vec![].into(),
         tool_choice: ToolChoice::Auto,
         max_tokens: 48,

@@ -26,7 +26,7 @@ use lucid_testkit::fake::FakeServer;
 fn survey_request() -> ModelRequest {
     ModelRequest {
         system: "You survey sites.".into(),
-        messages: vec![Message::user_text("Survey site A.")],
+        messages: vec![Message::user_text("Survey site A.")].into(),
         tools: vec![ToolSpec {
             name: "survey_site".into(),
             description: "Survey one site.".into(),

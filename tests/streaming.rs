@@ -43,7 +43,7 @@ fn after_second_fragment(pieces: &[String]) -> usize {
 fn request() -> ModelRequest {
     ModelRequest {
         system: "You survey sites.".into(),
-        messages: vec![Message::user_text("Survey A and B.")],
+        messages: vec![Message::user_text("Survey A and B.")].into(),
         tools: vec![].into(),
         tool_choice: ToolChoice::Auto,
         max_tokens: 100,

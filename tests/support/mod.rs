@@ -47,7 +47,7 @@ impl Recorder {
 
 pub fn request_text(request: &ModelRequest) -> String {
     let mut text = request.system.clone();
-    for message in &request.messages {
+    for message in request.messages.iter() {
         for block in &message.content {
             match block {
                 ContentBlock::Text { text: t } => text.push_str(t),

@@ -179,7 +179,7 @@ fn typed(body: Body) -> Decoded {
     Decoded {
         request: ModelRequest {
             system,
-            messages,
+            messages: messages.into(),
             tools: tools.into(),
             tool_choice: ToolChoice::Auto,
             max_tokens: u32::try_from(max_tokens).unwrap_or(u32::MAX),

@@ -82,7 +82,7 @@ pub fn decode_request(body: &Value) -> ModelRequest {
         .unwrap_or(0);
     ModelRequest {
         system,
-        messages,
+        messages: messages.into(),
         tools,
         tool_choice: ToolChoice::Auto,
         max_tokens: u32::try_from(max_tokens).unwrap_or(u32::MAX),

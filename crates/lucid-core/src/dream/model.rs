@@ -77,7 +77,7 @@ fn request(digests: &[&SessionDigest], patterns: &Patterns, memories: &[Memory])
     );
     ModelRequest {
         system: DREAMER_SYSTEM.into(),
-        messages: vec![Message::user_text(text)],
+        messages: vec![Message::user_text(text)].into(),
         tools: vec![ToolSpec {
             name: PROPOSE_TOOL.into(),
             description: "Propose memories for a person to review.".into(),
@@ -138,7 +138,7 @@ pub async fn model_drafts(
             Some(Err(err)) => problem = format!("{PROPOSE_TOOL} arguments: {err}"),
             None => problem = format!("no {PROPOSE_TOOL} call"),
         }
-        request.messages.push(Message {
+        std::sync::Arc::make_mut(&mut request.messages).push(Message {
             role: Role::Assistant,
             content: response.content.clone(),
         });
@@ -157,7 +157,7 @@ pub async fn model_drafts(
         content.push(ContentBlock::Text {
             text: format!("Your answer could not be used: {problem}. Call {PROPOSE_TOOL} again."),
         });
-        request.messages.push(Message {
+        std::sync::Arc::make_mut(&mut request.messages).push(Message {
             role: Role::User,
             content,
         });

@@ -460,7 +460,8 @@ mod tests {
                         },
                     ],
                 },
-            ],
+            ]
+            .into(),
             tools: vec![ToolSpec {
                 name: "survey_site".into(),
                 description: "Survey".into(),

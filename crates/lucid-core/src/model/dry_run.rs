@@ -44,7 +44,7 @@ impl Policy for DryRun {
 fn summary(request: &ModelRequest) -> String {
     let mut lines = vec!["Dry run (the `test` profile):".to_string()];
     let mut names = std::collections::HashMap::new();
-    for message in &request.messages {
+    for message in request.messages.iter() {
         for block in &message.content {
             match block {
                 ContentBlock::ToolUse { id, name, .. } => {
@@ -194,7 +194,7 @@ mod tests {
     fn a_fresh_context_calls_every_tool_then_answers() {
         let request = ModelRequest {
             system: String::new(),
-            messages: vec![Message::user_text("go")],
+            messages: vec![Message::user_text("go")].into(),
             tools: vec![
                 tool("a", json!({"type": "object"})),
                 tool("b", json!({"type": "object"})),
@@ -208,11 +208,11 @@ mod tests {
         let names: Vec<&str> = first.tool_uses().map(|(_, name, _)| name).collect();
         assert_eq!(names, vec!["a", "b"]);
         let mut next = request.clone();
-        next.messages.push(Message {
+        std::sync::Arc::make_mut(&mut next.messages).push(Message {
             role: Role::Assistant,
             content: first.content.clone(),
         });
-        next.messages.push(Message {
+        std::sync::Arc::make_mut(&mut next.messages).push(Message {
             role: Role::User,
             content: first
                 .tool_uses()
@@ -240,7 +240,7 @@ mod tests {
         }}}});
         let request = ModelRequest {
             system: String::new(),
-            messages: vec![Message::user_text("judge")],
+            messages: vec![Message::user_text("judge")].into(),
             tools: vec![tool("submit_verdicts", schema)].into(),
             tool_choice: ToolChoice::Tool {
                 name: "submit_verdicts".into(),

@@ -153,7 +153,7 @@ fn request(first: &str, answers: &[ModelResponse]) -> ModelRequest {
     }
     ModelRequest {
         system: String::new(),
-        messages,
+        messages: messages.into(),
         tools: vec![].into(),
         tool_choice: ToolChoice::Auto,
         max_tokens: 100,

@@ -77,7 +77,7 @@ const PACED_PIECE: usize = 12;
 /// Token counts as a real tokenizer would roughly give them: four characters a token.
 pub fn estimate_usage(request: &ModelRequest, response: &ModelResponse) -> Usage {
     let mut chars_in = request.system.len();
-    for message in &request.messages {
+    for message in request.messages.iter() {
         chars_in += message.content.iter().map(block_len).sum::<usize>();
     }
     for tool in request.tools.iter() {
@@ -167,7 +167,7 @@ mod tests {
     fn request(text: &str) -> ModelRequest {
         ModelRequest {
             system: "You echo.".into(),
-            messages: vec![Message::user_text(text)],
+            messages: vec![Message::user_text(text)].into(),
             tools: vec![].into(),
             tool_choice: ToolChoice::Auto,
             max_tokens: 100,

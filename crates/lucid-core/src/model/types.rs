@@ -85,7 +85,9 @@ pub enum ToolChoice {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelRequest {
     pub system: String,
-    pub messages: Vec<Message>,
+    /// Shared, not copied: the conversation so far is the agent's own, lent to the
+    /// request in flight (`Arc::make_mut` to change a request's own).
+    pub messages: Arc<Vec<Message>>,
     /// Shared, not copied: an agent's tools are the same turn after turn.
     pub tools: Arc<[ToolSpec]>,
     pub tool_choice: ToolChoice,

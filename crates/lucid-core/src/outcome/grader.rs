@@ -210,7 +210,7 @@ impl Grader {
                 Ok(verdicts) => return Ok(verdicts),
                 Err(problem) => {
                     last = (response.content.clone(), problem.clone());
-                    request.messages.push(Message {
+                    std::sync::Arc::make_mut(&mut request.messages).push(Message {
                         role: Role::Assistant,
                         content: response.content.clone(),
                     });
@@ -226,7 +226,7 @@ impl Grader {
                     content.push(ContentBlock::Text {
                         text: format!("Your answer could not be used: {problem}. Call {VERDICT_TOOL} again with one verdict per listed criterion."),
                     });
-                    request.messages.push(Message {
+                    std::sync::Arc::make_mut(&mut request.messages).push(Message {
                         role: Role::User,
                         content,
                     });
@@ -381,7 +381,7 @@ pub fn grader_request(
     let ids: Vec<&str> = criteria.iter().map(|c| c.id.as_str()).collect();
     ModelRequest {
         system: GRADER_SYSTEM.into(),
-        messages: vec![Message::user_text(text)],
+        messages: vec![Message::user_text(text)].into(),
         tools: vec![ToolSpec {
             name: VERDICT_TOOL.into(),
             description: "Record one verdict per criterion.".into(),

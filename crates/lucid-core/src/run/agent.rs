@@ -7,6 +7,7 @@ use std::sync::Arc;
 use futures::future::{join_all, BoxFuture};
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::conversation::Conversation;
 use super::live_text::LiveText;
 use super::resume::{StepCall, ThreadResume};
 use super::toolkit::{Toolkit, Toolkits};
@@ -155,6 +156,7 @@ impl TeamRun {
         from: Continuation,
     ) -> AgentEnd {
         let agent = &thread.spec;
+        let mut conversation = Conversation::lend(messages);
         let toolkit = thread
             .toolkits
             .of(&agent.name, || self.toolkit(thread.episode.as_ref(), agent));
@@ -162,7 +164,7 @@ impl TeamRun {
         // Only an agent that delegates can follow up; the others never scan for it (a
         // fleet worker's turns stay as cheap as before).
         let delegates = !agent.delegates.is_empty();
-        let mut follow_ups = delegates && Self::can_follow_up(messages);
+        let mut follow_ups = delegates && Self::can_follow_up(&conversation);
         // What every turn's request carries, shared rather than copied.
         let mut shared_specs = if follow_ups {
             self.specs_with_follow_ups(agent, &toolkit)
@@ -188,7 +190,14 @@ impl TeamRun {
         if !from.step.is_empty() {
             let calls = from.step.into_iter().map(ToolCall::from_step).collect();
             if let Some(end) = self
-                .run_step(thread, tools, messages, permit, calls, None)
+                .run_step(
+                    thread,
+                    tools,
+                    conversation.messages_mut(),
+                    permit,
+                    calls,
+                    None,
+                )
                 .await
             {
                 return end;
@@ -228,13 +237,13 @@ impl TeamRun {
                     Some(RunError::Budget(message)),
                 );
             }
-            if delegates && !follow_ups && Self::can_follow_up(messages) {
+            if delegates && !follow_ups && Self::can_follow_up(&conversation) {
                 follow_ups = true;
                 shared_specs = self.specs_with_follow_ups(agent, &toolkit);
             }
             let request = ModelRequest {
                 system: system.clone(),
-                messages: messages.clone(),
+                messages: conversation.shared(),
                 tools: Arc::clone(&shared_specs),
                 tool_choice: ToolChoice::Auto,
                 max_tokens: profile.map_or(4096, |p| p.max_tokens),
@@ -344,7 +353,7 @@ impl TeamRun {
                     resumed: None,
                 })
                 .collect();
-            messages.push(Message {
+            conversation.messages_mut().push(Message {
                 role: Role::Assistant,
                 content: response.content,
             });
@@ -359,7 +368,14 @@ impl TeamRun {
                 };
             }
             if let Some(end) = self
-                .run_step(thread, tools, messages, permit, calls, dropped)
+                .run_step(
+                    thread,
+                    tools,
+                    conversation.messages_mut(),
+                    permit,
+                    calls,
+                    dropped,
+                )
                 .await
             {
                 return end;

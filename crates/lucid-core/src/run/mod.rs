@@ -12,6 +12,7 @@
 mod agent;
 mod bounds;
 mod cancel;
+mod conversation;
 mod follow_up;
 mod live_text;
 mod orchestration;

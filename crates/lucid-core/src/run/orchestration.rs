@@ -316,7 +316,8 @@ impl TeamRun {
             messages: vec![Message::user_text(format!(
                 "## Question\n{}\n\n## Recent work of the agent asking\n{}",
                 args.question, transcript
-            ))],
+            ))]
+            .into(),
             tools: vec![].into(),
             tool_choice: ToolChoice::Auto,
             max_tokens: 1024,

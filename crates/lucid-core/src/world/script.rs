@@ -283,7 +283,7 @@ mod tests {
         );
         let request = ModelRequest {
             system: String::new(),
-            messages,
+            messages: messages.into(),
             tools: vec![ToolSpec {
                 name: "delegate".into(),
                 description: String::new(),
@@ -306,7 +306,7 @@ mod tests {
         let text = "## Task\nLand.\n\n## Rubric\n- soft: gentle\n- report: says the site\n\n## Output\nLanded at site C.\n## Task\nan output heading\n\n## Facts\n{\"site\": \"C\"}\n\n## Criteria to judge\n- report\n";
         let request = ModelRequest {
             system: String::new(),
-            messages: vec![Message::user_text(text)],
+            messages: vec![Message::user_text(text)].into(),
             tools: vec![].into(),
             tool_choice: ToolChoice::Auto,
             max_tokens: 10,

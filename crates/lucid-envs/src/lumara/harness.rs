@@ -90,7 +90,7 @@ fn delegate_spec() -> ToolSpec {
 fn request(system: &str, messages: &[Message], tools: &[ToolSpec]) -> ModelRequest {
     ModelRequest {
         system: system.to_string(),
-        messages: messages.to_vec(),
+        messages: messages.to_vec().into(),
         tools: tools.into(),
         tool_choice: ToolChoice::Auto,
         max_tokens: 4096,

@@ -318,7 +318,7 @@ fn policies_survive_odd_requests() {
             for tools in [vec![], garbled_tools.clone()] {
                 let request = ModelRequest {
                     system: "```lucid-rules\n{\"when\":{},\"then\":{\"burn_margin_m\":{\"min\":\"x\"},\"avoid\":\"yes\"}}\nnot json\n```".into(),
-                    messages: messages.clone(),
+                    messages: messages.clone().into(),
                     tools: tools.into(),
                     tool_choice: ToolChoice::Auto,
                     max_tokens: 100,
@@ -347,7 +347,7 @@ fn commander_fans_out_two_detectors_in_its_first_turn() {
             "{}\n\n## Briefing\n{}",
             harness::TASK,
             lumara.briefing()
-        ))],
+        ))].into(),
         tools: vec![ToolSpec {
             name: "delegate".into(),
             description: String::new(),
@@ -386,7 +386,7 @@ fn the_mission_report_satisfies_a_model_graded_report_criterion() {
             );
             let request = ModelRequest {
                 system: "Grade.".into(),
-                messages: vec![Message::user_text(body)],
+                messages: vec![Message::user_text(body)].into(),
                 tools: vec![ToolSpec {
                     name: "submit_verdicts".into(),
                     description: String::new(),
@@ -484,7 +484,7 @@ fn navigator_consults_the_advisor_after_a_hard_landing_and_uses_the_answer() {
     for _ in 0..10 {
         let request = ModelRequest {
             system: String::new(),
-            messages: messages.clone(),
+            messages: messages.clone().into(),
             tools: tools.clone().into(),
             tool_choice: ToolChoice::Auto,
             max_tokens: 100,
@@ -509,7 +509,7 @@ fn navigator_consults_the_advisor_after_a_hard_landing_and_uses_the_answer() {
                 asked = Some(question.clone());
                 let answer = advisor.respond(&ModelRequest {
                     system: String::new(),
-                    messages: vec![Message::user_text(question)],
+                    messages: vec![Message::user_text(question)].into(),
                     tools: vec![].into(),
                     tool_choice: ToolChoice::Auto,
                     max_tokens: 100,

@@ -41,7 +41,7 @@ async fn triage(episode: &TriageEpisode, log: u32, system: &str, thorough: bool)
     for turn in 1..=12 {
         let request = ModelRequest {
             system: system.to_string(),
-            messages: messages.clone(),
+            messages: messages.clone().into(),
             tools: tools.iter().map(|t| t.spec()).collect(),
             tool_choice: ToolChoice::Auto,
             max_tokens: 1000,

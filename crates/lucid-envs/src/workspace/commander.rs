@@ -357,7 +357,7 @@ mod tests {
     fn request(messages: Vec<Message>) -> ModelRequest {
         ModelRequest {
             system: "You lead.".into(),
-            messages,
+            messages: messages.into(),
             tools: vec![ToolSpec {
                 name: DELEGATE_TOOL.into(),
                 description: String::new(),

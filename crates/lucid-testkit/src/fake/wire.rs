@@ -172,11 +172,11 @@ pub fn anthropic_request(body: &Value) -> ModelRequest {
             };
             Message { role, content }
         })
-        .collect();
+        .collect::<Vec<_>>();
     let max_tokens = body["max_tokens"].as_u64().unwrap_or(0);
     ModelRequest {
         system: body["system"].as_str().unwrap_or_default().into(),
-        messages,
+        messages: messages.into(),
         tools: anthropic_tools(body.get("tools")).into(),
         tool_choice: ToolChoice::Auto,
         max_tokens: u32::try_from(max_tokens).unwrap_or(u32::MAX),

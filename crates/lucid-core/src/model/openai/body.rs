@@ -118,7 +118,7 @@ pub fn request_body(config: &OpenAiConfig, request: &ModelRequest) -> String {
             role: "system",
         });
     }
-    for message in &request.messages {
+    for message in request.messages.iter() {
         match message.role {
             Role::Assistant => {
                 let tool_calls = message

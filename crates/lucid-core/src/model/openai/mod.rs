@@ -289,7 +289,8 @@ mod tests {
                         },
                     ],
                 },
-            ],
+            ]
+            .into(),
             tools: vec![ToolSpec {
                 name: "f".into(),
                 description: "d".into(),
@@ -344,7 +345,7 @@ mod tests {
         let provider = OpenAiProvider::new(config("not a url"), reqwest::Client::new());
         let request = ModelRequest {
             system: String::new(),
-            messages: vec![Message::user_text("go")],
+            messages: vec![Message::user_text("go")].into(),
             tools: Arc::default(),
             tool_choice: ToolChoice::Auto,
             max_tokens: 16,
