@@ -222,6 +222,10 @@ type Item = Result<ModelDelta, ModelError>;
 #[derive(Default)]
 struct Outbox(Mutex<VecDeque<Item>>);
 
+/// Items the outbox holds before an attempt stops reading and waits for them to be
+/// handed out (a read's deltas all go in, so it may hold one read's worth more).
+const OUTBOX_ITEMS: usize = 64;
+
 impl Outbox {
     fn push(&self, item: Item) {
         self.lock().push_back(item);
@@ -229,6 +233,19 @@ impl Outbox {
 
     fn pop(&self) -> Option<Item> {
         self.lock().pop_front()
+    }
+
+    /// Ready once the outbox holds fewer than [`OUTBOX_ITEMS`]. It registers no waker:
+    /// the stream polls the attempts again as soon as it has handed out everything (see
+    /// [`Driven`]), and only then can there be room.
+    fn room(&self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(move |_| {
+            if self.lock().len() < OUTBOX_ITEMS {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Item>> {
@@ -239,9 +256,10 @@ impl Outbox {
 
 /// The attempts, driven on the task that reads their deltas: a poll hands out what the
 /// attempts have produced, and only when there is nothing lets them go as far as they
-/// can (reading the answer into the outbox). No task of their own and no channel, so no
-/// hop between tasks and no wake-up per piece of the answer; dropping the stream drops
-/// the attempts.
+/// can (reading the answer into the outbox until it is full). No task of their own and
+/// no channel, so no hop between tasks and no wake-up per piece of the answer; dropping
+/// the stream drops the attempts. Each item handed out spends the task's scheduling
+/// budget, as a channel's receive did, so a long answer still lets other tasks run.
 struct Driven<F> {
     driver: Option<Pin<Box<F>>>,
     outbox: Arc<Outbox>,
@@ -251,7 +269,9 @@ impl<F: Future<Output = ()>> Stream for Driven<F> {
     type Item = Item;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+        let budget = std::task::ready!(tokio::task::coop::poll_proceed(cx));
         if let Some(item) = self.outbox.pop() {
+            budget.made_progress();
             return Poll::Ready(Some(item));
         }
         if let Some(driver) = self.driver.as_mut() {
@@ -260,16 +280,22 @@ impl<F: Future<Output = ()>> Stream for Driven<F> {
             }
         }
         match self.outbox.pop() {
-            Some(item) => Poll::Ready(Some(item)),
+            Some(item) => {
+                budget.made_progress();
+                Poll::Ready(Some(item))
+            }
             // The attempts are over and all they produced handed out.
-            None if self.driver.is_none() => Poll::Ready(None),
+            None if self.driver.is_none() => {
+                budget.made_progress();
+                Poll::Ready(None)
+            }
             // The attempts wait on the network or a timer, which wakes this task.
             None => Poll::Pending,
         }
     }
 }
 
-/// One attempt: `Ok` when the whole answer was forwarded (or nobody listens any more).
+/// One attempt: `Ok` when the whole answer was forwarded.
 async fn attempt<D: Decoder>(
     call: &Call,
     body: &Bytes,
@@ -367,6 +393,7 @@ async fn attempt<D: Decoder>(
         for delta in deltas.drain(..) {
             out.push(Ok(delta));
         }
+        out.room().await;
         if ended || decoder.done() {
             return Ok(());
         }
@@ -474,6 +501,43 @@ fn clean_error(err: ModelError) -> ModelError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_outbox_hands_out_everything_in_order_and_holds_a_bounded_amount() {
+        let outbox = Arc::new(Outbox::default());
+        let out = Arc::clone(&outbox);
+        // An attempt that produces far faster than anyone reads, in bursts of 10.
+        let driver = async move {
+            for burst in 0..100 {
+                for i in 0..10 {
+                    out.push(Ok(ModelDelta::Text(format!("{}", burst * 10 + i))));
+                }
+                out.room().await;
+            }
+            out.push(Err(ModelError::Unavailable("the end".into())));
+        };
+        let mut stream = Driven {
+            driver: Some(Box::pin(driver)),
+            outbox: Arc::clone(&outbox),
+        };
+        let mut seen = 0;
+        while let Some(item) = stream.next().await {
+            assert!(outbox.lock().len() < OUTBOX_ITEMS + 10);
+            match item {
+                Ok(ModelDelta::Text(text)) => {
+                    assert_eq!(text, seen.to_string());
+                    seen += 1;
+                }
+                Err(err) => {
+                    assert_eq!(seen, 1000, "the error comes after every delta");
+                    assert!(err.to_string().contains("the end"));
+                    seen += 1;
+                }
+                Ok(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(seen, 1001);
+    }
 
     #[test]
     fn error_messages_come_from_either_protocol_and_are_short() {
