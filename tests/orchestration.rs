@@ -39,6 +39,14 @@ description = "At least two notes."
 check = "notes >= 2"
 "#;
 
+/// Fails the first attempt (two notes), passes the revision (three).
+const NOTES_AT_LEAST_THREE: &str = r#"
+[[outcome.criteria]]
+id = "three_notes"
+description = "At least three notes."
+check = "notes >= 3"
+"#;
+
 #[tokio::test]
 async fn delegation_spawns_children_with_parent_and_purpose() {
     let (result, events, _) = run(&workshop_toml(NOTES_AT_LEAST_TWO, 1, 0)).await;
@@ -202,13 +210,7 @@ description = "The output says the work is done."
 
 #[tokio::test]
 async fn the_team_revises_with_feedback_until_the_rubric_is_met() {
-    let criteria = r#"
-[[outcome.criteria]]
-id = "three_notes"
-description = "At least three notes."
-check = "notes >= 3"
-"#;
-    let (result, events, recorder) = run(&workshop_toml(criteria, 3, 0)).await;
+    let (result, events, recorder) = run(&workshop_toml(NOTES_AT_LEAST_THREE, 3, 0)).await;
     assert!(result.passed);
     assert_eq!(
         result.verdicts.len(),
@@ -237,13 +239,7 @@ check = "notes >= 3"
 
 #[tokio::test]
 async fn threads_of_a_kind_share_one_toolkit_per_attempt_and_a_revision_gets_its_own() {
-    let criteria = r#"
-[[outcome.criteria]]
-id = "three_notes"
-description = "At least three notes."
-check = "notes >= 3"
-"#;
-    let (result, _, recorder) = run(&workshop_toml(criteria, 3, 0)).await;
+    let (result, _, recorder) = run(&workshop_toml(NOTES_AT_LEAST_THREE, 3, 0)).await;
     // Two workers note into the first attempt's episode, three into the second's: the
     // second attempt's tools reach its own episode, or its facts would show no notes.
     assert!(result.passed);
