@@ -71,7 +71,7 @@ macro_rules! time_sorted_id {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&encode(self.0))
+                f.write_str(encode(self.0).as_str())
             }
         }
 
@@ -88,14 +88,13 @@ macro_rules! time_sorted_id {
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_str(self)
+                serializer.serialize_str(encode(self.0).as_str())
             }
         }
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = String::deserialize(deserializer)?;
-                text.parse().map_err(serde::de::Error::custom)
+                deserializer.deserialize_str(IdVisitor::<$name>(std::marker::PhantomData))
             }
         }
     };
@@ -136,11 +135,41 @@ fn monotonic(candidate: u128) -> u128 {
     next
 }
 
+/// Reads an id from a string as it is, borrowed or not (no copy of its own).
+struct IdVisitor<T>(std::marker::PhantomData<T>);
+
+impl<T> serde::de::Visitor<'_> for IdVisitor<T>
+where
+    T: FromStr<Err = ParseIdError>,
+{
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("26 characters of Crockford base32")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<T, E> {
+        text.parse().map_err(E::custom)
+    }
+}
+
+/// An id's 26 characters, on the stack: ids are shown and stored at every event.
+struct Encoded([u8; 26]);
+
+impl Encoded {
+    fn as_str(&self) -> &str {
+        // Every byte is one of CROCKFORD's, all ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
 /// 26 characters of Crockford base32, most significant first.
-fn encode(value: u128) -> String {
-    (0..26)
-        .map(|i| CROCKFORD[((value >> (5 * (25 - i))) & 0x1f) as usize] as char)
-        .collect()
+fn encode(value: u128) -> Encoded {
+    let mut out = [0u8; 26];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = CROCKFORD[((value >> (5 * (25 - i))) & 0x1f) as usize];
+    }
+    Encoded(out)
 }
 
 /// The inverse of [`encode`]; case-insensitive, reading `O` as 0 and `I`/`L` as 1.
@@ -199,6 +228,24 @@ fn random_u128() -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_stored_as_their_text_and_read_back_however_it_is_escaped() {
+        let id = SessionId::at(1_700_000_000_000);
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(json, format!("\"{id}\""));
+        assert_eq!(serde_json::from_str::<SessionId>(&json).unwrap(), id);
+        // An escaped character makes the reader hand over a string of its own.
+        let escaped = format!(
+            "\"\\u00{:x}{}\"",
+            json.as_bytes()[1],
+            &json[2..json.len() - 1]
+        );
+        assert_eq!(serde_json::from_str::<SessionId>(&escaped).unwrap(), id);
+        let err = serde_json::from_str::<SessionId>("\"not-an-id\"").unwrap_err();
+        assert!(err.to_string().contains("is not a session id"), "{err}");
+        assert!(serde_json::from_str::<SessionId>("42").is_err());
+    }
 
     #[test]
     fn session_ids_round_trip_and_sort_by_time() {

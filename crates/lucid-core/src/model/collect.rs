@@ -171,10 +171,21 @@ pub fn to_deltas(response: &ModelResponse, piece: usize) -> Vec<ModelDelta> {
     deltas
 }
 
+/// `text` in pieces of `piece` characters (the last may be shorter), each its own string.
 fn split_chars(text: &str, piece: usize) -> impl Iterator<Item = String> + '_ {
-    let chars: Vec<char> = text.chars().collect();
-    let pieces: Vec<String> = chars.chunks(piece).map(|c| c.iter().collect()).collect();
-    pieces.into_iter()
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest
+            .char_indices()
+            .nth(piece)
+            .map_or(rest.len(), |(at, _)| at);
+        let (head, tail) = rest.split_at(end);
+        rest = tail;
+        Some(head.to_string())
+    })
 }
 
 #[cfg(test)]
@@ -183,6 +194,15 @@ mod tests {
     use crate::model::StopReason;
     use futures::stream;
     use serde_json::json;
+
+    #[test]
+    fn text_is_cut_in_pieces_of_whole_characters() {
+        let pieces = |text: &str, n| split_chars(text, n).collect::<Vec<_>>();
+        assert_eq!(pieces("abcdefg", 3), ["abc", "def", "g"]);
+        assert_eq!(pieces("abcdef", 3), ["abc", "def"]);
+        assert_eq!(pieces("é🚀ü✓x", 2), ["é🚀", "ü✓", "x"]);
+        assert!(pieces("", 4).is_empty());
+    }
 
     fn sample() -> ModelResponse {
         ModelResponse {

@@ -81,7 +81,7 @@ pub fn estimate_usage(request: &ModelRequest, response: &ModelResponse) -> Usage
         chars_in += message.content.iter().map(block_len).sum::<usize>();
     }
     for tool in request.tools.iter() {
-        chars_in += tool.name.len() + tool.description.len() + tool.input_schema.to_string().len();
+        chars_in += tool.name.len() + tool.description.len() + json_len(&tool.input_schema);
     }
     let chars_out: usize = response.content.iter().map(block_len).sum();
     Usage {
@@ -93,9 +93,28 @@ pub fn estimate_usage(request: &ModelRequest, response: &ModelResponse) -> Usage
 fn block_len(block: &ContentBlock) -> usize {
     match block {
         ContentBlock::Text { text } => text.len(),
-        ContentBlock::ToolUse { name, input, .. } => name.len() + input.to_string().len(),
+        ContentBlock::ToolUse { name, input, .. } => name.len() + json_len(input),
         ContentBlock::ToolResult { content, .. } => content.len(),
     }
+}
+
+/// The length of `value` as compact JSON, counted as it is written out rather than
+/// written to a string: a turn's estimate goes over the whole conversation.
+fn json_len(value: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing to a counter cannot fail, and a `Value` always serializes.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 /// Builds responses in policies without repeating the block plumbing.
@@ -148,6 +167,17 @@ impl ResponseBuilder {
 mod tests {
     use super::*;
     use crate::model::{complete, Message, ToolChoice};
+
+    #[test]
+    fn json_is_counted_as_long_as_it_is_written() {
+        let value = serde_json::json!({
+            "task": "land at \"Mare\" — 3 tries\n",
+            "n": [1, 2.5, -3, null, true],
+            "nested": {"é": "🚀", "empty": {}},
+        });
+        assert_eq!(json_len(&value), value.to_string().len());
+        assert_eq!(json_len(&serde_json::json!("")), 2);
+    }
 
     struct Echo;
 

@@ -56,17 +56,22 @@ impl Message {
 
     /// The concatenated text blocks of the message.
     pub fn text(&self) -> String {
-        let mut out = String::new();
-        for block in &self.content {
-            if let ContentBlock::Text { text } = block {
-                if !out.is_empty() {
-                    out.push('\n');
-                }
-                out.push_str(text);
-            }
-        }
-        out
+        text_of(&self.content)
     }
+}
+
+/// The text blocks among `content`, a line apart.
+fn text_of(content: &[ContentBlock]) -> String {
+    let mut out = String::new();
+    for block in content {
+        if let ContentBlock::Text { text } = block {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(text);
+        }
+    }
+    out
 }
 
 /// Whether and how the model must call a tool.
@@ -163,12 +168,9 @@ pub struct ModelResponse {
 }
 
 impl ModelResponse {
+    /// The concatenated text blocks of the answer (nothing of it copied but the text).
     pub fn text(&self) -> String {
-        Message {
-            role: Role::Assistant,
-            content: self.content.clone(),
-        }
-        .text()
+        text_of(&self.content)
     }
 
     pub fn tool_uses(&self) -> impl Iterator<Item = (&str, &str, &serde_json::Value)> {
