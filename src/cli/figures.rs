@@ -21,6 +21,19 @@ use lucid_core::store::Store;
 /// CPU seconds this process has used (user + system), to the microsecond, where the OS
 /// tells.
 pub fn cpu_seconds() -> Option<f64> {
+    cpu_times().map(|t| t.user + t.kernel)
+}
+
+/// CPU seconds this process has used so far, in its own code and libraries (user) and
+/// in the kernel on its behalf (system calls, page faults).
+#[derive(Debug, Clone, Copy)]
+pub struct CpuTimes {
+    pub user: f64,
+    pub kernel: f64,
+}
+
+/// What `getrusage` says this process has used, where the OS tells.
+pub fn cpu_times() -> Option<CpuTimes> {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
     // SAFETY: getrusage writes a whole `rusage` into the pointer it is given and
     // returns 0 when it did; it is read only then.
@@ -31,7 +44,10 @@ pub fn cpu_seconds() -> Option<f64> {
         usage.assume_init()
     };
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    Some(seconds(usage.ru_utime) + seconds(usage.ru_stime))
+    Some(CpuTimes {
+        user: seconds(usage.ru_utime),
+        kernel: seconds(usage.ru_stime),
+    })
 }
 
 /// A memory field (`VmHWM`, `VmRSS`) of a `/proc/PID/status` text, in KiB.

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use super::figures::{
-    cpu_seconds, fleet_spec, peak_memory_mib, resident_mib, run_fleet, scratch_dir,
+    cpu_seconds, cpu_times, fleet_spec, peak_memory_mib, resident_mib, run_fleet, scratch_dir,
 };
 use super::heap::HeapPerAgent;
 use lucid_core::event::NullSink;
@@ -40,6 +40,8 @@ pub struct ClientFigures {
     /// Model turns of the measured run (each one HTTP request).
     pub model_turns: u64,
     pub cpu_us_per_step: Option<f64>,
+    /// The part of `cpu_us_per_step` spent in the kernel.
+    pub kernel_us_per_step: Option<f64>,
     /// Resident memory before the measured run (after the warm-up) and at its peak.
     pub base_rss_mib: Option<f64>,
     pub peak_rss_mib: Option<f64>,
@@ -84,6 +86,9 @@ pub struct FleetRow {
     pub ratio: f64,
     pub model_turns: u64,
     pub client_cpu_us_per_step: Option<f64>,
+    /// The part of the client's CPU per step spent in the kernel: loopback TCP,
+    /// polling, wake-ups between threads, page faults.
+    pub client_kernel_us_per_step: Option<f64>,
     pub server_cpu_us_per_step: Option<f64>,
     pub peak_rss_mib: Option<f64>,
     /// (peak − resident before the run) / agents.
@@ -209,6 +214,7 @@ pub async fn fleet(sizes: &[u64], steps: u64, latency_ms: u64) -> Result<FleetFi
             },
             model_turns: figures.model_turns,
             client_cpu_us_per_step: figures.cpu_us_per_step,
+            client_kernel_us_per_step: figures.kernel_us_per_step,
             server_cpu_us_per_step: used,
             peak_rss_mib: figures.peak_rss_mib,
             rss_kib_per_agent: figures
@@ -289,14 +295,15 @@ pub async fn client(
     let measured = async {
         run_fleet(&sized(&spec, WARM_UP_AGENTS, 1), Arc::new(store.clone())).await?;
         let base_rss_mib = resident_mib();
-        let cpu_before = cpu_seconds();
+        let cpu_before = cpu_times();
         let run = run_fleet(&spec, Arc::new(store.clone())).await?;
         let (wall_ms, model_turns) = (run.wall_ms, run.model_turns);
-        let cpu_after = cpu_seconds();
+        let cpu_after = cpu_times();
         let peak_rss_mib = peak_memory_mib();
-        let cpu_us_per_step = cpu_before
-            .zip(cpu_after)
-            .map(|(a, b)| (b - a) * 1e6 / model_turns.max(1) as f64);
+        let per_step = |seconds: f64| seconds * 1e6 / model_turns.max(1) as f64;
+        let used = cpu_before.zip(cpu_after);
+        let cpu_us_per_step = used.map(|(a, b)| per_step(b.user + b.kernel - a.user - a.kernel));
+        let kernel_us_per_step = used.map(|(a, b)| per_step(b.kernel - a.kernel));
         let breakdown = match (breakdown, cpu_us_per_step) {
             (true, Some(http)) => Some(break_down(&scripted, &store, http).await?),
             _ => None,
@@ -306,6 +313,7 @@ pub async fn client(
             wall_ms,
             model_turns,
             cpu_us_per_step,
+            kernel_us_per_step,
             base_rss_mib,
             peak_rss_mib,
             heap: run.heap,
@@ -385,6 +393,20 @@ pub fn print_fleet(f: &FleetFigures) {
         );
     }
     outln!("  heap: what the allocator handed out and had not had back, grown over the run ÷ agents: the most while all worked; at the last one's finish (with idle connections pooled)");
+    let kernel: Vec<String> = f
+        .rows
+        .iter()
+        .filter_map(|row| {
+            let kernel = row.client_kernel_us_per_step?;
+            Some(format!("{} agents {kernel:.1} µs", row.agents))
+        })
+        .collect();
+    if !kernel.is_empty() {
+        outln!(
+            "  of the client's CPU per step, in the kernel (loopback TCP, polling, wake-ups, page faults): {}",
+            kernel.join(" · ")
+        );
+    }
     for row in &f.rows {
         if let Some(b) = &row.breakdown {
             outln!(
