@@ -50,10 +50,11 @@ fn the_fleet_over_loopback_figures_are_printed_per_size() {
                 row["server_cpu_us_per_step"].as_f64().unwrap() > 0.0,
                 "{row}"
             );
-            // Loopback TCP alone takes the kernel's time; it is a part of the whole.
+            // The kernel's time is a part of the whole (the kernel apportions the two by
+            // sampling, so a run this short may show none).
             let kernel = row["client_kernel_us_per_step"].as_f64().unwrap();
             assert!(
-                kernel > 0.0 && kernel <= row["client_cpu_us_per_step"].as_f64().unwrap(),
+                kernel >= 0.0 && kernel <= row["client_cpu_us_per_step"].as_f64().unwrap(),
                 "{row}"
             );
             assert!(row["peak_rss_mib"].as_f64().unwrap() > 1.0, "{row}");

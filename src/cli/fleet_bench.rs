@@ -403,7 +403,7 @@ pub fn print_fleet(f: &FleetFigures) {
         .collect();
     if !kernel.is_empty() {
         outln!(
-            "  of the client's CPU per step, in the kernel (loopback TCP, polling, wake-ups, page faults): {}",
+            "  of the client's CPU per step, about this much in the kernel (loopback TCP, polling, wake-ups, page faults, the store's writes): {}",
             kernel.join(" · ")
         );
     }

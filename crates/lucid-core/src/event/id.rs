@@ -13,6 +13,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+// An encoded id is made of these bytes only, so it is always UTF-8.
+const _: () = assert!(CROCKFORD.is_ascii());
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).
 pub fn now_ms() -> u64 {
@@ -158,7 +160,7 @@ struct Encoded([u8; 26]);
 
 impl Encoded {
     fn as_str(&self) -> &str {
-        // Every byte is one of CROCKFORD's, all ASCII.
+        // Every byte is one of CROCKFORD's, all ASCII (asserted where it is defined).
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }

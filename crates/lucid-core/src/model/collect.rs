@@ -173,6 +173,7 @@ pub fn to_deltas(response: &ModelResponse, piece: usize) -> Vec<ModelDelta> {
 
 /// `text` in pieces of `piece` characters (the last may be shorter), each its own string.
 fn split_chars(text: &str, piece: usize) -> impl Iterator<Item = String> + '_ {
+    let piece = piece.max(1);
     let mut rest = text;
     std::iter::from_fn(move || {
         if rest.is_empty() {
@@ -202,6 +203,11 @@ mod tests {
         assert_eq!(pieces("abcdef", 3), ["abc", "def"]);
         assert_eq!(pieces("é🚀ü✓x", 2), ["é🚀", "ü✓", "x"]);
         assert!(pieces("", 4).is_empty());
+        assert_eq!(
+            pieces("ab", 0),
+            ["a", "b"],
+            "a piece is one character at least"
+        );
     }
 
     fn sample() -> ModelResponse {
