@@ -12,9 +12,27 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-// An encoded id is made of these bytes only, so it is always UTF-8.
+/// Crockford base32, in sort order (ids and their short forms).
+pub(super) const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+// Encoded ids are made of these bytes only, so they are always UTF-8.
 const _: () = assert!(CROCKFORD.is_ascii());
+
+/// The low `5 × N` bits of `value` as `N` Crockford base32 characters, most significant
+/// first.
+pub(super) fn crockford<const N: usize>(value: u128) -> [u8; N] {
+    let mut out = [0u8; N];
+    for (i, slot) in out.iter_mut().enumerate() {
+        let shift = 5 * (N - 1 - i);
+        *slot = CROCKFORD[((value >> shift) & 0x1f) as usize];
+    }
+    out
+}
+
+/// Characters of [`crockford`] (or their lower case) as text.
+pub(super) fn ascii(characters: &[u8]) -> &str {
+    // Every byte is one of CROCKFORD's, all ASCII (asserted above).
+    std::str::from_utf8(characters).unwrap_or_default()
+}
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).
 pub fn now_ms() -> u64 {
@@ -73,7 +91,7 @@ macro_rules! time_sorted_id {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(encode(self.0).as_str())
+                f.write_str(ascii(&encode(self.0)))
             }
         }
 
@@ -90,7 +108,7 @@ macro_rules! time_sorted_id {
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(encode(self.0).as_str())
+                serializer.serialize_str(ascii(&encode(self.0)))
             }
         }
 
@@ -156,22 +174,8 @@ where
 }
 
 /// An id's 26 characters, on the stack: ids are shown and stored at every event.
-struct Encoded([u8; 26]);
-
-impl Encoded {
-    fn as_str(&self) -> &str {
-        // Every byte is one of CROCKFORD's, all ASCII (asserted where it is defined).
-        std::str::from_utf8(&self.0).unwrap_or_default()
-    }
-}
-
-/// 26 characters of Crockford base32, most significant first.
-fn encode(value: u128) -> Encoded {
-    let mut out = [0u8; 26];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = CROCKFORD[((value >> (5 * (25 - i))) & 0x1f) as usize];
-    }
-    Encoded(out)
+fn encode(value: u128) -> [u8; 26] {
+    crockford(value)
 }
 
 /// The inverse of [`encode`]; case-insensitive, reading `O` as 0 and `I`/`L` as 1.

@@ -32,9 +32,7 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 use super::format_time;
-
-/// Crockford base32, in sort order.
-const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+use super::id::{ascii, crockford, CROCKFORD};
 
 /// Characters in a short id.
 pub const SHORT_ID_LEN: usize = 8;
@@ -64,23 +62,15 @@ impl ShortId {
 
     /// The canonical characters, upper case (what typed text is compared with).
     fn canonical(self) -> [u8; SHORT_ID_LEN] {
-        let mut out = [0u8; SHORT_ID_LEN];
-        for (i, slot) in out.iter_mut().enumerate() {
-            let shift = 5 * (SHORT_ID_LEN - 1 - i);
-            *slot = CROCKFORD[((self.0 >> shift) & 0x1f) as usize];
-        }
-        out
+        crockford(u128::from(self.0))
     }
 }
 
 impl fmt::Display for ShortId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text: String = self
-            .canonical()
-            .iter()
-            .map(|&c| char::from(c).to_ascii_lowercase())
-            .collect();
-        f.write_str(&text)
+        let mut text = self.canonical();
+        text.make_ascii_lowercase();
+        f.write_str(ascii(&text))
     }
 }
 
