@@ -156,6 +156,19 @@ impl TeamRun {
         from: Continuation,
     ) -> AgentEnd {
         let agent = &thread.spec;
+        // A thread without a model fails before anything is built for it.
+        let provider = match self.providers.agent(&agent.name) {
+            Some(provider) => provider,
+            None => {
+                let message = format!("no model for agent `{}`", agent.name);
+                return self.fail(
+                    thread,
+                    message.clone(),
+                    None,
+                    Some(RunError::Provider(message)),
+                );
+            }
+        };
         let mut conversation = Conversation::lend(messages);
         let toolkit = thread
             .toolkits
@@ -172,18 +185,6 @@ impl TeamRun {
             Arc::clone(&toolkit.specs)
         };
         let system = self.prompts.get(&agent.name).cloned().unwrap_or_default();
-        let provider = match self.providers.agent(&agent.name) {
-            Some(provider) => provider,
-            None => {
-                let message = format!("no model for agent `{}`", agent.name);
-                return self.fail(
-                    thread,
-                    message.clone(),
-                    None,
-                    Some(RunError::Provider(message)),
-                );
-            }
-        };
         let profile = self.providers.profile(&agent.model);
         let mut last_text = None;
         let mut turns_this_run = from.turns_this_run;
