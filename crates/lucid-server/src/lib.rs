@@ -316,4 +316,53 @@ mod tests {
         assert!(server.registry().reserve().is_none());
         server.stop().await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_running_session_is_followed_and_cancelled_before_the_store_has_its_summary() {
+        use lucid_core::session::{launch, load, LaunchOptions, Recorder};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let server = start(store.clone(), lucid_envs::worlds()).unwrap();
+        // A run this owner runs whose summary its store does not have: as just after a
+        // run is announced (summaries are written in batches). Here it is recorded
+        // elsewhere, so the store never has it; paced, so it is still running below.
+        let elsewhere = Store::open(&dir.path().join("elsewhere")).unwrap();
+        let worlds = lucid_envs::worlds();
+        let spec = load(worlds.as_ref(), &lumara(), None, Some(2), None).unwrap();
+        let options = LaunchOptions {
+            pace_ms: Some(200),
+            ..LaunchOptions::default()
+        };
+        let mut handle = launch(worlds, spec, Recorder::Store(elsewhere), options).unwrap();
+        let session = handle.session();
+        let (_local, tracked) = server.registry().track(&mut handle);
+        let run = tokio::spawn(async move {
+            let finished = handle.join().await;
+            tracked.finish(&finished).await;
+        });
+        assert!(store.find_session(&session.to_string()).unwrap().is_none());
+
+        let client = client::Client::new(store.path());
+        let stream = client.events(&session.to_string()).await.unwrap();
+        let cancelled: serde_json::Value = client
+            .post_json(
+                &format!("/v1/sessions/{session}/cancel"),
+                &serde_json::json!({}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(cancelled["cancelled"], session.to_string());
+        // The follower sees the run through to its end.
+        let items: Vec<_> = futures::StreamExt::collect::<Vec<_>>(stream).await;
+        let finished = items.iter().find_map(|item| match item {
+            Ok(client::Streamed::Finished(end)) => Some(end),
+            _ => None,
+        });
+        assert!(finished.is_some_and(|end| !end.passed), "{}", items.len());
+        run.await.unwrap();
+        // An id the owner neither runs nor has on record is still refused.
+        let unknown = lucid_core::event::SessionId::at(1);
+        assert!(client.events(&unknown.to_string()).await.is_err());
+        server.stop().await;
+    }
 }

@@ -137,6 +137,11 @@ impl Registry {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Whether this owner is running `session` now.
+    pub fn is_running(&self, session: SessionId) -> bool {
+        self.lock().live.contains_key(&session)
+    }
+
     /// Watches a live run: `None` when this owner is not running it.
     pub fn subscribe(&self, session: SessionId) -> Option<broadcast::Receiver<Live>> {
         self.lock().live.get(&session).map(|run| run.tx.subscribe())

@@ -139,6 +139,22 @@ pub(super) fn find(store: &Store, id: &str) -> Result<SessionSummary, Failure> {
         })
 }
 
+/// The session `id` names, for a route about a run: a run this owner is running is found
+/// by its full id without the store, which may not have its summary yet (a run is
+/// announced as it starts, and summaries are written in batches); anything else by id or
+/// unique prefix in the store.
+pub(super) async fn session_of(state: &AppState, id: String) -> Result<SessionId, Failure> {
+    if let Some(session) = id
+        .parse::<SessionId>()
+        .ok()
+        .filter(|&session| state.registry.is_running(session))
+    {
+        return Ok(session);
+    }
+    let store = state.store.clone();
+    Ok(blocking(move || find(&store, &id)).await?.id)
+}
+
 #[derive(Deserialize)]
 struct ShowQuery {
     view: Option<String>,
@@ -257,16 +273,15 @@ async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, Failure> {
-    let store = state.store.clone();
-    let summary = blocking(move || find(&store, &id)).await?;
-    if state.registry.cancel(summary.id) {
-        Ok(Json(serde_json::json!({ "cancelled": summary.id })))
+    let session = session_of(&state, id).await?;
+    if state.registry.cancel(session) {
+        Ok(Json(serde_json::json!({ "cancelled": session })))
     } else {
         Err(Failure(
             StatusCode::NOT_FOUND,
             format!(
                 "session {} is not running in this lucid",
-                summary.id.short_id()
+                session.short_id()
             ),
         ))
     }
@@ -280,9 +295,7 @@ async fn events(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, Failure> {
-    let store = state.store.clone();
-    let summary = blocking(move || find(&store, &id)).await?;
-    let session = summary.id;
+    let session = session_of(&state, id).await?;
     // Watch first, then read what is recorded: nothing falls between the two (the store
     // records an event before it is passed on); duplicates are skipped by sequence number.
     let live = state.registry.subscribe(session);

@@ -23,7 +23,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
 use super::registry::Started;
-use super::routes::{blocking, find, AppState, Failure};
+use super::routes::{session_of, AppState, Failure};
 use lucid_core::event::{AgentId, SessionId};
 
 pub(super) fn routes() -> Router<AppState> {
@@ -83,21 +83,20 @@ async fn cancel_thread(
     State(state): State<AppState>,
     Path((id, thread)): Path<(String, u32)>,
 ) -> Result<Json<serde_json::Value>, Failure> {
-    let store = state.store.clone();
-    let summary = blocking(move || find(&store, &id)).await?;
+    let session = session_of(&state, id).await?;
     let thread = AgentId(thread);
-    match state.registry.cancel_thread(summary.id, thread) {
+    match state.registry.cancel_thread(session, thread) {
         Some(true) => Ok(Json(serde_json::json!({
-            "cancelled": summary.id,
+            "cancelled": session,
             "thread": thread.0,
         }))),
         Some(false) => Err(Failure(
             StatusCode::NOT_FOUND,
-            format!("thread {thread} has not run in session {}", summary.id),
+            format!("thread {thread} has not run in session {session}"),
         )),
         None => Err(Failure(
             StatusCode::NOT_FOUND,
-            format!("session {} is not running in this lucid", summary.id),
+            format!("session {session} is not running in this lucid"),
         )),
     }
 }
