@@ -140,9 +140,9 @@ pub(super) fn find(store: &Store, id: &str) -> Result<SessionSummary, Failure> {
 }
 
 /// The session `id` names, for a route about a run: a run this owner is running is found
-/// by its full id without the store, which may not have its summary yet (a run is
-/// announced as it starts, and summaries are written in batches); anything else by id or
-/// unique prefix in the store.
+/// by its full id without the store, which has no summary of it until its first event is
+/// stored (a run is announced as it starts); anything else by id or unique prefix in the
+/// store.
 pub(super) async fn session_of(state: &AppState, id: String) -> Result<SessionId, Failure> {
     if let Some(session) = id
         .parse::<SessionId>()
