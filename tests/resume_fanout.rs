@@ -27,6 +27,8 @@ use lucid_core::store::Store;
 const LOGS: usize = 40;
 /// Specialists that work at once; with the lead, the most model calls in flight.
 const PARALLEL: usize = 6;
+/// The lead's thread.
+const LEAD: AgentId = AgentId(1);
 
 /// build-triage with fewer logs, fewer slots and a model that takes a moment, so a kill
 /// can land anywhere in the fan-out; `iterations` 2 sends every log back once.
@@ -75,19 +77,23 @@ fn turns(events: &[Event]) -> usize {
         .count()
 }
 
-/// Turns that can have been in flight at the kill: each agent spawned and not finished
-/// may have had a model call out (or a turn not yet on disk), and at most the lead and
-/// `PARALLEL` specialists work at once.
+/// Turns that can have been in flight at the kill: each agent at work may have had a
+/// model call out (or a turn not yet on disk). Those are the specialists spawned and not
+/// finished, at most `PARALLEL` at once, and the lead until the session finished: it is
+/// spawned once, and works again in each revision after its first finish.
 fn in_flight(events: &[Event]) -> usize {
-    running(events).min(PARALLEL + 1)
+    let session_over = events
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::SessionFinished { .. }));
+    running_specialists(events).min(PARALLEL) + usize::from(!session_over)
 }
 
-/// Agents spawned and not finished.
-fn running(events: &[Event]) -> usize {
+/// Specialists (every agent but the lead, #1) spawned and not finished.
+fn running_specialists(events: &[Event]) -> usize {
     let mut open = BTreeSet::<AgentId>::new();
     for event in events {
         match (&event.kind, event.agent) {
-            (EventKind::AgentSpawned { .. }, Some(agent)) => {
+            (EventKind::AgentSpawned { .. }, Some(agent)) if agent != LEAD => {
                 open.insert(agent);
             }
             (EventKind::AgentFinished { .. }, Some(agent)) => {
