@@ -70,7 +70,7 @@ fn dreaming_every_second_never_refuses_a_run() {
     for seed in 1..=3 {
         run_seed(&db, seed);
     }
-    let dreaming = lucid(&db)
+    let mut dreaming = lucid(&db)
         .args(["dream", "--every", "1s"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -94,11 +94,19 @@ fn dreaming_every_second_never_refuses_a_run() {
     // A dream over the first sessions, and one over sessions run beside the schedule.
     let deadline = Instant::now() + Duration::from_secs(30);
     while dreams_on_record(&db) < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "fewer than two dreams after {} runs",
-            seed - 1
-        );
+        let ended = dreaming.try_wait().unwrap();
+        if ended.is_some() || Instant::now() >= deadline {
+            // What the schedule said is the only account of why.
+            let _ = dreaming.kill();
+            let output = dreaming.wait_with_output().unwrap();
+            panic!(
+                "fewer than two dreams after {} runs; the schedule {}:\n{}{}",
+                seed - 1,
+                ended.map_or("was still running".to_string(), |s| format!("ended ({s})")),
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
 

@@ -6,9 +6,11 @@
 //! lucid holds and serves the store, the dream runs in that owner (`POST /v1/dreams`)
 //! and the report prints the same.
 //!
-//! `--every` repeats that per tick (open, dream, close, sleep), so between ticks the store
-//! is free for anyone to take. A tick that finds the store held by a lucid that does not
-//! serve it, or its owner going away, says so and tries again at the next tick; a dream
+//! A single dream that finds the owner letting the store go (or no longer listening)
+//! waits for the store a few seconds, as `lucid run` does. `--every` repeats the dream
+//! per tick (open, dream, close, sleep), so between ticks the store is free for anyone to
+//! take. A tick that finds the store held by a lucid that does not serve it, or its owner
+//! going away or letting the store go, says so and tries again at the next tick; a dream
 //! that fails, or a bad request, ends the schedule with its exit code.
 
 use std::path::{Path, PathBuf};
@@ -111,19 +113,44 @@ async fn through(client: &Client, dreaming: &Dreaming) -> Result<Vec<DreamReport
     client.dream(&request).await
 }
 
-/// `lucid dream`: one dream, here or through the owner.
+/// Whether the owner never acted on a dream asked of it, so it can be asked for again:
+/// the request reached no owner, or the owner refused it because it is letting the store
+/// go (the store is about to be free, or served anew).
+fn never_acted_on(err: &ClientError) -> bool {
+    matches!(
+        err,
+        ClientError::NotConnected { .. } | ClientError::Refused { status: 503, .. }
+    )
+}
+
+/// `lucid dream`: one dream, here or through the owner. An owner that is letting the
+/// store go (or stopped listening) is waited out, as `lucid run` waits for it.
 pub(super) async fn once(path: &Path, dreaming: &Dreaming) -> u8 {
-    match holder(path) {
-        Ok(Holder::Here(store)) => here(store, dreaming).await,
-        Ok(Holder::Owner(client)) => match through(&client, dreaming).await {
-            Ok(reports) => print_reports(&reports, dreaming.json),
-            Err(err) => report(&err),
-        },
-        Ok(Holder::Busy(err)) => {
-            say!("lucid: {err}");
-            exit::RUNTIME
+    let mut attempts = 0;
+    loop {
+        match holder(path) {
+            Ok(Holder::Here(store)) => return here(store, dreaming).await,
+            Ok(Holder::Owner(client)) => match through(&client, dreaming).await {
+                Ok(reports) => return print_reports(&reports, dreaming.json),
+                // Only a request the owner never acted on is sent again.
+                Err(err) if never_acted_on(&err) => {
+                    if attempts >= super::run::HANDOVER_ATTEMPTS {
+                        return report(&err);
+                    }
+                }
+                Err(err) => return report(&err),
+            },
+            // Mid hand-over the old owner may hold the store a moment after it stopped
+            // listening.
+            Ok(Holder::Busy(err)) if attempts == 0 || attempts >= super::run::HANDOVER_ATTEMPTS => {
+                say!("lucid: {err}");
+                return exit::RUNTIME;
+            }
+            Ok(Holder::Busy(_)) => {}
+            Err(code) => return code,
         }
-        Err(code) => code,
+        attempts += 1;
+        tokio::time::sleep(super::run::HANDOVER_PAUSE).await;
     }
 }
 
@@ -145,7 +172,12 @@ pub(super) async fn every(path: &Path, dreaming: &Dreaming, every: Duration) -> 
             Ok(Holder::Here(store)) => here(store, dreaming).await,
             Ok(Holder::Owner(client)) => match through(&client, dreaming).await {
                 Ok(reports) => print_reports(&reports, dreaming.json),
-                Err(err @ (ClientError::Unreachable { .. } | ClientError::NotConnected { .. })) => {
+                // The next tick asks again, even after a connection that broke: the
+                // dream there either happened or did not, and a dream reads only
+                // sessions no dream has read.
+                Err(err)
+                    if never_acted_on(&err) || matches!(err, ClientError::Unreachable { .. }) =>
+                {
                     say!(
                         "lucid: {}; dreaming again in {}s",
                         sanitize(&err.to_string()),
@@ -174,6 +206,36 @@ pub(super) async fn every(path: &Path, dreaming: &Dreaming, every: Duration) -> 
                 say!("stopped");
                 return exit::OK;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_dream_no_owner_acted_on_is_asked_for_again() {
+        let path = PathBuf::from("/store/lucid.sock");
+        let refused = |status| ClientError::Refused {
+            status,
+            message: String::new(),
+        };
+        let not_connected = ClientError::NotConnected {
+            path: path.clone(),
+            message: String::new(),
+        };
+        // The owner is letting the store go, or nobody took the request.
+        assert!(never_acted_on(&refused(503)));
+        assert!(never_acted_on(&not_connected));
+        // The owner may have dreamt, or said no for good.
+        let unreachable = ClientError::Unreachable {
+            path,
+            message: String::new(),
+        };
+        assert!(!never_acted_on(&unreachable));
+        for status in [400, 404, 409, 500] {
+            assert!(!never_acted_on(&refused(status)), "{status}");
         }
     }
 }

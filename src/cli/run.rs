@@ -47,10 +47,10 @@ pub struct RunArgs {
     pub pace: Option<u64>,
 }
 
-/// How often, and how far apart, a run looks for the store again while its holder lets
-/// it go.
-const HANDOVER_ATTEMPTS: u32 = 50;
-const HANDOVER_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+/// How often, and how far apart, a run (or a dream) looks for the store again while its
+/// holder lets it go.
+pub(super) const HANDOVER_ATTEMPTS: u32 = 50;
+pub(super) const HANDOVER_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// How long Ctrl-C while waiting for other windows' runs waits for them to record their end.
 const CLIENT_RUNS_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
