@@ -79,30 +79,28 @@ fn turns(events: &[Event]) -> usize {
 
 /// Turns that can have been in flight at the kill: each agent at work may have had a
 /// model call out (or a turn not yet on disk). Those are the specialists spawned and not
-/// finished, at most `PARALLEL` at once, and the lead until the session finished: it is
-/// spawned once, and works again in each revision after its first finish.
+/// finished, at most `PARALLEL` at once, and the lead while it works: it is spawned once
+/// and finishes each iteration, and a revision sets it to work again.
 fn in_flight(events: &[Event]) -> usize {
-    let session_over = events
-        .iter()
-        .any(|e| matches!(e.kind, EventKind::SessionFinished { .. }));
-    running_specialists(events).min(PARALLEL) + usize::from(!session_over)
-}
-
-/// Specialists (every agent but the lead, #1) spawned and not finished.
-fn running_specialists(events: &[Event]) -> usize {
-    let mut open = BTreeSet::<AgentId>::new();
+    let mut specialists = BTreeSet::<AgentId>::new();
+    let mut lead_at_work = false;
     for event in events {
         match (&event.kind, event.agent) {
-            (EventKind::AgentSpawned { .. }, Some(agent)) if agent != LEAD => {
-                open.insert(agent);
+            (EventKind::AgentSpawned { .. }, Some(LEAD))
+            | (EventKind::RevisionStarted { .. }, _) => {
+                lead_at_work = true;
+            }
+            (EventKind::AgentFinished { .. }, Some(LEAD)) => lead_at_work = false,
+            (EventKind::AgentSpawned { .. }, Some(agent)) => {
+                specialists.insert(agent);
             }
             (EventKind::AgentFinished { .. }, Some(agent)) => {
-                open.remove(&agent);
+                specialists.remove(&agent);
             }
             _ => {}
         }
     }
-    open.len()
+    specialists.len().min(PARALLEL) + usize::from(lead_at_work)
 }
 
 /// Starts a run and SIGKILLs it once `lines` progress lines have appeared.

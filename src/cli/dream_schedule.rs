@@ -7,7 +7,7 @@
 //! and the report prints the same.
 //!
 //! A single dream that finds the owner letting the store go (or no longer listening)
-//! waits for the store a few seconds, as `lucid run` does. `--every` repeats the dream
+//! waits for the store, as `lucid run` does. `--every` repeats the dream
 //! per tick (open, dream, close, sleep), so between ticks the store is free for anyone to
 //! take. A tick that finds the store held by a lucid that does not serve it, or its owner
 //! going away or letting the store go, says so and tries again at the next tick; a dream
@@ -135,7 +135,8 @@ pub(super) async fn once(path: &Path, dreaming: &Dreaming) -> u8 {
                 // Only a request the owner never acted on is sent again.
                 Err(err) if never_acted_on(&err) => {
                     if attempts >= super::run::HANDOVER_ATTEMPTS {
-                        return report(&err);
+                        say!("lucid: the lucid holding the store keeps letting it go; try again");
+                        return exit::RUNTIME;
                     }
                 }
                 Err(err) => return report(&err),
@@ -178,11 +179,13 @@ pub(super) async fn every(path: &Path, dreaming: &Dreaming, every: Duration) -> 
                 Err(err)
                     if never_acted_on(&err) || matches!(err, ClientError::Unreachable { .. }) =>
                 {
-                    say!(
-                        "lucid: {}; dreaming again in {}s",
-                        sanitize(&err.to_string()),
-                        every.as_secs()
-                    );
+                    let why = match err {
+                        ClientError::Refused { .. } => {
+                            "the lucid serving the store is letting it go".to_string()
+                        }
+                        other => sanitize(&other.to_string()),
+                    };
+                    say!("lucid: {why}; dreaming again in {}s", every.as_secs());
                     exit::OK
                 }
                 Err(err) => report(&err),
