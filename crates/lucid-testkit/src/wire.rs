@@ -6,7 +6,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use lucid_core::model::{
-    ContentBlock, Message, ModelRequest, ModelResponse, Role, StopReason, ToolChoice, ToolSpec,
+    text_pieces, ContentBlock, Message, ModelRequest, ModelResponse, Role, StopReason, ToolChoice,
+    ToolSpec,
 };
 
 /// Text of a message's `content`: a string, or the `text` of each part (both
@@ -152,21 +153,6 @@ fn arguments(input: &Value) -> String {
     }
 }
 
-/// Splits text into pieces of at most `n` characters.
-fn pieces(text: &str, n: usize) -> impl Iterator<Item = &str> {
-    let n = n.max(1);
-    let mut rest = text;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let end = rest.char_indices().nth(n).map_or(rest.len(), |(at, _)| at);
-        let (piece, after) = rest.split_at(end);
-        rest = after;
-        Some(piece)
-    })
-}
-
 // One streamed chunk, serialized straight from borrowed parts (a JSON tree per chunk was
 // most of the policy server's work). Fields are in sorted order, as the `json!` values
 // this replaced wrote them: the bytes on the wire are the same.
@@ -274,7 +260,7 @@ pub fn encode_stream(response: &ModelResponse, model: &str, n: usize) -> Vec<Str
     for block in &response.content {
         match block {
             ContentBlock::Text { text } => {
-                for piece in pieces(text, n) {
+                for piece in text_pieces(text, n) {
                     out.push(chunk(Delta::Text { content: piece }, None));
                 }
             }
@@ -294,7 +280,7 @@ pub fn encode_stream(response: &ModelResponse, model: &str, n: usize) -> Vec<Str
                     },
                     None,
                 ));
-                for piece in pieces(&arguments(input), n) {
+                for piece in text_pieces(&arguments(input), n) {
                     let arguments = CallArguments {
                         function: ArgumentsOnly { arguments: piece },
                         index: call,

@@ -146,7 +146,7 @@ pub fn to_deltas(response: &ModelResponse, piece: usize) -> Vec<ModelDelta> {
     for block in &response.content {
         match block {
             ContentBlock::Text { text } => {
-                deltas.extend(split_chars(text, piece).map(ModelDelta::Text));
+                deltas.extend(text_pieces(text, piece).map(|p| ModelDelta::Text(p.to_string())));
             }
             ContentBlock::ToolUse { id, name, input } => {
                 deltas.push(ModelDelta::ToolCallStart {
@@ -156,9 +156,9 @@ pub fn to_deltas(response: &ModelResponse, piece: usize) -> Vec<ModelDelta> {
                 });
                 let args = input.to_string();
                 deltas.extend(
-                    split_chars(&args, piece).map(|fragment| ModelDelta::ToolCallArgs {
+                    text_pieces(&args, piece).map(|fragment| ModelDelta::ToolCallArgs {
                         index: tool_index,
-                        fragment,
+                        fragment: fragment.to_string(),
                     }),
                 );
                 tool_index += 1;
@@ -171,21 +171,20 @@ pub fn to_deltas(response: &ModelResponse, piece: usize) -> Vec<ModelDelta> {
     deltas
 }
 
-/// `text` in pieces of `piece` characters (the last may be shorter), each its own string.
-fn split_chars(text: &str, piece: usize) -> impl Iterator<Item = String> + '_ {
-    let piece = piece.max(1);
+/// `text` in pieces of `n` characters (the last may be shorter; a piece is one character
+/// at least): how a streamed answer's text and arguments are cut, here and by the
+/// loopback servers.
+pub fn text_pieces(text: &str, n: usize) -> impl Iterator<Item = &str> {
+    let n = n.max(1);
     let mut rest = text;
     std::iter::from_fn(move || {
         if rest.is_empty() {
             return None;
         }
-        let end = rest
-            .char_indices()
-            .nth(piece)
-            .map_or(rest.len(), |(at, _)| at);
+        let end = rest.char_indices().nth(n).map_or(rest.len(), |(at, _)| at);
         let (head, tail) = rest.split_at(end);
         rest = tail;
-        Some(head.to_string())
+        Some(head)
     })
 }
 
@@ -198,7 +197,9 @@ mod tests {
 
     #[test]
     fn text_is_cut_in_pieces_of_whole_characters() {
-        let pieces = |text: &str, n| split_chars(text, n).collect::<Vec<_>>();
+        fn pieces(text: &str, n: usize) -> Vec<&str> {
+            text_pieces(text, n).collect()
+        }
         assert_eq!(pieces("abcdefg", 3), ["abc", "def", "g"]);
         assert_eq!(pieces("abcdef", 3), ["abc", "def"]);
         assert_eq!(pieces("é🚀ü✓x", 2), ["é🚀", "ü✓", "x"]);

@@ -21,7 +21,7 @@ pub mod sse;
 mod types;
 
 pub use bounded::TurnBounds;
-pub use collect::{collect, collect_observed, collect_watched};
+pub use collect::{collect, collect_observed, collect_watched, text_pieces};
 pub use scripted::{Policy, ResponseBuilder, ScriptedProvider};
 pub use types::{
     ContentBlock, Message, ModelDelta, ModelRequest, ModelResponse, RetryNotice, Role, StopReason,
